@@ -1,0 +1,43 @@
+import { Hono } from 'hono';
+import { bearer, safeEqual, type Authenticator } from '../http/auth.js';
+import type { AppEnv } from '../http/context.js';
+import { forbidden, invalidRequest, unauthorized, ApiError } from '../http/errors.js';
+import type { Config } from '../config.js';
+import type { AdminService } from './service.js';
+
+async function jsonBody(req: Request): Promise<unknown> {
+  const text = await req.text();
+  if (!text) return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw invalidRequest('The request body must be JSON.', null, 'invalid_json');
+  }
+}
+
+/** The operator API: only ADMIN_TOKEN opens it; a team key is recognised and refused with 403. */
+export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: AdminService }) {
+  const { config, auth, admin } = deps;
+  const app = new Hono<AppEnv>();
+
+  app.use('*', async (c, next) => {
+    const token = bearer(c.req.header('authorization'));
+    if (!config.adminToken) {
+      throw new ApiError({ status: 503, type: 'server_error', code: 'admin_disabled', message: 'The admin API is disabled: set ADMIN_TOKEN to enable it.' });
+    }
+    if (token && safeEqual(token, config.adminToken)) return next();
+    if (await auth.authenticate(token)) throw forbidden('Team API keys cannot use the admin API.');
+    throw unauthorized('Missing or incorrect admin token.');
+  });
+
+  app.post('/teams', async (c) => c.json(await admin.createTeam(await jsonBody(c.req.raw)), 201));
+  app.get('/teams', async (c) => c.json(await admin.listTeams()));
+  app.get('/teams/:team', async (c) => c.json(await admin.getTeam(c.req.param('team'))));
+  app.patch('/teams/:team', async (c) => c.json(await admin.updateTeam(c.req.param('team'), await jsonBody(c.req.raw))));
+  app.delete('/teams/:team', async (c) => c.json(await admin.deleteTeam(c.req.param('team'))));
+  app.post('/teams/:team/keys', async (c) => c.json(await admin.issueKey(c.req.param('team'), await jsonBody(c.req.raw)), 201));
+  app.get('/teams/:team/keys', async (c) => c.json(await admin.listKeys(c.req.param('team'))));
+  app.delete('/keys/:id', async (c) => c.json(await admin.revokeKey(c.req.param('id'))));
+  app.get('/teams/:team/usage', async (c) => c.json(await admin.usage(c.req.param('team'), c.req.query())));
+  return app;
+}

@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+import { generateKey, hashKey, STATIC_TEAM } from '../http/auth.js';
+import { ApiError, invalidRequest, notFound } from '../http/errors.js';
+import { parseOrThrow } from '../http/validation.js';
+import { quotaPolicySchema, type Clock } from '../quota/policy.js';
+import type { ApiKeyRecord, Store, Team } from '../store/types.js';
+
+export const teamIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'use 1-64 letters, digits, dots, dashes or underscores');
+
+export const createTeamSchema = z
+  .object({ id: teamIdSchema, name: z.string().max(200).nullable().optional(), quota: quotaPolicySchema.default({}) })
+  .strict();
+export const patchTeamSchema = z.object({ name: z.string().max(200).nullable().optional(), quota: quotaPolicySchema.optional() }).strict();
+export const issueKeySchema = z
+  .object({
+    name: z.string().max(200).nullable().optional(),
+    quota: quotaPolicySchema.default({}),
+    /** Unix seconds, as every timestamp of the API. */
+    expires_at: z.number().int().positive().nullable().optional(),
+  })
+  .strict();
+export const usageQuerySchema = z.object({ days: z.coerce.number().int().min(1).max(366).optional() });
+
+export const teamView = (t: Team) => ({ id: t.id, object: 'team', name: t.name, quota: t.quota, created_at: t.createdAt });
+export const keyView = (k: ApiKeyRecord) => ({
+  id: k.id,
+  object: 'api_key',
+  team: k.teamId,
+  name: k.name,
+  prefix: k.prefix,
+  quota: k.quota,
+  created_at: k.createdAt,
+  expires_at: k.expiresAt,
+  revoked_at: k.revokedAt,
+});
+
+const teamNotFound = (id: string) => notFound(`No team '${id}'.`, 'team', 'team_not_found');
+
+/** Team, key and usage operations, shared by the admin API and the CLI so both behave the same. */
+export class AdminService {
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    /** Called after a key is revoked or a policy changes, so cached principals are dropped. */
+    private readonly onChange: (m: { keyId?: string; teamId?: string }) => void = () => undefined,
+  ) {}
+
+  async createTeam(body: unknown) {
+    const input = parseOrThrow(createTeamSchema, body);
+    if (input.id === STATIC_TEAM) throw invalidRequest(`Team id '${STATIC_TEAM}' is reserved for static keys.`, 'id');
+    const team = await this.store.createTeam({ id: input.id, name: input.name ?? null, quota: input.quota }, this.clock.now());
+    if (!team) throw new ApiError({ status: 409, type: 'invalid_request_error', message: `Team '${input.id}' already exists.`, param: 'id', code: 'team_exists' });
+    return teamView(team);
+  }
+
+  async listTeams() {
+    return { object: 'list', data: (await this.store.listTeams()).map(teamView) };
+  }
+
+  async getTeam(id: string) {
+    const team = await this.store.getTeam(id);
+    if (!team) throw teamNotFound(id);
+    return teamView(team);
+  }
+
+  async updateTeam(id: string, body: unknown) {
+    const patch = parseOrThrow(patchTeamSchema, body);
+    const team = await this.store.updateTeam(id, { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.quota ? { quota: patch.quota } : {}) });
+    if (!team) throw teamNotFound(id);
+    this.onChange({ teamId: id });
+    return teamView(team);
+  }
+
+  async deleteTeam(id: string) {
+    if (!(await this.store.deleteTeam(id, this.clock.now()))) throw teamNotFound(id);
+    this.onChange({ teamId: id });
+    return { id, object: 'team.deleted', deleted: true };
+  }
+
+  /** The only moment the secret exists outside the client: it is returned here and stored as a hash. */
+  async issueKey(teamId: string, body: unknown) {
+    const input = parseOrThrow(issueKeySchema, body ?? {});
+    if (!(await this.store.getTeam(teamId))) throw teamNotFound(teamId);
+    const nowS = Math.floor(this.clock.now() / 1000);
+    if (input.expires_at != null && input.expires_at <= nowS) throw invalidRequest('expires_at must be in the future.', 'expires_at');
+    const { key, prefix } = generateKey();
+    const record = await this.store.createKey({
+      id: `key_${randomBytes(8).toString('hex')}`,
+      teamId,
+      name: input.name ?? null,
+      prefix,
+      hash: hashKey(key),
+      quota: input.quota,
+      createdAt: nowS,
+      expiresAt: input.expires_at ?? null,
+    });
+    return { ...keyView(record), key };
+  }
+
+  async listKeys(teamId: string) {
+    if (!(await this.store.getTeam(teamId))) throw teamNotFound(teamId);
+    return { object: 'list', data: (await this.store.listKeys(teamId)).map(keyView) };
+  }
+
+  async revokeKey(id: string) {
+    const record = await this.store.revokeKey(id, this.clock.now());
+    if (!record) throw notFound(`No key '${id}'.`, 'key', 'key_not_found');
+    this.onChange({ keyId: id });
+    return { ...keyView(record), revoked: true };
+  }
+
+  async usage(teamId: string, query: unknown) {
+    const { days } = parseOrThrow(usageQuerySchema, query);
+    const team = await this.store.getTeam(teamId);
+    if (!team) throw teamNotFound(teamId);
+    const u = await this.store.usage(teamId, this.clock.now(), days ?? 1);
+    return {
+      team: teamId,
+      day: u.day,
+      month: u.month,
+      active_jobs: u.activeJobs,
+      requests_this_minute: u.requestsThisMinute,
+      quota: team.quota,
+      ...(days ? { daily: u.daily } : {}),
+    };
+  }
+}

@@ -1,0 +1,109 @@
+import { randomBytes } from 'node:crypto';
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { Config } from './config.js';
+import { adminRoutes } from './admin/routes.js';
+import { bearer, type Authenticator } from './http/auth.js';
+import { type AppEnv, setRateHeaders } from './http/context.js';
+import { ApiError, notFound, serverError, toErrorBody, unauthorized } from './http/errors.js';
+import type { Logger } from './observability/logger.js';
+import type { Clock } from './quota/policy.js';
+import { refusalToError } from './quota/refusals.js';
+import type { Store } from './store/types.js';
+import type { UpstreamClient } from './upstream/client.js';
+import type { VideoJobs } from './videos/jobs.js';
+import type { AdminService } from './admin/service.js';
+import type { ModelCatalog } from './videos/models.js';
+import { videoRoutes } from './videos/routes.js';
+
+export interface AppDeps {
+  readonly config: Config;
+  readonly store: Store;
+  readonly upstream: UpstreamClient;
+  readonly jobs: VideoJobs;
+  readonly auth: Authenticator;
+  readonly admin: AdminService;
+  readonly catalog: ModelCatalog;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** Set while draining: /readyz turns 503 so that load balancers stop sending traffic. */
+  readonly isDraining: () => boolean;
+}
+
+const CLIENT_REQUEST_ID = /^[\w.:-]{1,128}$/;
+const READY_TIMEOUT_MS = 2_000;
+
+function toApiError(err: unknown): ApiError | undefined {
+  if (err instanceof ApiError) return err;
+  if (err instanceof HTTPException) return new ApiError({ status: err.status, type: 'invalid_request_error', message: err.message || 'Bad request.' });
+  return undefined;
+}
+
+/** Builds the whole HTTP surface from injected parts; only main.ts listens. */
+export function createApp(deps: AppDeps) {
+  const { store, upstream, auth, logger, clock } = deps;
+  const app = new Hono<AppEnv>();
+
+  app.use('*', async (c, next) => {
+    const started = performance.now();
+    const given = c.req.header('x-request-id');
+    const requestId = given && CLIENT_REQUEST_ID.test(given) ? given : `req_${randomBytes(12).toString('hex')}`;
+    c.set('requestId', requestId);
+    c.set('timing', { status: undefined, durationMs: 0 });
+    await next();
+    c.header('x-request-id', requestId);
+    const principal = c.get('principal');
+    const timing = c.get('timing');
+    logger.info(
+      {
+        requestId,
+        method: c.req.method,
+        route: c.req.routePath,
+        path: c.req.path,
+        status: c.res.status,
+        durationMs: Math.round((performance.now() - started) * 100) / 100,
+        teamId: principal?.teamId,
+        keyId: principal?.keyId,
+        upstreamStatus: timing.status,
+        upstreamMs: timing.status !== undefined ? Math.round(timing.durationMs * 100) / 100 : undefined,
+      },
+      'request',
+    );
+  });
+
+  app.onError((err, c) => {
+    const apiError = toApiError(err);
+    if (!apiError) logger.error({ requestId: c.get('requestId'), err: { message: err.message, stack: err.stack } }, 'unhandled error');
+    const e = apiError ?? serverError();
+    return c.json(toErrorBody(e), e.status as 400, { ...e.headers, 'x-request-id': c.get('requestId') });
+  });
+  app.notFound((c) => {
+    const e = notFound(`Unknown route: ${c.req.method} ${c.req.path}`, null, 'unknown_route');
+    return c.json(toErrorBody(e), 404);
+  });
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    if (deps.isDraining()) return c.json({ status: 'draining' }, 503);
+    const signal = AbortSignal.timeout(READY_TIMEOUT_MS);
+    const [storeOk, upstreamOk] = await Promise.all([store.ping(), upstream.ping(signal)]);
+    const body = { status: storeOk && upstreamOk ? 'ready' : 'not_ready', store: storeOk ? 'ok' : 'down', upstream: upstreamOk ? 'ok' : 'down' };
+    return c.json(body, storeOk && upstreamOk ? 200 : 503);
+  });
+
+  app.use('/v1/*', async (c, next) => {
+    const principal = await auth.authenticate(bearer(c.req.header('authorization')));
+    if (!principal) throw unauthorized();
+    c.set('principal', principal);
+    // A create is counted together with its other limits, in one atomic admission, once it is validated.
+    if (!(c.req.method === 'POST' && c.req.path === '/v1/videos')) {
+      const admission = await store.admitRequest(principal, clock.now());
+      if (!admission.ok) throw refusalToError(admission.refusal);
+      setRateHeaders(c, admission.rate);
+    }
+    await next();
+  });
+  app.route('/v1', videoRoutes(deps));
+  app.route('/admin', adminRoutes(deps));
+  return app;
+}

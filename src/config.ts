@@ -1,0 +1,170 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { modelFileSchema, type ModelFile } from './videos/models.js';
+
+const MIB = 1024 * 1024;
+
+/** Every default lives here, once. */
+export const DEFAULTS = {
+  port: 8080,
+  host: '0.0.0.0',
+  dataDir: './data',
+  logLevel: 'info',
+  maxBodyBytes: 64 * MIB,
+  maxReferenceImages: 8,
+  maxImageBytes: 20 * MIB,
+  maxConcurrentCreates: 16,
+  upstreamConnectTimeoutMs: 5_000,
+  upstreamTimeoutMs: 60_000,
+  upstreamIdleTimeoutMs: 30_000,
+  shutdownTimeoutMs: 25_000,
+  statusCacheMs: 1_000,
+  reconcileIntervalMs: 15_000,
+  maxJobAgeMs: 6 * 60 * 60 * 1000,
+  keyCacheMs: 30_000,
+} as const;
+
+/** The key that works against the built-in simulator only; never accepted in production. */
+export const DEMO_API_KEY = 'gw-demo-local-simulator-only';
+
+const blankIsUnset = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const optionalString = z.preprocess(blankIsUnset, z.string().trim().optional());
+const int = (def: number, min = 0) => z.preprocess(blankIsUnset, z.coerce.number().int().min(min).default(def));
+const csv = z.preprocess(
+  blankIsUnset,
+  z
+    .string()
+    .optional()
+    .transform((s) => (s ?? '').split(',').map((x) => x.trim()).filter(Boolean)),
+);
+
+const envSchema = z.object({
+  NODE_ENV: optionalString,
+  PORT: int(DEFAULTS.port),
+  HOST: z.preprocess(blankIsUnset, z.string().default(DEFAULTS.host)),
+  UPSTREAM_BASE_URL: z.preprocess(blankIsUnset, z.url({ protocol: /^https?$/ }).optional()),
+  UPSTREAM_API_KEY: csv,
+  ADMIN_TOKEN: z.preprocess(blankIsUnset, z.string().min(16, 'ADMIN_TOKEN must be at least 16 characters').optional()),
+  GATEWAY_API_KEYS: csv,
+  DATA_DIR: z.preprocess(blankIsUnset, z.string().default(DEFAULTS.dataDir)),
+  REDIS_URL: optionalString,
+  PUBLIC_BASE_URL: z.preprocess(blankIsUnset, z.url({ protocol: /^https?$/ }).optional()),
+  LOG_LEVEL: z.preprocess(
+    blankIsUnset,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(DEFAULTS.logLevel),
+  ),
+  MAX_BODY_BYTES: int(DEFAULTS.maxBodyBytes, 1024),
+  MAX_REFERENCE_IMAGES: int(DEFAULTS.maxReferenceImages, 0),
+  MAX_IMAGE_BYTES: int(DEFAULTS.maxImageBytes, 1),
+  MAX_CONCURRENT_CREATES: int(DEFAULTS.maxConcurrentCreates, 1),
+  UPSTREAM_CONNECT_TIMEOUT_MS: int(DEFAULTS.upstreamConnectTimeoutMs, 1),
+  UPSTREAM_TIMEOUT_MS: int(DEFAULTS.upstreamTimeoutMs, 1),
+  UPSTREAM_IDLE_TIMEOUT_MS: int(DEFAULTS.upstreamIdleTimeoutMs, 1),
+  SHUTDOWN_TIMEOUT_MS: int(DEFAULTS.shutdownTimeoutMs, 0),
+  STATUS_CACHE_MS: int(DEFAULTS.statusCacheMs, 0),
+  RECONCILE_INTERVAL_MS: int(DEFAULTS.reconcileIntervalMs, 0),
+  MAX_JOB_AGE_MS: int(DEFAULTS.maxJobAgeMs, 1000),
+  KEY_CACHE_MS: int(DEFAULTS.keyCacheMs, 0),
+  DEFAULT_MODEL: optionalString,
+  CONFIG_FILE: optionalString,
+});
+
+export interface Config {
+  readonly production: boolean;
+  readonly port: number;
+  readonly host: string;
+  /** Absent means: run against the built-in simulator (never in production). */
+  readonly upstreamBaseUrl: string | undefined;
+  readonly upstreamApiKeys: readonly string[];
+  readonly adminToken: string | undefined;
+  /** Keys accepted on /v1 without a store entry (team `default`); the demo key joins them in simulator mode. */
+  readonly staticApiKeys: readonly string[];
+  readonly dataDir: string;
+  readonly redisUrl: string | undefined;
+  readonly publicBaseUrl: string | undefined;
+  readonly logLevel: string;
+  readonly limits: {
+    readonly maxBodyBytes: number;
+    readonly maxReferenceImages: number;
+    readonly maxImageBytes: number;
+    readonly maxConcurrentCreates: number;
+  };
+  readonly upstream: {
+    readonly connectTimeoutMs: number;
+    readonly timeoutMs: number;
+    readonly idleTimeoutMs: number;
+  };
+  readonly shutdownTimeoutMs: number;
+  readonly statusCacheMs: number;
+  readonly reconcileIntervalMs: number;
+  readonly maxJobAgeMs: number;
+  readonly keyCacheMs: number;
+  readonly defaultModel: string | undefined;
+  readonly models: ModelFile | undefined;
+}
+
+export class ConfigError extends Error {}
+
+/** Parses the environment (and the optional model file) once, at start. Blank variables count as unset. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+  if (production && !e.UPSTREAM_BASE_URL) {
+    throw new ConfigError('UPSTREAM_BASE_URL is required when NODE_ENV=production (the simulator is for local use only)');
+  }
+  if (e.UPSTREAM_BASE_URL && e.UPSTREAM_API_KEY.length === 0) {
+    throw new ConfigError('UPSTREAM_API_KEY is required when UPSTREAM_BASE_URL is set');
+  }
+  return Object.freeze({
+    production,
+    port: e.PORT,
+    host: e.HOST,
+    upstreamBaseUrl: e.UPSTREAM_BASE_URL,
+    upstreamApiKeys: e.UPSTREAM_API_KEY,
+    adminToken: e.ADMIN_TOKEN,
+    staticApiKeys: e.GATEWAY_API_KEYS,
+    dataDir: e.DATA_DIR,
+    redisUrl: e.REDIS_URL,
+    publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    logLevel: e.LOG_LEVEL,
+    limits: {
+      maxBodyBytes: e.MAX_BODY_BYTES,
+      maxReferenceImages: e.MAX_REFERENCE_IMAGES,
+      maxImageBytes: e.MAX_IMAGE_BYTES,
+      maxConcurrentCreates: e.MAX_CONCURRENT_CREATES,
+    },
+    upstream: {
+      connectTimeoutMs: e.UPSTREAM_CONNECT_TIMEOUT_MS,
+      timeoutMs: e.UPSTREAM_TIMEOUT_MS,
+      idleTimeoutMs: e.UPSTREAM_IDLE_TIMEOUT_MS,
+    },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    statusCacheMs: e.STATUS_CACHE_MS,
+    reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
+    maxJobAgeMs: e.MAX_JOB_AGE_MS,
+    keyCacheMs: e.KEY_CACHE_MS,
+    defaultModel: e.DEFAULT_MODEL,
+    models: e.CONFIG_FILE ? readModelFile(e.CONFIG_FILE) : undefined,
+  });
+}
+
+function readModelFile(path: string): ModelFile {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`CONFIG_FILE ${path}: ${(err as Error).message}`);
+  }
+  const parsed = modelFileSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `CONFIG_FILE ${path}:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`,
+    );
+  }
+  return parsed.data;
+}

@@ -1,0 +1,83 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import { AdminService } from './admin/service.js';
+import { createApp } from './app.js';
+import { DEMO_API_KEY, type Config } from './config.js';
+import { Authenticator } from './http/auth.js';
+import type { Logger } from './observability/logger.js';
+import { systemClock, type Clock } from './quota/policy.js';
+import { SqliteStore } from './store/sqlite.js';
+import type { Store } from './store/types.js';
+import { UpstreamClient } from './upstream/client.js';
+import { VideoJobs } from './videos/jobs.js';
+import { ModelCatalog } from './videos/models.js';
+import { Reconciler } from './videos/reconciler.js';
+
+export interface GatewayOptions {
+  readonly config: Config;
+  readonly logger: Logger;
+  /** Where the upstream is; main.ts passes the simulator's address when none is configured. */
+  readonly upstreamBaseUrl: string;
+  readonly upstreamApiKeys: readonly string[];
+  readonly store?: Store;
+  readonly clock?: Clock;
+  /** The demo key is accepted only while the gateway runs against its own simulator. */
+  readonly acceptDemoKey?: boolean;
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly server: Server;
+  readonly store: Store;
+  readonly jobs: VideoJobs;
+  readonly reconciler: Reconciler;
+  readonly auth: Authenticator;
+  /** Stops taking connections, lets in-flight requests and downloads finish until the deadline, then closes. */
+  shutdown(deadlineMs?: number): Promise<void>;
+}
+
+/** Wires config → store → upstream → app and listens. Tests start it exactly as main.ts does. */
+export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
+  const { config, logger } = opts;
+  const clock = opts.clock ?? systemClock;
+  const store = opts.store ?? SqliteStore.inDataDir(config.dataDir);
+  const upstream = new UpstreamClient({ baseUrl: opts.upstreamBaseUrl, apiKeys: opts.upstreamApiKeys, ...config.upstream });
+  const catalog = new ModelCatalog(config.models, config.defaultModel);
+  const staticKeys = config.staticApiKeys.map((key, i) => ({ key, id: `static-${i + 1}` }));
+  if (opts.acceptDemoKey) staticKeys.push({ key: DEMO_API_KEY, id: 'demo' });
+  const auth = new Authenticator(store, clock, staticKeys, config.keyCacheMs);
+  const admin = new AdminService(store, clock, (m) => auth.forget(m));
+  const jobs = new VideoJobs({ store, upstream, logger, clock, statusCacheMs: config.statusCacheMs });
+  const reconciler = new Reconciler(
+    { store, jobs, logger, clock },
+    { intervalMs: config.reconcileIntervalMs, maxJobAgeMs: config.maxJobAgeMs, pendingGraceMs: config.upstream.timeoutMs * 2 },
+  );
+  let draining = false;
+  const app = createApp({ config, store, upstream, jobs, auth, admin, catalog, logger, clock, isDraining: () => draining });
+
+  const server = await new Promise<Server>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as Server)) as Server;
+  });
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  reconciler.start();
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+
+  let closing: Promise<void> | undefined;
+  const shutdown = (deadlineMs = config.shutdownTimeoutMs) =>
+    (closing ??= (async () => {
+      draining = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
+      await Promise.race([closed, deadline]);
+      server.closeAllConnections();
+      await reconciler.stop();
+      await upstream.close();
+      await store.close();
+    })());
+
+  return { url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`, server, store, jobs, reconciler, auth, shutdown };
+}

@@ -1,0 +1,69 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Clock } from '../quota/policy.js';
+import type { Principal, Store } from '../store/types.js';
+
+/** Keys are looked up by their SHA-256, so no comparison ever runs over the secret itself. */
+export const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
+
+export const KEY_PREFIX = 'gvk_';
+/** 32 random bytes: 256 bits, above the 192 the contract asks for. */
+export function generateKey(): { key: string; prefix: string } {
+  const key = KEY_PREFIX + randomBytes(32).toString('base64url');
+  return { key, prefix: key.slice(0, KEY_PREFIX.length + 8) };
+}
+
+export function bearer(header: string | undefined): string | undefined {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  return m?.[1];
+}
+
+export function safeEqual(a: string, b: string): boolean {
+  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
+}
+
+export const STATIC_TEAM = 'default';
+
+/**
+ * Key → principal. Static keys (GATEWAY_API_KEYS, the simulator's demo key) belong to team `default` with
+ * no limits; issued keys come from the store, cached briefly, and a revocation here drops them at once.
+ */
+export class Authenticator {
+  private readonly cache: LRUCache<string, Principal>;
+  private readonly staticKeys = new Map<string, Principal>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+    staticKeys: ReadonlyArray<{ key: string; id: string }>,
+    cacheMs: number,
+  ) {
+    this.cache = new LRUCache({ max: 10_000, ttl: Math.max(1, cacheMs) });
+    for (const { key, id } of staticKeys) {
+      this.staticKeys.set(hashKey(key), { teamId: STATIC_TEAM, keyId: id, teamPolicy: {}, keyPolicy: {} });
+    }
+  }
+
+  async authenticate(key: string | undefined): Promise<Principal | undefined> {
+    if (!key) return undefined;
+    const hash = hashKey(key);
+    const known = this.staticKeys.get(hash) ?? this.cache.get(hash);
+    if (known) return known;
+    const found = await this.store.findKeyByHash(hash);
+    if (!found) return undefined;
+    const { key: record, team } = found;
+    const nowS = this.clock.now() / 1000;
+    if (record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt <= nowS)) return undefined;
+    const principal: Principal = { teamId: team.id, keyId: record.id, teamPolicy: team.quota, keyPolicy: record.quota };
+    const ttl = record.expiresAt !== null ? Math.max(1, Math.min(this.cache.ttl, record.expiresAt * 1000 - this.clock.now())) : undefined;
+    this.cache.set(hash, principal, ttl !== undefined ? { ttl } : {});
+    return principal;
+  }
+
+  /** Drops cached principals after a revocation or a policy change, so the change holds at once. */
+  forget(match: { keyId?: string; teamId?: string }): void {
+    for (const [hash, p] of this.cache.entries()) {
+      if (p.keyId === match.keyId || p.teamId === match.teamId) this.cache.delete(hash);
+    }
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The one error family of the gateway. Everything that goes wrong becomes an ApiError, and `toErrorBody`
+ * is the single place that turns it into the OpenAI shape `{error:{message,type,param,code}}`.
+ */
+export type ErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'insufficient_quota'
+  | 'upstream_error'
+  | 'server_error';
+
+export interface ApiErrorInit {
+  status: number;
+  type: ErrorType;
+  message: string;
+  code?: string | null;
+  param?: string | null;
+  headers?: Record<string, string>;
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly type: ErrorType;
+  readonly code: string | null;
+  readonly param: string | null;
+  readonly headers: Record<string, string>;
+
+  constructor(init: ApiErrorInit) {
+    super(init.message);
+    this.status = init.status;
+    this.type = init.type;
+    this.code = init.code ?? null;
+    this.param = init.param ?? null;
+    this.headers = init.headers ?? {};
+  }
+}
+
+export const invalidRequest = (message: string, param: string | null = null, code = 'invalid_value') =>
+  new ApiError({ status: 400, type: 'invalid_request_error', message, param, code });
+
+export const tooLarge = (message: string, param: string | null = null) =>
+  new ApiError({ status: 413, type: 'invalid_request_error', message, param, code: 'request_too_large' });
+
+export const unsupportedMediaType = (message: string) =>
+  new ApiError({ status: 415, type: 'invalid_request_error', message, code: 'unsupported_media_type' });
+
+export const unauthorized = (message = 'Incorrect or missing API key. Pass it as "Authorization: Bearer <key>".') =>
+  new ApiError({ status: 401, type: 'authentication_error', message, code: 'invalid_api_key' });
+
+export const forbidden = (message: string, param: string | null = null, code = 'permission_denied') =>
+  new ApiError({ status: 403, type: 'permission_error', message, param, code });
+
+export const notFound = (message: string, param: string | null = null, code = 'not_found') =>
+  new ApiError({ status: 404, type: 'invalid_request_error', message, param, code });
+
+export const videoNotFound = (id: string) => notFound(`No video found with id '${id}'.`, 'video_id', 'video_not_found');
+
+export const modelNotFound = (model: string) =>
+  invalidRequest(`The model '${model}' does not exist or is not a video model.`, 'model', 'model_not_found');
+
+/** The SDKs retry 5xx, 408, 409 and 429 unless told not to. */
+const NO_RETRY = { 'x-should-retry': 'false' };
+
+export const rateLimited = (message: string, retryAfterMs: number, code: string, extra: Record<string, string> = {}) =>
+  new ApiError({
+    status: 429,
+    type: 'rate_limit_error',
+    message,
+    code,
+    headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))), 'retry-after-ms': String(Math.max(0, Math.ceil(retryAfterMs))), ...extra },
+  });
+
+export const insufficientQuota = (message: string, param: string | null = null) =>
+  new ApiError({ status: 429, type: 'insufficient_quota', message, param, code: 'insufficient_quota', headers: NO_RETRY });
+
+export const upstreamBadGateway = (message: string, opts: { maybeCreated?: boolean } = {}) =>
+  new ApiError({
+    status: 502,
+    type: 'upstream_error',
+    message,
+    code: 'upstream_error',
+    headers: opts.maybeCreated ? NO_RETRY : {},
+  });
+
+export const upstreamTimeout = (message: string, opts: { maybeCreated?: boolean } = {}) =>
+  new ApiError({
+    status: 504,
+    type: 'upstream_error',
+    message,
+    code: 'upstream_timeout',
+    headers: opts.maybeCreated ? NO_RETRY : {},
+  });
+
+export const upstreamUnavailable = (message: string, code = 'upstream_unavailable', headers: Record<string, string> = {}) =>
+  new ApiError({ status: 503, type: 'upstream_error', message, code, headers });
+
+export const serverError = (message = 'The gateway hit an internal error. It has been logged with this request id.') =>
+  new ApiError({ status: 500, type: 'server_error', message, code: 'internal_error' });
+
+export function toErrorBody(err: ApiError) {
+  return { error: { message: err.message, type: err.type, param: err.param, code: err.code } };
+}

@@ -1,0 +1,65 @@
+import { ConfigError, DEMO_API_KEY, loadConfig } from './config.js';
+import { startGateway } from './gateway.js';
+import { createLogger } from './observability/logger.js';
+import { UpstreamSimulator } from './simulator/server.js';
+
+/** Process entry: config → (simulator) → gateway → signals. */
+async function main() {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`grok-video-gateway: ${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+
+  let upstreamBaseUrl = config.upstreamBaseUrl;
+  let upstreamApiKeys = config.upstreamApiKeys;
+  let simulator: UpstreamSimulator | undefined;
+  if (!upstreamBaseUrl) {
+    const simKey = 'sim-upstream-key';
+    simulator = new UpstreamSimulator({ apiKeys: [simKey] });
+    upstreamBaseUrl = await simulator.listen(0);
+    upstreamApiKeys = [simKey];
+  }
+
+  const gateway = await startGateway({ config, logger, upstreamBaseUrl, upstreamApiKeys, acceptDemoKey: simulator !== undefined });
+  logger.info({ url: gateway.url, store: gateway.store.kind, upstream: simulator ? 'simulator' : 'configured' }, 'gateway listening');
+  if (simulator) {
+    const banner = [
+      '',
+      '  ==== SIMULATED UPSTREAM ====================================================',
+      '  UPSTREAM_BASE_URL is not set, so the gateway runs against its built-in',
+      '  simulator: videos are fake test patterns and nothing reaches a real provider.',
+      '  Set UPSTREAM_BASE_URL and UPSTREAM_API_KEY to use a real upstream.',
+      '  ============================================================================',
+      `  Demo API key (simulator only): ${DEMO_API_KEY}`,
+      `  Try: curl ${gateway.url}/v1/videos -H "Authorization: Bearer ${DEMO_API_KEY}" \\`,
+      `         -H "Content-Type: application/json" -d '{"model":"grok-imagine-video","prompt":"a red fox in snow"}'`,
+      '',
+    ];
+    process.stderr.write(`${banner.join('\n')}\n`);
+  }
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, deadlineMs: config.shutdownTimeoutMs }, 'draining');
+    void gateway
+      .shutdown()
+      .then(() => simulator?.close())
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+void main();

@@ -1,0 +1,94 @@
+import { z } from 'zod';
+
+/** All fields optional; an absent field is unlimited. */
+export const quotaPolicySchema = z
+  .object({
+    requests_per_minute: z.number().int().min(0).optional(),
+    max_concurrent_jobs: z.number().int().min(0).optional(),
+    video_seconds_per_day: z.number().int().min(0).optional(),
+    video_seconds_per_month: z.number().int().min(0).optional(),
+    max_seconds_per_video: z.number().int().min(1).optional(),
+    models: z.array(z.string().min(1)).optional(),
+  })
+  .strict();
+export type QuotaPolicy = z.infer<typeof quotaPolicySchema>;
+
+export type Scope = 'team' | 'key';
+
+/** What a store reads, inside its atomic section, for one scope. */
+export interface UsageSnapshot {
+  readonly requestsThisMinute: number;
+  readonly activeJobs: number;
+  readonly daySeconds: number;
+  readonly monthSeconds: number;
+}
+
+export type Refusal =
+  | { readonly kind: 'rate'; readonly scope: Scope; readonly limit: number; readonly retryAfterMs: number }
+  | { readonly kind: 'concurrency'; readonly scope: Scope; readonly limit: number }
+  | { readonly kind: 'day' | 'month'; readonly scope: Scope; readonly limit: number; readonly used: number };
+
+export interface RateInfo {
+  readonly limit: number;
+  readonly remaining: number;
+  readonly resetMs: number;
+}
+
+export interface Clock {
+  now(): number;
+}
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** UTC buckets: the minute window, the day and the month that a moment falls in. */
+export function buckets(nowMs: number) {
+  const iso = new Date(nowMs).toISOString();
+  return {
+    minute: iso.slice(0, 16),
+    day: iso.slice(0, 10),
+    month: iso.slice(0, 7),
+    msToNextMinute: 60_000 - (nowMs % 60_000),
+  };
+}
+
+/**
+ * The admission rule, shared by every store: all limits of both scopes are checked before anything is
+ * counted, so a request refused by one limit consumes nothing of the others.
+ */
+export function evaluate(
+  scopes: ReadonlyArray<{ scope: Scope; policy: QuotaPolicy; usage: UsageSnapshot }>,
+  request: { seconds: number } | null,
+  nowMs: number,
+): Refusal | null {
+  const { msToNextMinute } = buckets(nowMs);
+  for (const { scope, policy, usage } of scopes) {
+    const rpm = policy.requests_per_minute;
+    if (rpm !== undefined && usage.requestsThisMinute + 1 > rpm) return { kind: 'rate', scope, limit: rpm, retryAfterMs: msToNextMinute };
+  }
+  if (!request) return null;
+  for (const { scope, policy, usage } of scopes) {
+    const max = policy.max_concurrent_jobs;
+    if (max !== undefined && usage.activeJobs + 1 > max) return { kind: 'concurrency', scope, limit: max };
+  }
+  for (const { scope, policy, usage } of scopes) {
+    const day = policy.video_seconds_per_day;
+    if (day !== undefined && usage.daySeconds + request.seconds > day) return { kind: 'day', scope, limit: day, used: usage.daySeconds };
+    const month = policy.video_seconds_per_month;
+    if (month !== undefined && usage.monthSeconds + request.seconds > month) return { kind: 'month', scope, limit: month, used: usage.monthSeconds };
+  }
+  return null;
+}
+
+/** The `x-ratelimit-*` view: the tighter of the key's and the team's per-minute limit, after counting. */
+export function rateInfo(
+  scopes: ReadonlyArray<{ policy: QuotaPolicy; usage: UsageSnapshot }>,
+  nowMs: number,
+): RateInfo | null {
+  let best: RateInfo | null = null;
+  for (const { policy, usage } of scopes) {
+    const limit = policy.requests_per_minute;
+    if (limit === undefined) continue;
+    const remaining = Math.max(0, limit - usage.requestsThisMinute - 1);
+    if (!best || remaining < best.remaining) best = { limit, remaining, resetMs: buckets(nowMs).msToNextMinute };
+  }
+  return best;
+}

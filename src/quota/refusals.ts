@@ -1,0 +1,47 @@
+import { forbidden, insufficientQuota, invalidRequest, rateLimited, type ApiError } from '../http/errors.js';
+import type { Principal } from '../store/types.js';
+import type { Refusal } from './policy.js';
+
+/** How long a client refused for concurrency should wait: slots free only as jobs end. */
+export const CONCURRENCY_RETRY_MS = 5_000;
+
+const who = (scope: 'team' | 'key') => (scope === 'key' ? 'this API key' : 'your team');
+
+export function refusalToError(r: Refusal): ApiError {
+  switch (r.kind) {
+    case 'rate':
+      return rateLimited(`Rate limit reached for ${who(r.scope)}: ${r.limit} requests per minute. Retry after the window resets.`, r.retryAfterMs, 'rate_limit_exceeded');
+    case 'concurrency':
+      return rateLimited(
+        `Too many videos in progress for ${who(r.scope)}: the limit is ${r.limit} at once. Retry when one has finished.`,
+        CONCURRENCY_RETRY_MS,
+        'concurrency_limit_exceeded',
+      );
+    case 'day':
+    case 'month':
+      return insufficientQuota(
+        `The ${r.kind === 'day' ? 'daily (UTC)' : 'monthly (UTC)'} video-seconds budget of ${who(r.scope)} is exhausted: ${r.used} of ${r.limit} seconds used. Ask your administrator to raise it.`,
+        'seconds',
+      );
+    default: {
+      const unreachable: never = r;
+      return unreachable;
+    }
+  }
+}
+
+/** Limits that need no counting: the model allow-list and the longest video, for the key and its team. */
+export function checkStaticLimits(principal: Principal, modelId: string, requestedModel: string, seconds: number): void {
+  for (const [scope, policy] of [['key', principal.keyPolicy], ['team', principal.teamPolicy]] as const) {
+    if (policy.models && !policy.models.includes(modelId) && !policy.models.includes(requestedModel)) {
+      throw forbidden(`The model '${requestedModel}' is not allowed for ${who(scope)}.`, 'model', 'model_not_allowed');
+    }
+    if (policy.max_seconds_per_video !== undefined && seconds > policy.max_seconds_per_video) {
+      throw invalidRequest(`Videos are limited to ${policy.max_seconds_per_video} seconds for ${who(scope)}; asked for ${seconds}.`, 'seconds', 'seconds_limit_exceeded');
+    }
+  }
+}
+
+export function modelAllowed(principal: Principal, name: string, targetId: string): boolean {
+  return [principal.keyPolicy, principal.teamPolicy].every((p) => !p.models || p.models.includes(name) || p.models.includes(targetId));
+}

@@ -1,0 +1,374 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { buckets, evaluate, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
+import { isTerminal } from '../videos/dialects/task.js';
+import type {
+  Admission,
+  ApiKeyRecord,
+  JobRecord,
+  ListOptions,
+  NewJob,
+  PeriodUsage,
+  Principal,
+  Store,
+  TaskUpdate,
+  Team,
+  TeamUsage,
+} from './types.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS teams (
+  id TEXT PRIMARY KEY, name TEXT, quota TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY, team_id TEXT NOT NULL, name TEXT, prefix TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+  quota TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER);
+CREATE INDEX IF NOT EXISTS api_keys_team ON api_keys(team_id);
+CREATE TABLE IF NOT EXISTS jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL, key_id TEXT NOT NULL,
+  upstream_id TEXT, upstream_key_fp TEXT, model TEXT NOT NULL, prompt TEXT NOT NULL, seconds INTEGER NOT NULL,
+  resolution INTEGER NOT NULL, aspect_ratio TEXT NOT NULL, reference_count INTEGER NOT NULL,
+  status TEXT NOT NULL, progress INTEGER NOT NULL, error TEXT, created_at INTEGER NOT NULL, completed_at INTEGER,
+  updated_at_ms INTEGER NOT NULL, charge TEXT NOT NULL, charge_day TEXT NOT NULL, charge_month TEXT NOT NULL,
+  deleted_at INTEGER);
+CREATE INDEX IF NOT EXISTS jobs_team ON jobs(team_id, seq);
+CREATE INDEX IF NOT EXISTS jobs_team_charge ON jobs(team_id, charge);
+CREATE INDEX IF NOT EXISTS jobs_key_charge ON jobs(key_id, charge);
+CREATE INDEX IF NOT EXISTS jobs_reserved ON jobs(charge, updated_at_ms);
+CREATE TABLE IF NOT EXISTS counters (
+  scope TEXT NOT NULL, bucket TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0,
+  seconds_reserved INTEGER NOT NULL DEFAULT 0, seconds_settled INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (scope, bucket)) WITHOUT ROWID;
+`;
+
+type Row = Record<string, unknown>;
+const json = (v: unknown) => JSON.stringify(v);
+const sec = (ms: number) => Math.floor(ms / 1000);
+
+function toJob(r: Row): JobRecord {
+  return {
+    id: r.id as string,
+    teamId: r.team_id as string,
+    keyId: r.key_id as string,
+    upstreamId: (r.upstream_id as string | null) ?? null,
+    upstreamKeyFp: (r.upstream_key_fp as string | null) ?? null,
+    model: r.model as string,
+    prompt: r.prompt as string,
+    seconds: r.seconds as number,
+    resolution: r.resolution as number,
+    aspectRatio: r.aspect_ratio as string,
+    referenceCount: r.reference_count as number,
+    status: r.status as JobRecord['status'],
+    progress: r.progress as number,
+    error: r.error ? JSON.parse(r.error as string) : null,
+    createdAt: r.created_at as number,
+    completedAt: (r.completed_at as number | null) ?? null,
+    updatedAtMs: r.updated_at_ms as number,
+    charge: r.charge as JobRecord['charge'],
+    chargeDay: r.charge_day as string,
+    chargeMonth: r.charge_month as string,
+  };
+}
+
+const toTeam = (r: Row): Team => ({ id: r.id as string, name: (r.name as string | null) ?? null, quota: JSON.parse(r.quota as string), createdAt: r.created_at as number });
+
+const toKey = (r: Row): ApiKeyRecord => ({
+  id: r.id as string,
+  teamId: r.team_id as string,
+  name: (r.name as string | null) ?? null,
+  prefix: r.prefix as string,
+  quota: JSON.parse(r.quota as string),
+  createdAt: r.created_at as number,
+  expiresAt: (r.expires_at as number | null) ?? null,
+  revokedAt: (r.revoked_at as number | null) ?? null,
+});
+
+const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
+
+/** The embedded store: one SQLite file in WAL mode; each quota operation is one immediate transaction. */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  private readonly db: Database.Database;
+  private readonly s: ReturnType<SqliteStore['prepare']>;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    this.s = this.prepare();
+  }
+
+  static inDataDir(dataDir: string): SqliteStore {
+    mkdirSync(dataDir, { recursive: true });
+    return new SqliteStore(join(dataDir, 'gateway.db'));
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      counter: db.prepare('SELECT requests, seconds_reserved, seconds_settled FROM counters WHERE scope = ? AND bucket = ?'),
+      bump: db.prepare(
+        `INSERT INTO counters (scope, bucket, requests, seconds_reserved, seconds_settled) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (scope, bucket) DO UPDATE SET requests = requests + excluded.requests,
+           seconds_reserved = seconds_reserved + excluded.seconds_reserved, seconds_settled = seconds_settled + excluded.seconds_settled`,
+      ),
+      activeTeam: db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE team_id = ? AND charge = 'reserved'"),
+      activeKey: db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE key_id = ? AND charge = 'reserved'"),
+      insertJob: db.prepare(
+        `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, reference_count, status, progress,
+           created_at, updated_at_ms, charge, charge_day, charge_month)
+         VALUES (@id, @teamId, @keyId, @model, @prompt, @seconds, @resolution, @aspectRatio, @referenceCount, 'queued', 0,
+           @createdAt, @nowMs, 'reserved', @day, @month)`,
+      ),
+      jobById: db.prepare('SELECT * FROM jobs WHERE id = ?'),
+      jobForTeam: db.prepare('SELECT * FROM jobs WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
+      activate: db.prepare(
+        'UPDATE jobs SET upstream_id = ?, upstream_key_fp = ?, status = ?, progress = ?, updated_at_ms = ? WHERE id = ?',
+      ),
+      setStatus: db.prepare('UPDATE jobs SET status = ?, progress = ?, error = ?, completed_at = ?, updated_at_ms = ? WHERE id = ?'),
+      setCharge: db.prepare("UPDATE jobs SET charge = ? WHERE id = ? AND charge = 'reserved'"),
+      deleteJobRow: db.prepare('DELETE FROM jobs WHERE id = ?'),
+      markDeleted: db.prepare('UPDATE jobs SET deleted_at = ? WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
+      seqOf: db.prepare('SELECT seq FROM jobs WHERE id = ? AND team_id = ?'),
+      listDesc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq < ? ORDER BY seq DESC LIMIT ?'),
+      listAsc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq > ? ORDER BY seq ASC LIMIT ?'),
+      reserved: db.prepare("SELECT * FROM jobs WHERE charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
+      insertTeam: db.prepare('INSERT OR IGNORE INTO teams (id, name, quota, created_at) VALUES (?, ?, ?, ?)'),
+      team: db.prepare('SELECT * FROM teams WHERE id = ?'),
+      teams: db.prepare('SELECT * FROM teams ORDER BY created_at, id'),
+      updateTeam: db.prepare('UPDATE teams SET name = ?, quota = ? WHERE id = ?'),
+      deleteTeam: db.prepare('DELETE FROM teams WHERE id = ?'),
+      revokeTeamKeys: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE team_id = ? AND revoked_at IS NULL'),
+      insertKey: db.prepare(
+        `INSERT INTO api_keys (id, team_id, name, prefix, hash, quota, created_at, expires_at)
+         VALUES (@id, @teamId, @name, @prefix, @hash, @quota, @createdAt, @expiresAt)`,
+      ),
+      keys: db.prepare('SELECT * FROM api_keys WHERE team_id = ? ORDER BY created_at, id'),
+      key: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
+      revokeKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      keyByHash: db.prepare('SELECT * FROM api_keys WHERE hash = ?'),
+      daily: db.prepare("SELECT bucket, requests, seconds_reserved, seconds_settled FROM counters WHERE scope = ? AND bucket >= ? AND bucket LIKE 'day:%' ORDER BY bucket"),
+      pruneMinutes: db.prepare("DELETE FROM counters WHERE bucket LIKE 'min:%' AND bucket < ?"),
+    };
+  }
+
+  private counter(scope: string, bucket: string) {
+    return (this.s.counter.get(scope, bucket) as { requests: number; seconds_reserved: number; seconds_settled: number } | undefined) ?? {
+      requests: 0,
+      seconds_reserved: 0,
+      seconds_settled: 0,
+    };
+  }
+
+  private snapshot(scope: Scope, id: string, nowMs: number, withJobs: boolean): UsageSnapshot {
+    const b = buckets(nowMs);
+    const sk = scopeKey(scope, id);
+    const day = this.counter(sk, `day:${b.day}`);
+    const month = this.counter(sk, `month:${b.month}`);
+    return {
+      requestsThisMinute: this.counter(sk, `min:${b.minute}`).requests,
+      activeJobs: withJobs ? ((scope === 'team' ? this.s.activeTeam : this.s.activeKey).get(id) as { n: number }).n : 0,
+      daySeconds: day.seconds_reserved + day.seconds_settled,
+      monthSeconds: month.seconds_reserved + month.seconds_settled,
+    };
+  }
+
+  /** Moves seconds between reserved and settled (or out, for a refund) in the buckets the job was charged to. */
+  private shift(job: JobRecord, reserved: number, settled: number) {
+    for (const sk of [scopeKey('team', job.teamId), scopeKey('key', job.keyId)]) {
+      this.s.bump.run(sk, `day:${job.chargeDay}`, 0, reserved, settled);
+      this.s.bump.run(sk, `month:${job.chargeMonth}`, 0, reserved, settled);
+    }
+  }
+
+  private admit(principal: Principal, job: NewJob | null, nowMs: number): Admission {
+    const scopes = [
+      { scope: 'key' as const, id: principal.keyId, policy: principal.keyPolicy },
+      { scope: 'team' as const, id: principal.teamId, policy: principal.teamPolicy },
+    ].map((x) => ({ ...x, usage: this.snapshot(x.scope, x.id, nowMs, job !== null) }));
+    const refusal = evaluate(scopes, job ? { seconds: job.seconds } : null, nowMs);
+    if (refusal) return { ok: false, refusal };
+    const b = buckets(nowMs);
+    const seconds = job?.seconds ?? 0;
+    for (const x of scopes) {
+      const sk = scopeKey(x.scope, x.id);
+      this.s.bump.run(sk, `min:${b.minute}`, 1, 0, 0);
+      this.s.bump.run(sk, `day:${b.day}`, 1, seconds, 0);
+      this.s.bump.run(sk, `month:${b.month}`, 1, seconds, 0);
+    }
+    if (job) this.s.insertJob.run({ ...job, createdAt: sec(nowMs), nowMs, day: b.day, month: b.month });
+    return { ok: true, rate: rateInfo(scopes, nowMs) };
+  }
+
+  async admitRequest(principal: Principal, nowMs: number): Promise<Admission> {
+    return this.db.transaction(() => this.admit(principal, null, nowMs)).immediate();
+  }
+
+  async admitJob(principal: Principal, job: NewJob, nowMs: number): Promise<Admission> {
+    return this.db.transaction(() => this.admit(principal, job, nowMs)).immediate();
+  }
+
+  async activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowMs: number): Promise<JobRecord> {
+    this.s.activate.run(upstreamId, keyFp, 'queued', 0, nowMs, id);
+    const job = await this.updateJob(id, task, nowMs);
+    if (!job) throw new Error(`job ${id} vanished while being activated`);
+    return job;
+  }
+
+  async abandonJob(id: string): Promise<void> {
+    this.db
+      .transaction(() => {
+        const row = this.s.jobById.get(id) as Row | undefined;
+        if (!row) return;
+        const job = toJob(row);
+        if (this.s.setCharge.run('refunded', id).changes === 1) this.shift(job, -job.seconds, 0);
+        this.s.deleteJobRow.run(id);
+      })
+      .immediate();
+  }
+
+  async updateJob(id: string, task: TaskUpdate, nowMs: number): Promise<JobRecord | undefined> {
+    return this.db
+      .transaction(() => {
+        const row = this.s.jobById.get(id) as Row | undefined;
+        if (!row) return undefined;
+        const job = toJob(row);
+        if (isTerminal(job.status)) return job;
+        const terminal = isTerminal(task.status);
+        this.s.setStatus.run(task.status, task.progress, task.error ? json(task.error) : null, terminal ? sec(nowMs) : null, nowMs, id);
+        if (terminal) this.settle(job, task.status === 'completed');
+        return toJob(this.s.jobById.get(id) as Row);
+      })
+      .immediate();
+  }
+
+  /** Exactly once per job, guarded by the `charge = 'reserved'` condition. */
+  private settle(job: JobRecord, charged: boolean) {
+    if (this.s.setCharge.run(charged ? 'settled' : 'refunded', job.id).changes !== 1) return;
+    this.shift(job, -job.seconds, charged ? job.seconds : 0);
+  }
+
+  async getJob(teamId: string, id: string): Promise<JobRecord | undefined> {
+    const row = this.s.jobForTeam.get(id, teamId) as Row | undefined;
+    return row ? toJob(row) : undefined;
+  }
+
+  async listJobs(teamId: string, opts: ListOptions): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
+    let cursor = opts.order === 'desc' ? Number.MAX_SAFE_INTEGER : 0;
+    if (opts.after) {
+      const row = this.s.seqOf.get(opts.after, teamId) as { seq: number } | undefined;
+      if (!row) return { jobs: [], hasMore: false };
+      cursor = row.seq;
+    }
+    const rows = (opts.order === 'desc' ? this.s.listDesc : this.s.listAsc).all(teamId, cursor, opts.limit + 1) as Row[];
+    return { jobs: rows.slice(0, opts.limit).map(toJob), hasMore: rows.length > opts.limit };
+  }
+
+  async deleteJob(teamId: string, id: string, nowMs: number): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        const row = this.s.jobForTeam.get(id, teamId) as Row | undefined;
+        if (!row) return false;
+        this.settle(toJob(row), true);
+        return this.s.markDeleted.run(nowMs, id, teamId).changes === 1;
+      })
+      .immediate();
+  }
+
+  async activeJobs(limit: number): Promise<JobRecord[]> {
+    return (this.s.reserved.all(limit) as Row[]).map(toJob);
+  }
+
+  async createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<Team | undefined> {
+    const created = this.s.insertTeam.run(team.id, team.name, json(team.quota), sec(nowMs)).changes === 1;
+    return created ? this.getTeam(team.id) : undefined;
+  }
+
+  async getTeam(id: string): Promise<Team | undefined> {
+    const row = this.s.team.get(id) as Row | undefined;
+    return row ? toTeam(row) : undefined;
+  }
+
+  async listTeams(): Promise<Team[]> {
+    return (this.s.teams.all() as Row[]).map(toTeam);
+  }
+
+  async updateTeam(id: string, patch: { name?: string | null; quota?: QuotaPolicy }): Promise<Team | undefined> {
+    const team = await this.getTeam(id);
+    if (!team) return undefined;
+    this.s.updateTeam.run(patch.name !== undefined ? patch.name : team.name, json(patch.quota ?? team.quota), id);
+    return this.getTeam(id);
+  }
+
+  async deleteTeam(id: string, nowMs: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      this.s.revokeTeamKeys.run(sec(nowMs), id);
+      return this.s.deleteTeam.run(id).changes === 1;
+    })();
+  }
+
+  async createKey(key: Omit<ApiKeyRecord, 'revokedAt'> & { hash: string }): Promise<ApiKeyRecord> {
+    this.s.insertKey.run({ ...key, quota: json(key.quota) });
+    return toKey(this.s.key.get(key.id) as Row);
+  }
+
+  async listKeys(teamId: string): Promise<ApiKeyRecord[]> {
+    return (this.s.keys.all(teamId) as Row[]).map(toKey);
+  }
+
+  async revokeKey(id: string, nowMs: number): Promise<ApiKeyRecord | undefined> {
+    this.s.revokeKey.run(sec(nowMs), id);
+    const row = this.s.key.get(id) as Row | undefined;
+    return row ? toKey(row) : undefined;
+  }
+
+  async findKeyByHash(hash: string): Promise<{ key: ApiKeyRecord; team: Team } | undefined> {
+    const row = this.s.keyByHash.get(hash) as Row | undefined;
+    if (!row) return undefined;
+    const key = toKey(row);
+    const team = await this.getTeam(key.teamId);
+    return team ? { key, team } : undefined;
+  }
+
+  async usage(teamId: string, nowMs: number, days: number): Promise<TeamUsage> {
+    const b = buckets(nowMs);
+    const sk = scopeKey('team', teamId);
+    const period = (start: string, bucket: string): PeriodUsage => {
+      const c = this.counter(sk, bucket);
+      return { start, video_seconds: c.seconds_reserved + c.seconds_settled, video_seconds_reserved: c.seconds_reserved, requests: c.requests };
+    };
+    const since = new Date(nowMs - (days - 1) * 86_400_000).toISOString().slice(0, 10);
+    const byDay = new Map(
+      (this.s.daily.all(sk, `day:${since}`) as Array<{ bucket: string; requests: number; seconds_reserved: number; seconds_settled: number }>).map((r) => [r.bucket.slice(4), r]),
+    );
+    const daily = [];
+    for (let i = days - 1; i >= 0; i--) {
+      const date = new Date(nowMs - i * 86_400_000).toISOString().slice(0, 10);
+      const r = byDay.get(date);
+      daily.push({ date, video_seconds: r ? r.seconds_reserved + r.seconds_settled : 0, requests: r?.requests ?? 0 });
+    }
+    this.s.pruneMinutes.run(`min:${new Date(nowMs - 3_600_000).toISOString().slice(0, 16)}`);
+    return {
+      day: period(b.day, `day:${b.day}`),
+      month: period(b.month, `month:${b.month}`),
+      activeJobs: (this.s.activeTeam.get(teamId) as { n: number }).n,
+      requestsThisMinute: this.counter(sk, `min:${b.minute}`).requests,
+      daily,
+    };
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      this.db.prepare('SELECT 1').get();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}

@@ -1,0 +1,127 @@
+import type { QuotaPolicy, RateInfo, Refusal } from '../quota/policy.js';
+import type { VideoError, VideoStatus } from '../videos/dialects/task.js';
+
+/**
+ * The store behind the gateway. Every method that counts against a quota is atomic on its own: the
+ * embedded store runs it as one SQLite transaction; a shared store must run it as one Lua script.
+ */
+export interface Team {
+  readonly id: string;
+  readonly name: string | null;
+  readonly quota: QuotaPolicy;
+  readonly createdAt: number;
+}
+
+export interface ApiKeyRecord {
+  readonly id: string;
+  readonly teamId: string;
+  readonly name: string | null;
+  readonly prefix: string;
+  readonly quota: QuotaPolicy;
+  readonly createdAt: number;
+  readonly expiresAt: number | null;
+  readonly revokedAt: number | null;
+}
+
+/** Who is calling: resolved from a key, carried through every route. */
+export interface Principal {
+  readonly teamId: string;
+  readonly keyId: string;
+  readonly teamPolicy: QuotaPolicy;
+  readonly keyPolicy: QuotaPolicy;
+}
+
+export type Charge = 'reserved' | 'settled' | 'refunded';
+
+export interface JobRecord {
+  readonly id: string;
+  readonly teamId: string;
+  readonly keyId: string;
+  /** Null while the create is still on its way to the upstream. */
+  readonly upstreamId: string | null;
+  readonly upstreamKeyFp: string | null;
+  readonly model: string;
+  readonly prompt: string;
+  readonly seconds: number;
+  readonly resolution: number;
+  readonly aspectRatio: string;
+  readonly referenceCount: number;
+  readonly status: VideoStatus;
+  readonly progress: number;
+  readonly error: VideoError | null;
+  /** Unix seconds, as the OpenAI object has them. */
+  readonly createdAt: number;
+  readonly completedAt: number | null;
+  readonly updatedAtMs: number;
+  readonly charge: Charge;
+  readonly chargeDay: string;
+  readonly chargeMonth: string;
+}
+
+export type NewJob = Pick<JobRecord, 'id' | 'teamId' | 'keyId' | 'model' | 'prompt' | 'seconds' | 'resolution' | 'aspectRatio' | 'referenceCount'>;
+
+export type Admission = { readonly ok: true; readonly rate: RateInfo | null } | { readonly ok: false; readonly refusal: Refusal };
+
+export interface TaskUpdate {
+  readonly status: VideoStatus;
+  readonly progress: number;
+  readonly error: VideoError | null;
+}
+
+export interface ListOptions {
+  readonly after?: string | undefined;
+  readonly limit: number;
+  readonly order: 'asc' | 'desc';
+}
+
+export interface PeriodUsage {
+  readonly start: string;
+  readonly video_seconds: number;
+  readonly video_seconds_reserved: number;
+  readonly requests: number;
+}
+
+export interface TeamUsage {
+  readonly day: PeriodUsage;
+  readonly month: PeriodUsage;
+  readonly activeJobs: number;
+  readonly requestsThisMinute: number;
+  readonly daily: ReadonlyArray<{ date: string; video_seconds: number; requests: number }>;
+}
+
+export interface Store {
+  readonly kind: string;
+
+  /** Counts one request against the per-minute limits of the key and its team, or refuses it. */
+  admitRequest(principal: Principal, nowMs: number): Promise<Admission>;
+  /** Counts the request, reserves the seconds and a concurrency slot, and records the job — or refuses all. */
+  admitJob(principal: Principal, job: NewJob, nowMs: number): Promise<Admission>;
+  /** The upstream accepted the create. */
+  activateJob(id: string, upstreamId: string, upstreamKeyFp: string, task: TaskUpdate, nowMs: number): Promise<JobRecord>;
+  /** The upstream refused the create or its answer never came: refund and forget the job. */
+  abandonJob(id: string): Promise<void>;
+  /** Records the latest status; a terminal one settles (completed) or refunds (failed) the reservation once. */
+  updateJob(id: string, task: TaskUpdate, nowMs: number): Promise<JobRecord | undefined>;
+  getJob(teamId: string, id: string): Promise<JobRecord | undefined>;
+  listJobs(teamId: string, opts: ListOptions): Promise<{ jobs: JobRecord[]; hasMore: boolean }>;
+  /** Marks the job deleted for its team; a reservation still held is settled as if the job had ended. */
+  deleteJob(teamId: string, id: string, nowMs: number): Promise<boolean>;
+  /** Jobs still running upstream, least recently refreshed first (the reconciler's worklist). */
+  activeJobs(limit: number): Promise<JobRecord[]>;
+
+  createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<Team | undefined>;
+  getTeam(id: string): Promise<Team | undefined>;
+  listTeams(): Promise<Team[]>;
+  updateTeam(id: string, patch: { name?: string | null; quota?: QuotaPolicy }): Promise<Team | undefined>;
+  deleteTeam(id: string, nowMs: number): Promise<boolean>;
+
+  createKey(key: Omit<ApiKeyRecord, 'revokedAt'> & { hash: string }): Promise<ApiKeyRecord>;
+  listKeys(teamId: string): Promise<ApiKeyRecord[]>;
+  revokeKey(id: string, nowMs: number): Promise<ApiKeyRecord | undefined>;
+  findKeyByHash(hash: string): Promise<{ key: ApiKeyRecord; team: Team } | undefined>;
+
+  usage(teamId: string, nowMs: number, days: number): Promise<TeamUsage>;
+  /** Whether the store answers; for /readyz. */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}

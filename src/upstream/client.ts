@@ -1,0 +1,252 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
+import {
+  ApiError,
+  invalidRequest,
+  notFound,
+  tooLarge,
+  upstreamBadGateway,
+  upstreamTimeout,
+  upstreamUnavailable,
+} from '../http/errors.js';
+import { redactSecrets } from '../observability/redact.js';
+import { GarbledTaskError, decodeTask, type UpstreamTask } from '../videos/dialects/task.js';
+import type { EncodedCreate } from '../videos/dialects/types.js';
+
+/**
+ * The only place that speaks HTTP to the upstream: a keep-alive pool, the upstream keys, timeouts, and the
+ * mapping of every upstream failure onto the gateway's errors.
+ */
+export interface UpstreamOptions {
+  readonly baseUrl: string;
+  readonly apiKeys: readonly string[];
+  readonly connectTimeoutMs: number;
+  readonly timeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly connections?: number;
+}
+
+export interface CallContext {
+  readonly requestId: string;
+  readonly signal?: AbortSignal | undefined;
+}
+
+export interface CreatedTask {
+  readonly task: UpstreamTask;
+  /** Which upstream key created the job: later calls about it must use the same key. */
+  readonly keyFingerprint: string;
+}
+
+export interface ContentStream {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: Readable;
+}
+
+/** Timing of the last upstream exchange, for the request log. */
+export interface UpstreamTiming {
+  status: number | undefined;
+  durationMs: number;
+}
+
+export const USER_AGENT = 'grok-video-gateway/0.1';
+const MAX_JSON_BYTES = 1024 * 1024;
+/** Response headers a client may see on a content download; nothing else of the upstream's leaks. */
+const CONTENT_HEADERS = ['content-type', 'content-length', 'content-range', 'accept-ranges', 'etag', 'last-modified', 'cache-control'];
+
+const fingerprint = (key: string) => createHash('sha256').update(key).digest('hex').slice(0, 12);
+
+export class UpstreamClient {
+  private readonly pool: Pool;
+  private readonly prefix: string;
+  private readonly keys: ReadonlyArray<{ key: string; fp: string }>;
+  private next = 0;
+
+  constructor(private readonly opts: UpstreamOptions) {
+    const url = new URL(opts.baseUrl);
+    // Both `https://host` and `https://host/v1` are accepted as the base.
+    this.prefix = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
+    this.pool = new Pool(url.origin, {
+      connections: opts.connections ?? 128,
+      pipelining: 1,
+      connect: { timeout: opts.connectTimeoutMs },
+      headersTimeout: opts.timeoutMs,
+      bodyTimeout: opts.idleTimeoutMs,
+      keepAliveTimeout: 10_000,
+    });
+    this.keys = opts.apiKeys.map((key) => ({ key, fp: fingerprint(key) }));
+    if (this.keys.length === 0) throw new Error('at least one upstream key is required');
+  }
+
+  async createVideo(body: EncodedCreate, ctx: CallContext, timing?: UpstreamTiming): Promise<CreatedTask> {
+    const key = this.keys[this.next++ % this.keys.length]!;
+    const res = await this.send(
+      {
+        method: 'POST',
+        path: '/v1/videos',
+        headers: { 'content-type': body.contentType, 'content-length': String(body.length), accept: 'application/json' },
+        body: body.chunks.length === 1 ? body.chunks[0]! : Buffer.concat(body.chunks as Buffer[], body.length),
+      },
+      key.key,
+      ctx,
+      timing,
+      true,
+    );
+    return { task: await this.readTask(res, true), keyFingerprint: key.fp };
+  }
+
+  async getVideo(upstreamId: string, keyFp: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
+    const res = await this.send({ method: 'GET', path: `/v1/videos/${encodeURIComponent(upstreamId)}`, headers: { accept: 'application/json' } }, this.keyFor(keyFp), ctx, timing);
+    return this.readTask(res, false);
+  }
+
+  async deleteVideo(upstreamId: string, keyFp: string, ctx: CallContext, timing?: UpstreamTiming): Promise<void> {
+    const res = await this.send({ method: 'DELETE', path: `/v1/videos/${encodeURIComponent(upstreamId)}`, headers: { accept: 'application/json' } }, this.keyFor(keyFp), ctx, timing);
+    await res.body.dump();
+  }
+
+  async openContent(
+    upstreamId: string,
+    keyFp: string,
+    opts: { range?: string | undefined; variant?: string | undefined },
+    ctx: CallContext,
+    timing?: UpstreamTiming,
+  ): Promise<ContentStream> {
+    const query = opts.variant ? `?variant=${encodeURIComponent(opts.variant)}` : '';
+    const headers: Record<string, string> = { accept: '*/*' };
+    if (opts.range) headers.range = opts.range;
+    const res = await this.send({ method: 'GET', path: `/v1/videos/${encodeURIComponent(upstreamId)}/content${query}`, headers }, this.keyFor(keyFp), ctx, timing, false, [416]);
+    const out: Record<string, string> = {};
+    for (const name of CONTENT_HEADERS) {
+      const v = res.headers[name];
+      if (typeof v === 'string') out[name] = v;
+    }
+    return { status: res.statusCode, headers: out, body: res.body };
+  }
+
+  /** Readiness: the upstream answers HTTP at all (any status); only a network failure counts as down. */
+  async ping(signal: AbortSignal): Promise<boolean> {
+    try {
+      const res = await this.pool.request({ method: 'GET', path: `${this.prefix}/v1/models`, headers: { 'user-agent': USER_AGENT, authorization: `Bearer ${this.keys[0]!.key}` }, signal });
+      await res.body.dump();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private keyFor(fp: string): string {
+    return (this.keys.find((k) => k.fp === fp) ?? this.keys[0]!).key;
+  }
+
+  private async send(
+    req: { method: Dispatcher.HttpMethod; path: string; headers: Record<string, string>; body?: Buffer },
+    key: string,
+    ctx: CallContext,
+    timing: UpstreamTiming | undefined,
+    isCreate = false,
+    passStatuses: readonly number[] = [],
+  ): Promise<Dispatcher.ResponseData> {
+    const started = performance.now();
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await this.pool.request({
+        method: req.method,
+        path: this.prefix + req.path,
+        headers: { ...req.headers, authorization: `Bearer ${key}`, 'user-agent': USER_AGENT, 'x-request-id': ctx.requestId },
+        body: req.body ?? null,
+        signal: ctx.signal ?? null,
+      });
+    } catch (err) {
+      if (timing) timing.durationMs = performance.now() - started;
+      throw this.networkError(err, isCreate);
+    }
+    if (timing) {
+      timing.status = res.statusCode;
+      timing.durationMs = performance.now() - started;
+    }
+    if ((res.statusCode >= 200 && res.statusCode < 300) || passStatuses.includes(res.statusCode)) return res;
+    throw await this.statusError(res, isCreate);
+  }
+
+  private networkError(err: unknown, isCreate: boolean): unknown {
+    if (err instanceof Error && err.name === 'AbortError') return err;
+    const code = (err as { code?: string }).code ?? '';
+    if (err instanceof undiciErrors.ConnectTimeoutError || code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+      // The request never left: safe for the client to retry.
+      return upstreamUnavailable('The upstream video service is unreachable.');
+    }
+    if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+      return upstreamTimeout(
+        isCreate
+          ? 'The upstream did not answer in time. It may still have started the video; not retrying automatically.'
+          : 'The upstream did not answer in time.',
+        { maybeCreated: isCreate },
+      );
+    }
+    return upstreamBadGateway(
+      isCreate
+        ? 'The connection to the upstream failed mid-request. It may have started the video; not retrying automatically.'
+        : 'The connection to the upstream failed.',
+      { maybeCreated: isCreate },
+    );
+  }
+
+  private async statusError(res: Dispatcher.ResponseData, isCreate: boolean): Promise<ApiError> {
+    const text = await readCapped(res.body, MAX_JSON_BYTES).catch(() => '');
+    let message = '';
+    let param: string | null = null;
+    try {
+      const e = (JSON.parse(text) as { error?: { message?: unknown; param?: unknown } }).error;
+      if (typeof e?.message === 'string') message = e.message;
+      if (typeof e?.param === 'string' && e.param) param = e.param;
+    } catch {
+      // Not JSON: the status alone says enough.
+    }
+    message = redactSecrets(message, this.keys.map((k) => k.key)).slice(0, 500);
+    const said = message ? ` Upstream said: ${message}` : '';
+    const s = res.statusCode;
+    if (s === 429) {
+      const retry = res.headers['retry-after'];
+      return upstreamUnavailable(`The upstream is rate limiting the gateway.${said}`, 'upstream_rate_limited', typeof retry === 'string' ? { 'retry-after': retry } : {});
+    }
+    if (s === 401 || s === 403) return upstreamBadGateway('The upstream refused the gateway\'s credentials; the operator must check UPSTREAM_API_KEY.');
+    if (s === 404) return notFound(`The upstream has no such video.${said}`, null, 'video_not_found');
+    if (s === 413) return tooLarge(`The upstream refused the request as too large.${said}`);
+    if (s >= 400 && s < 500) return invalidRequest(`The upstream rejected the request.${said}`, param, 'upstream_rejected');
+    return upstreamBadGateway(`The upstream failed with HTTP ${s}.${said}`, { maybeCreated: isCreate && s !== 503 });
+  }
+
+  private async readTask(res: Dispatcher.ResponseData, isCreate: boolean): Promise<UpstreamTask> {
+    try {
+      return decodeTask(JSON.parse(await readCapped(res.body, MAX_JSON_BYTES)));
+    } catch (err) {
+      if (err instanceof SyntaxError || err instanceof GarbledTaskError || err instanceof RangeError) {
+        throw upstreamBadGateway(
+          isCreate ? 'The upstream answered with a garbled task. It may have started the video; not retrying automatically.' : 'The upstream answered with a garbled task.',
+          { maybeCreated: isCreate },
+        );
+      }
+      throw this.networkError(err, isCreate);
+    }
+  }
+}
+
+async function readCapped(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += (chunk as Buffer).length;
+    if (total > limit) {
+      body.destroy();
+      throw new RangeError('upstream body too large');
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks, total).toString('utf8');
+}

@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto';
+import type { NormalizedVideoRequest } from '../normalize.js';
+import { fromChunks, type EncodedCreate } from './types.js';
+
+/**
+ * `grok-video-*` family: multipart, `size` as a tier (`720P`), `seconds` as a whole number, each reference
+ * image as its own `input_reference` file part.
+ */
+export function encodeGrokVideo(req: NormalizedVideoRequest): EncodedCreate {
+  const boundary = `----grok-gateway-${randomBytes(12).toString('hex')}`;
+  const chunks: Buffer[] = [];
+  const text = (name: string, value: string) =>
+    chunks.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
+  text('model', req.model.id);
+  text('prompt', req.prompt);
+  text('seconds', String(req.seconds));
+  text('size', `${req.resolution}P`);
+  text('aspect_ratio', req.aspectRatio);
+  req.references.forEach((ref, i) => {
+    chunks.push(
+      Buffer.from(
+        `--${boundary}\r\ncontent-disposition: form-data; name="input_reference"; filename="reference-${i + 1}.${ref.extension}"\r\n` +
+          `content-type: ${ref.mime}\r\n\r\n`,
+      ),
+      ref.bytes(),
+      Buffer.from('\r\n'),
+    );
+  });
+  chunks.push(Buffer.from(`--${boundary}--\r\n`));
+  return fromChunks(`multipart/form-data; boundary=${boundary}`, chunks);
+}

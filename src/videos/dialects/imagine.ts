@@ -1,0 +1,29 @@
+import type { NormalizedVideoRequest } from '../normalize.js';
+import { fromChunks, type EncodedCreate } from './types.js';
+
+/**
+ * `grok-imagine-video` family: JSON, `seconds` as a string, `resolution` as `480P|720P`, one reference as
+ * `image`, several as `images` (never both). Data URIs are spliced in as buffers: base64 needs no JSON
+ * escaping, and the original base64 of a JSON request is forwarded without being decoded.
+ */
+export function encodeImagine(req: NormalizedVideoRequest): EncodedCreate {
+  const head = JSON.stringify({
+    model: req.model.id,
+    prompt: req.prompt,
+    seconds: String(req.seconds),
+    aspect_ratio: req.aspectRatio,
+    resolution: `${req.resolution}P`,
+  }).slice(0, -1);
+  const chunks: Buffer[] = [Buffer.from(head)];
+  if (req.references.length === 1) {
+    chunks.push(Buffer.from(',"image":"'), Buffer.from(req.references[0]!.dataUri(), 'latin1'), Buffer.from('"'));
+  } else if (req.references.length > 1) {
+    chunks.push(Buffer.from(',"images":['));
+    req.references.forEach((ref, i) => {
+      chunks.push(Buffer.from(i === 0 ? '"' : ',"'), Buffer.from(ref.dataUri(), 'latin1'), Buffer.from('"'));
+    });
+    chunks.push(Buffer.from(']'));
+  }
+  chunks.push(Buffer.from('}'));
+  return fromChunks('application/json', chunks);
+}

@@ -1,0 +1,86 @@
+/**
+ * Decoding the upstream's task object (the same for both families) into our own terms. Its quirks —
+ * `processing`/`cancelled` statuses, `completed_at: 0`, an empty `error` object on success, `720P` sizes,
+ * string seconds — stop here.
+ */
+export type VideoStatus = 'queued' | 'in_progress' | 'completed' | 'failed';
+
+export interface VideoError {
+  readonly code: string;
+  readonly message: string;
+}
+
+export interface UpstreamTask {
+  readonly id: string;
+  readonly status: VideoStatus;
+  /** The upstream's own word, kept for logs and for errors that say which way a job failed. */
+  readonly upstreamStatus: string;
+  readonly progress: number;
+  readonly error: VideoError | null;
+}
+
+type Mapping = { status: VideoStatus; errorCode?: string; errorMessage?: string };
+
+/** The status table, after new-api's: every word the upstream family is known to use. */
+const STATUS_WORDS: Readonly<Record<string, Mapping>> = {
+  queued: { status: 'queued' },
+  pending: { status: 'queued' },
+  submitted: { status: 'queued' },
+  created: { status: 'queued' },
+  starting: { status: 'queued' },
+  processing: { status: 'in_progress' },
+  in_progress: { status: 'in_progress' },
+  running: { status: 'in_progress' },
+  generating: { status: 'in_progress' },
+  completed: { status: 'completed' },
+  succeeded: { status: 'completed' },
+  success: { status: 'completed' },
+  done: { status: 'completed' },
+  finished: { status: 'completed' },
+  failed: { status: 'failed', errorCode: 'generation_failed', errorMessage: 'The video generation failed.' },
+  error: { status: 'failed', errorCode: 'generation_failed', errorMessage: 'The video generation failed.' },
+  cancelled: { status: 'failed', errorCode: 'cancelled', errorMessage: 'The video generation was cancelled upstream.' },
+  canceled: { status: 'failed', errorCode: 'cancelled', errorMessage: 'The video generation was cancelled upstream.' },
+  expired: { status: 'failed', errorCode: 'expired', errorMessage: 'The video generation expired before it finished.' },
+};
+
+export function isTerminal(status: VideoStatus): boolean {
+  switch (status) {
+    case 'completed':
+    case 'failed':
+      return true;
+    case 'queued':
+    case 'in_progress':
+      return false;
+    default: {
+      const unreachable: never = status;
+      return unreachable;
+    }
+  }
+}
+
+export class GarbledTaskError extends Error {}
+
+const str = (v: unknown) => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
+
+export function decodeTask(body: unknown): UpstreamTask {
+  if (typeof body !== 'object' || body === null) throw new GarbledTaskError('task is not a JSON object');
+  const t = body as Record<string, unknown>;
+  const id = str(t.id) || str(t.task_id);
+  if (!id) throw new GarbledTaskError('task has no id');
+  const word = str(t.status).trim().toLowerCase();
+  // An unknown word is treated as still running: the reconciler's age limit ends it if it never settles.
+  const mapping = STATUS_WORDS[word] ?? { status: 'in_progress' };
+  const upstreamError = typeof t.error === 'object' && t.error !== null ? (t.error as Record<string, unknown>) : undefined;
+  const upstreamMessage = str(upstreamError?.message) || (typeof t.error === 'string' ? t.error : '') || str(t.fail_reason);
+  const error: VideoError | null =
+    mapping.status === 'failed'
+      ? {
+          code: mapping.errorCode ?? 'generation_failed',
+          message: upstreamMessage ? `${mapping.errorMessage} Upstream said: ${upstreamMessage}` : (mapping.errorMessage ?? 'The video generation failed.'),
+        }
+      : null;
+  const rawProgress = Number(t.progress);
+  const progress = mapping.status === 'completed' ? 100 : Number.isFinite(rawProgress) ? Math.min(99, Math.max(0, Math.round(rawProgress))) : 0;
+  return { id, status: mapping.status, upstreamStatus: word || '(none)', progress, error };
+}

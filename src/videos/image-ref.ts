@@ -1,0 +1,73 @@
+import { invalidRequest, tooLarge } from '../http/errors.js';
+
+const SIGNATURES: ReadonlyArray<{ mime: string; test: (b: Buffer) => boolean }> = [
+  { mime: 'image/png', test: (b) => b.length >= 8 && b.readUInt32BE(0) === 0x89504e47 && b.readUInt32BE(4) === 0x0d0a1a0a },
+  { mime: 'image/jpeg', test: (b) => b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
+  { mime: 'image/gif', test: (b) => b.length >= 6 && b.toString('latin1', 0, 4) === 'GIF8' },
+  { mime: 'image/webp', test: (b) => b.length >= 12 && b.toString('latin1', 0, 4) === 'RIFF' && b.toString('latin1', 8, 12) === 'WEBP' },
+];
+
+/** Sniffs the image type from its first bytes; the declared type of a part or data URI is not trusted. */
+export function sniffImageMime(head: Buffer): string | undefined {
+  return SIGNATURES.find((s) => s.test(head))?.mime;
+}
+
+const DATA_URI = /^data:([\w.+-]+\/[\w.+-]+)?((?:;[\w-]+=[^;,]*)*);base64,/i;
+const BASE64_BODY = /^[A-Za-z0-9+/]*={0,2}$/;
+/** 16 base64 characters decode to the 12 bytes the longest signature needs. */
+const SNIFF_CHARS = 16;
+
+/**
+ * A reference image held in whichever form it arrived (raw bytes or base64), converted only when an
+ * encoder needs the other form: JSON in and JSON out forwards the original base64 without a decode.
+ */
+export class ImageRef {
+  private constructor(
+    readonly mime: string,
+    readonly size: number,
+    private bytesForm: Buffer | undefined,
+    private base64Form: string | undefined,
+  ) {}
+
+  static fromBytes(bytes: Buffer, param: string, maxBytes: number): ImageRef {
+    if (bytes.length > maxBytes) throw tooLarge(`Reference image is ${bytes.length} bytes; the limit is ${maxBytes}.`, param);
+    const mime = sniffImageMime(bytes);
+    if (!mime) throw invalidRequest('Reference image is not a PNG, JPEG, GIF or WebP image.', param, 'invalid_image');
+    return new ImageRef(mime, bytes.length, bytes, undefined);
+  }
+
+  static fromDataUri(uri: string, param: string, maxBytes: number): ImageRef {
+    const head = DATA_URI.exec(uri.slice(0, 256));
+    if (!head) {
+      throw invalidRequest('Reference image must be a base64 data URI such as "data:image/png;base64,...".', param, 'invalid_image');
+    }
+    const payload = uri.slice(head[0].length);
+    if (payload.length === 0 || payload.length % 4 !== 0 || !BASE64_BODY.test(payload)) {
+      throw invalidRequest('Reference image data URI does not hold valid base64.', param, 'invalid_image');
+    }
+    const padding = payload.endsWith('==') ? 2 : payload.endsWith('=') ? 1 : 0;
+    const size = (payload.length / 4) * 3 - padding;
+    if (size > maxBytes) throw tooLarge(`Reference image is ${size} bytes; the limit is ${maxBytes}.`, param);
+    const mime = sniffImageMime(Buffer.from(payload.slice(0, SNIFF_CHARS), 'base64'));
+    if (!mime) throw invalidRequest('Reference image is not a PNG, JPEG, GIF or WebP image.', param, 'invalid_image');
+    return new ImageRef(mime, size, undefined, payload);
+  }
+
+  bytes(): Buffer {
+    this.bytesForm ??= Buffer.from(this.base64Form as string, 'base64');
+    return this.bytesForm;
+  }
+
+  base64(): string {
+    this.base64Form ??= (this.bytesForm as Buffer).toString('base64');
+    return this.base64Form;
+  }
+
+  dataUri(): string {
+    return `data:${this.mime};base64,${this.base64()}`;
+  }
+
+  get extension(): string {
+    return this.mime.slice('image/'.length).replace('jpeg', 'jpg');
+  }
+}

@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import { ApiError, invalidRequest, videoNotFound } from '../http/errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { Clock, RateInfo } from '../quota/policy.js';
+import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
+import type { JobRecord, Principal, Store } from '../store/types.js';
+import type { CallContext, ContentStream, UpstreamClient, UpstreamTiming } from '../upstream/client.js';
+import { ENCODERS } from './dialects/index.js';
+import { isTerminal } from './dialects/task.js';
+import type { NormalizedVideoRequest } from './normalize.js';
+
+
+export interface JobsDeps {
+  readonly store: Store;
+  readonly upstream: UpstreamClient;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** Polls within this window share one upstream call and its answer. */
+  readonly statusCacheMs: number;
+}
+
+export interface RequestContext extends CallContext {
+  readonly timing: UpstreamTiming;
+}
+
+export const newVideoId = () => `video_${randomBytes(16).toString('hex')}`;
+
+/**
+ * The job lifecycle: admit and create, refresh status (single-flight with a short cache of non-terminal
+ * answers; terminal states are never fetched again), list, delete, and open content.
+ */
+export class VideoJobs {
+  private readonly inflight = new Map<string, Promise<JobRecord>>();
+  private readonly fresh: LRUCache<string, JobRecord>;
+
+  constructor(private readonly deps: JobsDeps) {
+    this.fresh = new LRUCache({ max: 50_000, ttl: Math.max(1, deps.statusCacheMs), ttlAutopurge: false });
+  }
+
+  async create(principal: Principal, req: NormalizedVideoRequest, ctx: RequestContext): Promise<{ job: JobRecord; rate: RateInfo | null }> {
+    const { store, upstream, clock, logger } = this.deps;
+    checkStaticLimits(principal, req.model.id, req.requestedModel, req.seconds);
+    const id = newVideoId();
+    const admission = await store.admitJob(
+      principal,
+      {
+        id,
+        teamId: principal.teamId,
+        keyId: principal.keyId,
+        model: req.model.id,
+        prompt: req.prompt,
+        seconds: req.seconds,
+        resolution: req.resolution,
+        aspectRatio: req.aspectRatio,
+        referenceCount: req.references.length,
+      },
+      clock.now(),
+    );
+    if (!admission.ok) throw refusalToError(admission.refusal);
+    try {
+      const created = await upstream.createVideo(ENCODERS[req.model.family](req), ctx, ctx.timing);
+      const job = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now());
+      return { job, rate: admission.rate };
+    } catch (err) {
+      await store.abandonJob(id);
+      if (err instanceof ApiError && err.headers['x-should-retry'] === 'false') {
+        // The upstream may have started a job that nobody can see or poll: the operator must know.
+        logger.warn({ requestId: ctx.requestId, videoId: id, teamId: principal.teamId, code: err.code }, 'upstream create outcome unknown; reservation refunded');
+      }
+      throw err;
+    }
+  }
+
+  async get(principal: Principal, id: string, ctx: RequestContext): Promise<JobRecord> {
+    const job = await this.deps.store.getJob(principal.teamId, id);
+    if (!job) throw videoNotFound(id);
+    return this.refresh(job, ctx);
+  }
+
+  /** Brings a job up to date with the upstream, unless it is terminal or was refreshed moments ago. */
+  refresh(job: JobRecord, ctx: RequestContext): Promise<JobRecord> {
+    if (isTerminal(job.status) || !job.upstreamId) return Promise.resolve(job);
+    const cached = this.fresh.get(job.id);
+    if (cached) return Promise.resolve(cached);
+    let pending = this.inflight.get(job.id);
+    if (!pending) {
+      pending = this.fetch(job, ctx).finally(() => this.inflight.delete(job.id));
+      this.inflight.set(job.id, pending);
+    }
+    return pending;
+  }
+
+  private async fetch(job: JobRecord, ctx: RequestContext): Promise<JobRecord> {
+    const { store, upstream, clock } = this.deps;
+    // A shared fetch must not die with the first client that asked for it.
+    const task = await upstream.getVideo(job.upstreamId as string, job.upstreamKeyFp ?? '', { requestId: ctx.requestId }, ctx.timing);
+    const updated = (await store.updateJob(job.id, task, clock.now())) ?? job;
+    if (!isTerminal(updated.status)) this.fresh.set(job.id, updated);
+    else this.fresh.delete(job.id);
+    return updated;
+  }
+
+  async list(principal: Principal, opts: { after?: string | undefined; limit: number; order: 'asc' | 'desc' }) {
+    return this.deps.store.listJobs(principal.teamId, opts);
+  }
+
+  async remove(principal: Principal, id: string, ctx: RequestContext): Promise<void> {
+    const { store, upstream, clock, logger } = this.deps;
+    const job = await store.getJob(principal.teamId, id);
+    if (!job) throw videoNotFound(id);
+    if (job.upstreamId) {
+      await upstream.deleteVideo(job.upstreamId, job.upstreamKeyFp ?? '', ctx, ctx.timing).catch((err: unknown) => {
+        // The gateway's record goes regardless: the client asked for the video to be gone from its list.
+        logger.warn({ requestId: ctx.requestId, videoId: id, code: err instanceof ApiError ? err.code : 'error' }, 'upstream delete failed');
+      });
+    }
+    await store.deleteJob(principal.teamId, id, clock.now());
+    this.fresh.delete(id);
+  }
+
+  async content(principal: Principal, id: string, opts: { range?: string | undefined; variant?: string | undefined }, ctx: RequestContext): Promise<ContentStream> {
+    const job = await this.get(principal, id, ctx);
+    if (job.status !== 'completed') {
+      throw invalidRequest(`Video '${id}' is ${job.status}; its content is available once it is completed.`, 'video_id', 'video_not_ready');
+    }
+    return this.deps.upstream.openContent(job.upstreamId as string, job.upstreamKeyFp ?? '', opts, ctx, ctx.timing);
+  }
+}

@@ -1,0 +1,133 @@
+import { z } from 'zod';
+
+/**
+ * The model table: everything the gateway knows about a model is a row here. Adding a model (built in or
+ * through CONFIG_FILE) never needs a new branch in code.
+ */
+export type Family = 'imagine' | 'grok-video';
+
+/** Resolution tiers, named by the short side in pixels. */
+export const TIERS = [480, 540, 720, 1080] as const;
+export type Tier = (typeof TIERS)[number];
+
+export const ASPECT_PRESETS = [
+  '1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3', '2:1', '1:2', '19.5:9', '9:19.5', '20:9', '9:20',
+] as const;
+
+export interface ModelSpec {
+  readonly id: string;
+  readonly family: Family;
+  readonly resolutions: readonly Tier[];
+  readonly aspectRatios: readonly string[];
+  /** Whether any `n:m` ratio is accepted besides the presets above. */
+  readonly customAspectRatio: boolean;
+  readonly seconds: { readonly min: number; readonly max: number };
+  readonly defaultSeconds: number;
+  readonly defaultResolution: Tier;
+  readonly defaultAspectRatio: string;
+}
+
+const tierSchema = z.union(TIERS.map((t) => z.literal(t)) as [z.ZodLiteral<480>, ...z.ZodLiteral<Tier>[]]);
+
+export const modelSpecSchema = z
+  .object({
+    id: z.string().min(1),
+    family: z.enum(['imagine', 'grok-video']),
+    resolutions: z.array(tierSchema).min(1),
+    aspectRatios: z.array(z.string().regex(/^\d+(\.\d+)?:\d+(\.\d+)?$/)).min(1),
+    customAspectRatio: z.boolean().default(false),
+    seconds: z.object({ min: z.number().int().min(1), max: z.number().int().min(1) }),
+    defaultSeconds: z.number().int().min(1),
+    defaultResolution: tierSchema,
+    defaultAspectRatio: z.string(),
+  })
+  .refine((m) => m.seconds.min <= m.seconds.max, { message: 'seconds.min must not exceed seconds.max' })
+  .refine((m) => m.defaultSeconds >= m.seconds.min && m.defaultSeconds <= m.seconds.max, {
+    message: 'defaultSeconds must lie within seconds',
+  })
+  .refine((m) => m.resolutions.includes(m.defaultResolution), { message: 'defaultResolution must be listed' })
+  .refine((m) => m.aspectRatios.includes(m.defaultAspectRatio), { message: 'defaultAspectRatio must be listed' });
+
+export const modelFileSchema = z.object({
+  models: z.array(modelSpecSchema).default([]),
+  aliases: z.record(z.string(), z.string()).default({}),
+  defaultModel: z.string().optional(),
+});
+export type ModelFile = z.infer<typeof modelFileSchema>;
+
+const imagine = (id: string): ModelSpec => ({
+  id,
+  family: 'imagine',
+  resolutions: [480, 720],
+  aspectRatios: ASPECT_PRESETS,
+  customAspectRatio: true,
+  seconds: { min: 1, max: 15 },
+  defaultSeconds: 6,
+  defaultResolution: 720,
+  defaultAspectRatio: '16:9',
+});
+
+const GROK_VIDEO_3_RATIOS = ['2:3', '3:2', '1:1', '16:9', '9:16'];
+const grokVideo = (id: string, resolutions: readonly Tier[], ratios: readonly string[], seconds: { min: number; max: number }): ModelSpec => ({
+  id,
+  family: 'grok-video',
+  resolutions,
+  aspectRatios: ratios,
+  customAspectRatio: false,
+  seconds,
+  defaultSeconds: seconds.min === seconds.max ? seconds.min : 6,
+  defaultResolution: 720,
+  defaultAspectRatio: '16:9',
+});
+
+/** `-pro` tiers are fixed at 10 s, `-max` tiers at 15 s; the base tiers take any whole number up to 15. */
+const FREE = { min: 1, max: 15 };
+const PRO = { min: 10, max: 10 };
+const MAX = { min: 15, max: 15 };
+const V15 = [480, 540, 720, 1080] as const;
+const V3 = [720, 1080] as const;
+
+export const BUILT_IN_MODELS: readonly ModelSpec[] = [
+  imagine('grok-imagine-video'),
+  imagine('grok-imagine-video-1.5-preview'),
+  grokVideo('grok-video-1.5', V15, ASPECT_PRESETS, FREE),
+  grokVideo('grok-video-1.5-pro', V15, ASPECT_PRESETS, PRO),
+  grokVideo('grok-video-1.5-max', V15, ASPECT_PRESETS, MAX),
+  grokVideo('grok-video-3', V3, GROK_VIDEO_3_RATIOS, FREE),
+  grokVideo('grok-video-3-pro', V3, GROK_VIDEO_3_RATIOS, PRO),
+  grokVideo('grok-video-3-max', V3, GROK_VIDEO_3_RATIOS, MAX),
+];
+
+/** OpenAI model names map onto Grok models so that code written for Sora runs unchanged. */
+export const BUILT_IN_ALIASES: Readonly<Record<string, string>> = {
+  'sora-2': 'grok-video-3',
+  'sora-2-pro': 'grok-video-3-pro',
+};
+
+export const BUILT_IN_DEFAULT_MODEL = 'grok-imagine-video';
+
+export class ModelCatalog {
+  private readonly byId = new Map<string, ModelSpec>();
+  private readonly aliases = new Map<string, string>();
+  readonly defaultModel: string;
+
+  constructor(file?: ModelFile, defaultModel?: string) {
+    for (const m of [...BUILT_IN_MODELS, ...(file?.models ?? [])]) this.byId.set(m.id, m);
+    for (const [alias, target] of Object.entries({ ...BUILT_IN_ALIASES, ...(file?.aliases ?? {}) })) {
+      if (!this.byId.has(target)) throw new Error(`model alias ${alias} points at unknown model ${target}`);
+      this.aliases.set(alias, target);
+    }
+    this.defaultModel = defaultModel ?? file?.defaultModel ?? BUILT_IN_DEFAULT_MODEL;
+    if (!this.resolve(this.defaultModel)) throw new Error(`default model ${this.defaultModel} is not in the model table`);
+  }
+
+  /** Exact names only: an alias resolves to its target, anything else is unknown. */
+  resolve(name: string): ModelSpec | undefined {
+    return this.byId.get(this.aliases.get(name) ?? name);
+  }
+
+  /** Model ids and aliases, in table order, for `GET /v1/models`. */
+  names(): string[] {
+    return [...this.byId.keys(), ...this.aliases.keys()];
+  }
+}

@@ -1,0 +1,172 @@
+import { z } from 'zod';
+import { invalidRequest, modelNotFound } from '../http/errors.js';
+import { parseOrThrow } from '../http/validation.js';
+import { ImageRef } from './image-ref.js';
+import { TIERS, type ModelCatalog, type ModelSpec, type Tier } from './models.js';
+import type { RawRequest } from './parse.js';
+
+/** The one validated form every request becomes, whatever its encoding and dialect. */
+export interface NormalizedVideoRequest {
+  readonly model: ModelSpec;
+  /** The name the client used (an alias, perhaps): model allow-lists may name either. */
+  readonly requestedModel: string;
+  readonly prompt: string;
+  readonly seconds: number;
+  readonly resolution: Tier;
+  readonly aspectRatio: string;
+  readonly references: readonly ImageRef[];
+}
+
+export interface NormalizeLimits {
+  readonly maxImageBytes: number;
+  readonly maxReferenceImages: number;
+}
+
+export const MAX_PROMPT_CHARS = 4096;
+
+/** JSON `null` means the same as leaving a field out. */
+const opt = <T extends z.ZodType>(t: T) => z.preprocess((v) => (v === null ? undefined : v), t.optional());
+const scalar = z.union([z.string(), z.number()]);
+const dataUriOrObject = z.union([z.string(), z.object({ image_url: z.string().optional(), file_id: z.string().optional() })]);
+
+const fieldsSchema = z.object({
+  model: opt(z.string().min(1)),
+  prompt: z
+    .string()
+    .refine((p) => p.trim().length > 0, 'must not be empty')
+    .refine((p) => [...p].length <= MAX_PROMPT_CHARS, `must be at most ${MAX_PROMPT_CHARS} characters`),
+  seconds: opt(scalar),
+  duration: opt(scalar),
+  size: opt(scalar),
+  resolution: opt(scalar),
+  aspect_ratio: opt(z.string()),
+  image: opt(z.union([z.string(), z.array(z.string()).length(1)])),
+  images: opt(z.union([z.string(), z.array(z.string())])),
+  input_reference: opt(z.union([dataUriOrObject, z.array(dataUriOrObject)])),
+});
+type Fields = z.output<typeof fieldsSchema>;
+
+export function normalizeVideoRequest(raw: RawRequest, catalog: ModelCatalog, limits: NormalizeLimits): NormalizedVideoRequest {
+  const f = parseOrThrow(fieldsSchema, raw.fields);
+  const requested = f.model ?? catalog.defaultModel;
+  const model = catalog.resolve(requested);
+  if (!model) throw modelNotFound(requested);
+
+  const seconds = normalizeSeconds(f, model);
+  const { resolution, aspectFromSize } = normalizeSize(f, model);
+  const aspectRatio = f.aspect_ratio !== undefined ? normalizeAspectRatio(f.aspect_ratio, model) : aspectFromSize ?? model.defaultAspectRatio;
+  const references = normalizeReferences(f, raw, limits);
+  return { model, requestedModel: requested, prompt: f.prompt, seconds, resolution, aspectRatio, references };
+}
+
+function wholeNumber(v: string | number, param: string): number {
+  const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw invalidRequest(`'${param}' must be a whole number of seconds, at least 1.`, param);
+  return n;
+}
+
+function normalizeSeconds(f: Fields, model: ModelSpec): number {
+  const seconds = f.seconds !== undefined ? wholeNumber(f.seconds, 'seconds') : undefined;
+  const duration = f.duration !== undefined ? wholeNumber(f.duration, 'duration') : undefined;
+  if (seconds !== undefined && duration !== undefined && seconds !== duration) {
+    throw invalidRequest("'seconds' and 'duration' disagree; give one of them.", 'duration');
+  }
+  const param = seconds !== undefined ? 'seconds' : 'duration';
+  const value = seconds ?? duration ?? model.defaultSeconds;
+  const { min, max } = model.seconds;
+  if (value < min || value > max) {
+    const rule = min === max ? `is fixed at ${min} seconds` : `takes ${min} to ${max} seconds`;
+    throw invalidRequest(`Model '${model.id}' ${rule}; got ${value}.`, param, 'unsupported_value');
+  }
+  return value;
+}
+
+/** `720P`, `720p`, `720` and 720 all name the 720 tier. */
+export function parseTier(v: string | number): Tier | undefined {
+  const m = /^\s*(\d{3,4})\s*[pP]?\s*$/.exec(String(v));
+  const n = m ? Number(m[1]) : NaN;
+  return (TIERS as readonly number[]).includes(n) ? (n as Tier) : undefined;
+}
+
+function requireSupportedTier(tier: Tier | undefined, raw: string | number, model: ModelSpec, param: string): Tier {
+  const supported = model.resolutions.map((t) => `${t}P`).join(', ');
+  if (tier === undefined) throw invalidRequest(`'${param}' must be a resolution tier (${supported}) or WIDTHxHEIGHT; got '${raw}'.`, param);
+  if (!model.resolutions.includes(tier)) {
+    throw invalidRequest(`Model '${model.id}' supports ${supported}; got '${raw}'.`, param, 'unsupported_value');
+  }
+  return tier;
+}
+
+const ratioValue = (r: string) => {
+  const [w, h] = r.split(':').map(Number) as [number, number];
+  return w / h;
+};
+
+/** Nearest by log-ratio, so 2:1 and 1:2 are equally far from 1:1. */
+function nearestAspect(width: number, height: number, model: ModelSpec): string {
+  const target = Math.log(width / height);
+  let best = model.aspectRatios[0]!;
+  for (const r of model.aspectRatios) {
+    if (Math.abs(Math.log(ratioValue(r)) - target) < Math.abs(Math.log(ratioValue(best)) - target)) best = r;
+  }
+  return best;
+}
+
+function nearestTier(shortSide: number, model: ModelSpec): Tier {
+  return model.resolutions.reduce((best, t) => (Math.abs(t - shortSide) < Math.abs(best - shortSide) ? t : best));
+}
+
+function normalizeSize(f: Fields, model: ModelSpec): { resolution: Tier; aspectFromSize?: string } {
+  let fromSize: { resolution: Tier; aspectFromSize?: string } | undefined;
+  if (f.size !== undefined) {
+    const wh = /^\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*$/.exec(String(f.size));
+    if (wh) {
+      const w = Number(wh[1]);
+      const h = Number(wh[2]);
+      if (w === 0 || h === 0) throw invalidRequest(`'size' must have a non-zero width and height; got '${f.size}'.`, 'size');
+      fromSize = { resolution: nearestTier(Math.min(w, h), model), aspectFromSize: nearestAspect(w, h, model) };
+    } else {
+      fromSize = { resolution: requireSupportedTier(parseTier(f.size), f.size, model, 'size') };
+    }
+  }
+  if (f.resolution === undefined) return fromSize ?? { resolution: model.defaultResolution };
+  const resolution = requireSupportedTier(parseTier(f.resolution), f.resolution, model, 'resolution');
+  if (fromSize && fromSize.resolution !== resolution) {
+    throw invalidRequest(`'size' (${f.size}) and 'resolution' (${f.resolution}) disagree; give one of them.`, 'resolution');
+  }
+  return fromSize ?? { resolution };
+}
+
+function normalizeAspectRatio(value: string, model: ModelSpec): string {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$/.exec(value);
+  if (!m || Number(m[1]) <= 0 || Number(m[2]) <= 0) {
+    throw invalidRequest(`'aspect_ratio' must look like '16:9'; got '${value}'.`, 'aspect_ratio');
+  }
+  const ratio = `${m[1]}:${m[2]}`;
+  if (model.aspectRatios.includes(ratio) || model.customAspectRatio) return ratio;
+  throw invalidRequest(`Model '${model.id}' supports aspect ratios ${model.aspectRatios.join(', ')}; got '${value}'.`, 'aspect_ratio', 'unsupported_value');
+}
+
+const REFERENCE_FIELDS = ['image', 'images', 'input_reference'] as const;
+
+function normalizeReferences(f: Fields, raw: RawRequest, limits: NormalizeLimits): ImageRef[] {
+  const given = REFERENCE_FIELDS.filter((k) => f[k] !== undefined || raw.files.some((file) => file.field === k));
+  if (given.length > 1) {
+    throw invalidRequest(`Give reference images in one of 'image', 'images' or 'input_reference', not ${given.join(' and ')}.`, given[1]!, 'conflicting_parameters');
+  }
+  const field = given[0];
+  if (!field) return [];
+  const textValues = ([] as unknown[]).concat(f[field] ?? []);
+  const refs = textValues.map((v, i) => {
+    const param = textValues.length > 1 ? `${field}[${i}]` : field;
+    if (typeof v === 'string') return ImageRef.fromDataUri(v, param, limits.maxImageBytes);
+    const obj = v as { image_url?: string; file_id?: string };
+    if (obj.image_url !== undefined) return ImageRef.fromDataUri(obj.image_url, `${param}.image_url`, limits.maxImageBytes);
+    throw invalidRequest("Reference images by 'file_id' are not supported; send the image itself.", `${param}.file_id`, 'unsupported_value');
+  });
+  for (const file of raw.files) refs.push(ImageRef.fromBytes(file.bytes, field, limits.maxImageBytes));
+  if (refs.length > limits.maxReferenceImages) {
+    throw invalidRequest(`At most ${limits.maxReferenceImages} reference images are allowed; got ${refs.length}.`, field, 'too_many_images');
+  }
+  return refs;
+}

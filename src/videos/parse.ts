@@ -1,0 +1,183 @@
+import busboy from 'busboy';
+import { ApiError, invalidRequest, tooLarge, unsupportedMediaType } from '../http/errors.js';
+
+/**
+ * Body decoding only: JSON or multipart in, plain fields and file parts out. Knows nothing of models;
+ * `normalize.ts` decides what the fields mean.
+ */
+export interface RawFile {
+  /** The field's name with list suffixes removed (`input_reference[]` → `input_reference`). */
+  readonly field: string;
+  readonly bytes: Buffer;
+}
+
+export interface RawRequest {
+  readonly encoding: 'json' | 'multipart';
+  readonly fields: Record<string, unknown>;
+  readonly files: readonly RawFile[];
+}
+
+export interface ParseLimits {
+  readonly maxBodyBytes: number;
+  readonly maxImageBytes: number;
+  readonly maxReferenceImages: number;
+}
+
+export const MAX_JSON_DEPTH = 32;
+export const MAX_MULTIPART_PARTS = 32;
+export const MAX_TEXT_FIELD_BYTES = 64 * 1024;
+/** Fields that may carry a data URI, and so may be longer than an ordinary text field. */
+const IMAGE_FIELDS = new Set(['image', 'images', 'input_reference']);
+/** Fields that may repeat in a multipart body. */
+const LIST_FIELDS = new Set(['images', 'input_reference']);
+
+export async function parseVideoBody(
+  contentType: string | undefined,
+  body: ReadableStream<Uint8Array> | null,
+  limits: ParseLimits,
+): Promise<RawRequest> {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'application/json') return parseJson(await readAll(body, limits.maxBodyBytes));
+  if (type === 'multipart/form-data') return parseMultipart(contentType as string, body, limits);
+  throw unsupportedMediaType(
+    `Content-Type must be application/json or multipart/form-data, not '${type || '(none)'}'.`,
+  );
+}
+
+function bodyTooLarge(limit: number) {
+  return tooLarge(`Request body exceeds the limit of ${limit} bytes.`);
+}
+
+/** Reads a stream whole while counting, so a chunked body is stopped at the limit rather than after it. */
+export async function readAll(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Buffer> {
+  if (!body) return Buffer.alloc(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of body) {
+    total += chunk.byteLength;
+    if (total > limit) {
+      await body.cancel().catch(() => undefined);
+      throw bodyTooLarge(limit);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, total);
+}
+
+function parseJson(buf: Buffer): RawRequest {
+  let value: unknown;
+  try {
+    value = JSON.parse(buf.toString('utf8'));
+  } catch (err) {
+    const reason = err instanceof RangeError ? 'it is nested too deeply' : 'it is not valid JSON';
+    throw invalidRequest(`Could not parse the request body: ${reason}.`, null, 'invalid_json');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidRequest('The request body must be a JSON object.', null, 'invalid_json');
+  }
+  if (depthExceeds(value, MAX_JSON_DEPTH)) {
+    throw invalidRequest(`The request body is nested more than ${MAX_JSON_DEPTH} levels deep.`, null, 'invalid_json');
+  }
+  return { encoding: 'json', fields: value as Record<string, unknown>, files: [] };
+}
+
+function depthExceeds(root: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[root, 1]];
+  while (stack.length) {
+    const [v, d] = stack.pop()!;
+    if (d > max) return true;
+    if (typeof v === 'object' && v !== null) for (const child of Object.values(v)) stack.push([child, d + 1]);
+  }
+  return false;
+}
+
+/** `images[]`, `images[0]` → `images`; `input_reference[image_url]` → `input_reference` (a data URI). */
+function canonicalName(name: string): string {
+  return name.replace(/\[(\d*|image_url)\]$/, '');
+}
+
+function parseMultipart(
+  contentType: string,
+  body: ReadableStream<Uint8Array> | null,
+  limits: ParseLimits,
+): Promise<RawRequest> {
+  const maxDataUriChars = Math.ceil(limits.maxImageBytes / 3) * 4 + 256;
+  let parser: busboy.Busboy;
+  try {
+    parser = busboy({
+      headers: { 'content-type': contentType },
+      limits: {
+        parts: MAX_MULTIPART_PARTS,
+        fieldSize: Math.max(MAX_TEXT_FIELD_BYTES, maxDataUriChars),
+        fileSize: limits.maxImageBytes,
+        fieldNameSize: 200,
+      },
+    });
+  } catch {
+    throw invalidRequest('Malformed multipart/form-data body (missing boundary?).', null, 'invalid_multipart');
+  }
+
+  const fields: Record<string, unknown> = {};
+  const files: RawFile[] = [];
+  let failure: ApiError | undefined;
+  const fail = (err: ApiError) => {
+    failure ??= err;
+  };
+
+  parser.on('field', (rawName, value, info) => {
+    const name = canonicalName(rawName);
+    if (info.valueTruncated) return fail(tooLarge(`Field '${rawName}' is too long.`, name));
+    if (!IMAGE_FIELDS.has(name) && Buffer.byteLength(value) > MAX_TEXT_FIELD_BYTES) {
+      return fail(tooLarge(`Field '${rawName}' exceeds ${MAX_TEXT_FIELD_BYTES} bytes.`, name));
+    }
+    if (LIST_FIELDS.has(name)) {
+      const list = (fields[name] ??= []) as unknown[];
+      list.push(value);
+    } else if (name in fields) {
+      fail(invalidRequest(`Field '${name}' is given more than once.`, name, 'duplicate_field'));
+    } else {
+      fields[name] = value;
+    }
+  });
+
+  parser.on('file', (rawName, stream) => {
+    const name = canonicalName(rawName);
+    if (!IMAGE_FIELDS.has(name)) {
+      stream.resume();
+      return fail(invalidRequest(`Unexpected file in field '${rawName}'; reference images go in 'input_reference'.`, name, 'unexpected_file'));
+    }
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('limit', () => fail(tooLarge(`A reference image exceeds ${limits.maxImageBytes} bytes.`, name)));
+    stream.on('end', () => {
+      if (!(stream as unknown as { truncated?: boolean }).truncated) files.push({ field: name, bytes: Buffer.concat(chunks) });
+    });
+  });
+  parser.on('partsLimit', () => fail(invalidRequest(`A multipart body may hold at most ${MAX_MULTIPART_PARTS} parts.`, null, 'too_many_parts')));
+
+  const finished = new Promise<void>((resolve, reject) => {
+    parser.on('close', resolve);
+    parser.on('error', (err: Error) => reject(invalidRequest(`Malformed multipart/form-data body: ${err.message}.`, null, 'invalid_multipart')));
+  });
+  // Observed below once the body is read; this only stops an early parser error from counting as unhandled.
+  finished.catch(() => undefined);
+
+  return (async () => {
+    let total = 0;
+    if (body) {
+      for await (const chunk of body) {
+        total += chunk.byteLength;
+        if (total > limits.maxBodyBytes) {
+          await body.cancel().catch(() => undefined);
+          parser.destroy();
+          throw bodyTooLarge(limits.maxBodyBytes);
+        }
+        if (!parser.write(chunk)) await new Promise((r) => parser.once('drain', r));
+      }
+    }
+    parser.end();
+    await finished;
+    if (failure) throw failure;
+    return { encoding: 'multipart' as const, fields, files };
+  })();
+}

@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../observability/logger.js';
+import type { Clock } from '../quota/policy.js';
+import type { Store } from '../store/types.js';
+import type { VideoJobs } from './jobs.js';
+
+export interface ReconcilerOptions {
+  readonly intervalMs: number;
+  /** A job still running after this long is failed and refunded: its upstream task is presumed lost. */
+  readonly maxJobAgeMs: number;
+  /** A create with no upstream id after this long died with its process (kill -9): refund it. */
+  readonly pendingGraceMs: number;
+  /** Jobs refreshed per pass: bounds the upstream calls the reconciler makes. */
+  readonly batch?: number;
+}
+
+/**
+ * Frees concurrency slots and settles reservations for jobs that no client polls any more: each pass
+ * refreshes the least recently refreshed active jobs, one at a time, and passes are jittered so that
+ * replicas do not march in step.
+ */
+export class Reconciler {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly deps: { store: Store; jobs: VideoJobs; logger: Logger; clock: Clock },
+    private readonly opts: ReconcilerOptions,
+  ) {}
+
+  start(): void {
+    if (this.opts.intervalMs <= 0) return;
+    const schedule = () => {
+      const jitter = 0.75 + Math.random() * 0.5;
+      this.timer = setTimeout(() => {
+        this.running = this.pass()
+          .catch((err: unknown) => this.deps.logger.error({ err: { message: (err as Error).message } }, 'reconciler pass failed'))
+          .finally(() => {
+            this.running = undefined;
+            if (!this.stopped) schedule();
+          });
+      }, this.opts.intervalMs * jitter);
+      this.timer.unref();
+    };
+    schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One pass; returns how many jobs it looked at. Public so tests and operators can run it on demand. */
+  async pass(): Promise<number> {
+    const { store, jobs, logger, clock } = this.deps;
+    const active = await store.activeJobs(this.opts.batch ?? 50);
+    for (const job of active) {
+      if (this.stopped) break;
+      const ageMs = clock.now() - job.createdAt * 1000;
+      const requestId = `reconcile_${randomBytes(6).toString('hex')}`;
+      if (!job.upstreamId) {
+        if (ageMs > this.opts.pendingGraceMs) {
+          logger.warn({ requestId, videoId: job.id, teamId: job.teamId }, 'create never completed (process died?); reservation refunded');
+          await store.abandonJob(job.id);
+        }
+        continue;
+      }
+      if (ageMs > this.opts.maxJobAgeMs) {
+        logger.warn({ requestId, videoId: job.id, teamId: job.teamId }, 'job exceeded the maximum age; failed and refunded');
+        await store.updateJob(job.id, { status: 'failed', progress: job.progress, error: { code: 'expired', message: 'The video did not finish within the gateway\'s time limit.' } }, clock.now());
+        continue;
+      }
+      try {
+        await jobs.refresh(job, { requestId, timing: { status: undefined, durationMs: 0 } });
+      } catch (err) {
+        logger.warn({ requestId, videoId: job.id, err: { message: (err as Error).message } }, 'reconciler could not refresh a job');
+      }
+    }
+    return active.length;
+  }
+}

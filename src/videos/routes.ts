@@ -1,0 +1,97 @@
+import { Readable } from 'node:stream';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import { ApiError, toErrorBody, tooLarge } from '../http/errors.js';
+import { callContext, principalOf, setRateHeaders, type AppContext, type AppEnv } from '../http/context.js';
+import { parseOrThrow } from '../http/validation.js';
+import { modelAllowed } from '../quota/refusals.js';
+import type { VideoJobs } from './jobs.js';
+import type { ModelCatalog } from './models.js';
+import { normalizeVideoRequest } from './normalize.js';
+import { parseVideoBody } from './parse.js';
+import { toVideoObject } from './video-object.js';
+import { Semaphore } from '../http/semaphore.js';
+
+const listQuery = z.object({
+  after: z.string().min(1).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  order: z.enum(['asc', 'desc']).default('desc'),
+});
+
+const contentQuery = z.object({ variant: z.enum(['video', 'thumbnail', 'spritesheet']).optional() });
+
+export interface VideoRouteDeps {
+  readonly config: Config;
+  readonly catalog: ModelCatalog;
+  readonly jobs: VideoJobs;
+}
+
+/** Thin handlers: parse, normalize, hand over to the job lifecycle, render the OpenAI shape. */
+export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
+  const app = new Hono<AppEnv>();
+  const limits = config.limits;
+  const creates = new Semaphore(limits.maxConcurrentCreates);
+  const baseUrl = (c: AppContext) => config.publicBaseUrl ?? new URL(c.req.url).origin;
+
+  app.post('/videos', async (c) => {
+    const declared = Number(c.req.header('content-length'));
+    if (declared > limits.maxBodyBytes) throw tooLarge(`Request body exceeds the limit of ${limits.maxBodyBytes} bytes.`);
+    // Bodies are held in memory while parsed: the number parsed at once bounds the memory they take.
+    const release = creates.tryAcquire();
+    if (!release) {
+      throw new ApiError({ status: 503, type: 'server_error', code: 'server_busy', message: 'The gateway is handling too many uploads; retry shortly.', headers: { 'retry-after': '1' } });
+    }
+    try {
+      const raw = await parseVideoBody(c.req.header('content-type'), c.req.raw.body, limits);
+      const normalized = normalizeVideoRequest(raw, catalog, limits);
+      // Detached: once the upstream may have the create, a client hang-up must not orphan the job.
+      const { job, rate } = await jobs.create(principalOf(c), normalized, callContext(c, true));
+      setRateHeaders(c, rate);
+      return c.json(toVideoObject(job, baseUrl(c)));
+    } finally {
+      release();
+    }
+  });
+
+  app.get('/videos', async (c) => {
+    const q = parseOrThrow(listQuery, c.req.query());
+    const { jobs: page, hasMore } = await jobs.list(principalOf(c), q);
+    const data = page.map((j) => toVideoObject(j, baseUrl(c)));
+    return c.json({ object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore });
+  });
+
+  app.get('/videos/:id', async (c) => {
+    const job = await jobs.get(principalOf(c), c.req.param('id'), callContext(c));
+    if (job.status === 'queued' || job.status === 'in_progress') c.header('openai-poll-after-ms', String(Math.max(1000, config.statusCacheMs)));
+    return c.json(toVideoObject(job, baseUrl(c)));
+  });
+
+  app.delete('/videos/:id', async (c) => {
+    const id = c.req.param('id');
+    await jobs.remove(principalOf(c), id, callContext(c, true));
+    return c.json({ id, object: 'video.deleted', deleted: true });
+  });
+
+  app.get('/videos/:id/content', async (c) => {
+    const { variant } = parseOrThrow(contentQuery, c.req.query());
+    const stream = await jobs.content(principalOf(c), c.req.param('id'), { range: c.req.header('range'), variant }, callContext(c));
+    if (stream.status === 416) {
+      stream.body.resume();
+      const err = new ApiError({ status: 416, type: 'invalid_request_error', code: 'range_not_satisfiable', param: 'range', message: 'The requested range is not satisfiable.' });
+      return c.json(toErrorBody(err), 416, stream.headers['content-range'] ? { 'content-range': stream.headers['content-range'] } : {});
+    }
+    return new Response(Readable.toWeb(stream.body) as ReadableStream, { status: stream.status, headers: stream.headers });
+  });
+
+  app.get('/models', (c) => {
+    const p = principalOf(c);
+    const data = catalog
+      .names()
+      .filter((name) => modelAllowed(p, name, catalog.resolve(name)!.id))
+      .map((id) => ({ id, object: 'model', created: 0, owned_by: 'grok-video-gateway' }));
+    return c.json({ object: 'list', data });
+  });
+
+  return app;
+}

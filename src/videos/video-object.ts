@@ -1,0 +1,30 @@
+import type { JobRecord } from '../store/types.js';
+
+/** OpenAI's `size` is `WxH`: the tier is the short side, the long side follows the ratio, rounded to even. */
+export function dimensions(tier: number, aspectRatio: string): string {
+  const [a, b] = aspectRatio.split(':').map(Number) as [number, number];
+  const even = (n: number) => Math.round(n / 2) * 2;
+  return a >= b ? `${even((tier * a) / b)}x${tier}` : `${tier}x${even((tier * b) / a)}`;
+}
+
+/** The OpenAI Video object for a job; ids are the gateway's own, never the upstream's. */
+export function toVideoObject(job: JobRecord, baseUrl: string) {
+  return {
+    id: job.id,
+    object: 'video' as const,
+    model: job.model,
+    status: job.status,
+    progress: job.progress,
+    created_at: job.createdAt,
+    completed_at: job.completedAt,
+    expires_at: null,
+    prompt: job.prompt,
+    seconds: String(job.seconds),
+    size: dimensions(job.resolution, job.aspectRatio),
+    remixed_from_video_id: null,
+    error: job.error,
+    resolution: `${job.resolution}P`,
+    aspect_ratio: job.aspectRatio,
+    video_url: job.status === 'completed' ? `${baseUrl}/v1/videos/${job.id}/content` : null,
+  };
+}

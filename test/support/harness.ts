@@ -1,0 +1,70 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { loadConfig } from '../../src/config.js';
+import { startGateway, type Gateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { UpstreamSimulator, type SimulatorOptions } from '../../src/simulator/server.js';
+
+export const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcdef';
+export const CLIENT_KEY = 'gw-test-static-key-0123456789';
+export const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+
+export interface Harness {
+  readonly sim: UpstreamSimulator;
+  readonly gw: Gateway;
+  readonly url: string;
+  readonly dataDir: string;
+  /** Every log line the gateway wrote, raw, for redaction checks. */
+  readonly logs: string[];
+  close(): Promise<void>;
+}
+
+export async function startHarness(
+  opts: { env?: Record<string, string>; sim?: Partial<SimulatorOptions>; dataDir?: string } = {},
+): Promise<Harness> {
+  const sim = new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 0, ...opts.sim });
+  const upstreamUrl = await sim.listen();
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gw-test-'));
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    UPSTREAM_BASE_URL: upstreamUrl,
+    UPSTREAM_API_KEY: UPSTREAM_KEY,
+    GATEWAY_API_KEYS: CLIENT_KEY,
+    ADMIN_TOKEN,
+    RECONCILE_INTERVAL_MS: '0',
+    STATUS_CACHE_MS: '0',
+    LOG_LEVEL: 'info',
+    ...opts.env,
+  });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  });
+  const gw = await startGateway({ config, logger: createLogger(config.logLevel, sink), upstreamBaseUrl: upstreamUrl, upstreamApiKeys: [UPSTREAM_KEY] });
+  return {
+    sim,
+    gw,
+    url: gw.url,
+    dataDir,
+    logs,
+    async close() {
+      await gw.shutdown(1000);
+      await sim.close();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const auth = (key = CLIENT_KEY) => ({ authorization: `Bearer ${key}` });
+
+export async function postJson(url: string, body: unknown, key = CLIENT_KEY) {
+  const res = await fetch(url, { method: 'POST', headers: { ...auth(key), 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { res, body: (await res.json()) as any };
+}
