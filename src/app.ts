@@ -51,7 +51,8 @@ export function createApp(deps: AppDeps) {
     c.set('requestId', requestId);
     c.set('timing', { status: undefined, durationMs: 0 });
     await next();
-    c.header('x-request-id', requestId);
+    const sent = c.get('sentStatus');
+    if (sent === undefined) c.header('x-request-id', requestId);
     const principal = c.get('principal');
     const timing = c.get('timing');
     logger.info(
@@ -60,7 +61,7 @@ export function createApp(deps: AppDeps) {
         method: c.req.method,
         route: c.req.routePath,
         path: c.req.path,
-        status: c.res.status,
+        status: sent ?? c.res.status,
         durationMs: Math.round((performance.now() - started) * 100) / 100,
         teamId: principal?.teamId,
         keyId: principal?.keyId,

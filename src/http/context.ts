@@ -1,3 +1,4 @@
+import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import type { RateInfo } from '../quota/policy.js';
 import type { Principal } from '../store/types.js';
@@ -6,7 +7,10 @@ import type { RequestContext } from '../videos/jobs.js';
 
 /** What each request carries through the middleware chain. */
 export type AppEnv = {
+  Bindings: HttpBindings;
   Variables: {
+    /** Set by handlers that write the response themselves (streams), for the request log. */
+    sentStatus?: number;
     requestId: string;
     timing: UpstreamTiming;
     principal: Principal;

@@ -41,8 +41,9 @@ export class ApiError extends Error {
 export const invalidRequest = (message: string, param: string | null = null, code = 'invalid_value') =>
   new ApiError({ status: 400, type: 'invalid_request_error', message, param, code });
 
+/** The rest of an over-long body is never read, so the connection cannot carry another request. */
 export const tooLarge = (message: string, param: string | null = null) =>
-  new ApiError({ status: 413, type: 'invalid_request_error', message, param, code: 'request_too_large' });
+  new ApiError({ status: 413, type: 'invalid_request_error', message, param, code: 'request_too_large', headers: { connection: 'close' } });
 
 export const unsupportedMediaType = (message: string) =>
   new ApiError({ status: 415, type: 'invalid_request_error', message, code: 'unsupported_media_type' });

@@ -1,4 +1,5 @@
-import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Config } from '../config.js';
@@ -81,7 +82,13 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
       const err = new ApiError({ status: 416, type: 'invalid_request_error', code: 'range_not_satisfiable', param: 'range', message: 'The requested range is not satisfiable.' });
       return c.json(toErrorBody(err), 416, stream.headers['content-range'] ? { 'content-range': stream.headers['content-range'] } : {});
     }
-    return new Response(Readable.toWeb(stream.body) as ReadableStream, { status: stream.status, headers: stream.headers });
+    // Piped straight from the upstream socket to the client socket: no web-stream conversion, backpressure
+    // end to end, and a hang-up on either side destroys the other.
+    const outgoing = c.env.outgoing;
+    outgoing.writeHead(stream.status, { ...stream.headers, 'x-request-id': c.get('requestId') });
+    c.set('sentStatus', stream.status);
+    pipeline(stream.body, outgoing).catch(() => undefined);
+    return RESPONSE_ALREADY_SENT;
   });
 
   app.get('/models', (c) => {

@@ -15,6 +15,7 @@ export interface Harness {
   readonly sim: UpstreamSimulator;
   readonly gw: Gateway;
   readonly url: string;
+  readonly upstreamUrl: string;
   readonly dataDir: string;
   /** Every log line the gateway wrote, raw, for redaction checks. */
   readonly logs: string[];
@@ -52,6 +53,7 @@ export async function startHarness(
     sim,
     gw,
     url: gw.url,
+    upstreamUrl,
     dataDir,
     logs,
     async close() {

@@ -1,0 +1,125 @@
+import busboy from 'busboy';
+import { describe, expect, it } from 'vitest';
+import { encodeGrokVideo } from '../../src/videos/dialects/grok-video.js';
+import { encodeImagine } from '../../src/videos/dialects/imagine.js';
+import { ENCODERS } from '../../src/videos/dialects/index.js';
+import { decodeTask, GarbledTaskError, isTerminal } from '../../src/videos/dialects/task.js';
+import { ModelCatalog } from '../../src/videos/models.js';
+import { normalizeVideoRequest } from '../../src/videos/normalize.js';
+import { JPEG_BYTES, PNG_1x1, dataUri } from '../support/images.js';
+
+const catalog = new ModelCatalog();
+const norm = (fields: Record<string, unknown>) => normalizeVideoRequest({ encoding: 'json', fields, files: [] }, catalog, { maxImageBytes: 1 << 20, maxReferenceImages: 8 });
+const body = (e: { chunks: readonly Buffer[]; length: number }) => {
+  const b = Buffer.concat(e.chunks as Buffer[]);
+  expect(b.length).toBe(e.length);
+  return b;
+};
+
+function parseMultipart(contentType: string, buf: Buffer) {
+  return new Promise<{ fields: Array<[string, string]>; files: Array<{ name: string; filename: string; mime: string; bytes: Buffer }> }>((resolve) => {
+    const fields: Array<[string, string]> = [];
+    const files: Array<{ name: string; filename: string; mime: string; bytes: Buffer }> = [];
+    const bb = busboy({ headers: { 'content-type': contentType } });
+    bb.on('field', (n, v) => fields.push([n, v]));
+    bb.on('file', (n, s, info) => {
+      const c: Buffer[] = [];
+      s.on('data', (d: Buffer) => c.push(d)).on('end', () => files.push({ name: n, filename: info.filename ?? '', mime: info.mimeType, bytes: Buffer.concat(c) }));
+    });
+    bb.on('close', () => resolve({ fields, files }));
+    bb.end(buf);
+  });
+}
+
+describe('imagine encoder (JSON dialect)', () => {
+  it.each<[string, Record<string, unknown>, Record<string, unknown>]>([
+    ['text to video', { prompt: 'a city', seconds: 8, size: '1280x720' }, { model: 'grok-imagine-video', prompt: 'a city', seconds: '8', aspect_ratio: '16:9', resolution: '720P' }],
+    ['480 tier, custom ratio', { model: 'grok-imagine-video-1.5-preview', prompt: 'x', resolution: '480', aspect_ratio: '5:4' }, { model: 'grok-imagine-video-1.5-preview', seconds: '6', resolution: '480P', aspect_ratio: '5:4' }],
+    ['one reference → image', { prompt: 'x', input_reference: dataUri(PNG_1x1) }, { image: dataUri(PNG_1x1) }],
+    ['several references → images', { prompt: 'x', images: [dataUri(PNG_1x1), dataUri(JPEG_BYTES, 'image/jpeg')] }, { images: [dataUri(PNG_1x1), dataUri(JPEG_BYTES, 'image/jpeg')] }],
+  ])('%s', (_n, fields, expected) => {
+    const e = encodeImagine(norm(fields));
+    expect(e.contentType).toBe('application/json');
+    const sent = JSON.parse(body(e).toString());
+    expect(sent).toMatchObject(expected);
+    expect(sent.image !== undefined && sent.images !== undefined).toBe(false);
+    expect(Object.keys(sent).every((k) => ['model', 'prompt', 'seconds', 'aspect_ratio', 'resolution', 'image', 'images'].includes(k))).toBe(true);
+  });
+
+  it('escapes prompts safely', () => {
+    const prompt = 'quote " backslash \\ newline \n unicode ✓';
+    expect(JSON.parse(body(encodeImagine(norm({ prompt }))).toString()).prompt).toBe(prompt);
+  });
+});
+
+describe('grok-video encoder (multipart dialect)', () => {
+  it.each<[string, Record<string, unknown>, Array<[string, string]>, number]>([
+    ['text to video', { model: 'grok-video-3', prompt: 'a city', seconds: '8', size: '1920x1080' }, [['model', 'grok-video-3'], ['prompt', 'a city'], ['seconds', '8'], ['size', '1080P'], ['aspect_ratio', '16:9']], 0],
+    ['-pro fixed at 10', { model: 'grok-video-1.5-pro', prompt: 'x', resolution: '540p' }, [['model', 'grok-video-1.5-pro'], ['prompt', 'x'], ['seconds', '10'], ['size', '540P'], ['aspect_ratio', '16:9']], 0],
+    ['-max fixed at 15 via alias-free name', { model: 'grok-video-3-max', prompt: 'x', aspect_ratio: '9:16' }, [['model', 'grok-video-3-max'], ['prompt', 'x'], ['seconds', '15'], ['size', '720P'], ['aspect_ratio', '9:16']], 0],
+    ['data URIs become repeated input_reference parts', { model: 'grok-video-1.5', prompt: 'x', images: [dataUri(PNG_1x1), dataUri(JPEG_BYTES)] }, [['model', 'grok-video-1.5'], ['prompt', 'x'], ['seconds', '6'], ['size', '720P'], ['aspect_ratio', '16:9']], 2],
+  ])('%s', async (_n, fields, expectedFields, fileCount) => {
+    const e = encodeGrokVideo(norm(fields));
+    expect(e.contentType).toMatch(/^multipart\/form-data; boundary=/);
+    const { fields: sent, files } = await parseMultipart(e.contentType, body(e));
+    expect(sent).toEqual(expectedFields);
+    expect(files).toHaveLength(fileCount);
+    if (fileCount === 2) {
+      expect(files.map((f) => [f.name, f.mime, f.filename])).toEqual([
+        ['input_reference', 'image/png', 'reference-1.png'],
+        ['input_reference', 'image/jpeg', 'reference-2.jpg'],
+      ]);
+      expect(files[0]!.bytes.equals(PNG_1x1)).toBe(true);
+      expect(files[1]!.bytes.equals(JPEG_BYTES)).toBe(true);
+    }
+  });
+
+  it('uses a fresh boundary each time', () => {
+    const req = norm({ model: 'grok-video-3', prompt: 'x' });
+    expect(encodeGrokVideo(req).contentType).not.toBe(encodeGrokVideo(req).contentType);
+  });
+});
+
+describe('family table', () => {
+  it('every model in the table has an encoder for its family', () => {
+    for (const name of catalog.names()) expect(ENCODERS[catalog.resolve(name)!.family]).toBeTypeOf('function');
+  });
+});
+
+describe('upstream task decoding', () => {
+  it.each([
+    ['queued', 'queued'], ['pending', 'queued'], ['submitted', 'queued'], ['created', 'queued'], ['starting', 'queued'],
+    ['processing', 'in_progress'], ['in_progress', 'in_progress'], ['running', 'in_progress'], ['generating', 'in_progress'],
+    ['completed', 'completed'], ['succeeded', 'completed'], ['success', 'completed'], ['done', 'completed'], ['finished', 'completed'],
+    ['failed', 'failed'], ['error', 'failed'], ['cancelled', 'failed'], ['canceled', 'failed'], ['expired', 'failed'],
+    ['PROCESSING', 'in_progress'], ['something-new', 'in_progress'],
+  ])('%s → %s', (word, status) => {
+    expect(decodeTask({ id: 't1', status: word }).status).toBe(status);
+  });
+
+  it('hides the upstream quirks: empty error object, completed_at 0, 720P size', () => {
+    const t = decodeTask({ id: 't', status: 'processing', progress: 40, completed_at: 0, error: { message: '', code: '' }, size: '720P', seconds: '8' });
+    expect(t).toEqual({ id: 't', status: 'in_progress', upstreamStatus: 'processing', progress: 40, error: null });
+  });
+
+  it('says which way a job failed', () => {
+    expect(decodeTask({ id: 't', status: 'cancelled', error: { message: '', code: '' } }).error).toMatchObject({ code: 'cancelled' });
+    expect(decodeTask({ id: 't', status: 'failed', error: { message: 'nsfw', code: 'x' } }).error?.message).toMatch(/nsfw/);
+    expect(decodeTask({ id: 't', status: 'expired' }).error?.code).toBe('expired');
+  });
+
+  it('clamps progress and reports 100 only when completed', () => {
+    expect(decodeTask({ id: 't', status: 'processing', progress: 250 }).progress).toBe(99);
+    expect(decodeTask({ id: 't', status: 'processing', progress: 'junk' }).progress).toBe(0);
+    expect(decodeTask({ id: 't', status: 'completed', progress: 0 }).progress).toBe(100);
+  });
+
+  it('refuses garbled tasks', () => {
+    expect(() => decodeTask(null)).toThrow(GarbledTaskError);
+    expect(() => decodeTask({ status: 'queued' })).toThrow(GarbledTaskError);
+  });
+
+  it('knows which states are terminal', () => {
+    expect([isTerminal('queued'), isTerminal('in_progress'), isTerminal('completed'), isTerminal('failed')]).toEqual([false, false, true, true]);
+  });
+});
