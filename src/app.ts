@@ -52,7 +52,11 @@ export function createApp(deps: AppDeps) {
     c.set('timing', { status: undefined, durationMs: 0 });
     await next();
     const sent = c.get('sentStatus');
-    if (sent === undefined) c.header('x-request-id', requestId);
+    if (sent === undefined) {
+      c.header('x-request-id', requestId);
+      // While draining, a request that still arrives on a kept-alive connection is served, then the connection ends.
+      if (deps.isDraining()) c.header('connection', 'close');
+    }
     const principal = c.get('principal');
     const timing = c.get('timing');
     logger.info(

@@ -14,6 +14,8 @@ import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './videos/models.js';
 import { Reconciler } from './videos/reconciler.js';
 
+const DRAIN_SWEEP_MS = 100;
+
 export interface GatewayOptions {
   readonly config: Config;
   readonly logger: Logger;
@@ -70,9 +72,14 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     (closing ??= (async () => {
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive connections turn idle as their last response (a download, say) ends: close each then.
+      const sweeper = setInterval(() => server.closeIdleConnections(), DRAIN_SWEEP_MS);
       server.closeIdleConnections();
-      const deadline = new Promise<void>((resolve) => setTimeout(resolve, deadlineMs).unref());
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)));
       await Promise.race([closed, deadline]);
+      clearInterval(sweeper);
+      clearTimeout(timer);
       server.closeAllConnections();
       await reconciler.stop();
       await upstream.close();

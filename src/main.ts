@@ -28,7 +28,6 @@ async function main() {
   }
 
   const gateway = await startGateway({ config, logger, upstreamBaseUrl, upstreamApiKeys, acceptDemoKey: simulator !== undefined });
-  logger.info({ url: gateway.url, store: gateway.store.kind, upstream: simulator ? 'simulator' : 'configured' }, 'gateway listening');
   if (simulator) {
     const banner = [
       '',
@@ -44,6 +43,9 @@ async function main() {
     ];
     process.stderr.write(`${banner.join('\n')}\n`);
   }
+
+  // After the banner, so that whoever waits for this line also has the demo key.
+  logger.info({ url: gateway.url, store: gateway.store.kind, upstream: simulator ? 'simulator' : 'configured' }, 'gateway listening');
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -1,0 +1,137 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+import { UpstreamSimulator } from '../../src/simulator/server.js';
+import { spawnGateway } from '../support/child-gateway.js';
+import { ADMIN_TOKEN, CLIENT_KEY, UPSTREAM_KEY, auth, postJson, startHarness } from '../support/harness.js';
+import { PNG_1x1, dataUri } from '../support/images.js';
+
+describe('request logs (contract §5)', () => {
+  it('write one line per request with ids, route, status, timings, and never a secret, body or data URI', async () => {
+    const h = await startHarness();
+    try {
+      const image = dataUri(PNG_1x1);
+      const { body } = await postJson(`${h.url}/v1/videos`, { model: 'grok-video-3', prompt: 'secret prompt text', image });
+      await fetch(`${h.url}/v1/videos/${body.id}`, { headers: auth() });
+      await fetch(`${h.url}/v1/videos`, { headers: auth('wrong-key-987654321') });
+      await fetch(`${h.url}/admin/teams`, { headers: auth(ADMIN_TOKEN) });
+      h.sim.failNextCreate({ status: 500, body: JSON.stringify({ error: { message: `key ${UPSTREAM_KEY}` } }) });
+      await postJson(`${h.url}/v1/videos`, { prompt: 'x' });
+
+      const lines = h.logs.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+      const requests = lines.filter((l) => l.msg === 'request');
+      expect(requests.length).toBeGreaterThanOrEqual(5);
+      const create = requests.find((l) => l.route === '/v1/videos' && l.method === 'POST')!;
+      expect(create).toMatchObject({ status: 200, teamId: 'default', keyId: 'static-1', upstreamStatus: 200 });
+      expect(typeof create.requestId).toBe('string');
+      expect(typeof create.durationMs).toBe('number');
+      expect(typeof create.upstreamMs).toBe('number');
+      expect(requests.find((l) => l.status === 401)).toBeDefined();
+
+      const all = h.logs.join('');
+      for (const secret of [CLIENT_KEY, UPSTREAM_KEY, ADMIN_TOKEN, 'wrong-key-987654321', PNG_1x1.toString('base64'), 'secret prompt text']) {
+        expect(all).not.toContain(secret);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('persistence (contract §5)', () => {
+  it('remembers jobs, owners and statuses across a restart', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'gw-persist-'));
+    const first = await startHarness({ dataDir, sim: { completeAfterMs: 0 } });
+    const { body } = await postJson(`${first.url}/v1/videos`, { model: 'grok-video-1.5', prompt: 'kept', seconds: 9 });
+    await fetch(`${first.url}/v1/videos/${body.id}`, { headers: auth() });
+    const tasks = first.sim.tasks;
+    await first.close();
+
+    const second = await startHarness({ dataDir });
+    try {
+      for (const [id, t] of tasks) second.sim.tasks.set(id, t);
+      const res = await fetch(`${second.url}/v1/videos/${body.id}`, { headers: auth() });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ id: body.id, status: 'completed', model: 'grok-video-1.5', seconds: '9', prompt: 'kept' });
+      // Terminal: answered from the record, the (new) upstream was not asked.
+      expect(second.sim.requests.filter((r) => r.method === 'GET')).toHaveLength(0);
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+describe('configuration (contract §5, §7)', () => {
+  it('refuses to start in production without an upstream', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(ConfigError);
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/UPSTREAM_BASE_URL/);
+  });
+
+  it('treats blank variables as unset and applies the documented defaults', () => {
+    const c = loadConfig({ PORT: '', UPSTREAM_BASE_URL: ' ', MAX_BODY_BYTES: '' });
+    expect(c.port).toBe(8080);
+    expect(c.upstreamBaseUrl).toBeUndefined();
+    expect(c.limits).toEqual({ maxBodyBytes: 64 * 1024 * 1024, maxReferenceImages: 8, maxImageBytes: 20 * 1024 * 1024, maxConcurrentCreates: 16 });
+    expect(c.upstream).toEqual({ connectTimeoutMs: 5000, timeoutMs: 60000, idleTimeoutMs: 30000 });
+    expect(c.shutdownTimeoutMs).toBe(25000);
+  });
+
+  it('names the variable that is wrong, without echoing secrets', () => {
+    let message = '';
+    try {
+      loadConfig({ PORT: 'eighty', UPSTREAM_BASE_URL: 'http://x', UPSTREAM_API_KEY: 'sk-should-not-appear' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/PORT/);
+    expect(message).not.toContain('sk-should-not-appear');
+  });
+
+  it('splits comma-separated upstream keys', () => {
+    expect(loadConfig({ UPSTREAM_BASE_URL: 'http://x', UPSTREAM_API_KEY: 'a, b ,c' }).upstreamApiKeys).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('process lifecycle', () => {
+  it('npm start without an upstream runs the labelled simulator and accepts the demo key', async () => {
+    const child = await spawnGateway({ DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')) });
+    try {
+      expect(child.output()).toMatch(/SIMULATED UPSTREAM/);
+      const key = /Demo API key \(simulator only\): (\S+)/.exec(child.output())![1]!;
+      const { res, body } = await postJson(`${child.url}/v1/videos`, { model: 'grok-imagine-video', prompt: 'a red fox in snow' }, key);
+      expect(res.status).toBe(200);
+      expect(body.status).toBe('queued');
+    } finally {
+      expect(await child.stop()).toBe(0);
+    }
+  });
+
+  it('SIGTERM: /readyz turns 503, an in-flight download finishes, the process exits 0', async () => {
+    const sim = new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 0, videoBytes: 64 * 1024 * 1024 });
+    const upstreamUrl = await sim.listen();
+    const child = await spawnGateway({ UPSTREAM_BASE_URL: upstreamUrl, UPSTREAM_API_KEY: UPSTREAM_KEY, GATEWAY_API_KEYS: CLIENT_KEY, DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-term-')) });
+    try {
+      const { body } = await postJson(`${child.url}/v1/videos`, { prompt: 'x' });
+      const res = await fetch(`${child.url}/v1/videos/${body.id}/content`, { headers: auth() });
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      let received = (await reader.read()).value!.length;
+      const exit = child.stop('SIGTERM');
+      await new Promise((r) => setTimeout(r, 100));
+      // A new connection is refused or told the gateway is going away.
+      const ready = await fetch(`${child.url}/readyz`).then((r) => r.status).catch(() => 'refused');
+      expect([503, 'refused']).toContain(ready);
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        received += value.length;
+      }
+      expect(received).toBe(64 * 1024 * 1024);
+      expect(await exit).toBe(0);
+      expect(child.output()).toMatch(/"msg":"draining"/);
+    } finally {
+      await sim.close();
+    }
+  });
+});
