@@ -29,7 +29,7 @@ export const STATIC_TEAM = 'default';
  * no limits; issued keys come from the store, cached briefly, and a revocation here drops them at once.
  */
 export class Authenticator {
-  private readonly cache: LRUCache<string, Principal>;
+  private readonly cache: LRUCache<string, { principal: Principal; expiresAtMs: number }>;
   private readonly staticKeys = new Map<string, Principal>();
 
   constructor(
@@ -47,22 +47,24 @@ export class Authenticator {
   async authenticate(key: string | undefined): Promise<Principal | undefined> {
     if (!key) return undefined;
     const hash = hashKey(key);
-    const known = this.staticKeys.get(hash) ?? this.cache.get(hash);
+    const known = this.staticKeys.get(hash);
     if (known) return known;
+    const cached = this.cache.get(hash);
+    // Expiry is checked against the gateway's clock on every use, not left to the cache's own timer.
+    if (cached && cached.expiresAtMs > this.clock.now()) return cached.principal;
     const found = await this.store.findKeyByHash(hash);
     if (!found) return undefined;
     const { key: record, team } = found;
     const nowS = this.clock.now() / 1000;
     if (record.revokedAt !== null || (record.expiresAt !== null && record.expiresAt <= nowS)) return undefined;
     const principal: Principal = { teamId: team.id, keyId: record.id, teamPolicy: team.quota, keyPolicy: record.quota };
-    const ttl = record.expiresAt !== null ? Math.max(1, Math.min(this.cache.ttl, record.expiresAt * 1000 - this.clock.now())) : undefined;
-    this.cache.set(hash, principal, ttl !== undefined ? { ttl } : {});
+    this.cache.set(hash, { principal, expiresAtMs: record.expiresAt !== null ? record.expiresAt * 1000 : Infinity });
     return principal;
   }
 
   /** Drops cached principals after a revocation or a policy change, so the change holds at once. */
   forget(match: { keyId?: string; teamId?: string }): void {
-    for (const [hash, p] of this.cache.entries()) {
+    for (const [hash, { principal: p }] of this.cache.entries()) {
       if (p.keyId === match.keyId || p.teamId === match.teamId) this.cache.delete(hash);
     }
   }

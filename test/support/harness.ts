@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { UpstreamSimulator, type SimulatorOptions } from '../../src/simulator/server.js';
+import type { Clock } from '../../src/quota/policy.js';
 
 export const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcdef';
 export const CLIENT_KEY = 'gw-test-static-key-0123456789';
@@ -23,7 +24,7 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { env?: Record<string, string>; sim?: Partial<SimulatorOptions>; dataDir?: string } = {},
+  opts: { env?: Record<string, string>; sim?: Partial<SimulatorOptions>; dataDir?: string; clock?: Clock } = {},
 ): Promise<Harness> {
   const sim = new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 0, ...opts.sim });
   const upstreamUrl = await sim.listen();
@@ -48,7 +49,7 @@ export async function startHarness(
       cb();
     },
   });
-  const gw = await startGateway({ config, logger: createLogger(config.logLevel, sink), upstreamBaseUrl: upstreamUrl, upstreamApiKeys: [UPSTREAM_KEY] });
+  const gw = await startGateway({ config, logger: createLogger(config.logLevel, sink), upstreamBaseUrl: upstreamUrl, upstreamApiKeys: [UPSTREAM_KEY], ...(opts.clock ? { clock: opts.clock } : {}) });
   return {
     sim,
     gw,
@@ -69,4 +70,32 @@ export const auth = (key = CLIENT_KEY) => ({ authorization: `Bearer ${key}` });
 export async function postJson(url: string, body: unknown, key = CLIENT_KEY) {
   const res = await fetch(url, { method: 'POST', headers: { ...auth(key), 'content-type': 'application/json' }, body: JSON.stringify(body) });
   return { res, body: (await res.json()) as any };
+}
+
+/** A clock the test can move forward: minute windows, UTC days and job ages without waiting. */
+export class TestClock implements Clock {
+  offsetMs = 0;
+  now(): number {
+    return Date.now() + this.offsetMs;
+  }
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
+
+export async function admin(url: string, method: string, path: string, body?: unknown, token = ADMIN_TOKEN) {
+  const res = await fetch(`${url}/admin${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  return { res, body: (await res.json()) as any };
+}
+
+/** Creates a team with a policy and issues one key for it; returns the secret. */
+export async function teamWithKey(url: string, id: string, quota: Record<string, unknown> = {}, keyQuota: Record<string, unknown> = {}) {
+  const team = await admin(url, 'POST', '/teams', { id, quota });
+  if (team.res.status !== 201) throw new Error(`team ${id}: ${JSON.stringify(team.body)}`);
+  const key = await admin(url, 'POST', `/teams/${id}/keys`, { name: `${id}-key`, quota: keyQuota });
+  return key.body as { id: string; key: string; prefix: string };
 }

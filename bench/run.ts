@@ -1,0 +1,555 @@
+/**
+ * `npm run bench`: the gateway against a bare node:http pass-through proxy (the baseline) and the fake
+ * upstream itself (direct), side by side in one run on loopback. See bench/README.md.
+ *
+ *   npm run bench                  all scenarios; prints the table, writes bench/results.json (and compares
+ *                                  with the previous one), refreshes the table in bench/README.md
+ *   npm run bench -- --profile     scenario 2 only, gateway under `node --cpu-prof`; summary of the profile
+ *   npm run bench -- --profile=s1  the same for scenario 1
+ * BENCH_DURATION_S (default 5) sets the length of each measured load run.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULTS } from '../src/config.js';
+import { closedLoop, download, fixedRate, latencyStats, send, type LatencyStats, type LoadResult } from './load.js';
+import { profileMarkdown, summariseProfile } from './profile.js';
+import { cpuMs, forkHelper, memory, MemoryWatch, OUT, ROOT, startGatewayProcess, transpile, type GatewayChild } from './procs.js';
+import { comparisonMarkdown, machineInfo, resultsMarkdown, type Results, type Row, type TargetCheck } from './report.js';
+
+const MIB = 1024 * 1024;
+const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
+const WARMUP_S = 1;
+const CONNECTIONS = 32;
+const STORM_CONNECTIONS = 500;
+const RATE = 1000;
+const VIDEO_BYTES = 256 * MIB;
+const RANGE_BYTES = 64 * MIB;
+const CREATE_SIZES = [2 * MIB, 8 * MIB] as const;
+const BURST = 4;
+const SEQUENTIAL_CREATES = 5;
+const DOWNLOAD_ROUNDS = 3;
+const STATUS_WINDOW_MS = DEFAULTS.statusCacheMs;
+
+const UPSTREAM_KEY = 'sk-bench-upstream-0123456789abcdef';
+const CLIENT_KEY = 'gw-bench-static-key-0123456789abcdef';
+const RESULTS_FILE = join(ROOT, 'bench', 'results.json');
+const README_FILE = join(ROOT, 'bench', 'README.md');
+
+const t0 = performance.now();
+const log = (msg: string) => process.stderr.write(`[bench ${((performance.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${msg}\n`);
+
+type Target = 'gateway' | 'baseline' | 'direct';
+interface Server {
+  readonly pid: number;
+  readonly url: string;
+}
+type Upstream = Awaited<ReturnType<typeof startUpstream>>;
+
+/** Each target takes the credential its own client would hold. */
+const headersFor = (t: Target): Record<string, string> =>
+  t === 'gateway' ? { authorization: `Bearer ${CLIENT_KEY}` } : t === 'direct' ? { authorization: `Bearer ${UPSTREAM_KEY}` } : {};
+
+function startUpstream() {
+  return forkHelper('fake-upstream', transpile('fake-upstream.ts'), { BENCH_UPSTREAM_KEY: UPSTREAM_KEY, BENCH_VIDEO_BYTES: String(VIDEO_BYTES) });
+}
+
+function gatewayEnv(upstreamUrl: string, extra: Record<string, string> = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gw-bench-'));
+  return {
+    dataDir,
+    env: {
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'warn',
+      DATA_DIR: dataDir,
+      UPSTREAM_BASE_URL: upstreamUrl,
+      UPSTREAM_API_KEY: UPSTREAM_KEY,
+      GATEWAY_API_KEYS: CLIENT_KEY,
+      ...extra,
+    },
+  };
+}
+
+interface Measured extends LoadResult {
+  /** CPU time of the process serving the target (gateway, proxy, or the upstream when direct), per answer. */
+  readonly cpuUsPerReq: number;
+  /** CPU time the upstream spent, per answer. */
+  readonly upstreamCpuUsPerReq: number;
+  readonly peakRssMb: number;
+  readonly rssGrowthMb: number;
+}
+
+async function measure(server: Server, upstream: Server, run: () => Promise<LoadResult>): Promise<Measured> {
+  const cpu0 = cpuMs(server.pid);
+  const up0 = cpuMs(upstream.pid);
+  const watch = new MemoryWatch(server.pid);
+  const r = await run();
+  const mem = watch.stop();
+  const n = Math.max(1, r.count + r.non2xx);
+  const cpuUsPerReq = ((cpuMs(server.pid) - cpu0) * 1000) / n;
+  const upstreamCpuUsPerReq = server.pid === upstream.pid ? cpuUsPerReq : ((cpuMs(upstream.pid) - up0) * 1000) / n;
+  if (r.errors || r.non2xx) log(`  ! ${r.errors} errors, ${r.non2xx} non-2xx answers`);
+  return { ...r, cpuUsPerReq, upstreamCpuUsPerReq, peakRssMb: mem.peakMb, rssGrowthMb: mem.growthMb };
+}
+
+const short = (m: LoadResult) => `${m.rps.toFixed(0)} req/s, p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms`;
+
+async function create(url: string, t: Target, body: Buffer, contentType: string): Promise<string> {
+  const r = await send(`${url}/v1/videos`, { method: 'POST', headers: { ...headersFor(t), 'content-type': contentType }, body });
+  if (r.status !== 200) throw new Error(`create via ${t} failed: ${r.status} ${r.text.slice(0, 300)}`);
+  return (JSON.parse(r.text) as { id: string }).id;
+}
+
+const smallJob = (prompt: string) => Buffer.from(JSON.stringify({ model: 'grok-imagine-video', prompt }));
+
+/** A gateway job and the upstream task behind it. */
+async function gatewayJob(gw: Server, upstream: Upstream, prompt: string): Promise<{ id: string; upstreamId: string }> {
+  const id = await create(gw.url, 'gateway', smallJob(prompt), 'application/json');
+  const { lastCreate } = await upstream.rpc<{ lastCreate: { id: string } }>('stats');
+  return { id, upstreamId: lastCreate.id };
+}
+
+async function pollStatus(url: string, t: Target, id: string): Promise<string> {
+  const r = await send(`${url}/v1/videos/${id}`, { method: 'GET', headers: headersFor(t) });
+  if (r.status !== 200) throw new Error(`poll via ${t} failed: ${r.status} ${r.text.slice(0, 300)}`);
+  return (JSON.parse(r.text) as { status: string }).status;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Request bodies for scenario 4
+
+const PNG_HEAD = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJ', 'base64');
+/** A PNG of exactly `size` bytes: a real signature and header, then filler (the gateway sniffs, not decodes). */
+function png(size: number): Buffer {
+  const b = Buffer.alloc(size, 0x5a);
+  PNG_HEAD.copy(b, 0);
+  return b;
+}
+
+interface Direction {
+  readonly name: string;
+  readonly model: string;
+  /** What the upstream must receive from the gateway. */
+  readonly upstreamType: string;
+  body(image: Buffer): { body: Buffer; contentType: string };
+}
+
+const DIRECTIONS: readonly Direction[] = [
+  {
+    name: 'multipart→JSON',
+    model: 'grok-imagine-video',
+    upstreamType: 'application/json',
+    body(image) {
+      const boundary = '----bench-boundary-7d1f2a';
+      const part = (name: string, value: string) => `--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`;
+      const body = Buffer.concat([
+        Buffer.from(part('model', this.model) + part('prompt', 'a red fox in snow, bench')),
+        Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="input_reference"; filename="ref.png"\r\ncontent-type: image/png\r\n\r\n`),
+        image,
+        Buffer.from(`\r\n--${boundary}--\r\n`),
+      ]);
+      return { body, contentType: `multipart/form-data; boundary=${boundary}` };
+    },
+  },
+  {
+    name: 'JSON→multipart',
+    model: 'grok-video-3',
+    upstreamType: 'multipart/form-data',
+    body(image) {
+      const body = Buffer.concat([
+        Buffer.from(`{"model":"${this.model}","prompt":"a red fox in snow, bench","image":"data:image/png;base64,`),
+        Buffer.from(image.toString('base64')),
+        Buffer.from('"}'),
+      ]);
+      return { body, contentType: 'application/json' };
+    },
+  },
+];
+
+// ---------------------------------------------------------------------------------------------------------
+
+interface S4Case {
+  direction: string;
+  imageBytes: number;
+  bodyBytes: number;
+  upstreamBodyBytes: number;
+  latency: Record<Target, LatencyStats>;
+  burstGrowthMb: { gateway: number; baseline: number };
+  sequentialGrowthMb: { gateway: number; baseline: number };
+}
+
+async function main() {
+  const profileArg = process.argv.slice(2).find((a) => a.startsWith('--profile'));
+  if (profileArg) return profileRun(profileArg === '--profile=s1' ? 's1' : 's2');
+
+  const machine = machineInfo();
+  log(`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`);
+  mkdirSync(OUT, { recursive: true });
+  const details: Record<string, unknown> = {};
+  const dataDirs: string[] = [];
+
+  const upstream = await startUpstream();
+  const baseline = await forkHelper('baseline-proxy', transpile('baseline-proxy.ts'), { BENCH_UPSTREAM_URL: upstream.url, BENCH_UPSTREAM_KEY: UPSTREAM_KEY });
+  log(`fake upstream ${upstream.url} (pid ${upstream.pid}), baseline proxy ${baseline.url} (pid ${baseline.pid})`);
+
+  // -- 0. Is the project's own simulator fast enough to be the upstream? -----------------------------------
+  const sim = await forkHelper('simulator', join(ROOT, 'bench', 'sim-upstream.ts'), { BENCH_UPSTREAM_KEY: UPSTREAM_KEY }, ['--import', 'tsx']);
+  const simTask = await create(sim.url, 'direct', smallJob('bench'), 'application/json');
+  await closedLoop({ url: sim.url, paths: [`/v1/videos/${simTask}`], connections: CONNECTIONS, durationS: WARMUP_S, headers: headersFor('direct') });
+  const simRun = await measure(sim, sim, () =>
+    closedLoop({ url: sim.url, paths: [`/v1/videos/${simTask}`], connections: CONNECTIONS, durationS: Math.min(3, DURATION_S), headers: headersFor('direct') }),
+  );
+  await sim.stop();
+  log(`UpstreamSimulator direct poll: ${short(simRun)}, ${simRun.cpuUsPerReq.toFixed(0)} µs CPU/req`);
+
+  // -- Gateway A: STATUS_CACHE_MS=0, so that every in-progress poll is an upstream round trip ---------------
+  const a = gatewayEnv(upstream.url, { STATUS_CACHE_MS: '0' });
+  dataDirs.push(a.dataDir);
+  const gw = await startGatewayProcess({ name: 'gateway-a', env: a.env });
+  log(`gateway A ${gw.url} (pid ${gw.pid}, STATUS_CACHE_MS=0), RSS ${memory(gw.pid).rssMb.toFixed(0)} MiB`);
+  const servers: Record<Target, Server> = { gateway: gw, baseline, direct: upstream };
+
+  // Jobs: one completed (scenario 1 and 5), one in progress per connection (scenario 2).
+  const done = await gatewayJob(gw, upstream, 'bench-complete');
+  if ((await pollStatus(gw.url, 'gateway', done.id)) !== 'completed') throw new Error('completed job did not complete');
+  const upDone = await create(upstream.url, 'direct', smallJob('bench-complete'), 'application/json');
+  const gwJobs: Array<{ id: string; upstreamId: string }> = [];
+  const upJobs: string[] = [];
+  for (let i = 0; i < CONNECTIONS; i++) {
+    gwJobs.push(await gatewayJob(gw, upstream, `bench poll ${i}`));
+    upJobs.push(await create(upstream.url, 'direct', smallJob(`bench poll ${i}`), 'application/json'));
+  }
+  const paths = {
+    s1: { gateway: [`/v1/videos/${done.id}`], baseline: [`/v1/videos/${upDone}`], direct: [`/v1/videos/${upDone}`] },
+    s2: { gateway: gwJobs.map((j) => `/v1/videos/${j.id}`), baseline: upJobs.map((id) => `/v1/videos/${id}`), direct: upJobs.map((id) => `/v1/videos/${id}`) },
+  };
+  const TARGETS: readonly Target[] = ['direct', 'baseline', 'gateway'];
+  const loop = (t: Target, p: readonly string[], durationS = DURATION_S, connections = CONNECTIONS) =>
+    closedLoop({ url: servers[t].url, paths: p, connections, durationS, headers: headersFor(t) });
+
+  log('warming up (JIT) every target on both poll routes');
+  for (const t of TARGETS) {
+    await loop(t, paths.s2[t], WARMUP_S);
+    await loop(t, paths.s1[t], WARMUP_S);
+  }
+
+  // -- 1. Poll a completed video ------------------------------------------------------------------------------
+  const s1 = {} as Record<Target, Measured>;
+  const getsBefore1 = await upstream.rpc<number>('gets', { ids: [done.upstreamId] });
+  for (const t of TARGETS) {
+    s1[t] = await measure(servers[t], upstream, () => loop(t, paths.s1[t]));
+    log(`1 completed poll  ${t.padEnd(8)} ${short(s1[t])}`);
+  }
+  const s1UpstreamGets = (await upstream.rpc<number>('gets', { ids: [done.upstreamId] })) - getsBefore1;
+
+  // -- 2. Poll an in-progress video -----------------------------------------------------------------------------
+  const s2 = {} as Record<Target, Measured>;
+  let s2UpstreamGets = 0;
+  for (const t of TARGETS) {
+    const before = t === 'gateway' ? await upstream.rpc<number>('gets', { ids: gwJobs.map((j) => j.upstreamId) }) : 0;
+    s2[t] = await measure(servers[t], upstream, () => loop(t, paths.s2[t]));
+    if (t === 'gateway') s2UpstreamGets = (await upstream.rpc<number>('gets', { ids: gwJobs.map((j) => j.upstreamId) })) - before;
+    log(`2 in-progress poll ${t.padEnd(8)} ${short(s2[t])}`);
+  }
+  const s2Rate = {} as Record<Target, Measured>;
+  for (const t of TARGETS) {
+    s2Rate[t] = await measure(servers[t], upstream, () => fixedRate({ origin: servers[t].url, paths: paths.s2[t], rate: RATE, durationS: DURATION_S, headers: headersFor(t) }));
+    log(`2 at ${RATE} req/s    ${t.padEnd(8)} ${short(s2Rate[t])}`);
+  }
+
+  // -- 4. Create with a large reference image -------------------------------------------------------------------
+  const s4: S4Case[] = [];
+  for (const dir of DIRECTIONS) {
+    // Warm the parse and encode paths of every target once with a small image.
+    const warm = dir.body(png(256 * 1024));
+    for (const t of TARGETS) await create(servers[t].url, t, warm.body, warm.contentType);
+    for (const size of CREATE_SIZES) {
+      const { body, contentType } = dir.body(png(size));
+      const one = (t: Target) =>
+        send(`${servers[t].url}/v1/videos`, { method: 'POST', headers: { ...headersFor(t), 'content-type': contentType }, body }).then((r) => {
+          if (r.status !== 200) throw new Error(`${dir.name} create via ${t}: ${r.status} ${r.text.slice(0, 300)}`);
+          return r.ms;
+        });
+      const burst = async (t: Target) => {
+        const watch = new MemoryWatch(servers[t].pid);
+        await Promise.all(Array.from({ length: BURST }, () => one(t)));
+        return watch.stop().growthMb;
+      };
+      const sequential = async (t: Target) => {
+        const watch = new MemoryWatch(servers[t].pid);
+        const ms: number[] = [];
+        for (let i = 0; i < SEQUENTIAL_CREATES; i++) ms.push(await one(t));
+        return { latency: latencyStats(ms), growthMb: watch.stop().growthMb };
+      };
+      const gwBurst = await burst('gateway');
+      const gwSeq = await sequential('gateway');
+      const { lastCreate } = await upstream.rpc<{ lastCreate: { contentType: string; bytes: number } }>('stats');
+      if (lastCreate.contentType !== dir.upstreamType) throw new Error(`${dir.name}: the upstream got ${lastCreate.contentType}`);
+      const baseSeq = await sequential('baseline');
+      const baseBurst = await burst('baseline');
+      const directSeq = await sequential('direct');
+      const c: S4Case = {
+        direction: dir.name,
+        imageBytes: size,
+        bodyBytes: body.length,
+        upstreamBodyBytes: lastCreate.bytes,
+        latency: { gateway: gwSeq.latency, baseline: baseSeq.latency, direct: directSeq.latency },
+        burstGrowthMb: { gateway: gwBurst, baseline: baseBurst },
+        sequentialGrowthMb: { gateway: gwSeq.growthMb, baseline: baseSeq.growthMb },
+      };
+      s4.push(c);
+      log(
+        `4 ${dir.name} ${size / MIB} MiB image (body ${(body.length / MIB).toFixed(1)} MiB → upstream ${(lastCreate.bytes / MIB).toFixed(1)} MiB): ` +
+          `p50 gateway ${gwSeq.latency.p50.toFixed(1)} / baseline ${baseSeq.latency.p50.toFixed(1)} / direct ${directSeq.latency.p50.toFixed(1)} ms; ` +
+          `RSS growth gateway ${gwBurst.toFixed(1)} MiB (${BURST} in flight), ${gwSeq.growthMb.toFixed(1)} MiB (1 in flight)`,
+      );
+    }
+  }
+
+  // -- 5. Download a 256 MiB video -------------------------------------------------------------------------------
+  const contentPath: Record<Target, string> = { gateway: `/v1/videos/${done.id}/content`, baseline: `/v1/videos/${upDone}/content`, direct: `/v1/videos/${upDone}/content` };
+  const dl = async (t: Target, extra: Record<string, string> = {}) => {
+    const watch = new MemoryWatch(servers[t].pid);
+    const d = await download(`${servers[t].url}${contentPath[t]}`, { ...headersFor(t), ...extra });
+    const mem = watch.stop();
+    const end = /^bytes=0-(\d+)$/.exec(extra.range ?? '')?.[1];
+    const want = end !== undefined ? Number(end) + 1 : VIDEO_BYTES;
+    if (d.bytes !== want || !d.firstByteOk || (d.status !== 200 && d.status !== 206)) throw new Error(`download via ${t}: ${d.status}, ${d.bytes} bytes`);
+    return { mibPerS: d.mibPerS, ms: d.ms, growthMb: mem.growthMb, peakMb: mem.peakMb };
+  };
+  for (const t of TARGETS) await dl(t, { range: `bytes=0-${16 * MIB - 1}` });
+  const s5Runs: Record<Target, Array<{ mibPerS: number; growthMb: number; peakMb: number }>> = { gateway: [], baseline: [], direct: [] };
+  for (let round = 0; round < DOWNLOAD_ROUNDS; round++) {
+    for (const t of TARGETS) s5Runs[t].push(await dl(t));
+  }
+  const s5Range = {} as Record<Target, { mibPerS: number; growthMb: number; peakMb: number }>;
+  for (const t of TARGETS) s5Range[t] = await dl(t, { range: `bytes=0-${RANGE_BYTES - 1}` });
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const s5 = Object.fromEntries(
+    TARGETS.map((t) => [t, { mibPerS: median(s5Runs[t].map((r) => r.mibPerS)), growthMb: Math.max(...s5Runs[t].map((r) => r.growthMb)), peakMb: Math.max(...s5Runs[t].map((r) => r.peakMb)) }]),
+  ) as Record<Target, { mibPerS: number; growthMb: number; peakMb: number }>;
+  for (const t of TARGETS) log(`5 download ${t.padEnd(8)} ${s5[t].mibPerS.toFixed(0)} MiB/s (median of ${DOWNLOAD_ROUNDS}), RSS growth ${s5[t].growthMb.toFixed(1)} MiB; 64 MiB range: ${s5Range[t].growthMb.toFixed(1)} MiB`);
+  const gwAMem = memory(gw.pid);
+  await gw.stop();
+
+  // -- 3. Poll storm, gateway B with the default STATUS_CACHE_MS --------------------------------------------------
+  const b = gatewayEnv(upstream.url);
+  dataDirs.push(b.dataDir);
+  const gwB = await startGatewayProcess({ name: 'gateway-b', env: b.env });
+  servers.gateway = gwB;
+  log(`gateway B ${gwB.url} (pid ${gwB.pid}, STATUS_CACHE_MS=${STATUS_WINDOW_MS} default)`);
+  const warmJob = await gatewayJob(gwB, upstream, 'bench warm');
+  const storm = await gatewayJob(gwB, upstream, 'bench storm');
+  const upStorm = await create(upstream.url, 'direct', smallJob('bench storm'), 'application/json');
+  await loop('gateway', [`/v1/videos/${warmJob.id}`], WARMUP_S);
+  await loop('baseline', [`/v1/videos/${upStorm}`], WARMUP_S);
+  await upstream.rpc('watch', { id: storm.upstreamId });
+  const s3Gateway = await measure(gwB, upstream, () => loop('gateway', [`/v1/videos/${storm.id}`], DURATION_S, STORM_CONNECTIONS));
+  const times = await upstream.rpc<number[]>('watchTimes');
+  const gaps = times.slice(1).map((tm, i) => tm - times[i]!);
+  const calls = times.length;
+  const minGapMs = gaps.length ? Math.min(...gaps) : NaN;
+  const windows = (s3Gateway.durationS * 1000) / STATUS_WINDOW_MS;
+  log(`3 storm gateway  ${short(s3Gateway)}; ${calls} upstream GETs in ${s3Gateway.durationS.toFixed(1)} s (min gap ${minGapMs.toFixed(0)} ms)`);
+  const baseGets0 = await upstream.rpc<number>('gets', { ids: [upStorm] });
+  const s3Baseline = await measure(baseline, upstream, () => loop('baseline', [`/v1/videos/${upStorm}`], DURATION_S, STORM_CONNECTIONS));
+  const baselineStormGets = (await upstream.rpc<number>('gets', { ids: [upStorm] })) - baseGets0;
+  log(`3 storm baseline ${short(s3Baseline)}; ${baselineStormGets} upstream GETs`);
+  // Terminal states are never fetched again: settle the task, wait for the gateway to see it, storm again.
+  await upstream.rpc('settle', { id: storm.upstreamId, status: 'completed' });
+  const settleDeadline = Date.now() + 5_000;
+  while ((await pollStatus(gwB.url, 'gateway', storm.id)) !== 'completed') {
+    if (Date.now() > settleDeadline) throw new Error('the gateway never saw the storm job complete');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const termGets0 = await upstream.rpc<number>('gets', { ids: [storm.upstreamId] });
+  const s3Terminal = await loop('gateway', [`/v1/videos/${storm.id}`], 2, STORM_CONNECTIONS);
+  const terminalRefetches = (await upstream.rpc<number>('gets', { ids: [storm.upstreamId] })) - termGets0;
+  log(`3 storm on the completed job: ${s3Terminal.count} polls, ${terminalRefetches} upstream GETs`);
+  await gwB.stop();
+  await baseline.stop();
+  await upstream.stop();
+  for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
+
+  // -- Results ------------------------------------------------------------------------------------------------------
+  const rows: Row[] = [];
+  const row = (scenario: string, measure: string, unit: string, better: Row['better'], v: Partial<Record<Target, number | null>>, peak?: number) =>
+    rows.push({ scenario, measure, unit, better, gateway: v.gateway ?? null, baseline: v.baseline ?? null, direct: v.direct ?? null, gatewayPeakRssMb: peak });
+  const pick = (m: Record<Target, Measured>, k: keyof Measured) => ({ gateway: m.gateway[k] as number, baseline: m.baseline[k] as number, direct: m.direct[k] as number });
+
+  row('0 Upstream', 'UpstreamSimulator poll req/s (lean fake: scenario 2 direct)', 'req/s', 'higher', { direct: simRun.rps });
+  const S1 = '1 Poll completed';
+  row(S1, `req/s, ${CONNECTIONS} connections`, 'req/s', 'higher', pick(s1, 'rps'), s1.gateway.peakRssMb);
+  row(S1, 'latency p50', 'ms', 'lower', pick(s1, 'p50'));
+  row(S1, 'latency p99', 'ms', 'lower', pick(s1, 'p99'));
+  row(S1, 'server CPU per request', 'µs', 'lower', pick(s1, 'cpuUsPerReq'));
+  row(S1, 'upstream GETs during the run', '', 'lower', { gateway: s1UpstreamGets, baseline: s1.baseline.count });
+  const S2 = '2 Poll in progress';
+  row(S2, `req/s, ${CONNECTIONS} connections`, 'req/s', 'higher', pick(s2, 'rps'), s2.gateway.peakRssMb);
+  row(S2, 'latency p50', 'ms', 'lower', pick(s2, 'p50'));
+  row(S2, 'latency p99', 'ms', 'lower', pick(s2, 'p99'));
+  row(S2, 'server CPU per request', 'µs', 'lower', pick(s2, 'cpuUsPerReq'));
+  row(S2, 'upstream GETs per poll', '', 'lower', { gateway: s2UpstreamGets / Math.max(1, s2.gateway.count), baseline: 1 });
+  row(S2, `latency p50 at ${RATE} req/s`, 'ms', 'lower', pick(s2Rate, 'p50'), s2Rate.gateway.peakRssMb);
+  row(S2, `latency p99 at ${RATE} req/s`, 'ms', 'lower', pick(s2Rate, 'p99'));
+  row(S2, `server CPU per request at ${RATE} req/s`, 'µs', 'lower', pick(s2Rate, 'cpuUsPerReq'));
+  const S3 = '3 Poll storm';
+  row(S3, `req/s, ${STORM_CONNECTIONS} connections, one video`, 'req/s', 'higher', { gateway: s3Gateway.rps, baseline: s3Baseline.rps }, s3Gateway.peakRssMb);
+  row(S3, 'latency p50', 'ms', 'lower', { gateway: s3Gateway.p50, baseline: s3Baseline.p50 });
+  row(S3, 'latency p99', 'ms', 'lower', { gateway: s3Gateway.p99, baseline: s3Baseline.p99 });
+  row(S3, `upstream GETs in ${DURATION_S} s`, '', 'lower', { gateway: calls, baseline: baselineStormGets });
+  row(S3, `upstream GETs per ${STATUS_WINDOW_MS} ms window`, '', 'lower', { gateway: calls / windows, baseline: baselineStormGets / windows });
+  row(S3, 'shortest gap between upstream GETs', 'ms', 'higher', { gateway: minGapMs });
+  row(S3, 'upstream GETs once completed (2 s storm)', '', 'lower', { gateway: terminalRefetches });
+  for (const c of s4) {
+    const S4 = `4 Create ${c.imageBytes / MIB} MiB ${c.direction}`;
+    row(S4, `latency p50 (body ${(c.bodyBytes / MIB).toFixed(1)} MiB)`, 'ms', 'lower', { gateway: c.latency.gateway.p50, baseline: c.latency.baseline.p50, direct: c.latency.direct.p50 });
+    row(S4, `peak RSS growth, ${BURST} in flight`, 'MiB', 'lower', c.burstGrowthMb);
+    row(S4, 'peak RSS growth per in-flight upload ÷ body', '×', 'lower', {
+      gateway: Math.max(c.burstGrowthMb.gateway / BURST, c.sequentialGrowthMb.gateway) / (c.bodyBytes / MIB),
+      baseline: Math.max(c.burstGrowthMb.baseline / BURST, c.sequentialGrowthMb.baseline) / (c.bodyBytes / MIB),
+    });
+  }
+  const S5 = '5 Download 256 MiB';
+  row(S5, `throughput (median of ${DOWNLOAD_ROUNDS})`, 'MiB/s', 'higher', { gateway: s5.gateway.mibPerS, baseline: s5.baseline.mibPerS, direct: s5.direct.mibPerS }, s5.gateway.peakMb);
+  row(S5, 'RSS growth of the serving process', 'MiB', 'lower', { gateway: s5.gateway.growthMb, baseline: s5.baseline.growthMb, direct: s5.direct.growthMb });
+  row(S5, 'RSS growth, 64 MiB range', 'MiB', 'lower', { gateway: s5Range.gateway.growthMb, baseline: s5Range.baseline.growthMb, direct: s5Range.direct.growthMb });
+
+  const x = (v: number) => `${v.toFixed(2)}×`;
+  const targets: TargetCheck[] = [];
+  const check = (scenario: string, target: string, measured: string, met: boolean) => targets.push({ scenario, target, measured, met });
+  const r2 = s2.gateway.rps / s2.baseline.rps;
+  check('2', 'In-progress poll req/s ≥ 0.8 × bare proxy', `${x(r2)} (${s2.gateway.rps.toFixed(0)} vs ${s2.baseline.rps.toFixed(0)})`, r2 >= 0.8);
+  const add50 = s2Rate.gateway.p50 - s2Rate.baseline.p50;
+  const add99 = s2Rate.gateway.p99 - s2Rate.baseline.p99;
+  check('2', `Added latency p50 ≤ 0.5 ms at ${RATE} req/s (vs bare proxy)`, `${add50.toFixed(3)} ms (vs direct: ${(s2Rate.gateway.p50 - s2Rate.direct.p50).toFixed(3)} ms)`, add50 <= 0.5);
+  check('2', `Added latency p99 ≤ 2 ms at ${RATE} req/s (vs bare proxy)`, `${add99.toFixed(3)} ms (vs direct: ${(s2Rate.gateway.p99 - s2Rate.direct.p99).toFixed(3)} ms)`, add99 <= 2);
+  const r1 = s1.gateway.rps / s2.baseline.rps;
+  check('1', 'Completed poll req/s ≥ 1.2 × bare proxy on scenario 2', `${x(r1)} (${s1.gateway.rps.toFixed(0)} vs ${s2.baseline.rps.toFixed(0)}); ${s1UpstreamGets} upstream GETs`, r1 >= 1.2 && s1UpstreamGets === 0);
+  const maxCalls = Math.ceil(windows) + 1;
+  check(
+    '3',
+    `≤ 1 upstream call per coalescing window (${STATUS_WINDOW_MS} ms = STATUS_CACHE_MS, plus the single-flight call itself)`,
+    `${calls} calls in ${s3Gateway.durationS.toFixed(1)} s (${(calls / windows).toFixed(2)} per window), shortest gap ${minGapMs.toFixed(0)} ms`,
+    calls <= maxCalls && !(minGapMs < STATUS_WINDOW_MS - 5),
+  );
+  check('3', 'Terminal states never re-fetched', `${terminalRefetches} upstream GETs in ${s3Terminal.count} polls of the completed job`, terminalRefetches === 0);
+  const perFlight = Math.max(...rows.filter((r) => r.measure === 'peak RSS growth per in-flight upload ÷ body').map((r) => r.gateway ?? 0));
+  check('4', 'Peak RSS growth ≤ 4 × payload per in-flight upload', `${x(perFlight)} payload (worst case)`, perFlight <= 4);
+  const scaling = DIRECTIONS.map((d) => {
+    const [small, big] = CREATE_SIZES.map((sz) => s4.find((c) => c.direction === d.name && c.imageBytes === sz)!.latency.gateway.p50);
+    return { name: d.name, ratio: big! / small! };
+  });
+  check(
+    '4',
+    `No quadratic copies: latency grows ~linearly (${CREATE_SIZES[1] / MIB} MiB ÷ ${CREATE_SIZES[0] / MIB} MiB ≤ ${1.5 * (CREATE_SIZES[1] / CREATE_SIZES[0])})`,
+    scaling.map((s) => `${s.name} ${x(s.ratio)}`).join(', '),
+    scaling.every((s) => s.ratio <= 1.5 * (CREATE_SIZES[1] / CREATE_SIZES[0])),
+  );
+  const r5 = s5.gateway.mibPerS / s5.direct.mibPerS;
+  check('5', 'Download throughput ≥ 0.8 × direct upstream', `${x(r5)} (${s5.gateway.mibPerS.toFixed(0)} vs ${s5.direct.mibPerS.toFixed(0)} MiB/s)`, r5 >= 0.8);
+  const growthMB = Math.max(s5.gateway.growthMb, s5Range.gateway.growthMb) * 1.048576;
+  check('5', 'Gateway RSS growth ≤ 50 MB regardless of file size', `${(s5.gateway.growthMb * 1.048576).toFixed(1)} MB (256 MiB), ${(s5Range.gateway.growthMb * 1.048576).toFixed(1)} MB (64 MiB)`, growthMB <= 50);
+
+  Object.assign(details, {
+    simulator: simRun,
+    s1: { ...s1, upstreamGets: s1UpstreamGets },
+    s2: { closedLoop: s2, fixedRate: s2Rate, upstreamGets: s2UpstreamGets, addedP50VsBaselineMs: add50, addedP99VsBaselineMs: add99 },
+    s3: { gateway: s3Gateway, baseline: s3Baseline, upstreamGetTimesMs: times.map((tm) => tm - (times[0] ?? 0)), baselineStormGets, terminalRefetches, terminalPolls: s3Terminal.count },
+    s4,
+    s5: { runs: s5Runs, range64: s5Range },
+    gatewayAEndRssMb: gwAMem.rssMb,
+  });
+  const results: Results = {
+    schema: 1,
+    startedAt: new Date(Date.now() - (performance.now() - t0)).toISOString(),
+    wallS: (performance.now() - t0) / 1000,
+    machine,
+    settings: {
+      durationS: DURATION_S,
+      connections: CONNECTIONS,
+      stormConnections: STORM_CONNECTIONS,
+      fixedRate: RATE,
+      video: '256 MiB',
+      gateway: 'dist/main.js, NODE_ENV=production, LOG_LEVEL=warn, SQLite in a temp DATA_DIR, static key',
+      statusCacheMs: `0 (scenarios 1, 2, 4, 5), ${STATUS_WINDOW_MS} (scenario 3)`,
+    },
+    rows,
+    targets,
+    details,
+  };
+
+  const table = resultsMarkdown(results);
+  let out = `## Results\n\n${table}\n`;
+  if (existsSync(RESULTS_FILE)) {
+    try {
+      out += `\n### Compared with the previous bench/results.json\n\n${comparisonMarkdown(JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as Results, results)}\n`;
+    } catch (err) {
+      out += `\n(previous bench/results.json unreadable: ${(err as Error).message})\n`;
+    }
+  }
+  process.stdout.write(`\n${out}\n`);
+  writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(join(OUT, 'results.md'), out);
+  updateReadme(table);
+  log(`wrote bench/results.json and bench/out/results.md; ${targets.filter((t) => t.met).length}/${targets.length} targets met`);
+}
+
+/** Replaces the table between the markers in bench/README.md, if they are there. */
+function updateReadme(table: string): void {
+  if (!existsSync(README_FILE)) return;
+  const text = readFileSync(README_FILE, 'utf8');
+  const start = '<!-- bench:results:start -->';
+  const end = '<!-- bench:results:end -->';
+  const i = text.indexOf(start);
+  const j = text.indexOf(end);
+  if (i === -1 || j < i) return;
+  writeFileSync(README_FILE, `${text.slice(0, i + start.length)}\n${table}\n${text.slice(j)}`);
+}
+
+/** Scenario 1 or 2 with the gateway under `node --cpu-prof`; prints the top self-time functions. */
+async function profileRun(which: 's1' | 's2') {
+  const dir = join(OUT, 'profiles');
+  mkdirSync(dir, { recursive: true });
+  const upstream = await startUpstream();
+  const env = gatewayEnv(upstream.url, { STATUS_CACHE_MS: '0' });
+  const name = `gateway-${which}-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`;
+  const gw: GatewayChild = await startGatewayProcess({
+    name: `gateway-profile-${which}`,
+    env: env.env,
+    nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`, '--cpu-prof-interval=250'],
+  });
+  log(`profiling the gateway (pid ${gw.pid}) on scenario ${which.slice(1)}`);
+  const jobs: string[] = [];
+  if (which === 's1') {
+    const done = await gatewayJob(gw, upstream, 'bench-complete');
+    await pollStatus(gw.url, 'gateway', done.id);
+    jobs.push(done.id);
+  } else {
+    for (let i = 0; i < CONNECTIONS; i++) jobs.push((await gatewayJob(gw, upstream, `bench poll ${i}`)).id);
+  }
+  const p = jobs.map((id) => `/v1/videos/${id}`);
+  await closedLoop({ url: gw.url, paths: p, connections: CONNECTIONS, durationS: WARMUP_S, headers: headersFor('gateway') });
+  const r = await measure(gw, upstream, () => closedLoop({ url: gw.url, paths: p, connections: CONNECTIONS, durationS: DURATION_S, headers: headersFor('gateway') }));
+  log(`under the profiler: ${short(r)}, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req`);
+  await gw.stop();
+  await upstream.stop();
+  rmSync(env.dataDir, { recursive: true, force: true });
+  const file = join(dir, name);
+  if (!existsSync(file)) {
+    const newest = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort((x, y) => statSync(join(dir, y)).mtimeMs - statSync(join(dir, x)).mtimeMs)[0];
+    throw new Error(`no profile at ${file} (newest: ${newest ?? 'none'})`);
+  }
+  const md = `## CPU profile, scenario ${which.slice(1)} (${short(r)} under the profiler)\n\n${profileMarkdown(summariseProfile(file))}\n`;
+  process.stdout.write(`\n${md}\n`);
+  writeFileSync(join(OUT, `profile-${which}.md`), md);
+  log(`profile: ${file}; summary: bench/out/profile-${which}.md`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

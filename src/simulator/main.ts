@@ -1,0 +1,49 @@
+import { UpstreamSimulator } from './server.js';
+
+/**
+ * Standalone simulated upstream, for the compose file and the container smoke test: the gateway then talks
+ * to it over the network exactly as it would to the real provider, with UPSTREAM_BASE_URL and a key.
+ */
+function fail(message: string): never {
+  process.stderr.write(`grok-video-simulator: ${message}\n`);
+  // 78 (EX_CONFIG), as the gateway uses for bad configuration, so supervisors do not restart in a loop blindly.
+  process.exit(78);
+}
+
+function main() {
+  // Comma-separated like the gateway's UPSTREAM_API_KEY, so one variable can feed both sides.
+  const apiKeys = (process.env.SIM_API_KEY ?? '')
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean);
+  if (apiKeys.length === 0) fail('SIM_API_KEY is required (the key the gateway must present as UPSTREAM_API_KEY)');
+
+  const rawPort = process.env.SIM_PORT?.trim() || '9090';
+  const port = Number(rawPort);
+  if (!/^\d+$/.test(rawPort) || port > 65_535) fail(`SIM_PORT must be a port number, got ${JSON.stringify(rawPort)}`);
+  const host = process.env.SIM_HOST?.trim() || '127.0.0.1';
+
+  // The simulator's server is private and has no 'error' listener, so a failed listen (port taken) surfaces
+  // here; one clear line beats a stack trace in compose logs.
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`grok-video-simulator: ${err.message}\n`);
+    process.exit(1);
+  });
+
+  const simulator = new UpstreamSimulator({ apiKeys });
+  void simulator.listen(port, host).then((url) => {
+    // Loud on purpose: nobody should mistake fake test-pattern videos for a real provider.
+    process.stderr.write(`SIMULATED UPSTREAM listening on ${url} (fake videos; no real provider is reached)\n`);
+  });
+
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void simulator.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main();

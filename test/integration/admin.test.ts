@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../../src/admin/cli.js';
+import { ADMIN_TOKEN, CLIENT_KEY, TestClock, admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
+
+let h: Harness;
+const clock = new TestClock();
+beforeAll(async () => {
+  h = await startHarness({ clock, env: { KEY_CACHE_MS: '60000' }, sim: { completeAfterMs: 600_000 } });
+});
+afterAll(() => h.close());
+
+describe('admin API (contract §5)', () => {
+  it('creates, lists, reads, patches and deletes teams', async () => {
+    const created = await admin(h.url, 'POST', '/teams', { id: 'acme', name: 'Acme', quota: { requests_per_minute: 10 } });
+    expect(created.res.status).toBe(201);
+    expect(created.body).toMatchObject({ id: 'acme', object: 'team', name: 'Acme', quota: { requests_per_minute: 10 } });
+    expect((await admin(h.url, 'POST', '/teams', { id: 'acme' })).res.status).toBe(409);
+    expect((await admin(h.url, 'GET', '/teams')).body.data.map((t: { id: string }) => t.id)).toContain('acme');
+    expect((await admin(h.url, 'GET', '/teams/acme')).body.name).toBe('Acme');
+    const patched = await admin(h.url, 'PATCH', '/teams/acme', { quota: { max_concurrent_jobs: 2 } });
+    expect(patched.body.quota).toEqual({ max_concurrent_jobs: 2 });
+    expect((await admin(h.url, 'DELETE', '/teams/acme')).body).toMatchObject({ id: 'acme', deleted: true });
+    expect((await admin(h.url, 'GET', '/teams/acme')).res.status).toBe(404);
+  });
+
+  it.each<[string, unknown, string]>([
+    ['bad id', { id: 'no spaces allowed' }, 'id'],
+    ['negative limit', { id: 'x1', quota: { requests_per_minute: -1 } }, 'quota.requests_per_minute'],
+    ['unknown policy field', { id: 'x2', quota: { requests_per_hour: 5 } }, 'quota'],
+    ['reserved id', { id: 'default' }, 'id'],
+  ])('rejects a team with %s, naming the param', async (_n, body, param) => {
+    const r = await admin(h.url, 'POST', '/teams', body);
+    expect(r.res.status).toBe(400);
+    expect(r.body.error.param).toBe(param);
+  });
+
+  it('issues a key once, lists it without the secret, and revokes it at once', async () => {
+    await admin(h.url, 'POST', '/teams', { id: 'keys-team' });
+    const issued = await admin(h.url, 'POST', '/teams/keys-team/keys', { name: 'ci' });
+    expect(issued.res.status).toBe(201);
+    const { id, key, prefix } = issued.body;
+    expect(key).toMatch(/^gvk_[A-Za-z0-9_-]{43}$/);
+    expect(Buffer.from(key.slice(4), 'base64url').length * 8).toBeGreaterThanOrEqual(192);
+    expect(key.startsWith(prefix)).toBe(true);
+    expect(issued.body).toMatchObject({ team: 'keys-team', name: 'ci', object: 'api_key' });
+
+    const listed = await admin(h.url, 'GET', '/teams/keys-team/keys');
+    expect(JSON.stringify(listed.body)).not.toContain(key);
+    expect(JSON.stringify(listed.body)).not.toMatch(/hash/);
+    expect(listed.body.data[0]).toMatchObject({ id, prefix, revoked_at: null });
+
+    expect((await fetch(`${h.url}/v1/videos`, { headers: auth(key) })).status).toBe(200);
+    expect((await admin(h.url, 'DELETE', `/admin/keys/${id}`.replace('/admin', ''))).body.revoked).toBe(true);
+    // Cached for a minute (KEY_CACHE_MS), yet refused at once on the replica that revoked it.
+    expect((await fetch(`${h.url}/v1/videos`, { headers: auth(key) })).status).toBe(401);
+  });
+
+  it('refuses an expired key', async () => {
+    await admin(h.url, 'POST', '/teams', { id: 'expiring' });
+    const soon = Math.floor(clock.now() / 1000) + 60;
+    const { key } = (await admin(h.url, 'POST', '/teams/expiring/keys', { expires_at: soon })).body;
+    expect((await fetch(`${h.url}/v1/models`, { headers: auth(key) })).status).toBe(200);
+    clock.advance(61_000);
+    expect((await fetch(`${h.url}/v1/models`, { headers: auth(key) })).status).toBe(401);
+    const past = await admin(h.url, 'POST', '/teams/expiring/keys', { expires_at: 1000 });
+    expect(past.res.status).toBe(400);
+    expect(past.body.error.param).toBe('expires_at');
+  });
+
+  it('separates admin and team credentials', async () => {
+    const { key } = await teamWithKey(h.url, 'sep');
+    expect((await admin(h.url, 'GET', '/teams', undefined, key)).res.status).toBe(403);
+    expect((await admin(h.url, 'GET', '/teams', undefined, CLIENT_KEY)).res.status).toBe(403);
+    expect((await admin(h.url, 'GET', '/teams', undefined, 'not-a-token')).res.status).toBe(401);
+    expect((await fetch(`${h.url}/admin/teams`)).status).toBe(401);
+    expect((await fetch(`${h.url}/v1/videos`, { headers: auth(ADMIN_TOKEN) })).status).toBe(401);
+  });
+
+  it('reports usage in the contract shape, with ?days', async () => {
+    const { key } = await teamWithKey(h.url, 'usage-team', { video_seconds_per_day: 100 });
+    await postJson(`${h.url}/v1/videos`, { prompt: 'x', seconds: 7 }, key);
+    const u = await admin(h.url, 'GET', '/teams/usage-team/usage?days=3');
+    const today = new Date(clock.now()).toISOString().slice(0, 10);
+    expect(u.body).toMatchObject({
+      team: 'usage-team',
+      day: { start: today, video_seconds: 7, video_seconds_reserved: 7, requests: 1 },
+      month: { start: today.slice(0, 7), video_seconds: 7, requests: 1 },
+      active_jobs: 1,
+      requests_this_minute: 1,
+      quota: { video_seconds_per_day: 100 },
+    });
+    expect(u.body.daily).toHaveLength(3);
+    expect(u.body.daily.at(-1)).toEqual({ date: today, video_seconds: 7, requests: 1 });
+    expect((await admin(h.url, 'GET', '/teams/usage-team/usage')).body.daily).toBeUndefined();
+    expect((await admin(h.url, 'GET', '/teams/nope/usage')).res.status).toBe(404);
+  });
+});
+
+describe('admin API disabled without ADMIN_TOKEN', () => {
+  it('answers 503 with a clear message', async () => {
+    const bare = await startHarness({ env: { ADMIN_TOKEN: '' } });
+    try {
+      const r = await admin(bare.url, 'GET', '/teams');
+      expect(r.res.status).toBe(503);
+      expect(r.body.error.message).toMatch(/ADMIN_TOKEN/);
+    } finally {
+      await bare.close();
+    }
+  });
+});
+
+describe('CLI over the same store', () => {
+  it('creates a team, issues a key the gateway accepts, revokes it, and reads usage', async () => {
+    const prev = process.env.DATA_DIR;
+    process.env.DATA_DIR = h.dataDir;
+    const out: string[] = [];
+    const run = async (...args: string[]) => {
+      out.length = 0;
+      const code = await runCli(args, (s) => out.push(s));
+      return { code, json: JSON.parse(out.join('')) as any };
+    };
+    try {
+      expect((await run('teams', 'create', 'cli-team', '--name', 'From CLI', '--rpm', '5', '--models', 'grok-video-3')).json.quota).toEqual({ requests_per_minute: 5, models: ['grok-video-3'] });
+      const issued = (await run('keys', 'issue', 'cli-team', '--name', 'shell', '--concurrent', '1')).json;
+      expect(issued.key).toMatch(/^gvk_/);
+      const { res } = await postJson(`${h.url}/v1/videos`, { model: 'grok-video-3', prompt: 'x' }, issued.key);
+      expect(res.status).toBe(200);
+      const keys = (await run('keys', 'list', 'cli-team')).json;
+      expect(keys.data[0].quota).toEqual({ max_concurrent_jobs: 1 });
+      expect(JSON.stringify(keys)).not.toContain(issued.key);
+      expect((await run('usage', 'cli-team', '--days', '2')).json).toMatchObject({ team: 'cli-team', active_jobs: 1, day: { video_seconds: 6 } });
+      expect((await run('keys', 'revoke', issued.id)).json.revoked).toBe(true);
+      expect((await run('teams', 'list')).json.data.map((t: { id: string }) => t.id)).toContain('cli-team');
+      await expect(run('teams', 'show', 'missing')).rejects.toMatchObject({ status: 404 });
+    } finally {
+      process.env.DATA_DIR = prev;
+    }
+  });
+});
