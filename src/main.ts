@@ -16,6 +16,13 @@ async function main() {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  // Until the gateway is up there is nothing to drain: a stop signal during start-up ends the process at once.
+  const early = () => process.exit(0);
+  process.once('SIGTERM', early);
+  process.once('SIGINT', early);
+  if (config.redisUrl) {
+    logger.warn('REDIS_URL is set but this release has no shared store yet: each replica keeps its own embedded store under DATA_DIR');
+  }
 
   let upstreamBaseUrl = config.upstreamBaseUrl;
   let upstreamApiKeys = config.upstreamApiKeys;
@@ -52,14 +59,22 @@ async function main() {
     if (stopping) return;
     stopping = true;
     logger.info({ signal, deadlineMs: config.shutdownTimeoutMs }, 'draining');
-    void gateway
+    gateway
       .shutdown()
       .then(() => simulator?.close())
-      .then(() => {
-        logger.info('stopped');
-        process.exit(0);
-      });
+      .then(
+        () => {
+          logger.info('stopped');
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logger.error({ err: { message: (err as Error).message } }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
+  process.off('SIGTERM', early);
+  process.off('SIGINT', early);
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 }

@@ -23,18 +23,14 @@ function main() {
   if (!/^\d+$/.test(rawPort) || port > 65_535) fail(`SIM_PORT must be a port number, got ${JSON.stringify(rawPort)}`);
   const host = process.env.SIM_HOST?.trim() || '127.0.0.1';
 
-  // The simulator's server is private and has no 'error' listener, so a failed listen (port taken) surfaces
-  // here; one clear line beats a stack trace in compose logs.
-  process.on('uncaughtException', (err) => {
-    process.stderr.write(`grok-video-simulator: ${err.message}\n`);
-    process.exit(1);
-  });
-
   const simulator = new UpstreamSimulator({ apiKeys });
-  void simulator.listen(port, host).then((url) => {
-    // Loud on purpose: nobody should mistake fake test-pattern videos for a real provider.
-    process.stderr.write(`SIMULATED UPSTREAM listening on ${url} (fake videos; no real provider is reached)\n`);
-  });
+  simulator.listen(port, host).then(
+    (url) => {
+      // Loud on purpose: nobody should mistake fake test-pattern videos for a real provider.
+      process.stderr.write(`SIMULATED UPSTREAM listening on ${url} (fake videos; no real provider is reached)\n`);
+    },
+    (err: Error) => fail(`cannot listen on ${host}:${port}: ${err.message}`),
+  );
 
   let stopping = false;
   const stop = () => {

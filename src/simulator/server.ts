@@ -167,7 +167,13 @@ export class UpstreamSimulator {
   }
 
   async listen(port = 0, host = '127.0.0.1'): Promise<string> {
-    await new Promise<void>((resolve) => this.server.listen(port, host, resolve));
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
     const addr = this.server.address() as AddressInfo;
     return `http://${host}:${addr.port}`;
   }
