@@ -1,0 +1,134 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { NewJob, Principal, Store } from '../../src/store/types.js';
+
+/**
+ * The store contract, written once against the interface: every store implementation (the embedded
+ * SQLite one today, a shared one later) is added to `stores` and must pass the same suite.
+ */
+const stores: Array<{ name: string; open: (dir: string) => Store }> = [{ name: 'sqlite (real file)', open: (dir) => SqliteStore.inDataDir(dir) }];
+
+const NOW = Date.UTC(2026, 10, 26, 12, 0, 0);
+const principal = (over: Partial<Principal> = {}): Principal => ({ teamId: 't1', keyId: 'k1', teamPolicy: {}, keyPolicy: {}, ...over });
+let seq = 0;
+const job = (p: Principal, seconds = 5): NewJob => ({
+  id: `video_${++seq}`,
+  teamId: p.teamId,
+  keyId: p.keyId,
+  model: 'grok-video-3',
+  prompt: 'x',
+  seconds,
+  resolution: 720,
+  aspectRatio: '16:9',
+  referenceCount: 0,
+});
+
+describe.each(stores)('store contract: $name', ({ open }) => {
+  let dir: string;
+  let store: Store;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'gw-store-'));
+    store = open(dir);
+  });
+  afterEach(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('admits up to the concurrency limit, then refuses without counting', async () => {
+    const p = principal({ teamPolicy: { max_concurrent_jobs: 2, requests_per_minute: 10 } });
+    expect((await store.admitJob(p, job(p), NOW)).ok).toBe(true);
+    expect((await store.admitJob(p, job(p), NOW)).ok).toBe(true);
+    const refused = await store.admitJob(p, job(p), NOW);
+    expect(refused).toEqual({ ok: false, refusal: { kind: 'concurrency', scope: 'team', limit: 2 } });
+    const u = await store.usage('t1', NOW, 1);
+    expect(u).toMatchObject({ activeJobs: 2, requestsThisMinute: 2, day: { video_seconds: 10, requests: 2 } });
+  });
+
+  it('settles a completed job once and refunds a failed one once', async () => {
+    const p = principal();
+    const a = job(p, 4);
+    const b = job(p, 6);
+    await store.admitJob(p, a, NOW);
+    await store.admitJob(p, b, NOW);
+    await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    await store.activateJob(b.id, 'up-b', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    for (let i = 0; i < 3; i++) {
+      await store.updateJob(a.id, { status: 'completed', progress: 100, error: null }, NOW);
+      await store.updateJob(b.id, { status: 'failed', progress: 10, error: { code: 'x', message: 'y' } }, NOW);
+    }
+    const u = await store.usage('t1', NOW, 1);
+    expect(u.activeJobs).toBe(0);
+    expect(u.day).toMatchObject({ video_seconds: 4, video_seconds_reserved: 0 });
+    expect((await store.getJob('t1', a.id))?.completedAt).toBe(NOW / 1000);
+    // A terminal job does not move again.
+    await store.updateJob(a.id, { status: 'in_progress', progress: 1, error: null }, NOW);
+    expect((await store.getJob('t1', a.id))?.status).toBe('completed');
+  });
+
+  it('abandons a create: refund and no trace', async () => {
+    const p = principal();
+    const j = job(p, 7);
+    await store.admitJob(p, j, NOW);
+    await store.abandonJob(j.id);
+    await store.abandonJob(j.id);
+    expect(await store.getJob('t1', j.id)).toBeUndefined();
+    expect((await store.usage('t1', NOW, 1)).day.video_seconds).toBe(0);
+  });
+
+  it('charges a job to the day and month it was admitted in, even when it ends the next day', async () => {
+    const p = principal();
+    const j = job(p, 5);
+    await store.admitJob(p, j, NOW);
+    await store.activateJob(j.id, 'u', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    const tomorrow = NOW + 86_400_000;
+    await store.updateJob(j.id, { status: 'completed', progress: 100, error: null }, tomorrow);
+    expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 5, video_seconds_reserved: 0 });
+    expect((await store.usage('t1', tomorrow, 1)).day.video_seconds).toBe(0);
+  });
+
+  it('scopes jobs to their team and pages them', async () => {
+    const p1 = principal();
+    const p2 = principal({ teamId: 't2', keyId: 'k2' });
+    const ids = [];
+    for (let i = 0; i < 3; i++) {
+      const j = job(p1);
+      ids.push(j.id);
+      await store.admitJob(p1, j, NOW);
+    }
+    await store.admitJob(p2, job(p2), NOW);
+    expect(await store.getJob('t2', ids[0]!)).toBeUndefined();
+    const page = await store.listJobs('t1', { limit: 2, order: 'desc' });
+    expect(page.jobs.map((j) => j.id)).toEqual([ids[2], ids[1]]);
+    expect(page.hasMore).toBe(true);
+    expect((await store.listJobs('t1', { limit: 5, order: 'asc', after: ids[0] })).jobs.map((j) => j.id)).toEqual([ids[1], ids[2]]);
+    expect((await store.listJobs('t2', { limit: 5, order: 'asc', after: ids[0] })).jobs).toEqual([]);
+    expect(await store.deleteJob('t2', ids[0]!, NOW)).toBe(false);
+    expect(await store.deleteJob('t1', ids[0]!, NOW)).toBe(true);
+    expect(await store.getJob('t1', ids[0]!)).toBeUndefined();
+  });
+
+  it('keeps teams and keys, finds keys by hash only, and revokes', async () => {
+    expect(await store.createTeam({ id: 'acme', name: null, quota: { requests_per_minute: 5 } }, NOW)).toMatchObject({ id: 'acme' });
+    expect(await store.createTeam({ id: 'acme', name: null, quota: {} }, NOW)).toBeUndefined();
+    await store.createKey({ id: 'key_1', teamId: 'acme', name: null, prefix: 'gvk_abc', hash: 'h1', quota: {}, createdAt: 1, expiresAt: null });
+    expect((await store.findKeyByHash('h1'))?.team.quota).toEqual({ requests_per_minute: 5 });
+    expect(await store.findKeyByHash('h2')).toBeUndefined();
+    expect((await store.revokeKey('key_1', NOW))?.revokedAt).toBe(NOW / 1000);
+    expect(await store.deleteTeam('acme', NOW)).toBe(true);
+    expect(await store.findKeyByHash('h1')).toBeUndefined();
+  });
+
+  it('survives being reopened', async () => {
+    const p = principal();
+    const j = job(p);
+    await store.admitJob(p, j, NOW);
+    await store.close();
+    store = open(dir);
+    expect((await store.getJob('t1', j.id))?.seconds).toBe(5);
+    expect((await store.usage('t1', NOW, 1)).activeJobs).toBe(1);
+  });
+});
