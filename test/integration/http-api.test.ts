@@ -1,7 +1,7 @@
-import busboy from 'busboy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_KEY, UPSTREAM_KEY, auth, postJson, startHarness, type Harness } from '../support/harness.js';
 import { JPEG_BYTES, PNG_1x1, bigPng, dataUri } from '../support/images.js';
+import { parseMultipart } from '../support/multipart.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -10,19 +10,10 @@ beforeAll(async () => {
 afterAll(() => h.close());
 
 const lastCreate = () => h.sim.creates().at(-1)!;
-const multipartOf = (req: { headers: Record<string, unknown>; body: Buffer }) =>
-  new Promise<{ fields: Record<string, string>; files: Array<{ name: string; mime: string; bytes: Buffer }> }>((resolve) => {
-    const fields: Record<string, string> = {};
-    const files: Array<{ name: string; mime: string; bytes: Buffer }> = [];
-    const bb = busboy({ headers: req.headers as Record<string, string> });
-    bb.on('field', (n, v) => (fields[n] = v));
-    bb.on('file', (n, s, info) => {
-      const c: Buffer[] = [];
-      s.on('data', (d: Buffer) => c.push(d)).on('end', () => files.push({ name: n, mime: info.mimeType, bytes: Buffer.concat(c) }));
-    });
-    bb.on('close', () => resolve({ fields, files }));
-    bb.end(req.body);
-  });
+const multipartOf = async (req: { headers: Record<string, unknown>; body: Buffer }) => {
+  const { fields, files } = await parseMultipart(req.headers, req.body);
+  return { fields: Object.fromEntries(fields), files };
+};
 
 const seedExamples = {
   text: { prompt: 'A city street in the early morning, sunlight filtering through leaves, camera slowly moving forward', seconds: '8', aspect_ratio: '16:9', resolution: '720P' },

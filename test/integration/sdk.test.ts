@@ -1,32 +1,16 @@
 import OpenAI6, { toFile as toFile6 } from 'openai';
 import OpenAI7, { toFile as toFile7 } from 'openai7';
-import busboy from 'busboy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { videoByte } from '../../src/simulator/server.js';
 import { CLIENT_KEY, startHarness, type Harness } from '../support/harness.js';
 import { PNG_1x1 } from '../support/images.js';
+import { parseMultipart } from '../support/multipart.js';
 
 let h: Harness;
 beforeAll(async () => {
   h = await startHarness({ sim: { videoBytes: 300_000, completeAfterMs: 40 } });
 });
 afterAll(() => h.close());
-
-/** Reads a recorded multipart body back with an independent parser. */
-function multipartOf(headers: Record<string, unknown>, body: Buffer) {
-  return new Promise<{ fields: Record<string, string>; files: Array<{ name: string; mime: string; bytes: Buffer }> }>((resolve) => {
-    const fields: Record<string, string> = {};
-    const files: Array<{ name: string; mime: string; bytes: Buffer }> = [];
-    const bb = busboy({ headers: headers as Record<string, string> });
-    bb.on('field', (n, v) => (fields[n] = v));
-    bb.on('file', (n, s, info) => {
-      const chunks: Buffer[] = [];
-      s.on('data', (c: Buffer) => chunks.push(c)).on('end', () => files.push({ name: n, mime: info.mimeType, bytes: Buffer.concat(chunks) }));
-    });
-    bb.on('close', () => resolve({ fields, files }));
-    bb.end(body);
-  });
-}
 
 const sdks = [
   { name: 'openai@6.27 (JSON without a file)', make: (url: string) => new OpenAI6({ apiKey: CLIENT_KEY, baseURL: `${url}/v1`, maxRetries: 0 }), toFile: toFile6 },
@@ -69,8 +53,8 @@ describe.each(sdks)('$name', ({ make, toFile }) => {
         else expect(body.image).toBeUndefined();
       } else {
         expect(req.headers['content-type']).toMatch(/^multipart\/form-data; boundary=/);
-        const { fields, files } = await multipartOf(req.headers, req.body);
-        expect(fields).toEqual({ model: m.model, prompt: 'a lighthouse at dawn', seconds: m.seconds, size: m.tier, aspect_ratio: m.ratio });
+        const { fields, files } = await parseMultipart(req.headers, req.body);
+        expect(Object.fromEntries(fields)).toEqual({ model: m.model, prompt: 'a lighthouse at dawn', seconds: m.seconds, size: m.tier, aspect_ratio: m.ratio });
         expect(files.map((f) => f.name)).toEqual(withImage ? ['input_reference'] : []);
         if (withImage) {
           expect(files[0]!.mime).toBe('image/png');

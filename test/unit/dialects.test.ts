@@ -1,4 +1,3 @@
-import busboy from 'busboy';
 import { describe, expect, it } from 'vitest';
 import { encodeGrokVideo } from '../../src/videos/dialects/grok-video.js';
 import { encodeImagine } from '../../src/videos/dialects/imagine.js';
@@ -7,6 +6,7 @@ import { decodeTask, GarbledTaskError, isTerminal } from '../../src/videos/diale
 import { ModelCatalog } from '../../src/videos/models.js';
 import { normalizeVideoRequest } from '../../src/videos/normalize.js';
 import { JPEG_BYTES, PNG_1x1, dataUri } from '../support/images.js';
+import { parseMultipart } from '../support/multipart.js';
 
 const catalog = new ModelCatalog();
 const norm = (fields: Record<string, unknown>) => normalizeVideoRequest({ encoding: 'json', fields, files: [] }, catalog, { maxImageBytes: 1 << 20, maxReferenceImages: 8 });
@@ -15,21 +15,6 @@ const body = (e: { chunks: readonly Buffer[]; length: number }) => {
   expect(b.length).toBe(e.length);
   return b;
 };
-
-function parseMultipart(contentType: string, buf: Buffer) {
-  return new Promise<{ fields: Array<[string, string]>; files: Array<{ name: string; filename: string; mime: string; bytes: Buffer }> }>((resolve) => {
-    const fields: Array<[string, string]> = [];
-    const files: Array<{ name: string; filename: string; mime: string; bytes: Buffer }> = [];
-    const bb = busboy({ headers: { 'content-type': contentType } });
-    bb.on('field', (n, v) => fields.push([n, v]));
-    bb.on('file', (n, s, info) => {
-      const c: Buffer[] = [];
-      s.on('data', (d: Buffer) => c.push(d)).on('end', () => files.push({ name: n, filename: info.filename ?? '', mime: info.mimeType, bytes: Buffer.concat(c) }));
-    });
-    bb.on('close', () => resolve({ fields, files }));
-    bb.end(buf);
-  });
-}
 
 describe('imagine encoder (JSON dialect)', () => {
   it.each<[string, Record<string, unknown>, Record<string, unknown>]>([
@@ -61,7 +46,7 @@ describe('grok-video encoder (multipart dialect)', () => {
   ])('%s', async (_n, fields, expectedFields, fileCount) => {
     const e = encodeGrokVideo(norm(fields));
     expect(e.contentType).toMatch(/^multipart\/form-data; boundary=/);
-    const { fields: sent, files } = await parseMultipart(e.contentType, body(e));
+    const { fields: sent, files } = await parseMultipart({ 'content-type': e.contentType }, body(e));
     expect(sent).toEqual(expectedFields);
     expect(files).toHaveLength(fileCount);
     if (fileCount === 2) {
