@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Config } from './config.js';
@@ -9,6 +9,7 @@ import { ApiError, notFound, serverError, toErrorBody, unauthorized } from './ht
 import type { Logger } from './observability/logger.js';
 import type { Clock } from './quota/policy.js';
 import { refusalToError } from './quota/refusals.js';
+import type { RequestCounter } from './quota/request-counter.js';
 import type { Store } from './store/types.js';
 import type { UpstreamClient } from './upstream/client.js';
 import type { VideoJobs } from './videos/jobs.js';
@@ -23,6 +24,7 @@ export interface AppDeps {
   readonly jobs: VideoJobs;
   readonly auth: Authenticator;
   readonly admin: AdminService;
+  readonly requests: RequestCounter;
   readonly catalog: ModelCatalog;
   readonly logger: Logger;
   readonly clock: Clock;
@@ -47,7 +49,7 @@ export function createApp(deps: AppDeps) {
   app.use('*', async (c, next) => {
     const started = performance.now();
     const given = c.req.header('x-request-id');
-    const requestId = given && CLIENT_REQUEST_ID.test(given) ? given : `req_${randomBytes(12).toString('hex')}`;
+    const requestId = given && CLIENT_REQUEST_ID.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
     c.set('requestId', requestId);
     c.set('timing', { status: undefined, durationMs: 0 });
     await next();
@@ -102,9 +104,13 @@ export function createApp(deps: AppDeps) {
     c.set('principal', principal);
     // A create is counted together with its other limits, in one atomic admission, once it is validated.
     if (!(c.req.method === 'POST' && c.req.path === '/v1/videos')) {
-      const admission = await store.admitRequest(principal, clock.now());
-      if (!admission.ok) throw refusalToError(admission.refusal);
-      setRateHeaders(c, admission.rate);
+      if (principal.keyPolicy.requests_per_minute === undefined && principal.teamPolicy.requests_per_minute === undefined) {
+        deps.requests.add(principal);
+      } else {
+        const admission = await store.admitRequest(principal, clock.now());
+        if (!admission.ok) throw refusalToError(admission.refusal);
+        setRateHeaders(c, admission.rate);
+      }
     }
     await next();
   });

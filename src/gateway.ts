@@ -13,6 +13,7 @@ import { UpstreamClient } from './upstream/client.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './videos/models.js';
 import { Reconciler } from './videos/reconciler.js';
+import { RequestCounter } from './quota/request-counter.js';
 
 const DRAIN_SWEEP_MS = 100;
 
@@ -49,14 +50,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const staticKeys = config.staticApiKeys.map((key, i) => ({ key, id: `static-${i + 1}` }));
   if (opts.acceptDemoKey) staticKeys.push({ key: DEMO_API_KEY, id: 'demo' });
   const auth = new Authenticator(store, clock, staticKeys, config.keyCacheMs);
-  const admin = new AdminService(store, clock, (m) => auth.forget(m));
+  const requests = new RequestCounter(store, clock, logger);
+  const admin = new AdminService(store, clock, { onChange: (m) => auth.forget(m), beforeUsage: () => requests.flush() });
   const jobs = new VideoJobs({ store, upstream, logger, clock, statusCacheMs: config.statusCacheMs });
   const reconciler = new Reconciler(
     { store, jobs, logger, clock },
     { intervalMs: config.reconcileIntervalMs, maxJobAgeMs: config.maxJobAgeMs, pendingGraceMs: config.upstream.timeoutMs * 2 },
   );
   let draining = false;
-  const app = createApp({ config, store, upstream, jobs, auth, admin, catalog, logger, clock, isDraining: () => draining });
+  const app = createApp({ config, store, upstream, jobs, auth, admin, requests, catalog, logger, clock, isDraining: () => draining });
 
   const server = await new Promise<Server>((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as Server)) as Server;
@@ -64,6 +66,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   reconciler.start();
+  requests.start();
   const addr = server.address() as AddressInfo;
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
 
@@ -82,6 +85,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       clearTimeout(timer);
       server.closeAllConnections();
       await reconciler.stop();
+      await requests.stop();
       await upstream.close();
       await store.close();
     })());

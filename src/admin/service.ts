@@ -42,9 +42,17 @@ export class AdminService {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
-    /** Called after a key is revoked or a policy changes, so cached principals are dropped. */
-    private readonly onChange: (m: { keyId?: string; teamId?: string }) => void = () => undefined,
+    private readonly hooks: {
+      /** Called after a key is revoked or a policy changes, so cached principals are dropped. */
+      onChange?: (m: { keyId?: string; teamId?: string }) => void;
+      /** Writes request counts still held in memory, so usage is exact on this replica. */
+      beforeUsage?: () => Promise<void>;
+    } = {},
   ) {}
+
+  private changed(m: { keyId?: string; teamId?: string }) {
+    this.hooks.onChange?.(m);
+  }
 
   async createTeam(body: unknown) {
     const input = parseOrThrow(createTeamSchema, body);
@@ -68,13 +76,13 @@ export class AdminService {
     const patch = parseOrThrow(patchTeamSchema, body);
     const team = await this.store.updateTeam(id, { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.quota ? { quota: patch.quota } : {}) });
     if (!team) throw teamNotFound(id);
-    this.onChange({ teamId: id });
+    this.changed({ teamId: id });
     return teamView(team);
   }
 
   async deleteTeam(id: string) {
     if (!(await this.store.deleteTeam(id, this.clock.now()))) throw teamNotFound(id);
-    this.onChange({ teamId: id });
+    this.changed({ teamId: id });
     return { id, object: 'team.deleted', deleted: true };
   }
 
@@ -106,7 +114,7 @@ export class AdminService {
   async revokeKey(id: string) {
     const record = await this.store.revokeKey(id, this.clock.now());
     if (!record) throw notFound(`No key '${id}'.`, 'key', 'key_not_found');
-    this.onChange({ keyId: id });
+    this.changed({ keyId: id });
     return { ...keyView(record), revoked: true };
   }
 
@@ -114,6 +122,7 @@ export class AdminService {
     const { days } = parseOrThrow(usageQuerySchema, query);
     const team = await this.store.getTeam(teamId);
     if (!team) throw teamNotFound(teamId);
+    await this.hooks.beforeUsage?.();
     const u = await this.store.usage(teamId, this.clock.now(), days ?? 1);
     return {
       team: teamId,

@@ -11,6 +11,7 @@ import type {
   NewJob,
   PeriodUsage,
   Principal,
+  RequestCount,
   Store,
   TaskUpdate,
   Team,
@@ -190,16 +191,29 @@ export class SqliteStore implements Store {
     ].map((x) => ({ ...x, usage: this.snapshot(x.scope, x.id, nowMs, job !== null) }));
     const refusal = evaluate(scopes, job ? { seconds: job.seconds } : null, nowMs);
     if (refusal) return { ok: false, refusal };
-    const b = buckets(nowMs);
-    const seconds = job?.seconds ?? 0;
-    for (const x of scopes) {
-      const sk = scopeKey(x.scope, x.id);
-      this.s.bump.run(sk, `min:${b.minute}`, 1, 0, 0);
-      this.s.bump.run(sk, `day:${b.day}`, 1, seconds, 0);
-      this.s.bump.run(sk, `month:${b.month}`, 1, seconds, 0);
+    this.bump(principal.teamId, principal.keyId, nowMs, 1, job?.seconds ?? 0);
+    if (job) {
+      const b = buckets(nowMs);
+      this.s.insertJob.run({ ...job, createdAt: sec(nowMs), nowMs, day: b.day, month: b.month });
     }
-    if (job) this.s.insertJob.run({ ...job, createdAt: sec(nowMs), nowMs, day: b.day, month: b.month });
     return { ok: true, rate: rateInfo(scopes, nowMs) };
+  }
+
+  /** Counts requests (and reserves seconds) in the minute, day and month buckets of both scopes. */
+  private bump(teamId: string, keyId: string, nowMs: number, requests: number, seconds: number) {
+    const b = buckets(nowMs);
+    for (const sk of [scopeKey('team', teamId), scopeKey('key', keyId)]) {
+      this.s.bump.run(sk, `min:${b.minute}`, requests, 0, 0);
+      this.s.bump.run(sk, `day:${b.day}`, requests, seconds, 0);
+      this.s.bump.run(sk, `month:${b.month}`, requests, seconds, 0);
+    }
+  }
+
+  async countRequests(counts: readonly RequestCount[]): Promise<void> {
+    if (counts.length === 0) return;
+    this.db.transaction(() => {
+      for (const c of counts) this.bump(c.teamId, c.keyId, c.atMs, c.count, 0);
+    })();
   }
 
   async admitRequest(principal: Principal, nowMs: number): Promise<Admission> {

@@ -31,6 +31,14 @@ export interface Principal {
   readonly keyPolicy: QuotaPolicy;
 }
 
+export interface RequestCount {
+  readonly teamId: string;
+  readonly keyId: string;
+  /** A moment inside the minute the requests were made in. */
+  readonly atMs: number;
+  readonly count: number;
+}
+
 export type Charge = 'reserved' | 'settled' | 'refunded';
 
 export interface JobRecord {
@@ -94,6 +102,8 @@ export interface Store {
 
   /** Counts one request against the per-minute limits of the key and its team, or refuses it. */
   admitRequest(principal: Principal, nowMs: number): Promise<Admission>;
+  /** Adds requests that no limit applies to, counted in memory and written in batches. */
+  countRequests(counts: readonly RequestCount[]): Promise<void>;
   /** Counts the request, reserves the seconds and a concurrency slot, and records the job — or refuses all. */
   admitJob(principal: Principal, job: NewJob, nowMs: number): Promise<Admission>;
   /** The upstream accepted the create. */

@@ -63,7 +63,9 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
   });
 
   app.get('/videos/:id', async (c) => {
-    const job = await jobs.get(principalOf(c), c.req.param('id'), callContext(c));
+    // Detached: the status fetch is shared by every poller of this video, so no single client may cancel it
+    // (and not touching the request's abort signal keeps the hot path free of a full Request object).
+    const job = await jobs.get(principalOf(c), c.req.param('id'), callContext(c, true));
     if (job.status === 'queued' || job.status === 'in_progress') c.header('openai-poll-after-ms', String(Math.max(1000, config.statusCacheMs)));
     return c.json(toVideoObject(job, baseUrl(c)));
   });
