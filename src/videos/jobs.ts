@@ -78,24 +78,29 @@ export class VideoJobs {
     return this.refresh(job, ctx);
   }
 
-  /** Brings a job up to date with the upstream, unless it is terminal or was refreshed moments ago. */
-  refresh(job: JobRecord, ctx: RequestContext): Promise<JobRecord> {
+  /**
+   * Brings a job up to date with the upstream, unless it is terminal or was refreshed moments ago. Only a
+   * change is written to the store; `touch` (the reconciler) records even an unchanged answer, so that its
+   * least-recently-refreshed worklist moves on.
+   */
+  refresh(job: JobRecord, ctx: RequestContext, touch = false): Promise<JobRecord> {
     if (isTerminal(job.status) || !job.upstreamId) return Promise.resolve(job);
     const cached = this.fresh.get(job.id);
     if (cached) return Promise.resolve(cached);
     let pending = this.inflight.get(job.id);
     if (!pending) {
-      pending = this.fetch(job, ctx).finally(() => this.inflight.delete(job.id));
+      pending = this.fetch(job, ctx, touch).finally(() => this.inflight.delete(job.id));
       this.inflight.set(job.id, pending);
     }
     return pending;
   }
 
-  private async fetch(job: JobRecord, ctx: RequestContext): Promise<JobRecord> {
+  private async fetch(job: JobRecord, ctx: RequestContext, touch: boolean): Promise<JobRecord> {
     const { store, upstream, clock } = this.deps;
     // A shared fetch must not die with the first client that asked for it.
     const task = await upstream.getVideo(job.upstreamId as string, job.upstreamKeyFp ?? '', { requestId: ctx.requestId }, ctx.timing);
-    const updated = (await store.updateJob(job.id, task, clock.now())) ?? job;
+    const unchanged = task.status === job.status && task.progress === job.progress;
+    const updated = unchanged && !touch ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
     if (!isTerminal(updated.status)) this.fresh.set(job.id, updated);
     else this.fresh.delete(job.id);
     return updated;

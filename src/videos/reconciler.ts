@@ -73,7 +73,7 @@ export class Reconciler {
         continue;
       }
       try {
-        await jobs.refresh(job, { requestId, timing: { status: undefined, durationMs: 0 } });
+        await jobs.refresh(job, { requestId, timing: { status: undefined, durationMs: 0 } }, true);
       } catch (err) {
         logger.warn({ requestId, videoId: job.id, err: { message: (err as Error).message } }, 'reconciler could not refresh a job');
       }

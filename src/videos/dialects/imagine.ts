@@ -1,3 +1,4 @@
+import type { ImageRef } from '../image-ref.js';
 import type { NormalizedVideoRequest } from '../normalize.js';
 import { fromChunks, type EncodedCreate } from './types.js';
 
@@ -15,13 +16,12 @@ export function encodeImagine(req: NormalizedVideoRequest): EncodedCreate {
     resolution: `${req.resolution}P`,
   }).slice(0, -1);
   const chunks: Buffer[] = [Buffer.from(head)];
+  const uri = (ref: ImageRef) => [Buffer.from(`data:${ref.mime};base64,`), Buffer.from(ref.base64(), 'latin1')];
   if (req.references.length === 1) {
-    chunks.push(Buffer.from(',"image":"'), Buffer.from(req.references[0]!.dataUri(), 'latin1'), Buffer.from('"'));
+    chunks.push(Buffer.from(',"image":"'), ...uri(req.references[0]!), Buffer.from('"'));
   } else if (req.references.length > 1) {
     chunks.push(Buffer.from(',"images":['));
-    req.references.forEach((ref, i) => {
-      chunks.push(Buffer.from(i === 0 ? '"' : ',"'), Buffer.from(ref.dataUri(), 'latin1'), Buffer.from('"'));
-    });
+    req.references.forEach((ref, i) => chunks.push(Buffer.from(i === 0 ? '"' : ',"'), ...uri(ref), Buffer.from('"')));
     chunks.push(Buffer.from(']'));
   }
   chunks.push(Buffer.from('}'));
