@@ -30,7 +30,7 @@ declare module 'autocannon' {
     timeouts: number;
     non2xx: number;
     '2xx': number;
-    requests: { total: number; average: number };
+    requests: { total: number; average: number; sent: number };
   }
 
   export interface AutocannonInstance extends EventEmitter, PromiseLike<AutocannonResult> {

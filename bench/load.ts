@@ -11,6 +11,7 @@ import { Pool, request } from 'undici';
 
 export interface LatencyStats {
   readonly count: number;
+  readonly min: number;
   readonly p50: number;
   readonly p90: number;
   readonly p99: number;
@@ -23,6 +24,36 @@ export interface LoadResult extends LatencyStats {
   readonly durationS: number;
   readonly errors: number;
   readonly non2xx: number;
+  readonly sent: number;
+}
+
+/** One load run before summarising: runs of several rounds are merged sample by sample. */
+export interface RawRun {
+  readonly samples: Float64Array;
+  /** Requests sent, answered or not (a run that stops leaves some unanswered). */
+  readonly sent: number;
+  readonly durationS: number;
+  readonly errors: number;
+  readonly non2xx: number;
+}
+
+export function summarise(runs: readonly RawRun[]): LoadResult {
+  const all = new Float64Array(runs.reduce((n, r) => n + r.samples.length, 0));
+  let at = 0;
+  for (const r of runs) {
+    all.set(r.samples, at);
+    at += r.samples.length;
+  }
+  const durationS = runs.reduce((s, r) => s + r.durationS, 0);
+  const stats = latencyStats(all);
+  return {
+    ...stats,
+    rps: stats.count / durationS,
+    durationS,
+    errors: runs.reduce((s, r) => s + r.errors, 0),
+    non2xx: runs.reduce((s, r) => s + r.non2xx, 0),
+    sent: runs.reduce((s, r) => s + r.sent, 0),
+  };
 }
 
 export function latencyStats(samples: ArrayLike<number>): LatencyStats {
@@ -31,7 +62,7 @@ export function latencyStats(samples: ArrayLike<number>): LatencyStats {
   const at = (q: number) => (n ? sorted[Math.min(n - 1, Math.floor(q * n))]! : NaN);
   let sum = 0;
   for (const v of sorted) sum += v;
-  return { count: n, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: n ? sorted[n - 1]! : NaN, mean: n ? sum / n : NaN };
+  return { count: n, min: n ? sorted[0]! : NaN, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: n ? sorted[n - 1]! : NaN, mean: n ? sum / n : NaN };
 }
 
 /** Samples are kept in a growable typed array: a 5 s run at 20k req/s is 100k doubles. */
@@ -58,7 +89,7 @@ export async function closedLoop(opts: {
   connections: number;
   durationS: number;
   headers?: Record<string, string>;
-}): Promise<LoadResult> {
+}): Promise<RawRun> {
   const samples = new Samples();
   let non2xx = 0;
   let i = 0;
@@ -77,9 +108,7 @@ export async function closedLoop(opts: {
     else non2xx++;
   });
   const result = await inst;
-  const durationS = (performance.now() - started) / 1000;
-  const stats = latencyStats(samples.view());
-  return { ...stats, rps: stats.count / durationS, durationS, errors: result.errors + result.timeouts, non2xx };
+  return { samples: samples.view(), sent: result.requests.sent, durationS: (performance.now() - started) / 1000, errors: result.errors + result.timeouts, non2xx };
 }
 
 export async function fixedRate(opts: {
@@ -88,7 +117,7 @@ export async function fixedRate(opts: {
   rate: number;
   durationS: number;
   headers?: Record<string, string>;
-}): Promise<LoadResult> {
+}): Promise<RawRun> {
   const pool = new Pool(opts.origin, { connections: 64, pipelining: 1, keepAliveTimeout: 30_000 });
   const samples = new Samples();
   const total = Math.round(opts.rate * opts.durationS);
@@ -125,8 +154,7 @@ export async function fixedRate(opts: {
   });
   const durationS = (performance.now() - started) / 1000;
   await pool.close();
-  const stats = latencyStats(samples.view());
-  return { ...stats, rps: stats.count / durationS, durationS, errors, non2xx };
+  return { samples: samples.view(), sent, durationS, errors, non2xx };
 }
 
 /** One request with a body; the time is from dispatch to the last byte of the answer. */

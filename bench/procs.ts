@@ -62,6 +62,46 @@ export function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
 }
 
+/** CPU time the whole machine has been busy (all cores, steal included), in ms. */
+export function machineBusyMs(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+  return (((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) * 1000) / CLK_TCK;
+}
+
+/** CPU time of this process and every child the bench started and that still runs, in ms. */
+export function ourCpuMs(): number {
+  const self = process.cpuUsage();
+  let ms = (self.user + self.system) / 1000;
+  for (const c of children) {
+    if (c.pid === undefined || c.exitCode !== null || c.signalCode !== null) continue;
+    try {
+      ms += cpuMs(c.pid);
+    } catch {
+      // Exited between the check and the read.
+    }
+  }
+  return ms;
+}
+
+/**
+ * How much of the machine other processes used over a stretch of the bench, in % of all cores: the load
+ * generator shares the machine with the processes it measures, and anything else running skews them all.
+ */
+export class BackgroundLoad {
+  private readonly wall = performance.now();
+  private readonly busy = machineBusyMs();
+  private readonly ours = ourCpuMs();
+
+  constructor(private readonly cores: number) {}
+
+  pct(): number {
+    const wallMs = performance.now() - this.wall;
+    const other = machineBusyMs() - this.busy - (ourCpuMs() - this.ours);
+    return Math.max(0, (100 * other) / (wallMs * this.cores));
+  }
+}
+
 /**
  * Peak RSS of a process over a stretch of the bench: VmHWM after a reset, backed by sampling every 10 ms
  * in case the reset is refused. `growthMb` is the peak above the RSS at start.
@@ -179,6 +219,9 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** The built gateway; BENCH_GATEWAY_ENTRY points the bench at another build (an A/B experiment). */
+export const GATEWAY_ENTRY = process.env.BENCH_GATEWAY_ENTRY ?? join(ROOT, 'dist', 'main.js');
+
 export interface GatewayChild extends Child {
   readonly logFile: string;
 }
@@ -193,7 +236,7 @@ export async function startGatewayProcess(opts: {
   mkdirSync(OUT, { recursive: true });
   const logFile = join(OUT, `${opts.name}.log`);
   const fd = openSync(logFile, 'w');
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), join(ROOT, 'dist', 'main.js')], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), GATEWAY_ENTRY], {
     cwd: ROOT,
     env: { ...cleanEnv(), ...opts.env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', fd, fd],

@@ -88,8 +88,8 @@ export function comparisonMarkdown(prev: Results, cur: Results): string {
   const lines = [
     `Against the previous run (${prev.startedAt}, ${prev.machine.cpu}, Node ${prev.machine.node}):`,
     '',
-    '| # | Measure | Gateway before → now | Change | GW ÷ baseline before → now | |',
-    '|---|---|---:|---:|---:|---|',
+    '| # | Scenario | Measure | Gateway before → now | Change | GW ÷ baseline before → now | |',
+    '|---|---|---|---:|---:|---:|---|',
   ];
   for (const row of cur.rows) {
     const old = byKey.get(`${row.scenario}|${row.measure}`);
@@ -99,8 +99,9 @@ export function comparisonMarkdown(prev: Results, cur: Results): string {
     const verdict = Math.abs(delta) < 0.05 ? '' : (delta > 0) === (row.better === 'higher') ? 'better' : 'worse';
     const rNow = ratio(row.gateway, row.baseline);
     const rOld = ratio(old.gateway, old.baseline);
+    const [num, ...name] = row.scenario.split(' ');
     lines.push(
-      `| ${row.scenario.split(' ')[0]} | ${row.measure} | ${fmt(old.gateway, row.unit)} → ${fmt(row.gateway, row.unit)} | ${change} | ${fmt(rOld)} → ${fmt(rNow)} | ${verdict} |`,
+      `| ${num} | ${name.join(' ')} | ${row.measure} | ${fmt(old.gateway, row.unit)} → ${fmt(row.gateway, row.unit)} | ${change} | ${fmt(rOld)} → ${fmt(rNow)} | ${verdict} |`,
     );
   }
   const oldTargets = new Map(prev.targets.map((t) => [t.target, t.met]));

@@ -5,21 +5,24 @@
  *   npm run bench                  all scenarios; prints the table, writes bench/results.json (and compares
  *                                  with the previous one), refreshes the table in bench/README.md
  *   npm run bench -- --profile     scenario 2 only, gateway under `node --cpu-prof`; summary of the profile
- *   npm run bench -- --profile=s1  the same for scenario 1
- * BENCH_DURATION_S (default 5) sets the length of each measured load run.
+ *   npm run bench -- --profile=s1  the same for scenario 1 (s4: creates, s5: downloads)
+ * BENCH_DURATION_S (default 5) sets the length of each measured load run; BENCH_GATEWAY_ENTRY runs another
+ * build of the gateway than dist/main.js (for A/B experiments).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from '../src/config.js';
-import { closedLoop, download, fixedRate, latencyStats, send, type LatencyStats, type LoadResult } from './load.js';
+import { closedLoop, download, fixedRate, latencyStats, send, summarise, type LatencyStats, type LoadResult, type RawRun } from './load.js';
 import { profileMarkdown, summariseProfile } from './profile.js';
-import { cpuMs, forkHelper, memory, MemoryWatch, OUT, ROOT, startGatewayProcess, transpile, type GatewayChild } from './procs.js';
+import { BackgroundLoad, cpuMs, forkHelper, GATEWAY_ENTRY, memory, MemoryWatch, OUT, ROOT, startGatewayProcess, transpile, type GatewayChild } from './procs.js';
 import { comparisonMarkdown, machineInfo, resultsMarkdown, type Results, type Row, type TargetCheck } from './report.js';
 
 const MIB = 1024 * 1024;
 const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
 const WARMUP_S = 1;
+/** Load runs are split into rounds of 1 s, targets taking turns, so that drift and background load hit all alike. */
+const ROUNDS = Math.max(1, Math.round(DURATION_S));
 const CONNECTIONS = 32;
 const STORM_CONNECTIONS = 500;
 const RATE = 1000;
@@ -27,7 +30,9 @@ const VIDEO_BYTES = 256 * MIB;
 const RANGE_BYTES = 64 * MIB;
 const CREATE_SIZES = [2 * MIB, 8 * MIB] as const;
 const BURST = 4;
-const SEQUENTIAL_CREATES = 5;
+const BURST_REPEATS = 2;
+const SINGLE_REPEATS = 3;
+const SEQUENTIAL_CREATES = 7;
 const DOWNLOAD_ROUNDS = 3;
 const STATUS_WINDOW_MS = DEFAULTS.statusCacheMs;
 
@@ -77,22 +82,70 @@ interface Measured extends LoadResult {
   readonly upstreamCpuUsPerReq: number;
   readonly peakRssMb: number;
   readonly rssGrowthMb: number;
+  /** Share of the machine that processes other than the bench's used meanwhile (worst round). */
+  readonly backgroundPct: number;
 }
 
-async function measure(server: Server, upstream: Server, run: () => Promise<LoadResult>): Promise<Measured> {
-  const cpu0 = cpuMs(server.pid);
-  const up0 = cpuMs(upstream.pid);
-  const watch = new MemoryWatch(server.pid);
-  const r = await run();
-  const mem = watch.stop();
-  const n = Math.max(1, r.count + r.non2xx);
-  const cpuUsPerReq = ((cpuMs(server.pid) - cpu0) * 1000) / n;
-  const upstreamCpuUsPerReq = server.pid === upstream.pid ? cpuUsPerReq : ((cpuMs(upstream.pid) - up0) * 1000) / n;
-  if (r.errors || r.non2xx) log(`  ! ${r.errors} errors, ${r.non2xx} non-2xx answers`);
-  return { ...r, cpuUsPerReq, upstreamCpuUsPerReq, peakRssMb: mem.peakMb, rssGrowthMb: mem.growthMb };
+const CORES = machineInfo().cores;
+const backgroundSeen: number[] = [];
+
+/**
+ * Runs `run` for each target, `rounds` times, the targets taking turns (in alternating order), and sums
+ * up each target's rounds: latencies, answers, CPU of the serving process and of the upstream, peak RSS.
+ */
+async function measureRounds<T extends string>(
+  servers: Record<T, Server>,
+  upstream: Server,
+  targets: readonly T[],
+  rounds: number,
+  run: (t: T) => Promise<RawRun>,
+): Promise<Record<T, Measured>> {
+  const acc = new Map<T, { runs: RawRun[]; cpuMs: number; upCpuMs: number; peakMb: number; growthMb: number; bg: number }>();
+  for (const t of targets) acc.set(t, { runs: [], cpuMs: 0, upCpuMs: 0, peakMb: 0, growthMb: 0, bg: 0 });
+  for (let i = 0; i < rounds; i++) {
+    for (const t of i % 2 ? [...targets].reverse() : targets) {
+      const server = servers[t];
+      const a = acc.get(t)!;
+      const cpu0 = cpuMs(server.pid);
+      const up0 = cpuMs(upstream.pid);
+      const watch = new MemoryWatch(server.pid);
+      const bg = new BackgroundLoad(CORES);
+      a.runs.push(await run(t));
+      const background = bg.pct();
+      const mem = watch.stop();
+      a.cpuMs += cpuMs(server.pid) - cpu0;
+      a.upCpuMs += cpuMs(upstream.pid) - up0;
+      a.peakMb = Math.max(a.peakMb, mem.peakMb);
+      a.growthMb = Math.max(a.growthMb, mem.growthMb);
+      a.bg = Math.max(a.bg, background);
+      backgroundSeen.push(background);
+    }
+  }
+  const out = {} as Record<T, Measured>;
+  for (const t of targets) {
+    const a = acc.get(t)!;
+    const r = summarise(a.runs);
+    const n = Math.max(1, r.count + r.non2xx);
+    if (r.errors || r.non2xx) log(`  ! ${t}: ${r.errors} errors, ${r.non2xx} non-2xx answers`);
+    out[t] = {
+      ...r,
+      cpuUsPerReq: (a.cpuMs * 1000) / n,
+      upstreamCpuUsPerReq: servers[t].pid === upstream.pid ? (a.cpuMs * 1000) / n : (a.upCpuMs * 1000) / n,
+      peakRssMb: a.peakMb,
+      rssGrowthMb: a.growthMb,
+      backgroundPct: a.bg,
+    };
+  }
+  return out;
 }
 
-const short = (m: LoadResult) => `${m.rps.toFixed(0)} req/s, p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms`;
+/** One target, one run. */
+async function measure(server: Server, upstream: Server, run: () => Promise<RawRun>): Promise<Measured> {
+  return (await measureRounds({ only: server }, upstream, ['only'], 1, run)).only;
+}
+
+const short = (m: LoadResult & { backgroundPct?: number }) =>
+  `${m.rps.toFixed(0)} req/s, p50 ${m.p50.toFixed(2)} ms, p99 ${m.p99.toFixed(2)} ms${m.backgroundPct !== undefined && m.backgroundPct >= 5 ? ` (other processes: ${m.backgroundPct.toFixed(0)}% of the machine)` : ''}`;
 
 async function create(url: string, t: Target, body: Buffer, contentType: string): Promise<string> {
   const r = await send(`${url}/v1/videos`, { method: 'POST', headers: { ...headersFor(t), 'content-type': contentType }, body });
@@ -174,13 +227,19 @@ interface S4Case {
   bodyBytes: number;
   upstreamBodyBytes: number;
   latency: Record<Target, LatencyStats>;
+  /** Peak RSS above the RSS before, worst of BURST_REPEATS bursts of BURST concurrent creates. */
   burstGrowthMb: { gateway: number; baseline: number };
-  sequentialGrowthMb: { gateway: number; baseline: number };
+  /** The same for one create at a time, each measured alone (worst of SINGLE_REPEATS). */
+  singleGrowthMb: { gateway: number; baseline: number };
 }
 
 async function main() {
   const profileArg = process.argv.slice(2).find((a) => a.startsWith('--profile'));
-  if (profileArg) return profileRun(profileArg === '--profile=s1' ? 's1' : 's2');
+  if (profileArg) {
+    const which = profileArg.split('=')[1] ?? 's2';
+    if (!['s1', 's2', 's4', 's5'].includes(which)) throw new Error(`--profile takes s1, s2, s4 or s5, not ${which}`);
+    return profileRun(which as ProfileScenario);
+  }
 
   const machine = machineInfo();
   log(`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`);
@@ -234,28 +293,24 @@ async function main() {
   }
 
   // -- 1. Poll a completed video ------------------------------------------------------------------------------
-  const s1 = {} as Record<Target, Measured>;
+  const roundS = DURATION_S / ROUNDS;
   const getsBefore1 = await upstream.rpc<number>('gets', { ids: [done.upstreamId] });
-  for (const t of TARGETS) {
-    s1[t] = await measure(servers[t], upstream, () => loop(t, paths.s1[t]));
-    log(`1 completed poll  ${t.padEnd(8)} ${short(s1[t])}`);
-  }
+  const s1 = await measureRounds(servers, upstream, TARGETS, ROUNDS, (t) => loop(t, paths.s1[t], roundS));
   const s1UpstreamGets = (await upstream.rpc<number>('gets', { ids: [done.upstreamId] })) - getsBefore1;
+  for (const t of TARGETS) log(`1 completed poll   ${t.padEnd(8)} ${short(s1[t])}`);
 
   // -- 2. Poll an in-progress video -----------------------------------------------------------------------------
-  const s2 = {} as Record<Target, Measured>;
-  let s2UpstreamGets = 0;
-  for (const t of TARGETS) {
-    const before = t === 'gateway' ? await upstream.rpc<number>('gets', { ids: gwJobs.map((j) => j.upstreamId) }) : 0;
-    s2[t] = await measure(servers[t], upstream, () => loop(t, paths.s2[t]));
-    if (t === 'gateway') s2UpstreamGets = (await upstream.rpc<number>('gets', { ids: gwJobs.map((j) => j.upstreamId) })) - before;
-    log(`2 in-progress poll ${t.padEnd(8)} ${short(s2[t])}`);
-  }
-  const s2Rate = {} as Record<Target, Measured>;
-  for (const t of TARGETS) {
-    s2Rate[t] = await measure(servers[t], upstream, () => fixedRate({ origin: servers[t].url, paths: paths.s2[t], rate: RATE, durationS: DURATION_S, headers: headersFor(t) }));
-    log(`2 at ${RATE} req/s    ${t.padEnd(8)} ${short(s2Rate[t])}`);
-  }
+  const gwUpstreamIds = gwJobs.map((j) => j.upstreamId);
+  const getsBefore2 = await upstream.rpc<number>('gets', { ids: gwUpstreamIds });
+  const s2 = await measureRounds(servers, upstream, TARGETS, ROUNDS, (t) => loop(t, paths.s2[t], roundS));
+  const s2UpstreamGets = (await upstream.rpc<number>('gets', { ids: gwUpstreamIds })) - getsBefore2;
+  for (const t of TARGETS) log(`2 in-progress poll ${t.padEnd(8)} ${short(s2[t])}`);
+  // The first fixed-rate second after closed-loop load shows a transient in every target: warm each one first.
+  for (const t of TARGETS) await fixedRate({ origin: servers[t].url, paths: paths.s2[t], rate: RATE, durationS: WARMUP_S, headers: headersFor(t) });
+  const s2Rate = await measureRounds(servers, upstream, TARGETS, ROUNDS, (t) =>
+    fixedRate({ origin: servers[t].url, paths: paths.s2[t], rate: RATE, durationS: roundS, headers: headersFor(t) }),
+  );
+  for (const t of TARGETS) log(`2 at ${RATE} req/s     ${t.padEnd(8)} ${short(s2Rate[t])}`);
 
   // -- 4. Create with a large reference image -------------------------------------------------------------------
   const s4: S4Case[] = [];
@@ -270,24 +325,32 @@ async function main() {
           if (r.status !== 200) throw new Error(`${dir.name} create via ${t}: ${r.status} ${r.text.slice(0, 300)}`);
           return r.ms;
         });
-      const burst = async (t: Target) => {
-        const watch = new MemoryWatch(servers[t].pid);
-        await Promise.all(Array.from({ length: BURST }, () => one(t)));
-        return watch.stop().growthMb;
+      /** Worst peak-RSS growth of `repeats` runs of `n` concurrent creates, each run measured from its own start. */
+      const growth = async (t: Target, n: number, repeats: number) => {
+        let worst = 0;
+        for (let r = 0; r < repeats; r++) {
+          const watch = new MemoryWatch(servers[t].pid);
+          await Promise.all(Array.from({ length: n }, () => one(t)));
+          worst = Math.max(worst, watch.stop().growthMb);
+        }
+        return worst;
       };
-      const sequential = async (t: Target) => {
-        const watch = new MemoryWatch(servers[t].pid);
-        const ms: number[] = [];
-        for (let i = 0; i < SEQUENTIAL_CREATES; i++) ms.push(await one(t));
-        return { latency: latencyStats(ms), growthMb: watch.stop().growthMb };
-      };
-      const gwBurst = await burst('gateway');
-      const gwSeq = await sequential('gateway');
+      // Memory first, one target at a time; then latency, sequential creates with the targets taking turns.
+      const gwBurst = await growth('gateway', BURST, BURST_REPEATS);
+      const baseBurst = await growth('baseline', BURST, BURST_REPEATS);
+      const gwSingle = await growth('gateway', 1, SINGLE_REPEATS);
+      const baseSingle = await growth('baseline', 1, SINGLE_REPEATS);
+      const ms: Record<Target, number[]> = { gateway: [], baseline: [], direct: [] };
+      for (let i = 0; i < SEQUENTIAL_CREATES; i++) {
+        for (const t of i % 2 ? [...TARGETS].reverse() : TARGETS) ms[t].push(await one(t));
+      }
+      const gwSeq = { latency: latencyStats(ms.gateway) };
+      const baseSeq = { latency: latencyStats(ms.baseline) };
+      const directSeq = { latency: latencyStats(ms.direct) };
+      // What the upstream got from the gateway: the other dialect, and how big.
+      await one('gateway');
       const { lastCreate } = await upstream.rpc<{ lastCreate: { contentType: string; bytes: number } }>('stats');
-      if (lastCreate.contentType !== dir.upstreamType) throw new Error(`${dir.name}: the upstream got ${lastCreate.contentType}`);
-      const baseSeq = await sequential('baseline');
-      const baseBurst = await burst('baseline');
-      const directSeq = await sequential('direct');
+      if (lastCreate.contentType !== dir.upstreamType) throw new Error(`${dir.name}: the upstream got ${lastCreate.contentType} from the gateway`);
       const c: S4Case = {
         direction: dir.name,
         imageBytes: size,
@@ -295,13 +358,13 @@ async function main() {
         upstreamBodyBytes: lastCreate.bytes,
         latency: { gateway: gwSeq.latency, baseline: baseSeq.latency, direct: directSeq.latency },
         burstGrowthMb: { gateway: gwBurst, baseline: baseBurst },
-        sequentialGrowthMb: { gateway: gwSeq.growthMb, baseline: baseSeq.growthMb },
+        singleGrowthMb: { gateway: gwSingle, baseline: baseSingle },
       };
       s4.push(c);
       log(
         `4 ${dir.name} ${size / MIB} MiB image (body ${(body.length / MIB).toFixed(1)} MiB → upstream ${(lastCreate.bytes / MIB).toFixed(1)} MiB): ` +
           `p50 gateway ${gwSeq.latency.p50.toFixed(1)} / baseline ${baseSeq.latency.p50.toFixed(1)} / direct ${directSeq.latency.p50.toFixed(1)} ms; ` +
-          `RSS growth gateway ${gwBurst.toFixed(1)} MiB (${BURST} in flight), ${gwSeq.growthMb.toFixed(1)} MiB (1 in flight)`,
+          `RSS growth gateway ${gwBurst.toFixed(1)} MiB (${BURST} in flight), ${gwSingle.toFixed(1)} MiB (1 in flight)`,
       );
     }
   }
@@ -365,7 +428,7 @@ async function main() {
   const termGets0 = await upstream.rpc<number>('gets', { ids: [storm.upstreamId] });
   const s3Terminal = await loop('gateway', [`/v1/videos/${storm.id}`], 2, STORM_CONNECTIONS);
   const terminalRefetches = (await upstream.rpc<number>('gets', { ids: [storm.upstreamId] })) - termGets0;
-  log(`3 storm on the completed job: ${s3Terminal.count} polls, ${terminalRefetches} upstream GETs`);
+  log(`3 storm on the completed job: ${s3Terminal.samples.length} polls, ${terminalRefetches} upstream GETs`);
   await gwB.stop();
   await baseline.stop();
   await upstream.stop();
@@ -389,7 +452,7 @@ async function main() {
   row(S2, 'latency p50', 'ms', 'lower', pick(s2, 'p50'));
   row(S2, 'latency p99', 'ms', 'lower', pick(s2, 'p99'));
   row(S2, 'server CPU per request', 'µs', 'lower', pick(s2, 'cpuUsPerReq'));
-  row(S2, 'upstream GETs per poll', '', 'lower', { gateway: s2UpstreamGets / Math.max(1, s2.gateway.count), baseline: 1 });
+  row(S2, 'upstream GETs per poll sent', '', 'lower', { gateway: s2UpstreamGets / Math.max(1, s2.gateway.sent), baseline: 1 });
   row(S2, `latency p50 at ${RATE} req/s`, 'ms', 'lower', pick(s2Rate, 'p50'), s2Rate.gateway.peakRssMb);
   row(S2, `latency p99 at ${RATE} req/s`, 'ms', 'lower', pick(s2Rate, 'p99'));
   row(S2, `server CPU per request at ${RATE} req/s`, 'µs', 'lower', pick(s2Rate, 'cpuUsPerReq'));
@@ -404,10 +467,11 @@ async function main() {
   for (const c of s4) {
     const S4 = `4 Create ${c.imageBytes / MIB} MiB ${c.direction}`;
     row(S4, `latency p50 (body ${(c.bodyBytes / MIB).toFixed(1)} MiB)`, 'ms', 'lower', { gateway: c.latency.gateway.p50, baseline: c.latency.baseline.p50, direct: c.latency.direct.p50 });
+    row(S4, 'peak RSS growth, 1 in flight', 'MiB', 'lower', c.singleGrowthMb);
     row(S4, `peak RSS growth, ${BURST} in flight`, 'MiB', 'lower', c.burstGrowthMb);
     row(S4, 'peak RSS growth per in-flight upload ÷ body', '×', 'lower', {
-      gateway: Math.max(c.burstGrowthMb.gateway / BURST, c.sequentialGrowthMb.gateway) / (c.bodyBytes / MIB),
-      baseline: Math.max(c.burstGrowthMb.baseline / BURST, c.sequentialGrowthMb.baseline) / (c.bodyBytes / MIB),
+      gateway: Math.max(c.burstGrowthMb.gateway / BURST, c.singleGrowthMb.gateway) / (c.bodyBytes / MIB),
+      baseline: Math.max(c.burstGrowthMb.baseline / BURST, c.singleGrowthMb.baseline) / (c.bodyBytes / MIB),
     });
   }
   const S5 = '5 Download 256 MiB';
@@ -422,8 +486,10 @@ async function main() {
   check('2', 'In-progress poll req/s ≥ 0.8 × bare proxy', `${x(r2)} (${s2.gateway.rps.toFixed(0)} vs ${s2.baseline.rps.toFixed(0)})`, r2 >= 0.8);
   const add50 = s2Rate.gateway.p50 - s2Rate.baseline.p50;
   const add99 = s2Rate.gateway.p99 - s2Rate.baseline.p99;
-  check('2', `Added latency p50 ≤ 0.5 ms at ${RATE} req/s (vs bare proxy)`, `${add50.toFixed(3)} ms (vs direct: ${(s2Rate.gateway.p50 - s2Rate.direct.p50).toFixed(3)} ms)`, add50 <= 0.5);
-  check('2', `Added latency p99 ≤ 2 ms at ${RATE} req/s (vs bare proxy)`, `${add99.toFixed(3)} ms (vs direct: ${(s2Rate.gateway.p99 - s2Rate.direct.p99).toFixed(3)} ms)`, add99 <= 2);
+  // Below the offered rate the gateway is saturated: its latency is then queueing, not overhead.
+  const saturated = s2Rate.gateway.rps < 0.95 * RATE ? `; saturated: ${s2Rate.gateway.rps.toFixed(0)} of ${RATE} req/s answered` : '';
+  check('2', `Added latency p50 ≤ 0.5 ms at ${RATE} req/s (vs bare proxy)`, `${add50.toFixed(3)} ms (vs direct: ${(s2Rate.gateway.p50 - s2Rate.direct.p50).toFixed(3)} ms)${saturated}`, add50 <= 0.5 && !saturated);
+  check('2', `Added latency p99 ≤ 2 ms at ${RATE} req/s (vs bare proxy)`, `${add99.toFixed(3)} ms (vs direct: ${(s2Rate.gateway.p99 - s2Rate.direct.p99).toFixed(3)} ms)${saturated}`, add99 <= 2 && !saturated);
   const r1 = s1.gateway.rps / s2.baseline.rps;
   check('1', 'Completed poll req/s ≥ 1.2 × bare proxy on scenario 2', `${x(r1)} (${s1.gateway.rps.toFixed(0)} vs ${s2.baseline.rps.toFixed(0)}); ${s1UpstreamGets} upstream GETs`, r1 >= 1.2 && s1UpstreamGets === 0);
   const maxCalls = Math.ceil(windows) + 1;
@@ -433,16 +499,17 @@ async function main() {
     `${calls} calls in ${s3Gateway.durationS.toFixed(1)} s (${(calls / windows).toFixed(2)} per window), shortest gap ${minGapMs.toFixed(0)} ms`,
     calls <= maxCalls && !(minGapMs < STATUS_WINDOW_MS - 5),
   );
-  check('3', 'Terminal states never re-fetched', `${terminalRefetches} upstream GETs in ${s3Terminal.count} polls of the completed job`, terminalRefetches === 0);
+  check('3', 'Terminal states never re-fetched', `${terminalRefetches} upstream GETs in ${s3Terminal.samples.length} polls of the completed job`, terminalRefetches === 0);
   const perFlight = Math.max(...rows.filter((r) => r.measure === 'peak RSS growth per in-flight upload ÷ body').map((r) => r.gateway ?? 0));
   check('4', 'Peak RSS growth ≤ 4 × payload per in-flight upload', `${x(perFlight)} payload (worst case)`, perFlight <= 4);
+  // The fastest create of each size: GC pauses make the others noisy, and quadratic work would show in it too.
   const scaling = DIRECTIONS.map((d) => {
-    const [small, big] = CREATE_SIZES.map((sz) => s4.find((c) => c.direction === d.name && c.imageBytes === sz)!.latency.gateway.p50);
+    const [small, big] = CREATE_SIZES.map((sz) => s4.find((c) => c.direction === d.name && c.imageBytes === sz)!.latency.gateway.min);
     return { name: d.name, ratio: big! / small! };
   });
   check(
     '4',
-    `No quadratic copies: latency grows ~linearly (${CREATE_SIZES[1] / MIB} MiB ÷ ${CREATE_SIZES[0] / MIB} MiB ≤ ${1.5 * (CREATE_SIZES[1] / CREATE_SIZES[0])})`,
+    `No quadratic copies: fastest create grows ~linearly (${CREATE_SIZES[1] / MIB} MiB ÷ ${CREATE_SIZES[0] / MIB} MiB ≤ ${1.5 * (CREATE_SIZES[1] / CREATE_SIZES[0])})`,
     scaling.map((s) => `${s.name} ${x(s.ratio)}`).join(', '),
     scaling.every((s) => s.ratio <= 1.5 * (CREATE_SIZES[1] / CREATE_SIZES[0])),
   );
@@ -455,7 +522,7 @@ async function main() {
     simulator: simRun,
     s1: { ...s1, upstreamGets: s1UpstreamGets },
     s2: { closedLoop: s2, fixedRate: s2Rate, upstreamGets: s2UpstreamGets, addedP50VsBaselineMs: add50, addedP99VsBaselineMs: add99 },
-    s3: { gateway: s3Gateway, baseline: s3Baseline, upstreamGetTimesMs: times.map((tm) => tm - (times[0] ?? 0)), baselineStormGets, terminalRefetches, terminalPolls: s3Terminal.count },
+    s3: { gateway: s3Gateway, baseline: s3Baseline, upstreamGetTimesMs: times.map((tm) => tm - (times[0] ?? 0)), baselineStormGets, terminalRefetches, terminalPolls: s3Terminal.samples.length },
     s4,
     s5: { runs: s5Runs, range64: s5Range },
     gatewayAEndRssMb: gwAMem.rssMb,
@@ -471,8 +538,9 @@ async function main() {
       stormConnections: STORM_CONNECTIONS,
       fixedRate: RATE,
       video: '256 MiB',
-      gateway: 'dist/main.js, NODE_ENV=production, LOG_LEVEL=warn, SQLite in a temp DATA_DIR, static key',
+      gateway: `${GATEWAY_ENTRY.replace(`${ROOT}/`, '')}, NODE_ENV=production, LOG_LEVEL=warn, SQLite in a temp DATA_DIR, static key`,
       statusCacheMs: `0 (scenarios 1, 2, 4, 5), ${STATUS_WINDOW_MS} (scenario 3)`,
+      otherProcessesCpu: backgroundNote(),
     },
     rows,
     targets,
@@ -489,10 +557,26 @@ async function main() {
     }
   }
   process.stdout.write(`\n${out}\n`);
+  if (process.env.BENCH_GATEWAY_ENTRY) {
+    // An experiment on another build: compared with, but never replacing, the recorded results.
+    writeFileSync(join(OUT, 'results-experiment.json'), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(join(OUT, 'results-experiment.md'), out);
+    log(`experiment: wrote bench/out/results-experiment.{json,md}; ${targets.filter((t) => t.met).length}/${targets.length} targets met`);
+    return;
+  }
   writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(OUT, 'results.md'), out);
   updateReadme(table);
   log(`wrote bench/results.json and bench/out/results.md; ${targets.filter((t) => t.met).length}/${targets.length} targets met`);
+}
+
+/** How busy the rest of the machine was during the measured load runs (the bench cannot stop it). */
+function backgroundNote(): string {
+  if (!backgroundSeen.length) return 'not measured';
+  const mean = backgroundSeen.reduce((a, b) => a + b, 0) / backgroundSeen.length;
+  const max = Math.max(...backgroundSeen);
+  const warn = max >= 10 ? ' — other processes competed for the CPU: treat absolute numbers with care, ratios less so' : '';
+  return `mean ${mean.toFixed(0)}%, worst 1 s round ${max.toFixed(0)}% of the machine${warn}`;
 }
 
 /** Replaces the table between the markers in bench/README.md, if they are there. */
@@ -507,8 +591,13 @@ function updateReadme(table: string): void {
   writeFileSync(README_FILE, `${text.slice(0, i + start.length)}\n${table}\n${text.slice(j)}`);
 }
 
-/** Scenario 1 or 2 with the gateway under `node --cpu-prof`; prints the top self-time functions. */
-async function profileRun(which: 's1' | 's2') {
+type ProfileScenario = 's1' | 's2' | 's4' | 's5';
+
+/**
+ * One scenario with the gateway under `node --cpu-prof` (sampling every 250 µs), then a summary of the
+ * profile: s1 and s2 poll as in the full run; s4 alternates 8 MiB creates in both directions; s5 downloads.
+ */
+async function profileRun(which: ProfileScenario) {
   const dir = join(OUT, 'profiles');
   mkdirSync(dir, { recursive: true });
   const upstream = await startUpstream();
@@ -520,18 +609,37 @@ async function profileRun(which: 's1' | 's2') {
     nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-name=${name}`, '--cpu-prof-interval=250'],
   });
   log(`profiling the gateway (pid ${gw.pid}) on scenario ${which.slice(1)}`);
-  const jobs: string[] = [];
-  if (which === 's1') {
+  let summary: string;
+  if (which === 's1' || which === 's2') {
+    const jobs: string[] = [];
+    if (which === 's1') {
+      const done = await gatewayJob(gw, upstream, 'bench-complete');
+      await pollStatus(gw.url, 'gateway', done.id);
+      jobs.push(done.id);
+    } else {
+      for (let i = 0; i < CONNECTIONS; i++) jobs.push((await gatewayJob(gw, upstream, `bench poll ${i}`)).id);
+    }
+    const p = jobs.map((id) => `/v1/videos/${id}`);
+    await closedLoop({ url: gw.url, paths: p, connections: CONNECTIONS, durationS: WARMUP_S, headers: headersFor('gateway') });
+    const r = await measure(gw, upstream, () => closedLoop({ url: gw.url, paths: p, connections: CONNECTIONS, durationS: DURATION_S, headers: headersFor('gateway') }));
+    summary = `${short(r)}, ${r.cpuUsPerReq.toFixed(0)} µs gateway CPU per request`;
+  } else if (which === 's4') {
+    const bodies = DIRECTIONS.map((d) => d.body(png(8 * MIB)));
+    const ms: number[] = [];
+    const until = performance.now() + (WARMUP_S + DURATION_S) * 1000;
+    while (performance.now() < until) {
+      for (const b of bodies) ms.push((await send(`${gw.url}/v1/videos`, { method: 'POST', headers: { ...headersFor('gateway'), 'content-type': b.contentType }, body: b.body })).ms);
+    }
+    summary = `${ms.length} creates of an 8 MiB image, both directions in turn, p50 ${latencyStats(ms).p50.toFixed(1)} ms`;
+  } else {
     const done = await gatewayJob(gw, upstream, 'bench-complete');
     await pollStatus(gw.url, 'gateway', done.id);
-    jobs.push(done.id);
-  } else {
-    for (let i = 0; i < CONNECTIONS; i++) jobs.push((await gatewayJob(gw, upstream, `bench poll ${i}`)).id);
+    const rates: number[] = [];
+    const until = performance.now() + (WARMUP_S + DURATION_S) * 1000;
+    while (performance.now() < until) rates.push((await download(`${gw.url}/v1/videos/${done.id}/content`, headersFor('gateway'))).mibPerS);
+    summary = `${rates.length} downloads of 256 MiB, median ${[...rates].sort((x, y) => x - y)[Math.floor(rates.length / 2)]!.toFixed(0)} MiB/s`;
   }
-  const p = jobs.map((id) => `/v1/videos/${id}`);
-  await closedLoop({ url: gw.url, paths: p, connections: CONNECTIONS, durationS: WARMUP_S, headers: headersFor('gateway') });
-  const r = await measure(gw, upstream, () => closedLoop({ url: gw.url, paths: p, connections: CONNECTIONS, durationS: DURATION_S, headers: headersFor('gateway') }));
-  log(`under the profiler: ${short(r)}, ${r.cpuUsPerReq.toFixed(0)} µs CPU/req`);
+  log(`under the profiler: ${summary}`);
   await gw.stop();
   await upstream.stop();
   rmSync(env.dataDir, { recursive: true, force: true });
@@ -540,7 +648,7 @@ async function profileRun(which: 's1' | 's2') {
     const newest = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort((x, y) => statSync(join(dir, y)).mtimeMs - statSync(join(dir, x)).mtimeMs)[0];
     throw new Error(`no profile at ${file} (newest: ${newest ?? 'none'})`);
   }
-  const md = `## CPU profile, scenario ${which.slice(1)} (${short(r)} under the profiler)\n\n${profileMarkdown(summariseProfile(file))}\n`;
+  const md = `## CPU profile, scenario ${which.slice(1)} (${summary}, under the profiler)\n\n${profileMarkdown(summariseProfile(file))}\n`;
   process.stdout.write(`\n${md}\n`);
   writeFileSync(join(OUT, `profile-${which}.md`), md);
   log(`profile: ${file}; summary: bench/out/profile-${which}.md`);
