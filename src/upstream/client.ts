@@ -199,7 +199,7 @@ export class UpstreamClient {
   }
 
   private async statusError(res: Dispatcher.ResponseData, isCreate: boolean): Promise<ApiError> {
-    const text = await readCapped(res.body, MAX_JSON_BYTES).catch(() => '');
+    const text = await readCapped(res.body, MAX_JSON_BYTES, res.headers['content-length']).catch(() => '');
     let message = '';
     let param: string | null = null;
     try {
@@ -225,7 +225,7 @@ export class UpstreamClient {
 
   private async readTask(res: Dispatcher.ResponseData, isCreate: boolean): Promise<UpstreamTask> {
     try {
-      return decodeTask(JSON.parse(await readCapped(res.body, MAX_JSON_BYTES)));
+      return decodeTask(JSON.parse(await readCapped(res.body, MAX_JSON_BYTES, res.headers['content-length'])));
     } catch (err) {
       if (err instanceof SyntaxError || err instanceof GarbledTaskError || err instanceof RangeError) {
         throw upstreamBadGateway(
@@ -238,7 +238,14 @@ export class UpstreamClient {
   }
 }
 
-async function readCapped(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
+async function readCapped(body: Dispatcher.ResponseData['body'], limit: number, declaredLength?: string | string[]): Promise<string> {
+  // A body whose declared length is within the cap is read by undici in one go, without an async iterator.
+  const declared = Number(declaredLength);
+  if (declared > limit) {
+    body.destroy();
+    throw new RangeError('upstream body too large');
+  }
+  if (declared > 0) return body.text();
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of body) {

@@ -24,6 +24,12 @@ export interface RequestContext extends CallContext {
   readonly timing: UpstreamTiming;
 }
 
+/**
+ * How long a terminal job is served from memory. Bounded so that a delete made through another process
+ * sharing the store is seen within this time.
+ */
+export const SETTLED_CACHE_MS = 30_000;
+
 export const newVideoId = () => `video_${randomBytes(16).toString('hex')}`;
 
 /**
@@ -32,7 +38,10 @@ export const newVideoId = () => `video_${randomBytes(16).toString('hex')}`;
  */
 export class VideoJobs {
   private readonly inflight = new Map<string, Promise<JobRecord>>();
+  /** Non-terminal answers, for STATUS_CACHE_MS: polls in that window share one upstream call. */
   private readonly fresh: LRUCache<string, JobRecord>;
+  /** Terminal jobs never change again: polls of them are answered without the store. */
+  private readonly settled = new LRUCache<string, JobRecord>({ max: 50_000, ttl: SETTLED_CACHE_MS });
 
   constructor(private readonly deps: JobsDeps) {
     this.fresh = new LRUCache({ max: 50_000, ttl: Math.max(1, deps.statusCacheMs), ttlAutopurge: false });
@@ -73,9 +82,13 @@ export class VideoJobs {
   }
 
   async get(principal: Principal, id: string, ctx: RequestContext): Promise<JobRecord> {
+    const known = this.settled.get(id) ?? this.fresh.get(id);
+    if (known && known.teamId === principal.teamId) return known;
     const job = await this.deps.store.getJob(principal.teamId, id);
     if (!job) throw videoNotFound(id);
-    return this.refresh(job, ctx);
+    const current = await this.refresh(job, ctx);
+    if (isTerminal(current.status)) this.settled.set(id, current);
+    return current;
   }
 
   /**
@@ -122,6 +135,7 @@ export class VideoJobs {
     }
     await store.deleteJob(principal.teamId, id, clock.now());
     this.fresh.delete(id);
+    this.settled.delete(id);
   }
 
   async content(principal: Principal, id: string, opts: { range?: string | undefined; variant?: string | undefined }, ctx: RequestContext): Promise<ContentStream> {

@@ -31,6 +31,13 @@ describe('imagine encoder (JSON dialect)', () => {
     expect(Object.keys(sent).every((k) => ['model', 'prompt', 'seconds', 'aspect_ratio', 'resolution', 'image', 'images'].includes(k))).toBe(true);
   });
 
+  it('encodes a multi-megabyte multipart image slice by slice into exactly its base64', () => {
+    const bytes = Buffer.concat([PNG_1x1, Buffer.from(Array.from({ length: 2_500_001 }, (_, i) => (i * 7) % 256))]);
+    const req = normalizeVideoRequest({ encoding: 'multipart', fields: { prompt: 'x' }, files: [{ field: 'input_reference', bytes }] }, catalog, { maxImageBytes: 8 << 20, maxReferenceImages: 8 });
+    const sent = JSON.parse(body(encodeImagine(req)).toString());
+    expect(sent.image).toBe(`data:image/png;base64,${bytes.toString('base64')}`);
+  });
+
   it('escapes prompts safely', () => {
     const prompt = 'quote " backslash \\ newline \n unicode ✓';
     expect(JSON.parse(body(encodeImagine(norm({ prompt }))).toString()).prompt).toBe(prompt);

@@ -66,7 +66,7 @@ describe('normalization: accepted inputs (contract §3)', () => {
 
   it('keeps the original base64 of a data URI without decoding it', () => {
     const ref = run(json({ prompt: 'p', image: png })).references[0]!;
-    expect(ref.dataUri()).toBe(png);
+    expect(Buffer.concat(ref.dataUriChunks()).toString('latin1')).toBe(png);
     expect(ref.size).toBe(PNG_1x1.length);
   });
 });
@@ -98,6 +98,10 @@ describe('normalization: rejections name the param (contract §3, §7)', () => {
     ['image not a data URI', { prompt: 'p', image: 'https://example.com/a.png' }, 400, 'image', 'invalid_image'],
     ['image with broken base64', { prompt: 'p', image: 'data:image/png;base64,@@@@' }, 400, 'image', 'invalid_image'],
     ['image that is not an image', { prompt: 'p', image: dataUri(Buffer.from('hello world, not an image')) }, 400, 'image', 'invalid_image'],
+    ['image with URL-safe base64', { prompt: 'p', image: `${png.slice(0, -8)}-_AAAAAA` }, 400, 'image', 'invalid_image'],
+    ['image with whitespace in base64', { prompt: 'p', image: `${png.slice(0, 40)}\n${png.slice(41)}` }, 400, 'image', 'invalid_image'],
+    ['image with padding in the middle', { prompt: 'p', image: `data:image/png;base64,iVBO${'='.repeat(4)}${'A'.repeat(20000 * 4)}` }, 400, 'image', 'invalid_image'],
+    ['image with a bad character past the first slice', { prompt: 'p', image: `data:image/png;base64,iVBORw0K${'A'.repeat(70000 * 4)}@AAA` }, 400, 'image', 'invalid_image'],
     ['second image bad', { prompt: 'p', images: [png, 'data:text/plain;base64,aGk='] }, 400, 'images[1]', 'invalid_image'],
     ['image over the byte limit', { prompt: 'p', image: dataUri(Buffer.concat([PNG_1x1, Buffer.alloc(1100)])) }, 413, 'image'],
     ['too many images', { prompt: 'p', images: [png, png, png, png] }, 400, 'images', 'too_many_images'],

@@ -1,11 +1,11 @@
-import type { ImageRef } from '../image-ref.js';
 import type { NormalizedVideoRequest } from '../normalize.js';
 import { fromChunks, type EncodedCreate } from './types.js';
 
 /**
  * `grok-imagine-video` family: JSON, `seconds` as a string, `resolution` as `480P|720P`, one reference as
  * `image`, several as `images` (never both). Data URIs are spliced in as buffers: base64 needs no JSON
- * escaping, and the original base64 of a JSON request is forwarded without being decoded.
+ * escaping, the original base64 of a JSON request is forwarded without being decoded, and raw bytes are encoded slice
+ * by slice.
  */
 export function encodeImagine(req: NormalizedVideoRequest): EncodedCreate {
   const head = JSON.stringify({
@@ -16,12 +16,11 @@ export function encodeImagine(req: NormalizedVideoRequest): EncodedCreate {
     resolution: `${req.resolution}P`,
   }).slice(0, -1);
   const chunks: Buffer[] = [Buffer.from(head)];
-  const uri = (ref: ImageRef) => [Buffer.from(`data:${ref.mime};base64,`), Buffer.from(ref.base64(), 'latin1')];
   if (req.references.length === 1) {
-    chunks.push(Buffer.from(',"image":"'), ...uri(req.references[0]!), Buffer.from('"'));
+    chunks.push(Buffer.from(',"image":"'), ...req.references[0]!.dataUriChunks(), Buffer.from('"'));
   } else if (req.references.length > 1) {
     chunks.push(Buffer.from(',"images":['));
-    req.references.forEach((ref, i) => chunks.push(Buffer.from(i === 0 ? '"' : ',"'), ...uri(ref), Buffer.from('"')));
+    req.references.forEach((ref, i) => chunks.push(Buffer.from(i === 0 ? '"' : ',"'), ...ref.dataUriChunks(), Buffer.from('"')));
     chunks.push(Buffer.from(']'));
   }
   chunks.push(Buffer.from('}'));
