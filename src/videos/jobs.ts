@@ -25,10 +25,10 @@ export interface RequestContext extends CallContext {
 }
 
 /**
- * How long a terminal job is served from memory. Bounded so that a delete made through another process
- * sharing the store is seen within this time.
+ * How long this process trusts its own copy of a job record. Jobs change only through this process's
+ * calls, except a delete made by another process sharing the store, which is seen within this time.
  */
-export const SETTLED_CACHE_MS = 30_000;
+export const RECORD_CACHE_MS = 30_000;
 
 export const newVideoId = () => `video_${randomBytes(16).toString('hex')}`;
 
@@ -40,8 +40,8 @@ export class VideoJobs {
   private readonly inflight = new Map<string, Promise<JobRecord>>();
   /** Non-terminal answers, for STATUS_CACHE_MS: polls in that window share one upstream call. */
   private readonly fresh: LRUCache<string, JobRecord>;
-  /** Terminal jobs never change again: polls of them are answered without the store. */
-  private readonly settled = new LRUCache<string, JobRecord>({ max: 50_000, ttl: SETTLED_CACHE_MS });
+  /** The latest record of each recent job, so that a poll needs no store read. */
+  private readonly records = new LRUCache<string, JobRecord>({ max: 50_000, ttl: RECORD_CACHE_MS });
 
   constructor(private readonly deps: JobsDeps) {
     this.fresh = new LRUCache({ max: 50_000, ttl: Math.max(1, deps.statusCacheMs), ttlAutopurge: false });
@@ -70,6 +70,7 @@ export class VideoJobs {
     try {
       const created = await upstream.createVideo(ENCODERS[req.model.family](req), ctx, ctx.timing);
       const job = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now());
+      this.records.set(id, job);
       return { job, rate: admission.rate };
     } catch (err) {
       await store.abandonJob(id);
@@ -82,13 +83,11 @@ export class VideoJobs {
   }
 
   async get(principal: Principal, id: string, ctx: RequestContext): Promise<JobRecord> {
-    const known = this.settled.get(id) ?? this.fresh.get(id);
-    if (known && known.teamId === principal.teamId) return known;
-    const job = await this.deps.store.getJob(principal.teamId, id);
+    const known = this.records.get(id);
+    const job = known?.teamId === principal.teamId ? known : await this.deps.store.getJob(principal.teamId, id);
     if (!job) throw videoNotFound(id);
-    const current = await this.refresh(job, ctx);
-    if (isTerminal(current.status)) this.settled.set(id, current);
-    return current;
+    if (job !== known) this.records.set(id, job);
+    return this.refresh(job, ctx);
   }
 
   /**
@@ -114,9 +113,18 @@ export class VideoJobs {
     const task = await upstream.getVideo(job.upstreamId as string, job.upstreamKeyFp ?? '', { requestId: ctx.requestId }, ctx.timing);
     const unchanged = task.status === job.status && task.progress === job.progress;
     const updated = unchanged && !touch ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
+    this.records.set(job.id, updated);
     if (!isTerminal(updated.status)) this.fresh.set(job.id, updated);
     else this.fresh.delete(job.id);
     return updated;
+  }
+
+  /** Ends a job on the gateway's own authority (the upstream lost it): failed, refunded, caches updated. */
+  async expire(job: JobRecord): Promise<void> {
+    const error = { code: 'expired', message: "The video did not finish within the gateway's time limit." };
+    const updated = await this.deps.store.updateJob(job.id, { status: 'failed', progress: job.progress, error }, this.deps.clock.now());
+    this.fresh.delete(job.id);
+    if (updated) this.records.set(job.id, updated);
   }
 
   async list(principal: Principal, opts: { after?: string | undefined; limit: number; order: 'asc' | 'desc' }) {
@@ -135,7 +143,7 @@ export class VideoJobs {
     }
     await store.deleteJob(principal.teamId, id, clock.now());
     this.fresh.delete(id);
-    this.settled.delete(id);
+    this.records.delete(id);
   }
 
   async content(principal: Principal, id: string, opts: { range?: string | undefined; variant?: string | undefined }, ctx: RequestContext): Promise<ContentStream> {

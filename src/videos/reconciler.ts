@@ -69,7 +69,7 @@ export class Reconciler {
       }
       if (ageMs > this.opts.maxJobAgeMs) {
         logger.warn({ requestId, videoId: job.id, teamId: job.teamId }, 'job exceeded the maximum age; failed and refunded');
-        await store.updateJob(job.id, { status: 'failed', progress: job.progress, error: { code: 'expired', message: 'The video did not finish within the gateway\'s time limit.' } }, clock.now());
+        await jobs.expire(job);
         continue;
       }
       try {
