@@ -35,26 +35,29 @@ function isStrictBase64(payload: string): boolean {
   }
   return true;
 }
-/** 16 base64 characters decode to the 12 bytes the longest signature needs. */
+/** The longest signature needs 12 bytes, which 16 base64 characters decode to. */
+const SNIFF_BYTES = 12;
 const SNIFF_CHARS = 16;
 
 /**
- * A reference image held in whichever form it arrived (raw bytes or base64), converted only when an
- * encoder needs the other form: JSON in and JSON out forwards the original base64 without a decode.
+ * A reference image held in whichever form it arrived (the chunks of a file part, or base64), converted
+ * only when an encoder needs the other form: JSON in and JSON out forwards the original base64 without a
+ * decode, and a file part is never joined into one buffer.
  */
 export class ImageRef {
   private constructor(
     readonly mime: string,
     readonly size: number,
-    private bytesForm: Buffer | undefined,
-    private base64Form: string | undefined,
+    private chunkForm: readonly Buffer[] | undefined,
+    private readonly base64Form: string | undefined,
   ) {}
 
-  static fromBytes(bytes: Buffer, param: string, maxBytes: number): ImageRef {
-    if (bytes.length > maxBytes) throw tooLarge(`Reference image is ${bytes.length} bytes; the limit is ${maxBytes}.`, param);
-    const mime = sniffImageMime(bytes);
+  static fromChunks(chunks: readonly Buffer[], param: string, maxBytes: number): ImageRef {
+    const size = chunks.reduce((n, c) => n + c.length, 0);
+    if (size > maxBytes) throw tooLarge(`Reference image is ${size} bytes; the limit is ${maxBytes}.`, param);
+    const mime = sniffImageMime(Buffer.concat(chunks as Buffer[], Math.min(size, SNIFF_BYTES)));
     if (!mime) throw invalidRequest('Reference image is not a PNG, JPEG, GIF or WebP image.', param, 'invalid_image');
-    return new ImageRef(mime, bytes.length, bytes, undefined);
+    return new ImageRef(mime, size, chunks, undefined);
   }
 
   static fromDataUri(uri: string, param: string, maxBytes: number): ImageRef {
@@ -74,19 +77,37 @@ export class ImageRef {
     return new ImageRef(mime, size, undefined, payload);
   }
 
-  bytes(): Buffer {
-    this.bytesForm ??= Buffer.from(this.base64Form as string, 'base64');
-    return this.bytesForm;
+  /** The raw bytes, as chunks, ready to splice into a multipart body. */
+  byteChunks(): readonly Buffer[] {
+    this.chunkForm ??= [Buffer.from(this.base64Form as string, 'base64')];
+    return this.chunkForm;
   }
 
-  /** The data URI as latin1 buffers, ready to splice into a JSON body. */
+  /** The data URI as latin1 buffers, ready to splice into a JSON body; raw bytes are encoded slice by slice. */
   dataUriChunks(): Buffer[] {
-    const prefix = Buffer.from(`data:${this.mime};base64,`);
-    if (this.base64Form !== undefined) return [prefix, Buffer.from(this.base64Form, 'latin1')];
-    const bytes = this.bytesForm as Buffer;
-    const chunks = [prefix];
-    for (let i = 0; i < bytes.length; i += ENCODE_SLICE) chunks.push(Buffer.from(bytes.subarray(i, i + ENCODE_SLICE).toString('base64'), 'latin1'));
-    return chunks;
+    const out = [Buffer.from(`data:${this.mime};base64,`)];
+    if (this.base64Form !== undefined) {
+      out.push(Buffer.from(this.base64Form, 'latin1'));
+      return out;
+    }
+    const encode = (b: Buffer) => out.push(Buffer.from(b.toString('base64'), 'latin1'));
+    // Base64 works on 3-byte groups: the 1-2 bytes left at the end of a chunk wait for the next one.
+    let carry: Buffer = Buffer.alloc(0);
+    for (const chunk of this.chunkForm as readonly Buffer[]) {
+      let data = chunk;
+      if (carry.length) {
+        const need = 3 - carry.length;
+        carry = Buffer.concat([carry, data.subarray(0, need)]);
+        data = data.subarray(need);
+        if (carry.length < 3) continue;
+        encode(carry);
+      }
+      const whole = data.length - (data.length % 3);
+      for (let i = 0; i < whole; i += ENCODE_SLICE) encode(data.subarray(i, Math.min(whole, i + ENCODE_SLICE)));
+      carry = data.subarray(whole);
+    }
+    if (carry.length) encode(carry);
+    return out;
   }
 
   get extension(): string {

@@ -164,7 +164,7 @@ function normalizeReferences(f: Fields, raw: RawRequest, limits: NormalizeLimits
     if (obj.image_url !== undefined) return ImageRef.fromDataUri(obj.image_url, `${param}.image_url`, limits.maxImageBytes);
     throw invalidRequest("Reference images by 'file_id' are not supported; send the image itself.", `${param}.file_id`, 'unsupported_value');
   });
-  for (const file of raw.files) refs.push(ImageRef.fromBytes(file.bytes, field, limits.maxImageBytes));
+  for (const file of raw.files) refs.push(ImageRef.fromChunks(file.chunks, field, limits.maxImageBytes));
   if (refs.length > limits.maxReferenceImages) {
     throw invalidRequest(`At most ${limits.maxReferenceImages} reference images are allowed; got ${refs.length}.`, field, 'too_many_images');
   }

@@ -8,7 +8,8 @@ import { ApiError, invalidRequest, tooLarge, unsupportedMediaType } from '../htt
 export interface RawFile {
   /** The field's name with list suffixes removed (`input_reference[]` → `input_reference`). */
   readonly field: string;
-  readonly bytes: Buffer;
+  /** As the parser delivered them: an image is never joined into one buffer. */
+  readonly chunks: readonly Buffer[];
 }
 
 export interface RawRequest {
@@ -150,7 +151,7 @@ function parseMultipart(
     stream.on('data', (c: Buffer) => chunks.push(c));
     stream.on('limit', () => fail(tooLarge(`A reference image exceeds ${limits.maxImageBytes} bytes.`, name)));
     stream.on('end', () => {
-      if (!(stream as unknown as { truncated?: boolean }).truncated) files.push({ field: name, bytes: Buffer.concat(chunks) });
+      if (!(stream as unknown as { truncated?: boolean }).truncated) files.push({ field: name, chunks });
     });
   });
   parser.on('partsLimit', () => fail(invalidRequest(`A multipart body may hold at most ${MAX_MULTIPART_PARTS} parts.`, null, 'too_many_parts')));

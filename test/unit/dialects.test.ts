@@ -31,9 +31,12 @@ describe('imagine encoder (JSON dialect)', () => {
     expect(Object.keys(sent).every((k) => ['model', 'prompt', 'seconds', 'aspect_ratio', 'resolution', 'image', 'images'].includes(k))).toBe(true);
   });
 
-  it('encodes a multi-megabyte multipart image slice by slice into exactly its base64', () => {
+  it('encodes a multi-megabyte image arriving in odd-sized chunks into exactly its base64', () => {
     const bytes = Buffer.concat([PNG_1x1, Buffer.from(Array.from({ length: 2_500_001 }, (_, i) => (i * 7) % 256))]);
-    const req = normalizeVideoRequest({ encoding: 'multipart', fields: { prompt: 'x' }, files: [{ field: 'input_reference', bytes }] }, catalog, { maxImageBytes: 8 << 20, maxReferenceImages: 8 });
+    // Chunk sizes that leave 1 and 2 bytes over a multiple of 3, and one chunk shorter than a group.
+    const cuts = [0, 65_537, 65_538, 131_074, 1_000_000, 1_000_001, bytes.length];
+    const chunks = cuts.slice(1).map((end, i) => bytes.subarray(cuts[i], end));
+    const req = normalizeVideoRequest({ encoding: 'multipart', fields: { prompt: 'x' }, files: [{ field: 'input_reference', chunks }] }, catalog, { maxImageBytes: 8 << 20, maxReferenceImages: 8 });
     const sent = JSON.parse(body(encodeImagine(req)).toString());
     expect(sent.image).toBe(`data:image/png;base64,${bytes.toString('base64')}`);
   });

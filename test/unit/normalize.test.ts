@@ -59,9 +59,9 @@ describe('normalization: accepted inputs (contract §3)', () => {
   });
 
   it('takes multipart file parts under input_reference', () => {
-    const n = run({ encoding: 'multipart', fields: { prompt: 'p' }, files: [{ field: 'input_reference', bytes: PNG_1x1 }, { field: 'input_reference', bytes: JPEG_BYTES }] });
+    const n = run({ encoding: 'multipart', fields: { prompt: 'p' }, files: [{ field: 'input_reference', chunks: [PNG_1x1.subarray(0, 5), PNG_1x1.subarray(5)] }, { field: 'input_reference', chunks: [JPEG_BYTES] }] });
     expect(n.references.map((r) => r.mime)).toEqual(['image/png', 'image/jpeg']);
-    expect(n.references[0]!.bytes().equals(PNG_1x1)).toBe(true);
+    expect(Buffer.concat(n.references[0]!.byteChunks()).equals(PNG_1x1)).toBe(true);
   });
 
   it('keeps the original base64 of a data URI without decoding it', () => {
@@ -123,7 +123,7 @@ describe('normalization: rejections name the param (contract §3, §7)', () => {
   });
 
   it('rejects a multipart file that is not an image', () => {
-    expect(() => run({ encoding: 'multipart', fields: { prompt: 'p' }, files: [{ field: 'input_reference', bytes: Buffer.from('plain text') }] })).toThrow(/not a PNG/);
+    expect(() => run({ encoding: 'multipart', fields: { prompt: 'p' }, files: [{ field: 'input_reference', chunks: [Buffer.from('plain text')] }] })).toThrow(/not a PNG/);
   });
 });
 

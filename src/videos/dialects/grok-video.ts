@@ -22,7 +22,7 @@ export function encodeGrokVideo(req: NormalizedVideoRequest): EncodedCreate {
         `--${boundary}\r\ncontent-disposition: form-data; name="input_reference"; filename="reference-${i + 1}.${ref.extension}"\r\n` +
           `content-type: ${ref.mime}\r\n\r\n`,
       ),
-      ref.bytes(),
+      ...ref.byteChunks(),
       Buffer.from('\r\n'),
     );
   });
