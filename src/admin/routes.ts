@@ -3,10 +3,14 @@ import { bearer, safeEqual, type Authenticator } from '../http/auth.js';
 import type { AppEnv } from '../http/context.js';
 import { forbidden, invalidRequest, unauthorized, ApiError } from '../http/errors.js';
 import type { Config } from '../config.js';
+import { readAll } from '../videos/parse.js';
 import type { AdminService } from './service.js';
 
+/** Admin bodies are small JSON documents; anything larger is refused while it is read. */
+const MAX_ADMIN_BODY_BYTES = 64 * 1024;
+
 async function jsonBody(req: Request): Promise<unknown> {
-  const text = await req.text();
+  const text = (await readAll(req.body, MAX_ADMIN_BODY_BYTES)).toString('utf8');
   if (!text) return {};
   try {
     return JSON.parse(text);

@@ -34,6 +34,12 @@ describe('admin API (contract §5)', () => {
     expect(r.body.error.param).toBe(param);
   });
 
+  it('refuses an admin body over 64 KiB with 413', async () => {
+    const r = await admin(h.url, 'POST', '/teams', { id: 'big', name: 'x'.repeat(70 * 1024) });
+    expect(r.res.status).toBe(413);
+    expect(r.body.error.code).toBe('request_too_large');
+  });
+
   it('issues a key once, lists it without the secret, and revokes it at once', async () => {
     await admin(h.url, 'POST', '/teams', { id: 'keys-team' });
     const issued = await admin(h.url, 'POST', '/teams/keys-team/keys', { name: 'ci' });
