@@ -11,7 +11,7 @@ import type { VideoJobs } from './jobs.js';
 import type { ModelCatalog } from './models.js';
 import { normalizeVideoRequest } from './normalize.js';
 import { parseVideoBody } from './parse.js';
-import { toVideoObject } from './video-object.js';
+import { toVideoObject, videoJson } from './video-object.js';
 import { Semaphore } from '../http/semaphore.js';
 
 const listQuery = z.object({
@@ -19,6 +19,8 @@ const listQuery = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   order: z.enum(['asc', 'desc']).default('desc'),
 });
+
+const JSON_TYPE = { 'content-type': 'application/json' };
 
 const contentQuery = z.object({ variant: z.enum(['video', 'thumbnail', 'spritesheet']).optional() });
 
@@ -33,6 +35,7 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
   const app = new Hono<AppEnv>();
   const limits = config.limits;
   const creates = new Semaphore(limits.maxConcurrentCreates);
+  const pollAfterMs = String(Math.max(1000, config.statusCacheMs));
   const baseUrl = (c: AppContext) => config.publicBaseUrl ?? new URL(c.req.url).origin;
 
   app.post('/videos', async (c) => {
@@ -66,8 +69,8 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
     // Detached: the status fetch is shared by every poller of this video, so no single client may cancel it
     // (and not touching the request's abort signal keeps the hot path free of a full Request object).
     const job = await jobs.get(principalOf(c), c.req.param('id'), callContext(c, true));
-    if (job.status === 'queued' || job.status === 'in_progress') c.header('openai-poll-after-ms', String(Math.max(1000, config.statusCacheMs)));
-    return c.json(toVideoObject(job, baseUrl(c)));
+    if (job.status === 'queued' || job.status === 'in_progress') c.header('openai-poll-after-ms', pollAfterMs);
+    return c.body(videoJson(job, baseUrl(c)), 200, JSON_TYPE);
   });
 
   app.delete('/videos/:id', async (c) => {

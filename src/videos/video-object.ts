@@ -28,3 +28,14 @@ export function toVideoObject(job: JobRecord, baseUrl: string) {
     video_url: job.status === 'completed' ? `${baseUrl}/v1/videos/${job.id}/content` : null,
   };
 }
+
+/** Job records are immutable values, so each one's JSON is rendered once per base URL and reused by every poll. */
+const rendered = new WeakMap<JobRecord, { baseUrl: string; json: string }>();
+
+export function videoJson(job: JobRecord, baseUrl: string): string {
+  const hit = rendered.get(job);
+  if (hit?.baseUrl === baseUrl) return hit.json;
+  const json = JSON.stringify(toVideoObject(job, baseUrl));
+  rendered.set(job, { baseUrl, json });
+  return json;
+}
