@@ -14,8 +14,4 @@ export class Semaphore {
       }
     };
   }
-
-  get inUse(): number {
-    return this.used;
-  }
 }
