@@ -76,6 +76,9 @@ export class Reconciler {
         await jobs.refresh(job, { requestId, timing: { status: undefined, durationMs: 0 } }, true);
       } catch (err) {
         logger.warn({ requestId, videoId: job.id, err: { message: (err as Error).message } }, 'reconciler could not refresh a job');
+        // Recorded as looked at all the same, so that a batch of failing jobs cannot hold the front of the
+        // least-recently-refreshed worklist and starve the others.
+        await store.updateJob(job.id, { status: job.status, progress: job.progress, error: job.error }, clock.now());
       }
     }
     return active.length;

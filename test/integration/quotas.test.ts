@@ -180,6 +180,17 @@ describe('refunds and freed slots (contract §4)', () => {
     expect((await create(key)).res.status).toBe(200);
   });
 
+  it('the reconciler moves past jobs whose refresh fails', async () => {
+    const key = await fresh('unreachable-jobs');
+    const { body } = await create(key, { seconds: 2 });
+    const before = (await h.gw.store.getJob('unreachable-jobs', body.id))!.updatedAtMs;
+    // The upstream no longer knows the task: every refresh fails.
+    h.sim.tasks.delete(upstreamIdOf(1)[0]!);
+    clock.advance(5);
+    await h.gw.reconciler.pass();
+    expect((await h.gw.store.getJob('unreachable-jobs', body.id))!.updatedAtMs).toBeGreaterThan(before);
+  });
+
   it('the reconciler fails and refunds a job older than MAX_JOB_AGE_MS', async () => {
     const key = await fresh('abandoned');
     const { body } = await create(key, { seconds: 4 });
