@@ -26,7 +26,7 @@ export interface UsageSnapshot {
 export type Refusal =
   | { readonly kind: 'rate'; readonly scope: Scope; readonly limit: number; readonly retryAfterMs: number }
   | { readonly kind: 'concurrency'; readonly scope: Scope; readonly limit: number }
-  | { readonly kind: 'day' | 'month'; readonly scope: Scope; readonly limit: number; readonly used: number };
+  | { readonly kind: 'day' | 'month'; readonly scope: Scope; readonly limit: number; readonly used: number; readonly requested: number };
 
 export interface RateInfo {
   readonly limit: number;
@@ -71,9 +71,9 @@ export function evaluate(
   }
   for (const { scope, policy, usage } of scopes) {
     const day = policy.video_seconds_per_day;
-    if (day !== undefined && usage.daySeconds + request.seconds > day) return { kind: 'day', scope, limit: day, used: usage.daySeconds };
+    if (day !== undefined && usage.daySeconds + request.seconds > day) return { kind: 'day', scope, limit: day, used: usage.daySeconds, requested: request.seconds };
     const month = policy.video_seconds_per_month;
-    if (month !== undefined && usage.monthSeconds + request.seconds > month) return { kind: 'month', scope, limit: month, used: usage.monthSeconds };
+    if (month !== undefined && usage.monthSeconds + request.seconds > month) return { kind: 'month', scope, limit: month, used: usage.monthSeconds, requested: request.seconds };
   }
   return null;
 }

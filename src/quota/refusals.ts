@@ -20,7 +20,8 @@ export function refusalToError(r: Refusal): ApiError {
     case 'day':
     case 'month':
       return insufficientQuota(
-        `The ${r.kind === 'day' ? 'daily (UTC)' : 'monthly (UTC)'} video-seconds budget of ${who(r.scope)} is exhausted: ${r.used} of ${r.limit} seconds used. Ask your administrator to raise it.`,
+        `The ${r.kind === 'day' ? 'daily (UTC)' : 'monthly (UTC)'} video-seconds budget of ${who(r.scope)} does not cover this video: ` +
+          `${r.requested} seconds requested, ${Math.max(0, r.limit - r.used)} of ${r.limit} left. Ask your administrator to raise it.`,
         'seconds',
       );
     default: {

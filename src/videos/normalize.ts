@@ -23,14 +23,18 @@ export interface NormalizeLimits {
 }
 
 export const MAX_PROMPT_CHARS = 4096;
+/** Bounds on an OpenAI-style WIDTHxHEIGHT: anything outside them is a typo, not a video size. */
+const MIN_SIDE = 64;
+const MAX_SIDE = 8192;
+const MAX_RATIO = 4;
 
 /** JSON `null` means the same as leaving a field out. */
 const opt = <T extends z.ZodType>(t: T) => z.preprocess((v) => (v === null ? undefined : v), t.optional());
-const scalar = z.union([z.string(), z.number()]);
+const scalar = z.union([z.string(), z.number()], { error: 'must be a string or a number' });
 const dataUriOrObject = z.union([z.string(), z.object({ image_url: z.string().optional(), file_id: z.string().optional() })]);
 
 const fieldsSchema = z.object({
-  model: opt(z.string().min(1)),
+  model: opt(z.string().min(1, 'must not be empty')),
   prompt: z
     .string()
     .refine((p) => p.trim().length > 0, 'must not be empty')
@@ -40,19 +44,23 @@ const fieldsSchema = z.object({
   size: opt(scalar),
   resolution: opt(scalar),
   aspect_ratio: opt(z.string()),
-  image: opt(z.union([z.string(), z.array(z.string()).length(1)])),
+  image: opt(z.union([z.string(), z.array(z.string()).length(1)], { error: "takes one data URI; send several as 'images'" })),
   images: opt(z.union([z.string(), z.array(z.string())])),
   input_reference: opt(z.union([dataUriOrObject, z.array(dataUriOrObject)])),
 });
 type Fields = z.output<typeof fieldsSchema>;
+const KNOWN_FIELDS = new Set(Object.keys(fieldsSchema.shape));
 
 export function normalizeVideoRequest(raw: RawRequest, catalog: ModelCatalog, limits: NormalizeLimits): NormalizedVideoRequest {
+  // As OpenAI's API does: a misspelt field would otherwise be dropped and the default billed in its place.
+  const unknown = [...Object.keys(raw.fields), ...raw.files.map((file) => file.field)].find((k) => !KNOWN_FIELDS.has(k));
+  if (unknown !== undefined) throw invalidRequest(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
   const f = parseOrThrow(fieldsSchema, raw.fields);
   const requested = f.model ?? catalog.defaultModel;
   const model = catalog.resolve(requested);
   if (!model) throw modelNotFound(requested);
 
-  const seconds = normalizeSeconds(f, model);
+  const seconds = normalizeSeconds(f, model, requested);
   const { resolution, aspectFromSize } = normalizeSize(f, model);
   const aspectRatio = f.aspect_ratio !== undefined ? normalizeAspectRatio(f.aspect_ratio, model) : aspectFromSize ?? model.defaultAspectRatio;
   const references = normalizeReferences(f, raw, limits);
@@ -65,7 +73,7 @@ function wholeNumber(v: string | number, param: string): number {
   return n;
 }
 
-function normalizeSeconds(f: Fields, model: ModelSpec): number {
+function normalizeSeconds(f: Fields, model: ModelSpec, requested: string): number {
   const seconds = f.seconds !== undefined ? wholeNumber(f.seconds, 'seconds') : undefined;
   const duration = f.duration !== undefined ? wholeNumber(f.duration, 'duration') : undefined;
   if (seconds !== undefined && duration !== undefined && seconds !== duration) {
@@ -76,7 +84,8 @@ function normalizeSeconds(f: Fields, model: ModelSpec): number {
   const { min, max } = model.seconds;
   if (value < min || value > max) {
     const rule = min === max ? `is fixed at ${min} seconds` : `takes ${min} to ${max} seconds`;
-    throw invalidRequest(`Model '${model.id}' ${rule}; got ${value}.`, param, 'unsupported_value');
+    const name = requested === model.id ? `'${model.id}'` : `'${requested}' (${model.id})`;
+    throw invalidRequest(`Model ${name} ${rule}; got ${value}.`, param, 'unsupported_value');
   }
   return value;
 }
@@ -90,7 +99,10 @@ export function parseTier(v: string | number): Tier | undefined {
 
 function requireSupportedTier(tier: Tier | undefined, raw: string | number, model: ModelSpec, param: string): Tier {
   const supported = model.resolutions.map((t) => `${t}P`).join(', ');
-  if (tier === undefined) throw invalidRequest(`'${param}' must be a resolution tier (${supported}) or WIDTHxHEIGHT; got '${raw}'.`, param);
+  if (tier === undefined) {
+    const forms = param === 'size' ? ` or WIDTHxHEIGHT such as 1280x720` : '';
+    throw invalidRequest(`'${param}' must be a resolution tier (${supported})${forms}; got '${raw}'.`, param);
+  }
   if (!model.resolutions.includes(tier)) {
     throw invalidRequest(`Model '${model.id}' supports ${supported}; got '${raw}'.`, param, 'unsupported_value');
   }
@@ -123,7 +135,12 @@ function normalizeSize(f: Fields, model: ModelSpec): { resolution: Tier; aspectF
     if (wh) {
       const w = Number(wh[1]);
       const h = Number(wh[2]);
-      if (w === 0 || h === 0) throw invalidRequest(`'size' must have a non-zero width and height; got '${f.size}'.`, 'size');
+      if (Math.min(w, h) < MIN_SIDE || Math.max(w, h) > MAX_SIDE || Math.max(w, h) / Math.min(w, h) > MAX_RATIO) {
+        throw invalidRequest(
+          `'size' must have sides from ${MIN_SIDE} to ${MAX_SIDE} pixels and a ratio of at most ${MAX_RATIO}:1; got '${f.size}'.`,
+          'size',
+        );
+      }
       fromSize = { resolution: nearestTier(Math.min(w, h), model), aspectFromSize: nearestAspect(w, h, model) };
     } else {
       fromSize = { resolution: requireSupportedTier(parseTier(f.size), f.size, model, 'size') };
@@ -140,7 +157,7 @@ function normalizeSize(f: Fields, model: ModelSpec): { resolution: Tier; aspectF
 function normalizeAspectRatio(value: string, model: ModelSpec): string {
   const m = /^\s*(\d+(?:\.\d+)?)\s*:\s*(\d+(?:\.\d+)?)\s*$/.exec(value);
   if (!m || Number(m[1]) <= 0 || Number(m[2]) <= 0) {
-    throw invalidRequest(`'aspect_ratio' must look like '16:9'; got '${value}'.`, 'aspect_ratio');
+    throw invalidRequest(`'aspect_ratio' must be two positive numbers such as '16:9'; got '${value}'.`, 'aspect_ratio');
   }
   const ratio = `${m[1]}:${m[2]}`;
   if (model.aspectRatios.includes(ratio) || model.customAspectRatio) return ratio;
@@ -165,6 +182,7 @@ function normalizeReferences(f: Fields, raw: RawRequest, limits: NormalizeLimits
     throw invalidRequest("Reference images by 'file_id' are not supported; send the image itself.", `${param}.file_id`, 'unsupported_value');
   });
   for (const file of raw.files) refs.push(ImageRef.fromChunks(file.chunks, field, limits.maxImageBytes));
+  if (refs.length === 0) throw invalidRequest(`'${field}' is empty; leave it out for a video without reference images.`, field);
   if (refs.length > limits.maxReferenceImages) {
     throw invalidRequest(`At most ${limits.maxReferenceImages} reference images are allowed; got ${refs.length}.`, field, 'too_many_images');
   }

@@ -16,7 +16,7 @@ import { Semaphore } from '../http/semaphore.js';
 
 const listQuery = z.object({
   after: z.string().min(1).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: z.coerce.number({ error: 'must be a whole number from 1 to 100' }).int('must be a whole number from 1 to 100').min(1, 'must be at least 1').max(100, 'must be at most 100').default(20),
   order: z.enum(['asc', 'desc']).default('desc'),
 });
 

@@ -40,6 +40,7 @@ describe('atomic admission (contract §4)', () => {
     expect(refused[0]!.body.error.code).toBe('insufficient_quota');
     expect(refused[0]!.body.error.type).toBe('insufficient_quota');
     expect(refused[0]!.res.headers.get('x-should-retry')).toBe('false');
+    expect(refused[0]!.body.error.message).toMatch(/3 seconds requested, 2 of 20 left/);
     const u = await usage('budget');
     expect(u.day.video_seconds).toBe(18);
     expect(u.day.video_seconds).toBeLessThanOrEqual(20);

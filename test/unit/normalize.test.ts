@@ -48,7 +48,6 @@ describe('normalization: accepted inputs (contract §3)', () => {
     ['input_reference {image_url}', { prompt: 'p', input_reference: { image_url: png } }, { refs: 1 }],
     ['input_reference array', { prompt: 'p', input_reference: [png, { image_url: png }] }, { refs: 2 }],
     ['null fields count as absent', { prompt: 'p', model: null, seconds: null, image: null }, { model: 'grok-imagine-video', seconds: 6, refs: 0 }],
-    ['unknown fields are ignored', { prompt: 'p', user: 'abc' }, { refs: 0 }],
   ])('%s', (_name, fields, expected) => {
     expect(summary(run(json(fields)))).toMatchObject(expected);
   });
@@ -102,6 +101,12 @@ describe('normalization: rejections name the param (contract §3, §7)', () => {
     ['image with whitespace in base64', { prompt: 'p', image: `${png.slice(0, 40)}\n${png.slice(41)}` }, 400, 'image', 'invalid_image'],
     ['image with padding in the middle', { prompt: 'p', image: `data:image/png;base64,iVBO${'='.repeat(4)}${'A'.repeat(20000 * 4)}` }, 400, 'image', 'invalid_image'],
     ['image with a bad character past the first slice', { prompt: 'p', image: `data:image/png;base64,iVBORw0K${'A'.repeat(70000 * 4)}@AAA` }, 400, 'image', 'invalid_image'],
+    ['a misspelt field', { prompt: 'p', secounds: '12' }, 400, 'secounds', 'unknown_parameter'],
+    ['an empty images list', { prompt: 'p', images: [] }, 400, 'images'],
+    ['image given as a list of two', { prompt: 'p', image: [png, png] }, 400, 'image'],
+    ['seconds as a boolean', { prompt: 'p', seconds: true }, 400, 'seconds'],
+    ['a size with a tiny side', { prompt: 'p', size: '100000x1' }, 400, 'size'],
+    ['a zero aspect ratio', { prompt: 'p', aspect_ratio: '0:5' }, 400, 'aspect_ratio'],
     ['second image bad', { prompt: 'p', images: [png, 'data:text/plain;base64,aGk='] }, 400, 'images[1]', 'invalid_image'],
     ['image over the byte limit', { prompt: 'p', image: dataUri(Buffer.concat([PNG_1x1, Buffer.alloc(1100)])) }, 413, 'image'],
     ['too many images', { prompt: 'p', images: [png, png, png, png] }, 400, 'images', 'too_many_images'],
@@ -120,6 +125,23 @@ describe('normalization: rejections name the param (contract §3, §7)', () => {
     expect(e.param).toBe(param);
     if (code) expect(e.code).toBe(code);
     expect(e.message.length).toBeGreaterThan(10);
+  });
+
+  it('says what is wrong in words a user can act on', () => {
+    const message = (fields: Record<string, unknown>) => {
+      try {
+        run(json(fields));
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return '';
+    };
+    expect(message({ prompt: 'p', model: 'sora-2-pro', seconds: 8 })).toMatch(/'sora-2-pro' \(grok-video-3-pro\) is fixed at 10 seconds/);
+    expect(message({ prompt: 'p', resolution: '1280x720' })).not.toMatch(/WIDTHxHEIGHT/);
+    expect(message({ prompt: 'p', size: 'big' })).toMatch(/WIDTHxHEIGHT/);
+    expect(message({ prompt: 'p', image: [png, png] })).toMatch(/images/);
+    expect(message({ prompt: 'p', seconds: true })).toMatch(/string or a number/);
+    expect(message({ prompt: 'p', secounds: 1 })).toBe('Unrecognized request argument supplied: secounds');
   });
 
   it('rejects a multipart file that is not an image', () => {
