@@ -136,6 +136,7 @@ export class SqliteStore implements Store {
       listDesc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq < ? ORDER BY seq DESC LIMIT ?'),
       listAsc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq > ? ORDER BY seq ASC LIMIT ?'),
       reserved: db.prepare("SELECT * FROM jobs WHERE charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
+      reservedOfTeam: db.prepare("SELECT * FROM jobs WHERE team_id = ? AND charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
       insertTeam: db.prepare('INSERT OR IGNORE INTO teams (id, name, quota, created_at) VALUES (?, ?, ?, ?)'),
       team: db.prepare('SELECT * FROM teams WHERE id = ?'),
       teams: db.prepare('SELECT * FROM teams ORDER BY created_at, id'),
@@ -293,6 +294,10 @@ export class SqliteStore implements Store {
 
   async activeJobs(limit: number): Promise<JobRecord[]> {
     return (this.s.reserved.all(limit) as Row[]).map(toJob);
+  }
+
+  async activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
+    return (this.s.reservedOfTeam.all(teamId, limit) as Row[]).map(toJob);
   }
 
   async createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<Team | undefined> {

@@ -118,6 +118,8 @@ export interface Store {
   deleteJob(teamId: string, id: string, nowMs: number): Promise<boolean>;
   /** Jobs still running upstream, least recently refreshed first (the reconciler's worklist). */
   activeJobs(limit: number): Promise<JobRecord[]>;
+  /** The same, for one team. */
+  activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]>;
 
   createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<Team | undefined>;
   getTeam(id: string): Promise<Team | undefined>;

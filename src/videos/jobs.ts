@@ -30,6 +30,9 @@ export interface RequestContext extends CallContext {
  */
 export const RECORD_CACHE_MS = 30_000;
 
+/** Upstream calls one refused create may make to find finished jobs. */
+const MAX_ON_DEMAND_REFRESH = 10;
+
 export const newVideoId = () => `video_${randomBytes(16).toString('hex')}`;
 
 /**
@@ -51,27 +54,28 @@ export class VideoJobs {
     const { store, upstream, clock, logger } = this.deps;
     checkStaticLimits(principal, req.model.id, req.requestedModel, req.seconds);
     const id = newVideoId();
-    const admission = await store.admitJob(
-      principal,
-      {
-        id,
-        teamId: principal.teamId,
-        keyId: principal.keyId,
-        model: req.model.id,
-        prompt: req.prompt,
-        seconds: req.seconds,
-        resolution: req.resolution,
-        aspectRatio: req.aspectRatio,
-        referenceCount: req.references.length,
-      },
-      clock.now(),
-    );
+    const job = {
+      id,
+      teamId: principal.teamId,
+      keyId: principal.keyId,
+      model: req.model.id,
+      prompt: req.prompt,
+      seconds: req.seconds,
+      resolution: req.resolution,
+      aspectRatio: req.aspectRatio,
+      referenceCount: req.references.length,
+    };
+    let admission = await store.admitJob(principal, job, clock.now());
+    // A slot may be held by a job that has finished upstream but that nobody has polled since: look before refusing.
+    if (!admission.ok && admission.refusal.kind === 'concurrency' && (await this.settleFinished(principal, admission.refusal))) {
+      admission = await store.admitJob(principal, job, clock.now());
+    }
     if (!admission.ok) throw refusalToError(admission.refusal);
     try {
       const created = await upstream.createVideo(ENCODERS[req.model.family](req), ctx, ctx.timing);
-      const job = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now());
-      this.records.set(id, job);
-      return { job, rate: admission.rate };
+      const active = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now());
+      this.records.set(id, active);
+      return { job: active, rate: admission.rate };
     } catch (err) {
       await store.abandonJob(id);
       if (err instanceof ApiError && err.headers['x-should-retry'] === 'false') {
@@ -80,6 +84,19 @@ export class VideoJobs {
       }
       throw err;
     }
+  }
+
+  /**
+   * Refreshes the jobs holding the refused scope's slots (at most as many as the limit, each through the
+   * shared status cache) and says whether any of them has ended.
+   */
+  private async settleFinished(principal: Principal, refusal: { scope: 'team' | 'key'; limit: number }): Promise<boolean> {
+    const jobs = (await this.deps.store.activeJobsOfTeam(principal.teamId, Math.min(refusal.limit, MAX_ON_DEMAND_REFRESH) * 4))
+      .filter((j) => j.upstreamId && (refusal.scope === 'team' || j.keyId === principal.keyId))
+      .slice(0, MAX_ON_DEMAND_REFRESH);
+    const ctx = { requestId: `admission_${randomBytes(6).toString('hex')}`, timing: { status: undefined, durationMs: 0 } };
+    const refreshed = await Promise.all(jobs.map((j) => this.refresh(j, ctx).catch(() => j)));
+    return refreshed.some((j) => isTerminal(j.status));
   }
 
   async get(principal: Principal, id: string, ctx: RequestContext): Promise<JobRecord> {

@@ -181,6 +181,17 @@ describe('refunds and freed slots (contract §4)', () => {
     expect((await create(key)).res.status).toBe(200);
   });
 
+  it('a create refused for concurrency first looks whether a held slot has finished upstream', async () => {
+    const key = await fresh('finished-unpolled');
+    await create(key, { seconds: 3 });
+    h.sim.settle(upstreamIdOf(1)[0]!, 'completed');
+    // Nobody polled and the reconciler did not run: admission finds the finished job itself.
+    expect((await create(key)).res.status).toBe(200);
+    expect((await usage('finished-unpolled')).day.video_seconds).toBe(9);
+    // A slot held by a job still running is still refused.
+    expect((await create(key)).body.error.code).toBe('concurrency_limit_exceeded');
+  });
+
   it('the reconciler moves past jobs whose refresh fails', async () => {
     const key = await fresh('unreachable-jobs');
     const { body } = await create(key, { seconds: 2 });
