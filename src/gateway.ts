@@ -51,7 +51,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   if (opts.acceptDemoKey) staticKeys.push({ key: DEMO_API_KEY, id: 'demo' });
   const auth = new Authenticator(store, clock, staticKeys, config.keyCacheMs);
   const requests = new RequestCounter(store, clock, logger);
-  const admin = new AdminService(store, clock, { onChange: (m) => auth.forget(m), beforeUsage: () => requests.flush() });
+  const admin = new AdminService(store, clock, catalog, { onChange: (m) => auth.forget(m), beforeUsage: () => requests.flush() });
   const jobs = new VideoJobs({ store, upstream, logger, clock, statusCacheMs: config.statusCacheMs });
   const reconciler = new Reconciler(
     { store, jobs, logger, clock },
@@ -60,8 +60,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let draining = false;
   const app = createApp({ config, store, upstream, jobs, auth, admin, requests, catalog, logger, clock, isDraining: () => draining });
 
-  const server = await new Promise<Server>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s as Server)) as Server;
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => {
+      s.off('error', reject);
+      resolve(s);
+    }) as Server;
+    // A port already taken is a start-up error for main.ts to report, not an unhandled event.
+    s.once('error', reject);
+  }).catch(async (err: Error) => {
+    await Promise.all([upstream.close(), store.close()]);
+    throw new Error(`cannot listen on ${config.host}:${config.port}: ${err.message}`);
   });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;

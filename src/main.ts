@@ -79,4 +79,7 @@ async function main() {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-void main();
+main().catch((err: unknown) => {
+  process.stderr.write(`grok-video-gateway: ${(err as Error).message}\n`);
+  process.exit(1);
+});

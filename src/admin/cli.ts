@@ -3,6 +3,7 @@ import { AdminService } from './service.js';
 import { loadConfig } from '../config.js';
 import { systemClock, type QuotaPolicy } from '../quota/policy.js';
 import { SqliteStore } from '../store/sqlite.js';
+import { ModelCatalog } from '../videos/models.js';
 
 /**
  * The operator CLI: the admin API's operations for people at a shell, run against the same store the
@@ -90,7 +91,7 @@ export async function runCli(argv: string[], out: (s: string) => void = (s) => p
   }
   const config = loadConfig();
   const store = SqliteStore.inDataDir(config.dataDir);
-  const admin = new AdminService(store, systemClock);
+  const admin = new AdminService(store, systemClock, new ModelCatalog(config.models, config.defaultModel));
   const need = (what: string) => {
     if (!arg) throw new UsageError(`missing ${what}`);
     return arg;

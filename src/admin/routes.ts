@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { bearer, safeEqual, type Authenticator } from '../http/auth.js';
 import type { AppEnv } from '../http/context.js';
-import { forbidden, invalidRequest, unauthorized, ApiError } from '../http/errors.js';
+import { ApiError, forbidden, invalidRequest, unauthorized, unsupportedMediaType } from '../http/errors.js';
 import type { Config } from '../config.js';
 import { readAll } from '../videos/parse.js';
 import type { AdminService } from './service.js';
@@ -12,6 +12,8 @@ const MAX_ADMIN_BODY_BYTES = 64 * 1024;
 async function jsonBody(req: Request): Promise<unknown> {
   const text = (await readAll(req.body, MAX_ADMIN_BODY_BYTES)).toString('utf8');
   if (!text) return {};
+  const type = (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') throw unsupportedMediaType(`Admin bodies must be application/json, not '${type || '(none)'}'.`);
   try {
     return JSON.parse(text);
   } catch {

@@ -3,8 +3,9 @@ import { z } from 'zod';
 import { generateKey, hashKey, STATIC_TEAM } from '../http/auth.js';
 import { ApiError, invalidRequest, notFound } from '../http/errors.js';
 import { parseOrThrow } from '../http/validation.js';
-import { quotaPolicySchema, type Clock } from '../quota/policy.js';
+import { quotaPolicySchema, type Clock, type QuotaPolicy } from '../quota/policy.js';
 import type { ApiKeyRecord, Store, Team } from '../store/types.js';
+import type { ModelCatalog } from '../videos/models.js';
 
 export const teamIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'use 1-64 letters, digits, dots, dashes or underscores');
 
@@ -42,6 +43,8 @@ export class AdminService {
   constructor(
     private readonly store: Store,
     private readonly clock: Clock,
+    /** Model allow-lists must name models or aliases the gateway knows, or they silently allow nothing. */
+    private readonly catalog: ModelCatalog,
     private readonly hooks: {
       /** Called after a key is revoked or a policy changes, so cached principals are dropped. */
       onChange?: (m: { keyId?: string; teamId?: string }) => void;
@@ -54,8 +57,16 @@ export class AdminService {
     this.hooks.onChange?.(m);
   }
 
+  private checkModels(quota: QuotaPolicy | undefined): void {
+    const unknown = quota?.models?.find((m) => !this.catalog.resolve(m));
+    if (unknown !== undefined) {
+      throw invalidRequest(`quota.models names '${unknown}', which is not a model or alias of this gateway (see GET /v1/models).`, 'quota.models', 'model_not_found');
+    }
+  }
+
   async createTeam(body: unknown) {
     const input = parseOrThrow(createTeamSchema, body);
+    this.checkModels(input.quota);
     if (input.id === STATIC_TEAM) throw invalidRequest(`Team id '${STATIC_TEAM}' is reserved for static keys.`, 'id');
     const team = await this.store.createTeam({ id: input.id, name: input.name ?? null, quota: input.quota }, this.clock.now());
     if (!team) throw new ApiError({ status: 409, type: 'invalid_request_error', message: `Team '${input.id}' already exists.`, param: 'id', code: 'team_exists' });
@@ -74,6 +85,7 @@ export class AdminService {
 
   async updateTeam(id: string, body: unknown) {
     const patch = parseOrThrow(patchTeamSchema, body);
+    this.checkModels(patch.quota);
     const team = await this.store.updateTeam(id, { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.quota ? { quota: patch.quota } : {}) });
     if (!team) throw teamNotFound(id);
     this.changed({ teamId: id });
@@ -89,6 +101,7 @@ export class AdminService {
   /** The only moment the secret exists outside the client: it is returned here and stored as a hash. */
   async issueKey(teamId: string, body: unknown) {
     const input = parseOrThrow(issueKeySchema, body ?? {});
+    this.checkModels(input.quota);
     if (!(await this.store.getTeam(teamId))) throw teamNotFound(teamId);
     const nowS = Math.floor(this.clock.now() / 1000);
     if (input.expires_at != null && input.expires_at <= nowS) throw invalidRequest('expires_at must be in the future.', 'expires_at');

@@ -34,6 +34,15 @@ describe('admin API (contract §5)', () => {
     expect(r.body.error.param).toBe(param);
   });
 
+  it('refuses model allow-lists naming unknown models, and bodies that are not JSON', async () => {
+    const bad = await admin(h.url, 'POST', '/teams', { id: 'typo-models', quota: { models: ['grok-vidoe-3'] } });
+    expect(bad.res.status).toBe(400);
+    expect(bad.body.error.param).toBe('quota.models');
+    expect((await admin(h.url, 'POST', '/teams', { id: 'alias-models', quota: { models: ['sora-2'] } })).res.status).toBe(201);
+    const form = await fetch(`${h.url}/admin/teams`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/x-www-form-urlencoded' }, body: '{"id":"formish"}' });
+    expect(form.status).toBe(415);
+  });
+
   it('refuses an admin body over 64 KiB with 413', async () => {
     const r = await admin(h.url, 'POST', '/teams', { id: 'big', name: 'x'.repeat(70 * 1024) });
     expect(r.res.status).toBe(413);

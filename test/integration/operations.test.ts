@@ -108,6 +108,22 @@ describe('process lifecycle', () => {
     }
   });
 
+  it('a port already in use is a one-line start-up error', async () => {
+    const first = await spawnGateway({ DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-port-a-')) });
+    try {
+      const port = new URL(first.url).port;
+      const second = await spawnGateway({ PORT: port, DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-port-b-')) }).then(
+        () => 'started',
+        (err: Error) => err.message,
+      );
+      expect(second).toMatch(/exited with 1/);
+      expect(second).toMatch(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+      expect(second).not.toMatch(/node:events|at Server/);
+    } finally {
+      await first.stop();
+    }
+  });
+
   it('SIGTERM: /readyz turns 503, an in-flight download finishes, the process exits 0', async () => {
     const sim = new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 0, videoBytes: 64 * 1024 * 1024 });
     const upstreamUrl = await sim.listen();
