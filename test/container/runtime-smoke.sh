@@ -208,21 +208,24 @@ for dir in . dist node_modules; do
 done
 
 # --- drain and exit --------------------------------------------------------------------------------------
+# term_expect_zero NAME PID SECONDS: SIGTERM, wait, and require exit code 0.
+term_expect_zero() {
+  kill -TERM "$2"
+  wait_exit "$2" "$3" || die "$1 still running $3s after SIGTERM"
+  [ "$exit_code" -eq 0 ] || die "$1 exited $exit_code after SIGTERM, want 0"
+  log "$1 exited 0 after SIGTERM"
+}
+
 log "SIGTERM to the gateway (pid $gw_pid)"
-kill -TERM "$gw_pid"
-wait_exit "$gw_pid" 40 || die "gateway still running 40s after SIGTERM"
+term_expect_zero gateway "$gw_pid" 40
 gw_pid=""
-[ "$exit_code" -eq 0 ] || die "gateway exited $exit_code after SIGTERM, want 0"
-log "gateway exited 0 after SIGTERM"
 
 # Neither the gateway nor the simulator may print the upstream key.
 if grep -qF "$sim_key" "$tmp/gateway.out" "$tmp/gateway.err" "$tmp/simulator.log"; then
   die "the upstream key appears in the logs"
 fi
 
-kill -TERM "$sim_pid"
-wait_exit "$sim_pid" 10 || die "simulator still running 10s after SIGTERM"
+term_expect_zero simulator "$sim_pid" 10
 sim_pid=""
-[ "$exit_code" -eq 0 ] || die "simulator exited $exit_code after SIGTERM, want 0"
 
 echo "container runtime smoke: OK"
