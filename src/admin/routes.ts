@@ -3,7 +3,7 @@ import { bearer, safeEqual, type Authenticator } from '../http/auth.js';
 import type { AppEnv } from '../http/context.js';
 import { ApiError, forbidden, invalidRequest, unauthorized, unsupportedMediaType } from '../http/errors.js';
 import type { Config } from '../config.js';
-import { readAll } from '../videos/parse.js';
+import { mediaType, readAll } from '../videos/parse.js';
 import type { AdminService } from './service.js';
 
 /** Admin bodies are small JSON documents; anything larger is refused while it is read. */
@@ -12,7 +12,7 @@ const MAX_ADMIN_BODY_BYTES = 64 * 1024;
 async function jsonBody(req: Request): Promise<unknown> {
   const text = (await readAll(req.body, MAX_ADMIN_BODY_BYTES)).toString('utf8');
   if (!text) return {};
-  const type = (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = mediaType(req.headers.get('content-type'));
   if (type !== 'application/json') throw unsupportedMediaType(`Admin bodies must be application/json, not '${type || '(none)'}'.`);
   try {
     return JSON.parse(text);

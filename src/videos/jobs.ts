@@ -33,6 +33,11 @@ export const RECORD_CACHE_MS = 30_000;
 /** Upstream calls one refused create may make to find finished jobs. */
 const MAX_ON_DEMAND_REFRESH = 10;
 
+/** The context of work no client request started (admission look-ups, the reconciler): its own id for the logs. */
+export function backgroundContext(kind: string): RequestContext {
+  return { requestId: `${kind}_${randomBytes(6).toString('hex')}`, timing: { status: undefined, durationMs: 0 } };
+}
+
 export const newVideoId = () => `video_${randomBytes(16).toString('hex')}`;
 
 /**
@@ -94,7 +99,7 @@ export class VideoJobs {
     const jobs = (await this.deps.store.activeJobsOfTeam(principal.teamId, Math.min(refusal.limit, MAX_ON_DEMAND_REFRESH) * 4))
       .filter((j) => j.upstreamId && (refusal.scope === 'team' || j.keyId === principal.keyId))
       .slice(0, MAX_ON_DEMAND_REFRESH);
-    const ctx = { requestId: `admission_${randomBytes(6).toString('hex')}`, timing: { status: undefined, durationMs: 0 } };
+    const ctx = backgroundContext('admission');
     const refreshed = await Promise.all(jobs.map((j) => this.refresh(j, ctx).catch(() => j)));
     return refreshed.some((j) => isTerminal(j.status));
   }

@@ -37,12 +37,17 @@ export async function parseVideoBody(
   body: ReadableStream<Uint8Array> | null,
   limits: ParseLimits,
 ): Promise<RawRequest> {
-  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = mediaType(contentType);
   if (type === 'application/json') return parseJson(await readAll(body, limits.maxBodyBytes));
   if (type === 'multipart/form-data') return parseMultipart(contentType as string, body, limits);
   throw unsupportedMediaType(
     `Content-Type must be application/json or multipart/form-data, not '${type || '(none)'}'.`,
   );
+}
+
+/** `Multipart/Form-Data; boundary=x` → `multipart/form-data`. */
+export function mediaType(contentType: string | null | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
 function bodyTooLarge(limit: number) {

@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import type { Clock } from '../quota/policy.js';
 import type { Store } from '../store/types.js';
-import type { VideoJobs } from './jobs.js';
+import { backgroundContext, type VideoJobs } from './jobs.js';
 
 export interface ReconcilerOptions {
   readonly intervalMs: number;
@@ -59,7 +58,8 @@ export class Reconciler {
     for (const job of active) {
       if (this.stopped) break;
       const ageMs = clock.now() - job.createdAt * 1000;
-      const requestId = `reconcile_${randomBytes(6).toString('hex')}`;
+      const ctx = backgroundContext('reconcile');
+      const { requestId } = ctx;
       if (!job.upstreamId) {
         if (ageMs > this.opts.pendingGraceMs) {
           logger.warn({ requestId, videoId: job.id, teamId: job.teamId }, 'create never completed (process died?); reservation refunded');
@@ -73,7 +73,7 @@ export class Reconciler {
         continue;
       }
       try {
-        await jobs.refresh(job, { requestId, timing: { status: undefined, durationMs: 0 } }, true);
+        await jobs.refresh(job, ctx, true);
       } catch (err) {
         logger.warn({ requestId, videoId: job.id, err: { message: (err as Error).message } }, 'reconciler could not refresh a job');
         // Recorded as looked at all the same, so that a batch of failing jobs cannot hold the front of the
