@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { bearer, safeEqual, type Authenticator } from '../http/auth.js';
-import type { AppEnv } from '../http/context.js';
+import { requestHeader, type AppEnv } from '../http/context.js';
 import { ApiError, forbidden, invalidRequest, unauthorized, unsupportedMediaType } from '../http/errors.js';
 import type { Config } from '../config.js';
 import { mediaType, readAll } from '../videos/parse.js';
@@ -27,7 +27,7 @@ export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: 
   const app = new Hono<AppEnv>();
 
   app.use('*', async (c, next) => {
-    const token = bearer(c.req.header('authorization'));
+    const token = bearer(requestHeader(c, 'authorization'));
     if (!config.adminToken) {
       throw new ApiError({ status: 503, type: 'server_error', code: 'admin_disabled', message: 'The admin API is disabled: set ADMIN_TOKEN to enable it.' });
     }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import {
@@ -12,6 +12,7 @@ import {
 } from '../http/errors.js';
 import { redactSecrets } from '../observability/redact.js';
 import { GarbledTaskError, decodeTask, type UpstreamTask } from '../videos/dialects/task.js';
+import { bufferedExchange, ResponseTooLargeError, type BufferedResponse } from './buffered-exchange.js';
 import type { EncodedCreate } from '../videos/dialects/types.js';
 
 /**
@@ -55,7 +56,7 @@ const MAX_JSON_BYTES = 1024 * 1024;
 /** Response headers a client may see on a content download; nothing else of the upstream's leaks. */
 const CONTENT_HEADERS = ['content-type', 'content-length', 'content-range', 'accept-ranges', 'etag', 'last-modified', 'cache-control'];
 
-const fingerprint = (key: string) => createHash('sha256').update(key).digest('hex').slice(0, 12);
+const fingerprint = (key: string) => hash('sha256', key, 'hex').slice(0, 12);
 
 export class UpstreamClient {
   private readonly pool: Pool;
@@ -81,7 +82,7 @@ export class UpstreamClient {
 
   async createVideo(body: EncodedCreate, ctx: CallContext, timing?: UpstreamTiming): Promise<CreatedTask> {
     const key = this.keys[this.next++ % this.keys.length]!;
-    const res = await this.send(
+    const res = await this.exchange(
       {
         method: 'POST',
         path: '/v1/videos',
@@ -94,17 +95,16 @@ export class UpstreamClient {
       timing,
       true,
     );
-    return { task: await this.readTask(res, true), keyFingerprint: key.fp };
+    return { task: this.readTask(res, true), keyFingerprint: key.fp };
   }
 
   async getVideo(upstreamId: string, keyFp: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
-    const res = await this.send({ method: 'GET', path: `/v1/videos/${encodeURIComponent(upstreamId)}`, headers: { accept: 'application/json' } }, this.keyFor(keyFp), ctx, timing);
+    const res = await this.exchange({ method: 'GET', path: `/v1/videos/${encodeURIComponent(upstreamId)}`, headers: { accept: 'application/json' } }, this.keyFor(keyFp), ctx, timing);
     return this.readTask(res, false);
   }
 
   async deleteVideo(upstreamId: string, keyFp: string, ctx: CallContext, timing?: UpstreamTiming): Promise<void> {
-    const res = await this.send({ method: 'DELETE', path: `/v1/videos/${encodeURIComponent(upstreamId)}`, headers: { accept: 'application/json' } }, this.keyFor(keyFp), ctx, timing);
-    await res.body.dump();
+    await this.exchange({ method: 'DELETE', path: `/v1/videos/${encodeURIComponent(upstreamId)}`, headers: { accept: 'application/json' } }, this.keyFor(keyFp), ctx, timing);
   }
 
   async openContent(
@@ -117,7 +117,7 @@ export class UpstreamClient {
     const query = opts.variant ? `?variant=${encodeURIComponent(opts.variant)}` : '';
     const headers: Record<string, string> = { accept: '*/*' };
     if (opts.range) headers.range = opts.range;
-    const res = await this.send({ method: 'GET', path: `/v1/videos/${encodeURIComponent(upstreamId)}/content${query}`, headers }, this.keyFor(keyFp), ctx, timing, false, [416]);
+    const res = await this.send({ method: 'GET', path: `/v1/videos/${encodeURIComponent(upstreamId)}/content${query}`, headers }, this.keyFor(keyFp), ctx, timing, [416]);
     const out: Record<string, string> = {};
     for (const name of CONTENT_HEADERS) {
       const v = res.headers[name];
@@ -145,34 +145,57 @@ export class UpstreamClient {
     return (this.keys.find((k) => k.fp === fp) ?? this.keys[0]!).key;
   }
 
-  private async send(
+  private headers(extra: Record<string, string>, key: string, ctx: CallContext): Record<string, string> {
+    return { ...extra, authorization: `Bearer ${key}`, 'user-agent': USER_AGENT, 'x-request-id': ctx.requestId };
+  }
+
+  /** A call whose answer is a small JSON document (tasks, deletes), read whole and capped. */
+  private async exchange(
     req: { method: Dispatcher.HttpMethod; path: string; headers: Record<string, string>; body?: Readable },
     key: string,
     ctx: CallContext,
     timing: UpstreamTiming | undefined,
     isCreate = false,
-    passStatuses: readonly number[] = [],
+  ): Promise<BufferedResponse> {
+    const started = performance.now();
+    let res: BufferedResponse;
+    try {
+      res = await bufferedExchange(this.pool, { method: req.method, path: this.prefix + req.path, headers: this.headers(req.headers, key, ctx), body: req.body ?? null }, MAX_JSON_BYTES, ctx.signal);
+    } catch (err) {
+      if (timing) timing.durationMs = performance.now() - started;
+      throw err instanceof ResponseTooLargeError ? garbled(isCreate) : this.networkError(err, isCreate);
+    }
+    if (timing) {
+      timing.status = res.statusCode;
+      timing.durationMs = performance.now() - started;
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    throw this.statusError(res.statusCode, res.headers, res.body.toString('utf8'), isCreate);
+  }
+
+  /** A call whose answer is streamed to the client (content); statuses in `passStatuses` are handed back too. */
+  private async send(
+    req: { method: Dispatcher.HttpMethod; path: string; headers: Record<string, string> },
+    key: string,
+    ctx: CallContext,
+    timing: UpstreamTiming | undefined,
+    passStatuses: readonly number[],
   ): Promise<Dispatcher.ResponseData> {
     const started = performance.now();
     let res: Dispatcher.ResponseData;
     try {
-      res = await this.pool.request({
-        method: req.method,
-        path: this.prefix + req.path,
-        headers: { ...req.headers, authorization: `Bearer ${key}`, 'user-agent': USER_AGENT, 'x-request-id': ctx.requestId },
-        body: req.body ?? null,
-        signal: ctx.signal ?? null,
-      });
+      res = await this.pool.request({ method: req.method, path: this.prefix + req.path, headers: this.headers(req.headers, key, ctx), signal: ctx.signal ?? null });
     } catch (err) {
       if (timing) timing.durationMs = performance.now() - started;
-      throw this.networkError(err, isCreate);
+      throw this.networkError(err, false);
     }
     if (timing) {
       timing.status = res.statusCode;
       timing.durationMs = performance.now() - started;
     }
     if ((res.statusCode >= 200 && res.statusCode < 300) || passStatuses.includes(res.statusCode)) return res;
-    throw await this.statusError(res, isCreate);
+    const text = await readCapped(res.body, MAX_JSON_BYTES, res.headers['content-length']).catch(() => '');
+    throw this.statusError(res.statusCode, res.headers, text, false);
   }
 
   private networkError(err: unknown, isCreate: boolean): unknown {
@@ -198,8 +221,7 @@ export class UpstreamClient {
     );
   }
 
-  private async statusError(res: Dispatcher.ResponseData, isCreate: boolean): Promise<ApiError> {
-    const text = await readCapped(res.body, MAX_JSON_BYTES, res.headers['content-length']).catch(() => '');
+  private statusError(s: number, headers: BufferedResponse['headers'], text: string, isCreate: boolean): ApiError {
     let message = '';
     let param: string | null = null;
     try {
@@ -211,9 +233,8 @@ export class UpstreamClient {
     }
     message = redactSecrets(message, this.keys.map((k) => k.key)).slice(0, 500);
     const said = message ? ` Upstream said: ${message}` : '';
-    const s = res.statusCode;
     if (s === 429) {
-      const retry = res.headers['retry-after'];
+      const retry = headers['retry-after'];
       return upstreamUnavailable(`The upstream is rate limiting the gateway.${said}`, 'upstream_rate_limited', typeof retry === 'string' ? { 'retry-after': retry } : {});
     }
     if (s === 401 || s === 403) return upstreamBadGateway('The upstream refused the gateway\'s credentials; the operator must check UPSTREAM_API_KEY.');
@@ -223,19 +244,21 @@ export class UpstreamClient {
     return upstreamBadGateway(`The upstream failed with HTTP ${s}.${said}`, { maybeCreated: isCreate && s !== 503 });
   }
 
-  private async readTask(res: Dispatcher.ResponseData, isCreate: boolean): Promise<UpstreamTask> {
+  private readTask(res: BufferedResponse, isCreate: boolean): UpstreamTask {
     try {
-      return decodeTask(JSON.parse(await readCapped(res.body, MAX_JSON_BYTES, res.headers['content-length'])));
+      return decodeTask(JSON.parse(res.body.toString('utf8')));
     } catch (err) {
-      if (err instanceof SyntaxError || err instanceof GarbledTaskError || err instanceof RangeError) {
-        throw upstreamBadGateway(
-          isCreate ? 'The upstream answered with a garbled task. It may have started the video; not retrying automatically.' : 'The upstream answered with a garbled task.',
-          { maybeCreated: isCreate },
-        );
-      }
-      throw this.networkError(err, isCreate);
+      if (err instanceof SyntaxError || err instanceof GarbledTaskError) throw garbled(isCreate);
+      throw err;
     }
   }
+}
+
+function garbled(isCreate: boolean): ApiError {
+  return upstreamBadGateway(
+    isCreate ? 'The upstream answered with a garbled task. It may have started the video; not retrying automatically.' : 'The upstream answered with a garbled task.',
+    { maybeCreated: isCreate },
+  );
 }
 
 async function readCapped(body: Dispatcher.ResponseData['body'], limit: number, declaredLength?: string | string[]): Promise<string> {

@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { ApiError, toErrorBody, tooLarge } from '../http/errors.js';
-import { callContext, principalOf, setRateHeaders, type AppContext, type AppEnv } from '../http/context.js';
+import { callContext, principalOf, requestHeader, setRateHeaders, setResponseHeader, type AppContext, type AppEnv } from '../http/context.js';
 import { parseOrThrow } from '../http/validation.js';
 import { modelAllowed } from '../quota/refusals.js';
 import type { VideoJobs } from './jobs.js';
@@ -20,8 +20,6 @@ const listQuery = z.object({
   order: z.enum(['asc', 'desc']).default('desc'),
 });
 
-const JSON_TYPE = { 'content-type': 'application/json' };
-
 const contentQuery = z.object({ variant: z.enum(['video', 'thumbnail', 'spritesheet']).optional() });
 
 export interface VideoRouteDeps {
@@ -36,10 +34,11 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
   const limits = config.limits;
   const creates = new Semaphore(limits.maxConcurrentCreates);
   const pollAfterMs = String(Math.max(1000, config.statusCacheMs));
-  const baseUrl = (c: AppContext) => config.publicBaseUrl ?? new URL(c.req.url).origin;
+  // c.req.url is always absolute (scheme://host/path): its origin is the part before the path, no URL parse needed.
+  const baseUrl = (c: AppContext) => config.publicBaseUrl ?? c.req.url.slice(0, c.req.url.indexOf('/', c.req.url.indexOf('//') + 2));
 
   app.post('/videos', async (c) => {
-    const declared = Number(c.req.header('content-length'));
+    const declared = Number(requestHeader(c, 'content-length'));
     if (declared > limits.maxBodyBytes) throw tooLarge(`Request body exceeds the limit of ${limits.maxBodyBytes} bytes.`);
     // Bodies are held in memory while parsed: the number parsed at once bounds the memory they take.
     const release = creates.tryAcquire();
@@ -47,7 +46,7 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
       throw new ApiError({ status: 503, type: 'server_error', code: 'server_busy', message: 'The gateway is handling too many uploads; retry shortly.', headers: { 'retry-after': '1' } });
     }
     try {
-      const raw = await parseVideoBody(c.req.header('content-type'), c.req.raw.body, limits);
+      const raw = await parseVideoBody(requestHeader(c, 'content-type'), c.req.raw.body, limits);
       const normalized = normalizeVideoRequest(raw, catalog, limits);
       // Detached: once the upstream may have the create, a client hang-up must not orphan the job.
       const { job, rate } = await jobs.create(principalOf(c), normalized, callContext(c, true));
@@ -69,8 +68,9 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
     // Detached: the status fetch is shared by every poller of this video, so no single client may cancel it
     // (and not touching the request's abort signal keeps the hot path free of a full Request object).
     const job = await jobs.get(principalOf(c), c.req.param('id'), callContext(c, true));
-    if (job.status === 'queued' || job.status === 'in_progress') c.header('openai-poll-after-ms', pollAfterMs);
-    return c.body(videoJson(job, baseUrl(c)), 200, JSON_TYPE);
+    if (job.status === 'queued' || job.status === 'in_progress') setResponseHeader(c, 'openai-poll-after-ms', pollAfterMs);
+    // A fresh header object each time: @hono/node-server adds content-length to the object it is given.
+    return c.body(videoJson(job, baseUrl(c)), 200, { 'content-type': 'application/json' });
   });
 
   app.delete('/videos/:id', async (c) => {
@@ -81,7 +81,7 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
 
   app.get('/videos/:id/content', async (c) => {
     const { variant } = parseOrThrow(contentQuery, c.req.query());
-    const stream = await jobs.content(principalOf(c), c.req.param('id'), { range: c.req.header('range'), variant }, callContext(c));
+    const stream = await jobs.content(principalOf(c), c.req.param('id'), { range: requestHeader(c, 'range'), variant }, callContext(c));
     if (stream.status === 416) {
       stream.body.resume();
       const err = new ApiError({ status: 416, type: 'invalid_request_error', code: 'range_not_satisfiable', param: 'range', message: 'The requested range is not satisfiable.' });
@@ -90,7 +90,7 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
     // Piped straight from the upstream socket to the client socket: no web-stream conversion, backpressure
     // end to end, and a hang-up on either side destroys the other.
     const outgoing = c.env.outgoing;
-    outgoing.writeHead(stream.status, { ...stream.headers, 'x-request-id': c.get('requestId') });
+    outgoing.writeHead(stream.status, stream.headers);
     c.set('sentStatus', stream.status);
     pipeline(stream.body, outgoing).catch(() => undefined);
     return RESPONSE_ALREADY_SENT;

@@ -165,6 +165,7 @@ describe('upstream failures map to gateway errors and never echo the upstream ke
     ['upstream 503', { status: 503, body: 'down' }, 502, 'upstream_error', null],
     ['garbled 200', { status: 200, body: '<html>oops</html>' }, 502, 'upstream_error', 'false'],
     ['200 without an id', { status: 200, body: '{"status":"queued"}' }, 502, 'upstream_error', 'false'],
+    ['200 larger than the 1 MiB cap', { status: 200, body: `{"id":"t","status":"queued","pad":"${'x'.repeat(2 * 1024 * 1024)}"}` }, 502, 'upstream_error', 'false'],
     ['connection dropped', { status: 0, destroy: true }, 502, 'upstream_error', 'false'],
   ])('%s → %i %s', async (_n, fail, status, code, shouldRetry) => {
     h.sim.failNextCreate(fail);
