@@ -20,6 +20,13 @@ export interface JobsDeps {
   readonly statusCacheMs: number;
 }
 
+interface CachedRecord {
+  readonly job: JobRecord;
+  /** performance.now() when stored, and until when the job's status needs no upstream call. */
+  readonly storedAt: number;
+  readonly freshUntil: number;
+}
+
 export interface RequestContext extends CallContext {
   readonly timing: UpstreamTiming;
 }
@@ -46,13 +53,23 @@ export const newVideoId = () => `video_${randomBytes(16).toString('hex')}`;
  */
 export class VideoJobs {
   private readonly inflight = new Map<string, Promise<JobRecord>>();
-  /** Non-terminal answers, for STATUS_CACHE_MS: polls in that window share one upstream call. */
-  private readonly fresh: LRUCache<string, JobRecord>;
-  /** The latest record of each recent job, so that a poll needs no store read. */
-  private readonly records = new LRUCache<string, JobRecord>({ max: 50_000, ttl: RECORD_CACHE_MS });
+  /**
+   * The latest record of each recent job, so that a poll needs no store read, and until when a non-terminal
+   * one counts as fresh (STATUS_CACHE_MS: polls in that window share one upstream call). One cache with
+   * timestamps, not two caches with their own TTLs: each poll costs one lookup.
+   */
+  private readonly records = new LRUCache<string, CachedRecord>({ max: 50_000 });
 
-  constructor(private readonly deps: JobsDeps) {
-    this.fresh = new LRUCache({ max: 50_000, ttl: Math.max(1, deps.statusCacheMs), ttlAutopurge: false });
+  constructor(private readonly deps: JobsDeps) {}
+
+  private remember(job: JobRecord, fresh: boolean): void {
+    const now = performance.now();
+    this.records.set(job.id, { job, storedAt: now, freshUntil: fresh && !isTerminal(job.status) ? now + this.deps.statusCacheMs : 0 });
+  }
+
+  private recall(id: string): CachedRecord | undefined {
+    const hit = this.records.get(id);
+    return hit && performance.now() - hit.storedAt < RECORD_CACHE_MS ? hit : undefined;
   }
 
   async create(principal: Principal, req: NormalizedVideoRequest, ctx: RequestContext): Promise<{ job: JobRecord; rate: RateInfo | null }> {
@@ -79,7 +96,7 @@ export class VideoJobs {
     try {
       const created = await upstream.createVideo(ENCODERS[req.model.family](req), ctx, ctx.timing);
       const active = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now());
-      this.records.set(id, active);
+      this.remember(active, false);
       return { job: active, rate: admission.rate };
     } catch (err) {
       await store.abandonJob(id);
@@ -105,10 +122,10 @@ export class VideoJobs {
   }
 
   async get(principal: Principal, id: string, ctx: RequestContext): Promise<JobRecord> {
-    const known = this.records.get(id);
+    const known = this.recall(id)?.job;
     const job = known?.teamId === principal.teamId ? known : await this.deps.store.getJob(principal.teamId, id);
     if (!job) throw videoNotFound(id);
-    if (job !== known) this.records.set(id, job);
+    if (job !== known) this.remember(job, false);
     return this.refresh(job, ctx);
   }
 
@@ -119,8 +136,8 @@ export class VideoJobs {
    */
   refresh(job: JobRecord, ctx: RequestContext, touch = false): Promise<JobRecord> {
     if (isTerminal(job.status) || !job.upstreamId) return Promise.resolve(job);
-    const cached = this.fresh.get(job.id);
-    if (cached) return Promise.resolve(cached);
+    const cached = this.records.get(job.id);
+    if (cached && cached.freshUntil > performance.now()) return Promise.resolve(cached.job);
     let pending = this.inflight.get(job.id);
     if (!pending) {
       pending = this.fetch(job, ctx, touch).finally(() => this.inflight.delete(job.id));
@@ -135,9 +152,7 @@ export class VideoJobs {
     const task = await upstream.getVideo(job.upstreamId as string, job.upstreamKeyFp ?? '', { requestId: ctx.requestId }, ctx.timing);
     const unchanged = task.status === job.status && task.progress === job.progress;
     const updated = unchanged && !touch ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
-    this.records.set(job.id, updated);
-    if (!isTerminal(updated.status)) this.fresh.set(job.id, updated);
-    else this.fresh.delete(job.id);
+    this.remember(updated, true);
     return updated;
   }
 
@@ -145,8 +160,8 @@ export class VideoJobs {
   async expire(job: JobRecord): Promise<void> {
     const error = { code: 'expired', message: "The video did not finish within the gateway's time limit." };
     const updated = await this.deps.store.updateJob(job.id, { status: 'failed', progress: job.progress, error }, this.deps.clock.now());
-    this.fresh.delete(job.id);
-    if (updated) this.records.set(job.id, updated);
+    if (updated) this.remember(updated, false);
+    else this.records.delete(job.id);
   }
 
   async list(principal: Principal, opts: { after?: string | undefined; limit: number; order: 'asc' | 'desc' }) {
@@ -164,7 +179,6 @@ export class VideoJobs {
       });
     }
     await store.deleteJob(principal.teamId, id, clock.now());
-    this.fresh.delete(id);
     this.records.delete(id);
   }
 
