@@ -4,7 +4,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { Config } from './config.js';
 import { adminRoutes } from './admin/routes.js';
 import { bearer, type Authenticator } from './http/auth.js';
-import { type AppEnv, requestHeader, setRateHeaders, setResponseHeader } from './http/context.js';
+import { type AppEnv, json, requestHeader, setRateHeaders } from './http/context.js';
 import { ApiError, notFound, serverError, toErrorBody, unauthorized } from './http/errors.js';
 import type { Logger } from './observability/logger.js';
 import type { Clock } from './quota/policy.js';
@@ -52,11 +52,11 @@ export function createApp(deps: AppDeps) {
     const requestId = given && CLIENT_REQUEST_ID.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
     c.set('requestId', requestId);
     c.set('timing', { status: undefined, durationMs: 0 });
-    setResponseHeader(c, 'x-request-id', requestId);
+    c.set('responseHeaders', { 'x-request-id': requestId });
     await next();
     const sent = c.get('sentStatus');
     // While draining, a request that still arrives on a kept-alive connection is served, then the connection ends.
-    if (sent === undefined && deps.isDraining()) setResponseHeader(c, 'connection', 'close');
+    if (sent === undefined && deps.isDraining()) c.env.outgoing.setHeader('connection', 'close');
     if (!logger.isLevelEnabled('info')) return;
     const principal = c.get('principal');
     const timing = c.get('timing');
@@ -81,20 +81,20 @@ export function createApp(deps: AppDeps) {
     const apiError = toApiError(err);
     if (!apiError) logger.error({ requestId: c.get('requestId'), err: { message: err.message, stack: err.stack } }, 'unhandled error');
     const e = apiError ?? serverError();
-    return c.json(toErrorBody(e), e.status as 400, e.headers);
+    return json(c, toErrorBody(e), e.status, e.headers);
   });
   app.notFound((c) => {
     const e = notFound(`Unknown route: ${c.req.method} ${c.req.path}`, null, 'unknown_route');
-    return c.json(toErrorBody(e), 404);
+    return json(c, toErrorBody(e), 404);
   });
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/healthz', (c) => json(c, { status: 'ok' }));
   app.get('/readyz', async (c) => {
-    if (deps.isDraining()) return c.json({ status: 'draining' }, 503);
+    if (deps.isDraining()) return json(c, { status: 'draining' }, 503);
     const signal = AbortSignal.timeout(READY_TIMEOUT_MS);
     const [storeOk, upstreamOk] = await Promise.all([store.ping(), upstream.ping(signal)]);
     const body = { status: storeOk && upstreamOk ? 'ready' : 'not_ready', store: storeOk ? 'ok' : 'down', upstream: upstreamOk ? 'ok' : 'down' };
-    return c.json(body, storeOk && upstreamOk ? 200 : 503);
+    return json(c, body, storeOk && upstreamOk ? 200 : 503);
   });
 
   app.use('/v1/*', async (c, next) => {

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { bearer, safeEqual, type Authenticator } from '../http/auth.js';
-import { requestHeader, type AppEnv } from '../http/context.js';
+import { json, requestHeader, type AppEnv } from '../http/context.js';
 import { ApiError, forbidden, invalidRequest, unauthorized, unsupportedMediaType } from '../http/errors.js';
 import type { Config } from '../config.js';
 import { mediaType, readAll } from '../videos/parse.js';
@@ -36,14 +36,14 @@ export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: 
     throw unauthorized('Missing or incorrect admin token.');
   });
 
-  app.post('/teams', async (c) => c.json(await admin.createTeam(await jsonBody(c.req.raw)), 201));
-  app.get('/teams', async (c) => c.json(await admin.listTeams()));
-  app.get('/teams/:team', async (c) => c.json(await admin.getTeam(c.req.param('team'))));
-  app.patch('/teams/:team', async (c) => c.json(await admin.updateTeam(c.req.param('team'), await jsonBody(c.req.raw))));
-  app.delete('/teams/:team', async (c) => c.json(await admin.deleteTeam(c.req.param('team'))));
-  app.post('/teams/:team/keys', async (c) => c.json(await admin.issueKey(c.req.param('team'), await jsonBody(c.req.raw)), 201));
-  app.get('/teams/:team/keys', async (c) => c.json(await admin.listKeys(c.req.param('team'))));
-  app.delete('/keys/:id', async (c) => c.json(await admin.revokeKey(c.req.param('id'))));
-  app.get('/teams/:team/usage', async (c) => c.json(await admin.usage(c.req.param('team'), c.req.query())));
+  app.post('/teams', async (c) => json(c, await admin.createTeam(await jsonBody(c.req.raw)), 201));
+  app.get('/teams', async (c) => json(c, await admin.listTeams()));
+  app.get('/teams/:team', async (c) => json(c, await admin.getTeam(c.req.param('team'))));
+  app.patch('/teams/:team', async (c) => json(c, await admin.updateTeam(c.req.param('team'), await jsonBody(c.req.raw))));
+  app.delete('/teams/:team', async (c) => json(c, await admin.deleteTeam(c.req.param('team'))));
+  app.post('/teams/:team/keys', async (c) => json(c, await admin.issueKey(c.req.param('team'), await jsonBody(c.req.raw)), 201));
+  app.get('/teams/:team/keys', async (c) => json(c, await admin.listKeys(c.req.param('team'))));
+  app.delete('/keys/:id', async (c) => json(c, await admin.revokeKey(c.req.param('id'))));
+  app.get('/teams/:team/usage', async (c) => json(c, await admin.usage(c.req.param('team'), c.req.query())));
   return app;
 }

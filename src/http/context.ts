@@ -14,6 +14,8 @@ export type AppEnv = {
     requestId: string;
     timing: UpstreamTiming;
     principal: Principal;
+    /** Headers every answer to this request carries (request id, rate limits, poll interval). */
+    responseHeaders: Record<string, string>;
   };
 };
 
@@ -38,12 +40,29 @@ export function requestHeader(c: AppContext, name: string): string | undefined {
 }
 
 /**
- * Headers every answer may carry (request id, rate limits) go onto Node's response, which merges them into
- * whatever the handler returns. Hono's `c.header()` would allocate a web `Headers` object per request and
- * take the response off @hono/node-server's fast path.
+ * Collected in a plain object and written with the answer, instead of Hono's `c.header()`, which allocates
+ * a web `Headers` object per request and takes the answer off @hono/node-server's fast path.
  */
 export function setResponseHeader(c: AppContext, name: string, value: string): void {
-  c.env.outgoing.setHeader(name, value);
+  c.get('responseHeaders')[name] = value;
+}
+
+/** The headers of an answer written straight to Node's response (downloads). */
+export function responseHeaders(c: AppContext, own: Record<string, string>): Record<string, string> {
+  return Object.assign({}, own, c.get('responseHeaders'));
+}
+
+/**
+ * Every JSON answer of the gateway. A plain header object (a fresh one: @hono/node-server adds
+ * content-length to it) keeps the answer on @hono/node-server's fast path; `c.json()` with more than one
+ * header would build a web `Headers` object.
+ */
+export function json(c: AppContext, body: unknown, status = 200, extra?: Record<string, string>): Response {
+  return jsonText(c, JSON.stringify(body), status, extra);
+}
+
+export function jsonText(c: AppContext, text: string, status = 200, extra?: Record<string, string>): Response {
+  return new Response(text, { status, headers: Object.assign({ 'content-type': 'application/json' }, c.get('responseHeaders'), extra) });
 }
 
 export function setRateHeaders(c: AppContext, rate: RateInfo | null): void {

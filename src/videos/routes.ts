@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { ApiError, toErrorBody, tooLarge } from '../http/errors.js';
-import { callContext, principalOf, requestHeader, setRateHeaders, setResponseHeader, type AppContext, type AppEnv } from '../http/context.js';
+import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setRateHeaders, setResponseHeader, type AppContext, type AppEnv } from '../http/context.js';
 import { parseOrThrow } from '../http/validation.js';
 import { modelAllowed } from '../quota/refusals.js';
 import type { VideoJobs } from './jobs.js';
@@ -51,7 +51,7 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
       // Detached: once the upstream may have the create, a client hang-up must not orphan the job.
       const { job, rate } = await jobs.create(principalOf(c), normalized, callContext(c, true));
       setRateHeaders(c, rate);
-      return c.json(toVideoObject(job, baseUrl(c)));
+      return json(c, toVideoObject(job, baseUrl(c)));
     } finally {
       release();
     }
@@ -61,7 +61,7 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
     const q = parseOrThrow(listQuery, c.req.query());
     const { jobs: page, hasMore } = await jobs.list(principalOf(c), q);
     const data = page.map((j) => toVideoObject(j, baseUrl(c)));
-    return c.json({ object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore });
+    return json(c, { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore });
   });
 
   app.get('/videos/:id', async (c) => {
@@ -69,14 +69,13 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
     // (and not touching the request's abort signal keeps the hot path free of a full Request object).
     const job = await jobs.get(principalOf(c), c.req.param('id'), callContext(c, true));
     if (job.status === 'queued' || job.status === 'in_progress') setResponseHeader(c, 'openai-poll-after-ms', pollAfterMs);
-    // A fresh header object each time: @hono/node-server adds content-length to the object it is given.
-    return c.body(videoJson(job, baseUrl(c)), 200, { 'content-type': 'application/json' });
+    return jsonText(c, videoJson(job, baseUrl(c)));
   });
 
   app.delete('/videos/:id', async (c) => {
     const id = c.req.param('id');
     await jobs.remove(principalOf(c), id, callContext(c, true));
-    return c.json({ id, object: 'video.deleted', deleted: true });
+    return json(c, { id, object: 'video.deleted', deleted: true });
   });
 
   app.get('/videos/:id/content', async (c) => {
@@ -85,12 +84,12 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
     if (stream.status === 416) {
       stream.body.resume();
       const err = new ApiError({ status: 416, type: 'invalid_request_error', code: 'range_not_satisfiable', param: 'range', message: 'The requested range is not satisfiable.' });
-      return c.json(toErrorBody(err), 416, stream.headers['content-range'] ? { 'content-range': stream.headers['content-range'] } : {});
+      return json(c, toErrorBody(err), 416, stream.headers['content-range'] ? { 'content-range': stream.headers['content-range'] } : undefined);
     }
     // Piped straight from the upstream socket to the client socket: no web-stream conversion, backpressure
     // end to end, and a hang-up on either side destroys the other.
     const outgoing = c.env.outgoing;
-    outgoing.writeHead(stream.status, stream.headers);
+    outgoing.writeHead(stream.status, responseHeaders(c, stream.headers));
     c.set('sentStatus', stream.status);
     pipeline(stream.body, outgoing).catch(() => undefined);
     return RESPONSE_ALREADY_SENT;
@@ -102,7 +101,7 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
       .names()
       .filter((name) => modelAllowed(p, name, catalog.resolve(name)!.id))
       .map((id) => ({ id, object: 'model', created: 0, owned_by: 'grok-video-gateway' }));
-    return c.json({ object: 'list', data });
+    return json(c, { object: 'list', data });
   });
 
   return app;

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_KEY, UPSTREAM_KEY, auth, postJson, startHarness, type Harness } from '../support/harness.js';
+import { ADMIN_TOKEN, CLIENT_KEY, UPSTREAM_KEY, auth, postJson, startHarness, type Harness } from '../support/harness.js';
 import { JPEG_BYTES, PNG_1x1, bigPng, dataUri } from '../support/images.js';
 import { parseMultipart } from '../support/multipart.js';
 
@@ -244,6 +244,29 @@ describe('video objects and headers', () => {
     expect(sent['x-request-id']).toBe('client-req-1');
     expect(sent['user-agent']).toMatch(/grok-video-gateway/);
     expect(JSON.stringify(sent)).not.toContain(CLIENT_KEY);
+  });
+
+  it('every kind of answer carries the request id, the client\'s own when it sent a valid one', async () => {
+    const { body } = await postJson(`${h.url}/v1/videos`, { prompt: 'x' });
+    h.sim.settle([...h.sim.tasks.keys()].at(-1)!, 'completed');
+    const answers: Array<[string, string, RequestInit]> = [
+      ['poll', `/v1/videos/${body.id}`, { headers: auth() }],
+      ['list', '/v1/videos', { headers: auth() }],
+      ['download', `/v1/videos/${body.id}/content`, { headers: { ...auth(), range: 'bytes=0-9' } }],
+      ['401', '/v1/videos', {}],
+      ['404 video', '/v1/videos/video_nope', { headers: auth() }],
+      ['unknown route', '/v2/nothing', { headers: auth() }],
+      ['admin', '/admin/teams', { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }],
+      ['health', '/healthz', {}],
+    ];
+    for (const [name, path, init] of answers) {
+      const res = await fetch(`${h.url}${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), 'x-request-id': `mine-${name.replace(/\W/g, '')}` } });
+      await res.arrayBuffer();
+      expect(res.headers.get('x-request-id'), name).toBe(`mine-${name.replace(/\W/g, '')}`);
+      const generated = await fetch(`${h.url}${path}`, init);
+      await generated.arrayBuffer();
+      expect(generated.headers.get('x-request-id'), name).toMatch(/^req_[0-9a-f]{32}$/);
+    }
   });
 
   it('lists newest first with cursors, and asc on request', async () => {
