@@ -1,4 +1,5 @@
 import { invalidRequest, tooLarge } from '../http/errors.js';
+import type { BodyPart } from './dialects/types.js';
 
 const SIGNATURES: ReadonlyArray<{ mime: string; test: (b: Buffer) => boolean }> = [
   { mime: 'image/png', test: (b) => b.length >= 8 && b.readUInt32BE(0) === 0x89504e47 && b.readUInt32BE(4) === 0x0d0a1a0a },
@@ -18,6 +19,8 @@ const VALIDATE_CHARS = 64 * 1024;
 const scratch = Buffer.allocUnsafe((VALIDATE_CHARS / 4) * 3);
 /** Encoding slices (a multiple of 3 bytes): no single string of a whole image is ever built. */
 const ENCODE_SLICE = 768 * 1024;
+/** Decoding and copying slices of base64 (a multiple of 4 characters): 768 KiB of bytes each. */
+const BASE64_SLICE = (ENCODE_SLICE / 3) * 4;
 
 /**
  * Strict base64 in one native pass and constant memory: Node's decoder skips characters outside the
@@ -41,14 +44,15 @@ const SNIFF_CHARS = 16;
 
 /**
  * A reference image held in whichever form it arrived (the chunks of a file part, or base64), converted
- * only when an encoder needs the other form: JSON in and JSON out forwards the original base64 without a
- * decode, and a file part is never joined into one buffer.
+ * only when an encoder needs the other form, and then slice by slice while the body is sent: JSON in and
+ * JSON out forwards the original base64 without a decode, a file part is never joined into one buffer, and
+ * the other form of the image never exists whole.
  */
 export class ImageRef {
   private constructor(
     readonly mime: string,
     readonly size: number,
-    private chunkForm: readonly Buffer[] | undefined,
+    private readonly chunkForm: readonly Buffer[] | undefined,
     private readonly base64Form: string | undefined,
   ) {}
 
@@ -77,40 +81,57 @@ export class ImageRef {
     return new ImageRef(mime, size, undefined, payload);
   }
 
-  /** The raw bytes, as chunks, ready to splice into a multipart body. */
-  byteChunks(): readonly Buffer[] {
-    this.chunkForm ??= [Buffer.from(this.base64Form as string, 'base64')];
-    return this.chunkForm;
+  /** The raw bytes, for a multipart body: the original chunks, or base64 decoded slice by slice as it is sent. */
+  bytes(): BodyPart {
+    const { chunkForm, base64Form } = this;
+    return {
+      length: this.size,
+      *chunks() {
+        if (chunkForm) return yield* chunkForm;
+        const b64 = base64Form as string;
+        for (let i = 0; i < b64.length; i += BASE64_SLICE) yield Buffer.from(b64.slice(i, i + BASE64_SLICE), 'base64');
+      },
+    };
   }
 
-  /** The data URI as latin1 buffers, ready to splice into a JSON body; raw bytes are encoded slice by slice. */
-  dataUriChunks(): Buffer[] {
-    const out = [Buffer.from(`data:${this.mime};base64,`)];
-    if (this.base64Form !== undefined) {
-      out.push(Buffer.from(this.base64Form, 'latin1'));
-      return out;
-    }
-    const encode = (b: Buffer) => out.push(Buffer.from(b.toString('base64'), 'latin1'));
-    // Base64 works on 3-byte groups: the 1-2 bytes left at the end of a chunk wait for the next one.
-    let carry: Buffer = Buffer.alloc(0);
-    for (const chunk of this.chunkForm as readonly Buffer[]) {
-      let data = chunk;
-      if (carry.length) {
-        const need = 3 - carry.length;
-        carry = Buffer.concat([carry, data.subarray(0, need)]);
-        data = data.subarray(need);
-        if (carry.length < 3) continue;
-        encode(carry);
-      }
-      const whole = data.length - (data.length % 3);
-      for (let i = 0; i < whole; i += ENCODE_SLICE) encode(data.subarray(i, Math.min(whole, i + ENCODE_SLICE)));
-      carry = data.subarray(whole);
-    }
-    if (carry.length) encode(carry);
-    return out;
+  /** The data URI, for a JSON body: the original base64 copied, or raw bytes encoded, slice by slice as it is sent. */
+  dataUri(): BodyPart {
+    const prefix = Buffer.from(`data:${this.mime};base64,`);
+    const { chunkForm, base64Form } = this;
+    return {
+      length: prefix.length + Math.ceil(this.size / 3) * 4,
+      *chunks() {
+        yield prefix;
+        if (base64Form !== undefined) {
+          for (let i = 0; i < base64Form.length; i += BASE64_SLICE) yield Buffer.from(base64Form.slice(i, i + BASE64_SLICE), 'latin1');
+          return;
+        }
+        yield* encodeBase64(chunkForm as readonly Buffer[]);
+      },
+    };
   }
 
   get extension(): string {
     return this.mime.slice('image/'.length).replace('jpeg', 'jpg');
   }
+}
+
+/** Base64 of a sequence of chunks, slice by slice; the 1–2 bytes left at the end of a chunk wait for the next one. */
+function* encodeBase64(chunks: readonly Buffer[]): Generator<Buffer> {
+  const encode = (b: Buffer) => Buffer.from(b.toString('base64'), 'latin1');
+  let carry: Buffer = Buffer.alloc(0);
+  for (const chunk of chunks) {
+    let data = chunk;
+    if (carry.length) {
+      const need = 3 - carry.length;
+      carry = Buffer.concat([carry, data.subarray(0, need)]);
+      data = data.subarray(need);
+      if (carry.length < 3) continue;
+      yield encode(carry);
+    }
+    const whole = data.length - (data.length % 3);
+    for (let i = 0; i < whole; i += ENCODE_SLICE) yield encode(data.subarray(i, Math.min(whole, i + ENCODE_SLICE)));
+    carry = data.subarray(whole);
+  }
+  if (carry.length) yield encode(carry);
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { encodeGrokVideo } from '../../src/videos/dialects/grok-video.js';
 import { encodeImagine } from '../../src/videos/dialects/imagine.js';
 import { ENCODERS } from '../../src/videos/dialects/index.js';
+import type { EncodedCreate } from '../../src/videos/dialects/types.js';
 import { decodeTask, GarbledTaskError, isTerminal } from '../../src/videos/dialects/task.js';
 import { ModelCatalog } from '../../src/videos/models.js';
 import { normalizeVideoRequest } from '../../src/videos/normalize.js';
@@ -10,8 +11,8 @@ import { parseMultipart } from '../support/multipart.js';
 
 const catalog = new ModelCatalog();
 const norm = (fields: Record<string, unknown>) => normalizeVideoRequest({ encoding: 'json', fields, files: [] }, catalog, { maxImageBytes: 1 << 20, maxReferenceImages: 8 });
-const body = (e: { chunks: readonly Buffer[]; length: number }) => {
-  const b = Buffer.concat(e.chunks as Buffer[]);
+const body = (e: EncodedCreate) => {
+  const b = Buffer.concat([...e.chunks]);
   expect(b.length).toBe(e.length);
   return b;
 };
@@ -41,6 +42,12 @@ describe('imagine encoder (JSON dialect)', () => {
     expect(sent.image).toBe(`data:image/png;base64,${bytes.toString('base64')}`);
   });
 
+  it('forwards a multi-megabyte data URI exactly, across the slices it is copied in', () => {
+    const uri = dataUri(Buffer.concat([PNG_1x1, Buffer.from(Array.from({ length: 2_500_002 }, (_, i) => (i * 11) % 256))]));
+    const req = normalizeVideoRequest({ encoding: 'json', fields: { prompt: 'x', image: uri }, files: [] }, catalog, { maxImageBytes: 8 << 20, maxReferenceImages: 8 });
+    expect(JSON.parse(body(encodeImagine(req)).toString()).image).toBe(uri);
+  });
+
   it('escapes prompts safely', () => {
     const prompt = 'quote " backslash \\ newline \n unicode ✓';
     expect(JSON.parse(body(encodeImagine(norm({ prompt }))).toString()).prompt).toBe(prompt);
@@ -67,6 +74,14 @@ describe('grok-video encoder (multipart dialect)', () => {
       expect(files[0]!.bytes.equals(PNG_1x1)).toBe(true);
       expect(files[1]!.bytes.equals(JPEG_BYTES)).toBe(true);
     }
+  });
+
+  it('decodes a multi-megabyte data URI into exactly its bytes, across the slices it is decoded in', async () => {
+    const bytes = Buffer.concat([PNG_1x1, Buffer.from(Array.from({ length: 2_500_001 }, (_, i) => (i * 13) % 256))]);
+    const req = normalizeVideoRequest({ encoding: 'json', fields: { model: 'grok-video-3', prompt: 'x', image: dataUri(bytes) }, files: [] }, catalog, { maxImageBytes: 8 << 20, maxReferenceImages: 8 });
+    const e = encodeGrokVideo(req);
+    const { files } = await parseMultipart({ 'content-type': e.contentType }, body(e));
+    expect(files[0]!.bytes.equals(bytes)).toBe(true);
   });
 
   it('uses a fresh boundary each time', () => {

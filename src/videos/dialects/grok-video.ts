@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { NormalizedVideoRequest } from '../normalize.js';
-import { fromChunks, type EncodedCreate } from './types.js';
+import { fromParts, type BodyPart, type EncodedCreate } from './types.js';
 
 /**
  * `grok-video-*` family: multipart, `size` as a tier (`720P`), `seconds` as a whole number, each reference
@@ -8,7 +8,7 @@ import { fromChunks, type EncodedCreate } from './types.js';
  */
 export function encodeGrokVideo(req: NormalizedVideoRequest): EncodedCreate {
   const boundary = `----grok-gateway-${randomBytes(12).toString('hex')}`;
-  const chunks: Buffer[] = [];
+  const chunks: BodyPart[] = [];
   const text = (name: string, value: string) =>
     chunks.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
   text('model', req.model.id);
@@ -22,10 +22,10 @@ export function encodeGrokVideo(req: NormalizedVideoRequest): EncodedCreate {
         `--${boundary}\r\ncontent-disposition: form-data; name="input_reference"; filename="reference-${i + 1}.${ref.extension}"\r\n` +
           `content-type: ${ref.mime}\r\n\r\n`,
       ),
-      ...ref.byteChunks(),
+      ref.bytes(),
       Buffer.from('\r\n'),
     );
   });
   chunks.push(Buffer.from(`--${boundary}--\r\n`));
-  return fromChunks(`multipart/form-data; boundary=${boundary}`, chunks);
+  return fromParts(`multipart/form-data; boundary=${boundary}`, chunks);
 }

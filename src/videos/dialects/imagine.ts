@@ -1,11 +1,11 @@
 import type { NormalizedVideoRequest } from '../normalize.js';
-import { fromChunks, type EncodedCreate } from './types.js';
+import { fromParts, type BodyPart, type EncodedCreate } from './types.js';
 
 /**
  * `grok-imagine-video` family: JSON, `seconds` as a string, `resolution` as `480P|720P`, one reference as
- * `image`, several as `images` (never both). Data URIs are spliced in as buffers: base64 needs no JSON
- * escaping, the original base64 of a JSON request is forwarded without being decoded, and raw bytes are encoded slice
- * by slice.
+ * `image`, several as `images` (never both). Data URIs are spliced in as they are sent: base64 needs no
+ * JSON escaping, the original base64 of a JSON request is forwarded without being decoded, and raw bytes are
+ * encoded slice by slice.
  */
 export function encodeImagine(req: NormalizedVideoRequest): EncodedCreate {
   const head = JSON.stringify({
@@ -15,14 +15,14 @@ export function encodeImagine(req: NormalizedVideoRequest): EncodedCreate {
     aspect_ratio: req.aspectRatio,
     resolution: `${req.resolution}P`,
   }).slice(0, -1);
-  const chunks: Buffer[] = [Buffer.from(head)];
+  const chunks: BodyPart[] = [Buffer.from(head)];
   if (req.references.length === 1) {
-    chunks.push(Buffer.from(',"image":"'), ...req.references[0]!.dataUriChunks(), Buffer.from('"'));
+    chunks.push(Buffer.from(',"image":"'), req.references[0]!.dataUri(), Buffer.from('"'));
   } else if (req.references.length > 1) {
     chunks.push(Buffer.from(',"images":['));
-    req.references.forEach((ref, i) => chunks.push(Buffer.from(i === 0 ? '"' : ',"'), ...ref.dataUriChunks(), Buffer.from('"')));
+    req.references.forEach((ref, i) => chunks.push(Buffer.from(i === 0 ? '"' : ',"'), ref.dataUri(), Buffer.from('"')));
     chunks.push(Buffer.from(']'));
   }
   chunks.push(Buffer.from('}'));
-  return fromChunks('application/json', chunks);
+  return fromParts('application/json', chunks);
 }

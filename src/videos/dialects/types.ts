@@ -1,15 +1,33 @@
 import type { NormalizedVideoRequest } from '../normalize.js';
 
+/**
+ * A piece of a create body: bytes at hand, or bytes produced on demand while the body is sent (a reference
+ * image decoded from or encoded to base64 slice by slice), whose length is known beforehand.
+ */
+export type BodyPart = Buffer | { readonly length: number; chunks(): Iterable<Buffer> };
+
 /** A create request in the exact wire form one upstream family wants. */
 export interface EncodedCreate {
   readonly contentType: string;
-  /** Kept as chunks so large images are not copied into one buffer before sending. */
-  readonly chunks: readonly Buffer[];
   readonly length: number;
+  /**
+   * The body, produced as it is sent (one pass only): the other form of an 8 MB image never exists whole,
+   * only the slice being written.
+   */
+  readonly chunks: Iterable<Buffer>;
 }
 
 export type CreateEncoder = (req: NormalizedVideoRequest) => EncodedCreate;
 
-export function fromChunks(contentType: string, chunks: Buffer[]): EncodedCreate {
-  return { contentType, chunks, length: chunks.reduce((n, c) => n + c.length, 0) };
+export function fromParts(contentType: string, parts: readonly BodyPart[]): EncodedCreate {
+  return {
+    contentType,
+    length: parts.reduce((n, p) => n + p.length, 0),
+    chunks: (function* () {
+      for (const p of parts) {
+        if (Buffer.isBuffer(p)) yield p;
+        else yield* p.chunks();
+      }
+    })(),
+  };
 }
