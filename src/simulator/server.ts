@@ -153,6 +153,8 @@ export class UpstreamSimulator {
   videoBytes: number;
   /** Stops upstream answers (headers) for this long, to exercise timeouts. */
   stallMs = 0;
+  /** Labels video files with this content-encoding (as if stored pre-compressed); the bytes stay as they are. */
+  contentEncoding: string | undefined;
 
   constructor(private readonly opts: SimulatorOptions) {
     this.completeAfterMs = opts.completeAfterMs ?? 3_000;
@@ -314,7 +316,8 @@ export class UpstreamSimulator {
     const total = this.videoBytes;
     let start = 0;
     let end = total - 1;
-    const base = { 'content-type': 'video/mp4', 'accept-ranges': 'bytes', etag: '"sim-video"', 'set-cookie': 'upstream_session=secret', server: 'new-api' };
+    const base: Record<string, string> = { 'content-type': 'video/mp4', 'accept-ranges': 'bytes', etag: '"sim-video"', 'set-cookie': 'upstream_session=secret', server: 'new-api' };
+    if (this.contentEncoding) base['content-encoding'] = this.contentEncoding;
     const range = req.headers.range;
     if (range) {
       const r = /^bytes=(\d*)-(\d*)$/.exec(range);

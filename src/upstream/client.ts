@@ -53,8 +53,11 @@ export interface UpstreamTiming {
 
 export const USER_AGENT = 'grok-video-gateway/0.1';
 const MAX_JSON_BYTES = 1024 * 1024;
-/** Response headers a client may see on a content download; nothing else of the upstream's leaks. */
-const CONTENT_HEADERS = ['content-type', 'content-length', 'content-range', 'accept-ranges', 'etag', 'last-modified', 'cache-control'];
+/**
+ * Response headers a client may see on a content download; nothing else of the upstream's leaks. The bytes
+ * pass through unchanged, so their content-encoding and content-length still describe them.
+ */
+const CONTENT_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-range', 'accept-ranges', 'etag', 'last-modified', 'cache-control'];
 
 const fingerprint = (key: string) => hash('sha256', key, 'hex').slice(0, 12);
 
@@ -147,7 +150,8 @@ export class UpstreamClient {
 
   private headers(extra: Record<string, string>, key: string, ctx: CallContext): Record<string, string> {
     // Not `{ ...extra, … }`: a spread followed by more properties measured 3.6 µs on Node 20, Object.assign 0.05 µs.
-    return Object.assign({ authorization: `Bearer ${key}`, 'user-agent': USER_AGENT, 'x-request-id': ctx.requestId }, extra);
+    // `identity`: task JSON is parsed here and must not arrive compressed; videos are passed through as sent.
+    return Object.assign({ authorization: `Bearer ${key}`, 'user-agent': USER_AGENT, 'x-request-id': ctx.requestId, 'accept-encoding': 'identity' }, extra);
   }
 
   /** A call whose answer is a small JSON document (tasks, deletes), read whole and capped. */

@@ -1,3 +1,4 @@
+import { get as httpGet, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, CLIENT_KEY, UPSTREAM_KEY, auth, postJson, startHarness, type Harness } from '../support/harness.js';
 import { JPEG_BYTES, PNG_1x1, bigPng, dataUri } from '../support/images.js';
@@ -243,7 +244,28 @@ describe('video objects and headers', () => {
     expect(sent['x-forwarded-for']).toBeUndefined();
     expect(sent['x-request-id']).toBe('client-req-1');
     expect(sent['user-agent']).toMatch(/grok-video-gateway/);
+    expect(sent['accept-encoding']).toBe('identity');
     expect(JSON.stringify(sent)).not.toContain(CLIENT_KEY);
+  });
+
+  it('passes a content-encoded video through with its content-encoding and the same bytes', async () => {
+    const { body } = await postJson(`${h.url}/v1/videos`, { prompt: 'x' });
+    h.sim.settle([...h.sim.tasks.keys()].at(-1)!, 'completed');
+    h.sim.contentEncoding = 'gzip';
+    try {
+      // node:http, not fetch: fetch would try to gunzip the bytes.
+      const { headers, bytes } = await new Promise<{ headers: IncomingHttpHeaders; bytes: Buffer }>((resolve, reject) => {
+        httpGet(`${h.url}/v1/videos/${body.id}/content`, { headers: { ...auth(), range: 'bytes=0-99' } }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve({ headers: res.headers, bytes: Buffer.concat(chunks) })).on('error', reject);
+        }).on('error', reject);
+      });
+      expect(headers['content-encoding']).toBe('gzip');
+      expect(Number(headers['content-length'])).toBe(100);
+      expect([...bytes]).toEqual(Array.from({ length: 100 }, (_, i) => i % 251));
+    } finally {
+      h.sim.contentEncoding = undefined;
+    }
   });
 
   it('every kind of answer carries the request id, the client\'s own when it sent a valid one', async () => {
