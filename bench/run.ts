@@ -7,7 +7,7 @@
  *   npm run bench -- --profile     scenario 2 only, gateway under `node --cpu-prof`; summary of the profile
  *   npm run bench -- --profile=s1  the same for scenario 1 (s4: creates, s5: downloads)
  * BENCH_DURATION_S (default 5) sets the length of each measured load run; BENCH_GATEWAY_ENTRY runs another
- * build of the gateway than dist/main.js (for A/B experiments).
+ * build of the gateway than dist/main.js (for A/B experiments); BENCH_QUICK=1 is the smoke run CI makes.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,21 +19,28 @@ import { BackgroundLoad, cpuMs, forkHelper, GATEWAY_ENTRY, memory, MemoryWatch, 
 import { comparisonMarkdown, machineInfo, resultsMarkdown, type Results, type Row, type TargetCheck } from './report.js';
 
 const MIB = 1024 * 1024;
-const DURATION_S = Number(process.env.BENCH_DURATION_S ?? 5);
+/**
+ * BENCH_QUICK=1: a smoke run of every scenario at small sizes and 1 s loads (CI runs it, so that the bench
+ * cannot rot unnoticed). Its numbers are not worth recording: they go to bench/out/results-quick.*.
+ */
+const QUICK = process.env.BENCH_QUICK === '1';
+const DURATION_S = QUICK ? 1 : Number(process.env.BENCH_DURATION_S ?? 5);
 const WARMUP_S = 1;
 /** Load runs are split into rounds of 1 s, targets taking turns, so that drift and background load hit all alike. */
 const ROUNDS = Math.max(1, Math.round(DURATION_S));
 const CONNECTIONS = 32;
 const STORM_CONNECTIONS = 500;
 const RATE = 1000;
-const VIDEO_BYTES = 256 * MIB;
-const RANGE_BYTES = 64 * MIB;
-const CREATE_SIZES = [2 * MIB, 8 * MIB] as const;
+const VIDEO_BYTES = (QUICK ? 32 : 256) * MIB;
+const RANGE_BYTES = VIDEO_BYTES / 4;
+const CREATE_SIZES: readonly [number, number] = QUICK ? [MIB / 2, 2 * MIB] : [2 * MIB, 8 * MIB];
 const BURST = 4;
-const BURST_REPEATS = 2;
-const SINGLE_REPEATS = 3;
-const SEQUENTIAL_CREATES = 7;
-const DOWNLOAD_ROUNDS = 3;
+const BURST_REPEATS = QUICK ? 1 : 2;
+const SINGLE_REPEATS = QUICK ? 1 : 3;
+const SEQUENTIAL_CREATES = QUICK ? 3 : 7;
+const DOWNLOAD_ROUNDS = QUICK ? 1 : 3;
+const TERMINAL_STORM_S = QUICK ? 1 : 2;
+const mibLabel = (bytes: number) => `${bytes / MIB} MiB`;
 const STATUS_WINDOW_MS = DEFAULTS.statusCacheMs;
 
 const UPSTREAM_KEY = 'sk-bench-upstream-0123456789abcdef';
@@ -374,7 +381,7 @@ async function main() {
     }
   }
 
-  // -- 5. Download a 256 MiB video -------------------------------------------------------------------------------
+  // -- 5. Download a 256 MiB video (32 MiB when quick) -------------------------------------------------------------
   const contentPath: Record<Target, string> = { gateway: `/v1/videos/${done.id}/content`, baseline: `/v1/videos/${upDone}/content`, direct: `/v1/videos/${upDone}/content` };
   const dl = async (t: Target, extra: Record<string, string> = {}) => {
     const watch = new MemoryWatch(servers[t].pid);
@@ -419,7 +426,7 @@ async function main() {
       ];
     }),
   ) as Record<Target, { mibPerS: number; growthMb: number; peakMb: number; cpuPerMib: { proxy: number; upstream: number; client: number }; cpuCeilingMibPerS: number }>;
-  for (const t of TARGETS) log(`5 download ${t.padEnd(8)} ${s5[t].mibPerS.toFixed(0)} MiB/s (median of ${DOWNLOAD_ROUNDS}), RSS growth ${s5[t].growthMb.toFixed(1)} MiB; 64 MiB range: ${s5Range[t].growthMb.toFixed(1)} MiB`);
+  for (const t of TARGETS) log(`5 download ${t.padEnd(8)} ${s5[t].mibPerS.toFixed(0)} MiB/s (median of ${DOWNLOAD_ROUNDS}), RSS growth ${s5[t].growthMb.toFixed(1)} MiB; ${mibLabel(RANGE_BYTES)} range: ${s5Range[t].growthMb.toFixed(1)} MiB`);
   const gwAMem = memory(gw.pid);
   await gw.stop();
 
@@ -454,7 +461,7 @@ async function main() {
     await new Promise((r) => setTimeout(r, 100));
   }
   const termGets0 = await upstream.rpc<number>('gets', { ids: [storm.upstreamId] });
-  const s3Terminal = await loop('gateway', [`/v1/videos/${storm.id}`], 2, STORM_CONNECTIONS);
+  const s3Terminal = await loop('gateway', [`/v1/videos/${storm.id}`], TERMINAL_STORM_S, STORM_CONNECTIONS);
   const terminalRefetches = (await upstream.rpc<number>('gets', { ids: [storm.upstreamId] })) - termGets0;
   log(`3 storm on the completed job: ${s3Terminal.samples.length} polls, ${terminalRefetches} upstream GETs`);
   await gwB.stop();
@@ -491,7 +498,7 @@ async function main() {
   row(S3, `upstream GETs in ${DURATION_S} s`, '', 'lower', { gateway: calls, baseline: baselineStormGets });
   row(S3, `upstream GETs per ${STATUS_WINDOW_MS} ms window`, '', 'lower', { gateway: calls / windows, baseline: baselineStormGets / windows });
   row(S3, 'shortest gap between upstream GETs', 'ms', 'higher', { gateway: minGapMs });
-  row(S3, 'upstream GETs once completed (2 s storm)', '', 'lower', { gateway: terminalRefetches });
+  row(S3, `upstream GETs once completed (${TERMINAL_STORM_S} s storm)`, '', 'lower', { gateway: terminalRefetches });
   for (const c of s4) {
     const S4 = `4 Create ${c.imageBytes / MIB} MiB ${c.direction}`;
     row(S4, `latency p50 (body ${(c.bodyBytes / MIB).toFixed(1)} MiB)`, 'ms', 'lower', { gateway: c.latency.gateway.p50, baseline: c.latency.baseline.p50, direct: c.latency.direct.p50 });
@@ -502,7 +509,7 @@ async function main() {
       baseline: Math.max(c.burstGrowthMb.baseline / BURST, c.singleGrowthMb.baseline) / (c.bodyBytes / MIB),
     });
   }
-  const S5 = '5 Download 256 MiB';
+  const S5 = `5 Download ${mibLabel(VIDEO_BYTES)}`;
   row(S5, `throughput (median of ${DOWNLOAD_ROUNDS})`, 'MiB/s', 'higher', { gateway: s5.gateway.mibPerS, baseline: s5.baseline.mibPerS, direct: s5.direct.mibPerS }, s5.gateway.peakMb);
   row(S5, 'CPU ms per MiB: proxy (gateway or baseline)', 'ms', 'lower', { gateway: s5.gateway.cpuPerMib.proxy, baseline: s5.baseline.cpuPerMib.proxy, direct: 0 });
   row(S5, 'CPU ms per MiB: upstream + client', 'ms', 'lower', {
@@ -512,7 +519,7 @@ async function main() {
   });
   row(S5, `CPU-bound ceiling on ${CORES} cores (cores ÷ CPU per MiB of the path)`, 'MiB/s', 'higher', { gateway: s5.gateway.cpuCeilingMibPerS, baseline: s5.baseline.cpuCeilingMibPerS, direct: s5.direct.cpuCeilingMibPerS });
   row(S5, 'RSS growth of the serving process', 'MiB', 'lower', { gateway: s5.gateway.growthMb, baseline: s5.baseline.growthMb, direct: s5.direct.growthMb });
-  row(S5, 'RSS growth, 64 MiB range', 'MiB', 'lower', { gateway: s5Range.gateway.growthMb, baseline: s5Range.baseline.growthMb, direct: s5Range.direct.growthMb });
+  row(S5, `RSS growth, ${mibLabel(RANGE_BYTES)} range`, 'MiB', 'lower', { gateway: s5Range.gateway.growthMb, baseline: s5Range.baseline.growthMb, direct: s5Range.direct.growthMb });
 
   const x = (v: number) => `${v.toFixed(2)}×`;
   const targets: TargetCheck[] = [];
@@ -556,7 +563,7 @@ async function main() {
     r5 >= 0.8,
   );
   const growthMB = Math.max(s5.gateway.growthMb, s5Range.gateway.growthMb) * 1.048576;
-  check('5', 'Gateway RSS growth ≤ 50 MB regardless of file size', `${(s5.gateway.growthMb * 1.048576).toFixed(1)} MB (256 MiB), ${(s5Range.gateway.growthMb * 1.048576).toFixed(1)} MB (64 MiB)`, growthMB <= 50);
+  check('5', 'Gateway RSS growth ≤ 50 MB regardless of file size', `${(s5.gateway.growthMb * 1.048576).toFixed(1)} MB (${mibLabel(VIDEO_BYTES)}), ${(s5Range.gateway.growthMb * 1.048576).toFixed(1)} MB (${mibLabel(RANGE_BYTES)})`, growthMB <= 50);
 
   Object.assign(details, {
     simulator: simRun,
@@ -577,7 +584,7 @@ async function main() {
       connections: CONNECTIONS,
       stormConnections: STORM_CONNECTIONS,
       fixedRate: RATE,
-      video: '256 MiB',
+      video: mibLabel(VIDEO_BYTES),
       gateway: `${GATEWAY_ENTRY.replace(`${ROOT}/`, '')}, NODE_ENV=production, LOG_LEVEL=warn, SQLite in a temp DATA_DIR, static key`,
       statusCacheMs: `0 (scenarios 1, 2, 4, 5), ${STATUS_WINDOW_MS} (scenario 3)`,
       otherProcessesCpu: backgroundNote(),
@@ -588,8 +595,8 @@ async function main() {
   };
 
   const table = resultsMarkdown(results);
-  let out = `## Results\n\n${table}\n`;
-  if (existsSync(RESULTS_FILE)) {
+  let out = `## Results${QUICK ? ' of a quick smoke run (small sizes, 1 s loads: not measurements)' : ''}\n\n${table}\n`;
+  if (!QUICK && existsSync(RESULTS_FILE)) {
     try {
       out += `\n### Compared with the previous bench/results.json\n\n${comparisonMarkdown(JSON.parse(readFileSync(RESULTS_FILE, 'utf8')) as Results, results)}\n`;
     } catch (err) {
@@ -597,11 +604,12 @@ async function main() {
     }
   }
   process.stdout.write(`\n${out}\n`);
-  if (process.env.BENCH_GATEWAY_ENTRY) {
-    // An experiment on another build: compared with, but never replacing, the recorded results.
-    writeFileSync(join(OUT, 'results-experiment.json'), `${JSON.stringify(results, null, 2)}\n`);
-    writeFileSync(join(OUT, 'results-experiment.md'), out);
-    log(`experiment: wrote bench/out/results-experiment.{json,md}; ${targets.filter((t) => t.met).length}/${targets.length} targets met`);
+  if (QUICK || process.env.BENCH_GATEWAY_ENTRY) {
+    // A smoke run, or an experiment on another build: compared with, but never replacing, the recorded results.
+    const name = QUICK ? 'results-quick' : 'results-experiment';
+    writeFileSync(join(OUT, `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
+    writeFileSync(join(OUT, `${name}.md`), out);
+    log(`${QUICK ? 'quick smoke run' : 'experiment'}: wrote bench/out/${name}.{json,md}; ${targets.filter((t) => t.met).length}/${targets.length} targets met`);
     return;
   }
   writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
@@ -677,7 +685,7 @@ async function profileRun(which: ProfileScenario) {
     const rates: number[] = [];
     const until = performance.now() + (WARMUP_S + DURATION_S) * 1000;
     while (performance.now() < until) rates.push((await download(`${gw.url}/v1/videos/${done.id}/content`, headersFor('gateway'))).mibPerS);
-    summary = `${rates.length} downloads of 256 MiB, median ${[...rates].sort((x, y) => x - y)[Math.floor(rates.length / 2)]!.toFixed(0)} MiB/s`;
+    summary = `${rates.length} downloads of ${mibLabel(VIDEO_BYTES)}, median ${[...rates].sort((x, y) => x - y)[Math.floor(rates.length / 2)]!.toFixed(0)} MiB/s`;
   }
   log(`under the profiler: ${summary}`);
   await gw.stop();
