@@ -25,6 +25,8 @@ const children = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
+// A signal would end the process without 'exit' handlers: turn it into an exit (Ctrl-C, CI's timeout).
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.on(signal, () => process.exit(code));
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -153,6 +153,8 @@ export class UpstreamSimulator {
   videoBytes: number;
   /** Stops upstream answers (headers) for this long, to exercise timeouts. */
   stallMs = 0;
+  /** Holds each JSON answer this long after it is computed (a slow way back), to exercise races. */
+  slowAnswersMs = 0;
   /** Labels video files with this content-encoding (as if stored pre-compressed); the bytes stay as they are. */
   contentEncoding: string | undefined;
 
@@ -232,8 +234,9 @@ export class UpstreamSimulator {
     res.end(JSON.stringify({ error: { message, type: 'new_api_error', param, code: status === 400 ? 'invalid_request' : 'error' } }));
   }
 
-  private json(res: ServerResponse, body: unknown) {
+  private async json(res: ServerResponse, body: unknown) {
     const text = JSON.stringify(body);
+    if (this.slowAnswersMs) await new Promise((r) => setTimeout(r, this.slowAnswersMs));
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'set-cookie': 'upstream_session=secret', server: 'new-api', via: '1.1 upstream' });
     res.end(text);
   }

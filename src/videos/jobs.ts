@@ -59,17 +59,27 @@ export class VideoJobs {
    * timestamps, not two caches with their own TTLs: each poll costs one lookup.
    */
   private readonly records = new LRUCache<string, CachedRecord>({ max: 50_000 });
+  /** A record is trusted this long, and at least as long as its status counts as fresh. */
+  private readonly recordTtlMs: number;
+  /**
+   * Videos deleted here lately: a status fetch that was in flight during the delete must not put the record
+   * back. Ids are random and never reused, so a tombstone can only ever hide what is really gone.
+   */
+  private readonly deleted = new LRUCache<string, true>({ max: 10_000, ttl: RECORD_CACHE_MS });
 
-  constructor(private readonly deps: JobsDeps) {}
+  constructor(private readonly deps: JobsDeps) {
+    this.recordTtlMs = Math.max(RECORD_CACHE_MS, deps.statusCacheMs);
+  }
 
   private remember(job: JobRecord, fresh: boolean): void {
+    if (this.deleted.has(job.id)) return;
     const now = performance.now();
     this.records.set(job.id, { job, storedAt: now, freshUntil: fresh && !isTerminal(job.status) ? now + this.deps.statusCacheMs : 0 });
   }
 
   private recall(id: string): CachedRecord | undefined {
     const hit = this.records.get(id);
-    return hit && performance.now() - hit.storedAt < RECORD_CACHE_MS ? hit : undefined;
+    return hit && performance.now() - hit.storedAt < this.recordTtlMs ? hit : undefined;
   }
 
   async create(principal: Principal, req: NormalizedVideoRequest, ctx: RequestContext): Promise<{ job: JobRecord; rate: RateInfo | null }> {
@@ -179,6 +189,7 @@ export class VideoJobs {
       });
     }
     await store.deleteJob(principal.teamId, id, clock.now());
+    this.deleted.set(id, true);
     this.records.delete(id);
   }
 

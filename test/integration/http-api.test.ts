@@ -167,8 +167,9 @@ describe('upstream failures map to gateway errors and never echo the upstream ke
     ['garbled 200', { status: 200, body: '<html>oops</html>' }, 502, 'upstream_error', 'false'],
     ['200 without an id', { status: 200, body: '{"status":"queued"}' }, 502, 'upstream_error', 'false'],
     ['200 larger than the 1 MiB cap', { status: 200, body: `{"id":"t","status":"queued","pad":"${'x'.repeat(2 * 1024 * 1024)}"}` }, 502, 'upstream_error', 'false'],
+    ['400 with a 1.5 MiB error page: still a rejection', { status: 400, body: `<html>${'x'.repeat(1536 * 1024)}</html>` }, 400, 'upstream_rejected', null],
     ['connection dropped', { status: 0, destroy: true }, 502, 'upstream_error', 'false'],
-  ])('%s → %i %s', async (_n, fail, status, code, shouldRetry) => {
+  ])('%s', async (_n, fail, status, code, shouldRetry) => {
     h.sim.failNextCreate(fail);
     const { res, body } = await create();
     expect(res.status).toBe(status);
@@ -266,6 +267,22 @@ describe('video objects and headers', () => {
     } finally {
       h.sim.contentEncoding = undefined;
     }
+  });
+
+  it('a status fetch in flight while the video is deleted does not bring it back', async () => {
+    const { body } = await postJson(`${h.url}/v1/videos`, { prompt: 'x' });
+    // Completed: a terminal record is answered from memory from then on, never fetched again.
+    h.sim.settle([...h.sim.tasks.keys()].at(-1)!, 'completed');
+    // The upstream has answered the poll (the task still exists) but the answer is slow on its way back.
+    h.sim.slowAnswersMs = 400;
+    const poll = fetch(`${h.url}/v1/videos/${body.id}`, { headers: auth() });
+    await new Promise((r) => setTimeout(r, 100));
+    h.sim.slowAnswersMs = 0;
+    const del = await fetch(`${h.url}/v1/videos/${body.id}`, { method: 'DELETE', headers: auth() });
+    expect(del.status).toBe(200);
+    expect((await poll).status).toBe(200);
+    const after = await fetch(`${h.url}/v1/videos/${body.id}`, { headers: auth() });
+    expect(after.status).toBe(404);
   });
 
   it('every kind of answer carries the request id, the client\'s own when it sent a valid one', async () => {
