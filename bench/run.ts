@@ -511,13 +511,14 @@ async function main() {
   }
   const S5 = `5 Download ${mibLabel(VIDEO_BYTES)}`;
   row(S5, `throughput (median of ${DOWNLOAD_ROUNDS})`, 'MiB/s', 'higher', { gateway: s5.gateway.mibPerS, baseline: s5.baseline.mibPerS, direct: s5.direct.mibPerS }, s5.gateway.peakMb);
-  row(S5, 'CPU ms per MiB: proxy (gateway or baseline)', 'ms', 'lower', { gateway: s5.gateway.cpuPerMib.proxy, baseline: s5.baseline.cpuPerMib.proxy, direct: 0 });
+  row(S5, 'CPU ms per MiB: proxy (gateway or baseline)', 'ms', 'lower', { gateway: s5.gateway.cpuPerMib.proxy, baseline: s5.baseline.cpuPerMib.proxy });
   row(S5, 'CPU ms per MiB: upstream + client', 'ms', 'lower', {
     gateway: s5.gateway.cpuPerMib.upstream + s5.gateway.cpuPerMib.client,
     baseline: s5.baseline.cpuPerMib.upstream + s5.baseline.cpuPerMib.client,
     direct: s5.direct.cpuPerMib.upstream + s5.direct.cpuPerMib.client,
   });
-  row(S5, `CPU-bound ceiling on ${CORES} cores (cores ÷ CPU per MiB of the path)`, 'MiB/s', 'higher', { gateway: s5.gateway.cpuCeilingMibPerS, baseline: s5.baseline.cpuCeilingMibPerS, direct: s5.direct.cpuCeilingMibPerS });
+  // Direct's own ceiling is left out: divided by it, the gateway's would read as a second, different "× direct".
+  row(S5, `CPU-bound ceiling on ${CORES} cores (cores ÷ CPU per MiB of the path)`, 'MiB/s', 'higher', { gateway: s5.gateway.cpuCeilingMibPerS, baseline: s5.baseline.cpuCeilingMibPerS });
   row(S5, 'RSS growth of the serving process', 'MiB', 'lower', { gateway: s5.gateway.growthMb, baseline: s5.baseline.growthMb, direct: s5.direct.growthMb });
   row(S5, `RSS growth, ${mibLabel(RANGE_BYTES)} range`, 'MiB', 'lower', { gateway: s5Range.gateway.growthMb, baseline: s5Range.baseline.growthMb, direct: s5Range.direct.growthMb });
 
@@ -530,8 +531,8 @@ async function main() {
   const add99 = s2Rate.gateway.p99 - s2Rate.baseline.p99;
   // Below the offered rate the gateway is saturated: its latency is then queueing, not overhead.
   const saturated = s2Rate.gateway.rps < 0.95 * RATE ? `; saturated: ${s2Rate.gateway.rps.toFixed(0)} of ${RATE} req/s answered` : '';
-  check('2', `Added latency p50 ≤ 0.5 ms at ${RATE} req/s (vs bare proxy)`, `${add50.toFixed(3)} ms (vs direct: ${(s2Rate.gateway.p50 - s2Rate.direct.p50).toFixed(3)} ms)${saturated}`, add50 <= 0.5 && !saturated);
-  check('2', `Added latency p99 ≤ 2 ms at ${RATE} req/s (vs bare proxy)`, `${add99.toFixed(3)} ms (vs direct: ${(s2Rate.gateway.p99 - s2Rate.direct.p99).toFixed(3)} ms)${saturated}`, add99 <= 2 && !saturated);
+  check('2', `Added latency p50 ≤ 0.5 ms at ${RATE} req/s (vs bare proxy)`, `${add50.toFixed(3)} ms (vs direct: ${(s2Rate.gateway.p50 - s2Rate.direct.p50).toFixed(3)} ms; the bare proxy adds ${(s2Rate.baseline.p50 - s2Rate.direct.p50).toFixed(3)} ms to direct)${saturated}`, add50 <= 0.5 && !saturated);
+  check('2', `Added latency p99 ≤ 2 ms at ${RATE} req/s (vs bare proxy)`, `${add99.toFixed(3)} ms (vs direct: ${(s2Rate.gateway.p99 - s2Rate.direct.p99).toFixed(3)} ms; the bare proxy adds ${(s2Rate.baseline.p99 - s2Rate.direct.p99).toFixed(3)} ms to direct)${saturated}`, add99 <= 2 && !saturated);
   const r1 = s1.gateway.rps / s2.baseline.rps;
   check('1', 'Completed poll req/s ≥ 1.2 × bare proxy on scenario 2', `${x(r1)} (${s1.gateway.rps.toFixed(0)} vs ${s2.baseline.rps.toFixed(0)}); ${s1UpstreamGets} upstream GETs`, r1 >= 1.2 && s1UpstreamGets === 0);
   const maxCalls = Math.ceil(windows) + 1;
@@ -559,7 +560,9 @@ async function main() {
   check(
     '5',
     'Download throughput ≥ 0.8 × direct upstream',
-    `${x(r5)} (${s5.gateway.mibPerS.toFixed(0)} vs ${s5.direct.mibPerS.toFixed(0)} MiB/s); the path through the gateway costs ${(s5.gateway.cpuPerMib.proxy + s5.gateway.cpuPerMib.upstream + s5.gateway.cpuPerMib.client).toFixed(2)} CPU ms per MiB, so ${CORES} cores cap it at ${s5.gateway.cpuCeilingMibPerS.toFixed(0)} MiB/s = ${x(s5.gateway.cpuCeilingMibPerS / s5.direct.mibPerS)} direct`,
+    `${x(r5)} (${s5.gateway.mibPerS.toFixed(0)} vs ${s5.direct.mibPerS.toFixed(0)} MiB/s); the bare proxy: ${x(s5.baseline.mibPerS / s5.direct.mibPerS)}. ` +
+      `The path through the gateway costs ${(s5.gateway.cpuPerMib.proxy + s5.gateway.cpuPerMib.upstream + s5.gateway.cpuPerMib.client).toFixed(2)} CPU ms per MiB, ` +
+      `so ${CORES} cores cap it at ${s5.gateway.cpuCeilingMibPerS.toFixed(0)} MiB/s = ${x(s5.gateway.cpuCeilingMibPerS / s5.direct.mibPerS)} the measured direct rate`,
     r5 >= 0.8,
   );
   const growthMB = Math.max(s5.gateway.growthMb, s5Range.gateway.growthMb) * 1.048576;
@@ -576,6 +579,7 @@ async function main() {
   });
   const results: Results = {
     schema: 1,
+    ...(QUICK ? { quick: true } : {}),
     startedAt: new Date(Date.now() - (performance.now() - t0)).toISOString(),
     wallS: (performance.now() - t0) / 1000,
     machine,
@@ -609,7 +613,8 @@ async function main() {
     const name = QUICK ? 'results-quick' : 'results-experiment';
     writeFileSync(join(OUT, `${name}.json`), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(join(OUT, `${name}.md`), out);
-    log(`${QUICK ? 'quick smoke run' : 'experiment'}: wrote bench/out/${name}.{json,md}; ${targets.filter((t) => t.met).length}/${targets.length} targets met`);
+    const judged = QUICK ? 'targets not judged at these sizes' : `${targets.filter((t) => t.met).length}/${targets.length} targets met`;
+    log(`${QUICK ? 'quick smoke run' : 'experiment'}: wrote bench/out/${name}.{json,md}; ${judged}`);
     return;
   }
   writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
