@@ -94,11 +94,6 @@ interface Measured extends LoadResult {
 }
 
 const CORES = machineInfo().cores;
-/** The bench process is the download client. */
-const clientCpuMs = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-};
 const backgroundSeen: number[] = [];
 
 /**
@@ -385,7 +380,7 @@ async function main() {
   const contentPath: Record<Target, string> = { gateway: `/v1/videos/${done.id}/content`, baseline: `/v1/videos/${upDone}/content`, direct: `/v1/videos/${upDone}/content` };
   const dl = async (t: Target, extra: Record<string, string> = {}) => {
     const watch = new MemoryWatch(servers[t].pid);
-    const cpu0 = { server: cpuMs(servers[t].pid), upstream: cpuMs(upstream.pid), client: clientCpuMs() };
+    const cpu0 = { server: cpuMs(servers[t].pid), upstream: cpuMs(upstream.pid), client: cpuMs(process.pid) };
     const d = await download(`${servers[t].url}${contentPath[t]}`, { ...headersFor(t), ...extra });
     const mem = watch.stop();
     const mibs = d.bytes / MIB;
@@ -393,7 +388,8 @@ async function main() {
     const cpuPerMib = {
       proxy: t === 'direct' ? 0 : (cpuMs(servers[t].pid) - cpu0.server) / mibs,
       upstream: (cpuMs(upstream.pid) - cpu0.upstream) / mibs,
-      client: (clientCpuMs() - cpu0.client) / mibs,
+      // The bench process is the download client.
+      client: (cpuMs(process.pid) - cpu0.client) / mibs,
     };
     const end = /^bytes=0-(\d+)$/.exec(extra.range ?? '')?.[1];
     const want = end !== undefined ? Number(end) + 1 : VIDEO_BYTES;

@@ -167,13 +167,10 @@ export class UpstreamClient {
     try {
       res = await bufferedExchange(this.pool, { method: req.method, path: this.prefix + req.path, headers: this.headers(req.headers, key, ctx), body: req.body ?? null }, MAX_JSON_BYTES, ctx.signal);
     } catch (err) {
-      if (timing) timing.durationMs = performance.now() - started;
+      recordTiming(timing, started);
       throw err instanceof ResponseTooLargeError ? garbled(isCreate) : this.networkError(err, isCreate);
     }
-    if (timing) {
-      timing.status = res.statusCode;
-      timing.durationMs = performance.now() - started;
-    }
+    recordTiming(timing, started, res.statusCode);
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
     throw this.statusError(res.statusCode, res.headers, res.body.toString('utf8'), isCreate);
   }
@@ -191,15 +188,12 @@ export class UpstreamClient {
     try {
       res = await this.pool.request({ method: req.method, path: this.prefix + req.path, headers: this.headers(req.headers, key, ctx), signal: ctx.signal ?? null });
     } catch (err) {
-      if (timing) timing.durationMs = performance.now() - started;
+      recordTiming(timing, started);
       throw this.networkError(err, false);
     }
-    if (timing) {
-      timing.status = res.statusCode;
-      timing.durationMs = performance.now() - started;
-    }
+    recordTiming(timing, started, res.statusCode);
     if ((res.statusCode >= 200 && res.statusCode < 300) || passStatuses.includes(res.statusCode)) return res;
-    const text = await readCapped(res.body, MAX_JSON_BYTES, res.headers['content-length']).catch(() => '');
+    const text = await readErrorText(res.body, MAX_JSON_BYTES).catch(() => '');
     throw this.statusError(res.statusCode, res.headers, text, false);
   }
 
@@ -266,23 +260,27 @@ function garbled(isCreate: boolean): ApiError {
   );
 }
 
-async function readCapped(body: Dispatcher.ResponseData['body'], limit: number, declaredLength?: string | string[]): Promise<string> {
-  // A body whose declared length is within the cap is read by undici in one go, without an async iterator.
-  const declared = Number(declaredLength);
-  if (declared > limit) {
-    body.destroy();
-    throw new RangeError('upstream body too large');
-  }
-  if (declared > 0) return body.text();
+/** The request log's view of one upstream exchange: how long it took and, once one arrived, its status. */
+function recordTiming(timing: UpstreamTiming | undefined, started: number, status?: number): void {
+  if (!timing) return;
+  timing.durationMs = performance.now() - started;
+  if (status !== undefined) timing.status = status;
+}
+
+/**
+ * At most `limit` bytes of an error answer, as text, the rest left unread (the socket is dropped): the same
+ * rule as for error answers read whole (see bufferedExchange), where only the status really matters.
+ */
+async function readErrorText(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of body) {
-    total += (chunk as Buffer).length;
-    if (total > limit) {
-      body.destroy();
-      throw new RangeError('upstream body too large');
-    }
     chunks.push(chunk as Buffer);
+    total += (chunk as Buffer).length;
+    if (total >= limit) {
+      body.destroy();
+      break;
+    }
   }
-  return Buffer.concat(chunks, total).toString('utf8');
+  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }

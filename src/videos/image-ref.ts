@@ -88,8 +88,7 @@ export class ImageRef {
       length: this.size,
       *chunks() {
         if (chunkForm) return yield* chunkForm;
-        const b64 = base64Form as string;
-        for (let i = 0; i < b64.length; i += BASE64_SLICE) yield Buffer.from(b64.slice(i, i + BASE64_SLICE), 'base64');
+        yield* base64Slices(base64Form as string, 'base64');
       },
     };
   }
@@ -102,11 +101,7 @@ export class ImageRef {
       length: prefix.length + Math.ceil(this.size / 3) * 4,
       *chunks() {
         yield prefix;
-        if (base64Form !== undefined) {
-          for (let i = 0; i < base64Form.length; i += BASE64_SLICE) yield Buffer.from(base64Form.slice(i, i + BASE64_SLICE), 'latin1');
-          return;
-        }
-        yield* encodeBase64(chunkForm as readonly Buffer[]);
+        yield* base64Form !== undefined ? base64Slices(base64Form, 'latin1') : encodeBase64(chunkForm as readonly Buffer[]);
       },
     };
   }
@@ -114,6 +109,11 @@ export class ImageRef {
   get extension(): string {
     return this.mime.slice('image/'.length).replace('jpeg', 'jpg');
   }
+}
+
+/** A base64 string as buffers of BASE64_SLICE characters: decoded (`base64`) or copied as they are (`latin1`). */
+function* base64Slices(b64: string, encoding: 'base64' | 'latin1'): Generator<Buffer> {
+  for (let i = 0; i < b64.length; i += BASE64_SLICE) yield Buffer.from(b64.slice(i, i + BASE64_SLICE), encoding);
 }
 
 /** Base64 of a sequence of chunks, slice by slice; the 1–2 bytes left at the end of a chunk wait for the next one. */
