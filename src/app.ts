@@ -5,12 +5,12 @@ import type { Config } from './config.js';
 import { adminRoutes } from './admin/routes.js';
 import { bearer, type Authenticator } from './http/auth.js';
 import { type AppEnv, json, requestHeader, setRateHeaders } from './http/context.js';
-import { ApiError, notFound, serverError, toErrorBody, unauthorized } from './http/errors.js';
+import { ApiError, notFound, serverError, storeUnavailable, toErrorBody, unauthorized } from './http/errors.js';
 import type { Logger } from './observability/logger.js';
 import type { Clock } from './quota/policy.js';
 import { refusalToError } from './quota/refusals.js';
 import type { RequestCounter } from './quota/request-counter.js';
-import type { Store } from './store/types.js';
+import { StoreUnavailableError, type Store } from './store/types.js';
 import type { UpstreamClient } from './upstream/client.js';
 import type { VideoJobs } from './videos/jobs.js';
 import type { AdminService } from './admin/service.js';
@@ -38,6 +38,7 @@ const READY_TIMEOUT_MS = 2_000;
 function toApiError(err: unknown): ApiError | undefined {
   if (err instanceof ApiError) return err;
   if (err instanceof HTTPException) return new ApiError({ status: err.status, type: 'invalid_request_error', message: err.message || 'Bad request.' });
+  if (err instanceof StoreUnavailableError) return storeUnavailable();
   return undefined;
 }
 
@@ -80,6 +81,7 @@ export function createApp(deps: AppDeps) {
   app.onError((err, c) => {
     const apiError = toApiError(err);
     if (!apiError) logger.error({ requestId: c.get('requestId'), err: { message: err.message, stack: err.stack } }, 'unhandled error');
+    else if (err instanceof StoreUnavailableError) logger.warn({ requestId: c.get('requestId'), err: { message: err.message } }, 'store unavailable');
     const e = apiError ?? serverError();
     return json(c, toErrorBody(e), e.status, e.headers);
   });

@@ -48,6 +48,10 @@ const envSchema = z.object({
   GATEWAY_API_KEYS: csv,
   DATA_DIR: z.preprocess(blankIsUnset, z.string().default(DEFAULTS.dataDir)),
   REDIS_URL: optionalString,
+  DATABASE_URL: z.preprocess(
+    blankIsUnset,
+    z.url({ protocol: /^postgres(ql)?$/, error: 'DATABASE_URL must be a postgres:// or postgresql:// URL' }).optional(),
+  ),
   PUBLIC_BASE_URL: z.preprocess(blankIsUnset, z.url({ protocol: /^https?$/ }).optional()),
   LOG_LEVEL: z.preprocess(
     blankIsUnset,
@@ -81,6 +85,8 @@ export interface Config {
   readonly staticApiKeys: readonly string[];
   readonly dataDir: string;
   readonly redisUrl: string | undefined;
+  /** Set: the shared PostgreSQL store (several replicas); unset: the embedded SQLite store under dataDir. */
+  readonly databaseUrl: string | undefined;
   readonly publicBaseUrl: string | undefined;
   readonly logLevel: string;
   readonly limits: {
@@ -130,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     staticApiKeys: e.GATEWAY_API_KEYS,
     dataDir: e.DATA_DIR,
     redisUrl: e.REDIS_URL,
+    databaseUrl: e.DATABASE_URL,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     logLevel: e.LOG_LEVEL,
     limits: {

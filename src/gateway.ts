@@ -7,6 +7,7 @@ import { DEMO_API_KEY, type Config } from './config.js';
 import { Authenticator } from './http/auth.js';
 import type { Logger } from './observability/logger.js';
 import { systemClock, type Clock } from './quota/policy.js';
+import { PostgresStore, safeDatabaseLabel } from './store/postgres.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/types.js';
 import { UpstreamClient } from './upstream/client.js';
@@ -40,11 +41,21 @@ export interface Gateway {
   shutdown(deadlineMs?: number): Promise<void>;
 }
 
+/** DATABASE_URL chooses the shared store; without it, the embedded one under DATA_DIR. */
+async function openStore(config: Config): Promise<Store> {
+  if (!config.databaseUrl) return SqliteStore.inDataDir(config.dataDir);
+  try {
+    return await PostgresStore.open({ url: config.databaseUrl });
+  } catch (err) {
+    throw new Error(`cannot open the PostgreSQL store at ${safeDatabaseLabel(config.databaseUrl)}: ${(err as Error).message}`);
+  }
+}
+
 /** Wires config → store → upstream → app and listens. Tests start it exactly as main.ts does. */
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, logger } = opts;
   const clock = opts.clock ?? systemClock;
-  const store = opts.store ?? SqliteStore.inDataDir(config.dataDir);
+  const store = opts.store ?? (await openStore(config));
   const upstream = new UpstreamClient({ baseUrl: opts.upstreamBaseUrl, apiKeys: opts.upstreamApiKeys, ...config.upstream });
   const catalog = new ModelCatalog(config.models, config.defaultModel);
   const staticKeys = config.staticApiKeys.map((key, i) => ({ key, id: `static-${i + 1}` }));
