@@ -55,6 +55,7 @@ export function safeDatabaseLabel(url: string): string {
 }
 
 type Row = Record<string, unknown>;
+const ignore = () => undefined;
 type Queryable = pg.Pool | pg.PoolClient;
 
 /** bigint columns (ms timestamps, counts) as numbers: every value the store keeps is far below 2^53. */
@@ -155,7 +156,7 @@ export class PostgresStore implements Store {
     });
     // An idle connection that breaks (server restart) is dropped by the pool, which opens a new one on the
     // next checkout; without a listener the event would crash the process.
-    pool.on('error', () => undefined);
+    pool.on('error', ignore);
     const store = new PostgresStore(pool, opts.clock ?? 'database');
     try {
       await store.migrate();
@@ -180,11 +181,16 @@ export class PostgresStore implements Store {
   }
 
   private async connect(): Promise<pg.PoolClient> {
+    let client: pg.PoolClient;
     try {
-      return await this.pool.connect();
+      client = await this.pool.connect();
     } catch (err) {
       throw classify(err);
     }
+    // The pool listens for errors only on idle clients. A connection lost while checked out also fails the
+    // statement in flight (or the next one), which is where it is handled; unheard, the event would crash us.
+    if (!client.listeners('error').includes(ignore)) client.on('error', ignore);
+    return client;
   }
 
   private async q(c: Queryable, text: string, values?: unknown[]): Promise<Row[]> {
