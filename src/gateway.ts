@@ -45,7 +45,7 @@ export interface Gateway {
 async function openStore(config: Config): Promise<Store> {
   if (!config.databaseUrl) return SqliteStore.inDataDir(config.dataDir);
   try {
-    return await PostgresStore.open({ url: config.databaseUrl });
+    return await PostgresStore.open({ url: config.databaseUrl, ...config.database });
   } catch (err) {
     throw new Error(`cannot open the PostgreSQL store at ${safeDatabaseLabel(config.databaseUrl)}: ${(err as Error).message}`);
   }

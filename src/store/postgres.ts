@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { DEFAULTS } from '../config.js';
 import { buckets, evaluate, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
 import { isTerminal } from '../videos/dialects/task.js';
 import { migrate } from './postgres-migrations.js';
@@ -38,10 +39,8 @@ export interface PostgresStoreOptions {
   readonly connectTimeoutMs?: number;
   /** The server cancels any statement running longer; the client gives up shortly after, for a dead link. */
   readonly statementTimeoutMs?: number;
-  readonly maxConnections?: number;
+  readonly poolSize?: number;
 }
-
-export const POSTGRES_DEFAULTS = { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000, maxConnections: 10 } as const;
 
 /** Now, in ms, on the server's clock. `clock_timestamp()` rather than `now()`: the latter is frozen at BEGIN. */
 const DB_NOW_MS = 'floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
@@ -139,11 +138,11 @@ export class PostgresStore implements Store {
 
   /** Connects, migrates the schema to the current version, and returns the store. */
   static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
-    const statementTimeoutMs = opts.statementTimeoutMs ?? POSTGRES_DEFAULTS.statementTimeoutMs;
+    const statementTimeoutMs = opts.statementTimeoutMs ?? DEFAULTS.databaseStatementTimeoutMs;
     const pool = new pg.Pool({
       connectionString: opts.url,
-      max: opts.maxConnections ?? POSTGRES_DEFAULTS.maxConnections,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? POSTGRES_DEFAULTS.connectTimeoutMs,
+      max: opts.poolSize ?? DEFAULTS.databasePoolSize,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? DEFAULTS.databaseConnectTimeoutMs,
       statement_timeout: statementTimeoutMs,
       // The server's timeout answers first and leaves the connection usable; this one catches a server that
       // cannot answer at all (a dead link), and the pool then discards the connection.

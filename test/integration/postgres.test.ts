@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
 import { admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -8,6 +9,23 @@ import { TcpProxy } from '../support/tcp-proxy.js';
  * through a proxy this test can cut to make the database disappear and come back.
  */
 const PASSWORD = 'pg-secret-password-0123';
+
+describe('DATABASE_URL', () => {
+  it.each([
+    ['postgres://u:pw-secret-1@db:5432/gw', true],
+    ['postgresql://db/gw?sslmode=require', true],
+    ['', undefined],
+    ['mysql://u:pw-secret-1@db/gw', false],
+    ['db:5432 pw-secret-1', false],
+  ])('%s → accepted: %s', (url, accepted) => {
+    if (accepted === false) {
+      expect(() => loadConfig({ DATABASE_URL: url })).toThrow(ConfigError);
+      expect(() => loadConfig({ DATABASE_URL: url })).toThrow(/^(?![\s\S]*pw-secret-1)[\s\S]*postgres:\/\//);
+    } else {
+      expect(loadConfig({ DATABASE_URL: url }).databaseUrl).toBe(accepted ? url : undefined);
+    }
+  });
+});
 
 describe.skipIf(postgresUrl === null)('gateway on PostgreSQL (DATABASE_URL)', () => {
   let db: Awaited<ReturnType<typeof freshDatabase>>;
@@ -59,7 +77,7 @@ describe.skipIf(postgresUrl === null)('gateway on PostgreSQL (DATABASE_URL)', ()
     expect((await fetch(`${b.url}/v1/videos/${id}`, { headers: auth(acme.key) })).status).toBe(404);
     // Replica a still holds its own copy of the record for up to RECORD_CACHE_MS (src/videos/jobs.ts); its
     // list comes from the shared store and no longer has the video.
-    expect((await (await fetch(`${a.url}/v1/videos`, { headers: auth(acme.key) })).json()).data).toEqual([]);
+    expect(((await (await fetch(`${a.url}/v1/videos`, { headers: auth(acme.key) })).json()) as any).data).toEqual([]);
   });
 
   it('answers 503 store_unavailable with retry-after while the database is gone, and recovers by itself', async () => {
