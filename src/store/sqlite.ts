@@ -6,6 +6,8 @@ import { isTerminal } from '../videos/dialects/task.js';
 import type {
   Admission,
   ApiKeyRecord,
+  CreateTeamResult,
+  HeldReservation,
   JobRecord,
   ListOptions,
   NewJob,
@@ -20,7 +22,7 @@ import type {
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS teams (
-  id TEXT PRIMARY KEY, name TEXT, quota TEXT NOT NULL, created_at INTEGER NOT NULL);
+  id TEXT PRIMARY KEY, name TEXT, quota TEXT NOT NULL, created_at INTEGER NOT NULL, deleted_at INTEGER);
 CREATE TABLE IF NOT EXISTS api_keys (
   id TEXT PRIMARY KEY, team_id TEXT NOT NULL, name TEXT, prefix TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
   quota TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER);
@@ -40,6 +42,16 @@ CREATE TABLE IF NOT EXISTS counters (
   scope TEXT NOT NULL, bucket TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0,
   seconds_reserved INTEGER NOT NULL DEFAULT 0, seconds_settled INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (scope, bucket)) WITHOUT ROWID;
+`;
+
+/**
+ * Stores made before team ids were tombstoned removed a deleted team's row: add the column, and tombstone
+ * the ids that keys still name but no team row holds (the only way such an id came about was a delete).
+ */
+const TOMBSTONE_TEAMS = `
+ALTER TABLE teams ADD COLUMN deleted_at INTEGER;
+INSERT OR IGNORE INTO teams (id, name, quota, created_at, deleted_at)
+  SELECT DISTINCT team_id, NULL, '{}', 0, 0 FROM api_keys WHERE team_id NOT IN (SELECT id FROM teams);
 `;
 
 type Row = Record<string, unknown>;
@@ -98,6 +110,8 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    const teamColumns = this.db.prepare('PRAGMA table_info(teams)').all() as Array<{ name: string }>;
+    if (!teamColumns.some((c) => c.name === 'deleted_at')) this.db.transaction(() => this.db.exec(TOMBSTONE_TEAMS))();
     this.s = this.prepare();
   }
 
@@ -130,6 +144,7 @@ export class SqliteStore implements Store {
       ),
       setStatus: db.prepare('UPDATE jobs SET status = ?, progress = ?, error = ?, completed_at = ?, updated_at_ms = ? WHERE id = ?'),
       setCharge: db.prepare("UPDATE jobs SET charge = ? WHERE id = ? AND charge = 'reserved'"),
+      touch: db.prepare('UPDATE jobs SET updated_at_ms = ? WHERE id = ?'),
       deleteJobRow: db.prepare('DELETE FROM jobs WHERE id = ?'),
       markDeleted: db.prepare('UPDATE jobs SET deleted_at = ? WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
       seqOf: db.prepare('SELECT seq FROM jobs WHERE id = ? AND team_id = ?'),
@@ -138,10 +153,11 @@ export class SqliteStore implements Store {
       reserved: db.prepare("SELECT * FROM jobs WHERE charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
       reservedOfTeam: db.prepare("SELECT * FROM jobs WHERE team_id = ? AND charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
       insertTeam: db.prepare('INSERT OR IGNORE INTO teams (id, name, quota, created_at) VALUES (?, ?, ?, ?)'),
-      team: db.prepare('SELECT * FROM teams WHERE id = ?'),
-      teams: db.prepare('SELECT * FROM teams ORDER BY created_at, id'),
-      updateTeam: db.prepare('UPDATE teams SET name = ?, quota = ? WHERE id = ?'),
-      deleteTeam: db.prepare('DELETE FROM teams WHERE id = ?'),
+      team: db.prepare('SELECT * FROM teams WHERE id = ? AND deleted_at IS NULL'),
+      teamDeletedAt: db.prepare('SELECT deleted_at FROM teams WHERE id = ?'),
+      teams: db.prepare('SELECT * FROM teams WHERE deleted_at IS NULL ORDER BY created_at, id'),
+      updateTeam: db.prepare('UPDATE teams SET name = ?, quota = ? WHERE id = ? AND deleted_at IS NULL'),
+      deleteTeam: db.prepare('UPDATE teams SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL'),
       revokeTeamKeys: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE team_id = ? AND revoked_at IS NULL'),
       insertKey: db.prepare(
         `INSERT INTO api_keys (id, team_id, name, prefix, hash, quota, created_at, expires_at)
@@ -281,12 +297,16 @@ export class SqliteStore implements Store {
     return { jobs: rows.slice(0, opts.limit).map(toJob), hasMore: rows.length > opts.limit };
   }
 
-  async deleteJob(teamId: string, id: string, nowMs: number): Promise<boolean> {
+  async touchJob(id: string, nowMs: number): Promise<void> {
+    this.s.touch.run(nowMs, id);
+  }
+
+  async deleteJob(teamId: string, id: string, nowMs: number, held: HeldReservation): Promise<boolean> {
     return this.db
       .transaction(() => {
         const row = this.s.jobForTeam.get(id, teamId) as Row | undefined;
         if (!row) return false;
-        this.settle(toJob(row), true);
+        this.settle(toJob(row), held === 'settle');
         return this.s.markDeleted.run(nowMs, id, teamId).changes === 1;
       })
       .immediate();
@@ -300,9 +320,10 @@ export class SqliteStore implements Store {
     return (this.s.reservedOfTeam.all(teamId, limit) as Row[]).map(toJob);
   }
 
-  async createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<Team | undefined> {
-    const created = this.s.insertTeam.run(team.id, team.name, json(team.quota), sec(nowMs)).changes === 1;
-    return created ? this.getTeam(team.id) : undefined;
+  async createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<CreateTeamResult> {
+    if (this.s.insertTeam.run(team.id, team.name, json(team.quota), sec(nowMs)).changes === 1) return { ok: true, team: (await this.getTeam(team.id)) as Team };
+    const existing = this.s.teamDeletedAt.get(team.id) as { deleted_at: number | null };
+    return { ok: false, reason: existing.deleted_at === null ? 'exists' : 'deleted' };
   }
 
   async getTeam(id: string): Promise<Team | undefined> {
@@ -324,7 +345,7 @@ export class SqliteStore implements Store {
   async deleteTeam(id: string, nowMs: number): Promise<boolean> {
     return this.db.transaction(() => {
       this.s.revokeTeamKeys.run(sec(nowMs), id);
-      return this.s.deleteTeam.run(id).changes === 1;
+      return this.s.deleteTeam.run(sec(nowMs), id).changes === 1;
     })();
   }
 

@@ -89,6 +89,12 @@ export interface PeriodUsage {
   readonly requests: number;
 }
 
+/** Why a team could not be created: its id is taken by a live team, or belonged to a deleted one. */
+export type CreateTeamResult = { readonly ok: true; readonly team: Team } | { readonly ok: false; readonly reason: 'exists' | 'deleted' };
+
+/** What becomes of the reservation a deleted job still holds. */
+export type HeldReservation = 'settle' | 'refund';
+
 export interface TeamUsage {
   readonly day: PeriodUsage;
   readonly month: PeriodUsage;
@@ -114,17 +120,32 @@ export interface Store {
   updateJob(id: string, task: TaskUpdate, nowMs: number): Promise<JobRecord | undefined>;
   getJob(teamId: string, id: string): Promise<JobRecord | undefined>;
   listJobs(teamId: string, opts: ListOptions): Promise<{ jobs: JobRecord[]; hasMore: boolean }>;
-  /** Marks the job deleted for its team; a reservation still held is settled as if the job had ended. */
-  deleteJob(teamId: string, id: string, nowMs: number): Promise<boolean>;
+  /**
+   * Records that the reconciler looked at the job (its refreshed-at time, which orders `activeJobs`) and
+   * nothing else: never its status, so that a stale read cannot undo what a poll recorded meanwhile.
+   */
+  touchJob(id: string, nowMs: number): Promise<void>;
+  /**
+   * Marks the job deleted for its team (it vanishes from `getJob`, `listJobs` and `activeJobs`). A
+   * reservation it still holds is settled (`'settle'`: the job was running) or refunded (`'refund'`: its
+   * outcome could not be learned), once, in the same transaction; a job that had ended keeps its charge.
+   */
+  deleteJob(teamId: string, id: string, nowMs: number, held: HeldReservation): Promise<boolean>;
   /** Jobs still running upstream, least recently refreshed first (the reconciler's worklist). */
   activeJobs(limit: number): Promise<JobRecord[]>;
   /** The same, for one team. */
   activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]>;
 
-  createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<Team | undefined>;
+  /** Refuses an id held by a live team and, for ever, the id of a deleted team (see `deleteTeam`). */
+  createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<CreateTeamResult>;
+  /** Live teams only: a deleted team is not found by `getTeam`, `listTeams`, `updateTeam` or `findKeyByHash`. */
   getTeam(id: string): Promise<Team | undefined>;
   listTeams(): Promise<Team[]>;
   updateTeam(id: string, patch: { name?: string | null; quota?: QuotaPolicy }): Promise<Team | undefined>;
+  /**
+   * Revokes the team's keys and tombstones its id: jobs, counters and usage stay keyed by the id (the
+   * record of what the team used), so the id is never given to a new team, which would inherit them.
+   */
   deleteTeam(id: string, nowMs: number): Promise<boolean>;
 
   createKey(key: Omit<ApiKeyRecord, 'revokedAt'> & { hash: string }): Promise<ApiKeyRecord>;

@@ -77,8 +77,9 @@ export class Reconciler {
       } catch (err) {
         logger.warn({ requestId, videoId: job.id, err: { message: (err as Error).message } }, 'reconciler could not refresh a job');
         // Recorded as looked at all the same, so that a batch of failing jobs cannot hold the front of the
-        // least-recently-refreshed worklist and starve the others.
-        await store.updateJob(job.id, { status: job.status, progress: job.progress, error: job.error }, clock.now());
+        // least-recently-refreshed worklist and starve the others; only the time, since `job` was read at the
+        // start of the pass and a poll may have recorded progress since.
+        await store.touchJob(job.id, clock.now());
       }
     }
     return active.length;

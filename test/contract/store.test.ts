@@ -106,20 +106,84 @@ describe.each(stores)('store contract: $name', ({ open }) => {
     expect(page.hasMore).toBe(true);
     expect((await store.listJobs('t1', { limit: 5, order: 'asc', after: ids[0] })).jobs.map((j) => j.id)).toEqual([ids[1], ids[2]]);
     expect((await store.listJobs('t2', { limit: 5, order: 'asc', after: ids[0] })).jobs).toEqual([]);
-    expect(await store.deleteJob('t2', ids[0]!, NOW)).toBe(false);
-    expect(await store.deleteJob('t1', ids[0]!, NOW)).toBe(true);
+    expect(await store.deleteJob('t2', ids[0]!, NOW, 'settle')).toBe(false);
+    expect(await store.deleteJob('t1', ids[0]!, NOW, 'settle')).toBe(true);
     expect(await store.getJob('t1', ids[0]!)).toBeUndefined();
   });
 
   it('keeps teams and keys, finds keys by hash only, and revokes', async () => {
-    expect(await store.createTeam({ id: 'acme', name: null, quota: { requests_per_minute: 5 } }, NOW)).toMatchObject({ id: 'acme' });
-    expect(await store.createTeam({ id: 'acme', name: null, quota: {} }, NOW)).toBeUndefined();
+    expect(await store.createTeam({ id: 'acme', name: null, quota: { requests_per_minute: 5 } }, NOW)).toMatchObject({ ok: true, team: { id: 'acme' } });
+    expect(await store.createTeam({ id: 'acme', name: null, quota: {} }, NOW)).toEqual({ ok: false, reason: 'exists' });
     await store.createKey({ id: 'key_1', teamId: 'acme', name: null, prefix: 'gvk_abc', hash: 'h1', quota: {}, createdAt: 1, expiresAt: null });
     expect((await store.findKeyByHash('h1'))?.team.quota).toEqual({ requests_per_minute: 5 });
     expect(await store.findKeyByHash('h2')).toBeUndefined();
     expect((await store.revokeKey('key_1', NOW))?.revokedAt).toBe(NOW / 1000);
     expect(await store.deleteTeam('acme', NOW)).toBe(true);
     expect(await store.findKeyByHash('h1')).toBeUndefined();
+  });
+
+  it("never gives a deleted team's id to a new team, which would inherit its videos, usage and slots", async () => {
+    await store.createTeam({ id: 'reuse', name: 'Old', quota: {} }, NOW);
+    await store.createKey({ id: 'key_old', teamId: 'reuse', name: null, prefix: 'gvk_old', hash: 'h-old', quota: {}, createdAt: 1, expiresAt: null });
+    const p = principal({ teamId: 'reuse', keyId: 'key_old', teamPolicy: { max_concurrent_jobs: 1 } });
+    const j = job(p, 5);
+    await store.admitJob(p, j, NOW);
+    expect(await store.deleteTeam('reuse', NOW)).toBe(true);
+
+    expect(await store.createTeam({ id: 'reuse', name: 'New', quota: {} }, NOW)).toEqual({ ok: false, reason: 'deleted' });
+    // Gone from every team operation, for good.
+    expect(await store.getTeam('reuse')).toBeUndefined();
+    expect((await store.listTeams()).map((t) => t.id)).not.toContain('reuse');
+    expect(await store.updateTeam('reuse', { name: 'New' })).toBeUndefined();
+    expect(await store.deleteTeam('reuse', NOW)).toBe(false);
+    expect(await store.findKeyByHash('h-old')).toBeUndefined();
+    // What the team did stays on record under its id.
+    expect((await store.getJob('reuse', j.id))?.prompt).toBe('x');
+    expect((await store.usage('reuse', NOW, 1)).day.video_seconds).toBe(5);
+    await store.close();
+    store = open(dir);
+    expect(await store.createTeam({ id: 'reuse', name: 'New', quota: {} }, NOW)).toEqual({ ok: false, reason: 'deleted' });
+  });
+
+  it("touching a job moves it to the back of the reconciler's worklist and changes nothing else", async () => {
+    const p = principal();
+    const [a, b] = [job(p), job(p)];
+    await store.admitJob(p, a, NOW);
+    await store.admitJob(p, b, NOW);
+    await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    await store.activateJob(b.id, 'up-b', 'fp', { status: 'queued', progress: 0, error: null }, NOW + 1);
+    // A poll records progress after the reconciler read `a` as queued; the reconciler's refresh then fails.
+    await store.updateJob(a.id, { status: 'in_progress', progress: 40, error: null }, NOW + 2);
+    await store.touchJob(a.id, NOW + 3);
+    expect(await store.getJob('t1', a.id)).toMatchObject({ status: 'in_progress', progress: 40, updatedAtMs: NOW + 3 });
+    expect((await store.activeJobs(10)).map((j) => j.id)).toEqual([b.id, a.id]);
+  });
+
+  it.each<[string, 'settle' | 'refund', number]>([
+    ['settles', 'settle', 5],
+    ['refunds', 'refund', 0],
+  ])('deleting a job still holding its reservation %s it once, as asked', async (_n, held, charged) => {
+    const p = principal();
+    const j = job(p, 5);
+    await store.admitJob(p, j, NOW);
+    await store.activateJob(j.id, 'up', 'fp', { status: 'in_progress', progress: 10, error: null }, NOW);
+    expect(await store.deleteJob('t1', j.id, NOW, held)).toBe(true);
+    expect(await store.deleteJob('t1', j.id, NOW, held)).toBe(false);
+    const u = await store.usage('t1', NOW, 1);
+    expect(u).toMatchObject({ activeJobs: 0, day: { video_seconds: charged, video_seconds_reserved: 0 } });
+    expect(await store.activeJobs(10)).toEqual([]);
+  });
+
+  it.each<['completed' | 'failed', number]>([
+    ['completed', 5],
+    ['failed', 0],
+  ])('deleting a job that ended %s keeps the charge its end decided', async (status, charged) => {
+    const p = principal();
+    const j = job(p, 5);
+    await store.admitJob(p, j, NOW);
+    await store.activateJob(j.id, 'up', 'fp', { status, progress: 100, error: null }, NOW);
+    await store.deleteJob('t1', j.id, NOW, status === 'completed' ? 'refund' : 'settle');
+    expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: charged, video_seconds_reserved: 0 });
   });
 
   it('survives being reopened', async () => {
