@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { ApiError, createOutcomeUnknown, invalidRequest, videoNotFound } from '../http/errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { Clock, RateInfo } from '../quota/policy.js';
+import type { Clock } from '../quota/policy.js';
 import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
 import type { JobRecord, Principal, Store } from '../store/types.js';
 import type { CallContext, ContentStream, CreatedTask, UpstreamClient, UpstreamTiming } from '../upstream/client.js';
