@@ -14,6 +14,9 @@ export const DEFAULTS = {
   maxReferenceImages: 8,
   maxImageBytes: 20 * MIB,
   maxConcurrentCreates: 16,
+  /** A quarter and a half of the global slots: one key, or one team, cannot take every upload slot. */
+  maxConcurrentCreatesPerKey: 4,
+  maxConcurrentCreatesPerTeam: 8,
   upstreamConnectTimeoutMs: 5_000,
   upstreamTimeoutMs: 60_000,
   upstreamIdleTimeoutMs: 30_000,
@@ -67,6 +70,8 @@ const envSchema = z.object({
   MAX_REFERENCE_IMAGES: int(DEFAULTS.maxReferenceImages, 0),
   MAX_IMAGE_BYTES: int(DEFAULTS.maxImageBytes, 1),
   MAX_CONCURRENT_CREATES: int(DEFAULTS.maxConcurrentCreates, 1),
+  MAX_CONCURRENT_CREATES_PER_KEY: int(DEFAULTS.maxConcurrentCreatesPerKey, 1),
+  MAX_CONCURRENT_CREATES_PER_TEAM: int(DEFAULTS.maxConcurrentCreatesPerTeam, 1),
   UPSTREAM_CONNECT_TIMEOUT_MS: int(DEFAULTS.upstreamConnectTimeoutMs, 1),
   UPSTREAM_TIMEOUT_MS: int(DEFAULTS.upstreamTimeoutMs, 1),
   UPSTREAM_IDLE_TIMEOUT_MS: int(DEFAULTS.upstreamIdleTimeoutMs, 1),
@@ -105,6 +110,8 @@ export interface Config {
     readonly maxReferenceImages: number;
     readonly maxImageBytes: number;
     readonly maxConcurrentCreates: number;
+    readonly maxConcurrentCreatesPerKey: number;
+    readonly maxConcurrentCreatesPerTeam: number;
   };
   readonly upstream: {
     readonly connectTimeoutMs: number;
@@ -160,6 +167,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxReferenceImages: e.MAX_REFERENCE_IMAGES,
       maxImageBytes: e.MAX_IMAGE_BYTES,
       maxConcurrentCreates: e.MAX_CONCURRENT_CREATES,
+      maxConcurrentCreatesPerKey: e.MAX_CONCURRENT_CREATES_PER_KEY,
+      maxConcurrentCreatesPerTeam: e.MAX_CONCURRENT_CREATES_PER_TEAM,
     },
     upstream: {
       connectTimeoutMs: e.UPSTREAM_CONNECT_TIMEOUT_MS,

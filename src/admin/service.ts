@@ -37,6 +37,7 @@ export const keyView = (k: ApiKeyRecord) => ({
 });
 
 const teamNotFound = (id: string) => notFound(`No team '${id}'.`, 'team', 'team_not_found');
+const teamConflict = (message: string, code: string) => new ApiError({ status: 409, type: 'invalid_request_error', message, param: 'id', code });
 
 /** Team, key and usage operations, shared by the admin API and the CLI so both behave the same. */
 export class AdminService {
@@ -68,9 +69,16 @@ export class AdminService {
     const input = parseOrThrow(createTeamSchema, body);
     this.checkModels(input.quota);
     if (input.id === STATIC_TEAM) throw invalidRequest(`Team id '${STATIC_TEAM}' is reserved for static keys.`, 'id');
-    const team = await this.store.createTeam({ id: input.id, name: input.name ?? null, quota: input.quota }, this.clock.now());
-    if (!team) throw new ApiError({ status: 409, type: 'invalid_request_error', message: `Team '${input.id}' already exists.`, param: 'id', code: 'team_exists' });
-    return teamView(team);
+    const created = await this.store.createTeam({ id: input.id, name: input.name ?? null, quota: input.quota }, this.clock.now());
+    if (created.ok) return teamView(created.team);
+    if (created.reason === 'exists') throw teamConflict(`Team '${input.id}' already exists.`, 'team_exists');
+    // A deleted team's id stays retired rather than its jobs and counters being wiped or re-keyed: its videos,
+    // usage and slots are the record of what that team did (billing, audit, jobs still settling upstream), and
+    // an operator re-creating the id for someone else must not hand them that team's videos or spent budget.
+    throw teamConflict(
+      `Team id '${input.id}' belonged to a deleted team; ids of deleted teams are never reused, so that its videos and usage stay its own. Choose another id.`,
+      'team_id_deleted',
+    );
   }
 
   async listTeams() {

@@ -1,11 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { buckets, evaluate, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
+import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
 import { isTerminal } from '../videos/dialects/task.js';
 import type {
   Admission,
   ApiKeyRecord,
+  CreateTeamResult,
+  HeldReservation,
   JobRecord,
   ListOptions,
   NewJob,
@@ -20,7 +22,7 @@ import type {
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS teams (
-  id TEXT PRIMARY KEY, name TEXT, quota TEXT NOT NULL, created_at INTEGER NOT NULL);
+  id TEXT PRIMARY KEY, name TEXT, quota TEXT NOT NULL, created_at INTEGER NOT NULL, deleted_at INTEGER);
 CREATE TABLE IF NOT EXISTS api_keys (
   id TEXT PRIMARY KEY, team_id TEXT NOT NULL, name TEXT, prefix TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
   quota TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER);
@@ -40,6 +42,16 @@ CREATE TABLE IF NOT EXISTS counters (
   scope TEXT NOT NULL, bucket TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0,
   seconds_reserved INTEGER NOT NULL DEFAULT 0, seconds_settled INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (scope, bucket)) WITHOUT ROWID;
+`;
+
+/**
+ * Stores made before team ids were tombstoned removed a deleted team's row: add the column, and tombstone
+ * the ids that keys still name but no team row holds (the only way such an id came about was a delete).
+ */
+const TOMBSTONE_TEAMS = `
+ALTER TABLE teams ADD COLUMN deleted_at INTEGER;
+INSERT OR IGNORE INTO teams (id, name, quota, created_at, deleted_at)
+  SELECT DISTINCT team_id, NULL, '{}', 0, 0 FROM api_keys WHERE team_id NOT IN (SELECT id FROM teams);
 `;
 
 type Row = Record<string, unknown>;
@@ -86,6 +98,13 @@ const toKey = (r: Row): ApiKeyRecord => ({
 
 const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
 
+/** What an abandoned create's hidden record says, for an operator reading the store. */
+const ABANDONED = { code: 'create_abandoned', message: 'The create got no answer from the upstream in time; its reservation was refunded.' };
+/** Refunded before the upstream ever named it, by abandonJob (a client delete of a pending create refunds too, but leaves no mark). */
+const isAbandoned = (job: JobRecord) => job.upstreamId === null && job.charge === 'refunded' && job.error?.code === ABANDONED.code;
+/** Deleted by its team while the create was on its way, and refunded then because the outcome was unknown. */
+const isDeletedPending = (job: JobRecord) => job.upstreamId === null && job.charge === 'refunded' && !isAbandoned(job);
+
 /** The embedded store: one SQLite file in WAL mode; each quota operation is one immediate transaction. */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -98,6 +117,8 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    const teamColumns = this.db.prepare('PRAGMA table_info(teams)').all() as Array<{ name: string }>;
+    if (!teamColumns.some((c) => c.name === 'deleted_at')) this.db.transaction(() => this.db.exec(TOMBSTONE_TEAMS))();
     this.s = this.prepare();
   }
 
@@ -128,9 +149,12 @@ export class SqliteStore implements Store {
       activate: db.prepare(
         'UPDATE jobs SET upstream_id = ?, upstream_key_fp = ?, status = ?, progress = ?, updated_at_ms = ? WHERE id = ?',
       ),
+      markAbandoned: db.prepare("UPDATE jobs SET status = 'failed', error = ?, deleted_at = ?, updated_at_ms = ? WHERE id = ?"),
+      revive: db.prepare("UPDATE jobs SET charge = 'reserved', error = NULL, deleted_at = NULL WHERE id = ?"),
       setStatus: db.prepare('UPDATE jobs SET status = ?, progress = ?, error = ?, completed_at = ?, updated_at_ms = ? WHERE id = ?'),
       setCharge: db.prepare("UPDATE jobs SET charge = ? WHERE id = ? AND charge = 'reserved'"),
-      deleteJobRow: db.prepare('DELETE FROM jobs WHERE id = ?'),
+      setChargeFrom: db.prepare('UPDATE jobs SET charge = ? WHERE id = ? AND charge = ?'),
+      touch: db.prepare('UPDATE jobs SET updated_at_ms = ? WHERE id = ?'),
       markDeleted: db.prepare('UPDATE jobs SET deleted_at = ? WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
       seqOf: db.prepare('SELECT seq FROM jobs WHERE id = ? AND team_id = ?'),
       listDesc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq < ? ORDER BY seq DESC LIMIT ?'),
@@ -138,10 +162,11 @@ export class SqliteStore implements Store {
       reserved: db.prepare("SELECT * FROM jobs WHERE charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
       reservedOfTeam: db.prepare("SELECT * FROM jobs WHERE team_id = ? AND charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
       insertTeam: db.prepare('INSERT OR IGNORE INTO teams (id, name, quota, created_at) VALUES (?, ?, ?, ?)'),
-      team: db.prepare('SELECT * FROM teams WHERE id = ?'),
-      teams: db.prepare('SELECT * FROM teams ORDER BY created_at, id'),
-      updateTeam: db.prepare('UPDATE teams SET name = ?, quota = ? WHERE id = ?'),
-      deleteTeam: db.prepare('DELETE FROM teams WHERE id = ?'),
+      team: db.prepare('SELECT * FROM teams WHERE id = ? AND deleted_at IS NULL'),
+      teamDeletedAt: db.prepare('SELECT deleted_at FROM teams WHERE id = ?'),
+      teams: db.prepare('SELECT * FROM teams WHERE deleted_at IS NULL ORDER BY created_at, id'),
+      updateTeam: db.prepare('UPDATE teams SET name = ?, quota = ? WHERE id = ? AND deleted_at IS NULL'),
+      deleteTeam: db.prepare('UPDATE teams SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL'),
       revokeTeamKeys: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE team_id = ? AND revoked_at IS NULL'),
       insertKey: db.prepare(
         `INSERT INTO api_keys (id, team_id, name, prefix, hash, quota, created_at, expires_at)
@@ -190,21 +215,25 @@ export class SqliteStore implements Store {
       { scope: 'key' as const, id: principal.keyId, policy: principal.keyPolicy },
       { scope: 'team' as const, id: principal.teamId, policy: principal.teamPolicy },
     ].map((x) => ({ ...x, usage: this.snapshot(x.scope, x.id, nowMs, job !== null) }));
-    const refusal = evaluate(scopes, job ? { seconds: job.seconds } : null, nowMs);
-    if (refusal) return { ok: false, refusal };
-    this.bump(principal.teamId, principal.keyId, nowMs, 1, job?.seconds ?? 0);
-    if (job) {
-      const b = buckets(nowMs);
-      this.s.insertJob.run({ ...job, createdAt: sec(nowMs), nowMs, day: b.day, month: b.month });
+    if (!job) {
+      const refusal = evaluateRequest(scopes, nowMs);
+      if (refusal) return { ok: false, refusal };
+      this.bump(principal.teamId, principal.keyId, nowMs, 1, 0);
+      return { ok: true, rate: rateInfo(scopes, nowMs) };
     }
-    return { ok: true, rate: rateInfo(scopes, nowMs) };
+    const refusal = evaluateJob(scopes, job);
+    if (refusal) return { ok: false, refusal };
+    this.bump(principal.teamId, principal.keyId, nowMs, 0, job.seconds);
+    const b = buckets(nowMs);
+    this.s.insertJob.run({ ...job, createdAt: sec(nowMs), nowMs, day: b.day, month: b.month });
+    return { ok: true, rate: null };
   }
 
   /** Counts requests (and reserves seconds) in the minute, day and month buckets of both scopes. */
   private bump(teamId: string, keyId: string, nowMs: number, requests: number, seconds: number) {
     const b = buckets(nowMs);
     for (const sk of [scopeKey('team', teamId), scopeKey('key', keyId)]) {
-      this.s.bump.run(sk, `min:${b.minute}`, requests, 0, 0);
+      if (requests) this.s.bump.run(sk, `min:${b.minute}`, requests, 0, 0);
       this.s.bump.run(sk, `day:${b.day}`, requests, seconds, 0);
       this.s.bump.run(sk, `month:${b.month}`, requests, seconds, 0);
     }
@@ -226,20 +255,40 @@ export class SqliteStore implements Store {
   }
 
   async activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowMs: number): Promise<JobRecord> {
-    this.s.activate.run(upstreamId, keyFp, 'queued', 0, nowMs, id);
+    this.db
+      .transaction(() => {
+        const row = this.s.jobById.get(id) as Row | undefined;
+        if (!row) throw new Error(`job ${id} is not in the store`);
+        const job = toJob(row);
+        if (isAbandoned(job)) {
+          // The upstream has the job after all: the team gets it and is charged for it, past a limit if need be,
+          // in the buckets it was first admitted to.
+          this.s.revive.run(id);
+          this.shift(job, job.seconds, 0);
+        } else if (isDeletedPending(job)) {
+          // The team deleted it before the upstream answered; the upstream runs and bills it all the same, so it
+          // is charged as a finished job would be, and stays deleted.
+          this.s.setChargeFrom.run('settled', id, 'refunded');
+          this.shift(job, 0, job.seconds);
+        }
+        this.s.activate.run(upstreamId, keyFp, 'queued', 0, nowMs, id);
+      })
+      .immediate();
     const job = await this.updateJob(id, task, nowMs);
     if (!job) throw new Error(`job ${id} vanished while being activated`);
     return job;
   }
 
-  async abandonJob(id: string): Promise<void> {
+  async abandonJob(id: string, nowMs: number): Promise<void> {
     this.db
       .transaction(() => {
         const row = this.s.jobById.get(id) as Row | undefined;
-        if (!row) return;
+        // Activated meanwhile (the reconciler read its worklist before the upstream answered): not abandoned.
+        if (!row || row.upstream_id !== null) return;
         const job = toJob(row);
-        if (this.s.setCharge.run('refunded', id).changes === 1) this.shift(job, -job.seconds, 0);
-        this.s.deleteJobRow.run(id);
+        if (this.s.setCharge.run('refunded', id).changes !== 1) return;
+        this.shift(job, -job.seconds, 0);
+        this.s.markAbandoned.run(json(ABANDONED), nowMs, nowMs, id);
       })
       .immediate();
   }
@@ -281,12 +330,16 @@ export class SqliteStore implements Store {
     return { jobs: rows.slice(0, opts.limit).map(toJob), hasMore: rows.length > opts.limit };
   }
 
-  async deleteJob(teamId: string, id: string, nowMs: number): Promise<boolean> {
+  async touchJob(id: string, nowMs: number): Promise<void> {
+    this.s.touch.run(nowMs, id);
+  }
+
+  async deleteJob(teamId: string, id: string, nowMs: number, held: HeldReservation): Promise<boolean> {
     return this.db
       .transaction(() => {
         const row = this.s.jobForTeam.get(id, teamId) as Row | undefined;
         if (!row) return false;
-        this.settle(toJob(row), true);
+        this.settle(toJob(row), held === 'settle');
         return this.s.markDeleted.run(nowMs, id, teamId).changes === 1;
       })
       .immediate();
@@ -300,9 +353,10 @@ export class SqliteStore implements Store {
     return (this.s.reservedOfTeam.all(teamId, limit) as Row[]).map(toJob);
   }
 
-  async createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<Team | undefined> {
-    const created = this.s.insertTeam.run(team.id, team.name, json(team.quota), sec(nowMs)).changes === 1;
-    return created ? this.getTeam(team.id) : undefined;
+  async createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<CreateTeamResult> {
+    if (this.s.insertTeam.run(team.id, team.name, json(team.quota), sec(nowMs)).changes === 1) return { ok: true, team: (await this.getTeam(team.id)) as Team };
+    const existing = this.s.teamDeletedAt.get(team.id) as { deleted_at: number | null };
+    return { ok: false, reason: existing.deleted_at === null ? 'exists' : 'deleted' };
   }
 
   async getTeam(id: string): Promise<Team | undefined> {
@@ -324,7 +378,7 @@ export class SqliteStore implements Store {
   async deleteTeam(id: string, nowMs: number): Promise<boolean> {
     return this.db.transaction(() => {
       this.s.revokeTeamKeys.run(sec(nowMs), id);
-      return this.s.deleteTeam.run(id).changes === 1;
+      return this.s.deleteTeam.run(sec(nowMs), id).changes === 1;
     })();
   }
 

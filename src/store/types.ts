@@ -89,6 +89,12 @@ export interface PeriodUsage {
   readonly requests: number;
 }
 
+/** Why a team could not be created: its id is taken by a live team, or belonged to a deleted one. */
+export type CreateTeamResult = { readonly ok: true; readonly team: Team } | { readonly ok: false; readonly reason: 'exists' | 'deleted' };
+
+/** What becomes of the reservation a deleted job still holds. */
+export type HeldReservation = 'settle' | 'refund';
+
 export interface TeamUsage {
   readonly day: PeriodUsage;
   readonly month: PeriodUsage;
@@ -112,27 +118,54 @@ export interface Store {
   admitRequest(principal: Principal, nowMs: number): Promise<Admission>;
   /** Adds requests that no limit applies to, counted in memory and written in batches. */
   countRequests(counts: readonly RequestCount[]): Promise<void>;
-  /** Counts the request, reserves the seconds and a concurrency slot, and records the job — or refuses all. */
+  /**
+   * Reserves the seconds and a concurrency slot and records the job — or refuses both. The create's request
+   * was already counted on arrival (admitRequest or countRequests), so no per-minute limit is checked or
+   * counted here, and the admission carries no rate (`rate: null`).
+   */
   admitJob(principal: Principal, job: NewJob, nowMs: number): Promise<Admission>;
-  /** The upstream accepted the create. */
+  /**
+   * The upstream accepted the create. A job abandoned meanwhile (its answer came later than another
+   * replica's reconciler would wait) is brought back as if it had never been: visible again, its seconds
+   * and its slot reserved again, whatever the limits now say, since the upstream runs and bills it anyway.
+   */
   activateJob(id: string, upstreamId: string, upstreamKeyFp: string, task: TaskUpdate, nowMs: number): Promise<JobRecord>;
-  /** The upstream refused the create or its answer never came: refund and forget the job. */
-  abandonJob(id: string): Promise<void>;
+  /**
+   * The upstream refused the create or its answer never came: refund the job and hide it from its team
+   * (the record stays, for the operator and for a late activation). Does nothing to a job that already
+   * has its upstream id: an activation that won the race stands.
+   */
+  abandonJob(id: string, nowMs: number): Promise<void>;
   /** Records the latest status; a terminal one settles (completed) or refunds (failed) the reservation once. */
   updateJob(id: string, task: TaskUpdate, nowMs: number): Promise<JobRecord | undefined>;
   getJob(teamId: string, id: string): Promise<JobRecord | undefined>;
   listJobs(teamId: string, opts: ListOptions): Promise<{ jobs: JobRecord[]; hasMore: boolean }>;
-  /** Marks the job deleted for its team; a reservation still held is settled as if the job had ended. */
-  deleteJob(teamId: string, id: string, nowMs: number): Promise<boolean>;
+  /**
+   * Records that the reconciler looked at the job (its refreshed-at time, which orders `activeJobs`) and
+   * nothing else: never its status, so that a stale read cannot undo what a poll recorded meanwhile.
+   */
+  touchJob(id: string, nowMs: number): Promise<void>;
+  /**
+   * Marks the job deleted for its team (it vanishes from `getJob`, `listJobs` and `activeJobs`). A
+   * reservation it still holds is settled (`'settle'`: the job was running) or refunded (`'refund'`: its
+   * outcome could not be learned), once, in the same transaction; a job that had ended keeps its charge.
+   */
+  deleteJob(teamId: string, id: string, nowMs: number, held: HeldReservation): Promise<boolean>;
   /** Jobs still running upstream, least recently refreshed first (the reconciler's worklist). */
   activeJobs(limit: number): Promise<JobRecord[]>;
   /** The same, for one team. */
   activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]>;
 
-  createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<Team | undefined>;
+  /** Refuses an id held by a live team and, for ever, the id of a deleted team (see `deleteTeam`). */
+  createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<CreateTeamResult>;
+  /** Live teams only: a deleted team is not found by `getTeam`, `listTeams`, `updateTeam` or `findKeyByHash`. */
   getTeam(id: string): Promise<Team | undefined>;
   listTeams(): Promise<Team[]>;
   updateTeam(id: string, patch: { name?: string | null; quota?: QuotaPolicy }): Promise<Team | undefined>;
+  /**
+   * Revokes the team's keys and tombstones its id: jobs, counters and usage stay keyed by the id (the
+   * record of what the team used), so the id is never given to a new team, which would inherit them.
+   */
   deleteTeam(id: string, nowMs: number): Promise<boolean>;
 
   createKey(key: Omit<ApiKeyRecord, 'revokedAt'> & { hash: string }): Promise<ApiKeyRecord>;

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { ApiError, invalidRequest, videoNotFound } from '../http/errors.js';
+import { ApiError, createOutcomeUnknown, invalidRequest, videoNotFound } from '../http/errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { Clock, RateInfo } from '../quota/policy.js';
+import type { Clock } from '../quota/policy.js';
 import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
-import type { JobRecord, Principal, Store } from '../store/types.js';
-import type { CallContext, ContentStream, UpstreamClient, UpstreamTiming } from '../upstream/client.js';
+import type { HeldReservation, JobRecord, Principal, Store } from '../store/types.js';
+import type { CallContext, ContentStream, CreatedTask, UpstreamClient, UpstreamTiming } from '../upstream/client.js';
 import { ENCODERS } from './dialects/index.js';
 import { isTerminal } from './dialects/task.js';
 import type { NormalizedVideoRequest } from './normalize.js';
@@ -37,12 +37,28 @@ export interface RequestContext extends CallContext {
  */
 export const RECORD_CACHE_MS = 30_000;
 
+/** How long a delete waits to learn a job's outcome before it settles the reservation (it answers promptly). */
+export const DELETE_REFRESH_MS = 5_000;
+
 /** Upstream calls one refused create may make to find finished jobs. */
 const MAX_ON_DEMAND_REFRESH = 10;
 
 /** The context of work no client request started (admission look-ups, the reconciler): its own id for the logs. */
 export function backgroundContext(kind: string): RequestContext {
   return { requestId: `${kind}_${randomBytes(6).toString('hex')}`, timing: { status: undefined, durationMs: 0 } };
+}
+
+/** The promise's value if it arrives within `ms`; undefined after that or on an error. */
+async function within<T>(ms: number, promise: Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
+  });
+  try {
+    return await Promise.race([promise.catch(() => undefined), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export const newVideoId = () => `video_${randomBytes(16).toString('hex')}`;
@@ -63,12 +79,16 @@ export class VideoJobs {
   private readonly recordTtlMs: number;
   /**
    * Videos deleted here lately: a status fetch that was in flight during the delete must not put the record
-   * back. Ids are random and never reused, so a tombstone can only ever hide what is really gone.
+   * back, and none is started for them. Ids are random and never reused, so a tombstone can only ever hide
+   * what is really gone. Its time runs on the gateway's clock, as job ages do; `forget` sets it.
    */
-  private readonly deleted = new LRUCache<string, true>({ max: 10_000, ttl: RECORD_CACHE_MS });
+  private readonly deleted: LRUCache<string, true>;
+  /** Creates admitted here whose upstream answer has not been handled yet: the reconciler leaves them be. */
+  private readonly creating = new Set<string>();
 
   constructor(private readonly deps: JobsDeps) {
     this.recordTtlMs = Math.max(RECORD_CACHE_MS, deps.statusCacheMs);
+    this.deleted = new LRUCache<string, true>({ max: 10_000, ttl: RECORD_CACHE_MS, perf: deps.clock });
   }
 
   private remember(job: JobRecord, fresh: boolean): void {
@@ -82,8 +102,13 @@ export class VideoJobs {
     return hit && performance.now() - hit.storedAt < this.recordTtlMs ? hit : undefined;
   }
 
-  async create(principal: Principal, req: NormalizedVideoRequest, ctx: RequestContext): Promise<{ job: JobRecord; rate: RateInfo | null }> {
-    const { store, upstream, clock, logger } = this.deps;
+  /** Whether this process is still waiting for the job's create to be answered (it may yet be accepted). */
+  isCreating(id: string): boolean {
+    return this.creating.has(id);
+  }
+
+  async create(principal: Principal, req: NormalizedVideoRequest, ctx: RequestContext): Promise<JobRecord> {
+    const { store, clock } = this.deps;
     checkStaticLimits(principal, req.model.id, req.requestedModel, req.seconds);
     const id = newVideoId();
     const job = {
@@ -103,18 +128,46 @@ export class VideoJobs {
       admission = await store.admitJob(principal, job, clock.now());
     }
     if (!admission.ok) throw refusalToError(admission.refusal);
+    this.creating.add(id);
     try {
-      const created = await upstream.createVideo(ENCODERS[req.model.family](req), ctx, ctx.timing);
+      return await this.send(principal, id, req, ctx);
+    } finally {
+      this.creating.delete(id);
+    }
+  }
+
+  /**
+   * The upstream call of an admitted create and what follows it. From the moment the call begins the
+   * upstream may have the job, so every failure whose outcome is unknown answers `x-should-retry: false`.
+   */
+  private async send(principal: Principal, id: string, req: NormalizedVideoRequest, ctx: RequestContext): Promise<JobRecord> {
+    const { store, upstream, clock, logger } = this.deps;
+    const where = { requestId: ctx.requestId, videoId: id, teamId: principal.teamId };
+    let created: CreatedTask;
+    try {
+      created = await upstream.createVideo(ENCODERS[req.model.family](req), ctx, ctx.timing);
+    } catch (err) {
+      // The upstream client says which of its failures may have started a job; anything else here is unexpected.
+      const known = err instanceof ApiError;
+      const uncertain = !known || err.headers['x-should-retry'] === 'false';
+      await store.abandonJob(id, clock.now()).catch((abandonErr: unknown) => {
+        // The reservation stays held until the reconciler abandons the job: the answer to the client stands.
+        logger.error({ ...where, err: { message: (abandonErr as Error).message } }, 'could not refund a failed create');
+      });
+      if (uncertain) {
+        // The upstream may have started a job that nobody can see or poll: the operator must know.
+        logger.warn({ ...where, code: known ? err.code : 'error' }, 'upstream create outcome unknown; reservation refunded');
+      }
+      throw known ? err : createOutcomeUnknown();
+    }
+    try {
       const active = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now());
       this.remember(active, false);
-      return { job: active, rate: admission.rate };
+      return active;
     } catch (err) {
-      await store.abandonJob(id);
-      if (err instanceof ApiError && err.headers['x-should-retry'] === 'false') {
-        // The upstream may have started a job that nobody can see or poll: the operator must know.
-        logger.warn({ requestId: ctx.requestId, videoId: id, teamId: principal.teamId, code: err.code }, 'upstream create outcome unknown; reservation refunded');
-      }
-      throw err;
+      // The upstream runs (and bills) a job that the gateway could not record: the operator must reconcile it.
+      logger.error({ ...where, upstreamId: created.task.id, err: { message: (err as Error).message } }, 'upstream accepted a create the gateway could not record');
+      throw createOutcomeUnknown();
     }
   }
 
@@ -145,7 +198,7 @@ export class VideoJobs {
    * least-recently-refreshed worklist moves on.
    */
   refresh(job: JobRecord, ctx: RequestContext, touch = false): Promise<JobRecord> {
-    if (isTerminal(job.status) || !job.upstreamId) return Promise.resolve(job);
+    if (isTerminal(job.status) || !job.upstreamId || this.deleted.has(job.id)) return Promise.resolve(job);
     const cached = this.records.get(job.id);
     if (cached && cached.freshUntil > performance.now()) return Promise.resolve(cached.job);
     let pending = this.inflight.get(job.id);
@@ -182,15 +235,47 @@ export class VideoJobs {
     const { store, upstream, clock, logger } = this.deps;
     const job = await store.getJob(principal.teamId, id);
     if (!job) throw videoNotFound(id);
+    // Before the upstream delete, which may leave the outcome unknowable.
+    const held = await this.reservationOnDelete(job, ctx);
     if (job.upstreamId) {
       await upstream.deleteVideo(job.upstreamId, job.upstreamKeyFp ?? '', ctx, ctx.timing).catch((err: unknown) => {
         // The gateway's record goes regardless: the client asked for the video to be gone from its list.
         logger.warn({ requestId: ctx.requestId, videoId: id, code: err instanceof ApiError ? err.code : 'error' }, 'upstream delete failed');
       });
     }
-    await store.deleteJob(principal.teamId, id, clock.now());
-    this.deleted.set(id, true);
+    await store.deleteJob(principal.teamId, id, clock.now(), held);
+    this.forget(id);
+  }
+
+  /**
+   * A job that ended upstream unseen must be settled on its real outcome (a failed one is not billed), so a
+   * delete first refreshes it, sharing any poll in flight, for at most DELETE_REFRESH_MS. A job known to be
+   * still running is settled: its upstream work had begun. An outcome that cannot be learned in time (no
+   * upstream id yet, an error, no answer) is refunded, the rule for a create whose answer never came (§4).
+   */
+  private async reservationOnDelete(job: JobRecord, ctx: RequestContext): Promise<HeldReservation> {
+    // An ended job's charge is decided already; the store ignores the answer.
+    if (job.charge !== 'reserved') return 'settle';
+    if (job.upstreamId && (await within(DELETE_REFRESH_MS, this.refresh(job, ctx)))) return 'settle';
+    this.deps.logger.warn({ requestId: ctx.requestId, videoId: job.id, teamId: job.teamId }, 'job deleted with its outcome unknown; reservation refunded');
+    return 'refund';
+  }
+
+  /**
+   * Drops a deleted video from the cache and keeps it out. While a status fetch of it is still in flight the
+   * tombstone does not expire, since that fetch can outlast any fixed time (the idle timeout restarts with
+   * every chunk of a trickling answer); it lasts RECORD_CACHE_MS after the fetch settles.
+   */
+  private forget(id: string): void {
     this.records.delete(id);
+    const pending = this.inflight.get(id);
+    if (!pending) {
+      this.deleted.set(id, true);
+      return;
+    }
+    this.deleted.set(id, true, { ttl: 0 });
+    const unpin = () => void this.deleted.set(id, true);
+    pending.then(unpin, unpin);
   }
 
   async content(principal: Principal, id: string, opts: { range?: string | undefined; variant?: string | undefined }, ctx: RequestContext): Promise<ContentStream> {

@@ -61,9 +61,11 @@ export class Reconciler {
       const ctx = backgroundContext('reconcile');
       const { requestId } = ctx;
       if (!job.upstreamId) {
-        if (ageMs > this.opts.pendingGraceMs) {
+        // A create still in flight here may be answered yet, however long its upload takes; one made by another
+        // replica is presumed dead after the grace, and brought back by activateJob should its answer still come.
+        if (ageMs > this.opts.pendingGraceMs && !jobs.isCreating(job.id)) {
           logger.warn({ requestId, videoId: job.id, teamId: job.teamId }, 'create never completed (process died?); reservation refunded');
-          await store.abandonJob(job.id);
+          await store.abandonJob(job.id, clock.now());
         }
         continue;
       }
@@ -77,8 +79,9 @@ export class Reconciler {
       } catch (err) {
         logger.warn({ requestId, videoId: job.id, err: { message: (err as Error).message } }, 'reconciler could not refresh a job');
         // Recorded as looked at all the same, so that a batch of failing jobs cannot hold the front of the
-        // least-recently-refreshed worklist and starve the others.
-        await store.updateJob(job.id, { status: job.status, progress: job.progress, error: job.error }, clock.now());
+        // least-recently-refreshed worklist and starve the others; only the time, since `job` was read at the
+        // start of the pass and a poll may have recorded progress since.
+        await store.touchJob(job.id, clock.now());
       }
     }
     return active.length;

@@ -64,14 +64,24 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     await home.dispose();
   });
 
-  it('admits up to the concurrency limit, then refuses without counting', async () => {
+  it('admits up to the concurrency limit, then refuses without reserving', async () => {
     const p = principal({ teamPolicy: { max_concurrent_jobs: 2, requests_per_minute: 10 } });
     expect((await store.admitJob(p, job(p), NOW)).ok).toBe(true);
     expect((await store.admitJob(p, job(p), NOW)).ok).toBe(true);
     const refused = await store.admitJob(p, job(p), NOW);
     expect(refused).toEqual({ ok: false, refusal: { kind: 'concurrency', scope: 'team', limit: 2 } });
     const u = await store.usage('t1', NOW, 1);
-    expect(u).toMatchObject({ activeJobs: 2, requestsThisMinute: 2, day: { video_seconds: 10, requests: 2 } });
+    // A job's request was counted when it arrived (admitRequest), never again by its admission.
+    expect(u).toMatchObject({ activeJobs: 2, requestsThisMinute: 0, day: { video_seconds: 10, requests: 0 } });
+  });
+
+  it('counts requests against the per-minute limits of key and team; a job admission neither checks nor counts them', async () => {
+    const p = principal({ keyPolicy: { requests_per_minute: 1 }, teamPolicy: { requests_per_minute: 5 } });
+    expect(await store.admitRequest(p, NOW)).toEqual({ ok: true, rate: { limit: 1, remaining: 0, resetMs: 60_000 } });
+    expect(await store.admitRequest(p, NOW)).toEqual({ ok: false, refusal: { kind: 'rate', scope: 'key', limit: 1, retryAfterMs: 60_000 } });
+    // The create that request was for is still admitted, and counts no second request.
+    expect(await store.admitJob(p, job(p), NOW)).toEqual({ ok: true, rate: null });
+    expect(await store.usage('t1', NOW, 1)).toMatchObject({ requestsThisMinute: 1, day: { requests: 1 } });
   });
 
   it('settles a completed job once and refunds a failed one once', async () => {
@@ -95,14 +105,53 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     expect((await store.getJob('t1', a.id))?.status).toBe('completed');
   });
 
-  it('abandons a create: refund and no trace', async () => {
+  it('abandons a create: refunded once and hidden from its team', async () => {
     const p = principal();
     const j = job(p, 7);
     await store.admitJob(p, j, NOW);
-    await store.abandonJob(j.id);
-    await store.abandonJob(j.id);
+    await store.abandonJob(j.id, NOW);
+    await store.abandonJob(j.id, NOW);
     expect(await store.getJob('t1', j.id)).toBeUndefined();
-    expect((await store.usage('t1', NOW, 1)).day.video_seconds).toBe(0);
+    expect((await store.listJobs('t1', { limit: 10, order: 'desc' })).jobs).toEqual([]);
+    expect(await store.activeJobs(10)).toEqual([]);
+    expect(await store.usage('t1', NOW, 1)).toMatchObject({ activeJobs: 0, day: { video_seconds: 0, video_seconds_reserved: 0 } });
+  });
+
+  it('a late activation brings an abandoned create back, its reservation taken again once', async () => {
+    const p = principal({ teamPolicy: { max_concurrent_jobs: 1, video_seconds_per_day: 7 } });
+    const j = job(p, 7);
+    await store.admitJob(p, j, NOW);
+    await store.abandonJob(j.id, NOW);
+    // Another create took the freed slot and seconds meanwhile: the upstream has both jobs, so both count.
+    const other = job(p, 7);
+    expect((await store.admitJob(p, other, NOW)).ok).toBe(true);
+    const active = await store.activateJob(j.id, 'up-late', 'fp', { status: 'in_progress', progress: 5, error: null }, NOW + 1000);
+    expect(active).toMatchObject({ id: j.id, upstreamId: 'up-late', status: 'in_progress', charge: 'reserved', error: null });
+    expect((await store.getJob('t1', j.id))?.upstreamId).toBe('up-late');
+    expect(await store.usage('t1', NOW, 1)).toMatchObject({ activeJobs: 2, day: { video_seconds: 14, video_seconds_reserved: 14 } });
+    await store.updateJob(j.id, { status: 'completed', progress: 100, error: null }, NOW + 2000);
+    expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 14, video_seconds_reserved: 7 });
+  });
+
+  it('an abandon that comes after the activation does nothing', async () => {
+    const p = principal();
+    const j = job(p, 3);
+    await store.admitJob(p, j, NOW);
+    await store.activateJob(j.id, 'up', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    await store.abandonJob(j.id, NOW);
+    expect(await store.getJob('t1', j.id)).toMatchObject({ upstreamId: 'up', charge: 'reserved' });
+    expect((await store.usage('t1', NOW, 1)).day.video_seconds_reserved).toBe(3);
+  });
+
+  it('a pending create deleted by its team (refunded: outcome unknown) stays deleted and is charged when the upstream accepts it', async () => {
+    const p = principal();
+    const j = job(p, 4);
+    await store.admitJob(p, j, NOW);
+    expect(await store.deleteJob('t1', j.id, NOW, 'refund')).toBe(true);
+    expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 0, video_seconds_reserved: 0 });
+    await store.activateJob(j.id, 'up', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    expect(await store.getJob('t1', j.id)).toBeUndefined();
+    expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 4, video_seconds_reserved: 0 });
   });
 
   it('charges a job to the day and month it was admitted in, even when it ends the next day', async () => {
@@ -132,20 +181,84 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     expect(page.hasMore).toBe(true);
     expect((await store.listJobs('t1', { limit: 5, order: 'asc', after: ids[0] })).jobs.map((j) => j.id)).toEqual([ids[1], ids[2]]);
     expect((await store.listJobs('t2', { limit: 5, order: 'asc', after: ids[0] })).jobs).toEqual([]);
-    expect(await store.deleteJob('t2', ids[0]!, NOW)).toBe(false);
-    expect(await store.deleteJob('t1', ids[0]!, NOW)).toBe(true);
+    expect(await store.deleteJob('t2', ids[0]!, NOW, 'settle')).toBe(false);
+    expect(await store.deleteJob('t1', ids[0]!, NOW, 'settle')).toBe(true);
     expect(await store.getJob('t1', ids[0]!)).toBeUndefined();
   });
 
   it('keeps teams and keys, finds keys by hash only, and revokes', async () => {
-    expect(await store.createTeam({ id: 'acme', name: null, quota: { requests_per_minute: 5 } }, NOW)).toMatchObject({ id: 'acme' });
-    expect(await store.createTeam({ id: 'acme', name: null, quota: {} }, NOW)).toBeUndefined();
+    expect(await store.createTeam({ id: 'acme', name: null, quota: { requests_per_minute: 5 } }, NOW)).toMatchObject({ ok: true, team: { id: 'acme' } });
+    expect(await store.createTeam({ id: 'acme', name: null, quota: {} }, NOW)).toEqual({ ok: false, reason: 'exists' });
     await store.createKey({ id: 'key_1', teamId: 'acme', name: null, prefix: 'gvk_abc', hash: 'h1', quota: {}, createdAt: 1, expiresAt: null });
     expect((await store.findKeyByHash('h1'))?.team.quota).toEqual({ requests_per_minute: 5 });
     expect(await store.findKeyByHash('h2')).toBeUndefined();
     expect((await store.revokeKey('key_1', NOW))?.revokedAt).toBe(NOW / 1000);
     expect(await store.deleteTeam('acme', NOW)).toBe(true);
     expect(await store.findKeyByHash('h1')).toBeUndefined();
+  });
+
+  it("never gives a deleted team's id to a new team, which would inherit its videos, usage and slots", async () => {
+    await store.createTeam({ id: 'reuse', name: 'Old', quota: {} }, NOW);
+    await store.createKey({ id: 'key_old', teamId: 'reuse', name: null, prefix: 'gvk_old', hash: 'h-old', quota: {}, createdAt: 1, expiresAt: null });
+    const p = principal({ teamId: 'reuse', keyId: 'key_old', teamPolicy: { max_concurrent_jobs: 1 } });
+    const j = job(p, 5);
+    await store.admitJob(p, j, NOW);
+    expect(await store.deleteTeam('reuse', NOW)).toBe(true);
+
+    expect(await store.createTeam({ id: 'reuse', name: 'New', quota: {} }, NOW)).toEqual({ ok: false, reason: 'deleted' });
+    // Gone from every team operation, for good.
+    expect(await store.getTeam('reuse')).toBeUndefined();
+    expect((await store.listTeams()).map((t) => t.id)).not.toContain('reuse');
+    expect(await store.updateTeam('reuse', { name: 'New' })).toBeUndefined();
+    expect(await store.deleteTeam('reuse', NOW)).toBe(false);
+    expect(await store.findKeyByHash('h-old')).toBeUndefined();
+    // What the team did stays on record under its id.
+    expect((await store.getJob('reuse', j.id))?.prompt).toBe('x');
+    expect((await store.usage('reuse', NOW, 1)).day.video_seconds).toBe(5);
+    await store.close();
+    store = open(dir);
+    expect(await store.createTeam({ id: 'reuse', name: 'New', quota: {} }, NOW)).toEqual({ ok: false, reason: 'deleted' });
+  });
+
+  it("touching a job moves it to the back of the reconciler's worklist and changes nothing else", async () => {
+    const p = principal();
+    const [a, b] = [job(p), job(p)];
+    await store.admitJob(p, a, NOW);
+    await store.admitJob(p, b, NOW);
+    await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    await store.activateJob(b.id, 'up-b', 'fp', { status: 'queued', progress: 0, error: null }, NOW + 1);
+    // A poll records progress after the reconciler read `a` as queued; the reconciler's refresh then fails.
+    await store.updateJob(a.id, { status: 'in_progress', progress: 40, error: null }, NOW + 2);
+    await store.touchJob(a.id, NOW + 3);
+    expect(await store.getJob('t1', a.id)).toMatchObject({ status: 'in_progress', progress: 40, updatedAtMs: NOW + 3 });
+    expect((await store.activeJobs(10)).map((j) => j.id)).toEqual([b.id, a.id]);
+  });
+
+  it.each<[string, 'settle' | 'refund', number]>([
+    ['settles', 'settle', 5],
+    ['refunds', 'refund', 0],
+  ])('deleting a job still holding its reservation %s it once, as asked', async (_n, held, charged) => {
+    const p = principal();
+    const j = job(p, 5);
+    await store.admitJob(p, j, NOW);
+    await store.activateJob(j.id, 'up', 'fp', { status: 'in_progress', progress: 10, error: null }, NOW);
+    expect(await store.deleteJob('t1', j.id, NOW, held)).toBe(true);
+    expect(await store.deleteJob('t1', j.id, NOW, held)).toBe(false);
+    const u = await store.usage('t1', NOW, 1);
+    expect(u).toMatchObject({ activeJobs: 0, day: { video_seconds: charged, video_seconds_reserved: 0 } });
+    expect(await store.activeJobs(10)).toEqual([]);
+  });
+
+  it.each<['completed' | 'failed', number]>([
+    ['completed', 5],
+    ['failed', 0],
+  ])('deleting a job that ended %s keeps the charge its end decided', async (status, charged) => {
+    const p = principal();
+    const j = job(p, 5);
+    await store.admitJob(p, j, NOW);
+    await store.activateJob(j.id, 'up', 'fp', { status, progress: 100, error: null }, NOW);
+    await store.deleteJob('t1', j.id, NOW, status === 'completed' ? 'refund' : 'settle');
+    expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: charged, video_seconds_reserved: 0 });
   });
 
   it('survives being reopened', async () => {

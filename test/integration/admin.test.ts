@@ -23,6 +23,25 @@ describe('admin API (contract §5)', () => {
     expect((await admin(h.url, 'GET', '/teams/acme')).res.status).toBe(404);
   });
 
+  it("refuses to re-create a deleted team's id, so no new team inherits its videos, usage or slots", async () => {
+    const { key } = await teamWithKey(h.url, 'reuse', { max_concurrent_jobs: 1 });
+    const { body: video } = await postJson(`${h.url}/v1/videos`, { prompt: 'the old team prompt', seconds: 5 }, key);
+    expect((await admin(h.url, 'DELETE', '/teams/reuse')).body.deleted).toBe(true);
+
+    const again = await admin(h.url, 'POST', '/teams', { id: 'reuse' });
+    expect(again.res.status).toBe(409);
+    expect(again.res.headers.get('x-request-id')).toBeTruthy();
+    expect(again.body.error).toMatchObject({ type: 'invalid_request_error', param: 'id', code: 'team_id_deleted' });
+    expect(again.body.error.message).toMatch(/belonged to a deleted team/);
+    // No way back in through the id: no key can be issued for it, and it is not listed.
+    expect((await admin(h.url, 'POST', '/teams/reuse/keys', {})).res.status).toBe(404);
+    expect((await admin(h.url, 'GET', '/teams')).body.data.map((t: { id: string }) => t.id)).not.toContain('reuse');
+    expect((await fetch(`${h.url}/v1/videos/${video.id}`, { headers: auth(key) })).status).toBe(401);
+    // A live team's id is still a plain conflict.
+    await admin(h.url, 'POST', '/teams', { id: 'live' });
+    expect((await admin(h.url, 'POST', '/teams', { id: 'live' })).body.error.code).toBe('team_exists');
+  });
+
   it.each<[string, unknown, string]>([
     ['bad id', { id: 'no spaces allowed' }, 'id'],
     ['negative limit', { id: 'x1', quota: { requests_per_minute: -1 } }, 'quota.requests_per_minute'],

@@ -73,7 +73,7 @@ describe('configuration (contract §5, §7)', () => {
     const c = loadConfig({ PORT: '', UPSTREAM_BASE_URL: ' ', MAX_BODY_BYTES: '' });
     expect(c.port).toBe(8080);
     expect(c.upstreamBaseUrl).toBeUndefined();
-    expect(c.limits).toEqual({ maxBodyBytes: 64 * 1024 * 1024, maxReferenceImages: 8, maxImageBytes: 20 * 1024 * 1024, maxConcurrentCreates: 16 });
+    expect(c.limits).toEqual({ maxBodyBytes: 64 * 1024 * 1024, maxReferenceImages: 8, maxImageBytes: 20 * 1024 * 1024, maxConcurrentCreates: 16, maxConcurrentCreatesPerKey: 4, maxConcurrentCreatesPerTeam: 8 });
     expect(c.upstream).toEqual({ connectTimeoutMs: 5000, timeoutMs: 60000, idleTimeoutMs: 30000 });
     expect(c.shutdownTimeoutMs).toBe(25000);
   });
