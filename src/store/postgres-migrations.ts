@@ -10,7 +10,7 @@ import type pg from 'pg';
 export const MIGRATIONS: readonly string[] = [
   `
   CREATE TABLE teams (
-    id text PRIMARY KEY, name text, quota jsonb NOT NULL, created_at bigint NOT NULL);
+    id text PRIMARY KEY, name text, quota jsonb NOT NULL, created_at bigint NOT NULL, deleted_at bigint);
   CREATE TABLE api_keys (
     id text PRIMARY KEY, team_id text NOT NULL, name text, prefix text NOT NULL, hash text NOT NULL UNIQUE,
     quota jsonb NOT NULL, created_at bigint NOT NULL, expires_at bigint, revoked_at bigint);

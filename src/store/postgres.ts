@@ -1,12 +1,15 @@
 import pg from 'pg';
 import { DEFAULTS } from '../config.js';
-import { buckets, evaluate, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
+import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
 import { isTerminal } from '../videos/dialects/task.js';
+import { ABANDONED, isAbandoned, isDeletedPending } from './lifecycle.js';
 import { migrate } from './postgres-migrations.js';
 import {
   StoreUnavailableError,
   type Admission,
   type ApiKeyRecord,
+  type CreateTeamResult,
+  type HeldReservation,
   type JobRecord,
   type ListOptions,
   type NewJob,
@@ -264,7 +267,7 @@ export class PostgresStore implements Store {
   private requestBumps(teamId: string, keyId: string, atMs: number, requests: number, seconds: number): Bump[] {
     const b = buckets(atMs);
     return [scopeKey('team', teamId), scopeKey('key', keyId)].flatMap((scope) => [
-      { scope, bucket: `min:${b.minute}`, requests, reserved: 0, settled: 0 },
+      ...(requests ? [{ scope, bucket: `min:${b.minute}`, requests, reserved: 0, settled: 0 }] : []),
       { scope, bucket: `day:${b.day}`, requests, reserved: seconds, settled: 0 },
       { scope, bucket: `month:${b.month}`, requests, reserved: seconds, settled: 0 },
     ]);
@@ -287,62 +290,66 @@ export class PostgresStore implements Store {
    *    never wait on each other in a cycle). The rows are created by the same statement on first use: static
    *    keys, and principals whose team row is gone, have no `teams`/`api_keys` row to lock, yet must be
    *    counted like any other. The statement also reads the clock, after both locks are held.
-   * 2. Read the minute, day and month counters and the active jobs of both scopes — a new statement, so it
-   *    sees every admission committed before this one got its locks.
-   * 3. Evaluate the shared rule, then count and record the job, and commit, which releases the locks.
+   * 2. Read the counters (and, for a job, the active jobs) of both scopes — a new statement, so it sees
+   *    every admission committed before this one got its locks.
+   * 3. Evaluate the shared rule, then count (and record the job), and commit, which releases the locks.
    * Every replica admitting for this team queues on the same row lock and reads what the previous holder
    * committed, on one clock: the admissions of a team are a single serial sequence however many replicas
    * there are, so no limit admits more than it allows and each admission is counted exactly once. Seconds
-   * freed concurrently by a settle or refund (which do not take these locks) can only make the counts read
-   * here too high for an instant, never too low.
+   * and slots freed concurrently by a settle or refund (which do not take these locks) can only make the
+   * counts read here too high for an instant, never too low.
    */
   private admit(principal: Principal, job: NewJob | null, nowArg: number): Promise<Admission> {
     return this.tx(async (c) => {
+      const team = scopeKey('team', principal.teamId);
+      const key = scopeKey('key', principal.keyId);
       const locked = await this.q(
         c,
         `INSERT INTO quota_scopes AS s (scope) VALUES ($1), ($2)
          ON CONFLICT (scope) DO UPDATE SET scope = excluded.scope
          RETURNING ${nowMs(3)} AS now_ms`,
-        [scopeKey('team', principal.teamId), scopeKey('key', principal.keyId), this.at(nowArg)],
+        [team, key, this.at(nowArg)],
       );
       const now = Math.max(...locked.map((r) => r.now_ms as number));
       const b = buckets(now);
+      // A request needs its minute; a job its day, month and slots (its request was counted on arrival).
       const [read] = await this.q(
         c,
         `SELECT
            (SELECT coalesce(json_agg(json_build_array(scope, bucket, requests, seconds_reserved + seconds_settled)), '[]')
-              FROM counters WHERE scope IN ($1, $2) AND bucket IN ($3, $4, $5)) AS counters,
-           CASE WHEN $6::boolean THEN (SELECT count(*) FROM jobs WHERE team_id = $7 AND charge = 'reserved') ELSE 0 END AS team_active,
-           CASE WHEN $6::boolean THEN (SELECT count(*) FROM jobs WHERE key_id = $8 AND charge = 'reserved') ELSE 0 END AS key_active`,
-        [scopeKey('team', principal.teamId), scopeKey('key', principal.keyId), `min:${b.minute}`, `day:${b.day}`, `month:${b.month}`, job !== null, principal.teamId, principal.keyId],
+              FROM counters WHERE scope IN ($1, $2) AND bucket = ANY($3::text[])) AS counters,
+           CASE WHEN $4::boolean THEN (SELECT count(*) FROM jobs WHERE team_id = $5 AND charge = 'reserved') ELSE 0 END AS team_active,
+           CASE WHEN $4::boolean THEN (SELECT count(*) FROM jobs WHERE key_id = $6 AND charge = 'reserved') ELSE 0 END AS key_active`,
+        [team, key, job ? [`day:${b.day}`, `month:${b.month}`] : [`min:${b.minute}`], job !== null, principal.teamId, principal.keyId],
       );
       const counters = new Map((read!.counters as Array<[string, string, number, number]>).map(([s, bk, req, secs]) => [`${s}\0${bk}`, { req, secs }]));
-      const snapshot = (scope: Scope, id: string, activeJobs: number): UsageSnapshot => {
-        const get = (bucket: string) => counters.get(`${scopeKey(scope, id)}\0${bucket}`);
-        return {
-          requestsThisMinute: get(`min:${b.minute}`)?.req ?? 0,
-          activeJobs,
-          daySeconds: get(`day:${b.day}`)?.secs ?? 0,
-          monthSeconds: get(`month:${b.month}`)?.secs ?? 0,
-        };
-      };
+      const snapshot = (scope: string, activeJobs: number): UsageSnapshot => ({
+        requestsThisMinute: counters.get(`${scope}\0min:${b.minute}`)?.req ?? 0,
+        activeJobs,
+        daySeconds: counters.get(`${scope}\0day:${b.day}`)?.secs ?? 0,
+        monthSeconds: counters.get(`${scope}\0month:${b.month}`)?.secs ?? 0,
+      });
       const scopes = [
-        { scope: 'key' as const, policy: principal.keyPolicy, usage: snapshot('key', principal.keyId, read!.key_active as number) },
-        { scope: 'team' as const, policy: principal.teamPolicy, usage: snapshot('team', principal.teamId, read!.team_active as number) },
+        { scope: 'key' as const, policy: principal.keyPolicy, usage: snapshot(key, read!.key_active as number) },
+        { scope: 'team' as const, policy: principal.teamPolicy, usage: snapshot(team, read!.team_active as number) },
       ];
-      const refusal = evaluate(scopes, job ? { seconds: job.seconds } : null, now);
-      if (refusal) return { ok: false, refusal };
-      await this.bump(c, this.requestBumps(principal.teamId, principal.keyId, now, 1, job?.seconds ?? 0));
-      if (job) {
-        await this.q(
-          c,
-          `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, reference_count, status, progress,
-             created_at, updated_at_ms, charge, charge_day, charge_month)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, $10, $11, 'reserved', $12, $13)`,
-          [job.id, job.teamId, job.keyId, job.model, job.prompt, job.seconds, job.resolution, job.aspectRatio, job.referenceCount, sec(now), now, b.day, b.month],
-        );
+      if (!job) {
+        const refusal = evaluateRequest(scopes, now);
+        if (refusal) return { ok: false, refusal };
+        await this.bump(c, this.requestBumps(principal.teamId, principal.keyId, now, 1, 0));
+        return { ok: true, rate: rateInfo(scopes, now) };
       }
-      return { ok: true, rate: rateInfo(scopes, now) };
+      const refusal = evaluateJob(scopes, job);
+      if (refusal) return { ok: false, refusal };
+      await this.bump(c, this.requestBumps(principal.teamId, principal.keyId, now, 0, job.seconds));
+      await this.q(
+        c,
+        `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, reference_count, status, progress,
+           created_at, updated_at_ms, charge, charge_day, charge_month)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, $10, $11, 'reserved', $12, $13)`,
+        [job.id, job.teamId, job.keyId, job.model, job.prompt, job.seconds, job.resolution, job.aspectRatio, job.referenceCount, sec(now), now, b.day, b.month],
+      );
+      return { ok: true, rate: null };
     });
   }
 
@@ -386,20 +393,42 @@ export class PostgresStore implements Store {
   activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowArg: number): Promise<JobRecord> {
     return this.tx(async (c) => {
       const job = await this.lockJob(c, id);
-      if (!job) throw new Error(`job ${id} vanished while being activated`);
-      await this.q(c, 'UPDATE jobs SET upstream_id = $2, upstream_key_fp = $3 WHERE id = $1', [id, upstreamId, keyFp]);
+      if (!job) throw new Error(`job ${id} is not in the store`);
+      const revive = isAbandoned(job);
+      let charge = job.charge;
+      if (revive) {
+        // The upstream has the job after all: the team gets it and is charged for it, past a limit if need be,
+        // in the buckets it was first admitted to.
+        charge = 'reserved';
+        await this.shift(c, job, job.seconds, 0);
+      } else if (isDeletedPending(job)) {
+        // The team deleted it before the upstream answered; the upstream runs and bills it all the same, so it
+        // is charged as a finished job would be, and stays deleted.
+        charge = 'settled';
+        await this.shift(c, job, 0, job.seconds);
+      }
+      await this.q(c, 'UPDATE jobs SET upstream_id = $2, upstream_key_fp = $3, deleted_at = CASE WHEN $4::boolean THEN NULL ELSE deleted_at END WHERE id = $1', [
+        id,
+        upstreamId,
+        keyFp,
+        revive,
+      ]);
       // As in the embedded store: activation starts the job over as queued, then records the upstream's status.
-      return this.apply(c, { ...job, status: 'queued' }, task, nowArg);
+      return this.apply(c, { ...job, status: 'queued', charge }, task, nowArg);
     });
   }
 
-  async abandonJob(id: string): Promise<void> {
+  async abandonJob(id: string, nowArg: number): Promise<void> {
     await this.tx(async (c) => {
-      // The DELETE locks the row and returns it as it was, so the refund follows from the row really removed.
-      const [row] = await this.q(c, 'DELETE FROM jobs WHERE id = $1 RETURNING *', [id]);
-      if (!row) return;
-      const job = toJob(row);
-      if (job.charge === 'reserved') await this.shift(c, job, -job.seconds, 0);
+      const job = await this.lockJob(c, id);
+      // Activated meanwhile (the reconciler read its worklist before the upstream answered): not abandoned.
+      if (!job || job.upstreamId !== null || job.charge !== 'reserved') return;
+      await this.q(
+        c,
+        `UPDATE jobs SET charge = 'refunded', status = 'failed', error = $2::jsonb, deleted_at = ${nowMs(3)}, updated_at_ms = ${nowMs(3)} WHERE id = $1`,
+        [id, JSON.stringify(ABANDONED), this.at(nowArg)],
+      );
+      await this.shift(c, job, -job.seconds, 0);
     });
   }
 
@@ -433,14 +462,18 @@ export class PostgresStore implements Store {
     return { jobs: rows.slice(0, opts.limit).map(toJob), hasMore: rows.length > opts.limit };
   }
 
-  deleteJob(teamId: string, id: string, nowArg: number): Promise<boolean> {
+  async touchJob(id: string, nowArg: number): Promise<void> {
+    await this.q(this.pool, `UPDATE jobs SET updated_at_ms = ${nowMs(2)} WHERE id = $1`, [id, this.at(nowArg)]);
+  }
+
+  deleteJob(teamId: string, id: string, nowArg: number, held: HeldReservation): Promise<boolean> {
     return this.tx(async (c) => {
       const [row] = await this.q(c, 'SELECT * FROM jobs WHERE id = $1 AND team_id = $2 AND deleted_at IS NULL FOR UPDATE', [id, teamId]);
       if (!row) return false;
       const job = toJob(row);
-      const charge = job.charge === 'reserved' ? 'settled' : job.charge;
+      const charge = job.charge !== 'reserved' ? job.charge : held === 'settle' ? 'settled' : 'refunded';
       await this.q(c, `UPDATE jobs SET deleted_at = ${nowMs(2)}, charge = $3 WHERE id = $1`, [id, this.at(nowArg), charge]);
-      if (charge !== job.charge) await this.shift(c, job, -job.seconds, job.seconds);
+      if (charge !== job.charge) await this.shift(c, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
       return true;
     });
   }
@@ -454,28 +487,32 @@ export class PostgresStore implements Store {
     return rows.map(toJob);
   }
 
-  async createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowArg: number): Promise<Team | undefined> {
+  async createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowArg: number): Promise<CreateTeamResult> {
     const [row] = await this.q(
       this.pool,
       `INSERT INTO teams (id, name, quota, created_at) VALUES ($1, $2, $3::jsonb, ${nowMs(4)} / 1000) ON CONFLICT (id) DO NOTHING RETURNING *`,
       [team.id, team.name, JSON.stringify(team.quota), this.at(nowArg)],
     );
-    return row ? toTeam(row) : undefined;
+    if (row) return { ok: true, team: toTeam(row) };
+    // Team rows are never removed (a delete tombstones them), so the row that refused this insert is still there.
+    const [existing] = await this.q(this.pool, 'SELECT deleted_at FROM teams WHERE id = $1', [team.id]);
+    return { ok: false, reason: existing?.deleted_at == null ? 'exists' : 'deleted' };
   }
 
   async getTeam(id: string): Promise<Team | undefined> {
-    const [row] = await this.q(this.pool, 'SELECT * FROM teams WHERE id = $1', [id]);
+    const [row] = await this.q(this.pool, 'SELECT * FROM teams WHERE id = $1 AND deleted_at IS NULL', [id]);
     return row ? toTeam(row) : undefined;
   }
 
   async listTeams(): Promise<Team[]> {
-    return (await this.q(this.pool, 'SELECT * FROM teams ORDER BY created_at, id')).map((r) => toTeam(r));
+    return (await this.q(this.pool, 'SELECT * FROM teams WHERE deleted_at IS NULL ORDER BY created_at, id')).map((r) => toTeam(r));
   }
 
   async updateTeam(id: string, patch: { name?: string | null; quota?: QuotaPolicy }): Promise<Team | undefined> {
     const [row] = await this.q(
       this.pool,
-      'UPDATE teams SET name = CASE WHEN $2::boolean THEN $3 ELSE name END, quota = coalesce($4::jsonb, quota) WHERE id = $1 RETURNING *',
+      `UPDATE teams SET name = CASE WHEN $2::boolean THEN $3 ELSE name END, quota = coalesce($4::jsonb, quota)
+       WHERE id = $1 AND deleted_at IS NULL RETURNING *`,
       [id, patch.name !== undefined, patch.name ?? null, patch.quota ? JSON.stringify(patch.quota) : null],
     );
     return row ? toTeam(row) : undefined;
@@ -484,7 +521,11 @@ export class PostgresStore implements Store {
   deleteTeam(id: string, nowArg: number): Promise<boolean> {
     return this.tx(async (c) => {
       await this.q(c, `UPDATE api_keys SET revoked_at = ${nowMs(2)} / 1000 WHERE team_id = $1 AND revoked_at IS NULL`, [id, this.at(nowArg)]);
-      return (await this.q(c, 'DELETE FROM teams WHERE id = $1 RETURNING id', [id])).length === 1;
+      const tombstoned = await this.q(c, `UPDATE teams SET deleted_at = ${nowMs(2)} / 1000 WHERE id = $1 AND deleted_at IS NULL RETURNING id`, [
+        id,
+        this.at(nowArg),
+      ]);
+      return tombstoned.length === 1;
     });
   }
 
@@ -514,7 +555,7 @@ export class PostgresStore implements Store {
     const [row] = await this.q(
       this.pool,
       `SELECT k.*, t.id AS t_id, t.name AS t_name, t.quota AS t_quota, t.created_at AS t_created_at
-       FROM api_keys k JOIN teams t ON t.id = k.team_id WHERE k.hash = $1`,
+       FROM api_keys k JOIN teams t ON t.id = k.team_id AND t.deleted_at IS NULL WHERE k.hash = $1`,
       [hash],
     );
     return row ? { key: toKey(row), team: toTeam(row, 't_') } : undefined;

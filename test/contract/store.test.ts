@@ -216,7 +216,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     expect((await store.getJob('reuse', j.id))?.prompt).toBe('x');
     expect((await store.usage('reuse', NOW, 1)).day.video_seconds).toBe(5);
     await store.close();
-    store = open(dir);
+    store = await home.open();
     expect(await store.createTeam({ id: 'reuse', name: 'New', quota: {} }, NOW)).toEqual({ ok: false, reason: 'deleted' });
   });
 

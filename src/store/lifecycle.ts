@@ -1,0 +1,8 @@
+import type { JobRecord } from './types.js';
+
+/** What an abandoned create's hidden record says, for an operator reading the store. */
+export const ABANDONED = { code: 'create_abandoned', message: 'The create got no answer from the upstream in time; its reservation was refunded.' };
+/** Refunded before the upstream ever named it, by abandonJob (a client delete of a pending create refunds too, but leaves no mark). */
+export const isAbandoned = (job: JobRecord) => job.upstreamId === null && job.charge === 'refunded' && job.error?.code === ABANDONED.code;
+/** Deleted by its team while the create was on its way, and refunded then because the outcome was unknown. */
+export const isDeletedPending = (job: JobRecord) => job.upstreamId === null && job.charge === 'refunded' && !isAbandoned(job);
