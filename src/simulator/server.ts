@@ -157,6 +157,8 @@ export class UpstreamSimulator {
   slowAnswersMs = 0;
   /** Labels video files with this content-encoding (as if stored pre-compressed); the bytes stay as they are. */
   contentEncoding: string | undefined;
+  /** Video downloads being answered now: a download ends when its last byte is sent or its connection closes. */
+  openDownloads = 0;
 
   constructor(private readonly opts: SimulatorOptions) {
     this.completeAfterMs = opts.completeAfterMs ?? 3_000;
@@ -340,6 +342,8 @@ export class UpstreamSimulator {
     } else {
       res.writeHead(200, { ...base, 'content-length': total });
     }
+    this.openDownloads++;
+    res.once('close', () => this.openDownloads--);
     let pos = start;
     const pump = () => {
       while (pos <= end) {
