@@ -37,7 +37,7 @@ export interface SimTask {
 
 type Fail = { status: number; body?: string; headers?: Record<string, string>; destroy?: boolean; delayMs?: number };
 
-const IMAGINE = /^grok-imagine-video(-[\w.]+)?$/;
+const IMAGINE = /^grok-imagine-video(-[\w.-]+)?$/;
 const GROK_VIDEO = /^grok-video-(1\.5|3)(-pro|-max)?$/;
 const PRESETS = ['1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3', '2:1', '1:2', '19.5:9', '9:19.5', '20:9', '9:20'];
 const V3_RATIOS = ['2:3', '3:2', '1:1', '16:9', '9:16'];

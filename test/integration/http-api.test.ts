@@ -3,6 +3,7 @@ import { get as httpGet, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, CLIENT_KEY, UPSTREAM_KEY, auth, postJson, startHarness, type Harness } from '../support/harness.js';
+import { ModelCatalog } from '../../src/videos/models.js';
 import { JPEG_BYTES, PNG_1x1, bigPng, dataUri } from '../support/images.js';
 import { parseMultipart } from '../support/multipart.js';
 
@@ -77,6 +78,16 @@ describe("the provider page's own examples, for both families (seed doc)", () =>
     res = await fetch(`${h.url}/v1/videos`, { method: 'POST', headers: auth(), body: form2 });
     expect(res.status).toBe(200);
     expect(JSON.parse(lastCreate().body.toString()).image).toBe(dataUri(PNG_1x1));
+  });
+});
+
+describe('the model table', () => {
+  // The strict simulator rejects the wrong dialect: each model must reach it in its own family's form.
+  it.each(new ModelCatalog().names())('%s at its defaults → accepted by the upstream', async (name) => {
+    const before = h.sim.creates().length;
+    const { res, body } = await postJson(`${h.url}/v1/videos`, { model: name, prompt: 'x' });
+    expect([res.status, body.status]).toEqual([200, 'queued']);
+    expect(h.sim.creates().length).toBe(before + 1);
   });
 });
 
@@ -242,6 +253,19 @@ describe('video objects and headers', () => {
     expect(video.status).toBe('in_progress');
     expect(Number(polled.headers.get('openai-poll-after-ms'))).toBeGreaterThan(0);
     expect(polled.headers.get('via')).toBeNull();
+  });
+
+  it.each(['completed', 'failed', 'cancelled'] as const)('a running job is fetched on every poll; once %s, never again', async (outcome) => {
+    const { body } = await postJson(`${h.url}/v1/videos`, { prompt: 'x' });
+    const upstreamId = [...h.sim.tasks.keys()].at(-1)!;
+    const fetches = () => h.sim.requests.filter((r) => r.method === 'GET' && r.path === `/v1/videos/${upstreamId}`).length;
+    const poll = async () => ((await (await fetch(`${h.url}/v1/videos/${body.id}`, { headers: auth() })).json()) as { status: string }).status;
+    expect([await poll(), await poll()]).toEqual(['queued', 'queued']);
+    expect(fetches()).toBe(2);
+    h.sim.settle(upstreamId, outcome);
+    const final = outcome === 'completed' ? 'completed' : 'failed';
+    expect([await poll(), await poll(), await poll()]).toEqual([final, final, final]);
+    expect(fetches()).toBe(3);
   });
 
   it('reports a cancelled upstream job as failed with a reason', async () => {
