@@ -70,7 +70,6 @@ const envSchema = z.object({
 });
 
 export interface Config {
-  readonly production: boolean;
   readonly port: number;
   readonly host: string;
   /** Absent means: run against the built-in simulator (never in production). */
@@ -113,15 +112,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
-  const production = e.NODE_ENV === 'production';
-  if (production && !e.UPSTREAM_BASE_URL) {
+  if (e.NODE_ENV === 'production' && !e.UPSTREAM_BASE_URL) {
     throw new ConfigError('UPSTREAM_BASE_URL is required when NODE_ENV=production (the simulator is for local use only)');
   }
   if (e.UPSTREAM_BASE_URL && e.UPSTREAM_API_KEY.length === 0) {
     throw new ConfigError('UPSTREAM_API_KEY is required when UPSTREAM_BASE_URL is set');
   }
   return Object.freeze({
-    production,
     port: e.PORT,
     host: e.HOST,
     upstreamBaseUrl: e.UPSTREAM_BASE_URL,

@@ -13,7 +13,6 @@ export interface RawFile {
 }
 
 export interface RawRequest {
-  readonly encoding: 'json' | 'multipart';
   readonly fields: Record<string, unknown>;
   readonly files: readonly RawFile[];
 }
@@ -84,7 +83,7 @@ function parseJson(buf: Buffer): RawRequest {
   if (depthExceeds(value, MAX_JSON_DEPTH)) {
     throw invalidRequest(`The request body is nested more than ${MAX_JSON_DEPTH} levels deep.`, null, 'invalid_json');
   }
-  return { encoding: 'json', fields: value as Record<string, unknown>, files: [] };
+  return { fields: value as Record<string, unknown>, files: [] };
 }
 
 function depthExceeds(root: unknown, max: number): boolean {
@@ -184,6 +183,6 @@ function parseMultipart(
     parser.end();
     await finished;
     if (failure) throw failure;
-    return { encoding: 'multipart' as const, fields, files };
+    return { fields, files };
   })();
 }
