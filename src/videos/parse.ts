@@ -1,5 +1,6 @@
 import busboy from 'busboy';
 import { ApiError, invalidRequest, tooLarge, unsupportedMediaType } from '../http/errors.js';
+import { readCapped, readCappedBuffer } from '../http/read-capped.js';
 
 /**
  * Body decoding only: JSON or multipart in, plain fields and file parts out. Knows nothing of models;
@@ -54,19 +55,8 @@ function bodyTooLarge(limit: number) {
 }
 
 /** Reads a stream whole while counting, so a chunked body is stopped at the limit rather than after it. */
-export async function readAll(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Buffer> {
-  if (!body) return Buffer.alloc(0);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += chunk.byteLength;
-    if (total > limit) {
-      await body.cancel().catch(() => undefined);
-      throw bodyTooLarge(limit);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, total);
+export function readAll(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Buffer> {
+  return body ? readCappedBuffer(body, limit, () => bodyTooLarge(limit)) : Promise.resolve(Buffer.alloc(0));
 }
 
 function parseJson(buf: Buffer): RawRequest {
@@ -168,16 +158,14 @@ function parseMultipart(
   finished.catch(() => undefined);
 
   return (async () => {
-    let total = 0;
     if (body) {
-      for await (const chunk of body) {
-        total += chunk.byteLength;
-        if (total > limits.maxBodyBytes) {
-          await body.cancel().catch(() => undefined);
-          parser.destroy();
-          throw bodyTooLarge(limits.maxBodyBytes);
+      try {
+        for await (const chunk of readCapped(body, limits.maxBodyBytes, () => bodyTooLarge(limits.maxBodyBytes))) {
+          if (!parser.write(chunk)) await new Promise((r) => parser.once('drain', r));
         }
-        if (!parser.write(chunk)) await new Promise((r) => parser.once('drain', r));
+      } catch (err) {
+        parser.destroy();
+        throw err;
       }
     }
     parser.end();
