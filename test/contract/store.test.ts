@@ -23,7 +23,6 @@ const job = (p: Principal, seconds = 5): NewJob => ({
   seconds,
   resolution: 720,
   aspectRatio: '16:9',
-  referenceCount: 0,
 });
 
 describe.each(stores)('store contract: $name', ({ open }) => {
