@@ -10,7 +10,7 @@ import {
   upstreamTimeout,
   upstreamUnavailable,
 } from '../http/errors.js';
-import { redactSecrets } from '../observability/redact.js';
+import { clientSafeUpstreamText } from '../observability/redact.js';
 import { GarbledTaskError, decodeTask, type UpstreamTask } from '../videos/dialects/task.js';
 import { bufferedExchange, ResponseTooLargeError, type BufferedResponse } from './buffered-exchange.js';
 import type { EncodedCreate } from '../videos/dialects/types.js';
@@ -230,7 +230,7 @@ export class UpstreamClient {
     } catch {
       // Not JSON: the status alone says enough.
     }
-    message = redactSecrets(message, this.keys.map((k) => k.key)).slice(0, 500);
+    message = clientSafeUpstreamText(message, this.opts.apiKeys);
     const said = message ? ` Upstream said: ${message}` : '';
     if (s === 429) {
       const retry = headers['retry-after'];
@@ -245,7 +245,7 @@ export class UpstreamClient {
 
   private readTask(res: BufferedResponse, isCreate: boolean): UpstreamTask {
     try {
-      return decodeTask(JSON.parse(res.body.toString('utf8')));
+      return decodeTask(JSON.parse(res.body.toString('utf8')), this.opts.apiKeys);
     } catch (err) {
       if (err instanceof SyntaxError || err instanceof GarbledTaskError) throw garbled(isCreate);
       throw err;
