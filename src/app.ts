@@ -12,6 +12,7 @@ import { refusalToError } from './quota/refusals.js';
 import type { RequestCounter } from './quota/request-counter.js';
 import type { Store } from './store/types.js';
 import type { UpstreamClient } from './upstream/client.js';
+import { SharedProbe, UPSTREAM_PROBE_INTERVAL_MS } from './upstream/readiness.js';
 import type { VideoJobs } from './videos/jobs.js';
 import type { AdminService } from './admin/service.js';
 import type { ModelCatalog } from './videos/models.js';
@@ -89,10 +90,10 @@ export function createApp(deps: AppDeps) {
   });
 
   app.get('/healthz', (c) => json(c, { status: 'ok' }));
+  const upstreamProbe = new SharedProbe(() => upstream.ping(AbortSignal.timeout(READY_TIMEOUT_MS)), UPSTREAM_PROBE_INTERVAL_MS);
   app.get('/readyz', async (c) => {
     if (deps.isDraining()) return json(c, { status: 'draining' }, 503);
-    const signal = AbortSignal.timeout(READY_TIMEOUT_MS);
-    const [storeOk, upstreamOk] = await Promise.all([store.ping(), upstream.ping(signal)]);
+    const [storeOk, upstreamOk] = await Promise.all([store.ping(), upstreamProbe.check()]);
     const body = { status: storeOk && upstreamOk ? 'ready' : 'not_ready', store: storeOk ? 'ok' : 'down', upstream: upstreamOk ? 'ok' : 'down' };
     return json(c, body, storeOk && upstreamOk ? 200 : 503);
   });
