@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { ApiError, toErrorBody, tooLarge } from '../http/errors.js';
-import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setRateHeaders, setResponseHeader, type AppContext, type AppEnv } from '../http/context.js';
+import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setRateHeaders, setResponseHeader, type AppEnv } from '../http/context.js';
 import { parseOrThrow } from '../http/validation.js';
 import { modelAllowed } from '../quota/refusals.js';
 import type { VideoJobs } from './jobs.js';
@@ -34,8 +34,8 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
   const limits = config.limits;
   const creates = new Semaphore(limits.maxConcurrentCreates);
   const pollAfterMs = String(Math.max(1000, config.statusCacheMs));
-  // c.req.url is always absolute (scheme://host/path): its origin is the part before the path, no URL parse needed.
-  const baseUrl = (c: AppContext) => config.publicBaseUrl ?? c.req.url.slice(0, c.req.url.indexOf('/', c.req.url.indexOf('//') + 2));
+  // Never the request's Host (a client could point links anywhere): unset, `video_url` is a path on this origin.
+  const baseUrl = config.publicBaseUrl ?? '';
 
   app.post('/videos', async (c) => {
     const declared = Number(requestHeader(c, 'content-length'));
@@ -51,7 +51,7 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
       // Detached: once the upstream may have the create, a client hang-up must not orphan the job.
       const { job, rate } = await jobs.create(principalOf(c), normalized, callContext(c, true));
       setRateHeaders(c, rate);
-      return json(c, toVideoObject(job, baseUrl(c)));
+      return json(c, toVideoObject(job, baseUrl));
     } finally {
       release();
     }
@@ -60,7 +60,7 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
   app.get('/videos', async (c) => {
     const q = parseOrThrow(listQuery, c.req.query());
     const { jobs: page, hasMore } = await jobs.list(principalOf(c), q);
-    const data = page.map((j) => toVideoObject(j, baseUrl(c)));
+    const data = page.map((j) => toVideoObject(j, baseUrl));
     return json(c, { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore });
   });
 
@@ -69,7 +69,7 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
     // (and not touching the request's abort signal keeps the hot path free of a full Request object).
     const job = await jobs.get(principalOf(c), c.req.param('id'), callContext(c, true));
     if (job.status === 'queued' || job.status === 'in_progress') setResponseHeader(c, 'openai-poll-after-ms', pollAfterMs);
-    return jsonText(c, videoJson(job, baseUrl(c)));
+    return jsonText(c, videoJson(job, baseUrl));
   });
 
   app.delete('/videos/:id', async (c) => {
