@@ -1,10 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Config } from './config.js';
 import { adminRoutes } from './admin/routes.js';
 import { bearer, type Authenticator } from './http/auth.js';
-import { type AppEnv, json, requestHeader, setRateHeaders } from './http/context.js';
+import { type AppEnv, json, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
 import { ApiError, notFound, serverError, toErrorBody, unauthorized } from './http/errors.js';
 import type { Logger } from './observability/logger.js';
 import type { Clock } from './quota/policy.js';
@@ -50,7 +49,7 @@ export function createApp(deps: AppDeps) {
   app.use('*', async (c, next) => {
     const started = performance.now();
     const given = requestHeader(c, 'x-request-id');
-    const requestId = given && CLIENT_REQUEST_ID.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
+    const requestId = given && CLIENT_REQUEST_ID.test(given) ? given : newRequestId();
     c.set('requestId', requestId);
     c.set('timing', { status: undefined, durationMs: 0 });
     c.set('responseHeaders', { 'x-request-id': requestId });
