@@ -345,7 +345,15 @@ export class UpstreamSimulator {
     const total = this.videoBytes;
     let start = 0;
     let end = total - 1;
-    const base: Record<string, string> = { 'content-type': 'video/mp4', 'accept-ranges': 'bytes', etag: '"sim-video"', 'set-cookie': 'upstream_session=secret', server: 'new-api' };
+    // As a CDN-backed provider would: cacheable by anyone, and a session cookie besides.
+    const base: Record<string, string> = {
+      'content-type': 'video/mp4',
+      'accept-ranges': 'bytes',
+      etag: '"sim-video"',
+      'cache-control': 'public, max-age=86400',
+      'set-cookie': 'upstream_session=secret',
+      server: 'new-api',
+    };
     if (this.contentEncoding) base['content-encoding'] = this.contentEncoding;
     const range = req.headers.range;
     if (range) {

@@ -54,10 +54,11 @@ export interface UpstreamTiming {
 export const USER_AGENT = 'grok-video-gateway/0.1';
 const MAX_JSON_BYTES = 1024 * 1024;
 /**
- * Response headers a client may see on a content download; nothing else of the upstream's leaks. The bytes
- * pass through unchanged, so their content-encoding and content-length still describe them.
+ * Response headers a client may see on a content download; nothing else of the upstream's leaks (its
+ * cache-control neither: the route sets its own). The bytes pass through unchanged, so their
+ * content-encoding and content-length still describe them.
  */
-const CONTENT_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-range', 'accept-ranges', 'etag', 'last-modified', 'cache-control'];
+const CONTENT_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-range', 'accept-ranges', 'etag', 'last-modified'];
 
 const fingerprint = (key: string) => hash('sha256', key, 'hex').slice(0, 12);
 

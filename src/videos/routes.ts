@@ -89,6 +89,8 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
     // Piped straight from the upstream socket to the client socket: no web-stream conversion, backpressure
     // end to end, and a hang-up on either side destroys the other.
     const outgoing = c.env.outgoing;
+    // A video is one team's, fetched with its key: whatever the upstream advises, no shared cache may keep it.
+    stream.headers['cache-control'] = 'private';
     outgoing.writeHead(stream.status, responseHeaders(c, stream.headers));
     c.set('sentStatus', stream.status);
     pipeline(stream.body, outgoing).catch(() => undefined);
