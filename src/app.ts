@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { Config } from './config.js';
 import { adminRoutes } from './admin/routes.js';
 import { bearer, type Authenticator } from './http/auth.js';
+import { READINESS_PROBE_INTERVAL_MS, SharedProbe } from './http/readiness.js';
 import { type AppEnv, json, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
 import { ApiError, notFound, serverError, toErrorBody, unauthorized } from './http/errors.js';
 import type { Logger } from './observability/logger.js';
@@ -11,7 +12,6 @@ import { refusalToError } from './quota/refusals.js';
 import type { RequestCounter } from './quota/request-counter.js';
 import type { Store } from './store/types.js';
 import type { UpstreamClient } from './upstream/client.js';
-import { SharedProbe, UPSTREAM_PROBE_INTERVAL_MS } from './upstream/readiness.js';
 import type { VideoJobs } from './videos/jobs.js';
 import type { AdminService } from './admin/service.js';
 import type { ModelCatalog } from './videos/models.js';
@@ -89,10 +89,11 @@ export function createApp(deps: AppDeps) {
   });
 
   app.get('/healthz', (c) => json(c, { status: 'ok' }));
-  const upstreamProbe = new SharedProbe(() => upstream.ping(AbortSignal.timeout(READY_TIMEOUT_MS)), UPSTREAM_PROBE_INTERVAL_MS);
+  const storeProbe = new SharedProbe(() => store.ping(), READINESS_PROBE_INTERVAL_MS);
+  const upstreamProbe = new SharedProbe(() => upstream.ping(AbortSignal.timeout(READY_TIMEOUT_MS)), READINESS_PROBE_INTERVAL_MS);
   app.get('/readyz', async (c) => {
     if (deps.isDraining()) return json(c, { status: 'draining' }, 503);
-    const [storeOk, upstreamOk] = await Promise.all([store.ping(), upstreamProbe.check()]);
+    const [storeOk, upstreamOk] = await Promise.all([storeProbe.check(), upstreamProbe.check()]);
     const body = { status: storeOk && upstreamOk ? 'ready' : 'not_ready', store: storeOk ? 'ok' : 'down', upstream: upstreamOk ? 'ok' : 'down' };
     return json(c, body, storeOk && upstreamOk ? 200 : 503);
   });

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UPSTREAM_MESSAGE_MAX_CHARS } from '../../src/observability/redact.js';
 import { RECORDED_BODY_BYTES_MAX, RECORDED_REQUESTS_MAX, TASKS_MAX, UpstreamSimulator } from '../../src/simulator/server.js';
-import { UPSTREAM_PROBE_INTERVAL_MS } from '../../src/upstream/readiness.js';
+import { READINESS_PROBE_INTERVAL_MS } from '../../src/http/readiness.js';
 import { CLIENT_KEY, UPSTREAM_KEY, auth, postJson, startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -56,7 +56,7 @@ describe('/readyz reaches the upstream at most once per interval', () => {
     }
     const sent = probes() - before;
     expect(sent).toBeGreaterThanOrEqual(1);
-    expect(sent).toBeLessThanOrEqual(1 + Math.floor(elapsed / UPSTREAM_PROBE_INTERVAL_MS));
+    expect(sent).toBeLessThanOrEqual(1 + Math.floor(elapsed / READINESS_PROBE_INTERVAL_MS));
   });
 });
 

@@ -1,8 +1,9 @@
 /**
- * How long one upstream probe answers every /readyz. /readyz is unauthenticated and the probe spends the
- * operator's upstream key, so readiness traffic reaches the upstream at most once per this interval.
+ * How long one probe of the upstream (or the store) answers every /readyz. /readyz is unauthenticated and
+ * the upstream probe spends the operator's upstream key, so readiness traffic reaches the upstream, and the
+ * store, at most once per this interval whatever the request rate.
  */
-export const UPSTREAM_PROBE_INTERVAL_MS = 5_000;
+export const READINESS_PROBE_INTERVAL_MS = 5_000;
 
 /**
  * Runs `probe` at most once per interval: callers meanwhile share the probe in flight (single flight) or
