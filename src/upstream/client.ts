@@ -11,7 +11,7 @@ import {
   upstreamUnavailable,
 } from '../http/errors.js';
 import { readCappedBuffer } from '../http/read-capped.js';
-import { redactSecrets } from '../observability/redact.js';
+import { clientSafeUpstreamText } from '../observability/redact.js';
 import { GarbledTaskError, decodeTask, type UpstreamTask } from '../videos/dialects/task.js';
 import { bufferedExchange, ResponseTooLargeError, type BufferedResponse } from './buffered-exchange.js';
 import type { EncodedCreate } from '../videos/dialects/types.js';
@@ -55,10 +55,11 @@ export interface UpstreamTiming {
 export const USER_AGENT = 'grok-video-gateway/0.1';
 const MAX_JSON_BYTES = 1024 * 1024;
 /**
- * Response headers a client may see on a content download; nothing else of the upstream's leaks. The bytes
- * pass through unchanged, so their content-encoding and content-length still describe them.
+ * Response headers a client may see on a content download; nothing else of the upstream's leaks (its
+ * cache-control neither: the route sets its own). The bytes pass through unchanged, so their
+ * content-encoding and content-length still describe them.
  */
-const CONTENT_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-range', 'accept-ranges', 'etag', 'last-modified', 'cache-control'];
+const CONTENT_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-range', 'accept-ranges', 'etag', 'last-modified'];
 
 const fingerprint = (key: string) => hash('sha256', key, 'hex').slice(0, 12);
 
@@ -233,7 +234,7 @@ export class UpstreamClient {
     } catch {
       // Not JSON: the status alone says enough.
     }
-    message = redactSecrets(message, this.keys.map((k) => k.key)).slice(0, 500);
+    message = clientSafeUpstreamText(message, this.opts.apiKeys);
     const said = message ? ` Upstream said: ${message}` : '';
     if (s === 429) {
       const retry = headers['retry-after'];
@@ -248,7 +249,7 @@ export class UpstreamClient {
 
   private readTask(res: BufferedResponse, isCreate: boolean): UpstreamTask {
     try {
-      return decodeTask(JSON.parse(res.body.toString('utf8')));
+      return decodeTask(JSON.parse(res.body.toString('utf8')), this.opts.apiKeys);
     } catch (err) {
       if (err instanceof SyntaxError || err instanceof GarbledTaskError) throw garbled(isCreate);
       throw err;
