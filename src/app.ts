@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Config } from './config.js';
 import { adminRoutes } from './admin/routes.js';
 import { bearer, type Authenticator } from './http/auth.js';
-import { type AppEnv, json, requestHeader, setRateHeaders } from './http/context.js';
+import { READINESS_PROBE_INTERVAL_MS, SharedProbe } from './http/readiness.js';
+import { type AppEnv, json, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
 import { ApiError, notFound, serverError, storeUnavailable, toErrorBody, unauthorized } from './http/errors.js';
 import type { Logger } from './observability/logger.js';
 import type { Clock } from './quota/policy.js';
@@ -50,7 +50,7 @@ export function createApp(deps: AppDeps) {
   app.use('*', async (c, next) => {
     const started = performance.now();
     const given = requestHeader(c, 'x-request-id');
-    const requestId = given && CLIENT_REQUEST_ID.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
+    const requestId = given && CLIENT_REQUEST_ID.test(given) ? given : newRequestId();
     c.set('requestId', requestId);
     c.set('timing', { status: undefined, durationMs: 0 });
     c.set('responseHeaders', { 'x-request-id': requestId });
@@ -91,10 +91,11 @@ export function createApp(deps: AppDeps) {
   });
 
   app.get('/healthz', (c) => json(c, { status: 'ok' }));
+  const storeProbe = new SharedProbe(() => store.ping(), READINESS_PROBE_INTERVAL_MS);
+  const upstreamProbe = new SharedProbe(() => upstream.ping(AbortSignal.timeout(READY_TIMEOUT_MS)), READINESS_PROBE_INTERVAL_MS);
   app.get('/readyz', async (c) => {
     if (deps.isDraining()) return json(c, { status: 'draining' }, 503);
-    const signal = AbortSignal.timeout(READY_TIMEOUT_MS);
-    const [storeOk, upstreamOk] = await Promise.all([store.ping(), upstream.ping(signal)]);
+    const [storeOk, upstreamOk] = await Promise.all([storeProbe.check(), upstreamProbe.check()]);
     const body = { status: storeOk && upstreamOk ? 'ready' : 'not_ready', store: storeOk ? 'ok' : 'down', upstream: upstreamOk ? 'ok' : 'down' };
     return json(c, body, storeOk && upstreamOk ? 200 : 503);
   });

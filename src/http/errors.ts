@@ -45,6 +45,10 @@ export const invalidRequest = (message: string, param: string | null = null, cod
 export const tooLarge = (message: string, param: string | null = null) =>
   new ApiError({ status: 413, type: 'invalid_request_error', message, param, code: 'request_too_large', headers: { connection: 'close' } });
 
+/** A request the HTTP layer could not parse or make a URL of: the connection is not trusted with another. */
+export const malformedRequest = (message: string, status = 400, code = 'malformed_request') =>
+  new ApiError({ status, type: 'invalid_request_error', message, code, headers: { connection: 'close' } });
+
 export const unsupportedMediaType = (message: string) =>
   new ApiError({ status: 415, type: 'invalid_request_error', message, code: 'unsupported_media_type' });
 

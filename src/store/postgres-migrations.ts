@@ -18,8 +18,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE jobs (
     seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id text NOT NULL UNIQUE, team_id text NOT NULL,
     key_id text NOT NULL, upstream_id text, upstream_key_fp text, model text NOT NULL, prompt text NOT NULL,
-    seconds integer NOT NULL, resolution integer NOT NULL, aspect_ratio text NOT NULL, reference_count integer NOT NULL,
-    status text NOT NULL, progress integer NOT NULL, error jsonb, created_at bigint NOT NULL, completed_at bigint,
+    seconds integer NOT NULL, resolution integer NOT NULL, aspect_ratio text NOT NULL, status text NOT NULL,
+    progress integer NOT NULL, error jsonb, created_at bigint NOT NULL, completed_at bigint,
     updated_at_ms bigint NOT NULL, charge text NOT NULL CHECK (charge IN ('reserved', 'settled', 'refunded')),
     charge_day text NOT NULL, charge_month text NOT NULL, deleted_at bigint);
   CREATE INDEX jobs_team ON jobs (team_id, seq);

@@ -92,7 +92,6 @@ function toJob(r: Row): JobRecord {
     seconds: r.seconds as number,
     resolution: r.resolution as number,
     aspectRatio: r.aspect_ratio as string,
-    referenceCount: r.reference_count as number,
     status: r.status as JobRecord['status'],
     progress: r.progress as number,
     error: (r.error as JobRecord['error']) ?? null,
@@ -344,10 +343,10 @@ export class PostgresStore implements Store {
       await this.bump(c, this.requestBumps(principal.teamId, principal.keyId, now, 0, job.seconds));
       await this.q(
         c,
-        `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, reference_count, status, progress,
+        `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, status, progress,
            created_at, updated_at_ms, charge, charge_day, charge_month)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', 0, $10, $11, 'reserved', $12, $13)`,
-        [job.id, job.teamId, job.keyId, job.model, job.prompt, job.seconds, job.resolution, job.aspectRatio, job.referenceCount, sec(now), now, b.day, b.month],
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9, $10, 'reserved', $11, $12)`,
+        [job.id, job.teamId, job.keyId, job.model, job.prompt, job.seconds, job.resolution, job.aspectRatio, sec(now), now, b.day, b.month],
       );
       return { ok: true, rate: null };
     });

@@ -31,7 +31,7 @@ CREATE INDEX IF NOT EXISTS api_keys_team ON api_keys(team_id);
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL, key_id TEXT NOT NULL,
   upstream_id TEXT, upstream_key_fp TEXT, model TEXT NOT NULL, prompt TEXT NOT NULL, seconds INTEGER NOT NULL,
-  resolution INTEGER NOT NULL, aspect_ratio TEXT NOT NULL, reference_count INTEGER NOT NULL,
+  resolution INTEGER NOT NULL, aspect_ratio TEXT NOT NULL,
   status TEXT NOT NULL, progress INTEGER NOT NULL, error TEXT, created_at INTEGER NOT NULL, completed_at INTEGER,
   updated_at_ms INTEGER NOT NULL, charge TEXT NOT NULL, charge_day TEXT NOT NULL, charge_month TEXT NOT NULL,
   deleted_at INTEGER);
@@ -55,6 +55,19 @@ INSERT OR IGNORE INTO teams (id, name, quota, created_at, deleted_at)
   SELECT DISTINCT team_id, NULL, '{}', 0, 0 FROM api_keys WHERE team_id NOT IN (SELECT id FROM teams);
 `;
 
+/**
+ * Brings data files of earlier builds up to date, in one write transaction so that a CLI and a gateway
+ * opening the same file at once do not both try. Besides TOMBSTONE_TEAMS: `jobs.reference_count NOT NULL`,
+ * which nothing reads and new inserts do not fill, is dropped.
+ */
+function upgradeEarlierSchema(db: Database.Database): void {
+  const columns = (table: string) => (db.pragma(`table_info(${table})`) as Array<{ name: string }>).map((c) => c.name);
+  db.transaction(() => {
+    if (!columns('teams').includes('deleted_at')) db.exec(TOMBSTONE_TEAMS);
+    if (columns('jobs').includes('reference_count')) db.exec('ALTER TABLE jobs DROP COLUMN reference_count');
+  }).immediate();
+}
+
 type Row = Record<string, unknown>;
 const json = (v: unknown) => JSON.stringify(v);
 const sec = (ms: number) => Math.floor(ms / 1000);
@@ -71,7 +84,6 @@ function toJob(r: Row): JobRecord {
     seconds: r.seconds as number,
     resolution: r.resolution as number,
     aspectRatio: r.aspect_ratio as string,
-    referenceCount: r.reference_count as number,
     status: r.status as JobRecord['status'],
     progress: r.progress as number,
     error: r.error ? JSON.parse(r.error as string) : null,
@@ -111,8 +123,7 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
-    const teamColumns = this.db.prepare('PRAGMA table_info(teams)').all() as Array<{ name: string }>;
-    if (!teamColumns.some((c) => c.name === 'deleted_at')) this.db.transaction(() => this.db.exec(TOMBSTONE_TEAMS))();
+    upgradeEarlierSchema(this.db);
     this.s = this.prepare();
   }
 
@@ -133,9 +144,9 @@ export class SqliteStore implements Store {
       activeTeam: db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE team_id = ? AND charge = 'reserved'"),
       activeKey: db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE key_id = ? AND charge = 'reserved'"),
       insertJob: db.prepare(
-        `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, reference_count, status, progress,
+        `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, status, progress,
            created_at, updated_at_ms, charge, charge_day, charge_month)
-         VALUES (@id, @teamId, @keyId, @model, @prompt, @seconds, @resolution, @aspectRatio, @referenceCount, 'queued', 0,
+         VALUES (@id, @teamId, @keyId, @model, @prompt, @seconds, @resolution, @aspectRatio, 'queued', 0,
            @createdAt, @nowMs, 'reserved', @day, @month)`,
       ),
       jobById: db.prepare('SELECT * FROM jobs WHERE id = ?'),

@@ -53,7 +53,6 @@ export interface JobRecord {
   readonly seconds: number;
   readonly resolution: number;
   readonly aspectRatio: string;
-  readonly referenceCount: number;
   readonly status: VideoStatus;
   readonly progress: number;
   readonly error: VideoError | null;
@@ -66,7 +65,7 @@ export interface JobRecord {
   readonly chargeMonth: string;
 }
 
-export type NewJob = Pick<JobRecord, 'id' | 'teamId' | 'keyId' | 'model' | 'prompt' | 'seconds' | 'resolution' | 'aspectRatio' | 'referenceCount'>;
+export type NewJob = Pick<JobRecord, 'id' | 'teamId' | 'keyId' | 'model' | 'prompt' | 'seconds' | 'resolution' | 'aspectRatio'>;
 
 export type Admission = { readonly ok: true; readonly rate: RateInfo | null } | { readonly ok: false; readonly refusal: Refusal };
 

@@ -10,7 +10,8 @@ import {
   upstreamTimeout,
   upstreamUnavailable,
 } from '../http/errors.js';
-import { redactSecrets } from '../observability/redact.js';
+import { readCappedBuffer } from '../http/read-capped.js';
+import { clientSafeUpstreamText } from '../observability/redact.js';
 import { GarbledTaskError, decodeTask, type UpstreamTask } from '../videos/dialects/task.js';
 import { bufferedExchange, ResponseTooLargeError, type BufferedResponse } from './buffered-exchange.js';
 import type { EncodedCreate } from '../videos/dialects/types.js';
@@ -54,10 +55,11 @@ export interface UpstreamTiming {
 export const USER_AGENT = 'grok-video-gateway/0.1';
 const MAX_JSON_BYTES = 1024 * 1024;
 /**
- * Response headers a client may see on a content download; nothing else of the upstream's leaks. The bytes
- * pass through unchanged, so their content-encoding and content-length still describe them.
+ * Response headers a client may see on a content download; nothing else of the upstream's leaks (its
+ * cache-control neither: the route sets its own). The bytes pass through unchanged, so their
+ * content-encoding and content-length still describe them.
  */
-const CONTENT_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-range', 'accept-ranges', 'etag', 'last-modified', 'cache-control'];
+const CONTENT_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-range', 'accept-ranges', 'etag', 'last-modified'];
 
 const fingerprint = (key: string) => hash('sha256', key, 'hex').slice(0, 12);
 
@@ -193,7 +195,9 @@ export class UpstreamClient {
     }
     recordTiming(timing, started, res.statusCode);
     if ((res.statusCode >= 200 && res.statusCode < 300) || passStatuses.includes(res.statusCode)) return res;
-    const text = await readErrorText(res.body, MAX_JSON_BYTES).catch(() => '');
+    // At most the first MiB, the rest left unread (the socket is dropped): the same rule as for error answers
+    // read whole (see bufferedExchange), where only the status really matters.
+    const text = (await readCappedBuffer(res.body, MAX_JSON_BYTES, 'cut').catch(() => Buffer.alloc(0))).toString('utf8');
     throw this.statusError(res.statusCode, res.headers, text, false);
   }
 
@@ -230,7 +234,7 @@ export class UpstreamClient {
     } catch {
       // Not JSON: the status alone says enough.
     }
-    message = redactSecrets(message, this.keys.map((k) => k.key)).slice(0, 500);
+    message = clientSafeUpstreamText(message, this.opts.apiKeys);
     const said = message ? ` Upstream said: ${message}` : '';
     if (s === 429) {
       const retry = headers['retry-after'];
@@ -245,7 +249,7 @@ export class UpstreamClient {
 
   private readTask(res: BufferedResponse, isCreate: boolean): UpstreamTask {
     try {
-      return decodeTask(JSON.parse(res.body.toString('utf8')));
+      return decodeTask(JSON.parse(res.body.toString('utf8')), this.opts.apiKeys);
     } catch (err) {
       if (err instanceof SyntaxError || err instanceof GarbledTaskError) throw garbled(isCreate);
       throw err;
@@ -265,22 +269,4 @@ function recordTiming(timing: UpstreamTiming | undefined, started: number, statu
   if (!timing) return;
   timing.durationMs = performance.now() - started;
   if (status !== undefined) timing.status = status;
-}
-
-/**
- * At most `limit` bytes of an error answer, as text, the rest left unread (the socket is dropped): the same
- * rule as for error answers read whole (see bufferedExchange), where only the status really matters.
- */
-async function readErrorText(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk as Buffer);
-    total += (chunk as Buffer).length;
-    if (total >= limit) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }

@@ -120,7 +120,6 @@ export class VideoJobs {
       seconds: req.seconds,
       resolution: req.resolution,
       aspectRatio: req.aspectRatio,
-      referenceCount: req.references.length,
     };
     let admission = await store.admitJob(principal, job, clock.now());
     // A slot may be held by a job that has finished upstream but that nobody has polled since: look before refusing.

@@ -21,7 +21,6 @@ const job = (p: Principal, seconds: number): NewJob => ({
   seconds,
   resolution: 720,
   aspectRatio: '16:9',
-  referenceCount: 0,
 });
 const queued = { status: 'queued', progress: 0, error: null } as const;
 

@@ -49,7 +49,6 @@ const job = (p: Principal, seconds = 5): NewJob => ({
   seconds,
   resolution: 720,
   aspectRatio: '16:9',
-  referenceCount: 0,
 });
 
 for (const { name, available, place } of stores) describe.skipIf(!available)(`store contract: ${name}`, () => {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +88,19 @@ describe('configuration (contract §5, §7)', () => {
     }
     expect(message).toMatch(/PORT/);
     expect(message).not.toContain('sk-should-not-appear');
+  });
+
+  it.each([
+    ['the server', 'src/main.ts', [], 'grok-video-gateway'],
+    ['the CLI', 'src/cli.ts', ['teams', 'list'], 'grok-gateway'],
+  ])('%s refuses a wrong configuration the same way: each issue on its own line, exit 78', (_n, entry, args, program) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], {
+      env: { PATH: process.env.PATH ?? '', PORT: 'eighty', MAX_BODY_BYTES: '1', DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-conf-')) },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(78);
+    expect(r.stderr).toMatch(new RegExp(`^${program}: invalid configuration:\n  PORT: .+\n  MAX_BODY_BYTES: .+\n$`));
   });
 
   it('splits comma-separated upstream keys', () => {

@@ -95,7 +95,13 @@ describe.skipIf(postgresUrl === null)('gateway on PostgreSQL (DATABASE_URL)', ()
     } finally {
       await proxy.restore();
     }
-    expect((await fetch(`${a.url}/readyz`)).status).toBe(200);
+    // Readiness is probed at most every READINESS_PROBE_INTERVAL_MS (src/http/readiness.ts).
+    let ready = 0;
+    for (let i = 0; i < 40 && ready !== 200; i++) {
+      ready = (await fetch(`${a.url}/readyz`)).status;
+      if (ready !== 200) await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(ready).toBe(200);
     const again = await postJson(`${a.url}/v1/videos`, { model: 'grok-video-3', prompt: 'x', seconds: 4 });
     expect(again.res.status).toBe(200);
     expect(a.logs.join('')).toContain('store unavailable');

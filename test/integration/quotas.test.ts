@@ -118,6 +118,7 @@ describe('atomic admission (contract §4)', () => {
     const other = (await admin(h.url, 'POST', '/teams/layered/keys', {})).body.key as string;
     expect((await create(tight)).res.status).toBe(200);
     const refused = await create(tight);
+    expect([refused.res.status, refused.body.error.code]).toEqual([429, 'concurrency_limit_exceeded']);
     expect(refused.body.error.message).toMatch(/this API key/);
     expect((await create(other)).res.status).toBe(200);
     expect((await create(other)).res.status).toBe(200);
@@ -131,7 +132,9 @@ describe('atomic admission (contract §4)', () => {
     const forbidden = await create(key, { model: 'grok-imagine-video' });
     expect(forbidden.res.status).toBe(403);
     expect(forbidden.body.error.param).toBe('model');
-    expect((await create(key, { model: 'grok-video-3', seconds: 10 })).body.error).toMatchObject({ param: 'seconds', code: 'seconds_limit_exceeded' });
+    const tooLong = await create(key, { model: 'grok-video-3', seconds: 10 });
+    expect(tooLong.res.status).toBe(400);
+    expect(tooLong.body.error).toMatchObject({ param: 'seconds', code: 'seconds_limit_exceeded' });
     expect((await create(key, { model: 'grok-video-3', seconds: 8 })).res.status).toBe(200);
     const models = (await (await fetch(`${h.url}/v1/models`, { headers: auth(key) })).json()) as { data: Array<{ id: string }> };
     // An alias of an allowed model is the same model under another name.
@@ -157,16 +160,17 @@ describe('refunds and freed slots (contract §4)', () => {
     expect(u.day.video_seconds_reserved).toBe(0);
   };
 
-  it.each<[string, Parameters<Harness['sim']['failNextCreate']>[0]]>([
-    ['upstream 4xx', { status: 400, body: '{"error":{"message":"bad"}}' }],
-    ['upstream 5xx', { status: 500, body: '{}' }],
-    ['connection dropped', { status: 0, destroy: true }],
-    ['garbled answer', { status: 200, body: 'not json' }],
-  ])('%s: seconds refunded and the slot freed', async (name, fail) => {
+  it.each<[string, Parameters<Harness['sim']['failNextCreate']>[0], number, string]>([
+    ['upstream 4xx', { status: 400, body: '{"error":{"message":"bad"}}' }, 400, 'upstream_rejected'],
+    ['upstream 5xx', { status: 500, body: '{}' }, 502, 'upstream_error'],
+    ['connection dropped', { status: 0, destroy: true }, 502, 'upstream_error'],
+    ['garbled answer', { status: 200, body: 'not json' }, 502, 'upstream_error'],
+  ])('%s: seconds refunded and the slot freed', async (name, fail, status, code) => {
     const team = `refund-${name.replace(/\W+/g, '-')}`;
     const key = await fresh(team);
     h.sim.failNextCreate(fail);
-    expect((await create(key, { seconds: 5 })).res.status).toBeGreaterThanOrEqual(400);
+    const refused = await create(key, { seconds: 5 });
+    expect([refused.res.status, refused.body.error.code]).toEqual([status, code]);
     await expectClean(team);
     expect((await create(key, { seconds: 5 })).res.status).toBe(200);
   });

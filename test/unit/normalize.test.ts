@@ -8,7 +8,7 @@ import { GIF_BYTES, JPEG_BYTES, PNG_1x1, WEBP_BYTES, dataUri } from '../support/
 
 const catalog = new ModelCatalog();
 const limits = { maxImageBytes: 1024, maxReferenceImages: 3 };
-const json = (fields: Record<string, unknown>): RawRequest => ({ encoding: 'json', fields, files: [] });
+const json = (fields: Record<string, unknown>): RawRequest => ({ fields, files: [] });
 const run = (raw: RawRequest) => normalizeVideoRequest(raw, catalog, limits);
 /** A body part's bytes, checked against the length it declared up front. */
 const partBytes = (p: BodyPart) => {
@@ -68,7 +68,7 @@ describe('normalization: accepted inputs (contract §3)', () => {
   });
 
   it('takes multipart file parts under input_reference', () => {
-    const n = run({ encoding: 'multipart', fields: { prompt: 'p' }, files: [{ field: 'input_reference', chunks: [PNG_1x1.subarray(0, 5), PNG_1x1.subarray(5)] }, { field: 'input_reference', chunks: [JPEG_BYTES] }] });
+    const n = run({ fields: { prompt: 'p' }, files: [{ field: 'input_reference', chunks: [PNG_1x1.subarray(0, 5), PNG_1x1.subarray(5)] }, { field: 'input_reference', chunks: [JPEG_BYTES] }] });
     expect(n.references.map((r) => r.mime)).toEqual(['image/png', 'image/jpeg']);
     expect(partBytes(n.references[0]!.bytes()).equals(PNG_1x1)).toBe(true);
   });
@@ -163,7 +163,7 @@ describe('normalization: rejections name the param (contract §3, §7)', () => {
   });
 
   it('rejects a multipart file that is not an image', () => {
-    expect(() => run({ encoding: 'multipart', fields: { prompt: 'p' }, files: [{ field: 'input_reference', chunks: [Buffer.from('plain text')] }] })).toThrow(/not a PNG/);
+    expect(() => run({ fields: { prompt: 'p' }, files: [{ field: 'input_reference', chunks: [Buffer.from('plain text')] }] })).toThrow(/not a PNG/);
   });
 });
 

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { prerequisiteMissing } from './prerequisite.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -13,12 +14,13 @@ declare module 'vitest' {
 }
 
 /**
- * vitest globalSetup: one throwaway PostgreSQL cluster for the whole run, provided to the tests as
- * `inject('postgresUrl')`; each test file then creates its own databases in it (test/support/postgres.ts).
- * TEST_DATABASE_URL, when given, is used instead (a server you run; its role needs CREATEDB).
- * Without PostgreSQL the suites that need it skip, loudly; under CI=true that is a failure.
+ * One throwaway PostgreSQL cluster for the whole run, provided to the tests as `inject('postgresUrl')`; each
+ * test file then creates its own databases in it (test/support/postgres.ts). TEST_DATABASE_URL, when given,
+ * is used instead (a server you run; its role needs CREATEDB). Without PostgreSQL the suites that need it
+ * skip, loudly; under CI=true that is a failure.
  */
-const INSTALL_HINT = 'install PostgreSQL (Debian/Ubuntu: `apt-get install postgresql`) or set TEST_DATABASE_URL';
+const POSTGRES_SUITES = 'PostgreSQL store suites (test/contract/*.test.ts, test/integration/postgres.test.ts)';
+const POSTGRES_INSTALL = 'Install PostgreSQL (Debian/Ubuntu: apt-get install postgresql) or set TEST_DATABASE_URL';
 
 /** initdb and pg_ctl: Debian's versioned directories first (newest wins), then PATH. */
 function findBinDir(): string | undefined {
@@ -54,23 +56,19 @@ function freePort(): Promise<number> {
   });
 }
 
-function skipOrFail(reason: string, project: TestProject): undefined {
-  const message = `PostgreSQL store tests cannot run: ${reason}; ${INSTALL_HINT}.`;
-  if (process.env.CI === 'true') throw new Error(message);
-  const bar = '!'.repeat(100);
-  process.stderr.write(`\n${bar}\n!! SKIPPING the PostgreSQL suites. ${message}\n${bar}\n\n`);
+/** Starts the cluster and returns what stops it (nothing to stop for TEST_DATABASE_URL or a skip). */
+export async function setupPostgres(project: TestProject): Promise<(() => void) | undefined> {
   project.provide('postgresUrl', null);
-  return undefined;
-}
-
-export default async function setup(project: TestProject): Promise<(() => void) | undefined> {
   const given = process.env.TEST_DATABASE_URL;
   if (given) {
     project.provide('postgresUrl', given);
     return undefined;
   }
   const bin = findBinDir();
-  if (!bin) return skipOrFail('no initdb/pg_ctl under /usr/lib/postgresql/*/bin or on PATH', project);
+  if (!bin) {
+    prerequisiteMissing(POSTGRES_SUITES, 'no initdb/pg_ctl under /usr/lib/postgresql/*/bin or on PATH', POSTGRES_INSTALL);
+    return undefined;
+  }
   const user = runAs();
   const run = (cmd: string, args: string[]) =>
     execFileSync(user ? user.prefix[0]! : join(bin, cmd), user ? [...user.prefix.slice(1), join(bin, cmd), ...args] : args, {
