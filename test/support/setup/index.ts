@@ -7,6 +7,14 @@ import { setupPython } from './python.js';
  * One small module per prerequisite, each idempotent and quick when already done.
  */
 export default async function setup(project: TestProject): Promise<() => void> {
-  const [, stopPostgres] = await Promise.all([setupPython(), setupPostgres(project)]);
+  const [python, postgres] = await Promise.allSettled([setupPython(), setupPostgres(project)]);
+  const stopPostgres = postgres.status === 'fulfilled' ? postgres.value : undefined;
+  // A setup that fails the run (CI) must not leave the other's server behind.
+  for (const r of [python, postgres]) {
+    if (r.status === 'rejected') {
+      stopPostgres?.();
+      throw r.reason;
+    }
+  }
   return () => stopPostgres?.();
 }
