@@ -159,15 +159,16 @@ export class Metrics {
   }
 
   private storeStats(): Promise<StoreStats | undefined> {
-    const now = performance.now();
     if (!this.store) return Promise.resolve(undefined);
-    if (this.stats && now - this.stats.at < STORE_STATS_CACHE_MS) return this.stats.value;
     const { store, clock } = this.store;
+    // On the gateway's clock, as job ages are.
+    const now = clock.now();
+    if (this.stats && now - this.stats.at < STORE_STATS_CACHE_MS) return this.stats.value;
     // A store that does not answer leaves the gauges out of this scrape rather than failing all of it.
     const value = store.activeJobStats().then(
       (teams) => {
         const oldest = Math.min(...teams.map((t) => t.oldestRefreshMs));
-        return { teams, oldestRefreshAgeMs: teams.length ? Math.max(0, clock.now() - oldest) : 0 };
+        return { teams, oldestRefreshAgeMs: teams.length ? Math.max(0, now - oldest) : 0 };
       },
       () => undefined,
     );
