@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Config } from './config.js';
 import { adminRoutes } from './admin/routes.js';
 import { bearer, type Authenticator } from './http/auth.js';
-import { type AppEnv, json, requestHeader, setRateHeaders } from './http/context.js';
+import { READINESS_PROBE_INTERVAL_MS, SharedProbe } from './http/readiness.js';
+import { type AppEnv, json, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
 import { ApiError, notFound, serverError, toErrorBody, unauthorized } from './http/errors.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
@@ -52,7 +52,7 @@ export function createApp(deps: AppDeps) {
   app.use('*', async (c, next) => {
     const started = performance.now();
     const given = requestHeader(c, 'x-request-id');
-    const requestId = given && CLIENT_REQUEST_ID.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
+    const requestId = given && CLIENT_REQUEST_ID.test(given) ? given : newRequestId();
     c.set('requestId', requestId);
     c.set('timing', { status: undefined, durationMs: 0 });
     c.set('responseHeaders', { 'x-request-id': requestId });
@@ -93,10 +93,11 @@ export function createApp(deps: AppDeps) {
   });
 
   app.get('/healthz', (c) => json(c, { status: 'ok' }));
+  const storeProbe = new SharedProbe(() => store.ping(), READINESS_PROBE_INTERVAL_MS);
+  const upstreamProbe = new SharedProbe(() => upstream.ping(AbortSignal.timeout(READY_TIMEOUT_MS)), READINESS_PROBE_INTERVAL_MS);
   app.get('/readyz', async (c) => {
     if (deps.isDraining()) return json(c, { status: 'draining' }, 503);
-    const signal = AbortSignal.timeout(READY_TIMEOUT_MS);
-    const [storeOk, upstreamOk] = await Promise.all([store.ping(), upstream.ping(signal)]);
+    const [storeOk, upstreamOk] = await Promise.all([storeProbe.check(), upstreamProbe.check()]);
     const body = { status: storeOk && upstreamOk ? 'ready' : 'not_ready', store: storeOk ? 'ok' : 'down', upstream: upstreamOk ? 'ok' : 'down' };
     return json(c, body, storeOk && upstreamOk ? 200 : 503);
   });
@@ -105,16 +106,15 @@ export function createApp(deps: AppDeps) {
     const principal = await auth.authenticate(bearer(requestHeader(c, 'authorization')));
     if (!principal) throw unauthorized();
     c.set('principal', principal);
-    // A create is counted together with its other limits, in one atomic admission, once it is validated.
-    if (!(c.req.method === 'POST' && c.req.path === '/v1/videos')) {
-      if (principal.keyPolicy.requests_per_minute === undefined && principal.teamPolicy.requests_per_minute === undefined) {
-        deps.requests.add(principal);
-      } else {
-        const admission = await store.admitRequest(principal, clock.now());
-        deps.metrics.admission('request', admission);
-        if (!admission.ok) throw refusalToError(admission.refusal);
-        setRateHeaders(c, admission.rate);
-      }
+    // Every request counts, a create too and before its body is read: a create refused here, or later as
+    // invalid, has cost the gateway no upload (and its concurrency and seconds are admitted separately).
+    if (principal.keyPolicy.requests_per_minute === undefined && principal.teamPolicy.requests_per_minute === undefined) {
+      deps.requests.add(principal);
+    } else {
+      const admission = await store.admitRequest(principal, clock.now());
+      deps.metrics.admission('request', admission);
+      if (!admission.ok) throw refusalToError(admission.refusal);
+      setRateHeaders(c, admission.rate);
     }
     await next();
   });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { runCli, USAGE, UsageError } from './admin/cli.js';
-import { ConfigError } from './config.js';
+import { ConfigError, exitForConfigError } from './config.js';
 import { ApiError } from './http/errors.js';
 
 /** Entry of the `grok-gateway` command; the commands themselves live in admin/cli.ts. */
@@ -11,7 +11,9 @@ runCli(process.argv.slice(2)).then(
       process.stderr.write(`error: ${err.message}${err.param ? ` (${err.param})` : ''}\n`);
       process.exit(1);
     }
-    const usage = err instanceof UsageError || err instanceof ConfigError || ((err as { code?: string }).code ?? '').startsWith('ERR_PARSE_ARGS');
+    // Not a usage error: the command line was fine, the environment was not.
+    if (err instanceof ConfigError) exitForConfigError('grok-gateway', err);
+    const usage = err instanceof UsageError || ((err as { code?: string }).code ?? '').startsWith('ERR_PARSE_ARGS');
     process.stderr.write(`error: ${(err as Error).message}\n${usage ? `\n${USAGE}\n` : ''}`);
     process.exit(2);
   },

@@ -1,10 +1,11 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import { AdminService } from './admin/service.js';
 import { createApp } from './app.js';
 import { DEMO_API_KEY, type Config } from './config.js';
 import { Authenticator } from './http/auth.js';
+import { TransportErrors } from './http/transport.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { listenForMetrics } from './observability/metrics-http.js';
@@ -66,13 +67,21 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let draining = false;
   const app = createApp({ config, store, upstream, jobs, auth, admin, requests, catalog, logger, metrics, clock, isDraining: () => draining });
 
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => {
-      s.off('error', reject);
-      resolve(s);
-    }) as Server;
+  const transport = new TransportErrors(logger);
+  // HTTP/1.0 requests without a Host are still served (health probes send those), as if sent to config.host.
+  const listener = getRequestListener(app.fetch, { hostname: config.host, errorHandler: transport.onRequestError });
+  // node:http would answer a missing Host itself, with an empty 400: lacksHost answers it in the OpenAI shape.
+  const server = createServer({ requireHostHeader: false }, (req, res) => void (transport.lacksHost(req, res) || listener(req, res)));
+  server.on('clientError', transport.onClientError);
+  server.on('checkExpectation', transport.onCheckExpectation);
+  server.on('connect', transport.onConnect);
+  await new Promise<void>((resolve, reject) => {
     // A port already taken is a start-up error for main.ts to report, not an unhandled event.
-    s.once('error', reject);
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   }).catch(async (err: Error) => {
     await Promise.all([upstream.close(), store.close()]);
     throw new Error(`cannot listen on ${config.host}:${config.port}: ${err.message}`);

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import type { RateInfo } from '../quota/policy.js';
@@ -20,6 +21,9 @@ export type AppEnv = {
 };
 
 export type AppContext = Context<AppEnv>;
+
+/** The id of a request that brought no usable one of its own. */
+export const newRequestId = () => `req_${randomUUID().replaceAll('-', '')}`;
 
 export function principalOf(c: AppContext): Principal {
   return c.get('principal');

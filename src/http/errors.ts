@@ -45,6 +45,10 @@ export const invalidRequest = (message: string, param: string | null = null, cod
 export const tooLarge = (message: string, param: string | null = null) =>
   new ApiError({ status: 413, type: 'invalid_request_error', message, param, code: 'request_too_large', headers: { connection: 'close' } });
 
+/** A request the HTTP layer could not parse or make a URL of: the connection is not trusted with another. */
+export const malformedRequest = (message: string, status = 400, code = 'malformed_request') =>
+  new ApiError({ status, type: 'invalid_request_error', message, code, headers: { connection: 'close' } });
+
 export const unsupportedMediaType = (message: string) =>
   new ApiError({ status: 415, type: 'invalid_request_error', message, code: 'unsupported_media_type' });
 
@@ -100,6 +104,19 @@ export const upstreamUnavailable = (message: string, code = 'upstream_unavailabl
 
 export const serverError = (message = 'The gateway hit an internal error. It has been logged with this request id.') =>
   new ApiError({ status: 500, type: 'server_error', message, code: 'internal_error' });
+
+/**
+ * An internal failure of a create after the upstream call began: the upstream may have started the video,
+ * so the SDKs must not retry (a retry could start a second paid job).
+ */
+export const createOutcomeUnknown = () =>
+  new ApiError({
+    status: 500,
+    type: 'server_error',
+    message: 'The gateway hit an internal error after the upstream may have started the video; not retrying automatically. It has been logged with this request id.',
+    code: 'internal_error',
+    headers: NO_RETRY,
+  });
 
 export function toErrorBody(err: ApiError) {
   return { error: { message: err.message, type: err.type, param: err.param, code: err.code } };

@@ -17,6 +17,15 @@ export interface SimulatorOptions {
   readonly videoBytes?: number;
 }
 
+/**
+ * How many of the latest requests the simulator remembers, and how many body bytes at most: the tests read
+ * the last few, while a demo gateway runs against the simulator for days.
+ */
+export const RECORDED_REQUESTS_MAX = 256;
+export const RECORDED_BODY_BYTES_MAX = 32 * 1024 * 1024;
+/** How many tasks the simulator keeps; the oldest is forgotten first (and answers 404, as an expired one would). */
+export const TASKS_MAX = 10_000;
+
 export interface RecordedRequest {
   readonly method: string;
   readonly path: string;
@@ -32,12 +41,14 @@ export interface SimTask {
   createdAtMs: number;
   completeAfterMs: number;
   outcome: 'completed' | 'failed' | 'cancelled';
+  /** What a failed task says went wrong (the upstream's free text). */
+  failMessage?: string;
   deleted: boolean;
 }
 
 type Fail = { status: number; body?: string; headers?: Record<string, string>; destroy?: boolean; delayMs?: number };
 
-const IMAGINE = /^grok-imagine-video(-[\w.]+)?$/;
+const IMAGINE = /^grok-imagine-video(-[\w.-]+)?$/;
 const GROK_VIDEO = /^grok-video-(1\.5|3)(-pro|-max)?$/;
 const PRESETS = ['1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3', '2:1', '1:2', '19.5:9', '9:19.5', '20:9', '9:20'];
 const V3_RATIOS = ['2:3', '3:2', '1:1', '16:9', '9:16'];
@@ -145,7 +156,11 @@ const PATTERN = Buffer.from(Array.from({ length: 251 * 256 }, (_, i) => i % 251)
 export const videoByte = (i: number) => i % 251;
 
 export class UpstreamSimulator {
+  /** The latest requests, oldest first (see RECORDED_REQUESTS_MAX). */
   readonly requests: RecordedRequest[] = [];
+  /** Every request ever received, including those no longer in `requests`. */
+  received = 0;
+  private recordedBytes = 0;
   readonly tasks = new Map<string, SimTask>();
   private readonly server: Server;
   private failures: Fail[] = [];
@@ -157,6 +172,8 @@ export class UpstreamSimulator {
   slowAnswersMs = 0;
   /** Labels video files with this content-encoding (as if stored pre-compressed); the bytes stay as they are. */
   contentEncoding: string | undefined;
+  /** Video downloads being answered now: a download ends when its last byte is sent or its connection closes. */
+  openDownloads = 0;
 
   constructor(private readonly opts: SimulatorOptions) {
     this.completeAfterMs = opts.completeAfterMs ?? 3_000;
@@ -204,6 +221,16 @@ export class UpstreamSimulator {
     return this.requests.filter((r) => r.method === 'POST' && r.path === '/v1/videos');
   }
 
+  private record(r: RecordedRequest): void {
+    this.received++;
+    this.requests.push(r);
+    this.recordedBytes += r.body.length;
+    // The newest request stays whatever its size; older ones go first.
+    while (this.requests.length > 1 && (this.requests.length > RECORDED_REQUESTS_MAX || this.recordedBytes > RECORDED_BODY_BYTES_MAX)) {
+      this.recordedBytes -= this.requests.shift()!.body.length;
+    }
+  }
+
   private status(t: SimTask) {
     const elapsed = Date.now() - t.createdAtMs;
     if (elapsed >= t.completeAfterMs) return { status: t.outcome, progress: 100 };
@@ -225,7 +252,7 @@ export class UpstreamSimulator {
       seconds: t.seconds,
       size: t.size,
       video_url: done ? `https://cdn.upstream.invalid/${t.id}.mp4` : '',
-      error: status === 'failed' ? { message: 'content policy violation', code: 'failed' } : { message: '', code: '' },
+      error: status === 'failed' ? { message: t.failMessage ?? 'content policy violation', code: 'failed' } : { message: '', code: '' },
     };
   }
 
@@ -244,7 +271,7 @@ export class UpstreamSimulator {
   private async handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? '/', 'http://sim');
     const body = await readBody(req);
-    this.requests.push({ method: req.method ?? '', path: url.pathname, headers: req.headers, body });
+    this.record({ method: req.method ?? '', path: url.pathname, headers: req.headers, body });
     if (this.stallMs) await new Promise((r) => setTimeout(r, this.stallMs));
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (!token || !this.opts.apiKeys.includes(token)) return this.error(res, 401, 'invalid token');
@@ -308,6 +335,7 @@ export class UpstreamSimulator {
         deleted: false,
       };
       this.tasks.set(task.id, task);
+      if (this.tasks.size > TASKS_MAX) this.tasks.delete(this.tasks.keys().next().value!);
       return this.json(res, this.taskJson(task));
     } catch (err) {
       if (err instanceof Rejection) return this.error(res, err.status, err.message, err.param);
@@ -319,7 +347,15 @@ export class UpstreamSimulator {
     const total = this.videoBytes;
     let start = 0;
     let end = total - 1;
-    const base: Record<string, string> = { 'content-type': 'video/mp4', 'accept-ranges': 'bytes', etag: '"sim-video"', 'set-cookie': 'upstream_session=secret', server: 'new-api' };
+    // As a CDN-backed provider would: cacheable by anyone, and a session cookie besides.
+    const base: Record<string, string> = {
+      'content-type': 'video/mp4',
+      'accept-ranges': 'bytes',
+      etag: '"sim-video"',
+      'cache-control': 'public, max-age=86400',
+      'set-cookie': 'upstream_session=secret',
+      server: 'new-api',
+    };
     if (this.contentEncoding) base['content-encoding'] = this.contentEncoding;
     const range = req.headers.range;
     if (range) {
@@ -340,6 +376,8 @@ export class UpstreamSimulator {
     } else {
       res.writeHead(200, { ...base, 'content-length': total });
     }
+    this.openDownloads++;
+    res.once('close', () => this.openDownloads--);
     let pos = start;
     const pump = () => {
       while (pos <= end) {

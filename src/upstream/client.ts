@@ -10,8 +10,9 @@ import {
   upstreamTimeout,
   upstreamUnavailable,
 } from '../http/errors.js';
+import { readCappedBuffer } from '../http/read-capped.js';
 import type { Metrics, UpstreamCallRecorder, UpstreamOperation, UpstreamOutcome } from '../observability/metrics.js';
-import { redactSecrets } from '../observability/redact.js';
+import { clientSafeUpstreamText } from '../observability/redact.js';
 import { GarbledTaskError, decodeTask, type UpstreamTask } from '../videos/dialects/task.js';
 import { bufferedExchange, ResponseTooLargeError, type BufferedResponse } from './buffered-exchange.js';
 import type { EncodedCreate } from '../videos/dialects/types.js';
@@ -60,10 +61,11 @@ export const USER_AGENT = 'grok-video-gateway/0.1';
 export const DEFAULT_UPSTREAM_ID = 'default';
 const MAX_JSON_BYTES = 1024 * 1024;
 /**
- * Response headers a client may see on a content download; nothing else of the upstream's leaks. The bytes
- * pass through unchanged, so their content-encoding and content-length still describe them.
+ * Response headers a client may see on a content download; nothing else of the upstream's leaks (its
+ * cache-control neither: the route sets its own). The bytes pass through unchanged, so their
+ * content-encoding and content-length still describe them.
  */
-const CONTENT_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-range', 'accept-ranges', 'etag', 'last-modified', 'cache-control'];
+const CONTENT_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-range', 'accept-ranges', 'etag', 'last-modified'];
 
 const fingerprint = (key: string) => hash('sha256', key, 'hex').slice(0, 12);
 
@@ -205,7 +207,9 @@ export class UpstreamClient {
     }
     this.record('content', started, timing, res.statusCode);
     if ((res.statusCode >= 200 && res.statusCode < 300) || passStatuses.includes(res.statusCode)) return res;
-    const text = await readErrorText(res.body, MAX_JSON_BYTES).catch(() => '');
+    // At most the first MiB, the rest left unread (the socket is dropped): the same rule as for error answers
+    // read whole (see bufferedExchange), where only the status really matters.
+    const text = (await readCappedBuffer(res.body, MAX_JSON_BYTES, 'cut').catch(() => Buffer.alloc(0))).toString('utf8');
     throw this.statusError(res.statusCode, res.headers, text, false);
   }
 
@@ -242,7 +246,7 @@ export class UpstreamClient {
     } catch {
       // Not JSON: the status alone says enough.
     }
-    message = redactSecrets(message, this.keys.map((k) => k.key)).slice(0, 500);
+    message = clientSafeUpstreamText(message, this.opts.apiKeys);
     const said = message ? ` Upstream said: ${message}` : '';
     if (s === 429) {
       const retry = headers['retry-after'];
@@ -257,7 +261,7 @@ export class UpstreamClient {
 
   private readTask(res: BufferedResponse, isCreate: boolean): UpstreamTask {
     try {
-      return decodeTask(JSON.parse(res.body.toString('utf8')));
+      return decodeTask(JSON.parse(res.body.toString('utf8')), this.opts.apiKeys);
     } catch (err) {
       if (err instanceof SyntaxError || err instanceof GarbledTaskError) throw garbled(isCreate);
       throw err;
@@ -299,22 +303,4 @@ function failureOf(err: unknown): UpstreamOutcome {
   if (err instanceof undiciErrors.ConnectTimeoutError || code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'connect_error';
   if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) return 'timeout';
   return 'network_error';
-}
-
-/**
- * At most `limit` bytes of an error answer, as text, the rest left unread (the socket is dropped): the same
- * rule as for error answers read whole (see bufferedExchange), where only the status really matters.
- */
-async function readErrorText(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk as Buffer);
-    total += (chunk as Buffer).length;
-    if (total >= limit) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }

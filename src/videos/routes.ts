@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { ApiError, toErrorBody, tooLarge } from '../http/errors.js';
-import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setRateHeaders, setResponseHeader, type AppContext, type AppEnv } from '../http/context.js';
+import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setResponseHeader, type AppEnv } from '../http/context.js';
 import { parseOrThrow } from '../http/validation.js';
 import { modelAllowed } from '../quota/refusals.js';
 import type { VideoJobs } from './jobs.js';
@@ -12,7 +12,7 @@ import type { ModelCatalog } from './models.js';
 import { normalizeVideoRequest } from './normalize.js';
 import { parseVideoBody } from './parse.js';
 import { toVideoObject, videoJson } from './video-object.js';
-import { Semaphore } from '../http/semaphore.js';
+import { CreateSlots } from '../http/semaphore.js';
 
 const listQuery = z.object({
   after: z.string().min(1).optional(),
@@ -32,26 +32,22 @@ export interface VideoRouteDeps {
 export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
   const app = new Hono<AppEnv>();
   const limits = config.limits;
-  const creates = new Semaphore(limits.maxConcurrentCreates);
+  const creates = new CreateSlots(limits);
   const pollAfterMs = String(Math.max(1000, config.statusCacheMs));
-  // c.req.url is always absolute (scheme://host/path): its origin is the part before the path, no URL parse needed.
-  const baseUrl = (c: AppContext) => config.publicBaseUrl ?? c.req.url.slice(0, c.req.url.indexOf('/', c.req.url.indexOf('//') + 2));
+  // Never the request's Host (a client could point links anywhere): unset, `video_url` is a path on this origin.
+  const baseUrl = config.publicBaseUrl ?? '';
 
   app.post('/videos', async (c) => {
     const declared = Number(requestHeader(c, 'content-length'));
     if (declared > limits.maxBodyBytes) throw tooLarge(`Request body exceeds the limit of ${limits.maxBodyBytes} bytes.`);
-    // Bodies are held in memory while parsed: the number parsed at once bounds the memory they take.
-    const release = creates.tryAcquire();
-    if (!release) {
-      throw new ApiError({ status: 503, type: 'server_error', code: 'server_busy', message: 'The gateway is handling too many uploads; retry shortly.', headers: { 'retry-after': '1' } });
-    }
+    // Bodies are held in memory while parsed and sent: the number in flight bounds the memory they take.
+    const release = creates.acquire(principalOf(c));
     try {
       const raw = await parseVideoBody(requestHeader(c, 'content-type'), c.req.raw.body, limits);
       const normalized = normalizeVideoRequest(raw, catalog, limits);
       // Detached: once the upstream may have the create, a client hang-up must not orphan the job.
-      const { job, rate } = await jobs.create(principalOf(c), normalized, callContext(c, true));
-      setRateHeaders(c, rate);
-      return json(c, toVideoObject(job, baseUrl(c)));
+      const job = await jobs.create(principalOf(c), normalized, callContext(c, true));
+      return json(c, toVideoObject(job, baseUrl));
     } finally {
       release();
     }
@@ -60,7 +56,7 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
   app.get('/videos', async (c) => {
     const q = parseOrThrow(listQuery, c.req.query());
     const { jobs: page, hasMore } = await jobs.list(principalOf(c), q);
-    const data = page.map((j) => toVideoObject(j, baseUrl(c)));
+    const data = page.map((j) => toVideoObject(j, baseUrl));
     return json(c, { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore });
   });
 
@@ -69,7 +65,7 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
     // (and not touching the request's abort signal keeps the hot path free of a full Request object).
     const job = await jobs.get(principalOf(c), c.req.param('id'), callContext(c, true));
     if (job.status === 'queued' || job.status === 'in_progress') setResponseHeader(c, 'openai-poll-after-ms', pollAfterMs);
-    return jsonText(c, videoJson(job, baseUrl(c)));
+    return jsonText(c, videoJson(job, baseUrl));
   });
 
   app.delete('/videos/:id', async (c) => {
@@ -89,6 +85,8 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
     // Piped straight from the upstream socket to the client socket: no web-stream conversion, backpressure
     // end to end, and a hang-up on either side destroys the other.
     const outgoing = c.env.outgoing;
+    // A video is one team's, fetched with its key: whatever the upstream advises, no shared cache may keep it.
+    stream.headers['cache-control'] = 'private';
     outgoing.writeHead(stream.status, responseHeaders(c, stream.headers));
     c.set('sentStatus', stream.status);
     pipeline(stream.body, outgoing).catch(() => undefined);

@@ -97,7 +97,8 @@ describe('GET /metrics after known traffic (issue 14, item 2)', () => {
     expect(upstreamTotal.reduce((n, [k, v]) => n + v - (before.values.get(k) ?? 0), 0)).toBe(10);
 
     expect(delta('gateway_quota_admissions_total', { kind: 'job' })).toBe(4);
-    expect(delta('gateway_quota_admissions_total', { kind: 'request' })).toBe(6);
+    // Every request of the limited team is checked on arrival, creates included: 4 + 5 + 1 admitted, 1 refused.
+    expect(delta('gateway_quota_admissions_total', { kind: 'request' })).toBe(10);
     expect(delta('gateway_quota_refusals_total', { limit: 'requests_per_minute', scope: 'team' })).toBe(1);
 
     expect(delta('gateway_video_seconds_reserved_total', { team: 'metered' })).toBe(16);
@@ -111,6 +112,24 @@ describe('GET /metrics after known traffic (issue 14, item 2)', () => {
     // Process metrics come along (prom-client's defaults).
     expect(after.text).toMatch(/^process_cpu_user_seconds_total \d/m);
     expect(after.text).toMatch(/^nodejs_eventloop_lag_seconds /m);
+  });
+
+  it('counts each move of video-seconds once: a pending create deleted by its team, then accepted late', async () => {
+    const { key } = await teamWithKey(h.url, 'late-metered');
+    const before = await scrape(h.url);
+    const sent = h.sim.creates().length;
+    h.sim.stallMs = 1_500;
+    const pending = postJson(`${h.url}/v1/videos`, { prompt: 'slow', seconds: 4 }, key);
+    while (h.sim.creates().length === sent) await new Promise((r) => setTimeout(r, 10));
+    h.sim.stallMs = 0;
+    const list = (await (await fetch(`${h.url}/v1/videos`, { headers: auth(key) })).json()) as any;
+    // Deleted before the upstream named it: its outcome unknown, the reservation is refunded...
+    expect((await fetch(`${h.url}/v1/videos/${list.data[0].id}`, { method: 'DELETE', headers: auth(key) })).status).toBe(200);
+    // ...and once the upstream accepts it after all, charged as a finished job.
+    await pending;
+    const after = await scrape(h.url);
+    const delta = (charge: string) => value(after, `gateway_video_seconds_${charge}_total`, { team: 'late-metered' }) - value(before, `gateway_video_seconds_${charge}_total`, { team: 'late-metered' });
+    expect([delta('reserved'), delta('refunded'), delta('settled')]).toEqual([4, 4, 4]);
   });
 });
 

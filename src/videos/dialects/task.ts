@@ -1,3 +1,5 @@
+import { clientSafeUpstreamText } from '../../observability/redact.js';
+
 /**
  * Decoding the upstream's task object (the same for both families) into our own terms. Its quirks —
  * `processing`/`cancelled` statuses, `completed_at: 0`, an empty `error` object on success, `720P` sizes,
@@ -13,8 +15,6 @@ export interface VideoError {
 export interface UpstreamTask {
   readonly id: string;
   readonly status: VideoStatus;
-  /** The upstream's own word, kept for logs and for errors that say which way a job failed. */
-  readonly upstreamStatus: string;
   readonly progress: number;
   readonly error: VideoError | null;
 }
@@ -63,7 +63,8 @@ export class GarbledTaskError extends Error {}
 
 const str = (v: unknown) => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
 
-export function decodeTask(body: unknown): UpstreamTask {
+/** `secrets`: the upstream keys, never to be echoed back in a failure reason. */
+export function decodeTask(body: unknown, secrets: readonly string[] = []): UpstreamTask {
   if (typeof body !== 'object' || body === null) throw new GarbledTaskError('task is not a JSON object');
   const t = body as Record<string, unknown>;
   const id = str(t.id) || str(t.task_id);
@@ -71,16 +72,17 @@ export function decodeTask(body: unknown): UpstreamTask {
   const word = str(t.status).trim().toLowerCase();
   // An unknown word is treated as still running: the reconciler's age limit ends it if it never settles.
   const mapping = STATUS_WORDS[word] ?? { status: 'in_progress' };
-  const upstreamError = typeof t.error === 'object' && t.error !== null ? (t.error as Record<string, unknown>) : undefined;
-  const upstreamMessage = str(upstreamError?.message) || (typeof t.error === 'string' ? t.error : '') || str(t.fail_reason);
-  const error: VideoError | null =
-    mapping.status === 'failed'
-      ? {
-          code: mapping.errorCode ?? 'generation_failed',
-          message: upstreamMessage ? `${mapping.errorMessage} Upstream said: ${upstreamMessage}` : (mapping.errorMessage ?? 'The video generation failed.'),
-        }
-      : null;
+  const error = mapping.status === 'failed' ? failure(t, mapping, secrets) : null;
   const rawProgress = Number(t.progress);
   const progress = mapping.status === 'completed' ? 100 : Number.isFinite(rawProgress) ? Math.min(99, Math.max(0, Math.round(rawProgress))) : 0;
-  return { id, status: mapping.status, upstreamStatus: word || '(none)', progress, error };
+  return { id, status: mapping.status, progress, error };
+}
+
+/** Why a task failed: our word for its status, then the upstream's own reason, made fit for a client. */
+function failure(t: Record<string, unknown>, mapping: Mapping, secrets: readonly string[]): VideoError {
+  const upstreamError = typeof t.error === 'object' && t.error !== null ? (t.error as Record<string, unknown>) : undefined;
+  const raw = str(upstreamError?.message) || (typeof t.error === 'string' ? t.error : '') || str(t.fail_reason);
+  const said = raw ? clientSafeUpstreamText(raw, secrets) : '';
+  const ours = mapping.errorMessage ?? 'The video generation failed.';
+  return { code: mapping.errorCode ?? 'generation_failed', message: said ? `${ours} Upstream said: ${said}` : ours };
 }
