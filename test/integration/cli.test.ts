@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -214,6 +214,13 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
     const r = await cli(['help', 'usage'], {});
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('--days N');
+  });
+
+  it('documents in the README exactly the exit statuses it uses', () => {
+    const readme = readFileSync('README.md', 'utf8');
+    const section = readme.slice(readme.indexOf('### CLI'), readme.indexOf('## Configuration'));
+    const documented = [...section.matchAll(/^\| (\d+) \| /gm)].map((m) => Number(m[1]));
+    expect(documented).toEqual(Object.values(EXIT).map((e) => e.code));
   });
 
   it('never printed the admin token', () => {
