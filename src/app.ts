@@ -101,15 +101,14 @@ export function createApp(deps: AppDeps) {
     const principal = await auth.authenticate(bearer(requestHeader(c, 'authorization')));
     if (!principal) throw unauthorized();
     c.set('principal', principal);
-    // A create is counted together with its other limits, in one atomic admission, once it is validated.
-    if (!(c.req.method === 'POST' && c.req.path === '/v1/videos')) {
-      if (principal.keyPolicy.requests_per_minute === undefined && principal.teamPolicy.requests_per_minute === undefined) {
-        deps.requests.add(principal);
-      } else {
-        const admission = await store.admitRequest(principal, clock.now());
-        if (!admission.ok) throw refusalToError(admission.refusal);
-        setRateHeaders(c, admission.rate);
-      }
+    // Every request counts, a create too and before its body is read: a create refused here, or later as
+    // invalid, has cost the gateway no upload (and its concurrency and seconds are admitted separately).
+    if (principal.keyPolicy.requests_per_minute === undefined && principal.teamPolicy.requests_per_minute === undefined) {
+      deps.requests.add(principal);
+    } else {
+      const admission = await store.admitRequest(principal, clock.now());
+      if (!admission.ok) throw refusalToError(admission.refusal);
+      setRateHeaders(c, admission.rate);
     }
     await next();
   });

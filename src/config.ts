@@ -14,6 +14,9 @@ export const DEFAULTS = {
   maxReferenceImages: 8,
   maxImageBytes: 20 * MIB,
   maxConcurrentCreates: 16,
+  /** A quarter and a half of the global slots: one key, or one team, cannot take every upload slot. */
+  maxConcurrentCreatesPerKey: 4,
+  maxConcurrentCreatesPerTeam: 8,
   upstreamConnectTimeoutMs: 5_000,
   upstreamTimeoutMs: 60_000,
   upstreamIdleTimeoutMs: 30_000,
@@ -57,6 +60,8 @@ const envSchema = z.object({
   MAX_REFERENCE_IMAGES: int(DEFAULTS.maxReferenceImages, 0),
   MAX_IMAGE_BYTES: int(DEFAULTS.maxImageBytes, 1),
   MAX_CONCURRENT_CREATES: int(DEFAULTS.maxConcurrentCreates, 1),
+  MAX_CONCURRENT_CREATES_PER_KEY: int(DEFAULTS.maxConcurrentCreatesPerKey, 1),
+  MAX_CONCURRENT_CREATES_PER_TEAM: int(DEFAULTS.maxConcurrentCreatesPerTeam, 1),
   UPSTREAM_CONNECT_TIMEOUT_MS: int(DEFAULTS.upstreamConnectTimeoutMs, 1),
   UPSTREAM_TIMEOUT_MS: int(DEFAULTS.upstreamTimeoutMs, 1),
   UPSTREAM_IDLE_TIMEOUT_MS: int(DEFAULTS.upstreamIdleTimeoutMs, 1),
@@ -70,7 +75,6 @@ const envSchema = z.object({
 });
 
 export interface Config {
-  readonly production: boolean;
   readonly port: number;
   readonly host: string;
   /** Absent means: run against the built-in simulator (never in production). */
@@ -88,6 +92,8 @@ export interface Config {
     readonly maxReferenceImages: number;
     readonly maxImageBytes: number;
     readonly maxConcurrentCreates: number;
+    readonly maxConcurrentCreatesPerKey: number;
+    readonly maxConcurrentCreatesPerTeam: number;
   };
   readonly upstream: {
     readonly connectTimeoutMs: number;
@@ -103,25 +109,31 @@ export interface Config {
   readonly models: ModelFile | undefined;
 }
 
-export class ConfigError extends Error {}
+/** A configuration the process cannot start with: a headline, then one line per zod issue. */
+export class ConfigError extends Error {
+  constructor(headline: string, issues: readonly z.core.$ZodIssue[] = []) {
+    super([headline, ...issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)].join('\n'));
+  }
+}
+
+/** How the server and the CLI alike end on a wrong configuration: the message on stderr, sysexits' EX_CONFIG. */
+export function exitForConfigError(program: string, err: ConfigError): never {
+  process.stderr.write(`${program}: ${err.message}\n`);
+  return process.exit(78);
+}
 
 /** Parses the environment (and the optional model file) once, at start. Blank variables count as unset. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
-  }
+  if (!parsed.success) throw new ConfigError('invalid configuration:', parsed.error.issues);
   const e = parsed.data;
-  const production = e.NODE_ENV === 'production';
-  if (production && !e.UPSTREAM_BASE_URL) {
+  if (e.NODE_ENV === 'production' && !e.UPSTREAM_BASE_URL) {
     throw new ConfigError('UPSTREAM_BASE_URL is required when NODE_ENV=production (the simulator is for local use only)');
   }
   if (e.UPSTREAM_BASE_URL && e.UPSTREAM_API_KEY.length === 0) {
     throw new ConfigError('UPSTREAM_API_KEY is required when UPSTREAM_BASE_URL is set');
   }
   return Object.freeze({
-    production,
     port: e.PORT,
     host: e.HOST,
     upstreamBaseUrl: e.UPSTREAM_BASE_URL,
@@ -137,6 +149,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxReferenceImages: e.MAX_REFERENCE_IMAGES,
       maxImageBytes: e.MAX_IMAGE_BYTES,
       maxConcurrentCreates: e.MAX_CONCURRENT_CREATES,
+      maxConcurrentCreatesPerKey: e.MAX_CONCURRENT_CREATES_PER_KEY,
+      maxConcurrentCreatesPerTeam: e.MAX_CONCURRENT_CREATES_PER_TEAM,
     },
     upstream: {
       connectTimeoutMs: e.UPSTREAM_CONNECT_TIMEOUT_MS,
@@ -161,10 +175,6 @@ function readModelFile(path: string): ModelFile {
     throw new ConfigError(`CONFIG_FILE ${path}: ${(err as Error).message}`);
   }
   const parsed = modelFileSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new ConfigError(
-      `CONFIG_FILE ${path}:\n${parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n')}`,
-    );
-  }
+  if (!parsed.success) throw new ConfigError(`CONFIG_FILE ${path}:`, parsed.error.issues);
   return parsed.data;
 }

@@ -1,4 +1,4 @@
-import { ConfigError, DEMO_API_KEY, loadConfig } from './config.js';
+import { ConfigError, DEMO_API_KEY, exitForConfigError, loadConfig } from './config.js';
 import { startGateway } from './gateway.js';
 import { createLogger } from './observability/logger.js';
 import { UpstreamSimulator } from './simulator/server.js';
@@ -9,10 +9,7 @@ async function main() {
   try {
     config = loadConfig();
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`grok-video-gateway: ${err.message}\n`);
-      process.exit(78);
-    }
+    if (err instanceof ConfigError) exitForConfigError('grok-video-gateway', err);
     throw err;
   }
   const logger = createLogger(config.logLevel);

@@ -360,6 +360,8 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
   } catch (err) {
     const { exit, error } = failure(err);
     if (json) io.stderr(`${JSON.stringify(toErrorBody(error))}\n`);
+    // A wrong environment reads as the gateway's own refusal to start (config.ts exitForConfigError).
+    else if (exit === 'config') io.stderr(`${BIN}: ${error.message}\n`);
     else io.stderr(`error: ${error.message}${error.param ? ` (${error.param})` : ''}${err instanceof UsageError ? `\nsee: ${BIN} help${err.topic ? ` ${err.topic}` : ''}` : ''}\n`);
     return EXIT[exit].code;
   } finally {

@@ -101,6 +101,19 @@ export const upstreamUnavailable = (message: string, code = 'upstream_unavailabl
 export const serverError = (message = 'The gateway hit an internal error. It has been logged with this request id.') =>
   new ApiError({ status: 500, type: 'server_error', message, code: 'internal_error' });
 
+/**
+ * An internal failure of a create after the upstream call began: the upstream may have started the video,
+ * so the SDKs must not retry (a retry could start a second paid job).
+ */
+export const createOutcomeUnknown = () =>
+  new ApiError({
+    status: 500,
+    type: 'server_error',
+    message: 'The gateway hit an internal error after the upstream may have started the video; not retrying automatically. It has been logged with this request id.',
+    code: 'internal_error',
+    headers: NO_RETRY,
+  });
+
 export function toErrorBody(err: ApiError) {
   return { error: { message: err.message, type: err.type, param: err.param, code: err.code } };
 }

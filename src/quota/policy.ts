@@ -51,29 +51,30 @@ export function buckets(nowMs: number) {
 }
 
 /**
- * The admission rule, shared by every store: all limits of both scopes are checked before anything is
- * counted, so a request refused by one limit consumes nothing of the others.
+ * The admission rules, shared by every store, in two steps. Every request, a create included, is counted
+ * against the per-minute limits when it arrives, before any body is read (`evaluateRequest`); a create,
+ * once validated, then needs a concurrency slot and its video-seconds (`evaluateJob`), where the request is
+ * not counted again. Within a step all limits of both scopes are checked before anything is counted, so a
+ * refusal by one limit consumes nothing of the others.
  */
-export function evaluate(
-  scopes: ReadonlyArray<{ scope: Scope; policy: QuotaPolicy; usage: UsageSnapshot }>,
-  request: { seconds: number } | null,
-  nowMs: number,
-): Refusal | null {
-  const { msToNextMinute } = buckets(nowMs);
+export function evaluateRequest(scopes: ReadonlyArray<{ scope: Scope; policy: QuotaPolicy; usage: UsageSnapshot }>, nowMs: number): Refusal | null {
   for (const { scope, policy, usage } of scopes) {
     const rpm = policy.requests_per_minute;
-    if (rpm !== undefined && usage.requestsThisMinute + 1 > rpm) return { kind: 'rate', scope, limit: rpm, retryAfterMs: msToNextMinute };
+    if (rpm !== undefined && usage.requestsThisMinute + 1 > rpm) return { kind: 'rate', scope, limit: rpm, retryAfterMs: buckets(nowMs).msToNextMinute };
   }
-  if (!request) return null;
+  return null;
+}
+
+export function evaluateJob(scopes: ReadonlyArray<{ scope: Scope; policy: QuotaPolicy; usage: UsageSnapshot }>, job: { seconds: number }): Refusal | null {
   for (const { scope, policy, usage } of scopes) {
     const max = policy.max_concurrent_jobs;
     if (max !== undefined && usage.activeJobs + 1 > max) return { kind: 'concurrency', scope, limit: max };
   }
   for (const { scope, policy, usage } of scopes) {
     const day = policy.video_seconds_per_day;
-    if (day !== undefined && usage.daySeconds + request.seconds > day) return { kind: 'day', scope, limit: day, used: usage.daySeconds, requested: request.seconds };
+    if (day !== undefined && usage.daySeconds + job.seconds > day) return { kind: 'day', scope, limit: day, used: usage.daySeconds, requested: job.seconds };
     const month = policy.video_seconds_per_month;
-    if (month !== undefined && usage.monthSeconds + request.seconds > month) return { kind: 'month', scope, limit: month, used: usage.monthSeconds, requested: request.seconds };
+    if (month !== undefined && usage.monthSeconds + job.seconds > month) return { kind: 'month', scope, limit: month, used: usage.monthSeconds, requested: job.seconds };
   }
   return null;
 }

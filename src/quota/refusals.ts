@@ -1,6 +1,6 @@
 import { forbidden, insufficientQuota, invalidRequest, rateLimited, type ApiError } from '../http/errors.js';
 import type { Principal } from '../store/types.js';
-import type { Refusal } from './policy.js';
+import type { QuotaPolicy, Refusal } from './policy.js';
 
 /** How long a client refused for concurrency should wait: slots free only as jobs end. */
 export const CONCURRENCY_RETRY_MS = 5_000;
@@ -31,10 +31,15 @@ export function refusalToError(r: Refusal): ApiError {
   }
 }
 
+/** The allow-list rule: a model is allowed by its own name or, for an alias, by the model it stands for. */
+function allows(policy: QuotaPolicy, name: string, modelId: string): boolean {
+  return !policy.models || policy.models.includes(name) || policy.models.includes(modelId);
+}
+
 /** Limits that need no counting: the model allow-list and the longest video, for the key and its team. */
 export function checkStaticLimits(principal: Principal, modelId: string, requestedModel: string, seconds: number): void {
   for (const [scope, policy] of [['key', principal.keyPolicy], ['team', principal.teamPolicy]] as const) {
-    if (policy.models && !policy.models.includes(modelId) && !policy.models.includes(requestedModel)) {
+    if (!allows(policy, requestedModel, modelId)) {
       throw forbidden(`The model '${requestedModel}' is not allowed for ${who(scope)}.`, 'model', 'model_not_allowed');
     }
     if (policy.max_seconds_per_video !== undefined && seconds > policy.max_seconds_per_video) {
@@ -43,6 +48,7 @@ export function checkStaticLimits(principal: Principal, modelId: string, request
   }
 }
 
-export function modelAllowed(principal: Principal, name: string, targetId: string): boolean {
-  return [principal.keyPolicy, principal.teamPolicy].every((p) => !p.models || p.models.includes(name) || p.models.includes(targetId));
+/** Whether the key and its team both allow a model (by name or alias), for `GET /v1/models`. */
+export function modelAllowed(principal: Principal, name: string, modelId: string): boolean {
+  return allows(principal.keyPolicy, name, modelId) && allows(principal.teamPolicy, name, modelId);
 }

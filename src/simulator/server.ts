@@ -37,7 +37,7 @@ export interface SimTask {
 
 type Fail = { status: number; body?: string; headers?: Record<string, string>; destroy?: boolean; delayMs?: number };
 
-const IMAGINE = /^grok-imagine-video(-[\w.]+)?$/;
+const IMAGINE = /^grok-imagine-video(-[\w.-]+)?$/;
 const GROK_VIDEO = /^grok-video-(1\.5|3)(-pro|-max)?$/;
 const PRESETS = ['1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3', '2:1', '1:2', '19.5:9', '9:19.5', '20:9', '9:20'];
 const V3_RATIOS = ['2:3', '3:2', '1:1', '16:9', '9:16'];
@@ -157,6 +157,8 @@ export class UpstreamSimulator {
   slowAnswersMs = 0;
   /** Labels video files with this content-encoding (as if stored pre-compressed); the bytes stay as they are. */
   contentEncoding: string | undefined;
+  /** Video downloads being answered now: a download ends when its last byte is sent or its connection closes. */
+  openDownloads = 0;
 
   constructor(private readonly opts: SimulatorOptions) {
     this.completeAfterMs = opts.completeAfterMs ?? 3_000;
@@ -340,6 +342,8 @@ export class UpstreamSimulator {
     } else {
       res.writeHead(200, { ...base, 'content-length': total });
     }
+    this.openDownloads++;
+    res.once('close', () => this.openDownloads--);
     let pos = start;
     const pump = () => {
       while (pos <= end) {

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { buckets, evaluate, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
+import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
 import { isTerminal } from '../videos/dialects/task.js';
 import type {
   Admission,
@@ -30,7 +30,7 @@ CREATE INDEX IF NOT EXISTS api_keys_team ON api_keys(team_id);
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL, key_id TEXT NOT NULL,
   upstream_id TEXT, upstream_key_fp TEXT, model TEXT NOT NULL, prompt TEXT NOT NULL, seconds INTEGER NOT NULL,
-  resolution INTEGER NOT NULL, aspect_ratio TEXT NOT NULL, reference_count INTEGER NOT NULL,
+  resolution INTEGER NOT NULL, aspect_ratio TEXT NOT NULL,
   status TEXT NOT NULL, progress INTEGER NOT NULL, error TEXT, created_at INTEGER NOT NULL, completed_at INTEGER,
   updated_at_ms INTEGER NOT NULL, charge TEXT NOT NULL, charge_day TEXT NOT NULL, charge_month TEXT NOT NULL,
   deleted_at INTEGER);
@@ -54,6 +54,19 @@ INSERT OR IGNORE INTO teams (id, name, quota, created_at, deleted_at)
   SELECT DISTINCT team_id, NULL, '{}', 0, 0 FROM api_keys WHERE team_id NOT IN (SELECT id FROM teams);
 `;
 
+/**
+ * Brings data files of earlier builds up to date, in one write transaction so that a CLI and a gateway
+ * opening the same file at once do not both try. Besides TOMBSTONE_TEAMS: `jobs.reference_count NOT NULL`,
+ * which nothing reads and new inserts do not fill, is dropped.
+ */
+function upgradeEarlierSchema(db: Database.Database): void {
+  const columns = (table: string) => (db.pragma(`table_info(${table})`) as Array<{ name: string }>).map((c) => c.name);
+  db.transaction(() => {
+    if (!columns('teams').includes('deleted_at')) db.exec(TOMBSTONE_TEAMS);
+    if (columns('jobs').includes('reference_count')) db.exec('ALTER TABLE jobs DROP COLUMN reference_count');
+  }).immediate();
+}
+
 type Row = Record<string, unknown>;
 const json = (v: unknown) => JSON.stringify(v);
 const sec = (ms: number) => Math.floor(ms / 1000);
@@ -70,7 +83,6 @@ function toJob(r: Row): JobRecord {
     seconds: r.seconds as number,
     resolution: r.resolution as number,
     aspectRatio: r.aspect_ratio as string,
-    referenceCount: r.reference_count as number,
     status: r.status as JobRecord['status'],
     progress: r.progress as number,
     error: r.error ? JSON.parse(r.error as string) : null,
@@ -98,6 +110,13 @@ const toKey = (r: Row): ApiKeyRecord => ({
 
 const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
 
+/** What an abandoned create's hidden record says, for an operator reading the store. */
+const ABANDONED = { code: 'create_abandoned', message: 'The create got no answer from the upstream in time; its reservation was refunded.' };
+/** Refunded before the upstream ever named it, by abandonJob (a client delete of a pending create refunds too, but leaves no mark). */
+const isAbandoned = (job: JobRecord) => job.upstreamId === null && job.charge === 'refunded' && job.error?.code === ABANDONED.code;
+/** Deleted by its team while the create was on its way, and refunded then because the outcome was unknown. */
+const isDeletedPending = (job: JobRecord) => job.upstreamId === null && job.charge === 'refunded' && !isAbandoned(job);
+
 /** The embedded store: one SQLite file in WAL mode; each quota operation is one immediate transaction. */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -110,8 +129,7 @@ export class SqliteStore implements Store {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
-    const teamColumns = this.db.prepare('PRAGMA table_info(teams)').all() as Array<{ name: string }>;
-    if (!teamColumns.some((c) => c.name === 'deleted_at')) this.db.transaction(() => this.db.exec(TOMBSTONE_TEAMS))();
+    upgradeEarlierSchema(this.db);
     this.s = this.prepare();
   }
 
@@ -132,9 +150,9 @@ export class SqliteStore implements Store {
       activeTeam: db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE team_id = ? AND charge = 'reserved'"),
       activeKey: db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE key_id = ? AND charge = 'reserved'"),
       insertJob: db.prepare(
-        `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, reference_count, status, progress,
+        `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, status, progress,
            created_at, updated_at_ms, charge, charge_day, charge_month)
-         VALUES (@id, @teamId, @keyId, @model, @prompt, @seconds, @resolution, @aspectRatio, @referenceCount, 'queued', 0,
+         VALUES (@id, @teamId, @keyId, @model, @prompt, @seconds, @resolution, @aspectRatio, 'queued', 0,
            @createdAt, @nowMs, 'reserved', @day, @month)`,
       ),
       jobById: db.prepare('SELECT * FROM jobs WHERE id = ?'),
@@ -142,10 +160,12 @@ export class SqliteStore implements Store {
       activate: db.prepare(
         'UPDATE jobs SET upstream_id = ?, upstream_key_fp = ?, status = ?, progress = ?, updated_at_ms = ? WHERE id = ?',
       ),
+      markAbandoned: db.prepare("UPDATE jobs SET status = 'failed', error = ?, deleted_at = ?, updated_at_ms = ? WHERE id = ?"),
+      revive: db.prepare("UPDATE jobs SET charge = 'reserved', error = NULL, deleted_at = NULL WHERE id = ?"),
       setStatus: db.prepare('UPDATE jobs SET status = ?, progress = ?, error = ?, completed_at = ?, updated_at_ms = ? WHERE id = ?'),
       setCharge: db.prepare("UPDATE jobs SET charge = ? WHERE id = ? AND charge = 'reserved'"),
+      setChargeFrom: db.prepare('UPDATE jobs SET charge = ? WHERE id = ? AND charge = ?'),
       touch: db.prepare('UPDATE jobs SET updated_at_ms = ? WHERE id = ?'),
-      deleteJobRow: db.prepare('DELETE FROM jobs WHERE id = ?'),
       markDeleted: db.prepare('UPDATE jobs SET deleted_at = ? WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
       seqOf: db.prepare('SELECT seq FROM jobs WHERE id = ? AND team_id = ?'),
       listDesc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq < ? ORDER BY seq DESC LIMIT ?'),
@@ -206,21 +226,25 @@ export class SqliteStore implements Store {
       { scope: 'key' as const, id: principal.keyId, policy: principal.keyPolicy },
       { scope: 'team' as const, id: principal.teamId, policy: principal.teamPolicy },
     ].map((x) => ({ ...x, usage: this.snapshot(x.scope, x.id, nowMs, job !== null) }));
-    const refusal = evaluate(scopes, job ? { seconds: job.seconds } : null, nowMs);
-    if (refusal) return { ok: false, refusal };
-    this.bump(principal.teamId, principal.keyId, nowMs, 1, job?.seconds ?? 0);
-    if (job) {
-      const b = buckets(nowMs);
-      this.s.insertJob.run({ ...job, createdAt: sec(nowMs), nowMs, day: b.day, month: b.month });
+    if (!job) {
+      const refusal = evaluateRequest(scopes, nowMs);
+      if (refusal) return { ok: false, refusal };
+      this.bump(principal.teamId, principal.keyId, nowMs, 1, 0);
+      return { ok: true, rate: rateInfo(scopes, nowMs) };
     }
-    return { ok: true, rate: rateInfo(scopes, nowMs) };
+    const refusal = evaluateJob(scopes, job);
+    if (refusal) return { ok: false, refusal };
+    this.bump(principal.teamId, principal.keyId, nowMs, 0, job.seconds);
+    const b = buckets(nowMs);
+    this.s.insertJob.run({ ...job, createdAt: sec(nowMs), nowMs, day: b.day, month: b.month });
+    return { ok: true, rate: null };
   }
 
   /** Counts requests (and reserves seconds) in the minute, day and month buckets of both scopes. */
   private bump(teamId: string, keyId: string, nowMs: number, requests: number, seconds: number) {
     const b = buckets(nowMs);
     for (const sk of [scopeKey('team', teamId), scopeKey('key', keyId)]) {
-      this.s.bump.run(sk, `min:${b.minute}`, requests, 0, 0);
+      if (requests) this.s.bump.run(sk, `min:${b.minute}`, requests, 0, 0);
       this.s.bump.run(sk, `day:${b.day}`, requests, seconds, 0);
       this.s.bump.run(sk, `month:${b.month}`, requests, seconds, 0);
     }
@@ -242,20 +266,40 @@ export class SqliteStore implements Store {
   }
 
   async activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowMs: number): Promise<JobRecord> {
-    this.s.activate.run(upstreamId, keyFp, 'queued', 0, nowMs, id);
+    this.db
+      .transaction(() => {
+        const row = this.s.jobById.get(id) as Row | undefined;
+        if (!row) throw new Error(`job ${id} is not in the store`);
+        const job = toJob(row);
+        if (isAbandoned(job)) {
+          // The upstream has the job after all: the team gets it and is charged for it, past a limit if need be,
+          // in the buckets it was first admitted to.
+          this.s.revive.run(id);
+          this.shift(job, job.seconds, 0);
+        } else if (isDeletedPending(job)) {
+          // The team deleted it before the upstream answered; the upstream runs and bills it all the same, so it
+          // is charged as a finished job would be, and stays deleted.
+          this.s.setChargeFrom.run('settled', id, 'refunded');
+          this.shift(job, 0, job.seconds);
+        }
+        this.s.activate.run(upstreamId, keyFp, 'queued', 0, nowMs, id);
+      })
+      .immediate();
     const job = await this.updateJob(id, task, nowMs);
     if (!job) throw new Error(`job ${id} vanished while being activated`);
     return job;
   }
 
-  async abandonJob(id: string): Promise<void> {
+  async abandonJob(id: string, nowMs: number): Promise<void> {
     this.db
       .transaction(() => {
         const row = this.s.jobById.get(id) as Row | undefined;
-        if (!row) return;
+        // Activated meanwhile (the reconciler read its worklist before the upstream answered): not abandoned.
+        if (!row || row.upstream_id !== null) return;
         const job = toJob(row);
-        if (this.s.setCharge.run('refunded', id).changes === 1) this.shift(job, -job.seconds, 0);
-        this.s.deleteJobRow.run(id);
+        if (this.s.setCharge.run('refunded', id).changes !== 1) return;
+        this.shift(job, -job.seconds, 0);
+        this.s.markAbandoned.run(json(ABANDONED), nowMs, nowMs, id);
       })
       .immediate();
   }

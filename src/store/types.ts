@@ -53,7 +53,6 @@ export interface JobRecord {
   readonly seconds: number;
   readonly resolution: number;
   readonly aspectRatio: string;
-  readonly referenceCount: number;
   readonly status: VideoStatus;
   readonly progress: number;
   readonly error: VideoError | null;
@@ -66,7 +65,7 @@ export interface JobRecord {
   readonly chargeMonth: string;
 }
 
-export type NewJob = Pick<JobRecord, 'id' | 'teamId' | 'keyId' | 'model' | 'prompt' | 'seconds' | 'resolution' | 'aspectRatio' | 'referenceCount'>;
+export type NewJob = Pick<JobRecord, 'id' | 'teamId' | 'keyId' | 'model' | 'prompt' | 'seconds' | 'resolution' | 'aspectRatio'>;
 
 export type Admission = { readonly ok: true; readonly rate: RateInfo | null } | { readonly ok: false; readonly refusal: Refusal };
 
@@ -110,12 +109,24 @@ export interface Store {
   admitRequest(principal: Principal, nowMs: number): Promise<Admission>;
   /** Adds requests that no limit applies to, counted in memory and written in batches. */
   countRequests(counts: readonly RequestCount[]): Promise<void>;
-  /** Counts the request, reserves the seconds and a concurrency slot, and records the job — or refuses all. */
+  /**
+   * Reserves the seconds and a concurrency slot and records the job — or refuses both. The create's request
+   * was already counted on arrival (admitRequest or countRequests), so no per-minute limit is checked or
+   * counted here, and the admission carries no rate (`rate: null`).
+   */
   admitJob(principal: Principal, job: NewJob, nowMs: number): Promise<Admission>;
-  /** The upstream accepted the create. */
+  /**
+   * The upstream accepted the create. A job abandoned meanwhile (its answer came later than another
+   * replica's reconciler would wait) is brought back as if it had never been: visible again, its seconds
+   * and its slot reserved again, whatever the limits now say, since the upstream runs and bills it anyway.
+   */
   activateJob(id: string, upstreamId: string, upstreamKeyFp: string, task: TaskUpdate, nowMs: number): Promise<JobRecord>;
-  /** The upstream refused the create or its answer never came: refund and forget the job. */
-  abandonJob(id: string): Promise<void>;
+  /**
+   * The upstream refused the create or its answer never came: refund the job and hide it from its team
+   * (the record stays, for the operator and for a late activation). Does nothing to a job that already
+   * has its upstream id: an activation that won the race stands.
+   */
+  abandonJob(id: string, nowMs: number): Promise<void>;
   /** Records the latest status; a terminal one settles (completed) or refunds (failed) the reservation once. */
   updateJob(id: string, task: TaskUpdate, nowMs: number): Promise<JobRecord | undefined>;
   getJob(teamId: string, id: string): Promise<JobRecord | undefined>;

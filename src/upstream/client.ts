@@ -10,6 +10,7 @@ import {
   upstreamTimeout,
   upstreamUnavailable,
 } from '../http/errors.js';
+import { readCappedBuffer } from '../http/read-capped.js';
 import { redactSecrets } from '../observability/redact.js';
 import { GarbledTaskError, decodeTask, type UpstreamTask } from '../videos/dialects/task.js';
 import { bufferedExchange, ResponseTooLargeError, type BufferedResponse } from './buffered-exchange.js';
@@ -193,7 +194,9 @@ export class UpstreamClient {
     }
     recordTiming(timing, started, res.statusCode);
     if ((res.statusCode >= 200 && res.statusCode < 300) || passStatuses.includes(res.statusCode)) return res;
-    const text = await readErrorText(res.body, MAX_JSON_BYTES).catch(() => '');
+    // At most the first MiB, the rest left unread (the socket is dropped): the same rule as for error answers
+    // read whole (see bufferedExchange), where only the status really matters.
+    const text = (await readCappedBuffer(res.body, MAX_JSON_BYTES, 'cut').catch(() => Buffer.alloc(0))).toString('utf8');
     throw this.statusError(res.statusCode, res.headers, text, false);
   }
 
@@ -265,22 +268,4 @@ function recordTiming(timing: UpstreamTiming | undefined, started: number, statu
   if (!timing) return;
   timing.durationMs = performance.now() - started;
   if (status !== undefined) timing.status = status;
-}
-
-/**
- * At most `limit` bytes of an error answer, as text, the rest left unread (the socket is dropped): the same
- * rule as for error answers read whole (see bufferedExchange), where only the status really matters.
- */
-async function readErrorText(body: Dispatcher.ResponseData['body'], limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk as Buffer);
-    total += (chunk as Buffer).length;
-    if (total >= limit) {
-      body.destroy();
-      break;
-    }
-  }
-  return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }

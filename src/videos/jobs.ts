@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { ApiError, invalidRequest, videoNotFound } from '../http/errors.js';
+import { ApiError, createOutcomeUnknown, invalidRequest, videoNotFound } from '../http/errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { Clock, RateInfo } from '../quota/policy.js';
+import type { Clock } from '../quota/policy.js';
 import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
 import type { HeldReservation, JobRecord, Principal, Store } from '../store/types.js';
-import type { CallContext, ContentStream, UpstreamClient, UpstreamTiming } from '../upstream/client.js';
+import type { CallContext, ContentStream, CreatedTask, UpstreamClient, UpstreamTiming } from '../upstream/client.js';
 import { ENCODERS } from './dialects/index.js';
 import { isTerminal } from './dialects/task.js';
 import type { NormalizedVideoRequest } from './normalize.js';
@@ -83,6 +83,8 @@ export class VideoJobs {
    * what is really gone. Its time runs on the gateway's clock, as job ages do; `forget` sets it.
    */
   private readonly deleted: LRUCache<string, true>;
+  /** Creates admitted here whose upstream answer has not been handled yet: the reconciler leaves them be. */
+  private readonly creating = new Set<string>();
 
   constructor(private readonly deps: JobsDeps) {
     this.recordTtlMs = Math.max(RECORD_CACHE_MS, deps.statusCacheMs);
@@ -100,8 +102,13 @@ export class VideoJobs {
     return hit && performance.now() - hit.storedAt < this.recordTtlMs ? hit : undefined;
   }
 
-  async create(principal: Principal, req: NormalizedVideoRequest, ctx: RequestContext): Promise<{ job: JobRecord; rate: RateInfo | null }> {
-    const { store, upstream, clock, logger } = this.deps;
+  /** Whether this process is still waiting for the job's create to be answered (it may yet be accepted). */
+  isCreating(id: string): boolean {
+    return this.creating.has(id);
+  }
+
+  async create(principal: Principal, req: NormalizedVideoRequest, ctx: RequestContext): Promise<JobRecord> {
+    const { store, clock } = this.deps;
     checkStaticLimits(principal, req.model.id, req.requestedModel, req.seconds);
     const id = newVideoId();
     const job = {
@@ -113,7 +120,6 @@ export class VideoJobs {
       seconds: req.seconds,
       resolution: req.resolution,
       aspectRatio: req.aspectRatio,
-      referenceCount: req.references.length,
     };
     let admission = await store.admitJob(principal, job, clock.now());
     // A slot may be held by a job that has finished upstream but that nobody has polled since: look before refusing.
@@ -121,18 +127,46 @@ export class VideoJobs {
       admission = await store.admitJob(principal, job, clock.now());
     }
     if (!admission.ok) throw refusalToError(admission.refusal);
+    this.creating.add(id);
     try {
-      const created = await upstream.createVideo(ENCODERS[req.model.family](req), ctx, ctx.timing);
+      return await this.send(principal, id, req, ctx);
+    } finally {
+      this.creating.delete(id);
+    }
+  }
+
+  /**
+   * The upstream call of an admitted create and what follows it. From the moment the call begins the
+   * upstream may have the job, so every failure whose outcome is unknown answers `x-should-retry: false`.
+   */
+  private async send(principal: Principal, id: string, req: NormalizedVideoRequest, ctx: RequestContext): Promise<JobRecord> {
+    const { store, upstream, clock, logger } = this.deps;
+    const where = { requestId: ctx.requestId, videoId: id, teamId: principal.teamId };
+    let created: CreatedTask;
+    try {
+      created = await upstream.createVideo(ENCODERS[req.model.family](req), ctx, ctx.timing);
+    } catch (err) {
+      // The upstream client says which of its failures may have started a job; anything else here is unexpected.
+      const known = err instanceof ApiError;
+      const uncertain = !known || err.headers['x-should-retry'] === 'false';
+      await store.abandonJob(id, clock.now()).catch((abandonErr: unknown) => {
+        // The reservation stays held until the reconciler abandons the job: the answer to the client stands.
+        logger.error({ ...where, err: { message: (abandonErr as Error).message } }, 'could not refund a failed create');
+      });
+      if (uncertain) {
+        // The upstream may have started a job that nobody can see or poll: the operator must know.
+        logger.warn({ ...where, code: known ? err.code : 'error' }, 'upstream create outcome unknown; reservation refunded');
+      }
+      throw known ? err : createOutcomeUnknown();
+    }
+    try {
       const active = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now());
       this.remember(active, false);
-      return { job: active, rate: admission.rate };
+      return active;
     } catch (err) {
-      await store.abandonJob(id);
-      if (err instanceof ApiError && err.headers['x-should-retry'] === 'false') {
-        // The upstream may have started a job that nobody can see or poll: the operator must know.
-        logger.warn({ requestId: ctx.requestId, videoId: id, teamId: principal.teamId, code: err.code }, 'upstream create outcome unknown; reservation refunded');
-      }
-      throw err;
+      // The upstream runs (and bills) a job that the gateway could not record: the operator must reconcile it.
+      logger.error({ ...where, upstreamId: created.task.id, err: { message: (err as Error).message } }, 'upstream accepted a create the gateway could not record');
+      throw createOutcomeUnknown();
     }
   }
 

@@ -26,6 +26,7 @@ export const MAX_PROMPT_CHARS = 4096;
 /** Bounds on an OpenAI-style WIDTHxHEIGHT: anything outside them is a typo, not a video size. */
 const MIN_SIDE = 64;
 const MAX_SIDE = 8192;
+/** The widest shape a video may have, either way up: for `size` and for a custom `aspect_ratio` alike. */
 const MAX_RATIO = 4;
 
 /** JSON `null` means the same as leaving a field out. */
@@ -160,8 +161,20 @@ function normalizeAspectRatio(value: string, model: ModelSpec): string {
     throw invalidRequest(`'aspect_ratio' must be two positive numbers such as '16:9'; got '${value}'.`, 'aspect_ratio');
   }
   const ratio = `${m[1]}:${m[2]}`;
-  if (model.aspectRatios.includes(ratio) || model.customAspectRatio) return ratio;
-  throw invalidRequest(`Model '${model.id}' supports aspect ratios ${model.aspectRatios.join(', ')}; got '${value}'.`, 'aspect_ratio', 'unsupported_value');
+  if (model.aspectRatios.includes(ratio)) return ratio;
+  if (!model.customAspectRatio) {
+    throw invalidRequest(`Model '${model.id}' supports aspect ratios ${model.aspectRatios.join(', ')}; got '${value}'.`, 'aspect_ratio', 'unsupported_value');
+  }
+  // The ratio becomes the Video's `size`: a custom one is held to the shapes `size` itself accepts.
+  const [w, h] = [Number(m[1]), Number(m[2])];
+  if (Math.max(w, h) > MAX_SIDE || Math.max(w, h) / Math.min(w, h) > MAX_RATIO) {
+    throw invalidRequest(
+      `'aspect_ratio' must lie between 1:${MAX_RATIO} and ${MAX_RATIO}:1, each number at most ${MAX_SIDE}; got '${value}'.`,
+      'aspect_ratio',
+      'unsupported_value',
+    );
+  }
+  return ratio;
 }
 
 const REFERENCE_FIELDS = ['image', 'images', 'input_reference'] as const;
@@ -178,6 +191,10 @@ function normalizeReferences(f: Fields, raw: RawRequest, limits: NormalizeLimits
     const param = textValues.length > 1 ? `${field}[${i}]` : field;
     if (typeof v === 'string') return ImageRef.fromDataUri(v, param, limits.maxImageBytes);
     const obj = v as { image_url?: string; file_id?: string };
+    if (obj.image_url !== undefined && obj.file_id !== undefined) {
+      // Either one alone names the image: with both, which one the client meant is a guess.
+      throw invalidRequest(`'${param}' takes 'image_url' or 'file_id', not both.`, param, 'conflicting_parameters');
+    }
     if (obj.image_url !== undefined) return ImageRef.fromDataUri(obj.image_url, `${param}.image_url`, limits.maxImageBytes);
     throw invalidRequest("Reference images by 'file_id' are not supported; send the image itself.", `${param}.file_id`, 'unsupported_value');
   });

@@ -1,5 +1,6 @@
 import busboy from 'busboy';
 import { ApiError, invalidRequest, tooLarge, unsupportedMediaType } from '../http/errors.js';
+import { readCapped, readCappedBuffer } from '../http/read-capped.js';
 
 /**
  * Body decoding only: JSON or multipart in, plain fields and file parts out. Knows nothing of models;
@@ -13,7 +14,6 @@ export interface RawFile {
 }
 
 export interface RawRequest {
-  readonly encoding: 'json' | 'multipart';
   readonly fields: Record<string, unknown>;
   readonly files: readonly RawFile[];
 }
@@ -55,19 +55,8 @@ function bodyTooLarge(limit: number) {
 }
 
 /** Reads a stream whole while counting, so a chunked body is stopped at the limit rather than after it. */
-export async function readAll(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Buffer> {
-  if (!body) return Buffer.alloc(0);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for await (const chunk of body) {
-    total += chunk.byteLength;
-    if (total > limit) {
-      await body.cancel().catch(() => undefined);
-      throw bodyTooLarge(limit);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, total);
+export function readAll(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Buffer> {
+  return body ? readCappedBuffer(body, limit, () => bodyTooLarge(limit)) : Promise.resolve(Buffer.alloc(0));
 }
 
 function parseJson(buf: Buffer): RawRequest {
@@ -84,7 +73,7 @@ function parseJson(buf: Buffer): RawRequest {
   if (depthExceeds(value, MAX_JSON_DEPTH)) {
     throw invalidRequest(`The request body is nested more than ${MAX_JSON_DEPTH} levels deep.`, null, 'invalid_json');
   }
-  return { encoding: 'json', fields: value as Record<string, unknown>, files: [] };
+  return { fields: value as Record<string, unknown>, files: [] };
 }
 
 function depthExceeds(root: unknown, max: number): boolean {
@@ -169,21 +158,19 @@ function parseMultipart(
   finished.catch(() => undefined);
 
   return (async () => {
-    let total = 0;
     if (body) {
-      for await (const chunk of body) {
-        total += chunk.byteLength;
-        if (total > limits.maxBodyBytes) {
-          await body.cancel().catch(() => undefined);
-          parser.destroy();
-          throw bodyTooLarge(limits.maxBodyBytes);
+      try {
+        for await (const chunk of readCapped(body, limits.maxBodyBytes, () => bodyTooLarge(limits.maxBodyBytes))) {
+          if (!parser.write(chunk)) await new Promise((r) => parser.once('drain', r));
         }
-        if (!parser.write(chunk)) await new Promise((r) => parser.once('drain', r));
+      } catch (err) {
+        parser.destroy();
+        throw err;
       }
     }
     parser.end();
     await finished;
     if (failure) throw failure;
-    return { encoding: 'multipart' as const, fields, files };
+    return { fields, files };
   })();
 }

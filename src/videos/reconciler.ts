@@ -61,9 +61,11 @@ export class Reconciler {
       const ctx = backgroundContext('reconcile');
       const { requestId } = ctx;
       if (!job.upstreamId) {
-        if (ageMs > this.opts.pendingGraceMs) {
+        // A create still in flight here may be answered yet, however long its upload takes; one made by another
+        // replica is presumed dead after the grace, and brought back by activateJob should its answer still come.
+        if (ageMs > this.opts.pendingGraceMs && !jobs.isCreating(job.id)) {
           logger.warn({ requestId, videoId: job.id, teamId: job.teamId }, 'create never completed (process died?); reservation refunded');
-          await store.abandonJob(job.id);
+          await store.abandonJob(job.id, clock.now());
         }
         continue;
       }

@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { ApiError, toErrorBody, tooLarge } from '../http/errors.js';
-import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setRateHeaders, setResponseHeader, type AppContext, type AppEnv } from '../http/context.js';
+import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setResponseHeader, type AppContext, type AppEnv } from '../http/context.js';
 import { parseOrThrow } from '../http/validation.js';
 import { modelAllowed } from '../quota/refusals.js';
 import type { VideoJobs } from './jobs.js';
@@ -12,7 +12,7 @@ import type { ModelCatalog } from './models.js';
 import { normalizeVideoRequest } from './normalize.js';
 import { parseVideoBody } from './parse.js';
 import { toVideoObject, videoJson } from './video-object.js';
-import { Semaphore } from '../http/semaphore.js';
+import { CreateSlots } from '../http/semaphore.js';
 
 const listQuery = z.object({
   after: z.string().min(1).optional(),
@@ -32,26 +32,24 @@ export interface VideoRouteDeps {
 export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
   const app = new Hono<AppEnv>();
   const limits = config.limits;
-  const creates = new Semaphore(limits.maxConcurrentCreates);
+  const creates = new CreateSlots(limits);
   const pollAfterMs = String(Math.max(1000, config.statusCacheMs));
   // c.req.url is always absolute (scheme://host/path): its origin is the part before the path, no URL parse needed.
   const baseUrl = (c: AppContext) => config.publicBaseUrl ?? c.req.url.slice(0, c.req.url.indexOf('/', c.req.url.indexOf('//') + 2));
 
   app.post('/videos', async (c) => {
+    // Worked out first: nothing may fail once the upstream has the job but the answer carrying its id.
+    const base = baseUrl(c);
     const declared = Number(requestHeader(c, 'content-length'));
     if (declared > limits.maxBodyBytes) throw tooLarge(`Request body exceeds the limit of ${limits.maxBodyBytes} bytes.`);
-    // Bodies are held in memory while parsed: the number parsed at once bounds the memory they take.
-    const release = creates.tryAcquire();
-    if (!release) {
-      throw new ApiError({ status: 503, type: 'server_error', code: 'server_busy', message: 'The gateway is handling too many uploads; retry shortly.', headers: { 'retry-after': '1' } });
-    }
+    // Bodies are held in memory while parsed and sent: the number in flight bounds the memory they take.
+    const release = creates.acquire(principalOf(c));
     try {
       const raw = await parseVideoBody(requestHeader(c, 'content-type'), c.req.raw.body, limits);
       const normalized = normalizeVideoRequest(raw, catalog, limits);
       // Detached: once the upstream may have the create, a client hang-up must not orphan the job.
-      const { job, rate } = await jobs.create(principalOf(c), normalized, callContext(c, true));
-      setRateHeaders(c, rate);
-      return json(c, toVideoObject(job, baseUrl(c)));
+      const job = await jobs.create(principalOf(c), normalized, callContext(c, true));
+      return json(c, toVideoObject(job, base));
     } finally {
       release();
     }

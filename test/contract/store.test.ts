@@ -23,7 +23,6 @@ const job = (p: Principal, seconds = 5): NewJob => ({
   seconds,
   resolution: 720,
   aspectRatio: '16:9',
-  referenceCount: 0,
 });
 
 describe.each(stores)('store contract: $name', ({ open }) => {
@@ -38,14 +37,24 @@ describe.each(stores)('store contract: $name', ({ open }) => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('admits up to the concurrency limit, then refuses without counting', async () => {
+  it('admits up to the concurrency limit, then refuses without reserving', async () => {
     const p = principal({ teamPolicy: { max_concurrent_jobs: 2, requests_per_minute: 10 } });
     expect((await store.admitJob(p, job(p), NOW)).ok).toBe(true);
     expect((await store.admitJob(p, job(p), NOW)).ok).toBe(true);
     const refused = await store.admitJob(p, job(p), NOW);
     expect(refused).toEqual({ ok: false, refusal: { kind: 'concurrency', scope: 'team', limit: 2 } });
     const u = await store.usage('t1', NOW, 1);
-    expect(u).toMatchObject({ activeJobs: 2, requestsThisMinute: 2, day: { video_seconds: 10, requests: 2 } });
+    // A job's request was counted when it arrived (admitRequest), never again by its admission.
+    expect(u).toMatchObject({ activeJobs: 2, requestsThisMinute: 0, day: { video_seconds: 10, requests: 0 } });
+  });
+
+  it('counts requests against the per-minute limits of key and team; a job admission neither checks nor counts them', async () => {
+    const p = principal({ keyPolicy: { requests_per_minute: 1 }, teamPolicy: { requests_per_minute: 5 } });
+    expect(await store.admitRequest(p, NOW)).toEqual({ ok: true, rate: { limit: 1, remaining: 0, resetMs: 60_000 } });
+    expect(await store.admitRequest(p, NOW)).toEqual({ ok: false, refusal: { kind: 'rate', scope: 'key', limit: 1, retryAfterMs: 60_000 } });
+    // The create that request was for is still admitted, and counts no second request.
+    expect(await store.admitJob(p, job(p), NOW)).toEqual({ ok: true, rate: null });
+    expect(await store.usage('t1', NOW, 1)).toMatchObject({ requestsThisMinute: 1, day: { requests: 1 } });
   });
 
   it('settles a completed job once and refunds a failed one once', async () => {
@@ -69,14 +78,53 @@ describe.each(stores)('store contract: $name', ({ open }) => {
     expect((await store.getJob('t1', a.id))?.status).toBe('completed');
   });
 
-  it('abandons a create: refund and no trace', async () => {
+  it('abandons a create: refunded once and hidden from its team', async () => {
     const p = principal();
     const j = job(p, 7);
     await store.admitJob(p, j, NOW);
-    await store.abandonJob(j.id);
-    await store.abandonJob(j.id);
+    await store.abandonJob(j.id, NOW);
+    await store.abandonJob(j.id, NOW);
     expect(await store.getJob('t1', j.id)).toBeUndefined();
-    expect((await store.usage('t1', NOW, 1)).day.video_seconds).toBe(0);
+    expect((await store.listJobs('t1', { limit: 10, order: 'desc' })).jobs).toEqual([]);
+    expect(await store.activeJobs(10)).toEqual([]);
+    expect(await store.usage('t1', NOW, 1)).toMatchObject({ activeJobs: 0, day: { video_seconds: 0, video_seconds_reserved: 0 } });
+  });
+
+  it('a late activation brings an abandoned create back, its reservation taken again once', async () => {
+    const p = principal({ teamPolicy: { max_concurrent_jobs: 1, video_seconds_per_day: 7 } });
+    const j = job(p, 7);
+    await store.admitJob(p, j, NOW);
+    await store.abandonJob(j.id, NOW);
+    // Another create took the freed slot and seconds meanwhile: the upstream has both jobs, so both count.
+    const other = job(p, 7);
+    expect((await store.admitJob(p, other, NOW)).ok).toBe(true);
+    const active = await store.activateJob(j.id, 'up-late', 'fp', { status: 'in_progress', progress: 5, error: null }, NOW + 1000);
+    expect(active).toMatchObject({ id: j.id, upstreamId: 'up-late', status: 'in_progress', charge: 'reserved', error: null });
+    expect((await store.getJob('t1', j.id))?.upstreamId).toBe('up-late');
+    expect(await store.usage('t1', NOW, 1)).toMatchObject({ activeJobs: 2, day: { video_seconds: 14, video_seconds_reserved: 14 } });
+    await store.updateJob(j.id, { status: 'completed', progress: 100, error: null }, NOW + 2000);
+    expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 14, video_seconds_reserved: 7 });
+  });
+
+  it('an abandon that comes after the activation does nothing', async () => {
+    const p = principal();
+    const j = job(p, 3);
+    await store.admitJob(p, j, NOW);
+    await store.activateJob(j.id, 'up', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    await store.abandonJob(j.id, NOW);
+    expect(await store.getJob('t1', j.id)).toMatchObject({ upstreamId: 'up', charge: 'reserved' });
+    expect((await store.usage('t1', NOW, 1)).day.video_seconds_reserved).toBe(3);
+  });
+
+  it('a pending create deleted by its team (refunded: outcome unknown) stays deleted and is charged when the upstream accepts it', async () => {
+    const p = principal();
+    const j = job(p, 4);
+    await store.admitJob(p, j, NOW);
+    expect(await store.deleteJob('t1', j.id, NOW, 'refund')).toBe(true);
+    expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 0, video_seconds_reserved: 0 });
+    await store.activateJob(j.id, 'up', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    expect(await store.getJob('t1', j.id)).toBeUndefined();
+    expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 4, video_seconds_reserved: 0 });
   });
 
   it('charges a job to the day and month it was admitted in, even when it ends the next day', async () => {

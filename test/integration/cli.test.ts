@@ -190,6 +190,9 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
     expect(keys.stdout.split('\n')[0]).toMatch(/^id +team +name +prefix/);
     const missing = await cli(['teams', 'get', 'nope'], { DATA_DIR: storeDir });
     expect({ code: missing.code, stderr: missing.stderr }).toEqual({ code: EXIT.notFound.code, stderr: "error: No team 'nope'. (team)\n" });
+    const misconfigured = await cli(['teams', 'list'], { DATA_DIR: storeDir, CONFIG_FILE: join(storeDir, 'missing.json') });
+    expect(misconfigured.code).toBe(EXIT.config.code);
+    expect(misconfigured.stderr).toMatch(/^grok-gateway: CONFIG_FILE /);
   });
 
   it('answers --help and `help <command>` for every command, without touching a store or a gateway', async () => {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,7 +74,7 @@ describe('configuration (contract §5, §7)', () => {
     const c = loadConfig({ PORT: '', UPSTREAM_BASE_URL: ' ', MAX_BODY_BYTES: '' });
     expect(c.port).toBe(8080);
     expect(c.upstreamBaseUrl).toBeUndefined();
-    expect(c.limits).toEqual({ maxBodyBytes: 64 * 1024 * 1024, maxReferenceImages: 8, maxImageBytes: 20 * 1024 * 1024, maxConcurrentCreates: 16 });
+    expect(c.limits).toEqual({ maxBodyBytes: 64 * 1024 * 1024, maxReferenceImages: 8, maxImageBytes: 20 * 1024 * 1024, maxConcurrentCreates: 16, maxConcurrentCreatesPerKey: 4, maxConcurrentCreatesPerTeam: 8 });
     expect(c.upstream).toEqual({ connectTimeoutMs: 5000, timeoutMs: 60000, idleTimeoutMs: 30000 });
     expect(c.shutdownTimeoutMs).toBe(25000);
   });
@@ -87,6 +88,19 @@ describe('configuration (contract §5, §7)', () => {
     }
     expect(message).toMatch(/PORT/);
     expect(message).not.toContain('sk-should-not-appear');
+  });
+
+  it.each([
+    ['the server', 'src/main.ts', [], 'grok-video-gateway'],
+    ['the CLI', 'src/cli.ts', ['teams', 'list'], 'grok-gateway'],
+  ])('%s refuses a wrong configuration the same way: each issue on its own line, exit 78', (_n, entry, args, program) => {
+    const r = spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], {
+      env: { PATH: process.env.PATH ?? '', PORT: 'eighty', MAX_BODY_BYTES: '1', DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-conf-')) },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.status).toBe(78);
+    expect(r.stderr).toMatch(new RegExp(`^${program}: invalid configuration:\n  PORT: .+\n  MAX_BODY_BYTES: .+\n$`));
   });
 
   it('splits comma-separated upstream keys', () => {

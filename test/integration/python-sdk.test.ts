@@ -4,18 +4,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_KEY, startHarness, type Harness } from '../support/harness.js';
+import { IN_CI } from '../support/setup/prerequisite.js';
+import { PYTHON_INSTALL, PYTHON_SDKS, type PythonSdk } from '../support/setup/python.js';
 
 /**
- * The official `openai` Python package, unmodified, from a venv at `.venv` (`.ci/run` creates it from
- * test/python/requirements.txt). The checks themselves live in test/python/sdk_check.py.
+ * The official `openai` Python package, unmodified, in each supported line (3.x and 2.x), each from its own
+ * venv that the test command creates (test/support/setup/python.ts). The checks themselves live in
+ * test/python/sdk_check.py.
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const PYTHON = join(ROOT, '.venv', 'bin', 'python');
 const SCRIPT = join(ROOT, 'test', 'python', 'sdk_check.py');
-const INSTALL = 'python3 -m venv .venv && .venv/bin/pip install -r test/python/requirements.txt';
 const VIDEO_BYTES = 200_003;
 const RUN_TIMEOUT_MS = 100_000;
-const IN_CI = process.env.CI === 'true';
 
 /** The child's environment: no proxy may sit between it and the loopback gateway, no stray OpenAI settings. */
 function childEnv(): NodeJS.ProcessEnv {
@@ -25,17 +25,17 @@ function childEnv(): NodeJS.ProcessEnv {
 }
 
 /** Synchronous on purpose (collection time, nothing is listening yet): is the venv there and does it have openai? */
-function probePython(): { ok: true; version: string } | { ok: false; reason: string } {
-  if (!existsSync(PYTHON)) return { ok: false, reason: `${PYTHON} does not exist` };
-  const r = spawnSync(PYTHON, ['-c', 'import openai; print(openai.__version__)'], { encoding: 'utf8', timeout: 30_000, env: childEnv() });
-  if (r.status !== 0) return { ok: false, reason: `${PYTHON} cannot import openai: ${(r.stderr || String(r.error ?? '')).trim().split('\n').pop()}` };
+function probePython(python: string): { ok: true; version: string } | { ok: false; reason: string } {
+  if (!existsSync(python)) return { ok: false, reason: `${python} does not exist` };
+  const r = spawnSync(python, ['-c', 'import openai; print(openai.__version__)'], { encoding: 'utf8', timeout: 30_000, env: childEnv() });
+  if (r.status !== 0) return { ok: false, reason: `${python} cannot import openai: ${(r.stderr || String(r.error ?? '')).trim().split('\n').pop()}` };
   return { ok: true, version: r.stdout.trim() };
 }
 
 /** Asynchronous: the gateway runs in this very process and must keep answering while the script runs. */
-function runScript(args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string; timedOut: boolean }> {
+function runScript(python: string, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string; timedOut: boolean }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, [SCRIPT, ...args], { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(python, [SCRIPT, ...args], { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let timedOut = false;
     child.stdout.setEncoding('utf8').on('data', (s: string) => (output += s));
@@ -55,42 +55,46 @@ function runScript(args: string[]): Promise<{ code: number | null; signal: NodeJ
   });
 }
 
-const probe = probePython();
-if (!probe.ok && !IN_CI) console.warn(`SKIPPED python SDK suite (${probe.reason}): run '${INSTALL}'`);
+function suite(sdk: PythonSdk) {
+  const probe = probePython(sdk.python);
+  // In CI a missing venv is a failure, not a skip; on a workstation the suite skips, loudly.
+  if (!probe.ok && !IN_CI) console.warn(`SKIPPED python SDK suite, ${sdk.line} (${probe.reason}). ${PYTHON_INSTALL}, then run npm test again.`);
 
-// In CI a missing venv is a failure, not a skip; on a workstation the suite skips, loudly (warning above).
-describe.skipIf(!probe.ok && !IN_CI)(`official openai Python SDK ${probe.ok ? probe.version : '(missing)'} via test/python/sdk_check.py`, () => {
-  let h: Harness | undefined;
-  beforeAll(async () => {
-    if (probe.ok) h = await startHarness({ sim: { completeAfterMs: 50, videoBytes: VIDEO_BYTES } });
+  describe.skipIf(!probe.ok && !IN_CI)(`official openai Python SDK ${probe.ok ? probe.version : `${sdk.line} (missing)`} via test/python/sdk_check.py`, () => {
+    let h: Harness | undefined;
+    beforeAll(async () => {
+      if (probe.ok) h = await startHarness({ sim: { completeAfterMs: 50, videoBytes: VIDEO_BYTES } });
+    });
+    afterAll(() => h?.close());
+
+    it(
+      'creates (with and without input_reference), polls, downloads, lists, deletes and surfaces errors for every model family',
+      async () => {
+        if (!probe.ok || !h) throw new Error(`python SDK suite (${sdk.line}) cannot run in CI: ${probe.ok ? 'harness did not start' : probe.reason}. The test setup creates ${sdk.venv} from ${sdk.requirements}.`);
+        const r = await runScript(sdk.python, [h.url, CLIENT_KEY, '--video-bytes', String(VIDEO_BYTES)]);
+        if (r.code !== 0) {
+          // What the upstream actually received helps tell a gateway bug from an SDK difference.
+          const creates = h.sim
+            .creates()
+            .slice(-3)
+            .map((q) => `${q.method} ${q.path} content-type=${String(q.headers['content-type'])}\n${q.body.toString('latin1').slice(0, 2000)}`);
+          throw new Error(
+            [
+              `sdk_check.py ${r.timedOut ? `timed out after ${RUN_TIMEOUT_MS} ms` : `exited with code ${r.code}${r.signal ? ` (signal ${r.signal})` : ''}`}`,
+              '--- script output ---',
+              r.output.trimEnd(),
+              '--- last creates the upstream received ---',
+              ...creates,
+              '--- gateway log tail ---',
+              ...h.logs.slice(-15).map((l) => l.trimEnd()),
+            ].join('\n'),
+          );
+        }
+        expect(r.output).toMatch(/all checks passed\s*$/);
+      },
+      RUN_TIMEOUT_MS + 20_000,
+    );
   });
-  afterAll(() => h?.close());
+}
 
-  it(
-    'creates (with and without input_reference), polls, downloads, lists, deletes and surfaces errors for every model family',
-    async () => {
-      if (!probe.ok || !h) throw new Error(`python SDK suite cannot run in CI: ${probe.ok ? 'harness did not start' : probe.reason}. Install it with '${INSTALL}' (.ci/run does this).`);
-      const r = await runScript([h.url, CLIENT_KEY, '--video-bytes', String(VIDEO_BYTES)]);
-      if (r.code !== 0) {
-        // What the upstream actually received helps tell a gateway bug from an SDK difference.
-        const creates = h.sim
-          .creates()
-          .slice(-3)
-          .map((q) => `${q.method} ${q.path} content-type=${String(q.headers['content-type'])}\n${q.body.toString('latin1').slice(0, 2000)}`);
-        throw new Error(
-          [
-            `sdk_check.py ${r.timedOut ? `timed out after ${RUN_TIMEOUT_MS} ms` : `exited with code ${r.code}${r.signal ? ` (signal ${r.signal})` : ''}`}`,
-            '--- script output ---',
-            r.output.trimEnd(),
-            '--- last creates the upstream received ---',
-            ...creates,
-            '--- gateway log tail ---',
-            ...h.logs.slice(-15).map((l) => l.trimEnd()),
-          ].join('\n'),
-        );
-      }
-      expect(r.output).toMatch(/all checks passed\s*$/);
-    },
-    RUN_TIMEOUT_MS + 20_000,
-  );
-});
+for (const sdk of PYTHON_SDKS) suite(sdk);

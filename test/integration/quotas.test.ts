@@ -5,8 +5,10 @@ import { TestClock, admin, auth, postJson, startHarness, teamWithKey, type Harne
 let h: Harness;
 const clock = new TestClock();
 beforeAll(async () => {
-  // Jobs stay in progress until a test settles them.
-  h = await startHarness({ clock, sim: { completeAfterMs: 3_600_000 } });
+  // Jobs stay in progress until a test settles them. Bursts here test the store's atomic admission, so the
+  // upload slots (tested on their own below) are set wide enough never to refuse first.
+  const wide = { MAX_CONCURRENT_CREATES: '64', MAX_CONCURRENT_CREATES_PER_KEY: '64', MAX_CONCURRENT_CREATES_PER_TEAM: '64' };
+  h = await startHarness({ clock, sim: { completeAfterMs: 3_600_000 }, env: wide });
 });
 afterAll(() => h.close());
 
@@ -26,9 +28,9 @@ describe('atomic admission (contract §4)', () => {
     expect(h.sim.creates().length - before).toBe(5);
     const u = await usage('conc');
     expect(u.active_jobs).toBe(5);
-    // Refused requests consumed nothing: neither seconds nor requests.
-    expect(u.day).toMatchObject({ video_seconds: 30, requests: 5 });
-    expect(u.requests_this_minute).toBe(5);
+    // Refused creates reserved no seconds; each was one request all the same.
+    expect(u.day).toMatchObject({ video_seconds: 30, requests: 50 });
+    expect(u.requests_this_minute).toBe(50);
   });
 
   it('a burst against a daily budget never overshoots it by a single second', async () => {
@@ -57,14 +59,34 @@ describe('atomic admission (contract §4)', () => {
     expect((await usage('monthly')).month.video_seconds).toBe(6);
   });
 
-  it('a request refused for concurrency does not burn its per-minute quota', async () => {
+  it('every create counts against the per-minute limit, whatever its outcome', async () => {
     const { key } = await teamWithKey(h.url, 'mixed', { requests_per_minute: 4, max_concurrent_jobs: 1 });
     expect((await create(key)).res.status).toBe(200);
-    for (let i = 0; i < 5; i++) expect((await create(key)).body.error.code).toBe('concurrency_limit_exceeded');
-    // One request counted so far: three more fit in the minute.
-    for (let i = 0; i < 3; i++) expect((await fetch(`${h.url}/v1/videos`, { headers: auth(key) })).status).toBe(200);
+    expect((await create(key)).body.error.code).toBe('concurrency_limit_exceeded');
+    // Two requests counted so far: two more fit in the minute.
+    for (let i = 0; i < 2; i++) expect((await fetch(`${h.url}/v1/videos`, { headers: auth(key) })).status).toBe(200);
     const limited = await fetch(`${h.url}/v1/videos`, { headers: auth(key) });
     expect(limited.status).toBe(429);
+    expect((await limited.json()) as unknown).toMatchObject({ error: { code: 'rate_limit_exceeded' } });
+    clock.advance(60_000);
+  });
+
+  it('a create is counted before its body is read: invalid creates run into the per-minute limit', async () => {
+    const { key } = await teamWithKey(h.url, 'rpm-invalid', { requests_per_minute: 10 }, { requests_per_minute: 1 });
+    const before = h.sim.creates().length;
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await postJson(`${h.url}/v1/videos`, { prompt: 'x', seconds: 'eight' }, key));
+    expect(results.map((r) => r.res.status)).toEqual([400, 429, 429, 429, 429]);
+    expect(results[0]!.body.error.param).toBe('seconds');
+    for (const r of results.slice(1)) {
+      expect(r.body.error).toMatchObject({ type: 'rate_limit_error', code: 'rate_limit_exceeded' });
+      expect(Number(r.res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    }
+    // A valid create is refused the same way, before reaching the upstream.
+    expect((await create(key)).res.status).toBe(429);
+    expect(h.sim.creates().length).toBe(before);
+    expect((await usage('rpm-invalid')).requests_this_minute).toBe(1);
+    clock.advance(60_000);
   });
 
   it('rate limits answer with retry-after headers; successes carry x-ratelimit-*', async () => {
@@ -96,6 +118,7 @@ describe('atomic admission (contract §4)', () => {
     const other = (await admin(h.url, 'POST', '/teams/layered/keys', {})).body.key as string;
     expect((await create(tight)).res.status).toBe(200);
     const refused = await create(tight);
+    expect([refused.res.status, refused.body.error.code]).toEqual([429, 'concurrency_limit_exceeded']);
     expect(refused.body.error.message).toMatch(/this API key/);
     expect((await create(other)).res.status).toBe(200);
     expect((await create(other)).res.status).toBe(200);
@@ -109,12 +132,15 @@ describe('atomic admission (contract §4)', () => {
     const forbidden = await create(key, { model: 'grok-imagine-video' });
     expect(forbidden.res.status).toBe(403);
     expect(forbidden.body.error.param).toBe('model');
-    expect((await create(key, { model: 'grok-video-3', seconds: 10 })).body.error).toMatchObject({ param: 'seconds', code: 'seconds_limit_exceeded' });
+    const tooLong = await create(key, { model: 'grok-video-3', seconds: 10 });
+    expect(tooLong.res.status).toBe(400);
+    expect(tooLong.body.error).toMatchObject({ param: 'seconds', code: 'seconds_limit_exceeded' });
     expect((await create(key, { model: 'grok-video-3', seconds: 8 })).res.status).toBe(200);
     const models = (await (await fetch(`${h.url}/v1/models`, { headers: auth(key) })).json()) as { data: Array<{ id: string }> };
     // An alias of an allowed model is the same model under another name.
     expect(models.data.map((m) => m.id)).toEqual(['grok-video-3', 'sora-2']);
-    expect((await usage('limited')).day.requests).toBe(2);
+    // Three creates (refused or not) and the model list.
+    expect((await usage('limited')).day.requests).toBe(4);
   });
 
   it('a policy change applies at once', async () => {
@@ -134,16 +160,17 @@ describe('refunds and freed slots (contract §4)', () => {
     expect(u.day.video_seconds_reserved).toBe(0);
   };
 
-  it.each<[string, Parameters<Harness['sim']['failNextCreate']>[0]]>([
-    ['upstream 4xx', { status: 400, body: '{"error":{"message":"bad"}}' }],
-    ['upstream 5xx', { status: 500, body: '{}' }],
-    ['connection dropped', { status: 0, destroy: true }],
-    ['garbled answer', { status: 200, body: 'not json' }],
-  ])('%s: seconds refunded and the slot freed', async (name, fail) => {
+  it.each<[string, Parameters<Harness['sim']['failNextCreate']>[0], number, string]>([
+    ['upstream 4xx', { status: 400, body: '{"error":{"message":"bad"}}' }, 400, 'upstream_rejected'],
+    ['upstream 5xx', { status: 500, body: '{}' }, 502, 'upstream_error'],
+    ['connection dropped', { status: 0, destroy: true }, 502, 'upstream_error'],
+    ['garbled answer', { status: 200, body: 'not json' }, 502, 'upstream_error'],
+  ])('%s: seconds refunded and the slot freed', async (name, fail, status, code) => {
     const team = `refund-${name.replace(/\W+/g, '-')}`;
     const key = await fresh(team);
     h.sim.failNextCreate(fail);
-    expect((await create(key, { seconds: 5 })).res.status).toBeGreaterThanOrEqual(400);
+    const refused = await create(key, { seconds: 5 });
+    expect([refused.res.status, refused.body.error.code]).toEqual([status, code]);
     await expectClean(team);
     expect((await create(key, { seconds: 5 })).res.status).toBe(200);
   });
@@ -249,6 +276,7 @@ describe('what the OpenAI SDK sees', () => {
     expect((err as InstanceType<typeof OpenAI.RateLimitError>).code).toBe('insufficient_quota');
     const logged = h.logs.join('').split('\n').filter((l) => l.includes('"teamId":"sdk-quota"') && l.includes('"status":429'));
     expect(logged).toHaveLength(1);
-    expect((await usage('sdk-quota')).day.requests).toBe(before);
+    // One request: the refusal was not retried.
+    expect((await usage('sdk-quota')).day.requests).toBe(before + 1);
   });
 });

@@ -8,7 +8,7 @@ import { GIF_BYTES, JPEG_BYTES, PNG_1x1, WEBP_BYTES, dataUri } from '../support/
 
 const catalog = new ModelCatalog();
 const limits = { maxImageBytes: 1024, maxReferenceImages: 3 };
-const json = (fields: Record<string, unknown>): RawRequest => ({ encoding: 'json', fields, files: [] });
+const json = (fields: Record<string, unknown>): RawRequest => ({ fields, files: [] });
 const run = (raw: RawRequest) => normalizeVideoRequest(raw, catalog, limits);
 /** A body part's bytes, checked against the length it declared up front. */
 const partBytes = (p: BodyPart) => {
@@ -44,6 +44,9 @@ describe('normalization: accepted inputs (contract §3)', () => {
     ['size and resolution agreeing', { prompt: 'p', size: '1280x720', resolution: '720P' }, { resolution: 720 }],
     ['custom aspect ratio on imagine', { prompt: 'p', aspect_ratio: '5:4' }, { aspectRatio: '5:4' }],
     ['preset 19.5:9', { prompt: 'p', aspect_ratio: '19.5:9' }, { aspectRatio: '19.5:9' }],
+    ['custom ratio at the widest bound 4:1', { prompt: 'p', aspect_ratio: '4:1' }, { aspectRatio: '4:1' }],
+    ['custom ratio at the tallest bound 1:4', { prompt: 'p', aspect_ratio: '1:4' }, { aspectRatio: '1:4' }],
+    ['custom ratio written as pixels', { prompt: 'p', aspect_ratio: '1920:1080' }, { aspectRatio: '1920:1080' }],
     ['alias sora-2 → grok-video-3', { model: 'sora-2', prompt: 'p' }, { model: 'grok-video-3' }],
     ['alias sora-2-pro → fixed 10 s', { model: 'sora-2-pro', prompt: 'p' }, { model: 'grok-video-3-pro', seconds: 10 }],
     ['-pro defaults to 10 s', { model: 'grok-video-1.5-pro', prompt: 'p' }, { seconds: 10 }],
@@ -65,7 +68,7 @@ describe('normalization: accepted inputs (contract §3)', () => {
   });
 
   it('takes multipart file parts under input_reference', () => {
-    const n = run({ encoding: 'multipart', fields: { prompt: 'p' }, files: [{ field: 'input_reference', chunks: [PNG_1x1.subarray(0, 5), PNG_1x1.subarray(5)] }, { field: 'input_reference', chunks: [JPEG_BYTES] }] });
+    const n = run({ fields: { prompt: 'p' }, files: [{ field: 'input_reference', chunks: [PNG_1x1.subarray(0, 5), PNG_1x1.subarray(5)] }, { field: 'input_reference', chunks: [JPEG_BYTES] }] });
     expect(n.references.map((r) => r.mime)).toEqual(['image/png', 'image/jpeg']);
     expect(partBytes(n.references[0]!.bytes()).equals(PNG_1x1)).toBe(true);
   });
@@ -98,6 +101,10 @@ describe('normalization: rejections name the param (contract §3, §7)', () => {
     ['nonsense size', { prompt: 'p', size: 'big' }, 400, 'size'],
     ['size and resolution disagree', { prompt: 'p', size: '1280x720', resolution: '480P' }, 400, 'resolution'],
     ['malformed aspect ratio', { prompt: 'p', aspect_ratio: '16/9' }, 400, 'aspect_ratio'],
+    ['custom ratio wider than 4:1', { prompt: 'p', aspect_ratio: '1000:1' }, 400, 'aspect_ratio', 'unsupported_value'],
+    ['custom ratio taller than 1:4', { prompt: 'p', aspect_ratio: '1:4.5' }, 400, 'aspect_ratio', 'unsupported_value'],
+    ['custom ratio with numbers over 8192', { prompt: 'p', aspect_ratio: '9000:9000' }, 400, 'aspect_ratio', 'unsupported_value'],
+    ['custom ratio with a number too long to hold', { prompt: 'p', aspect_ratio: `${'9'.repeat(400)}:1` }, 400, 'aspect_ratio', 'unsupported_value'],
     ['custom ratio on grok-video-3', { model: 'grok-video-3', prompt: 'p', aspect_ratio: '4:3' }, 400, 'aspect_ratio', 'unsupported_value'],
     ['image and images together', { prompt: 'p', image: png, images: [png] }, 400, 'images', 'conflicting_parameters'],
     ['images and input_reference together', { prompt: 'p', images: [png], input_reference: png }, 400, 'input_reference', 'conflicting_parameters'],
@@ -117,6 +124,8 @@ describe('normalization: rejections name the param (contract §3, §7)', () => {
     ['second image bad', { prompt: 'p', images: [png, 'data:text/plain;base64,aGk='] }, 400, 'images[1]', 'invalid_image'],
     ['image over the byte limit', { prompt: 'p', image: dataUri(Buffer.concat([PNG_1x1, Buffer.alloc(1100)])) }, 413, 'image'],
     ['too many images', { prompt: 'p', images: [png, png, png, png] }, 400, 'images', 'too_many_images'],
+    ['input_reference with image_url and file_id', { prompt: 'p', input_reference: { image_url: png, file_id: 'file_123' } }, 400, 'input_reference', 'conflicting_parameters'],
+    ['an input_reference item with image_url and file_id', { prompt: 'p', input_reference: [png, { image_url: png, file_id: 'file_123' }] }, 400, 'input_reference[1]', 'conflicting_parameters'],
     ['file_id references', { prompt: 'p', input_reference: { file_id: 'file_123' } }, 400, 'input_reference.file_id'],
     ['images of the wrong type', { prompt: 'p', images: 5 }, 400, 'images'],
   ])('%s → %i param=%s', (_name, fields, status, param, code) => {
@@ -149,10 +158,12 @@ describe('normalization: rejections name the param (contract §3, §7)', () => {
     expect(message({ prompt: 'p', image: [png, png] })).toMatch(/images/);
     expect(message({ prompt: 'p', seconds: true })).toMatch(/string or a number/);
     expect(message({ prompt: 'p', secounds: 1 })).toBe('Unrecognized request argument supplied: secounds');
+    expect(message({ prompt: 'p', aspect_ratio: '1000:1' })).toMatch(/between 1:4 and 4:1, each number at most 8192; got '1000:1'/);
+    expect(message({ prompt: 'p', input_reference: { image_url: png, file_id: 'f' } })).toMatch(/'image_url' or 'file_id', not both/);
   });
 
   it('rejects a multipart file that is not an image', () => {
-    expect(() => run({ encoding: 'multipart', fields: { prompt: 'p' }, files: [{ field: 'input_reference', chunks: [Buffer.from('plain text')] }] })).toThrow(/not a PNG/);
+    expect(() => run({ fields: { prompt: 'p' }, files: [{ field: 'input_reference', chunks: [Buffer.from('plain text')] }] })).toThrow(/not a PNG/);
   });
 });
 

@@ -13,8 +13,6 @@ export interface VideoError {
 export interface UpstreamTask {
   readonly id: string;
   readonly status: VideoStatus;
-  /** The upstream's own word, kept for logs and for errors that say which way a job failed. */
-  readonly upstreamStatus: string;
   readonly progress: number;
   readonly error: VideoError | null;
 }
@@ -82,5 +80,5 @@ export function decodeTask(body: unknown): UpstreamTask {
       : null;
   const rawProgress = Number(t.progress);
   const progress = mapping.status === 'completed' ? 100 : Number.isFinite(rawProgress) ? Math.min(99, Math.max(0, Math.round(rawProgress))) : 0;
-  return { id, status: mapping.status, upstreamStatus: word || '(none)', progress, error };
+  return { id, status: mapping.status, progress, error };
 }

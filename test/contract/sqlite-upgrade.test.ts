@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, expect, it } from 'vitest';
+import { SqliteStore } from '../../src/store/sqlite.js';
+
+let dir: string;
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+it('opens a data file of an earlier build (jobs.reference_count NOT NULL): old jobs read, new jobs admitted', async () => {
+  dir = mkdtempSync(join(tmpdir(), 'gw-upgrade-'));
+  const old = new Database(join(dir, 'gateway.db'));
+  // The jobs table exactly as earlier builds created it.
+  old.exec(`CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL, key_id TEXT NOT NULL,
+    upstream_id TEXT, upstream_key_fp TEXT, model TEXT NOT NULL, prompt TEXT NOT NULL, seconds INTEGER NOT NULL,
+    resolution INTEGER NOT NULL, aspect_ratio TEXT NOT NULL, reference_count INTEGER NOT NULL,
+    status TEXT NOT NULL, progress INTEGER NOT NULL, error TEXT, created_at INTEGER NOT NULL, completed_at INTEGER,
+    updated_at_ms INTEGER NOT NULL, charge TEXT NOT NULL, charge_day TEXT NOT NULL, charge_month TEXT NOT NULL,
+    deleted_at INTEGER)`);
+  old.exec(`INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, reference_count, status, progress,
+    created_at, updated_at_ms, charge, charge_day, charge_month)
+    VALUES ('video_old', 't1', 'k1', 'grok-video-3', 'kept', 5, 720, '16:9', 2, 'completed', 100, 1, 1000, 'settled', '2026-11-26', '2026-11')`);
+  old.close();
+
+  const store = SqliteStore.inDataDir(dir);
+  try {
+    expect(await store.getJob('t1', 'video_old')).toMatchObject({ id: 'video_old', prompt: 'kept', status: 'completed' });
+    const principal = { teamId: 't1', keyId: 'k1', teamPolicy: {}, keyPolicy: {} };
+    const admitted = await store.admitJob(principal, { id: 'video_new', teamId: 't1', keyId: 'k1', model: 'grok-video-3', prompt: 'x', seconds: 5, resolution: 720, aspectRatio: '16:9' }, Date.now());
+    expect(admitted.ok).toBe(true);
+    expect(await store.getJob('t1', 'video_new')).toMatchObject({ id: 'video_new', status: 'queued' });
+  } finally {
+    await store.close();
+  }
+  // A second open finds nothing left to change.
+  await SqliteStore.inDataDir(dir).close();
+});
+
+it('an embedded store from before team tombstones retires the ids of teams it deleted back then', async () => {
+  dir = mkdtempSync(join(tmpdir(), 'gw-upgrade-'));
+  const path = join(dir, 'gateway.db');
+  // The earlier schema, where deleting a team removed its row and left its (revoked) keys and jobs.
+  const old = new Database(path);
+  old.exec(`
+    CREATE TABLE teams (id TEXT PRIMARY KEY, name TEXT, quota TEXT NOT NULL, created_at INTEGER NOT NULL);
+    CREATE TABLE api_keys (id TEXT PRIMARY KEY, team_id TEXT NOT NULL, name TEXT, prefix TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+      quota TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER);
+    INSERT INTO teams VALUES ('live', 'Live', '{}', 1);
+    INSERT INTO api_keys VALUES ('key_a', 'live', NULL, 'gvk_a', 'ha', '{}', 1, NULL, NULL);
+    INSERT INTO api_keys VALUES ('key_b', 'gone', NULL, 'gvk_b', 'hb', '{}', 1, NULL, 2);
+  `);
+  old.close();
+
+  const store = new SqliteStore(path);
+  try {
+    expect(await store.createTeam({ id: 'gone', name: null, quota: {} }, Date.now())).toEqual({ ok: false, reason: 'deleted' });
+    expect((await store.listTeams()).map((t) => t.id)).toEqual(['live']);
+    expect((await store.findKeyByHash('ha'))?.team.name).toBe('Live');
+    expect((await store.createTeam({ id: 'fresh', name: null, quota: {} }, Date.now())).ok).toBe(true);
+  } finally {
+    await store.close();
+  }
+  // Opening it again changes nothing more.
+  const again = new SqliteStore(path);
+  expect((await again.listTeams()).map((t) => t.id)).toEqual(['live', 'fresh']);
+  await again.close();
+});
