@@ -2,12 +2,14 @@ import pg from 'pg';
 import { DEFAULTS } from '../config.js';
 import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
 import { isTerminal } from '../videos/dialects/task.js';
-import { ABANDONED, isAbandoned, isDeletedPending } from './lifecycle.js';
+import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
 import { migrate } from './postgres-migrations.js';
 import {
   StoreUnavailableError,
   type Admission,
   type ApiKeyRecord,
+  type Charge,
+  type ChargeListener,
   type CreateTeamResult,
   type HeldReservation,
   type JobRecord,
@@ -43,6 +45,8 @@ export interface PostgresStoreOptions {
   /** The server cancels any statement running longer; the client gives up shortly after, for a dead link. */
   readonly statementTimeoutMs?: number;
   readonly poolSize?: number;
+  /** Hears of each move of video-seconds once the transaction that made it has committed (the metrics). */
+  readonly onCharge?: ChargeListener;
 }
 
 /** Now, in ms, on the server's clock. `clock_timestamp()` rather than `now()`: the latter is frozen at BEGIN. */
@@ -126,6 +130,8 @@ const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
 const sec = (ms: number) => Math.floor(ms / 1000);
 
 type Bump = { scope: string; bucket: string; requests: number; reserved: number; settled: number };
+/** A move of a job's seconds made inside a transaction, told to the ChargeListener once it commits. */
+type ChargeMove = [teamId: string, charge: Charge, seconds: number];
 
 /**
  * The shared store: several gateway replicas on one PostgreSQL database. Same tables and the same rules as
@@ -136,6 +142,7 @@ export class PostgresStore implements Store {
   private constructor(
     private readonly pool: pg.Pool,
     private readonly clock: PostgresClock,
+    private readonly onCharge: ChargeListener | undefined,
   ) {}
 
   /** Connects, migrates the schema to the current version, and returns the store. */
@@ -158,7 +165,7 @@ export class PostgresStore implements Store {
     // An idle connection that breaks (server restart) is dropped by the pool, which opens a new one on the
     // next checkout; without a listener the event would crash the process.
     pool.on('error', ignore);
-    const store = new PostgresStore(pool, opts.clock ?? 'database');
+    const store = new PostgresStore(pool, opts.clock ?? 'database', opts.onCharge);
     try {
       await store.migrate();
     } catch (err) {
@@ -206,17 +213,20 @@ export class PostgresStore implements Store {
    * One READ COMMITTED transaction. Each statement sees everything committed before it began, which is what
    * the admission relies on: it reads the counters in a statement that starts only after its locks are held.
    */
-  private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
+  private async tx<T>(fn: (c: pg.PoolClient, moves: ChargeMove[]) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const c = await this.connect();
+      const moves: ChargeMove[] = [];
       try {
         await this.q(c, 'BEGIN');
-        const out = await fn(c);
+        const out = await fn(c, moves);
         // A COMMIT whose answer is lost leaves the outcome unknown and surfaces as store_unavailable. For an
         // admission that errs on the safe side: a job counted but never created upstream has no upstream id,
         // and the reconciler refunds such jobs after its grace period.
         await this.q(c, 'COMMIT');
         c.release();
+        // Told only once committed: a transaction rolled back (or run again) moved nothing.
+        for (const [teamId, charge, seconds] of moves) this.onCharge?.(teamId, charge, seconds);
         return out;
       } catch (err) {
         if (err instanceof StoreUnavailableError) {
@@ -273,7 +283,8 @@ export class PostgresStore implements Store {
   }
 
   /** Moves seconds between reserved and settled (or out, for a refund) in the buckets the job was charged to. */
-  private shift(c: Queryable, job: JobRecord, reserved: number, settled: number): Promise<void> {
+  private shift(c: Queryable, moves: ChargeMove[], job: JobRecord, reserved: number, settled: number): Promise<void> {
+    moves.push([job.teamId, ...chargeMove(reserved, settled)]);
     return this.bump(
       c,
       [scopeKey('team', job.teamId), scopeKey('key', job.keyId)].flatMap((scope) => [
@@ -299,7 +310,7 @@ export class PostgresStore implements Store {
    * counts read here too high for an instant, never too low.
    */
   private admit(principal: Principal, job: NewJob | null, nowArg: number): Promise<Admission> {
-    return this.tx(async (c) => {
+    return this.tx(async (c, moves) => {
       const team = scopeKey('team', principal.teamId);
       const key = scopeKey('key', principal.keyId);
       const locked = await this.q(
@@ -348,6 +359,7 @@ export class PostgresStore implements Store {
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9, $10, 'reserved', $11, $12)`,
         [job.id, job.teamId, job.keyId, job.model, job.prompt, job.seconds, job.resolution, job.aspectRatio, sec(now), now, b.day, b.month],
       );
+      moves.push([job.teamId, 'reserved', job.seconds]);
       return { ok: true, rate: null };
     });
   }
@@ -370,7 +382,7 @@ export class PostgresStore implements Store {
    * Writes a status under the job's row lock; a terminal one settles or refunds. Concurrent updates of one
    * job queue on that lock and the later ones find the job already terminal, so the reservation moves once.
    */
-  private async apply(c: pg.PoolClient, job: JobRecord, task: TaskUpdate, nowArg: number): Promise<JobRecord> {
+  private async apply(c: pg.PoolClient, moves: ChargeMove[], job: JobRecord, task: TaskUpdate, nowArg: number): Promise<JobRecord> {
     const terminal = isTerminal(task.status);
     const charge = terminal && job.charge === 'reserved' ? (task.status === 'completed' ? 'settled' : 'refunded') : job.charge;
     const [row] = await this.q(
@@ -380,7 +392,7 @@ export class PostgresStore implements Store {
        WHERE id = $1 RETURNING *`,
       [job.id, task.status, task.progress, task.error ? JSON.stringify(task.error) : null, terminal, this.at(nowArg), charge],
     );
-    if (charge !== job.charge) await this.shift(c, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
+    if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
     return toJob(row!);
   }
 
@@ -390,7 +402,7 @@ export class PostgresStore implements Store {
   }
 
   activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowArg: number): Promise<JobRecord> {
-    return this.tx(async (c) => {
+    return this.tx(async (c, moves) => {
       const job = await this.lockJob(c, id);
       if (!job) throw new Error(`job ${id} is not in the store`);
       const revive = isAbandoned(job);
@@ -399,12 +411,12 @@ export class PostgresStore implements Store {
         // The upstream has the job after all: the team gets it and is charged for it, past a limit if need be,
         // in the buckets it was first admitted to.
         charge = 'reserved';
-        await this.shift(c, job, job.seconds, 0);
+        await this.shift(c, moves, job, job.seconds, 0);
       } else if (isDeletedPending(job)) {
         // The team deleted it before the upstream answered; the upstream runs and bills it all the same, so it
         // is charged as a finished job would be, and stays deleted.
         charge = 'settled';
-        await this.shift(c, job, 0, job.seconds);
+        await this.shift(c, moves, job, 0, job.seconds);
       }
       await this.q(c, 'UPDATE jobs SET upstream_id = $2, upstream_key_fp = $3, deleted_at = CASE WHEN $4::boolean THEN NULL ELSE deleted_at END WHERE id = $1', [
         id,
@@ -413,12 +425,12 @@ export class PostgresStore implements Store {
         revive,
       ]);
       // As in the embedded store: activation starts the job over as queued, then records the upstream's status.
-      return this.apply(c, { ...job, status: 'queued', charge }, task, nowArg);
+      return this.apply(c, moves, { ...job, status: 'queued', charge }, task, nowArg);
     });
   }
 
   async abandonJob(id: string, nowArg: number): Promise<void> {
-    await this.tx(async (c) => {
+    await this.tx(async (c, moves) => {
       const job = await this.lockJob(c, id);
       // Activated meanwhile (the reconciler read its worklist before the upstream answered): not abandoned.
       if (!job || job.upstreamId !== null || job.charge !== 'reserved') return;
@@ -427,15 +439,15 @@ export class PostgresStore implements Store {
         `UPDATE jobs SET charge = 'refunded', status = 'failed', error = $2::jsonb, deleted_at = ${nowMs(3)}, updated_at_ms = ${nowMs(3)} WHERE id = $1`,
         [id, JSON.stringify(ABANDONED), this.at(nowArg)],
       );
-      await this.shift(c, job, -job.seconds, 0);
+      await this.shift(c, moves, job, -job.seconds, 0);
     });
   }
 
   updateJob(id: string, task: TaskUpdate, nowArg: number): Promise<JobRecord | undefined> {
-    return this.tx(async (c) => {
+    return this.tx(async (c, moves) => {
       const job = await this.lockJob(c, id);
       if (!job || isTerminal(job.status)) return job;
-      return this.apply(c, job, task, nowArg);
+      return this.apply(c, moves, job, task, nowArg);
     });
   }
 
@@ -466,13 +478,13 @@ export class PostgresStore implements Store {
   }
 
   deleteJob(teamId: string, id: string, nowArg: number, held: HeldReservation): Promise<boolean> {
-    return this.tx(async (c) => {
+    return this.tx(async (c, moves) => {
       const [row] = await this.q(c, 'SELECT * FROM jobs WHERE id = $1 AND team_id = $2 AND deleted_at IS NULL FOR UPDATE', [id, teamId]);
       if (!row) return false;
       const job = toJob(row);
       const charge = job.charge !== 'reserved' ? job.charge : held === 'settle' ? 'settled' : 'refunded';
       await this.q(c, `UPDATE jobs SET deleted_at = ${nowMs(2)}, charge = $3 WHERE id = $1`, [id, this.at(nowArg), charge]);
-      if (charge !== job.charge) await this.shift(c, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
+      if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
       return true;
     });
   }
@@ -484,6 +496,14 @@ export class PostgresStore implements Store {
   async activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
     const rows = await this.q(this.pool, "SELECT * FROM jobs WHERE team_id = $1 AND charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT $2", [teamId, limit]);
     return rows.map(toJob);
+  }
+
+  async activeJobStats(): Promise<Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>> {
+    const rows = await this.q(
+      this.pool,
+      `SELECT team_id AS "teamId", count(*) AS jobs, min(updated_at_ms) AS "oldestRefreshMs" FROM jobs WHERE charge = 'reserved' GROUP BY team_id`,
+    );
+    return rows as Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>;
   }
 
   async createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowArg: number): Promise<CreateTeamResult> {

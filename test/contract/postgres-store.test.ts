@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../../src/store/postgres-migrations.js';
 import { PostgresStore } from '../../src/store/postgres.js';
-import { StoreUnavailableError, type NewJob, type Principal, type Store } from '../../src/store/types.js';
+import { StoreUnavailableError, type Charge, type NewJob, type Principal, type Store } from '../../src/store/types.js';
 import type { QuotaPolicy } from '../../src/quota/policy.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -89,6 +89,10 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
   });
 
   it('settles or refunds each job exactly once while both replicas race terminal updates and deletes', async () => {
+    const moved = { reserved: 0, settled: 0, refunded: 0 };
+    const listen = (_team: string, charge: Charge, seconds: number) => (moved[charge] += seconds);
+    await Promise.all(replicas.map((r) => r.close()));
+    replicas = await Promise.all([PostgresStore.open({ url: db.url, onCharge: listen }), PostgresStore.open({ url: db.url, onCharge: listen })]);
     const p: Principal = { teamId: 'race', keyId: 'race-key', teamPolicy: {}, keyPolicy: {} };
     const jobs = Array.from({ length: 10 }, () => job(p, 5));
     for (const j of jobs) {
@@ -118,6 +122,8 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
     const u = await replicas[1]!.usage('race', 0, 1);
     expect(u.activeJobs).toBe(0);
     expect(u.day).toMatchObject({ video_seconds: settled * 5, video_seconds_reserved: 0 });
+    // The metrics heard each move exactly once, however the replicas raced.
+    expect(moved).toEqual({ reserved: 50, settled: settled * 5, refunded: 50 - settled * 5 });
   });
 
   it('counts on the database clock: the nowMs of the caller does not move a window', async () => {

@@ -260,6 +260,21 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: charged, video_seconds_reserved: 0 });
   });
 
+  it('reports the active jobs of each team and the least recently refreshed one', async () => {
+    const p1 = principal();
+    const p2 = principal({ teamId: 't2', keyId: 'k2' });
+    const [a, b, c] = [job(p1), job(p1), job(p2)];
+    await store.admitJob(p1, a, NOW);
+    await store.admitJob(p1, b, NOW + 5);
+    await store.admitJob(p2, c, NOW + 7);
+    await store.updateJob(b.id, { status: 'completed', progress: 100, error: null }, NOW + 9);
+    const stats = await store.activeJobStats();
+    expect([...stats].sort((x, y) => x.teamId.localeCompare(y.teamId))).toEqual([
+      { teamId: 't1', jobs: 1, oldestRefreshMs: NOW },
+      { teamId: 't2', jobs: 1, oldestRefreshMs: NOW + 7 },
+    ]);
+  });
+
   it('survives being reopened', async () => {
     const p = principal();
     const j = job(p);
