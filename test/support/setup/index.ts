@@ -1,3 +1,4 @@
+import { setupChromium } from './chromium.js';
 import { setupPython } from './python.js';
 
 /**
@@ -5,5 +6,6 @@ import { setupPython } from './python.js';
  * One small module per prerequisite, each idempotent and quick when already done.
  */
 export default async function setup(): Promise<void> {
+  setupChromium();
   await setupPython();
 }
