@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Config } from './config.js';
 import { adminRoutes } from './admin/routes.js';
+import { consoleRoutes } from './admin/console.js';
 import { bearer, type Authenticator } from './http/auth.js';
 import { READINESS_PROBE_INTERVAL_MS, SharedProbe } from './http/readiness.js';
 import { type AppEnv, json, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
@@ -123,6 +124,8 @@ export function createApp(deps: AppDeps) {
   // With a port of its own (METRICS_PORT), /metrics is served there only.
   if (deps.config.metrics.port === undefined) app.route('/', metricsRoute(deps.metrics, deps.config.metrics.token));
   app.route('/v1', videoRoutes(deps));
+  // Before the admin API: the console's files are public, and its routes answer before the API's bearer check.
+  app.route('/admin', consoleRoutes());
   app.route('/admin', adminRoutes(deps));
   return app;
 }

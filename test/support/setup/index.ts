@@ -1,4 +1,5 @@
 import type { TestProject } from 'vitest/node';
+import { setupChromium } from './chromium.js';
 import { setupPostgres } from './postgres.js';
 import { setupPython } from './python.js';
 
@@ -7,10 +8,10 @@ import { setupPython } from './python.js';
  * One small module per prerequisite, each idempotent and quick when already done.
  */
 export default async function setup(project: TestProject): Promise<() => void> {
-  const [python, postgres] = await Promise.allSettled([setupPython(), setupPostgres(project)]);
+  const [chromium, python, postgres] = await Promise.allSettled([Promise.resolve().then(setupChromium), setupPython(), setupPostgres(project)]);
   const stopPostgres = postgres.status === 'fulfilled' ? postgres.value : undefined;
   // A setup that fails the run (CI) must not leave the other's server behind.
-  for (const r of [python, postgres]) {
+  for (const r of [chromium, python, postgres]) {
     if (r.status === 'rejected') {
       stopPostgres?.();
       throw r.reason;
