@@ -5,6 +5,7 @@ import { systemClock } from '../quota/policy.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
 import { ModelCatalog } from '../videos/models.js';
+import { DestinationPolicy } from '../webhooks/destination.js';
 
 /**
  * The admin operations as the CLI sees them. AdminService satisfies it on a store; AdminHttpClient on a running
@@ -42,7 +43,7 @@ export async function directBackend(config: Config): Promise<AdminBackend> {
   }
   // No key cache lives in this process, so there is nothing to drop on change: a running gateway notices a
   // revocation made here when its own cache entry expires (KEY_CACHE_MS).
-  const ops = new AdminService(store, systemClock, new ModelCatalog(config.models, config.defaultModel));
+  const ops = new AdminService(store, systemClock, new ModelCatalog(config.models, config.defaultModel), new DestinationPolicy(config.webhooks.allowedHosts));
   return { ops, close: () => store.close() };
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config.js';
-import { startGateway, type Gateway } from '../../src/gateway.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { UpstreamSimulator, type SimulatorOptions } from '../../src/simulator/server.js';
 import type { Clock } from '../../src/quota/policy.js';
@@ -24,7 +24,7 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { env?: Record<string, string>; sim?: Partial<SimulatorOptions>; dataDir?: string; clock?: Clock } = {},
+  opts: { env?: Record<string, string>; sim?: Partial<SimulatorOptions>; dataDir?: string; clock?: Clock; resolveHost?: GatewayOptions['resolveHost'] } = {},
 ): Promise<Harness> {
   const sim = new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 0, ...opts.sim });
   const upstreamUrl = await sim.listen();
@@ -49,7 +49,7 @@ export async function startHarness(
       cb();
     },
   });
-  const gw = await startGateway({ config, logger: createLogger(config.logLevel, sink), upstreamBaseUrl: upstreamUrl, upstreamApiKeys: [UPSTREAM_KEY], ...(opts.clock ? { clock: opts.clock } : {}) });
+  const gw = await startGateway({ config, logger: createLogger(config.logLevel, sink), upstreamBaseUrl: upstreamUrl, upstreamApiKeys: [UPSTREAM_KEY], ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.resolveHost ? { resolveHost: opts.resolveHost } : {}) });
   return {
     sim,
     gw,
