@@ -22,6 +22,12 @@ export interface AdminOps {
   listKeys(teamId: string): Promise<unknown>;
   revokeKey(id: string): Promise<unknown>;
   usage(teamId: string, query: Record<string, string>): Promise<unknown>;
+  setWebhook(teamId: string, body: unknown): Promise<unknown>;
+  getWebhook(teamId: string): Promise<unknown>;
+  deleteWebhook(teamId: string): Promise<unknown>;
+  rotateWebhookSecret(teamId: string): Promise<unknown>;
+  listWebhookDeliveries(teamId: string, query: Record<string, string>): Promise<unknown>;
+  replayWebhookDelivery(teamId: string, id: string): Promise<unknown>;
 }
 
 export interface AdminBackend {
@@ -126,6 +132,25 @@ export class AdminHttpClient implements AdminOps {
   usage(teamId: string, query: Record<string, string>) {
     const qs = new URLSearchParams(query).toString();
     return this.call('GET', `/teams/${seg(teamId)}/usage${qs ? `?${qs}` : ''}`);
+  }
+  setWebhook(teamId: string, body: unknown) {
+    return this.call('PUT', `/teams/${seg(teamId)}/webhook`, body);
+  }
+  getWebhook(teamId: string) {
+    return this.call('GET', `/teams/${seg(teamId)}/webhook`);
+  }
+  deleteWebhook(teamId: string) {
+    return this.call('DELETE', `/teams/${seg(teamId)}/webhook`);
+  }
+  rotateWebhookSecret(teamId: string) {
+    return this.call('POST', `/teams/${seg(teamId)}/webhook/rotate-secret`);
+  }
+  listWebhookDeliveries(teamId: string, query: Record<string, string>) {
+    const qs = new URLSearchParams(query).toString();
+    return this.call('GET', `/teams/${seg(teamId)}/webhook/deliveries${qs ? `?${qs}` : ''}`);
+  }
+  replayWebhookDelivery(teamId: string, id: string) {
+    return this.call('POST', `/teams/${seg(teamId)}/webhook/deliveries/${seg(id)}/replay`);
   }
 }
 

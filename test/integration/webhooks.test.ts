@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import OpenAI7 from 'openai7';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT, runCli } from '../../src/admin/cli.js';
 import { MAX_ATTEMPTS, RETRY_DELAYS_MS } from '../../src/webhooks/worker.js';
-import { admin, auth, postJson, startHarness, TestClock, teamWithKey, type Harness } from '../support/harness.js';
+import { ADMIN_TOKEN, admin, auth, postJson, startHarness, TestClock, teamWithKey, type Harness } from '../support/harness.js';
 import { PYTHON_SDKS } from '../support/setup/python.js';
 import { WebhookReceiver, type Received } from '../support/webhook-receiver.js';
 
@@ -174,6 +176,40 @@ describe('webhooks: endpoints, signed events verified by the official SDKs, exac
     const metrics = await (await fetch(`${h.url}/metrics`)).text();
     expect(metrics).toMatch(/gateway_webhook_deliveries_total\{outcome="delivered"\} [3-9]/);
     for (const r of [...mine, ...other.received]) expect(h.logs.join('')).not.toContain(r.headers['webhook-signature']);
+  });
+
+  it('the CLI sets, shows, rotates, lists, replays and deletes, through the admin API and directly on the store alike', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-hooks-cli-'));
+    try {
+      for (const env of [{ GATEWAY_URL: h.url, ADMIN_TOKEN }, { DATA_DIR: dir, WEBHOOK_ALLOWED_HOSTS: receiver.hostPort }]) {
+        const run = async (...args: string[]) => {
+          const out: string[] = [];
+          const err: string[] = [];
+          const code = await runCli(args, { env, stdout: (x) => out.push(x), stderr: (x) => err.push(x) });
+          return { code, out: out.join(''), err: err.join('') };
+        };
+        const team = `cli-hooks-${env.DATA_DIR ? 'direct' : 'http'}`;
+        expect((await run('teams', 'create', team)).code).toBe(0);
+        const set = await run('webhook', 'set', team, `${receiver.url}/cli`, '--events', 'video.failed', '--json');
+        expect(JSON.parse(set.out)).toMatchObject({ team, url: `${receiver.url}/cli`, events: ['video.failed'], enabled: true, secret: expect.stringMatching(/^whsec_/) });
+        const shown = await run('webhook', 'get', team);
+        expect(shown.out).toMatch(/^events: +video\.failed$/m);
+        expect(shown.out).not.toContain('whsec_');
+        const disabled = await run('webhook', 'set', team, `${receiver.url}/cli`, '--disabled', '--json');
+        expect(JSON.parse(disabled.out)).toMatchObject({ enabled: false, events: ['video.completed', 'video.failed'] });
+        expect(JSON.parse(disabled.out)).not.toHaveProperty('secret');
+        const rotated = await run('webhook', 'rotate-secret', team);
+        expect(rotated.out).toMatch(/^secret: +whsec_/m);
+        expect(rotated.err).toContain('only this once');
+        expect(JSON.parse((await run('webhook', 'deliveries', team, '--limit', '5', '--json')).out)).toEqual({ object: 'list', data: [] });
+        expect((await run('webhook', 'replay', team, 'whd_nope')).code).toBe(EXIT.notFound.code);
+        expect((await run('webhook', 'set', team, 'https://10.0.0.1/x')).code).toBe(EXIT.usage.code);
+        expect(JSON.parse((await run('webhook', 'delete', team, '--json')).out)).toEqual({ object: 'webhook_endpoint.deleted', team, deleted: true });
+        expect((await run('webhook', 'get', team)).code).toBe(EXIT.notFound.code);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('replays a delivery on demand, with the same event id', async () => {
