@@ -4,9 +4,10 @@ import type { Config } from './config.js';
 import { adminRoutes } from './admin/routes.js';
 import { bearer, type Authenticator } from './http/auth.js';
 import { READINESS_PROBE_INTERVAL_MS, SharedProbe } from './http/readiness.js';
-import { type AppEnv, json, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
+import { type AppEnv, json, jsonText, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
 import { ApiError, notFound, serverError, toErrorBody, unauthorized } from './http/errors.js';
 import type { Logger } from './observability/logger.js';
+import { openApiJson } from './openapi/document.js';
 import type { Clock } from './quota/policy.js';
 import { refusalToError } from './quota/refusals.js';
 import type { RequestCounter } from './quota/request-counter.js';
@@ -97,6 +98,9 @@ export function createApp(deps: AppDeps) {
     const body = { status: storeOk && upstreamOk ? 'ready' : 'not_ready', store: storeOk ? 'ok' : 'down', upstream: upstreamOk ? 'ok' : 'down' };
     return json(c, body, storeOk && upstreamOk ? 200 : 503);
   });
+
+  // No secret in it, and the same for every caller of this build: no auth, and caches may keep it a while.
+  app.get('/openapi.json', (c) => jsonText(c, openApiJson(), 200, { 'cache-control': 'public, max-age=300' }));
 
   app.use('/v1/*', async (c, next) => {
     const principal = await auth.authenticate(bearer(requestHeader(c, 'authorization')));

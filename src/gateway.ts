@@ -32,6 +32,8 @@ export interface GatewayOptions {
 
 export interface Gateway {
   readonly url: string;
+  /** The routes it serves, for checking the OpenAPI document against them. */
+  readonly app: ReturnType<typeof createApp>;
   readonly server: Server;
   readonly store: Store;
   readonly jobs: VideoJobs;
@@ -107,5 +109,5 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await store.close();
     })());
 
-  return { url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`, server, store, jobs, reconciler, auth, shutdown };
+  return { url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`, app, server, store, jobs, reconciler, auth, shutdown };
 }
