@@ -117,7 +117,11 @@ function parseMultipart(
     failure ??= err;
   };
 
-  parser.on('field', (rawName, value, info) => {
+  // busboy reports a part without a name (or with an empty one) as `undefined`, whatever its types say.
+  const unnamed = () => fail(invalidRequest('Every multipart part needs a field name.', null, 'invalid_multipart'));
+
+  parser.on('field', (rawName: string | undefined, value, info) => {
+    if (!rawName) return unnamed();
     const name = canonicalName(rawName);
     if (info.valueTruncated) return fail(tooLarge(`Field '${rawName}' is too long.`, name));
     if (!IMAGE_FIELDS.has(name) && Buffer.byteLength(value) > MAX_TEXT_FIELD_BYTES) {
@@ -133,7 +137,11 @@ function parseMultipart(
     }
   });
 
-  parser.on('file', (rawName, stream) => {
+  parser.on('file', (rawName: string | undefined, stream) => {
+    if (!rawName) {
+      stream.resume();
+      return unnamed();
+    }
     const name = canonicalName(rawName);
     if (!IMAGE_FIELDS.has(name)) {
       stream.resume();
