@@ -100,7 +100,7 @@ export function createApp(deps: AppDeps) {
   });
 
   // No secret in it, and the same for every caller of this build: no auth, and caches may keep it a while.
-  app.get('/openapi.json', (c) => jsonText(c, openApiJson(), 200, { 'cache-control': 'public, max-age=300' }));
+  app.get('/openapi.json', (c) => jsonText(c, openApiJson(deps.catalog), 200, { 'cache-control': 'public, max-age=300' }));
 
   app.use('/v1/*', async (c, next) => {
     const principal = await auth.authenticate(bearer(requestHeader(c, 'authorization')));

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { modelNameSchema, type ModelCatalog } from '../videos/models.js';
 import { AUTH_ERRORS, OPERATIONS, REQUEST_COMPONENTS, RESPONSE_COMPONENTS, type Answer, type Media, type Operation } from './operations.js';
 
 /**
@@ -17,6 +18,15 @@ function bare(schema: JsonSchema): JsonSchema {
   return rest;
 }
 
+type Override = NonNullable<z.core.ToJSONSchemaParams['override']>;
+
+/** A model name is checked against the catalog, not by zod; the document lists the catalog's names. */
+const listModels =
+  (models: readonly string[]): Override =>
+  ({ zodSchema, jsonSchema }) => {
+    if (zodSchema === modelNameSchema) jsonSchema.enum = [...models];
+  };
+
 class SchemaSide {
   readonly schemas: Record<string, JsonSchema> = {};
   private readonly names = new Map<z.ZodType, string>();
@@ -24,19 +34,20 @@ class SchemaSide {
   constructor(
     named: Readonly<Record<string, z.ZodType>>,
     private readonly io: Io,
+    private readonly override: Override,
   ) {
     const registry = z.registry<{ id: string }>();
     for (const [id, schema] of Object.entries(named)) {
       registry.add(schema, { id });
       this.names.set(schema, id);
     }
-    for (const [id, schema] of Object.entries(z.toJSONSchema(registry, { io, uri: ref }).schemas)) this.schemas[id] = bare(schema as JsonSchema);
+    for (const [id, schema] of Object.entries(z.toJSONSchema(registry, { io, uri: ref, override }).schemas)) this.schemas[id] = bare(schema as JsonSchema);
   }
 
   /** A `$ref` to a named schema, or the schema inline. */
   of(schema: z.ZodType): JsonSchema {
     const name = this.names.get(schema);
-    return name ? { $ref: ref(name) } : bare(z.toJSONSchema(schema, { io: this.io }) as JsonSchema);
+    return name ? { $ref: ref(name) } : bare(z.toJSONSchema(schema, { io: this.io, override: this.override }) as JsonSchema);
   }
 }
 
@@ -114,9 +125,11 @@ function packageVersion(): string {
   return pkg.version;
 }
 
-export function buildOpenApiDocument(): JsonSchema {
-  const requests = new SchemaSide(REQUEST_COMPONENTS, 'input');
-  const responses = new SchemaSide(RESPONSE_COMPONENTS, 'output');
+/** `models`: the names this gateway's catalog knows, which differ with its configuration. */
+export function buildOpenApiDocument(models: readonly string[]): JsonSchema {
+  const override = listModels(models);
+  const requests = new SchemaSide(REQUEST_COMPONENTS, 'input', override);
+  const responses = new SchemaSide(RESPONSE_COMPONENTS, 'output', override);
   const paths: Record<string, Record<string, JsonSchema>> = {};
   for (const op of OPERATIONS) (paths[op.path] ??= {})[op.method] = operation(op, requests, responses);
   return {
@@ -144,9 +157,11 @@ export function buildOpenApiDocument(): JsonSchema {
   };
 }
 
-let cached: string | undefined;
+const served = new WeakMap<ModelCatalog, string>();
 
 /** The document as served: built on first use, the same text ever after. */
-export function openApiJson(): string {
-  return (cached ??= JSON.stringify(buildOpenApiDocument()));
+export function openApiJson(catalog: ModelCatalog): string {
+  let text = served.get(catalog);
+  if (text === undefined) served.set(catalog, (text = JSON.stringify(buildOpenApiDocument(catalog.names()))));
+  return text;
 }

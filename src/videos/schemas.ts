@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { modelNameSchema } from './models.js';
 
 /**
  * The wire shapes of `/v1`: what requests may carry and what answers hold. The routes validate with these
@@ -27,7 +28,7 @@ const prompt = z
  */
 export const createVideoFieldsSchema = z
   .object({
-    model: opt(z.string().min(1, 'must not be empty')).meta({ description: 'A model id or alias from GET /v1/models; the default model when absent.' }),
+    model: opt(modelNameSchema).meta({ description: 'A model id or alias from GET /v1/models; the default model when absent.' }),
     prompt,
     seconds: opt(scalar).meta({ description: 'Whole seconds, as a string or a number.' }),
     duration: opt(scalar).meta({ description: "A synonym of 'seconds'." }),
