@@ -7,6 +7,8 @@ import { READINESS_PROBE_INTERVAL_MS, SharedProbe } from './http/readiness.js';
 import { type AppEnv, json, jsonText, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
 import { ApiError, notFound, serverError, toErrorBody, unauthorized } from './http/errors.js';
 import type { Logger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
+import { metricsRoute, routeLabel } from './observability/metrics-http.js';
 import { openApiJson } from './openapi/document.js';
 import type { Clock } from './quota/policy.js';
 import { refusalToError } from './quota/refusals.js';
@@ -28,6 +30,7 @@ export interface AppDeps {
   readonly requests: RequestCounter;
   readonly catalog: ModelCatalog;
   readonly logger: Logger;
+  readonly metrics: Metrics;
   readonly clock: Clock;
   /** Set while draining: /readyz turns 503 so that load balancers stop sending traffic. */
   readonly isDraining: () => boolean;
@@ -56,6 +59,7 @@ export function createApp(deps: AppDeps) {
     c.set('responseHeaders', { 'x-request-id': requestId });
     await next();
     const sent = c.get('sentStatus');
+    deps.metrics.httpRequest(c.req.method, routeLabel(c), sent ?? c.res.status, (performance.now() - started) / 1000);
     // While draining, a request that still arrives on a kept-alive connection is served, then the connection ends.
     if (sent === undefined && deps.isDraining()) c.env.outgoing.setHeader('connection', 'close');
     if (!logger.isLevelEnabled('info')) return;
@@ -99,8 +103,10 @@ export function createApp(deps: AppDeps) {
     return json(c, body, storeOk && upstreamOk ? 200 : 503);
   });
 
-  // No secret in it, and the same for every caller of this build: no auth, and caches may keep it a while.
-  app.get('/openapi.json', (c) => jsonText(c, openApiJson(deps.catalog), 200, { 'cache-control': 'public, max-age=300' }));
+  // No secret in it, and the same for every caller: no auth, and caches may keep it a while. Built on first use.
+  let openApi: string | undefined;
+  const documented = { models: deps.catalog.names(), without: deps.config.metrics.port === undefined ? [] : ['getMetrics'] };
+  app.get('/openapi.json', (c) => jsonText(c, (openApi ??= openApiJson(documented)), 200, { 'cache-control': 'public, max-age=300' }));
 
   app.use('/v1/*', async (c, next) => {
     const principal = await auth.authenticate(bearer(requestHeader(c, 'authorization')));
@@ -112,11 +118,14 @@ export function createApp(deps: AppDeps) {
       deps.requests.add(principal);
     } else {
       const admission = await store.admitRequest(principal, clock.now());
+      deps.metrics.admission('request', admission);
       if (!admission.ok) throw refusalToError(admission.refusal);
       setRateHeaders(c, admission.rate);
     }
     await next();
   });
+  // With a port of its own (METRICS_PORT), /metrics is served there only.
+  if (deps.config.metrics.port === undefined) app.route('/', metricsRoute(deps.metrics, deps.config.metrics.token));
   app.route('/v1', videoRoutes(deps));
   app.route('/admin', adminRoutes(deps));
   return app;

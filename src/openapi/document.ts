@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { modelNameSchema, type ModelCatalog } from '../videos/models.js';
-import { AUTH_ERRORS, OPERATIONS, REQUEST_COMPONENTS, RESPONSE_COMPONENTS, type Answer, type Media, type Operation } from './operations.js';
+import { modelNameSchema } from '../videos/models.js';
+import { AUTH_ERRORS, OPERATIONS, REQUEST_COMPONENTS, RESPONSE_COMPONENTS, type Answer, type Auth, type Media, type Operation } from './operations.js';
 
 /**
  * The OpenAPI 3.1 document, built from the route table and the zod schemas the routes validate with:
@@ -67,6 +67,14 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   504: 'The upstream did not answer in time.',
 };
 
+const SECURITY: Readonly<Record<Auth, JsonSchema[]>> = {
+  teamKey: [{ teamKey: [] }],
+  adminToken: [{ adminToken: [] }],
+  // Open unless METRICS_TOKEN is set: either requirement satisfies it.
+  metricsToken: [{}, { metricsToken: [] }],
+  none: [],
+};
+
 const REQUEST_ID_HEADER = { 'x-request-id': { $ref: '#/components/headers/RequestId' } };
 
 function content(media: Media, side: SchemaSide): JsonSchema {
@@ -104,7 +112,7 @@ function operation(op: Operation, requests: SchemaSide, responses: SchemaSide): 
     operationId: op.operationId,
     summary: op.summary,
     tags: [op.tag],
-    security: op.auth === 'none' ? [] : [{ [op.auth]: [] }],
+    security: SECURITY[op.auth],
     ...(params.length ? { parameters: params } : {}),
     ...(op.body ? { requestBody: { required: op.body.required, content: content(op.body.media, requests) } } : {}),
     responses: Object.fromEntries(Object.entries(out).sort(([a], [b]) => Number(a) - Number(b))),
@@ -125,13 +133,19 @@ function packageVersion(): string {
   return pkg.version;
 }
 
-/** `models`: the names this gateway's catalog knows, which differ with its configuration. */
-export function buildOpenApiDocument(models: readonly string[]): JsonSchema {
+export interface DocumentOptions {
+  /** The names this gateway's catalog knows, which differ with its configuration. */
+  readonly models: readonly string[];
+  /** Operation ids this app does not serve (/metrics when it has a listener of its own). */
+  readonly without: readonly string[];
+}
+
+export function buildOpenApiDocument({ models, without }: DocumentOptions): JsonSchema {
   const override = listModels(models);
   const requests = new SchemaSide(REQUEST_COMPONENTS, 'input', override);
   const responses = new SchemaSide(RESPONSE_COMPONENTS, 'output', override);
   const paths: Record<string, Record<string, JsonSchema>> = {};
-  for (const op of OPERATIONS) (paths[op.path] ??= {})[op.method] = operation(op, requests, responses);
+  for (const op of OPERATIONS) if (!without.includes(op.operationId)) (paths[op.path] ??= {})[op.method] = operation(op, requests, responses);
   return {
     openapi: '3.1.0',
     info: {
@@ -143,7 +157,7 @@ export function buildOpenApiDocument(models: readonly string[]): JsonSchema {
       { name: 'Videos', description: 'The OpenAI Videos API.' },
       { name: 'Models', description: 'The models a key may use.' },
       { name: 'Admin', description: 'Teams, keys and usage (ADMIN_TOKEN).' },
-      { name: 'Operations', description: 'Health, readiness and this document.' },
+      { name: 'Operations', description: 'Health, readiness, metrics and this document.' },
     ],
     paths,
     components: {
@@ -152,16 +166,12 @@ export function buildOpenApiDocument(models: readonly string[]): JsonSchema {
       securitySchemes: {
         teamKey: { type: 'http', scheme: 'bearer', description: 'A team API key (POST /admin/teams/{team}/keys), or a static key from GATEWAY_API_KEYS.' },
         adminToken: { type: 'http', scheme: 'bearer', description: 'The operator token, ADMIN_TOKEN. Team keys are refused with 403.' },
+        metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when it is set; /metrics is open otherwise.' },
       },
     },
   };
 }
 
-const served = new WeakMap<ModelCatalog, string>();
-
-/** The document as served: built on first use, the same text ever after. */
-export function openApiJson(catalog: ModelCatalog): string {
-  let text = served.get(catalog);
-  if (text === undefined) served.set(catalog, (text = JSON.stringify(buildOpenApiDocument(catalog.names()))));
-  return text;
+export function openApiJson(opts: DocumentOptions): string {
+  return JSON.stringify(buildOpenApiDocument(opts));
 }

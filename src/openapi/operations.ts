@@ -34,7 +34,7 @@ import {
  * Every route the gateway serves, once: the OpenAPI document is built from this table, and
  * test/integration/openapi.test.ts checks it against the routes the app really registers.
  */
-export type Auth = 'teamKey' | 'adminToken' | 'none';
+export type Auth = 'teamKey' | 'adminToken' | 'metricsToken' | 'none';
 
 /** A body of another media type than JSON (a download, an upload form). */
 export type Media = Readonly<Record<string, z.ZodType>>;
@@ -106,6 +106,8 @@ export const AUTH_ERRORS: Readonly<Record<Auth, readonly number[]>> = {
   teamKey: [401, 429, 500],
   // 403: a team key on the admin API; 503: ADMIN_TOKEN is not set.
   adminToken: [401, 403, 500, 503],
+  // Only when METRICS_TOKEN is set.
+  metricsToken: [401],
   none: [],
 };
 
@@ -327,6 +329,16 @@ export const OPERATIONS: readonly Operation[] = [
       200: { description: 'Ready.', body: readinessSchema },
       503: { description: 'Not ready, or draining.', body: readinessSchema },
     },
+    errors: [],
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    operationId: 'getMetrics',
+    summary: 'Prometheus metrics (here unless METRICS_PORT gives them a listener of their own)',
+    tag: 'Operations',
+    auth: 'metricsToken',
+    answers: { 200: { description: 'The Prometheus text format.', body: { 'text/plain': z.string() } } },
     errors: [],
   },
   {

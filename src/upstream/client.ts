@@ -11,6 +11,7 @@ import {
   upstreamUnavailable,
 } from '../http/errors.js';
 import { readCappedBuffer } from '../http/read-capped.js';
+import type { Metrics, UpstreamCallRecorder, UpstreamOperation, UpstreamOutcome } from '../observability/metrics.js';
 import { clientSafeUpstreamText } from '../observability/redact.js';
 import { GarbledTaskError, decodeTask, type UpstreamTask } from '../videos/dialects/task.js';
 import { bufferedExchange, ResponseTooLargeError, type BufferedResponse } from './buffered-exchange.js';
@@ -21,6 +22,9 @@ import type { EncodedCreate } from '../videos/dialects/types.js';
  * mapping of every upstream failure onto the gateway's errors.
  */
 export interface UpstreamOptions {
+  /** Names this upstream in metrics; DEFAULT_UPSTREAM_ID for the one-upstream shorthand (§8). */
+  readonly id: string;
+  readonly metrics: Metrics;
   readonly baseUrl: string;
   readonly apiKeys: readonly string[];
   readonly connectTimeoutMs: number;
@@ -53,6 +57,8 @@ export interface UpstreamTiming {
 }
 
 export const USER_AGENT = 'grok-video-gateway/0.1';
+/** The id of the upstream that UPSTREAM_BASE_URL and UPSTREAM_API_KEY describe. */
+export const DEFAULT_UPSTREAM_ID = 'default';
 const MAX_JSON_BYTES = 1024 * 1024;
 /**
  * Response headers a client may see on a content download; nothing else of the upstream's leaks (its
@@ -68,8 +74,10 @@ export class UpstreamClient {
   private readonly prefix: string;
   private readonly keys: ReadonlyArray<{ key: string; fp: string }>;
   private next = 0;
+  private readonly calls: UpstreamCallRecorder;
 
   constructor(private readonly opts: UpstreamOptions) {
+    this.calls = opts.metrics.upstreamCalls(opts.id);
     const url = new URL(opts.baseUrl);
     // Both `https://host` and `https://host/v1` are accepted as the base.
     this.prefix = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
@@ -98,18 +106,18 @@ export class UpstreamClient {
       key.key,
       ctx,
       timing,
-      true,
+      'create',
     );
     return { task: this.readTask(res, true), keyFingerprint: key.fp };
   }
 
   async getVideo(upstreamId: string, keyFp: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
-    const res = await this.exchange({ method: 'GET', path: `/v1/videos/${encodeURIComponent(upstreamId)}`, headers: { accept: 'application/json' } }, this.keyFor(keyFp), ctx, timing);
+    const res = await this.exchange({ method: 'GET', path: `/v1/videos/${encodeURIComponent(upstreamId)}`, headers: { accept: 'application/json' } }, this.keyFor(keyFp), ctx, timing, 'status');
     return this.readTask(res, false);
   }
 
   async deleteVideo(upstreamId: string, keyFp: string, ctx: CallContext, timing?: UpstreamTiming): Promise<void> {
-    await this.exchange({ method: 'DELETE', path: `/v1/videos/${encodeURIComponent(upstreamId)}`, headers: { accept: 'application/json' } }, this.keyFor(keyFp), ctx, timing);
+    await this.exchange({ method: 'DELETE', path: `/v1/videos/${encodeURIComponent(upstreamId)}`, headers: { accept: 'application/json' } }, this.keyFor(keyFp), ctx, timing, 'delete');
   }
 
   async openContent(
@@ -133,11 +141,14 @@ export class UpstreamClient {
 
   /** Readiness: the upstream answers HTTP at all (any status); only a network failure counts as down. */
   async ping(signal: AbortSignal): Promise<boolean> {
+    const started = performance.now();
     try {
       const res = await this.pool.request({ method: 'GET', path: `${this.prefix}/v1/models`, headers: { 'user-agent': USER_AGENT, authorization: `Bearer ${this.keys[0]!.key}` }, signal });
+      this.record('probe', started, undefined, res.statusCode);
       await res.body.dump();
       return true;
-    } catch {
+    } catch (err) {
+      this.record('probe', started, undefined, failureOf(err));
       return false;
     }
   }
@@ -162,17 +173,18 @@ export class UpstreamClient {
     key: string,
     ctx: CallContext,
     timing: UpstreamTiming | undefined,
-    isCreate = false,
+    op: UpstreamOperation,
   ): Promise<BufferedResponse> {
+    const isCreate = op === 'create';
     const started = performance.now();
     let res: BufferedResponse;
     try {
       res = await bufferedExchange(this.pool, { method: req.method, path: this.prefix + req.path, headers: this.headers(req.headers, key, ctx), body: req.body ?? null }, MAX_JSON_BYTES, ctx.signal);
     } catch (err) {
-      recordTiming(timing, started);
+      this.record(op, started, timing, failureOf(err));
       throw err instanceof ResponseTooLargeError ? garbled(isCreate) : this.networkError(err, isCreate);
     }
-    recordTiming(timing, started, res.statusCode);
+    this.record(op, started, timing, res.statusCode);
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
     throw this.statusError(res.statusCode, res.headers, res.body.toString('utf8'), isCreate);
   }
@@ -190,10 +202,10 @@ export class UpstreamClient {
     try {
       res = await this.pool.request({ method: req.method, path: this.prefix + req.path, headers: this.headers(req.headers, key, ctx), signal: ctx.signal ?? null });
     } catch (err) {
-      recordTiming(timing, started);
+      this.record('content', started, timing, failureOf(err));
       throw this.networkError(err, false);
     }
-    recordTiming(timing, started, res.statusCode);
+    this.record('content', started, timing, res.statusCode);
     if ((res.statusCode >= 200 && res.statusCode < 300) || passStatuses.includes(res.statusCode)) return res;
     // At most the first MiB, the rest left unread (the socket is dropped): the same rule as for error answers
     // read whole (see bufferedExchange), where only the status really matters.
@@ -202,13 +214,13 @@ export class UpstreamClient {
   }
 
   private networkError(err: unknown, isCreate: boolean): unknown {
-    if (err instanceof Error && err.name === 'AbortError') return err;
-    const code = (err as { code?: string }).code ?? '';
-    if (err instanceof undiciErrors.ConnectTimeoutError || code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    const failure = failureOf(err);
+    if (failure === 'aborted') return err;
+    if (failure === 'connect_error') {
       // The request never left: safe for the client to retry.
       return upstreamUnavailable('The upstream video service is unreachable.');
     }
-    if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+    if (failure === 'timeout') {
       return upstreamTimeout(
         isCreate
           ? 'The upstream did not answer in time. It may still have started the video; not retrying automatically.'
@@ -255,6 +267,18 @@ export class UpstreamClient {
       throw err;
     }
   }
+
+  /**
+   * One upstream exchange, for the metrics and the request log: how long it took and how it ended (the status,
+   * once one arrived). The outcome is the transport's: a 2xx whose body then fails to decode counts as ok.
+   */
+  private record(op: UpstreamOperation, started: number, timing: UpstreamTiming | undefined, result: number | UpstreamOutcome): void {
+    const durationMs = performance.now() - started;
+    this.calls.record(op, typeof result === 'number' ? outcomeOf(result) : result, durationMs / 1000);
+    if (!timing) return;
+    timing.durationMs = durationMs;
+    if (typeof result === 'number') timing.status = result;
+  }
 }
 
 function garbled(isCreate: boolean): ApiError {
@@ -264,9 +288,19 @@ function garbled(isCreate: boolean): ApiError {
   );
 }
 
-/** The request log's view of one upstream exchange: how long it took and, once one arrived, its status. */
-function recordTiming(timing: UpstreamTiming | undefined, started: number, status?: number): void {
-  if (!timing) return;
-  timing.durationMs = performance.now() - started;
-  if (status !== undefined) timing.status = status;
+/** An answer's outcome: any status at all is an answer; only 2xx (and 416 on content, passed on) are fine. */
+function outcomeOf(status: number): UpstreamOutcome {
+  if (status < 300 || status === 416) return 'ok';
+  if (status === 429) return 'http_429';
+  return status < 500 ? 'http_4xx' : 'http_5xx';
+}
+
+/** What kept an upstream call from getting an answer. */
+function failureOf(err: unknown): UpstreamOutcome {
+  if (err instanceof Error && err.name === 'AbortError') return 'aborted';
+  if (err instanceof ResponseTooLargeError) return 'garbled';
+  const code = (err as { code?: string }).code ?? '';
+  if (err instanceof undiciErrors.ConnectTimeoutError || code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'connect_error';
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) return 'timeout';
+  return 'network_error';
 }

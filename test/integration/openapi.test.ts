@@ -15,6 +15,15 @@ afterAll(() => h.close());
 
 const METHODS = ['get', 'post', 'put', 'patch', 'delete'];
 
+const served = (gateway: Harness) =>
+  gateway.gw.app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`);
+const documented = (document: any) =>
+  Object.entries(document.paths as Record<string, Record<string, unknown>>).flatMap(([path, item]) =>
+    Object.keys(item)
+      .filter((m) => METHODS.includes(m))
+      .map((m) => `${m} ${path}`),
+  );
+
 describe('GET /openapi.json', () => {
   it('is served without credentials, as JSON that caches may keep', async () => {
     const res = await fetch(`${h.url}/openapi.json`);
@@ -32,23 +41,28 @@ describe('GET /openapi.json', () => {
   });
 
   it('documents every route the app serves, and nothing else', () => {
-    const served = h.gw.app.routes
-      .filter((r) => r.method !== 'ALL')
-      .map((r) => `${r.method.toLowerCase()} ${r.path.replace(/:(\w+)/g, '{$1}')}`);
-    const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, item]) =>
-      Object.keys(item)
-        .filter((m) => METHODS.includes(m))
-        .map((m) => `${m} ${path}`),
-    );
-    expect(new Set(served).size).toBe(served.length);
-    expect([...documented].sort()).toEqual([...served].sort());
+    const routes = served(h);
+    expect(new Set(routes).size).toBe(routes.length);
+    expect(routes).toContain('get /metrics');
+    expect(documented(doc).sort()).toEqual(routes.sort());
+  });
+
+  it('leaves /metrics out when METRICS_PORT serves it on a listener of its own', async () => {
+    const own = await startHarness({ env: { METRICS_PORT: '0' } });
+    try {
+      const ownDoc = await (await fetch(`${own.url}/openapi.json`)).json();
+      expect(served(own)).not.toContain('get /metrics');
+      expect(documented(ownDoc).sort()).toEqual(served(own).sort());
+    } finally {
+      await own.close();
+    }
   });
 
   it('says which credentials each route takes: a team key on /v1, the admin token on /admin, none elsewhere', () => {
-    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['adminToken', 'teamKey']);
+    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['adminToken', 'metricsToken', 'teamKey']);
     for (const [path, item] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
       for (const op of Object.values(item)) {
-        const expected = path.startsWith('/v1/') ? [{ teamKey: [] }] : path.startsWith('/admin/') ? [{ adminToken: [] }] : [];
+        const expected = path.startsWith('/v1/') ? [{ teamKey: [] }] : path.startsWith('/admin/') ? [{ adminToken: [] }] : path === '/metrics' ? [{}, { metricsToken: [] }] : [];
         expect(op.security, `${path} ${op.operationId}`).toEqual(expected);
         if (expected.length) expect(op.responses['401'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });
       }

@@ -15,7 +15,7 @@ import { PYTHON_INSTALL, SCHEMATHESIS } from '../support/setup/python.js';
  * (create a video, then get, download and delete it; create a team, then issue and revoke a key).
  */
 const CLI = join(SCHEMATHESIS.venv, 'bin', 'schemathesis');
-/** Per operation and phase: 18 operations finish in well under a minute on two loaded cores. */
+/** Per operation and phase: 19 operations finish in well under a minute on two loaded cores. */
 const MAX_EXAMPLES = 20;
 /** Fixed, so that a failure reproduces (`--seed`) and the suite cannot pass or fail by luck. */
 const SEED = 20250101;
@@ -93,7 +93,7 @@ describe.skipIf(!found.ok && !IN_CI)(`${found.ok ? found.version : 'schemathesis
       // other: the admin run follows links from GET /admin/teams to DELETE /admin/teams/{team}, and would delete
       // the team of the /v1 run's key under it.
       const runs = [
-        await schemathesis(['run', ...common, '-H', `Authorization: Bearer ${teamKey}`, '--include-path-regex', '^/(v1/|healthz|readyz|openapi)'], cwd),
+        await schemathesis(['run', ...common, '-H', `Authorization: Bearer ${teamKey}`, '--include-path-regex', '^/(v1/|healthz|readyz|metrics|openapi)'], cwd),
         await schemathesis(['run', ...common, '-H', `Authorization: Bearer ${ADMIN_TOKEN}`, '--include-path-regex', '^/admin/'], cwd),
       ];
       for (const [i, r] of runs.entries()) {
