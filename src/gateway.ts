@@ -10,8 +10,9 @@ import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { listenForMetrics } from './observability/metrics-http.js';
 import { systemClock, type Clock } from './quota/policy.js';
+import { PostgresStore, safeDatabaseLabel } from './store/postgres.js';
 import { SqliteStore } from './store/sqlite.js';
-import type { Store } from './store/types.js';
+import type { ChargeListener, Store } from './store/types.js';
 import { DEFAULT_UPSTREAM_ID, UpstreamClient } from './upstream/client.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './videos/models.js';
@@ -47,12 +48,22 @@ export interface Gateway {
   shutdown(deadlineMs?: number): Promise<void>;
 }
 
+/** DATABASE_URL chooses the shared store; without it, the embedded one under DATA_DIR. */
+async function openStore(config: Config, onCharge: ChargeListener): Promise<Store> {
+  if (!config.databaseUrl) return SqliteStore.inDataDir(config.dataDir, onCharge);
+  try {
+    return await PostgresStore.open({ url: config.databaseUrl, ...config.database, onCharge });
+  } catch (err) {
+    throw new Error(`cannot open the PostgreSQL store at ${safeDatabaseLabel(config.databaseUrl)}: ${(err as Error).message}`);
+  }
+}
+
 /** Wires config → store → upstream → app and listens. Tests start it exactly as main.ts does. */
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, logger } = opts;
   const clock = opts.clock ?? systemClock;
   const metrics = new Metrics();
-  const store = opts.store ?? SqliteStore.inDataDir(config.dataDir, metrics.charge);
+  const store = opts.store ?? (await openStore(config, metrics.charge));
   metrics.watchStore(store, clock);
   const upstream = new UpstreamClient({ id: DEFAULT_UPSTREAM_ID, metrics, baseUrl: opts.upstreamBaseUrl, apiKeys: opts.upstreamApiKeys, ...config.upstream });
   const catalog = new ModelCatalog(config.models, config.defaultModel);

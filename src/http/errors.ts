@@ -117,6 +117,16 @@ export const upstreamTimeout = (message: string, opts: { maybeCreated?: boolean 
 export const upstreamUnavailable = (message: string, code = 'upstream_unavailable', headers: Record<string, string> = {}) =>
   new ApiError({ status: 503, type: 'upstream_error', message, code, headers });
 
+/** The store (PostgreSQL) did not answer in time: nothing was admitted, so a retry shortly after is safe. */
+export const storeUnavailable = (retryAfterS = 2) =>
+  new ApiError({
+    status: 503,
+    type: 'server_error',
+    message: 'The gateway cannot reach its database right now. Retry shortly.',
+    code: 'store_unavailable',
+    headers: { 'retry-after': String(retryAfterS) },
+  });
+
 export const serverError = (message = 'The gateway hit an internal error. It has been logged with this request id.') =>
   new ApiError({ status: 500, type: 'server_error', message, code: 'internal_error' });
 

@@ -92,10 +92,11 @@ function parameters(where: 'path' | 'query' | 'header', object: z.ZodObject | un
 
 function answer(a: Answer, responses: SchemaSide): JsonSchema {
   const media = a.body instanceof z.ZodType ? { 'application/json': a.body } : a.body;
+  const headers = Object.fromEntries(Object.entries(a.headers ?? {}).map(([name, { description }]) => [name, { description, required: true, schema: { type: 'string' } }]));
   return {
     description: a.description,
-    headers: REQUEST_ID_HEADER,
-    content: content(media as Media, responses),
+    headers: { ...REQUEST_ID_HEADER, ...headers },
+    ...(media ? { content: content(media as Media, responses) } : {}),
     ...(a.links ? { links: a.links } : {}),
   };
 }

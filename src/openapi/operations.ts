@@ -15,6 +15,7 @@ import {
   usageQuerySchema,
   usageSchema,
 } from '../admin/schemas.js';
+import { ASSETS } from '../admin/console.js';
 import { errorBodySchema } from '../http/errors.js';
 import { quotaPolicySchema } from '../quota/policy.js';
 import {
@@ -41,8 +42,9 @@ export type Media = Readonly<Record<string, z.ZodType>>;
 
 export interface Answer {
   readonly description: string;
-  /** A JSON body, or bodies of other media types. */
-  readonly body: z.ZodType | Media;
+  /** A JSON body, or bodies of other media types; none for a redirect. */
+  readonly body?: z.ZodType | Media;
+  readonly headers?: Readonly<Record<string, { description: string }>>;
   /** Follow-up operations fed by this answer, for clients and stateful testing (OpenAPI links). */
   readonly links?: Readonly<Record<string, { operationId: string; parameters: Record<string, string> }>>;
 }
@@ -112,6 +114,8 @@ export const AUTH_ERRORS: Readonly<Record<Auth, readonly number[]>> = {
 };
 
 const binary = z.file();
+/** The page itself is /admin/ui, never /admin/ui/index.html. */
+const CONSOLE_FILES = Object.keys(ASSETS).filter((name) => name !== 'index.html') as [string, ...string[]];
 const videoLinks = {
   GetVideo: { operationId: 'getVideo', parameters: { video_id: '$response.body#/id' } },
   DownloadVideoContent: { operationId: 'downloadVideoContent', parameters: { video_id: '$response.body#/id' } },
@@ -307,6 +311,37 @@ export const OPERATIONS: readonly Operation[] = [
     query: usageQuerySchema,
     answers: { 200: { description: 'Usage.', body: usageSchema } },
     errors: [400, 404],
+  },
+  {
+    method: 'get',
+    path: '/admin/ui',
+    operationId: 'operatorConsole',
+    summary: 'The operator console (its files are public; it calls the admin API with the token signed in with)',
+    tag: 'Admin',
+    auth: 'none',
+    answers: { 200: { description: 'The page.', body: { 'text/html': z.string() } } },
+    errors: [],
+  },
+  {
+    method: 'get',
+    path: '/admin/ui/',
+    operationId: 'operatorConsoleSlash',
+    summary: 'Redirects to /admin/ui, which the page links its files relative to',
+    tag: 'Admin',
+    auth: 'none',
+    answers: { 301: { description: 'To /admin/ui.', headers: { location: { description: 'The console page, relative.' } } } },
+    errors: [],
+  },
+  {
+    method: 'get',
+    path: '/admin/ui/{name}',
+    operationId: 'operatorConsoleAsset',
+    summary: "The console's script and style sheet",
+    tag: 'Admin',
+    auth: 'none',
+    pathParams: z.object({ name: z.enum(CONSOLE_FILES).meta({ description: 'Any other name is 404.' }) }),
+    answers: { 200: { description: 'The file.', body: { 'text/javascript': z.string(), 'text/css': z.string() } } },
+    errors: [404],
   },
   {
     method: 'get',
