@@ -1,53 +1,40 @@
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import { generateKey, hashKey, STATIC_TEAM } from '../http/auth.js';
 import { ApiError, invalidRequest, notFound } from '../http/errors.js';
 import { parseOrThrow } from '../http/validation.js';
-import { quotaPolicySchema, type Clock, type QuotaPolicy } from '../quota/policy.js';
+import type { Clock, QuotaPolicy } from '../quota/policy.js';
 import { WEBHOOK_EVENT_TYPES, type ApiKeyRecord, type Store, type Team, type WebhookDelivery, type WebhookEndpoint } from '../store/types.js';
 import type { ModelCatalog } from '../videos/models.js';
 import { RefusedDestinationError, type DestinationPolicy } from '../webhooks/destination.js';
 import { newWebhookSecret, ROTATION_OVERLAP_MS } from '../webhooks/signing.js';
-
-export const teamIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'use 1-64 letters, digits, dots, dashes or underscores');
-
-export const createTeamSchema = z
-  .object({ id: teamIdSchema, name: z.string().max(200).nullable().optional(), quota: quotaPolicySchema.default({}) })
-  .strict();
-export const patchTeamSchema = z.object({ name: z.string().max(200).nullable().optional(), quota: quotaPolicySchema.optional() }).strict();
-export const issueKeySchema = z
-  .object({
-    name: z.string().max(200).nullable().optional(),
-    quota: quotaPolicySchema.default({}),
-    /** Unix seconds, as every timestamp of the API. */
-    expires_at: z.number().int().positive().nullable().optional(),
-  })
-  .strict();
-export const usageQuerySchema = z.object({ days: z.coerce.number().int().min(1).max(366).optional() });
-
-export const webhookSchema = z
-  .object({
-    url: z.string().max(2048),
-    events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional(),
-    enabled: z.boolean().optional(),
-  })
-  .strict();
-export const deliveriesQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(100).optional() });
+import {
+  createTeamSchema,
+  deliveriesQuerySchema,
+  issueKeySchema,
+  patchTeamSchema,
+  usageQuerySchema,
+  webhookInputSchema,
+  type ApiKeyObject,
+  type DeliveryObject,
+  type TeamObject,
+  type UsageObject,
+  type WebhookEndpointObject,
+} from './schemas.js';
 
 const unixS = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
 
-/** Never the secret: it is shown once, by the call that made it (`secret`). */
-export const webhookView = (e: WebhookEndpoint, secret?: string) => ({
+/** Never the secret: only the calls that make one return it (`secret`). */
+export const webhookView = (e: WebhookEndpoint, secret?: string): WebhookEndpointObject => ({
   object: 'webhook_endpoint',
   team: e.teamId,
   url: e.url,
-  events: e.events,
+  events: [...e.events],
   enabled: e.enabled,
   created_at: e.createdAt,
   previous_secret_expires_at: e.previousSecret !== null ? unixS(e.previousSecretExpiresAtMs) : null,
   ...(secret !== undefined ? { secret } : {}),
 });
-export const deliveryView = (d: WebhookDelivery) => ({
+export const deliveryView = (d: WebhookDelivery): DeliveryObject => ({
   id: d.id,
   object: 'webhook.delivery',
   event_id: d.eventId,
@@ -64,8 +51,8 @@ export const deliveryView = (d: WebhookDelivery) => ({
   created_at: d.createdAt,
 });
 
-export const teamView = (t: Team) => ({ id: t.id, object: 'team', name: t.name, quota: t.quota, created_at: t.createdAt });
-export const keyView = (k: ApiKeyRecord) => ({
+export const teamView = (t: Team): TeamObject => ({ id: t.id, object: 'team', name: t.name, quota: t.quota, created_at: t.createdAt });
+export const keyView = (k: ApiKeyRecord): ApiKeyObject => ({
   id: k.id,
   object: 'api_key',
   team: k.teamId,
@@ -189,15 +176,16 @@ export class AdminService {
     if (!team) throw teamNotFound(teamId);
     await this.hooks.beforeUsage?.();
     const u = await this.store.usage(teamId, this.clock.now(), days ?? 1);
-    return {
+    const usage: UsageObject = {
       team: teamId,
       day: u.day,
       month: u.month,
       active_jobs: u.activeJobs,
       requests_this_minute: u.requestsThisMinute,
       quota: team.quota,
-      ...(days ? { daily: u.daily } : {}),
+      ...(days ? { daily: [...u.daily] } : {}),
     };
+    return usage;
   }
 
   private async requireTeam(teamId: string): Promise<void> {
@@ -206,7 +194,7 @@ export class AdminService {
 
   /** Creates the endpoint (its secret shown this once) or replaces its url, events and enabled flag. */
   async setWebhook(teamId: string, body: unknown) {
-    const input = parseOrThrow(webhookSchema, body);
+    const input = parseOrThrow(webhookInputSchema, body);
     await this.requireTeam(teamId);
     let url: URL;
     try {

@@ -1,0 +1,108 @@
+import { z } from 'zod';
+import { quotaPolicySchema } from '../quota/policy.js';
+import { WEBHOOK_EVENT_TYPES } from '../store/types.js';
+
+/**
+ * The wire shapes of the admin API. The service validates with these and the OpenAPI document is
+ * generated from them (src/openapi/), so the two cannot disagree.
+ */
+
+export const teamIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'use 1-64 letters, digits, dots, dashes or underscores');
+const name = z.string().max(200).nullable().optional();
+
+export const createTeamSchema = z.object({ id: teamIdSchema, name, quota: quotaPolicySchema.default({}) }).strict();
+export const patchTeamSchema = z.object({ name, quota: quotaPolicySchema.optional() }).strict();
+export const issueKeySchema = z
+  .object({
+    name,
+    quota: quotaPolicySchema.default({}),
+    /** Unix seconds, as every timestamp of the API. */
+    expires_at: z.number().int().positive().nullable().optional(),
+  })
+  .strict();
+export const usageQuerySchema = z.object({
+  days: z.coerce.number().int().min(1).max(366).optional().meta({ description: 'Adds `daily`, one entry per UTC day, for the last N days.' }),
+});
+
+export const teamPathSchema = z.object({ team: z.string().min(1) });
+export const keyPathSchema = z.object({ id: z.string().min(1).meta({ description: 'The key id (`key_…`), never its secret.' }) });
+
+export const teamSchema = z.object({ id: z.string(), object: z.literal('team'), name: z.string().nullable(), quota: quotaPolicySchema, created_at: z.number().int() });
+export type TeamObject = z.output<typeof teamSchema>;
+export const teamListSchema = z.object({ object: z.literal('list'), data: z.array(teamSchema) });
+export const teamDeletedSchema = z.object({ id: z.string(), object: z.literal('team.deleted'), deleted: z.literal(true) });
+
+export const apiKeySchema = z.object({
+  id: z.string(),
+  object: z.literal('api_key'),
+  team: z.string(),
+  name: z.string().nullable(),
+  prefix: z.string().meta({ description: 'The first characters of the secret, to recognise it by.' }),
+  quota: quotaPolicySchema,
+  created_at: z.number().int(),
+  expires_at: z.number().int().nullable(),
+  revoked_at: z.number().int().nullable(),
+});
+export type ApiKeyObject = z.output<typeof apiKeySchema>;
+export const apiKeyListSchema = z.object({ object: z.literal('list'), data: z.array(apiKeySchema) });
+/** The only answer that ever holds the secret. */
+export const issuedKeySchema = apiKeySchema.extend({ key: z.string().meta({ description: 'The secret: shown once, stored only as a hash.' }) });
+export const revokedKeySchema = apiKeySchema.extend({ revoked: z.literal(true) });
+
+const periodUsage = z.object({
+  start: z.string(),
+  video_seconds: z.number().meta({ description: 'What counts against the budget: settled and still reserved.' }),
+  video_seconds_reserved: z.number().meta({ description: 'The part held by jobs not yet ended.' }),
+  requests: z.number().int(),
+});
+export const usageSchema = z.object({
+  team: z.string(),
+  day: periodUsage.meta({ description: 'The current UTC day; `start` is its date.' }),
+  month: periodUsage.meta({ description: 'The current UTC month; `start` is YYYY-MM.' }),
+  active_jobs: z.number().int(),
+  requests_this_minute: z.number().int(),
+  quota: quotaPolicySchema,
+  daily: z.array(z.object({ date: z.string(), video_seconds: z.number(), requests: z.number().int() })).optional(),
+});
+export type UsageObject = z.output<typeof usageSchema>;
+
+export const webhookInputSchema = z
+  .object({
+    url: z.string().max(2048).meta({ description: 'https, or http for a host listed in WEBHOOK_ALLOWED_HOSTS; checked on what it resolves to.' }),
+    events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional().meta({ description: 'Default: both.' }),
+    enabled: z.boolean().optional().meta({ description: 'Default: true. Disabled, no event is queued or sent.' }),
+  })
+  .strict();
+export const deliveriesQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(100).optional().meta({ description: 'Default 20.' }) });
+export const deliveryPathSchema = teamPathSchema.extend({ id: z.string().min(1).meta({ description: 'The delivery id (`whd_…`).' }) });
+
+export const webhookEndpointSchema = z.object({
+  object: z.literal('webhook_endpoint'),
+  team: z.string(),
+  url: z.string(),
+  events: z.array(z.enum(WEBHOOK_EVENT_TYPES)),
+  enabled: z.boolean(),
+  created_at: z.number().int(),
+  previous_secret_expires_at: z.number().int().nullable().meta({ description: 'Until when the secret before the last rotation still signs.' }),
+  secret: z.string().optional().meta({ description: 'The signing secret (`whsec_…`): only when the endpoint is created or its secret rotated.' }),
+});
+export type WebhookEndpointObject = z.output<typeof webhookEndpointSchema>;
+export const webhookDeletedSchema = z.object({ object: z.literal('webhook_endpoint.deleted'), team: z.string(), deleted: z.literal(true) });
+export const deliverySchema = z.object({
+  id: z.string(),
+  object: z.literal('webhook.delivery'),
+  event_id: z.string().meta({ description: 'The `webhook-id` of every attempt.' }),
+  type: z.enum(WEBHOOK_EVENT_TYPES),
+  video_id: z.string(),
+  status: z.enum(['pending', 'delivered', 'failed']),
+  attempts: z.number().int(),
+  last_status: z.number().int().nullable(),
+  last_error: z.string().nullable(),
+  last_latency_ms: z.number().int().nullable(),
+  last_attempt_at: z.number().int().nullable(),
+  next_attempt_at: z.number().int().nullable(),
+  delivered_at: z.number().int().nullable(),
+  created_at: z.number().int(),
+});
+export type DeliveryObject = z.output<typeof deliverySchema>;
+export const deliveryListSchema = z.object({ object: z.literal('list'), data: z.array(deliverySchema) });
