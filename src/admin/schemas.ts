@@ -68,7 +68,14 @@ export type UsageObject = z.output<typeof usageSchema>;
 
 export const webhookInputSchema = z
   .object({
-    url: z.string().max(2048).meta({ description: 'https, or http for a host listed in WEBHOOK_ALLOWED_HOSTS; checked on what it resolves to.' }),
+    url: z
+      .string()
+      .max(2048)
+      .meta({
+        format: 'uri',
+        pattern: '^https://',
+        description: 'https (http too, for a host listed in WEBHOOK_ALLOWED_HOSTS); refused when it resolves to a private, loopback or link-local address that is not listed.',
+      }),
     events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional().meta({ description: 'Default: both.' }),
     enabled: z.boolean().optional().meta({ description: 'Default: true. Disabled, no event is queued or sent.' }),
   })

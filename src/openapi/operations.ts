@@ -140,6 +140,8 @@ const teamLinks = {
   ListKeys: { operationId: 'listKeys', parameters: { team: '$response.body#/id' } },
   GetUsage: { operationId: 'getUsage', parameters: { team: '$response.body#/id' } },
   DeleteTeam: { operationId: 'deleteTeam', parameters: { team: '$response.body#/id' } },
+  SetWebhook: { operationId: 'setWebhook', parameters: { team: '$response.body#/id' } },
+  ListWebhookDeliveries: { operationId: 'listWebhookDeliveries', parameters: { team: '$response.body#/id' } },
 };
 const adminBody = (schema: z.ZodType, required: boolean) => ({ required, media: { 'application/json': schema } });
 
@@ -333,7 +335,17 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'adminToken',
     pathParams: teamPathSchema,
     body: adminBody(webhookInputSchema, true),
-    answers: { 200: { description: 'The endpoint; `secret` only when it was created.', body: webhookEndpointSchema } },
+    answers: {
+      200: {
+        description: 'The endpoint; `secret` only when it was created.',
+        body: webhookEndpointSchema,
+        links: {
+          GetWebhook: { operationId: 'getWebhook', parameters: { team: '$response.body#/team' } },
+          RotateWebhookSecret: { operationId: 'rotateWebhookSecret', parameters: { team: '$response.body#/team' } },
+          DeleteWebhook: { operationId: 'deleteWebhook', parameters: { team: '$response.body#/team' } },
+        },
+      },
+    },
     // 400: also a url that WEBHOOK_ALLOWED_HOSTS or the address rules refuse (`webhook_url_refused`).
     errors: [400, 404, 413, 415],
   },
