@@ -73,8 +73,10 @@ export const webhookInputSchema = z
       .max(2048)
       .meta({
         format: 'uri',
-        pattern: '^https://',
-        description: 'https (http too, for a host listed in WEBHOOK_ALLOWED_HOSTS); refused when it resolves to a private, loopback or link-local address that is not listed.',
+        // The usual form; the rules themselves are the description's (and src/webhooks/destination.ts).
+        pattern: '^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$',
+        description:
+          'https (http too, for a host listed in WEBHOOK_ALLOWED_HOSTS), no credentials; refused when the host is not listed in a non-empty WEBHOOK_ALLOWED_HOSTS, or resolves to a private, loopback or link-local address that is not listed.',
       }),
     events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional().meta({ description: 'Default: both.' }),
     enabled: z.boolean().optional().meta({ description: 'Default: true. Disabled, no event is queued or sent.' }),

@@ -357,7 +357,16 @@ export const OPERATIONS: readonly Operation[] = [
     tag: 'Admin',
     auth: 'adminToken',
     pathParams: teamPathSchema,
-    answers: { 200: { description: 'The endpoint.', body: webhookEndpointSchema } },
+    answers: {
+      200: {
+        description: 'The endpoint.',
+        body: webhookEndpointSchema,
+        links: {
+          RotateWebhookSecret: { operationId: 'rotateWebhookSecret', parameters: { team: '$response.body#/team' } },
+          DeleteWebhook: { operationId: 'deleteWebhook', parameters: { team: '$response.body#/team' } },
+        },
+      },
+    },
     errors: [404],
   },
   {
