@@ -666,7 +666,7 @@ async function storeScenario(upstream: Upstream, dataDirs: string[]) {
   // pg_ctl daemonises the server: it is no child of ours, so the exit handlers in procs.ts would not stop it.
   process.on('exit', cluster.stop);
   try {
-    const version = execFileSync(join(bin, 'postgres'), ['--version'], { encoding: 'utf8' }).trim().split(' ').pop()!;
+    const version = /\d+(\.\d+)?/.exec(execFileSync(join(bin, 'postgres'), ['--version'], { encoding: 'utf8' }))?.[0] ?? 'unknown';
     const envs = {
       sqlite: gatewayEnv(upstream.url, { ADMIN_TOKEN: BENCH_ADMIN_TOKEN }),
       postgres: gatewayEnv(upstream.url, { ADMIN_TOKEN: BENCH_ADMIN_TOKEN, DATABASE_URL: cluster.url }),
