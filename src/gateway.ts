@@ -10,9 +10,8 @@ import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { listenForMetrics } from './observability/metrics-http.js';
 import { systemClock, type Clock } from './quota/policy.js';
-import { PostgresStore, safeDatabaseLabel } from './store/postgres.js';
-import { SqliteStore } from './store/sqlite.js';
-import type { ChargeListener, Store } from './store/types.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/types.js';
 import { DEFAULT_UPSTREAM_ID, UpstreamClient } from './upstream/client.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './videos/models.js';
@@ -46,16 +45,6 @@ export interface Gateway {
   readonly auth: Authenticator;
   /** Stops taking connections, lets in-flight requests and downloads finish until the deadline, then closes. */
   shutdown(deadlineMs?: number): Promise<void>;
-}
-
-/** DATABASE_URL chooses the shared store; without it, the embedded one under DATA_DIR. */
-async function openStore(config: Config, onCharge: ChargeListener): Promise<Store> {
-  if (!config.databaseUrl) return SqliteStore.inDataDir(config.dataDir, onCharge);
-  try {
-    return await PostgresStore.open({ url: config.databaseUrl, ...config.database, onCharge });
-  } catch (err) {
-    throw new Error(`cannot open the PostgreSQL store at ${safeDatabaseLabel(config.databaseUrl)}: ${(err as Error).message}`);
-  }
 }
 
 /** Wires config → store → upstream → app and listens. Tests start it exactly as main.ts does. */

@@ -2,7 +2,7 @@ import { AdminService } from './service.js';
 import type { Config } from '../config.js';
 import { ApiError, type ErrorType } from '../http/errors.js';
 import { systemClock } from '../quota/policy.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { ModelCatalog } from '../videos/models.js';
 
@@ -29,10 +29,6 @@ export interface AdminBackend {
 }
 
 /** The one place the CLI opens the gateway's store, so it opens whichever store the gateway would. */
-async function openStore(config: Config): Promise<Store> {
-  return SqliteStore.inDataDir(config.dataDir);
-}
-
 export async function directBackend(config: Config): Promise<AdminBackend> {
   let store: Store;
   try {
