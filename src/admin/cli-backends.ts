@@ -2,6 +2,7 @@ import { AdminService } from './service.js';
 import type { Config } from '../config.js';
 import { ApiError, type ErrorType } from '../http/errors.js';
 import { systemClock } from '../quota/policy.js';
+import { PostgresStore } from '../store/postgres.js';
 import { SqliteStore } from '../store/sqlite.js';
 import type { Store } from '../store/types.js';
 import { ModelCatalog } from '../videos/models.js';
@@ -30,6 +31,7 @@ export interface AdminBackend {
 
 /** The one place the CLI opens the gateway's store, so it opens whichever store the gateway would. */
 async function openStore(config: Config): Promise<Store> {
+  if (config.databaseUrl) return PostgresStore.open({ url: config.databaseUrl, ...config.database });
   return SqliteStore.inDataDir(config.dataDir);
 }
 
@@ -40,8 +42,9 @@ export async function directBackend(config: Config): Promise<AdminBackend> {
   } catch (err) {
     throw new ApiError({ status: 503, type: 'server_error', code: 'store_unavailable', message: `cannot open the store: ${(err as Error).message}` });
   }
-  // No key cache lives in this process, so there is nothing to drop on change: a running gateway notices a
-  // revocation made here when its own cache entry expires (KEY_CACHE_MS).
+  // On the shared store a revocation or policy change made here is notified to every gateway, as the admin
+  // API's are. On an embedded store no word reaches the gateway: it notices when its own cache entry expires
+  // (KEY_CACHE_MS).
   const ops = new AdminService(store, systemClock, new ModelCatalog(config.models, config.defaultModel));
   return { ops, close: () => store.close() };
 }
