@@ -24,10 +24,11 @@ export interface Harness {
 }
 
 export async function startHarness(
-  opts: { env?: Record<string, string>; sim?: Partial<SimulatorOptions>; dataDir?: string; clock?: Clock } = {},
+  opts: { env?: Record<string, string>; sim?: Partial<SimulatorOptions>; dataDir?: string; clock?: Clock; upstreamOf?: Harness } = {},
 ): Promise<Harness> {
-  const sim = new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 0, ...opts.sim });
-  const upstreamUrl = await sim.listen();
+  // A harness given another's upstream (replicas of one deployment) shares its simulator, and leaves it running.
+  const sim = opts.upstreamOf?.sim ?? new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 0, ...opts.sim });
+  const upstreamUrl = opts.upstreamOf?.upstreamUrl ?? (await sim.listen());
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gw-test-'));
   const config = loadConfig({
     PORT: '0',
@@ -59,7 +60,7 @@ export async function startHarness(
     logs,
     async close() {
       await gw.shutdown(1000);
-      await sim.close();
+      if (!opts.upstreamOf) await sim.close();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

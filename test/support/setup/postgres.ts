@@ -19,7 +19,7 @@ declare module 'vitest' {
  * is used instead (a server you run; its role needs CREATEDB). Without PostgreSQL the suites that need it
  * skip, loudly; under CI=true that is a failure.
  */
-const POSTGRES_SUITES = 'PostgreSQL store suites (test/contract/*.test.ts, test/integration/postgres.test.ts)';
+const POSTGRES_SUITES = 'PostgreSQL store suites (test/contract/*.test.ts, test/integration/postgres.test.ts, test/integration/replicas.test.ts)';
 const POSTGRES_INSTALL = 'Install PostgreSQL (Debian/Ubuntu: apt-get install postgresql) or set TEST_DATABASE_URL';
 
 /** initdb and pg_ctl: Debian's versioned directories first (newest wins), then PATH. */
@@ -56,19 +56,22 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts the cluster and returns what stops it (nothing to stop for TEST_DATABASE_URL or a skip). */
-export async function setupPostgres(project: TestProject): Promise<(() => void) | undefined> {
-  project.provide('postgresUrl', null);
-  const given = process.env.TEST_DATABASE_URL;
-  if (given) {
-    project.provide('postgresUrl', given);
-    return undefined;
-  }
+/** A throwaway cluster on a free loopback port, owned by whoever started it. */
+export interface Cluster {
+  /** postgres://gateway@127.0.0.1:port/postgres (trust authentication). */
+  readonly url: string;
+  /** Stops the server (`pg_ctl stop -m fast`: sessions are terminated), keeping its data and its port. */
+  pause(): void;
+  /** Starts it again on the same port. */
+  resume(): void;
+  /** Stops it and removes its files. */
+  destroy(): void;
+}
+
+/** Starts a cluster with the first initdb/pg_ctl found; undefined when there is none. */
+export async function startCluster(): Promise<Cluster | undefined> {
   const bin = findBinDir();
-  if (!bin) {
-    prerequisiteMissing(POSTGRES_SUITES, 'no initdb/pg_ctl under /usr/lib/postgresql/*/bin or on PATH', POSTGRES_INSTALL);
-    return undefined;
-  }
+  if (!bin) return undefined;
   const user = runAs();
   const run = (cmd: string, args: string[]) =>
     execFileSync(user ? user.prefix[0]! : join(bin, cmd), user ? [...user.prefix.slice(1), join(bin, cmd), ...args] : args, {
@@ -79,9 +82,10 @@ export async function setupPostgres(project: TestProject): Promise<(() => void) 
   const dir = mkdtempSync(join(tmpdir(), 'gw-pg-'));
   if (user) chownSync(dir, user.uid, user.gid);
   const data = join(dir, 'data');
-  const stop = () => {
+  const stop = (mode: 'immediate' | 'fast') => run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']);
+  const destroy = () => {
     try {
-      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      stop('immediate');
     } catch {
       // Not running (start failed, or already gone): nothing to stop.
     }
@@ -90,26 +94,44 @@ export async function setupPostgres(project: TestProject): Promise<(() => void) 
   try {
     run('initdb', ['-D', data, '-A', 'trust', '-U', 'gateway', '-E', 'UTF8', '--no-locale', '--no-sync', '--no-instructions']);
     let port = 0;
+    let opts = '';
+    const start = () => run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-o', opts, '-w', '-t', '60', 'start']);
     // A free port can be taken between the probe and the server's bind: try a few.
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
-      const opts = [
+      opts = [
         `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir}`,
         '-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300',
       ].join(' ');
       try {
-        run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-o', opts, '-w', '-t', '60', 'start']);
+        start();
         break;
       } catch (err) {
         if (attempt >= 3) throw err;
       }
     }
-    project.provide('postgresUrl', `postgres://gateway@127.0.0.1:${port}/postgres`);
-    return stop;
+    return { url: `postgres://gateway@127.0.0.1:${port}/postgres`, pause: () => void stop('fast'), resume: () => void start(), destroy };
   } catch (err) {
     const e = err as Error & { stderr?: Buffer };
     const log = existsSync(join(dir, 'server.log')) ? readFileSync(join(dir, 'server.log'), 'utf8').slice(-2000) : '';
-    stop();
+    destroy();
     throw new Error(`could not start a throwaway PostgreSQL cluster with ${bin}: ${e.message}\n${e.stderr?.toString() ?? ''}${log}`);
   }
+}
+
+/** Starts the run's cluster and returns what stops it (nothing to stop for TEST_DATABASE_URL or a skip). */
+export async function setupPostgres(project: TestProject): Promise<(() => void) | undefined> {
+  project.provide('postgresUrl', null);
+  const given = process.env.TEST_DATABASE_URL;
+  if (given) {
+    project.provide('postgresUrl', given);
+    return undefined;
+  }
+  const cluster = await startCluster();
+  if (!cluster) {
+    prerequisiteMissing(POSTGRES_SUITES, 'no initdb/pg_ctl under /usr/lib/postgresql/*/bin or on PATH', POSTGRES_INSTALL);
+    return undefined;
+  }
+  project.provide('postgresUrl', cluster.url);
+  return cluster.destroy;
 }
