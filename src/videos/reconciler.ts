@@ -28,6 +28,8 @@ export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
+  /** Claims a pass could not release (the store was down): released before the next pass claims anew. */
+  private unreleased: string[] = [];
 
   constructor(
     private readonly deps: { store: Store; jobs: VideoJobs; logger: Logger; clock: Clock },
@@ -60,15 +62,21 @@ export class Reconciler {
   /** One pass; returns how many jobs it looked at. Public so tests and operators can run it on demand. */
   async pass(): Promise<number> {
     const { store, logger } = this.deps;
+    // Otherwise this replica's own stale claims would keep those jobs from it until their lease ran out.
+    if (this.unreleased.length > 0) {
+      await store.releaseJobs(this.unreleased);
+      this.unreleased = [];
+    }
     // Measured here, before the claim is asked for: the lease, started later on the store's clock, ends later.
     const deadline = performance.now() + this.opts.leaseMs;
     const claimed = await store.claimActiveJobs(this.opts.batch ?? 50, this.opts.leaseMs, this.deps.clock.now());
     try {
       await this.work(claimed, deadline);
     } finally {
-      await store.releaseJobs(claimed.map((j) => j.id)).catch((err: unknown) => {
-        // The claims run out by themselves after their lease.
-        logger.warn({ err: { message: (err as Error).message } }, 'reconciler could not release its claims');
+      const ids = claimed.map((j) => j.id);
+      await store.releaseJobs(ids).catch((err: unknown) => {
+        this.unreleased = ids;
+        logger.warn({ err: { message: (err as Error).message } }, 'reconciler could not release its claims; retried before the next pass');
       });
     }
     return claimed.length;
