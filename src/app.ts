@@ -5,11 +5,12 @@ import { adminRoutes } from './admin/routes.js';
 import { consoleRoutes } from './admin/console.js';
 import { bearer, type Authenticator } from './http/auth.js';
 import { READINESS_PROBE_INTERVAL_MS, SharedProbe } from './http/readiness.js';
-import { type AppEnv, json, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
+import { type AppEnv, json, jsonText, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
 import { ApiError, notFound, serverError, storeUnavailable, toErrorBody, unauthorized } from './http/errors.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import { metricsRoute, routeLabel } from './observability/metrics-http.js';
+import { openApiJson } from './openapi/document.js';
 import type { Clock } from './quota/policy.js';
 import { refusalToError } from './quota/refusals.js';
 import type { RequestCounter } from './quota/request-counter.js';
@@ -104,6 +105,11 @@ export function createApp(deps: AppDeps) {
     const body = { status: storeOk && upstreamOk ? 'ready' : 'not_ready', store: storeOk ? 'ok' : 'down', upstream: upstreamOk ? 'ok' : 'down' };
     return json(c, body, storeOk && upstreamOk ? 200 : 503);
   });
+
+  // No secret in it, and the same for every caller: no auth, and caches may keep it a while. Built on first use.
+  let openApi: string | undefined;
+  const documented = { models: deps.catalog.names(), without: deps.config.metrics.port === undefined ? [] : ['getMetrics'] };
+  app.get('/openapi.json', (c) => jsonText(c, (openApi ??= openApiJson(documented)), 200, { 'cache-control': 'public, max-age=300' }));
 
   app.use('/v1/*', async (c, next) => {
     const principal = await auth.authenticate(bearer(requestHeader(c, 'authorization')));

@@ -38,6 +38,8 @@ export interface Gateway {
   readonly url: string;
   /** Where /metrics is served: `url` unless METRICS_PORT gave it a listener of its own. */
   readonly metricsUrl: string;
+  /** The routes it serves, for checking the OpenAPI document against them. */
+  readonly app: ReturnType<typeof createApp>;
   readonly server: Server;
   readonly store: Store;
   readonly jobs: VideoJobs;
@@ -141,7 +143,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       metricsServer?.close();
     })());
 
-  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, server, store, jobs, reconciler, auth, shutdown };
+  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, reconciler, auth, shutdown };
 }
 
 function urlOf(server: Server): string {

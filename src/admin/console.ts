@@ -21,7 +21,7 @@ const SECURITY_HEADERS = {
   'cache-control': 'no-cache',
 };
 
-const ASSETS = {
+export const ASSETS = {
   'index.html': 'text/html; charset=utf-8',
   'console.js': 'text/javascript; charset=utf-8',
   'console.css': 'text/css; charset=utf-8',
