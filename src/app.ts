@@ -11,7 +11,7 @@ import type { Clock } from './quota/policy.js';
 import { refusalToError } from './quota/refusals.js';
 import type { RequestCounter } from './quota/request-counter.js';
 import type { Store } from './store/types.js';
-import type { UpstreamClient } from './upstream/client.js';
+import type { UpstreamRouter } from './upstream/router.js';
 import type { VideoJobs } from './videos/jobs.js';
 import type { AdminService } from './admin/service.js';
 import type { ModelCatalog } from './videos/models.js';
@@ -20,7 +20,7 @@ import { videoRoutes } from './videos/routes.js';
 export interface AppDeps {
   readonly config: Config;
   readonly store: Store;
-  readonly upstream: UpstreamClient;
+  readonly upstream: UpstreamRouter;
   readonly jobs: VideoJobs;
   readonly auth: Authenticator;
   readonly admin: AdminService;

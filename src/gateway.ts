@@ -10,7 +10,7 @@ import type { Logger } from './observability/logger.js';
 import { systemClock, type Clock } from './quota/policy.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/types.js';
-import { UpstreamClient } from './upstream/client.js';
+import { UpstreamRouter } from './upstream/router.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './videos/models.js';
 import { Reconciler } from './videos/reconciler.js';
@@ -46,7 +46,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, logger } = opts;
   const clock = opts.clock ?? systemClock;
   const store = opts.store ?? SqliteStore.inDataDir(config.dataDir);
-  const upstream = new UpstreamClient({ baseUrl: opts.upstreamBaseUrl, apiKeys: opts.upstreamApiKeys, ...config.upstream });
+  const upstream = new UpstreamRouter([{ id: 'default', kind: 'newapi', baseUrl: opts.upstreamBaseUrl, keys: opts.upstreamApiKeys, timeouts: config.upstream }]);
   const catalog = new ModelCatalog(config.models, config.defaultModel);
   const staticKeys = config.staticApiKeys.map((key, i) => ({ key, id: `static-${i + 1}` }));
   if (opts.acceptDemoKey) staticKeys.push({ key: DEMO_API_KEY, id: 'demo' });

@@ -1,0 +1,16 @@
+import { UpstreamTransport, type TransportOptions } from '../client.js';
+import { NewApiProvider } from './newapi.js';
+import type { Provider, UpstreamKind } from './types.js';
+
+export interface ProviderSettings {
+  readonly baseUrl: string;
+  readonly keys: readonly string[];
+  readonly timeouts: Pick<TransportOptions, 'connectTimeoutMs' | 'timeoutMs' | 'idleTimeoutMs'>;
+}
+
+/** One entry per kind: the only place that turns a kind's name into its provider. */
+const FACTORIES: Readonly<Record<UpstreamKind, (s: ProviderSettings) => Provider>> = {
+  newapi: (s) => new NewApiProvider(new UpstreamTransport({ baseUrl: s.baseUrl, secrets: s.keys, ...s.timeouts }), s.keys),
+};
+
+export const makeProvider = (kind: UpstreamKind, settings: ProviderSettings): Provider => FACTORIES[kind](settings);
