@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { modelFileSchema, type ModelFile } from './videos/models.js';
+import { UPSTREAM_KINDS, type UpstreamKind } from './upstream/providers/types.js';
+import { DEFAULT_MEDIA_HOSTS } from './upstream/providers/xai.js';
 
 const MIB = 1024 * 1024;
 
@@ -47,6 +49,8 @@ const envSchema = z.object({
   HOST: z.preprocess(blankIsUnset, z.string().default(DEFAULTS.host)),
   UPSTREAM_BASE_URL: z.preprocess(blankIsUnset, z.url({ protocol: /^https?$/ }).optional()),
   UPSTREAM_API_KEY: csv,
+  UPSTREAM_KIND: z.preprocess(blankIsUnset, z.enum(UPSTREAM_KINDS).default('newapi')),
+  UPSTREAM_MEDIA_HOSTS: csv,
   ADMIN_TOKEN: z.preprocess(blankIsUnset, z.string().min(16, 'ADMIN_TOKEN must be at least 16 characters').optional()),
   GATEWAY_API_KEYS: csv,
   DATA_DIR: z.preprocess(blankIsUnset, z.string().default(DEFAULTS.dataDir)),
@@ -80,6 +84,9 @@ export interface Config {
   /** Absent means: run against the built-in simulator (never in production). */
   readonly upstreamBaseUrl: string | undefined;
   readonly upstreamApiKeys: readonly string[];
+  /** The protocol of the one-upstream shorthand (UPSTREAM_BASE_URL), and where its videos may be fetched from. */
+  readonly upstreamKind: UpstreamKind;
+  readonly upstreamMediaHosts: readonly string[];
   readonly adminToken: string | undefined;
   /** Keys accepted on /v1 without a store entry (team `default`); the demo key joins them in simulator mode. */
   readonly staticApiKeys: readonly string[];
@@ -138,6 +145,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     upstreamBaseUrl: e.UPSTREAM_BASE_URL,
     upstreamApiKeys: e.UPSTREAM_API_KEY,
+    upstreamKind: e.UPSTREAM_KIND,
+    upstreamMediaHosts: e.UPSTREAM_MEDIA_HOSTS.length > 0 ? e.UPSTREAM_MEDIA_HOSTS : DEFAULT_MEDIA_HOSTS,
     adminToken: e.ADMIN_TOKEN,
     staticApiKeys: e.GATEWAY_API_KEYS,
     dataDir: e.DATA_DIR,

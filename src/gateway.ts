@@ -24,6 +24,8 @@ export interface GatewayOptions {
   /** Where the upstream is; main.ts passes the simulator's address when none is configured. */
   readonly upstreamBaseUrl: string;
   readonly upstreamApiKeys: readonly string[];
+  /** Media hosts of the simulator main.ts starts in xAI mode, instead of UPSTREAM_MEDIA_HOSTS. */
+  readonly upstreamMediaHosts?: readonly string[];
   readonly store?: Store;
   readonly clock?: Clock;
   /** The demo key is accepted only while the gateway runs against its own simulator. */
@@ -46,7 +48,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, logger } = opts;
   const clock = opts.clock ?? systemClock;
   const store = opts.store ?? SqliteStore.inDataDir(config.dataDir);
-  const upstream = new UpstreamRouter([{ id: 'default', kind: 'newapi', baseUrl: opts.upstreamBaseUrl, keys: opts.upstreamApiKeys, timeouts: config.upstream }]);
+  const upstream = new UpstreamRouter([
+    {
+      id: 'default',
+      kind: config.upstreamKind,
+      baseUrl: opts.upstreamBaseUrl,
+      keys: opts.upstreamApiKeys,
+      mediaHosts: opts.upstreamMediaHosts ?? config.upstreamMediaHosts,
+      timeouts: config.upstream,
+    },
+  ]);
   const catalog = new ModelCatalog(config.models, config.defaultModel);
   const staticKeys = config.staticApiKeys.map((key, i) => ({ key, id: `static-${i + 1}` }));
   if (opts.acceptDemoKey) staticKeys.push({ key: DEMO_API_KEY, id: 'demo' });

@@ -24,14 +24,24 @@ async function main() {
   let upstreamBaseUrl = config.upstreamBaseUrl;
   let upstreamApiKeys = config.upstreamApiKeys;
   let simulator: UpstreamSimulator | undefined;
+  let upstreamMediaHosts: string[] | undefined;
   if (!upstreamBaseUrl) {
     const simKey = 'sim-upstream-key';
-    simulator = new UpstreamSimulator({ apiKeys: [simKey] });
+    // UPSTREAM_KIND picks which protocol the simulator speaks; in xai mode it is its own media host too.
+    simulator = new UpstreamSimulator({ apiKeys: [simKey], kind: config.upstreamKind });
     upstreamBaseUrl = await simulator.listen(0);
     upstreamApiKeys = [simKey];
+    upstreamMediaHosts = [new URL(upstreamBaseUrl).host];
   }
 
-  const gateway = await startGateway({ config, logger, upstreamBaseUrl, upstreamApiKeys, acceptDemoKey: simulator !== undefined });
+  const gateway = await startGateway({
+    config,
+    logger,
+    upstreamBaseUrl,
+    upstreamApiKeys,
+    ...(upstreamMediaHosts ? { upstreamMediaHosts } : {}),
+    acceptDemoKey: simulator !== undefined,
+  });
   if (simulator) {
     const banner = [
       '',

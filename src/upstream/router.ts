@@ -1,6 +1,6 @@
 import type { JobRecord } from '../store/types.js';
 import type { UpstreamTask } from '../videos/dialects/task.js';
-import type { NormalizedVideoRequest } from '../videos/normalize.js';
+import { kindRefusal, type NormalizedVideoRequest } from '../videos/normalize.js';
 import { fingerprint, type CallContext, type ContentStream, type UpstreamTiming } from './client.js';
 import { makeProvider, type ProviderSettings } from './providers/index.js';
 import type { ContentOptions, JobRef, Provider, UpstreamKind } from './providers/types.js';
@@ -43,7 +43,7 @@ class Upstream {
   }
 }
 
-const refOf = (job: JobRecord): JobRef => ({ upstreamId: job.upstreamId as string, mediaUrl: null });
+const refOf = (job: JobRecord): JobRef => ({ upstreamId: job.upstreamId as string, mediaUrl: job.mediaUrl });
 
 /** Sends each call to its upstream: creates to one serving the model, everything else to the job's own. */
 export class UpstreamRouter {
@@ -56,6 +56,8 @@ export class UpstreamRouter {
 
   async create(req: NormalizedVideoRequest, ctx: CallContext, timing?: UpstreamTiming): Promise<Placement> {
     const up = this.upstreams[0]!;
+    const refusal = kindRefusal(req, up.spec.kind);
+    if (refusal) throw refusal;
     const key = up.nextKey();
     const task = await up.provider.create(req, req.model.id, key.key, ctx, timing);
     return { task, upstream: up.spec.id, keyFingerprint: key.fp };

@@ -160,7 +160,7 @@ export class VideoJobs {
       throw known ? err : createOutcomeUnknown();
     }
     try {
-      const active = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now());
+      const active = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now(), created.upstream);
       this.remember(active, false);
       return active;
     } catch (err) {

@@ -12,7 +12,7 @@ import type { CallContext, ContentStream, UpstreamTiming } from '../client.js';
  * job's `JobRef`, each kind encoding them its own way (new-api's remix and extensions, xAI's edits and
  * extensions), so that the routes above stay free of per-kind branches.
  */
-export const UPSTREAM_KINDS = ['newapi'] as const;
+export const UPSTREAM_KINDS = ['newapi', 'xai'] as const;
 export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
 
 /** What a provider needs to know of an existing job: the upstream's id and, for xAI, where its video lies. */
