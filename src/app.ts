@@ -7,6 +7,8 @@ import { READINESS_PROBE_INTERVAL_MS, SharedProbe } from './http/readiness.js';
 import { type AppEnv, json, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
 import { ApiError, notFound, serverError, toErrorBody, unauthorized } from './http/errors.js';
 import type { Logger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
+import { metricsRoute, routeLabel } from './observability/metrics-http.js';
 import type { Clock } from './quota/policy.js';
 import { refusalToError } from './quota/refusals.js';
 import type { RequestCounter } from './quota/request-counter.js';
@@ -27,6 +29,7 @@ export interface AppDeps {
   readonly requests: RequestCounter;
   readonly catalog: ModelCatalog;
   readonly logger: Logger;
+  readonly metrics: Metrics;
   readonly clock: Clock;
   /** Set while draining: /readyz turns 503 so that load balancers stop sending traffic. */
   readonly isDraining: () => boolean;
@@ -55,6 +58,7 @@ export function createApp(deps: AppDeps) {
     c.set('responseHeaders', { 'x-request-id': requestId });
     await next();
     const sent = c.get('sentStatus');
+    deps.metrics.httpRequest(c.req.method, routeLabel(c), sent ?? c.res.status, (performance.now() - started) / 1000);
     // While draining, a request that still arrives on a kept-alive connection is served, then the connection ends.
     if (sent === undefined && deps.isDraining()) c.env.outgoing.setHeader('connection', 'close');
     if (!logger.isLevelEnabled('info')) return;
@@ -108,11 +112,14 @@ export function createApp(deps: AppDeps) {
       deps.requests.add(principal);
     } else {
       const admission = await store.admitRequest(principal, clock.now());
+      deps.metrics.admission('request', admission);
       if (!admission.ok) throw refusalToError(admission.refusal);
       setRateHeaders(c, admission.rate);
     }
     await next();
   });
+  // With a port of its own (METRICS_PORT), /metrics is served there only.
+  if (deps.config.metrics.port === undefined) app.route('/', metricsRoute(deps.metrics, deps.config.metrics.token));
   app.route('/v1', videoRoutes(deps));
   app.route('/admin', adminRoutes(deps));
   return app;

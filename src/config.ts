@@ -76,6 +76,8 @@ const envSchema = z.object({
   KEY_CACHE_MS: int(DEFAULTS.keyCacheMs, 0),
   DEFAULT_MODEL: optionalString,
   CONFIG_FILE: optionalString,
+  METRICS_TOKEN: z.preprocess(blankIsUnset, z.string().min(16, 'METRICS_TOKEN must be at least 16 characters').optional()),
+  METRICS_PORT: z.preprocess(blankIsUnset, z.coerce.number().int().min(0).max(65_535).optional()),
 });
 
 export interface Config {
@@ -114,6 +116,12 @@ export interface Config {
   readonly keyCacheMs: number;
   readonly defaultModel: string | undefined;
   readonly models: ModelFile | undefined;
+  readonly metrics: {
+    /** Bearer token that /metrics asks for; unset, /metrics is open. */
+    readonly token: string | undefined;
+    /** A listener of its own for /metrics (0: any free port); unset, /metrics is on the main listener. */
+    readonly port: number | undefined;
+  };
 }
 
 /** A configuration the process cannot start with: a headline, then one line per zod issue. */
@@ -136,6 +144,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   if (e.NODE_ENV === 'production' && !e.UPSTREAM_BASE_URL) {
     throw new ConfigError('UPSTREAM_BASE_URL is required when NODE_ENV=production (the simulator is for local use only)');
+  }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
+    throw new ConfigError('METRICS_PORT must differ from PORT (leave it unset to serve /metrics on the main listener)');
   }
   if (e.UPSTREAM_BASE_URL && e.UPSTREAM_API_KEY.length === 0) {
     throw new ConfigError('UPSTREAM_API_KEY is required when UPSTREAM_BASE_URL is set');
@@ -173,6 +184,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keyCacheMs: e.KEY_CACHE_MS,
     defaultModel: e.DEFAULT_MODEL,
     models: e.CONFIG_FILE ? readModelFile(e.CONFIG_FILE) : undefined,
+    metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
   });
 }
 

@@ -7,9 +7,12 @@ import { DEMO_API_KEY, type Config } from './config.js';
 import { Authenticator } from './http/auth.js';
 import { TransportErrors } from './http/transport.js';
 import type { Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { listenForMetrics } from './observability/metrics-http.js';
 import { systemClock, type Clock } from './quota/policy.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Store } from './store/types.js';
+import { DEFAULT_UPSTREAM_ID } from './upstream/client.js';
 import { UpstreamRouter } from './upstream/router.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './videos/models.js';
@@ -34,6 +37,8 @@ export interface GatewayOptions {
 
 export interface Gateway {
   readonly url: string;
+  /** Where /metrics is served: `url` unless METRICS_PORT gave it a listener of its own. */
+  readonly metricsUrl: string;
   readonly server: Server;
   readonly store: Store;
   readonly jobs: VideoJobs;
@@ -47,30 +52,32 @@ export interface Gateway {
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, logger } = opts;
   const clock = opts.clock ?? systemClock;
-  const store = opts.store ?? SqliteStore.inDataDir(config.dataDir);
+  const metrics = new Metrics();
+  const store = opts.store ?? SqliteStore.inDataDir(config.dataDir, metrics.charge);
+  metrics.watchStore(store, clock);
   const upstream = new UpstreamRouter([
     {
-      id: 'default',
+      id: DEFAULT_UPSTREAM_ID,
       kind: config.upstreamKind,
       baseUrl: opts.upstreamBaseUrl,
       keys: opts.upstreamApiKeys,
       mediaHosts: opts.upstreamMediaHosts ?? config.upstreamMediaHosts,
       timeouts: config.upstream,
     },
-  ]);
+  ], metrics);
   const catalog = new ModelCatalog(config.models, config.defaultModel);
   const staticKeys = config.staticApiKeys.map((key, i) => ({ key, id: `static-${i + 1}` }));
   if (opts.acceptDemoKey) staticKeys.push({ key: DEMO_API_KEY, id: 'demo' });
   const auth = new Authenticator(store, clock, staticKeys, config.keyCacheMs);
   const requests = new RequestCounter(store, clock, logger);
   const admin = new AdminService(store, clock, catalog, { onChange: (m) => auth.forget(m), beforeUsage: () => requests.flush() });
-  const jobs = new VideoJobs({ store, upstream, logger, clock, statusCacheMs: config.statusCacheMs });
+  const jobs = new VideoJobs({ store, upstream, logger, metrics, clock, statusCacheMs: config.statusCacheMs });
   const reconciler = new Reconciler(
     { store, jobs, logger, clock },
     { intervalMs: config.reconcileIntervalMs, maxJobAgeMs: config.maxJobAgeMs, pendingGraceMs: config.upstream.timeoutMs * 2 },
   );
   let draining = false;
-  const app = createApp({ config, store, upstream, jobs, auth, admin, requests, catalog, logger, clock, isDraining: () => draining });
+  const app = createApp({ config, store, upstream, jobs, auth, admin, requests, catalog, logger, metrics, clock, isDraining: () => draining });
 
   const transport = new TransportErrors(logger);
   // HTTP/1.0 requests without a Host are still served (health probes send those), as if sent to config.host.
@@ -93,10 +100,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   });
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
+  const metricsServer =
+    config.metrics.port === undefined
+      ? undefined
+      : await listenForMetrics(metrics, { port: config.metrics.port, host: config.host, token: config.metrics.token }).catch(async (err: Error) => {
+          server.close();
+          await Promise.all([upstream.close(), store.close()]);
+          throw err;
+        });
   reconciler.start();
   requests.start();
-  const addr = server.address() as AddressInfo;
-  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  const url = urlOf(server);
 
   let closing: Promise<void> | undefined;
   const shutdown = (deadlineMs = config.shutdownTimeoutMs) =>
@@ -116,7 +130,16 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await requests.stop();
       await upstream.close();
       await store.close();
+      // Last, so that the drain itself can be watched.
+      metricsServer?.closeAllConnections();
+      metricsServer?.close();
     })());
 
-  return { url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`, server, store, jobs, reconciler, auth, shutdown };
+  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, server, store, jobs, reconciler, auth, shutdown };
+}
+
+function urlOf(server: Server): string {
+  const addr = server.address() as AddressInfo;
+  const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+  return `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${addr.port}`;
 }

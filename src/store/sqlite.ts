@@ -6,6 +6,7 @@ import { isTerminal } from '../videos/dialects/task.js';
 import type {
   Admission,
   ApiKeyRecord,
+  ChargeListener,
   CreateTeamResult,
   HeldReservation,
   JobRecord,
@@ -127,7 +128,8 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly s: ReturnType<SqliteStore['prepare']>;
 
-  constructor(path: string) {
+  /** `onCharge` hears of each move of video-seconds from inside the (synchronous) transaction that makes it. */
+  constructor(path: string, private readonly onCharge?: ChargeListener) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
@@ -137,9 +139,9 @@ export class SqliteStore implements Store {
     this.s = this.prepare();
   }
 
-  static inDataDir(dataDir: string): SqliteStore {
+  static inDataDir(dataDir: string, onCharge?: ChargeListener): SqliteStore {
     mkdirSync(dataDir, { recursive: true });
-    return new SqliteStore(join(dataDir, 'gateway.db'));
+    return new SqliteStore(join(dataDir, 'gateway.db'), onCharge);
   }
 
   private prepare() {
@@ -175,6 +177,7 @@ export class SqliteStore implements Store {
       listDesc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq < ? ORDER BY seq DESC LIMIT ?'),
       listAsc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq > ? ORDER BY seq ASC LIMIT ?'),
       reserved: db.prepare("SELECT * FROM jobs WHERE charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
+      activeStats: db.prepare("SELECT team_id AS teamId, COUNT(*) AS jobs, MIN(updated_at_ms) AS oldestRefreshMs FROM jobs WHERE charge = 'reserved' GROUP BY team_id"),
       reservedOfTeam: db.prepare("SELECT * FROM jobs WHERE team_id = ? AND charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
       insertTeam: db.prepare('INSERT OR IGNORE INTO teams (id, name, quota, created_at) VALUES (?, ?, ?, ?)'),
       team: db.prepare('SELECT * FROM teams WHERE id = ? AND deleted_at IS NULL'),
@@ -223,6 +226,9 @@ export class SqliteStore implements Store {
       this.s.bump.run(sk, `day:${job.chargeDay}`, 0, reserved, settled);
       this.s.bump.run(sk, `month:${job.chargeMonth}`, 0, reserved, settled);
     }
+    if (reserved > 0) this.onCharge?.(job.teamId, 'reserved', reserved);
+    else if (settled > 0) this.onCharge?.(job.teamId, 'settled', settled);
+    else this.onCharge?.(job.teamId, 'refunded', -reserved);
   }
 
   private admit(principal: Principal, job: NewJob | null, nowMs: number): Admission {
@@ -241,6 +247,7 @@ export class SqliteStore implements Store {
     this.bump(principal.teamId, principal.keyId, nowMs, 0, job.seconds);
     const b = buckets(nowMs);
     this.s.insertJob.run({ ...job, createdAt: sec(nowMs), nowMs, day: b.day, month: b.month });
+    this.onCharge?.(job.teamId, 'reserved', job.seconds);
     return { ok: true, rate: null };
   }
 
@@ -366,6 +373,10 @@ export class SqliteStore implements Store {
 
   async activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
     return (this.s.reservedOfTeam.all(teamId, limit) as Row[]).map(toJob);
+  }
+
+  async activeJobStats(): Promise<Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>> {
+    return this.s.activeStats.all() as Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>;
   }
 
   async createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<CreateTeamResult> {

@@ -41,6 +41,9 @@ export interface RequestCount {
 
 export type Charge = 'reserved' | 'settled' | 'refunded';
 
+/** Told of each move of a job's video-seconds (reserved, settled, refunded), once per move, for the metrics. */
+export type ChargeListener = (teamId: string, charge: Charge, seconds: number) => void;
+
 export interface JobRecord {
   readonly id: string;
   readonly teamId: string;
@@ -156,6 +159,8 @@ export interface Store {
   activeJobs(limit: number): Promise<JobRecord[]>;
   /** The same, for one team. */
   activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]>;
+  /** Per team with active jobs: how many, and the refresh time of the least recently refreshed (metrics). */
+  activeJobStats(): Promise<Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>>;
 
   /** Refuses an id held by a live team and, for ever, the id of a deleted team (see `deleteTeam`). */
   createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<CreateTeamResult>;

@@ -11,6 +11,7 @@ import {
   upstreamUnavailable,
 } from '../http/errors.js';
 import { readCappedBuffer } from '../http/read-capped.js';
+import type { UpstreamCallRecorder, UpstreamOperation, UpstreamOutcome } from '../observability/metrics.js';
 import { clientSafeUpstreamText } from '../observability/redact.js';
 import { bufferedExchange, ResponseTooLargeError, type BufferedResponse } from './buffered-exchange.js';
 
@@ -28,6 +29,8 @@ export interface TransportOptions {
   readonly connections?: number;
   /** Never echoed back to a client: the keys of the upstream this transport serves. */
   readonly secrets: readonly string[];
+  /** The metrics of the upstream this transport serves. */
+  readonly calls: UpstreamCallRecorder;
 }
 
 export interface CallContext {
@@ -70,6 +73,8 @@ const classified = (err: ApiError, info: FailureInfo): ApiError => {
 };
 
 export const USER_AGENT = 'grok-video-gateway/0.1';
+/** The id of the upstream that UPSTREAM_BASE_URL and UPSTREAM_API_KEY describe. */
+export const DEFAULT_UPSTREAM_ID = 'default';
 const MAX_JSON_BYTES = 1024 * 1024;
 /**
  * Response headers a client may see on a content download; nothing else of the upstream's leaks (its
@@ -109,16 +114,17 @@ export class UpstreamTransport {
    * A call whose answer is a small JSON document (tasks, deletes), read whole and capped; a non-2xx status
    * is thrown as the gateway's error. `key` null sends no credentials.
    */
-  async exchange(req: TransportRequest, key: string | null, ctx: CallContext, timing: UpstreamTiming | undefined, isCreate = false): Promise<BufferedResponse> {
+  async exchange(req: TransportRequest, key: string | null, ctx: CallContext, timing: UpstreamTiming | undefined, op: UpstreamOperation): Promise<BufferedResponse> {
+    const isCreate = op === 'create';
     const started = performance.now();
     let res: BufferedResponse;
     try {
       res = await bufferedExchange(this.pool, { method: req.method, path: this.prefix + req.path, headers: this.headers(req.headers, key, ctx), body: req.body ?? null }, MAX_JSON_BYTES, ctx.signal);
     } catch (err) {
-      recordTiming(timing, started);
+      this.record(op, started, timing, outcomeOfError(err));
       throw err instanceof ResponseTooLargeError ? garbled(isCreate) : this.networkError(err, isCreate);
     }
-    recordTiming(timing, started, res.statusCode);
+    this.record(op, started, timing, res.statusCode);
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
     throw this.statusError(res.statusCode, res.headers, res.body.toString('utf8'), isCreate);
   }
@@ -130,10 +136,10 @@ export class UpstreamTransport {
     try {
       res = await this.pool.request({ method: req.method, path: this.prefix + req.path, headers: this.headers(req.headers, key, ctx), signal: ctx.signal ?? null });
     } catch (err) {
-      recordTiming(timing, started);
+      this.record('content', started, timing, outcomeOfError(err));
       throw this.networkError(err, false);
     }
-    recordTiming(timing, started, res.statusCode);
+    this.record('content', started, timing, res.statusCode);
     if ((res.statusCode >= 200 && res.statusCode < 300) || passStatuses.includes(res.statusCode)) {
       const out: Record<string, string> = {};
       for (const name of CONTENT_HEADERS) {
@@ -150,13 +156,28 @@ export class UpstreamTransport {
 
   /** Readiness: the upstream answers HTTP at all (any status); only a network failure counts as down. */
   async ping(path: string, key: string, signal: AbortSignal): Promise<boolean> {
+    const started = performance.now();
     try {
       const res = await this.pool.request({ method: 'GET', path: this.prefix + path, headers: { 'user-agent': USER_AGENT, authorization: `Bearer ${key}` }, signal });
+      this.record('probe', started, undefined, res.statusCode);
       await res.body.dump();
       return true;
-    } catch {
+    } catch (err) {
+      this.record('probe', started, undefined, outcomeOfError(err));
       return false;
     }
+  }
+
+  /**
+   * One upstream exchange, for the metrics and the request log: how long it took and how it ended (the status,
+   * once one arrived). The outcome is the transport's: a 2xx whose body then fails to decode counts as ok.
+   */
+  private record(op: UpstreamOperation, started: number, timing: UpstreamTiming | undefined, result: number | UpstreamOutcome): void {
+    const durationMs = performance.now() - started;
+    this.opts.calls.record(op, typeof result === 'number' ? outcomeOf(result) : result, durationMs / 1000);
+    if (!timing) return;
+    timing.durationMs = durationMs;
+    if (typeof result === 'number') timing.status = result;
   }
 
   close(): Promise<void> {
@@ -172,13 +193,13 @@ export class UpstreamTransport {
   }
 
   private networkError(err: unknown, isCreate: boolean): unknown {
-    if (err instanceof Error && err.name === 'AbortError') return err;
-    const code = (err as { code?: string }).code ?? '';
-    if (err instanceof undiciErrors.ConnectTimeoutError || code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    const outcome = outcomeOfError(err);
+    if (outcome === 'aborted') return err;
+    if (outcome === 'connect_error') {
       // The request never left: safe for the client to retry, and for the router to try elsewhere.
       return classified(upstreamUnavailable('The upstream video service is unreachable.'), { refusal: 'unreachable', upstreamFault: true });
     }
-    if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) {
+    if (outcome === 'timeout') {
       return upstreamTimeout(
         isCreate
           ? 'The upstream did not answer in time. It may still have started the video; not retrying automatically.'
@@ -250,9 +271,19 @@ export function garbled(isCreate: boolean): ApiError {
   );
 }
 
-/** The request log's view of one upstream exchange: how long it took and, once one arrived, its status. */
-function recordTiming(timing: UpstreamTiming | undefined, started: number, status?: number): void {
-  if (!timing) return;
-  timing.durationMs = performance.now() - started;
-  if (status !== undefined) timing.status = status;
+/** An answer's outcome: any status at all is an answer; only 2xx (and 416 on content, passed on) are fine. */
+function outcomeOf(status: number): UpstreamOutcome {
+  if (status < 300 || status === 416) return 'ok';
+  if (status === 429) return 'http_429';
+  return status < 500 ? 'http_4xx' : 'http_5xx';
+}
+
+/** What kept an upstream call from getting an answer. */
+function outcomeOfError(err: unknown): UpstreamOutcome {
+  if (err instanceof Error && err.name === 'AbortError') return 'aborted';
+  if (err instanceof ResponseTooLargeError) return 'garbled';
+  const code = (err as { code?: string }).code ?? '';
+  if (err instanceof undiciErrors.ConnectTimeoutError || code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') return 'connect_error';
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) return 'timeout';
+  return 'network_error';
 }

@@ -1,3 +1,4 @@
+import type { Metrics } from '../observability/metrics.js';
 import type { JobRecord } from '../store/types.js';
 import type { UpstreamTask } from '../videos/dialects/task.js';
 import { kindRefusal, type NormalizedVideoRequest } from '../videos/normalize.js';
@@ -5,7 +6,7 @@ import { fingerprint, type CallContext, type ContentStream, type UpstreamTiming 
 import { makeProvider, type ProviderSettings } from './providers/index.js';
 import type { ContentOptions, JobRef, Provider, UpstreamKind } from './providers/types.js';
 
-export interface UpstreamSpec extends ProviderSettings {
+export interface UpstreamSpec extends Omit<ProviderSettings, 'calls'> {
   readonly id: string;
   readonly kind: UpstreamKind;
 }
@@ -27,8 +28,11 @@ class Upstream {
   readonly keys: readonly Key[];
   private next = 0;
 
-  constructor(readonly spec: UpstreamSpec) {
-    this.provider = makeProvider(spec.kind, spec);
+  constructor(
+    readonly spec: UpstreamSpec,
+    metrics: Metrics,
+  ) {
+    this.provider = makeProvider(spec.kind, { ...spec, calls: metrics.upstreamCalls(spec.id) });
     this.keys = spec.keys.map((key) => ({ key, fp: fingerprint(key) }));
     if (this.keys.length === 0) throw new Error(`upstream ${spec.id}: at least one key is required`);
   }
@@ -49,9 +53,9 @@ const refOf = (job: JobRecord): JobRef => ({ upstreamId: job.upstreamId as strin
 export class UpstreamRouter {
   private readonly upstreams: readonly Upstream[];
 
-  constructor(specs: readonly UpstreamSpec[]) {
+  constructor(specs: readonly UpstreamSpec[], metrics: Metrics) {
     if (specs.length === 0) throw new Error('at least one upstream is required');
-    this.upstreams = specs.map((s) => new Upstream(s));
+    this.upstreams = specs.map((s) => new Upstream(s, metrics));
   }
 
   async create(req: NormalizedVideoRequest, ctx: CallContext, timing?: UpstreamTiming): Promise<Placement> {

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { ApiError, createOutcomeUnknown, invalidRequest, videoNotFound } from '../http/errors.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../quota/policy.js';
 import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
 import type { HeldReservation, JobRecord, Principal, Store } from '../store/types.js';
@@ -15,6 +16,7 @@ export interface JobsDeps {
   readonly store: Store;
   readonly upstream: UpstreamRouter;
   readonly logger: Logger;
+  readonly metrics: Metrics;
   readonly clock: Clock;
   /** Polls within this window share one upstream call and its answer. */
   readonly statusCacheMs: number;
@@ -126,6 +128,7 @@ export class VideoJobs {
     if (!admission.ok && admission.refusal.kind === 'concurrency' && (await this.settleFinished(principal, admission.refusal))) {
       admission = await store.admitJob(principal, job, clock.now());
     }
+    this.deps.metrics.admission('job', admission);
     if (!admission.ok) throw refusalToError(admission.refusal);
     this.creating.add(id);
     try {
@@ -155,6 +158,7 @@ export class VideoJobs {
       });
       if (uncertain) {
         // The upstream may have started a job that nobody can see or poll: the operator must know.
+        this.deps.metrics.uncertainCreate();
         logger.warn({ ...where, code: known ? err.code : 'error' }, 'upstream create outcome unknown; reservation refunded');
       }
       throw known ? err : createOutcomeUnknown();

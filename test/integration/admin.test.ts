@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/admin/cli.js';
 import { ADMIN_TOKEN, CLIENT_KEY, TestClock, admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
 
 let h: Harness;
@@ -139,35 +138,6 @@ describe('admin API disabled without ADMIN_TOKEN', () => {
       expect(r.body.error.message).toMatch(/ADMIN_TOKEN/);
     } finally {
       await bare.close();
-    }
-  });
-});
-
-describe('CLI over the same store', () => {
-  it('creates a team, issues a key the gateway accepts, revokes it, and reads usage', async () => {
-    const prev = process.env.DATA_DIR;
-    process.env.DATA_DIR = h.dataDir;
-    const out: string[] = [];
-    const run = async (...args: string[]) => {
-      out.length = 0;
-      const code = await runCli(args, (s) => out.push(s));
-      return { code, json: JSON.parse(out.join('')) as any };
-    };
-    try {
-      expect((await run('teams', 'create', 'cli-team', '--name', 'From CLI', '--rpm', '5', '--models', 'grok-video-3')).json.quota).toEqual({ requests_per_minute: 5, models: ['grok-video-3'] });
-      const issued = (await run('keys', 'issue', 'cli-team', '--name', 'shell', '--concurrent', '1')).json;
-      expect(issued.key).toMatch(/^gvk_/);
-      const { res } = await postJson(`${h.url}/v1/videos`, { model: 'grok-video-3', prompt: 'x' }, issued.key);
-      expect(res.status).toBe(200);
-      const keys = (await run('keys', 'list', 'cli-team')).json;
-      expect(keys.data[0].quota).toEqual({ max_concurrent_jobs: 1 });
-      expect(JSON.stringify(keys)).not.toContain(issued.key);
-      expect((await run('usage', 'cli-team', '--days', '2')).json).toMatchObject({ team: 'cli-team', active_jobs: 1, day: { video_seconds: 6 } });
-      expect((await run('keys', 'revoke', issued.id)).json.revoked).toBe(true);
-      expect((await run('teams', 'list')).json.data.map((t: { id: string }) => t.id)).toContain('cli-team');
-      await expect(run('teams', 'show', 'missing')).rejects.toMatchObject({ status: 404 });
-    } finally {
-      process.env.DATA_DIR = prev;
     }
   });
 });

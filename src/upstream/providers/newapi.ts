@@ -32,18 +32,18 @@ export class NewApiProvider implements Provider {
       key,
       ctx,
       timing,
-      true,
+      'create',
     );
     return this.readTask(res, true);
   }
 
   async status(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
-    const res = await this.transport.exchange({ method: 'GET', path: path(job.upstreamId), headers: { accept: 'application/json' } }, key, ctx, timing);
+    const res = await this.transport.exchange({ method: 'GET', path: path(job.upstreamId), headers: { accept: 'application/json' } }, key, ctx, timing, 'status');
     return this.readTask(res, false);
   }
 
   async delete(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<void> {
-    await this.transport.exchange({ method: 'DELETE', path: path(job.upstreamId), headers: { accept: 'application/json' } }, key, ctx, timing);
+    await this.transport.exchange({ method: 'DELETE', path: path(job.upstreamId), headers: { accept: 'application/json' } }, key, ctx, timing, 'delete');
   }
 
   content(job: JobRef, key: string, opts: ContentOptions, ctx: CallContext, timing?: UpstreamTiming): Promise<ContentStream> {

@@ -93,13 +93,13 @@ export class XaiProvider implements Provider {
       key,
       ctx,
       timing,
-      true,
+      'create',
     );
     return parse(res, true, decodeXaiCreated);
   }
 
   async status(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
-    const res = await this.api.exchange({ method: 'GET', path: `/v1/videos/${encodeURIComponent(job.upstreamId)}`, headers: { accept: 'application/json' } }, key, ctx, timing);
+    const res = await this.api.exchange({ method: 'GET', path: `/v1/videos/${encodeURIComponent(job.upstreamId)}`, headers: { accept: 'application/json' } }, key, ctx, timing, 'status');
     return parse(res, false, (body) => decodeXaiStatus(job.upstreamId, body, this.mediaOptions.secrets));
   }
 
