@@ -74,6 +74,7 @@ export function createApp(deps: AppDeps) {
         durationMs: Math.round((performance.now() - started) * 100) / 100,
         teamId: principal?.teamId,
         keyId: principal?.keyId,
+        upstream: timing.upstream,
         upstreamStatus: timing.status,
         upstreamMs: timing.status !== undefined ? Math.round(timing.durationMs * 100) / 100 : undefined,
       },

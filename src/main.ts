@@ -25,13 +25,14 @@ async function main() {
   let upstreamApiKeys = config.upstreamApiKeys;
   let simulator: UpstreamSimulator | undefined;
   let upstreamMediaHosts: string[] | undefined;
-  if (!upstreamBaseUrl) {
+  if (!upstreamBaseUrl && !config.upstreams) {
     const simKey = 'sim-upstream-key';
     // UPSTREAM_KIND picks which protocol the simulator speaks; in xai mode it is its own media host too.
     simulator = new UpstreamSimulator({ apiKeys: [simKey], kind: config.upstreamKind });
-    upstreamBaseUrl = await simulator.listen(0);
+    const simUrl = await simulator.listen(0);
+    upstreamBaseUrl = simUrl;
     upstreamApiKeys = [simKey];
-    upstreamMediaHosts = [new URL(upstreamBaseUrl).host];
+    upstreamMediaHosts = [new URL(simUrl).host];
   }
 
   const gateway = await startGateway({

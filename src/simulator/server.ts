@@ -203,7 +203,8 @@ export class UpstreamSimulator {
   readonly tasks = new Map<string, SimTask>();
   private readonly server: Server;
   private failures: Fail[] = [];
-  private readonly completeAfterMs: number;
+  /** How long tasks created from now on take. */
+  completeAfterMs: number;
   videoBytes: number;
   /** Stops upstream answers (headers) for this long, to exercise timeouts. */
   stallMs = 0;

@@ -12,7 +12,7 @@ import {
 } from '../http/errors.js';
 import { readCappedBuffer } from '../http/read-capped.js';
 import type { UpstreamCallRecorder, UpstreamOperation, UpstreamOutcome } from '../observability/metrics.js';
-import { clientSafeUpstreamText } from '../observability/redact.js';
+import { clientSafeUpstreamText, redactSecrets, UPSTREAM_MESSAGE_MAX_CHARS } from '../observability/redact.js';
 import { bufferedExchange, ResponseTooLargeError, type BufferedResponse } from './buffered-exchange.js';
 
 /**
@@ -62,6 +62,8 @@ export interface FailureInfo {
   /** A connection failure or a 5xx: counts against the upstream's breaker. */
   readonly upstreamFault: boolean;
   readonly retryAfterMs?: number;
+  /** What the upstream said, keys redacted: for the log only (it may name the operator's hosts). */
+  readonly detail?: string;
 }
 
 const failures = new WeakMap<ApiError, FailureInfo>();
@@ -228,22 +230,23 @@ export class UpstreamTransport {
     const actionable = s >= 400 && s < 500 && s !== 429 && s !== 401 && s !== 403;
     const message = actionable ? clientSafeUpstreamText(raw, this.opts.secrets) : '';
     const said = message ? ` Upstream said: ${message}` : '';
+    const detail = raw ? { detail: redactSecrets(raw.slice(0, UPSTREAM_MESSAGE_MAX_CHARS), this.opts.secrets) } : {};
     if (s === 429) {
       const retry = headers['retry-after'];
       const retryAfterMs = typeof retry === 'string' && /^\d+$/.test(retry.trim()) ? Number(retry) * 1000 : undefined;
       return classified(
         upstreamUnavailable('The upstream is rate limiting the gateway.', 'upstream_rate_limited', typeof retry === 'string' ? { 'retry-after': retry } : {}),
-        { refusal: 'rate_limited', upstreamFault: false, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
+        { refusal: 'rate_limited', upstreamFault: false, ...detail, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
       );
     }
     if (s === 401 || s === 403) {
-      return classified(upstreamBadGateway("The upstream refused the gateway's credentials; the operator must check the upstream keys."), { refusal: 'key_rejected', upstreamFault: false });
+      return classified(upstreamBadGateway("The upstream refused the gateway's credentials; the operator must check the upstream keys."), { refusal: 'key_rejected', upstreamFault: false, ...detail });
     }
     if (s === 404) return notFound(`The upstream has no such video.${said}`, null, 'video_not_found');
     if (s === 413) return tooLarge(`The upstream refused the request as too large.${said}`);
     if (s >= 400 && s < 500) return invalidRequest(`The upstream rejected the request.${said}`, param, 'upstream_rejected');
-    if (s === 503) return classified(upstreamBadGateway('The upstream is unavailable (HTTP 503).'), { refusal: 'unavailable', upstreamFault: true });
-    return classified(upstreamBadGateway(`The upstream failed with HTTP ${s}.`, { maybeCreated: isCreate }), { upstreamFault: s >= 500 });
+    if (s === 503) return classified(upstreamBadGateway('The upstream is unavailable (HTTP 503).'), { refusal: 'unavailable', upstreamFault: true, ...detail });
+    return classified(upstreamBadGateway(`The upstream failed with HTTP ${s}.`, { maybeCreated: isCreate }), { upstreamFault: s >= 500, ...detail });
   }
 }
 

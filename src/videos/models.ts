@@ -157,6 +157,11 @@ export class ModelCatalog {
     return this.byId.get(this.aliases.get(name) ?? name);
   }
 
+  /** Every model of the table. */
+  specs(): ModelSpec[] {
+    return [...this.byId.values()];
+  }
+
   /** Model ids and aliases, in table order, for `GET /v1/models`. */
   names(): string[] {
     return [...this.byId.keys(), ...this.aliases.keys()];
