@@ -2,17 +2,19 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { Config } from './config.js';
 import { adminRoutes } from './admin/routes.js';
+import { consoleRoutes } from './admin/console.js';
 import { bearer, type Authenticator } from './http/auth.js';
 import { READINESS_PROBE_INTERVAL_MS, SharedProbe } from './http/readiness.js';
-import { type AppEnv, json, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
-import { ApiError, notFound, serverError, toErrorBody, unauthorized } from './http/errors.js';
+import { type AppEnv, json, jsonText, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
+import { ApiError, notFound, serverError, storeUnavailable, toErrorBody, unauthorized } from './http/errors.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import { metricsRoute, routeLabel } from './observability/metrics-http.js';
+import { openApiJson } from './openapi/document.js';
 import type { Clock } from './quota/policy.js';
 import { refusalToError } from './quota/refusals.js';
 import type { RequestCounter } from './quota/request-counter.js';
-import type { Store } from './store/types.js';
+import { StoreUnavailableError, type Store } from './store/types.js';
 import type { UpstreamRouter } from './upstream/router.js';
 import type { VideoJobs } from './videos/jobs.js';
 import type { AdminService } from './admin/service.js';
@@ -41,6 +43,7 @@ const READY_TIMEOUT_MS = 2_000;
 function toApiError(err: unknown): ApiError | undefined {
   if (err instanceof ApiError) return err;
   if (err instanceof HTTPException) return new ApiError({ status: err.status, type: 'invalid_request_error', message: err.message || 'Bad request.' });
+  if (err instanceof StoreUnavailableError) return storeUnavailable();
   return undefined;
 }
 
@@ -85,6 +88,7 @@ export function createApp(deps: AppDeps) {
   app.onError((err, c) => {
     const apiError = toApiError(err);
     if (!apiError) logger.error({ requestId: c.get('requestId'), err: { message: err.message, stack: err.stack } }, 'unhandled error');
+    else if (err instanceof StoreUnavailableError) logger.warn({ requestId: c.get('requestId'), err: { message: err.message } }, 'store unavailable');
     const e = apiError ?? serverError();
     return json(c, toErrorBody(e), e.status, e.headers);
   });
@@ -102,6 +106,11 @@ export function createApp(deps: AppDeps) {
     const body = { status: storeOk && upstreamOk ? 'ready' : 'not_ready', store: storeOk ? 'ok' : 'down', upstream: upstreamOk ? 'ok' : 'down' };
     return json(c, body, storeOk && upstreamOk ? 200 : 503);
   });
+
+  // No secret in it, and the same for every caller: no auth, and caches may keep it a while. Built on first use.
+  let openApi: string | undefined;
+  const documented = { models: deps.catalog.names(), without: deps.config.metrics.port === undefined ? [] : ['getMetrics'] };
+  app.get('/openapi.json', (c) => jsonText(c, (openApi ??= openApiJson(documented)), 200, { 'cache-control': 'public, max-age=300' }));
 
   app.use('/v1/*', async (c, next) => {
     const principal = await auth.authenticate(bearer(requestHeader(c, 'authorization')));
@@ -122,6 +131,8 @@ export function createApp(deps: AppDeps) {
   // With a port of its own (METRICS_PORT), /metrics is served there only.
   if (deps.config.metrics.port === undefined) app.route('/', metricsRoute(deps.metrics, deps.config.metrics.token));
   app.route('/v1', videoRoutes(deps));
+  // Before the admin API: the console's files are public, and its routes answer before the API's bearer check.
+  app.route('/admin', consoleRoutes());
   app.route('/admin', adminRoutes(deps));
   return app;
 }

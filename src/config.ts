@@ -32,6 +32,9 @@ export const DEFAULTS = {
   upstreamBreakerCooldownMs: 30_000,
   upstreamKeyCooldownMs: 5 * 60_000,
   upstreamRateLimitCooldownMs: 10_000,
+  databaseConnectTimeoutMs: 3_000,
+  databaseStatementTimeoutMs: 5_000,
+  databasePoolSize: 10,
 } as const;
 
 /** The key that works against the built-in simulator only; never accepted in production. */
@@ -60,6 +63,13 @@ const envSchema = z.object({
   GATEWAY_API_KEYS: csv,
   DATA_DIR: z.preprocess(blankIsUnset, z.string().default(DEFAULTS.dataDir)),
   REDIS_URL: optionalString,
+  DATABASE_URL: z.preprocess(
+    blankIsUnset,
+    z.url({ protocol: /^postgres(ql)?$/, error: 'DATABASE_URL must be a postgres:// or postgresql:// URL' }).optional(),
+  ),
+  DATABASE_CONNECT_TIMEOUT_MS: int(DEFAULTS.databaseConnectTimeoutMs, 1),
+  DATABASE_STATEMENT_TIMEOUT_MS: int(DEFAULTS.databaseStatementTimeoutMs, 1),
+  DATABASE_POOL_SIZE: int(DEFAULTS.databasePoolSize, 1),
   PUBLIC_BASE_URL: z.preprocess(blankIsUnset, z.url({ protocol: /^https?$/ }).optional()),
   LOG_LEVEL: z.preprocess(
     blankIsUnset,
@@ -103,6 +113,13 @@ export interface Config {
   readonly staticApiKeys: readonly string[];
   readonly dataDir: string;
   readonly redisUrl: string | undefined;
+  /** Set: the shared PostgreSQL store (several replicas); unset: the embedded SQLite store under dataDir. */
+  readonly databaseUrl: string | undefined;
+  readonly database: {
+    readonly connectTimeoutMs: number;
+    readonly statementTimeoutMs: number;
+    readonly poolSize: number;
+  };
   readonly publicBaseUrl: string | undefined;
   readonly logLevel: string;
   readonly limits: {
@@ -179,6 +196,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     staticApiKeys: e.GATEWAY_API_KEYS,
     dataDir: e.DATA_DIR,
     redisUrl: e.REDIS_URL,
+    databaseUrl: e.DATABASE_URL,
+    database: {
+      connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+      poolSize: e.DATABASE_POOL_SIZE,
+    },
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     logLevel: e.LOG_LEVEL,
     limits: {

@@ -10,8 +10,9 @@ import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { listenForMetrics } from './observability/metrics-http.js';
 import { systemClock, type Clock } from './quota/policy.js';
+import { PostgresStore, safeDatabaseLabel } from './store/postgres.js';
 import { SqliteStore } from './store/sqlite.js';
-import type { Store } from './store/types.js';
+import type { ChargeListener, Store } from './store/types.js';
 import { DEFAULT_UPSTREAM_ID } from './upstream/client.js';
 import { UpstreamRouter, type UpstreamSpec } from './upstream/router.js';
 import { VideoJobs } from './videos/jobs.js';
@@ -39,6 +40,8 @@ export interface Gateway {
   readonly url: string;
   /** Where /metrics is served: `url` unless METRICS_PORT gave it a listener of its own. */
   readonly metricsUrl: string;
+  /** The routes it serves, for checking the OpenAPI document against them. */
+  readonly app: ReturnType<typeof createApp>;
   readonly server: Server;
   readonly store: Store;
   readonly jobs: VideoJobs;
@@ -85,6 +88,16 @@ function upstreamSpecs(opts: GatewayOptions, catalog: ModelCatalog): UpstreamSpe
   });
 }
 
+/** DATABASE_URL chooses the shared store; without it, the embedded one under DATA_DIR. */
+async function openStore(config: Config, onCharge: ChargeListener): Promise<Store> {
+  if (!config.databaseUrl) return SqliteStore.inDataDir(config.dataDir, onCharge);
+  try {
+    return await PostgresStore.open({ url: config.databaseUrl, ...config.database, onCharge });
+  } catch (err) {
+    throw new Error(`cannot open the PostgreSQL store at ${safeDatabaseLabel(config.databaseUrl)}: ${(err as Error).message}`);
+  }
+}
+
 /** Wires config → store → upstream → app and listens. Tests start it exactly as main.ts does. */
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, logger } = opts;
@@ -92,7 +105,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const catalog = new ModelCatalog(config.models, config.defaultModel);
   const specs = upstreamSpecs(opts, catalog);
   const metrics = new Metrics();
-  const store = opts.store ?? SqliteStore.inDataDir(config.dataDir, metrics.charge);
+  const store = opts.store ?? (await openStore(config, metrics.charge));
   metrics.watchStore(store, clock);
   const upstream = new UpstreamRouter(specs, { metrics, logger, clock, policy: config.routing });
   const staticKeys = config.staticApiKeys.map((key, i) => ({ key, id: `static-${i + 1}` }));
@@ -164,7 +177,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       metricsServer?.close();
     })());
 
-  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, server, store, jobs, reconciler, auth, shutdown };
+  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, reconciler, auth, shutdown };
 }
 
 function urlOf(server: Server): string {

@@ -18,7 +18,7 @@ async function main() {
   process.once('SIGTERM', early);
   process.once('SIGINT', early);
   if (config.redisUrl) {
-    logger.warn('REDIS_URL is set but this release has no shared store yet: each replica keeps its own embedded store under DATA_DIR');
+    logger.warn('REDIS_URL is not used: set DATABASE_URL (postgres://…) for a store shared by several replicas');
   }
 
   let upstreamBaseUrl = config.upstreamBaseUrl;

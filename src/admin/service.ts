@@ -1,30 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { z } from 'zod';
 import { generateKey, hashKey, STATIC_TEAM } from '../http/auth.js';
 import { ApiError, invalidRequest, notFound } from '../http/errors.js';
 import { parseOrThrow } from '../http/validation.js';
-import { quotaPolicySchema, type Clock, type QuotaPolicy } from '../quota/policy.js';
+import type { Clock, QuotaPolicy } from '../quota/policy.js';
 import type { ApiKeyRecord, Store, Team } from '../store/types.js';
 import type { ModelCatalog } from '../videos/models.js';
+import { createTeamSchema, issueKeySchema, patchTeamSchema, usageQuerySchema, type ApiKeyObject, type TeamObject, type UsageObject } from './schemas.js';
 
-export const teamIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'use 1-64 letters, digits, dots, dashes or underscores');
-
-export const createTeamSchema = z
-  .object({ id: teamIdSchema, name: z.string().max(200).nullable().optional(), quota: quotaPolicySchema.default({}) })
-  .strict();
-export const patchTeamSchema = z.object({ name: z.string().max(200).nullable().optional(), quota: quotaPolicySchema.optional() }).strict();
-export const issueKeySchema = z
-  .object({
-    name: z.string().max(200).nullable().optional(),
-    quota: quotaPolicySchema.default({}),
-    /** Unix seconds, as every timestamp of the API. */
-    expires_at: z.number().int().positive().nullable().optional(),
-  })
-  .strict();
-export const usageQuerySchema = z.object({ days: z.coerce.number().int().min(1).max(366).optional() });
-
-export const teamView = (t: Team) => ({ id: t.id, object: 'team', name: t.name, quota: t.quota, created_at: t.createdAt });
-export const keyView = (k: ApiKeyRecord) => ({
+export const teamView = (t: Team): TeamObject => ({ id: t.id, object: 'team', name: t.name, quota: t.quota, created_at: t.createdAt });
+export const keyView = (k: ApiKeyRecord): ApiKeyObject => ({
   id: k.id,
   object: 'api_key',
   team: k.teamId,
@@ -145,14 +129,15 @@ export class AdminService {
     if (!team) throw teamNotFound(teamId);
     await this.hooks.beforeUsage?.();
     const u = await this.store.usage(teamId, this.clock.now(), days ?? 1);
-    return {
+    const usage: UsageObject = {
       team: teamId,
       day: u.day,
       month: u.month,
       active_jobs: u.activeJobs,
       requests_this_minute: u.requestsThisMinute,
       quota: team.quota,
-      ...(days ? { daily: u.daily } : {}),
+      ...(days ? { daily: [...u.daily] } : {}),
     };
+    return usage;
   }
 }

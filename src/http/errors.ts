@@ -1,16 +1,31 @@
+import { z } from 'zod';
+
 /**
  * The one error family of the gateway. Everything that goes wrong becomes an ApiError, and `toErrorBody`
  * is the single place that turns it into the OpenAI shape `{error:{message,type,param,code}}`.
  */
-export type ErrorType =
-  | 'invalid_request_error'
-  | 'authentication_error'
-  | 'permission_error'
-  | 'not_found_error'
-  | 'rate_limit_error'
-  | 'insufficient_quota'
-  | 'upstream_error'
-  | 'server_error';
+const ERROR_TYPES = [
+  'invalid_request_error',
+  'authentication_error',
+  'permission_error',
+  'not_found_error',
+  'rate_limit_error',
+  'insufficient_quota',
+  'upstream_error',
+  'server_error',
+] as const;
+export type ErrorType = (typeof ERROR_TYPES)[number];
+
+/** The wire shape of every error answer, as the OpenAPI document publishes it. */
+export const errorBodySchema = z.object({
+  error: z.object({
+    message: z.string(),
+    type: z.enum(ERROR_TYPES),
+    param: z.string().nullable(),
+    code: z.string().nullable(),
+  }),
+});
+export type ErrorBody = z.output<typeof errorBodySchema>;
 
 export interface ApiErrorInit {
   status: number;
@@ -106,6 +121,16 @@ export const upstreamTimeout = (message: string, opts: { maybeCreated?: boolean 
 export const upstreamUnavailable = (message: string, code = 'upstream_unavailable', headers: Record<string, string> = {}) =>
   new ApiError({ status: 503, type: 'upstream_error', message, code, headers });
 
+/** The store (PostgreSQL) did not answer in time: nothing was admitted, so a retry shortly after is safe. */
+export const storeUnavailable = (retryAfterS = 2) =>
+  new ApiError({
+    status: 503,
+    type: 'server_error',
+    message: 'The gateway cannot reach its database right now. Retry shortly.',
+    code: 'store_unavailable',
+    headers: { 'retry-after': String(retryAfterS) },
+  });
+
 export const serverError = (message = 'The gateway hit an internal error. It has been logged with this request id.') =>
   new ApiError({ status: 500, type: 'server_error', message, code: 'internal_error' });
 
@@ -122,6 +147,6 @@ export const createOutcomeUnknown = () =>
     headers: NO_RETRY,
   });
 
-export function toErrorBody(err: ApiError) {
+export function toErrorBody(err: ApiError): ErrorBody {
   return { error: { message: err.message, type: err.type, param: err.param, code: err.code } };
 }

@@ -8,7 +8,7 @@ import { ApiError, notFound, serverError, toErrorBody, unauthorized } from '../h
 import { UNMATCHED_ROUTE, type Metrics } from './metrics.js';
 
 /**
- * The pattern of the route that answered (`/v1/videos/:id`), also when a middleware refused the request
+ * The pattern of the route that answered (`/v1/videos/:video_id`), also when a middleware refused the request
  * before it got there; UNMATCHED_ROUTE when no route matched. Middlewares are registered for every method.
  */
 export function routeLabel(c: Context): string {

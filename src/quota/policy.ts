@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { modelNameSchema } from '../videos/models.js';
 
 /** All fields optional; an absent field is unlimited. */
 export const quotaPolicySchema = z
@@ -8,7 +9,7 @@ export const quotaPolicySchema = z
     video_seconds_per_day: z.number().int().min(0).optional(),
     video_seconds_per_month: z.number().int().min(0).optional(),
     max_seconds_per_video: z.number().int().min(1).optional(),
-    models: z.array(z.string().min(1)).optional(),
+    models: z.array(modelNameSchema).optional(),
   })
   .strict();
 export type QuotaPolicy = z.infer<typeof quotaPolicySchema>;

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
 import { isTerminal } from '../videos/dialects/task.js';
+import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
 import type {
   Admission,
   ApiKeyRecord,
@@ -115,13 +116,6 @@ const toKey = (r: Row): ApiKeyRecord => ({
 
 const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
 
-/** What an abandoned create's hidden record says, for an operator reading the store. */
-const ABANDONED = { code: 'create_abandoned', message: 'The create got no answer from the upstream in time; its reservation was refunded.' };
-/** Refunded before the upstream ever named it, by abandonJob (a client delete of a pending create refunds too, but leaves no mark). */
-const isAbandoned = (job: JobRecord) => job.upstreamId === null && job.charge === 'refunded' && job.error?.code === ABANDONED.code;
-/** Deleted by its team while the create was on its way, and refunded then because the outcome was unknown. */
-const isDeletedPending = (job: JobRecord) => job.upstreamId === null && job.charge === 'refunded' && !isAbandoned(job);
-
 /** The embedded store: one SQLite file in WAL mode; each quota operation is one immediate transaction. */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -226,9 +220,7 @@ export class SqliteStore implements Store {
       this.s.bump.run(sk, `day:${job.chargeDay}`, 0, reserved, settled);
       this.s.bump.run(sk, `month:${job.chargeMonth}`, 0, reserved, settled);
     }
-    if (reserved > 0) this.onCharge?.(job.teamId, 'reserved', reserved);
-    else if (settled > 0) this.onCharge?.(job.teamId, 'settled', settled);
-    else this.onCharge?.(job.teamId, 'refunded', -reserved);
+    this.onCharge?.(job.teamId, ...chargeMove(reserved, settled));
   }
 
   private admit(principal: Principal, job: NewJob | null, nowMs: number): Admission {

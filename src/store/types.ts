@@ -3,7 +3,7 @@ import type { VideoError, VideoStatus } from '../videos/dialects/task.js';
 
 /**
  * The store behind the gateway. Every method that counts against a quota is atomic on its own: the
- * embedded store runs it as one SQLite transaction; a shared store must run it as one Lua script.
+ * embedded store runs it as one SQLite transaction, the shared one as one PostgreSQL transaction.
  */
 export interface Team {
   readonly id: string;
@@ -112,6 +112,14 @@ export interface TeamUsage {
   readonly activeJobs: number;
   readonly requestsThisMinute: number;
   readonly daily: ReadonlyArray<{ date: string; video_seconds: number; requests: number }>;
+}
+
+/**
+ * The store did not answer (down, unreachable, or slower than its timeouts). Nothing was admitted without
+ * being counted; the caller may retry shortly.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
 }
 
 export interface Store {

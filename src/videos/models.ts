@@ -11,6 +11,12 @@ export type Family = 'imagine' | 'grok-video';
 export const TIERS = [480, 540, 720, 1080] as const;
 export type Tier = (typeof TIERS)[number];
 
+/**
+ * A model id or alias as a request names it. Which names exist depends on the configuration, so the check
+ * is the catalog's; the OpenAPI document lists this gateway's names for it (src/openapi/document.ts).
+ */
+export const modelNameSchema = z.string().min(1, 'must not be empty');
+
 export const ASPECT_PRESETS = [
   '1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3', '2:1', '1:2', '19.5:9', '9:19.5', '20:9', '9:20',
 ] as const;

@@ -1,10 +1,10 @@
-import { z } from 'zod';
 import { invalidRequest, modelNotFound, type ApiError } from '../http/errors.js';
 import type { UpstreamKind } from '../upstream/providers/types.js';
 import { parseOrThrow } from '../http/validation.js';
 import { ImageRef } from './image-ref.js';
 import { TIERS, type ModelCatalog, type ModelSpec, type Tier } from './models.js';
 import type { RawRequest } from './parse.js';
+import { CREATE_VIDEO_FIELDS, createVideoFieldsSchema, type CreateVideoFields } from './schemas.js';
 
 /** The one validated form every request becomes, whatever its encoding and dialect. */
 export interface NormalizedVideoRequest {
@@ -25,41 +25,17 @@ export interface NormalizeLimits {
   readonly maxReferenceImages: number;
 }
 
-export const MAX_PROMPT_CHARS = 4096;
 /** Bounds on an OpenAI-style WIDTHxHEIGHT: anything outside them is a typo, not a video size. */
 const MIN_SIDE = 64;
 const MAX_SIDE = 8192;
 /** The widest shape a video may have, either way up: for `size` and for a custom `aspect_ratio` alike. */
 const MAX_RATIO = 4;
 
-/** JSON `null` means the same as leaving a field out. */
-const opt = <T extends z.ZodType>(t: T) => z.preprocess((v) => (v === null ? undefined : v), t.optional());
-const scalar = z.union([z.string(), z.number()], { error: 'must be a string or a number' });
-const dataUriOrObject = z.union([z.string(), z.object({ image_url: z.string().optional(), file_id: z.string().optional() })]);
-
-const fieldsSchema = z.object({
-  model: opt(z.string().min(1, 'must not be empty')),
-  prompt: z
-    .string()
-    .refine((p) => p.trim().length > 0, 'must not be empty')
-    .refine((p) => [...p].length <= MAX_PROMPT_CHARS, `must be at most ${MAX_PROMPT_CHARS} characters`),
-  seconds: opt(scalar),
-  duration: opt(scalar),
-  size: opt(scalar),
-  resolution: opt(scalar),
-  aspect_ratio: opt(z.string()),
-  image: opt(z.union([z.string(), z.array(z.string()).length(1)], { error: "takes one data URI; send several as 'images'" })),
-  images: opt(z.union([z.string(), z.array(z.string())])),
-  input_reference: opt(z.union([dataUriOrObject, z.array(dataUriOrObject)])),
-});
-type Fields = z.output<typeof fieldsSchema>;
-const KNOWN_FIELDS = new Set(Object.keys(fieldsSchema.shape));
-
 export function normalizeVideoRequest(raw: RawRequest, catalog: ModelCatalog, limits: NormalizeLimits): NormalizedVideoRequest {
   // As OpenAI's API does: a misspelt field would otherwise be dropped and the default billed in its place.
-  const unknown = [...Object.keys(raw.fields), ...raw.files.map((file) => file.field)].find((k) => !KNOWN_FIELDS.has(k));
+  const unknown = [...Object.keys(raw.fields), ...raw.files.map((file) => file.field)].find((k) => !CREATE_VIDEO_FIELDS.has(k));
   if (unknown !== undefined) throw invalidRequest(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
-  const f = parseOrThrow(fieldsSchema, raw.fields);
+  const f = parseOrThrow(createVideoFieldsSchema, raw.fields);
   const requested = f.model ?? catalog.defaultModel;
   const model = catalog.resolve(requested);
   if (!model) throw modelNotFound(requested);
@@ -103,7 +79,7 @@ function wholeNumber(v: string | number, param: string): number {
   return n;
 }
 
-function normalizeSeconds(f: Fields, model: ModelSpec, requested: string): number {
+function normalizeSeconds(f: CreateVideoFields, model: ModelSpec, requested: string): number {
   const seconds = f.seconds !== undefined ? wholeNumber(f.seconds, 'seconds') : undefined;
   const duration = f.duration !== undefined ? wholeNumber(f.duration, 'duration') : undefined;
   if (seconds !== undefined && duration !== undefined && seconds !== duration) {
@@ -158,7 +134,7 @@ function nearestTier(shortSide: number, model: ModelSpec): Tier {
   return model.resolutions.reduce((best, t) => (Math.abs(t - shortSide) < Math.abs(best - shortSide) ? t : best));
 }
 
-function normalizeSize(f: Fields, model: ModelSpec): { resolution: Tier; aspectFromSize?: string } {
+function normalizeSize(f: CreateVideoFields, model: ModelSpec): { resolution: Tier; aspectFromSize?: string } {
   let fromSize: { resolution: Tier; aspectFromSize?: string } | undefined;
   if (f.size !== undefined) {
     const wh = /^\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*$/.exec(String(f.size));
@@ -208,7 +184,7 @@ function normalizeAspectRatio(value: string, model: ModelSpec): string {
 
 const REFERENCE_FIELDS = ['image', 'images', 'input_reference'] as const;
 
-function normalizeReferences(f: Fields, raw: RawRequest, limits: NormalizeLimits): ImageRef[] {
+function normalizeReferences(f: CreateVideoFields, raw: RawRequest, limits: NormalizeLimits): ImageRef[] {
   const given = REFERENCE_FIELDS.filter((k) => f[k] !== undefined || raw.files.some((file) => file.field === k));
   if (given.length > 1) {
     throw invalidRequest(`Give reference images in one of 'image', 'images' or 'input_reference', not ${given.join(' and ')}.`, given[1]!, 'conflicting_parameters');

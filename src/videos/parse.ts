@@ -1,6 +1,8 @@
 import busboy from 'busboy';
 import { ApiError, invalidRequest, tooLarge, unsupportedMediaType } from '../http/errors.js';
 import { readCapped, readCappedBuffer } from '../http/read-capped.js';
+// Image fields may carry a data URI, and so may be longer than an ordinary text field.
+import { IMAGE_FIELDS, LIST_FIELDS } from './schemas.js';
 
 /**
  * Body decoding only: JSON or multipart in, plain fields and file parts out. Knows nothing of models;
@@ -27,10 +29,6 @@ export interface ParseLimits {
 export const MAX_JSON_DEPTH = 32;
 export const MAX_MULTIPART_PARTS = 32;
 export const MAX_TEXT_FIELD_BYTES = 64 * 1024;
-/** Fields that may carry a data URI, and so may be longer than an ordinary text field. */
-const IMAGE_FIELDS = new Set(['image', 'images', 'input_reference']);
-/** Fields that may repeat in a multipart body. */
-const LIST_FIELDS = new Set(['images', 'input_reference']);
 
 export async function parseVideoBody(
   contentType: string | undefined,
@@ -119,7 +117,11 @@ function parseMultipart(
     failure ??= err;
   };
 
-  parser.on('field', (rawName, value, info) => {
+  // busboy reports a part without a name (or with an empty one) as `undefined`, whatever its types say.
+  const unnamed = () => fail(invalidRequest('Every multipart part needs a field name.', null, 'invalid_multipart'));
+
+  parser.on('field', (rawName: string | undefined, value, info) => {
+    if (!rawName) return unnamed();
     const name = canonicalName(rawName);
     if (info.valueTruncated) return fail(tooLarge(`Field '${rawName}' is too long.`, name));
     if (!IMAGE_FIELDS.has(name) && Buffer.byteLength(value) > MAX_TEXT_FIELD_BYTES) {
@@ -135,7 +137,11 @@ function parseMultipart(
     }
   });
 
-  parser.on('file', (rawName, stream) => {
+  parser.on('file', (rawName: string | undefined, stream) => {
+    if (!rawName) {
+      stream.resume();
+      return unnamed();
+    }
     const name = canonicalName(rawName);
     if (!IMAGE_FIELDS.has(name)) {
       stream.resume();

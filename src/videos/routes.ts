@@ -1,7 +1,6 @@
 import { pipeline } from 'node:stream/promises';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
-import { z } from 'zod';
 import type { Config } from '../config.js';
 import { ApiError, toErrorBody, tooLarge } from '../http/errors.js';
 import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setResponseHeader, type AppEnv } from '../http/context.js';
@@ -11,16 +10,9 @@ import type { VideoJobs } from './jobs.js';
 import type { ModelCatalog } from './models.js';
 import { normalizeVideoRequest } from './normalize.js';
 import { parseVideoBody } from './parse.js';
+import { contentQuerySchema, listVideosQuerySchema, type ModelList, type VideoDeleted, type VideoList } from './schemas.js';
 import { toVideoObject, videoJson } from './video-object.js';
 import { CreateSlots } from '../http/semaphore.js';
-
-const listQuery = z.object({
-  after: z.string().min(1).optional(),
-  limit: z.coerce.number({ error: 'must be a whole number from 1 to 100' }).int('must be a whole number from 1 to 100').min(1, 'must be at least 1').max(100, 'must be at most 100').default(20),
-  order: z.enum(['asc', 'desc']).default('desc'),
-});
-
-const contentQuery = z.object({ variant: z.enum(['video', 'thumbnail', 'spritesheet']).optional() });
 
 export interface VideoRouteDeps {
   readonly config: Config;
@@ -54,29 +46,31 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
   });
 
   app.get('/videos', async (c) => {
-    const q = parseOrThrow(listQuery, c.req.query());
+    const q = parseOrThrow(listVideosQuerySchema, c.req.query());
     const { jobs: page, hasMore } = await jobs.list(principalOf(c), q);
     const data = page.map((j) => toVideoObject(j, baseUrl));
-    return json(c, { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore });
+    const list: VideoList = { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore };
+    return json(c, list);
   });
 
-  app.get('/videos/:id', async (c) => {
+  app.get('/videos/:video_id', async (c) => {
     // Detached: the status fetch is shared by every poller of this video, so no single client may cancel it
     // (and not touching the request's abort signal keeps the hot path free of a full Request object).
-    const job = await jobs.get(principalOf(c), c.req.param('id'), callContext(c, true));
+    const job = await jobs.get(principalOf(c), c.req.param('video_id'), callContext(c, true));
     if (job.status === 'queued' || job.status === 'in_progress') setResponseHeader(c, 'openai-poll-after-ms', pollAfterMs);
     return jsonText(c, videoJson(job, baseUrl));
   });
 
-  app.delete('/videos/:id', async (c) => {
-    const id = c.req.param('id');
+  app.delete('/videos/:video_id', async (c) => {
+    const id = c.req.param('video_id');
     await jobs.remove(principalOf(c), id, callContext(c, true));
-    return json(c, { id, object: 'video.deleted', deleted: true });
+    const deleted: VideoDeleted = { id, object: 'video.deleted', deleted: true };
+    return json(c, deleted);
   });
 
-  app.get('/videos/:id/content', async (c) => {
-    const { variant } = parseOrThrow(contentQuery, c.req.query());
-    const stream = await jobs.content(principalOf(c), c.req.param('id'), { range: requestHeader(c, 'range'), variant }, callContext(c));
+  app.get('/videos/:video_id/content', async (c) => {
+    const { variant } = parseOrThrow(contentQuerySchema, c.req.query());
+    const stream = await jobs.content(principalOf(c), c.req.param('video_id'), { range: requestHeader(c, 'range'), variant }, callContext(c));
     if (stream.status === 416) {
       stream.body.resume();
       const err = new ApiError({ status: 416, type: 'invalid_request_error', code: 'range_not_satisfiable', param: 'range', message: 'The requested range is not satisfiable.' });
@@ -98,8 +92,9 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
     const data = catalog
       .names()
       .filter((name) => modelAllowed(p, name, catalog.resolve(name)!.id))
-      .map((id) => ({ id, object: 'model', created: 0, owned_by: 'grok-video-gateway' }));
-    return json(c, { object: 'list', data });
+      .map((id) => ({ id, object: 'model' as const, created: 0, owned_by: 'grok-video-gateway' }));
+    const list: ModelList = { object: 'list', data };
+    return json(c, list);
   });
 
   return app;

@@ -1,4 +1,5 @@
 import type { JobRecord } from '../store/types.js';
+import type { VideoObject } from './schemas.js';
 
 /** OpenAI's `size` is `WxH`: the tier is the short side, the long side follows the ratio, rounded to even. */
 export function dimensions(tier: number, aspectRatio: string): string {
@@ -8,10 +9,10 @@ export function dimensions(tier: number, aspectRatio: string): string {
 }
 
 /** The OpenAI Video object for a job; ids are the gateway's own, never the upstream's. */
-export function toVideoObject(job: JobRecord, baseUrl: string) {
+export function toVideoObject(job: JobRecord, baseUrl: string): VideoObject {
   return {
     id: job.id,
-    object: 'video' as const,
+    object: 'video',
     model: job.model,
     status: job.status,
     progress: job.progress,

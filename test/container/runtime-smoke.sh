@@ -195,6 +195,13 @@ status="$(http_status "http://127.0.0.1:$gw_port/readyz")"
 [ "$status" = 200 ] || die "/readyz answered $status, want 200 (store and upstream reachable)"
 log "/readyz 200"
 
+# The operator console's files are copied into dist/ by the build, not compiled: the runtime stage must have them.
+for path in /admin/ui /admin/ui/console.js /admin/ui/console.css; do
+  status="$(http_status "http://127.0.0.1:$gw_port$path")"
+  [ "$status" = 200 ] || die "$path answered $status, want 200 (is src/admin/ui copied into dist/?)"
+done
+log "/admin/ui and its files 200"
+
 # The store was opened by the service user: everything under DATA_DIR must belong to it.
 [ -f "$data/gateway.db" ] || die "no gateway.db in DATA_DIR ($(ls -A "$data"))"
 foreign="$(find "$data" ! -user "$SMOKE_USER" -print)"

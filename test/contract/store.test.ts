@@ -2,14 +2,40 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { NewJob, Principal, Store } from '../../src/store/types.js';
+import { freshDatabase, postgresUrl } from '../support/postgres.js';
 
 /**
- * The store contract, written once against the interface: every store implementation (the embedded
- * SQLite one today, a shared one later) is added to `stores` and must pass the same suite.
+ * The store contract, written once against the interface: every store implementation is added to
+ * `stores` and must pass the same suite. `place` makes an empty home for a store (a directory, a database)
+ * that `open` can open any number of times, as a restarted process would.
  */
-const stores: Array<{ name: string; open: (dir: string) => Store }> = [{ name: 'sqlite (real file)', open: (dir) => SqliteStore.inDataDir(dir) }];
+interface Place {
+  open(): Promise<Store>;
+  dispose(): Promise<void>;
+}
+const stores: Array<{ name: string; available: boolean; place: () => Promise<Place> }> = [
+  {
+    name: 'sqlite (real file)',
+    available: true,
+    place: async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'gw-store-'));
+      return { open: async () => SqliteStore.inDataDir(dir), dispose: async () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    // The contract fixes the instants it tests at, so the PostgreSQL store takes the caller's clock here;
+    // test/contract/postgres-store.test.ts runs it on the database's clock, as the gateway does.
+    name: 'postgres (real server)',
+    available: postgresUrl !== null,
+    place: async () => {
+      const db = await freshDatabase();
+      return { open: () => PostgresStore.open({ url: db.url, clock: 'caller' }), dispose: db.drop };
+    },
+  },
+];
 
 const NOW = Date.UTC(2026, 10, 26, 12, 0, 0);
 const principal = (over: Partial<Principal> = {}): Principal => ({ teamId: 't1', keyId: 'k1', teamPolicy: {}, keyPolicy: {}, ...over });
@@ -25,16 +51,16 @@ const job = (p: Principal, seconds = 5): NewJob => ({
   aspectRatio: '16:9',
 });
 
-describe.each(stores)('store contract: $name', ({ open }) => {
-  let dir: string;
+for (const { name, available, place } of stores) describe.skipIf(!available)(`store contract: ${name}`, () => {
+  let home: Place;
   let store: Store;
-  beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'gw-store-'));
-    store = open(dir);
+  beforeEach(async () => {
+    home = await place();
+    store = await home.open();
   });
   afterEach(async () => {
     await store.close();
-    rmSync(dir, { recursive: true, force: true });
+    await home.dispose();
   });
 
   it('admits up to the concurrency limit, then refuses without reserving', async () => {
@@ -201,7 +227,7 @@ describe.each(stores)('store contract: $name', ({ open }) => {
     expect((await store.getJob('reuse', j.id))?.prompt).toBe('x');
     expect((await store.usage('reuse', NOW, 1)).day.video_seconds).toBe(5);
     await store.close();
-    store = open(dir);
+    store = await home.open();
     expect(await store.createTeam({ id: 'reuse', name: 'New', quota: {} }, NOW)).toEqual({ ok: false, reason: 'deleted' });
   });
 
@@ -246,12 +272,27 @@ describe.each(stores)('store contract: $name', ({ open }) => {
     expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: charged, video_seconds_reserved: 0 });
   });
 
+  it('reports the active jobs of each team and the least recently refreshed one', async () => {
+    const p1 = principal();
+    const p2 = principal({ teamId: 't2', keyId: 'k2' });
+    const [a, b, c] = [job(p1), job(p1), job(p2)];
+    await store.admitJob(p1, a, NOW);
+    await store.admitJob(p1, b, NOW + 5);
+    await store.admitJob(p2, c, NOW + 7);
+    await store.updateJob(b.id, { status: 'completed', progress: 100, error: null }, NOW + 9);
+    const stats = await store.activeJobStats();
+    expect([...stats].sort((x, y) => x.teamId.localeCompare(y.teamId))).toEqual([
+      { teamId: 't1', jobs: 1, oldestRefreshMs: NOW },
+      { teamId: 't2', jobs: 1, oldestRefreshMs: NOW + 7 },
+    ]);
+  });
+
   it('survives being reopened', async () => {
     const p = principal();
     const j = job(p);
     await store.admitJob(p, j, NOW);
     await store.close();
-    store = open(dir);
+    store = await home.open();
     expect((await store.getJob('t1', j.id))?.seconds).toBe(5);
     expect((await store.usage('t1', NOW, 1)).activeJobs).toBe(1);
   });

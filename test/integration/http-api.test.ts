@@ -177,6 +177,18 @@ describe('errors: OpenAI-shaped, with param, never reaching the upstream', () =>
     await expectError(await fetch(`${h.url}/v1/videos`, { method: 'POST', headers: auth(), body: form }), 413, 'prompt');
   });
 
+  // Found by schemathesis: busboy reports a part without a name as `undefined`, which used to be a 500.
+  it.each([
+    ['a text part with an empty name', 'Content-Disposition: form-data; name=""\r\n\r\nnull'],
+    ['a text part with no name', 'Content-Disposition: form-data\r\n\r\nx'],
+    ['a file part with no name', 'Content-Disposition: form-data; filename="a.png"\r\nContent-Type: image/png\r\n\r\nx'],
+  ])('%s → 400 invalid_multipart', async (_name, part) => {
+    const body = `--XX\r\nContent-Disposition: form-data; name="prompt"\r\n\r\nhi\r\n--XX\r\n${part}\r\n--XX--\r\n`;
+    const res = await fetch(`${h.url}/v1/videos`, { method: 'POST', headers: { ...auth(), 'content-type': 'multipart/form-data; boundary=XX' }, body });
+    const err = await expectError(res, 400);
+    expect(err.code).toBe('invalid_multipart');
+  });
+
   it('a field given twice in multipart → 400 naming it', async () => {
     const form = new FormData();
     form.append('prompt', 'a');

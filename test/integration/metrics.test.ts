@@ -77,13 +77,13 @@ describe('GET /metrics after known traffic (issue 14, item 2)', () => {
     const http = (method: string, route: string, status: number) => delta('gateway_http_requests_total', { method, route, status: String(status) });
     expect(http('POST', '/v1/videos', 200)).toBe(3);
     expect(http('POST', '/v1/videos', 502)).toBe(1);
-    expect(http('GET', '/v1/videos/:id', 200)).toBe(5);
-    expect(http('GET', '/v1/videos/:id', 429)).toBe(1);
-    expect(http('GET', '/v1/videos/:id', 401)).toBe(1);
-    expect(http('DELETE', '/v1/videos/:id', 200)).toBe(1);
+    expect(http('GET', '/v1/videos/:video_id', 200)).toBe(5);
+    expect(http('GET', '/v1/videos/:video_id', 429)).toBe(1);
+    expect(http('GET', '/v1/videos/:video_id', 401)).toBe(1);
+    expect(http('DELETE', '/v1/videos/:video_id', 200)).toBe(1);
     expect(http('GET', 'unmatched', 404)).toBe(1);
-    expect(delta('gateway_http_request_duration_seconds_count', { method: 'GET', route: '/v1/videos/:id' })).toBe(7);
-    expect(delta('gateway_http_request_duration_seconds_bucket', { le: '+Inf', method: 'GET', route: '/v1/videos/:id' })).toBe(7);
+    expect(delta('gateway_http_request_duration_seconds_count', { method: 'GET', route: '/v1/videos/:video_id' })).toBe(7);
+    expect(delta('gateway_http_request_duration_seconds_bucket', { le: '+Inf', method: 'GET', route: '/v1/videos/:video_id' })).toBe(7);
     const httpTotal = [...after.values].filter(([k]) => k.startsWith('gateway_http_requests_total{') && !k.includes('route="/metrics"'));
     expect(httpTotal.reduce((n, [k, v]) => n + v - (before.values.get(k) ?? 0), 0)).toBe(13);
 

@@ -7,30 +7,38 @@ import { promisify } from 'node:util';
 import { prerequisiteMissing } from './prerequisite.js';
 
 /**
- * The Python SDK suite's venvs, one per supported `openai` line, each pinned by its own requirements file.
- * Created by the test command itself and re-created only when the requirements file (or the Python that
- * built the venv) changes: a stamp in the venv holds the hash of both, so a second run costs one file read.
+ * The Python suites' venvs, each pinned by its own requirements file: one per supported `openai` line, and
+ * one for schemathesis. Created by the test command itself and re-created only when the requirements file
+ * (or the Python that built the venv) changes: a stamp in the venv holds the hash of both, so a second run
+ * costs one file read.
  */
-export interface PythonSdk {
+export interface PythonVenv {
   /** What the suite is called in the report. */
   readonly line: string;
+  /** The suite that needs the venv, for the banner when it cannot be made. */
+  readonly suite: string;
   readonly requirements: string;
   readonly venv: string;
   readonly python: string;
 }
+export type PythonSdk = PythonVenv;
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
-const sdk = (line: string, name: string): PythonSdk => ({
+const venv = (line: string, name: string, suite: string): PythonVenv => ({
   line,
+  suite,
   requirements: join(ROOT, 'test', 'python', `requirements-${name}.txt`),
   venv: join(ROOT, '.venv', `py-${name}`),
   python: join(ROOT, '.venv', `py-${name}`, 'bin', 'python'),
 });
 
-/** 3.x is current; 2.x is the oldest line with `videos`, and it sends JSON where 3.x sends multipart. */
-export const PYTHON_SDKS: readonly PythonSdk[] = [sdk('openai 3.x', 'openai3'), sdk('openai 2.x', 'openai2')];
-
 const PYTHON_SUITE = 'Python SDK suite (test/integration/python-sdk.test.ts)';
+const SCHEMATHESIS_SUITE = 'schemathesis suite (test/integration/schemathesis.test.ts)';
+
+/** 3.x is current; 2.x is the oldest line with `videos`, and it sends JSON where 3.x sends multipart. */
+export const PYTHON_SDKS: readonly PythonSdk[] = [venv('openai 3.x', 'openai3', PYTHON_SUITE), venv('openai 2.x', 'openai2', PYTHON_SUITE)];
+export const SCHEMATHESIS: PythonVenv = venv('schemathesis', 'schemathesis', SCHEMATHESIS_SUITE);
+
 export const PYTHON_INSTALL = 'Install python3 with its venv module (Debian/Ubuntu: apt-get install python3 python3-venv)';
 
 const run = promisify(execFile);
@@ -42,7 +50,7 @@ function basePython(): string | undefined {
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
-async function ensureVenv(s: PythonSdk, pythonVersion: string): Promise<void> {
+async function ensureVenv(s: PythonVenv, pythonVersion: string): Promise<void> {
   const stamp = createHash('sha256').update(pythonVersion).update('\0').update(readFileSync(s.requirements)).digest('hex');
   const stampFile = join(s.venv, STAMP);
   if (existsSync(s.python) && existsSync(stampFile) && readFileSync(stampFile, 'utf8') === stamp) return;
@@ -52,7 +60,7 @@ async function ensureVenv(s: PythonSdk, pythonVersion: string): Promise<void> {
     await run(s.python, ['-m', 'pip', 'install', '-q', '--disable-pip-version-check', '-r', s.requirements], { timeout: 300_000 });
   } catch (err) {
     const e = err as { stderr?: string; message: string };
-    prerequisiteMissing(PYTHON_SUITE, `pip could not install ${s.requirements} into ${s.venv}: ${(e.stderr || e.message).trim().split('\n').pop()}`, 'Check the network (pip needs PyPI)');
+    prerequisiteMissing(s.suite, `pip could not install ${s.requirements} into ${s.venv}: ${(e.stderr || e.message).trim().split('\n').pop()}`, 'Check the network (pip needs PyPI)');
     return;
   }
   // Written last: an interrupted install leaves no stamp and is redone next time.
@@ -61,6 +69,6 @@ async function ensureVenv(s: PythonSdk, pythonVersion: string): Promise<void> {
 
 export async function setupPython(): Promise<void> {
   const version = basePython();
-  if (!version) return prerequisiteMissing(PYTHON_SUITE, 'python3 (or its venv module) was not found', PYTHON_INSTALL);
-  await Promise.all(PYTHON_SDKS.map((s) => ensureVenv(s, version)));
+  if (!version) return prerequisiteMissing(`${PYTHON_SUITE} and ${SCHEMATHESIS_SUITE}`, 'python3 (or its venv module) was not found', PYTHON_INSTALL);
+  await Promise.all([...PYTHON_SDKS, SCHEMATHESIS].map((s) => ensureVenv(s, version)));
 }

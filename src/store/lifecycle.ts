@@ -1,0 +1,15 @@
+import type { Charge, JobRecord } from './types.js';
+
+/** What an abandoned create's hidden record says, for an operator reading the store. */
+export const ABANDONED = { code: 'create_abandoned', message: 'The create got no answer from the upstream in time; its reservation was refunded.' };
+/** Refunded before the upstream ever named it, by abandonJob (a client delete of a pending create refunds too, but leaves no mark). */
+export const isAbandoned = (job: JobRecord) => job.upstreamId === null && job.charge === 'refunded' && job.error?.code === ABANDONED.code;
+/** Deleted by its team while the create was on its way, and refunded then because the outcome was unknown. */
+export const isDeletedPending = (job: JobRecord) => job.upstreamId === null && job.charge === 'refunded' && !isAbandoned(job);
+
+/** How a shift of a job's seconds (reserved and settled deltas) is reported to a ChargeListener. */
+export function chargeMove(reserved: number, settled: number): [Charge, number] {
+  if (reserved > 0) return ['reserved', reserved];
+  if (settled > 0) return ['settled', settled];
+  return ['refunded', -reserved];
+}

@@ -1,0 +1,74 @@
+import type pg from 'pg';
+
+/**
+ * The PostgreSQL schema as an ordered list of steps. A step, once released, is never edited: a change is a
+ * new step at the end. Version n is the step at index n - 1.
+ *
+ * The tables mirror the embedded store's, so that copying an embedded store into PostgreSQL is a row copy.
+ * `quota_scopes` is new: one row per team and per key that admissions lock (see PostgresStore.admit).
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE teams (
+    id text PRIMARY KEY, name text, quota jsonb NOT NULL, created_at bigint NOT NULL, deleted_at bigint);
+  CREATE TABLE api_keys (
+    id text PRIMARY KEY, team_id text NOT NULL, name text, prefix text NOT NULL, hash text NOT NULL UNIQUE,
+    quota jsonb NOT NULL, created_at bigint NOT NULL, expires_at bigint, revoked_at bigint);
+  CREATE INDEX api_keys_team ON api_keys (team_id);
+  CREATE TABLE jobs (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id text NOT NULL UNIQUE, team_id text NOT NULL,
+    key_id text NOT NULL, upstream_id text, upstream_key_fp text, model text NOT NULL, prompt text NOT NULL,
+    seconds integer NOT NULL, resolution integer NOT NULL, aspect_ratio text NOT NULL, status text NOT NULL,
+    progress integer NOT NULL, error jsonb, created_at bigint NOT NULL, completed_at bigint,
+    updated_at_ms bigint NOT NULL, charge text NOT NULL CHECK (charge IN ('reserved', 'settled', 'refunded')),
+    charge_day text NOT NULL, charge_month text NOT NULL, deleted_at bigint);
+  CREATE INDEX jobs_team ON jobs (team_id, seq);
+  CREATE INDEX jobs_team_charge ON jobs (team_id, charge);
+  CREATE INDEX jobs_key_charge ON jobs (key_id, charge);
+  CREATE INDEX jobs_reserved ON jobs (updated_at_ms) WHERE charge = 'reserved';
+  CREATE TABLE counters (
+    scope text NOT NULL, bucket text NOT NULL, requests bigint NOT NULL DEFAULT 0,
+    seconds_reserved bigint NOT NULL DEFAULT 0, seconds_settled bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (scope, bucket));
+  CREATE TABLE quota_scopes (scope text PRIMARY KEY);
+  `,
+  // 2: several upstreams (§8): which configured upstream placed a job (null: the first, for jobs from before),
+  // and where the upstream keeps its finished video (xAI's media URL; never shown to a client).
+  `
+  ALTER TABLE jobs ADD COLUMN upstream_name text, ADD COLUMN media_url text;
+  `,
+];
+
+/** An arbitrary constant: the advisory lock every replica takes while it migrates. */
+const MIGRATION_LOCK = 7_349_112_052;
+
+/**
+ * Brings the schema up to the last step. Replicas starting together serialize on a session advisory lock,
+ * so each step runs once; each step and its version row commit together, so a crash mid-step leaves the
+ * step unapplied rather than half-applied.
+ */
+export async function migrate(client: pg.ClientBase, steps: readonly string[] = MIGRATIONS): Promise<number> {
+  await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+  try {
+    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+    const { rows } = await client.query<{ v: number | null }>('SELECT max(version) AS v FROM schema_migrations');
+    const current = rows[0]?.v ?? 0;
+    if (current > steps.length) {
+      throw new Error(`the database schema is at version ${current}, newer than this gateway knows (${steps.length}): upgrade the gateway`);
+    }
+    for (let v = current + 1; v <= steps.length; v++) {
+      await client.query('BEGIN');
+      try {
+        await client.query(steps[v - 1]!);
+        await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [v]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      }
+    }
+    return steps.length;
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+  }
+}

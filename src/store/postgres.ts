@@ -1,0 +1,632 @@
+import pg from 'pg';
+import { DEFAULTS } from '../config.js';
+import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
+import { isTerminal } from '../videos/dialects/task.js';
+import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
+import { migrate } from './postgres-migrations.js';
+import {
+  StoreUnavailableError,
+  type Admission,
+  type ApiKeyRecord,
+  type Charge,
+  type ChargeListener,
+  type CreateTeamResult,
+  type HeldReservation,
+  type JobRecord,
+  type ListOptions,
+  type NewJob,
+  type PeriodUsage,
+  type Principal,
+  type RequestCount,
+  type Store,
+  type TaskUpdate,
+  type Team,
+  type TeamUsage,
+} from './types.js';
+
+/**
+ * Where the store's moments come from.
+ * - `database` (what the gateway uses): the PostgreSQL server's clock. Replicas' clocks drift apart; if each
+ *   replica stamped its own time, the same instant could fall into minute 12:00 on one and 12:01 on another,
+ *   and a burst split over both would get two windows' worth. One server clock gives every replica the same
+ *   minute, day and month. The `nowMs` arguments of the Store interface are then ignored.
+ * - `caller`: the `nowMs` arguments, exactly as the embedded store uses them. The store contract suite
+ *   runs both stores this way, because it proves calendar rules (a job charged to the day it was admitted
+ *   in, a minute window) at fixed instants; everything else — locking, counting, settling — is the same
+ *   code in both modes, and the PostgreSQL-only tests run in `database` mode.
+ */
+export type PostgresClock = 'database' | 'caller';
+
+export interface PostgresStoreOptions {
+  readonly url: string;
+  readonly clock?: PostgresClock;
+  /** Waiting for a connection (a new one, or a free one from the pool) fails after this long. */
+  readonly connectTimeoutMs?: number;
+  /** The server cancels any statement running longer; the client gives up shortly after, for a dead link. */
+  readonly statementTimeoutMs?: number;
+  readonly poolSize?: number;
+  /** Hears of each move of video-seconds once the transaction that made it has committed (the metrics). */
+  readonly onCharge?: ChargeListener;
+}
+
+/** Now, in ms, on the server's clock. `clock_timestamp()` rather than `now()`: the latter is frozen at BEGIN. */
+const DB_NOW_MS = 'floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
+/** `$n` is the caller's moment in `caller` mode and NULL in `database` mode. */
+const nowMs = (n: number) => `coalesce($${n}::bigint, ${DB_NOW_MS})`;
+
+/** Where the database is, for messages: host, port and database name, never the credentials. */
+export function safeDatabaseLabel(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
+}
+
+type Row = Record<string, unknown>;
+const ignore = () => undefined;
+type Queryable = pg.Pool | pg.PoolClient;
+
+/** bigint columns (ms timestamps, counts) as numbers: every value the store keeps is far below 2^53. */
+const types: pg.CustomTypesConfig = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === pg.types.builtins.INT8 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format)) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+/**
+ * Errors that mean "the database is not answering" as opposed to "this statement is wrong": no SQLSTATE at all
+ * (refused, reset, timed out, terminated) or a class about connections, resources or the server going away.
+ */
+function classify(err: unknown): unknown {
+  const code = (err as { code?: unknown } | null)?.code;
+  const sqlState = err instanceof pg.DatabaseError && typeof code === 'string' ? code : undefined;
+  if (sqlState && !/^(08|53|57|58)/.test(sqlState)) return err;
+  return new StoreUnavailableError((err as Error)?.message ?? String(err), { cause: err });
+}
+
+/** Deadlocks and serialization failures: the transaction did nothing and may simply run again. */
+const isRetryable = (err: unknown) => err instanceof pg.DatabaseError && (err.code === '40P01' || err.code === '40001');
+
+function toJob(r: Row): JobRecord {
+  return {
+    id: r.id as string,
+    teamId: r.team_id as string,
+    keyId: r.key_id as string,
+    upstreamId: (r.upstream_id as string | null) ?? null,
+    upstreamKeyFp: (r.upstream_key_fp as string | null) ?? null,
+    upstreamName: (r.upstream_name as string | null) ?? null,
+    mediaUrl: (r.media_url as string | null) ?? null,
+    model: r.model as string,
+    prompt: r.prompt as string,
+    seconds: r.seconds as number,
+    resolution: r.resolution as number,
+    aspectRatio: r.aspect_ratio as string,
+    status: r.status as JobRecord['status'],
+    progress: r.progress as number,
+    error: (r.error as JobRecord['error']) ?? null,
+    createdAt: r.created_at as number,
+    completedAt: (r.completed_at as number | null) ?? null,
+    updatedAtMs: r.updated_at_ms as number,
+    charge: r.charge as JobRecord['charge'],
+    chargeDay: r.charge_day as string,
+    chargeMonth: r.charge_month as string,
+  };
+}
+
+const toTeam = (r: Row, p = ''): Team => ({
+  id: r[`${p}id`] as string,
+  name: (r[`${p}name`] as string | null) ?? null,
+  quota: r[`${p}quota`] as QuotaPolicy,
+  createdAt: r[`${p}created_at`] as number,
+});
+
+const toKey = (r: Row): ApiKeyRecord => ({
+  id: r.id as string,
+  teamId: r.team_id as string,
+  name: (r.name as string | null) ?? null,
+  prefix: r.prefix as string,
+  quota: r.quota as QuotaPolicy,
+  createdAt: r.created_at as number,
+  expiresAt: (r.expires_at as number | null) ?? null,
+  revokedAt: (r.revoked_at as number | null) ?? null,
+});
+
+const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
+const sec = (ms: number) => Math.floor(ms / 1000);
+
+type Bump = { scope: string; bucket: string; requests: number; reserved: number; settled: number };
+/** A move of a job's seconds made inside a transaction, told to the ChargeListener once it commits. */
+type ChargeMove = [teamId: string, charge: Charge, seconds: number];
+
+/**
+ * The shared store: several gateway replicas on one PostgreSQL database. Same tables and the same rules as
+ * the embedded store; what SQLite gets from its single writer, this store gets from row locks.
+ */
+export class PostgresStore implements Store {
+  readonly kind = 'postgres';
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly clock: PostgresClock,
+    private readonly onCharge: ChargeListener | undefined,
+  ) {}
+
+  /** Connects, migrates the schema to the current version, and returns the store. */
+  static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
+    const statementTimeoutMs = opts.statementTimeoutMs ?? DEFAULTS.databaseStatementTimeoutMs;
+    const pool = new pg.Pool({
+      connectionString: opts.url,
+      max: opts.poolSize ?? DEFAULTS.databasePoolSize,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? DEFAULTS.databaseConnectTimeoutMs,
+      statement_timeout: statementTimeoutMs,
+      // The server's timeout answers first and leaves the connection usable; this one catches a server that
+      // cannot answer at all (a dead link), and the pool then discards the connection.
+      query_timeout: statementTimeoutMs + 1_000,
+      // A replica that dies inside a transaction must not hold a team's lock for longer than this.
+      idle_in_transaction_session_timeout: statementTimeoutMs * 2,
+      keepAlive: true,
+      application_name: 'grok-video-gateway',
+      types,
+    });
+    // An idle connection that breaks (server restart) is dropped by the pool, which opens a new one on the
+    // next checkout; without a listener the event would crash the process.
+    pool.on('error', ignore);
+    const store = new PostgresStore(pool, opts.clock ?? 'database', opts.onCharge);
+    try {
+      await store.migrate();
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+    return store;
+  }
+
+  /** Runs the migrations again; safe at any time and from any number of replicas at once. */
+  async migrate(): Promise<number> {
+    const client = await this.connect();
+    try {
+      const version = await migrate(client);
+      client.release();
+      return version;
+    } catch (err) {
+      client.release(true);
+      throw classify(err);
+    }
+  }
+
+  private async connect(): Promise<pg.PoolClient> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw classify(err);
+    }
+    // The pool listens for errors only on idle clients. A connection lost while checked out also fails the
+    // statement in flight (or the next one), which is where it is handled; unheard, the event would crash us.
+    if (!client.listeners('error').includes(ignore)) client.on('error', ignore);
+    return client;
+  }
+
+  private async q(c: Queryable, text: string, values?: unknown[]): Promise<Row[]> {
+    try {
+      return (await c.query<Row>(text, values)).rows;
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  /**
+   * One READ COMMITTED transaction. Each statement sees everything committed before it began, which is what
+   * the admission relies on: it reads the counters in a statement that starts only after its locks are held.
+   */
+  private async tx<T>(fn: (c: pg.PoolClient, moves: ChargeMove[]) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const c = await this.connect();
+      const moves: ChargeMove[] = [];
+      try {
+        await this.q(c, 'BEGIN');
+        const out = await fn(c, moves);
+        // A COMMIT whose answer is lost leaves the outcome unknown and surfaces as store_unavailable. For an
+        // admission that errs on the safe side: a job counted but never created upstream has no upstream id,
+        // and the reconciler refunds such jobs after its grace period.
+        await this.q(c, 'COMMIT');
+        c.release();
+        // Told only once committed: a transaction rolled back (or run again) moved nothing.
+        for (const [teamId, charge, seconds] of moves) this.onCharge?.(teamId, charge, seconds);
+        return out;
+      } catch (err) {
+        if (err instanceof StoreUnavailableError) {
+          c.release(true);
+          throw err;
+        }
+        await c.query('ROLLBACK').then(
+          () => c.release(),
+          () => c.release(true),
+        );
+        if (isRetryable(err) && attempt < 3) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** The caller's moment in `caller` mode; NULL, which the SQL turns into the server's clock, otherwise. */
+  private at(nowMs: number): number | null {
+    return this.clock === 'caller' ? nowMs : null;
+  }
+
+  /**
+   * Adds to counters in one statement. Rows are merged per (scope, bucket) — ON CONFLICT may touch a row only
+   * once per statement — and sorted, so that any two transactions lock counter rows in the same order.
+   */
+  private async bump(c: Queryable, rows: readonly Bump[]): Promise<void> {
+    const merged = new Map<string, Bump>();
+    for (const r of rows) {
+      const id = `${r.scope}\0${r.bucket}`;
+      const m = merged.get(id);
+      if (m) merged.set(id, { ...m, requests: m.requests + r.requests, reserved: m.reserved + r.reserved, settled: m.settled + r.settled });
+      else merged.set(id, r);
+    }
+    const sorted = [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
+    if (sorted.length === 0) return;
+    await this.q(
+      c,
+      `INSERT INTO counters AS c (scope, bucket, requests, seconds_reserved, seconds_settled)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
+       ON CONFLICT (scope, bucket) DO UPDATE SET requests = c.requests + excluded.requests,
+         seconds_reserved = c.seconds_reserved + excluded.seconds_reserved, seconds_settled = c.seconds_settled + excluded.seconds_settled`,
+      [sorted.map((r) => r.scope), sorted.map((r) => r.bucket), sorted.map((r) => r.requests), sorted.map((r) => r.reserved), sorted.map((r) => r.settled)],
+    );
+  }
+
+  /** Counts requests (and reserves seconds) in the minute, day and month buckets of both scopes. */
+  private requestBumps(teamId: string, keyId: string, atMs: number, requests: number, seconds: number): Bump[] {
+    const b = buckets(atMs);
+    return [scopeKey('team', teamId), scopeKey('key', keyId)].flatMap((scope) => [
+      ...(requests ? [{ scope, bucket: `min:${b.minute}`, requests, reserved: 0, settled: 0 }] : []),
+      { scope, bucket: `day:${b.day}`, requests, reserved: seconds, settled: 0 },
+      { scope, bucket: `month:${b.month}`, requests, reserved: seconds, settled: 0 },
+    ]);
+  }
+
+  /** Moves seconds between reserved and settled (or out, for a refund) in the buckets the job was charged to. */
+  private shift(c: Queryable, moves: ChargeMove[], job: JobRecord, reserved: number, settled: number): Promise<void> {
+    moves.push([job.teamId, ...chargeMove(reserved, settled)]);
+    return this.bump(
+      c,
+      [scopeKey('team', job.teamId), scopeKey('key', job.keyId)].flatMap((scope) => [
+        { scope, bucket: `day:${job.chargeDay}`, requests: 0, reserved, settled },
+        { scope, bucket: `month:${job.chargeMonth}`, requests: 0, reserved, settled },
+      ]),
+    );
+  }
+
+  /**
+   * One admission, one transaction:
+   * 1. Lock the team's row, then the key's, in `quota_scopes` (always in that order, so two admissions can
+   *    never wait on each other in a cycle). The rows are created by the same statement on first use: static
+   *    keys, and principals whose team row is gone, have no `teams`/`api_keys` row to lock, yet must be
+   *    counted like any other. The statement also reads the clock, after both locks are held.
+   * 2. Read the counters (and, for a job, the active jobs) of both scopes — a new statement, so it sees
+   *    every admission committed before this one got its locks.
+   * 3. Evaluate the shared rule, then count (and record the job), and commit, which releases the locks.
+   * Every replica admitting for this team queues on the same row lock and reads what the previous holder
+   * committed, on one clock: the admissions of a team are a single serial sequence however many replicas
+   * there are, so no limit admits more than it allows and each admission is counted exactly once. Seconds
+   * and slots freed concurrently by a settle or refund (which do not take these locks) can only make the
+   * counts read here too high for an instant, never too low.
+   */
+  private admit(principal: Principal, job: NewJob | null, nowArg: number): Promise<Admission> {
+    return this.tx(async (c, moves) => {
+      const team = scopeKey('team', principal.teamId);
+      const key = scopeKey('key', principal.keyId);
+      const locked = await this.q(
+        c,
+        `INSERT INTO quota_scopes AS s (scope) VALUES ($1), ($2)
+         ON CONFLICT (scope) DO UPDATE SET scope = excluded.scope
+         RETURNING ${nowMs(3)} AS now_ms`,
+        [team, key, this.at(nowArg)],
+      );
+      const now = Math.max(...locked.map((r) => r.now_ms as number));
+      const b = buckets(now);
+      // A request needs its minute; a job its day, month and slots (its request was counted on arrival).
+      const [read] = await this.q(
+        c,
+        `SELECT
+           (SELECT coalesce(json_agg(json_build_array(scope, bucket, requests, seconds_reserved + seconds_settled)), '[]')
+              FROM counters WHERE scope IN ($1, $2) AND bucket = ANY($3::text[])) AS counters,
+           CASE WHEN $4::boolean THEN (SELECT count(*) FROM jobs WHERE team_id = $5 AND charge = 'reserved') ELSE 0 END AS team_active,
+           CASE WHEN $4::boolean THEN (SELECT count(*) FROM jobs WHERE key_id = $6 AND charge = 'reserved') ELSE 0 END AS key_active`,
+        [team, key, job ? [`day:${b.day}`, `month:${b.month}`] : [`min:${b.minute}`], job !== null, principal.teamId, principal.keyId],
+      );
+      const counters = new Map((read!.counters as Array<[string, string, number, number]>).map(([s, bk, req, secs]) => [`${s}\0${bk}`, { req, secs }]));
+      const snapshot = (scope: string, activeJobs: number): UsageSnapshot => ({
+        requestsThisMinute: counters.get(`${scope}\0min:${b.minute}`)?.req ?? 0,
+        activeJobs,
+        daySeconds: counters.get(`${scope}\0day:${b.day}`)?.secs ?? 0,
+        monthSeconds: counters.get(`${scope}\0month:${b.month}`)?.secs ?? 0,
+      });
+      const scopes = [
+        { scope: 'key' as const, policy: principal.keyPolicy, usage: snapshot(key, read!.key_active as number) },
+        { scope: 'team' as const, policy: principal.teamPolicy, usage: snapshot(team, read!.team_active as number) },
+      ];
+      if (!job) {
+        const refusal = evaluateRequest(scopes, now);
+        if (refusal) return { ok: false, refusal };
+        await this.bump(c, this.requestBumps(principal.teamId, principal.keyId, now, 1, 0));
+        return { ok: true, rate: rateInfo(scopes, now) };
+      }
+      const refusal = evaluateJob(scopes, job);
+      if (refusal) return { ok: false, refusal };
+      await this.bump(c, this.requestBumps(principal.teamId, principal.keyId, now, 0, job.seconds));
+      await this.q(
+        c,
+        `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, status, progress,
+           created_at, updated_at_ms, charge, charge_day, charge_month)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9, $10, 'reserved', $11, $12)`,
+        [job.id, job.teamId, job.keyId, job.model, job.prompt, job.seconds, job.resolution, job.aspectRatio, sec(now), now, b.day, b.month],
+      );
+      moves.push([job.teamId, 'reserved', job.seconds]);
+      return { ok: true, rate: null };
+    });
+  }
+
+  admitRequest(principal: Principal, nowArg: number): Promise<Admission> {
+    return this.admit(principal, null, nowArg);
+  }
+
+  admitJob(principal: Principal, job: NewJob, nowArg: number): Promise<Admission> {
+    return this.admit(principal, job, nowArg);
+  }
+
+  /** These counts carry the moment they were made (on the replica that made them); no limit depends on them. */
+  async countRequests(counts: readonly RequestCount[]): Promise<void> {
+    if (counts.length === 0) return;
+    await this.bump(this.pool, counts.flatMap((x) => this.requestBumps(x.teamId, x.keyId, x.atMs, x.count, 0)));
+  }
+
+  /**
+   * Writes a status under the job's row lock; a terminal one settles or refunds. Concurrent updates of one
+   * job queue on that lock and the later ones find the job already terminal, so the reservation moves once.
+   */
+  private async apply(c: pg.PoolClient, moves: ChargeMove[], job: JobRecord, task: TaskUpdate, nowArg: number): Promise<JobRecord> {
+    const terminal = isTerminal(task.status);
+    const charge = terminal && job.charge === 'reserved' ? (task.status === 'completed' ? 'settled' : 'refunded') : job.charge;
+    const [row] = await this.q(
+      c,
+      `UPDATE jobs SET status = $2, progress = $3, error = $4::jsonb, completed_at = CASE WHEN $5::boolean THEN ${nowMs(6)} / 1000 END,
+         updated_at_ms = ${nowMs(6)}, charge = $7, media_url = COALESCE($8, media_url)
+       WHERE id = $1 RETURNING *`,
+      [job.id, task.status, task.progress, task.error ? JSON.stringify(task.error) : null, terminal, this.at(nowArg), charge, task.mediaUrl ?? null],
+    );
+    if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
+    return toJob(row!);
+  }
+
+  private async lockJob(c: pg.PoolClient, id: string): Promise<JobRecord | undefined> {
+    const [row] = await this.q(c, 'SELECT * FROM jobs WHERE id = $1 FOR UPDATE', [id]);
+    return row ? toJob(row) : undefined;
+  }
+
+  activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowArg: number, upstreamName: string): Promise<JobRecord> {
+    return this.tx(async (c, moves) => {
+      const job = await this.lockJob(c, id);
+      if (!job) throw new Error(`job ${id} is not in the store`);
+      const revive = isAbandoned(job);
+      let charge = job.charge;
+      if (revive) {
+        // The upstream has the job after all: the team gets it and is charged for it, past a limit if need be,
+        // in the buckets it was first admitted to.
+        charge = 'reserved';
+        await this.shift(c, moves, job, job.seconds, 0);
+      } else if (isDeletedPending(job)) {
+        // The team deleted it before the upstream answered; the upstream runs and bills it all the same, so it
+        // is charged as a finished job would be, and stays deleted.
+        charge = 'settled';
+        await this.shift(c, moves, job, 0, job.seconds);
+      }
+      await this.q(
+        c,
+        'UPDATE jobs SET upstream_id = $2, upstream_key_fp = $3, upstream_name = $5, deleted_at = CASE WHEN $4::boolean THEN NULL ELSE deleted_at END WHERE id = $1',
+        [id, upstreamId, keyFp, revive, upstreamName],
+      );
+      // As in the embedded store: activation starts the job over as queued, then records the upstream's status.
+      return this.apply(c, moves, { ...job, status: 'queued', charge }, task, nowArg);
+    });
+  }
+
+  async abandonJob(id: string, nowArg: number): Promise<void> {
+    await this.tx(async (c, moves) => {
+      const job = await this.lockJob(c, id);
+      // Activated meanwhile (the reconciler read its worklist before the upstream answered): not abandoned.
+      if (!job || job.upstreamId !== null || job.charge !== 'reserved') return;
+      await this.q(
+        c,
+        `UPDATE jobs SET charge = 'refunded', status = 'failed', error = $2::jsonb, deleted_at = ${nowMs(3)}, updated_at_ms = ${nowMs(3)} WHERE id = $1`,
+        [id, JSON.stringify(ABANDONED), this.at(nowArg)],
+      );
+      await this.shift(c, moves, job, -job.seconds, 0);
+    });
+  }
+
+  updateJob(id: string, task: TaskUpdate, nowArg: number): Promise<JobRecord | undefined> {
+    return this.tx(async (c, moves) => {
+      const job = await this.lockJob(c, id);
+      if (!job || isTerminal(job.status)) return job;
+      return this.apply(c, moves, job, task, nowArg);
+    });
+  }
+
+  async getJob(teamId: string, id: string): Promise<JobRecord | undefined> {
+    const [row] = await this.q(this.pool, 'SELECT * FROM jobs WHERE id = $1 AND team_id = $2 AND deleted_at IS NULL', [id, teamId]);
+    return row ? toJob(row) : undefined;
+  }
+
+  async listJobs(teamId: string, opts: ListOptions): Promise<{ jobs: JobRecord[]; hasMore: boolean }> {
+    let cursor = opts.order === 'desc' ? Number.MAX_SAFE_INTEGER : 0;
+    if (opts.after) {
+      const [row] = await this.q(this.pool, 'SELECT seq FROM jobs WHERE id = $1 AND team_id = $2', [opts.after, teamId]);
+      if (!row) return { jobs: [], hasMore: false };
+      cursor = row.seq as number;
+    }
+    const rows = await this.q(
+      this.pool,
+      opts.order === 'desc'
+        ? 'SELECT * FROM jobs WHERE team_id = $1 AND deleted_at IS NULL AND seq < $2 ORDER BY seq DESC LIMIT $3'
+        : 'SELECT * FROM jobs WHERE team_id = $1 AND deleted_at IS NULL AND seq > $2 ORDER BY seq ASC LIMIT $3',
+      [teamId, cursor, opts.limit + 1],
+    );
+    return { jobs: rows.slice(0, opts.limit).map(toJob), hasMore: rows.length > opts.limit };
+  }
+
+  async touchJob(id: string, nowArg: number): Promise<void> {
+    await this.q(this.pool, `UPDATE jobs SET updated_at_ms = ${nowMs(2)} WHERE id = $1`, [id, this.at(nowArg)]);
+  }
+
+  deleteJob(teamId: string, id: string, nowArg: number, held: HeldReservation): Promise<boolean> {
+    return this.tx(async (c, moves) => {
+      const [row] = await this.q(c, 'SELECT * FROM jobs WHERE id = $1 AND team_id = $2 AND deleted_at IS NULL FOR UPDATE', [id, teamId]);
+      if (!row) return false;
+      const job = toJob(row);
+      const charge = job.charge !== 'reserved' ? job.charge : held === 'settle' ? 'settled' : 'refunded';
+      await this.q(c, `UPDATE jobs SET deleted_at = ${nowMs(2)}, charge = $3 WHERE id = $1`, [id, this.at(nowArg), charge]);
+      if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
+      return true;
+    });
+  }
+
+  async activeJobs(limit: number): Promise<JobRecord[]> {
+    return (await this.q(this.pool, "SELECT * FROM jobs WHERE charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT $1", [limit])).map(toJob);
+  }
+
+  async activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
+    const rows = await this.q(this.pool, "SELECT * FROM jobs WHERE team_id = $1 AND charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT $2", [teamId, limit]);
+    return rows.map(toJob);
+  }
+
+  async activeJobStats(): Promise<Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>> {
+    const rows = await this.q(
+      this.pool,
+      `SELECT team_id AS "teamId", count(*) AS jobs, min(updated_at_ms) AS "oldestRefreshMs" FROM jobs WHERE charge = 'reserved' GROUP BY team_id`,
+    );
+    return rows as Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>;
+  }
+
+  async createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowArg: number): Promise<CreateTeamResult> {
+    const [row] = await this.q(
+      this.pool,
+      `INSERT INTO teams (id, name, quota, created_at) VALUES ($1, $2, $3::jsonb, ${nowMs(4)} / 1000) ON CONFLICT (id) DO NOTHING RETURNING *`,
+      [team.id, team.name, JSON.stringify(team.quota), this.at(nowArg)],
+    );
+    if (row) return { ok: true, team: toTeam(row) };
+    // Team rows are never removed (a delete tombstones them), so the row that refused this insert is still there.
+    const [existing] = await this.q(this.pool, 'SELECT deleted_at FROM teams WHERE id = $1', [team.id]);
+    return { ok: false, reason: existing?.deleted_at == null ? 'exists' : 'deleted' };
+  }
+
+  async getTeam(id: string): Promise<Team | undefined> {
+    const [row] = await this.q(this.pool, 'SELECT * FROM teams WHERE id = $1 AND deleted_at IS NULL', [id]);
+    return row ? toTeam(row) : undefined;
+  }
+
+  async listTeams(): Promise<Team[]> {
+    return (await this.q(this.pool, 'SELECT * FROM teams WHERE deleted_at IS NULL ORDER BY created_at, id')).map((r) => toTeam(r));
+  }
+
+  async updateTeam(id: string, patch: { name?: string | null; quota?: QuotaPolicy }): Promise<Team | undefined> {
+    const [row] = await this.q(
+      this.pool,
+      `UPDATE teams SET name = CASE WHEN $2::boolean THEN $3 ELSE name END, quota = coalesce($4::jsonb, quota)
+       WHERE id = $1 AND deleted_at IS NULL RETURNING *`,
+      [id, patch.name !== undefined, patch.name ?? null, patch.quota ? JSON.stringify(patch.quota) : null],
+    );
+    return row ? toTeam(row) : undefined;
+  }
+
+  deleteTeam(id: string, nowArg: number): Promise<boolean> {
+    return this.tx(async (c) => {
+      await this.q(c, `UPDATE api_keys SET revoked_at = ${nowMs(2)} / 1000 WHERE team_id = $1 AND revoked_at IS NULL`, [id, this.at(nowArg)]);
+      const tombstoned = await this.q(c, `UPDATE teams SET deleted_at = ${nowMs(2)} / 1000 WHERE id = $1 AND deleted_at IS NULL RETURNING id`, [
+        id,
+        this.at(nowArg),
+      ]);
+      return tombstoned.length === 1;
+    });
+  }
+
+  async createKey(key: Omit<ApiKeyRecord, 'revokedAt'> & { hash: string }): Promise<ApiKeyRecord> {
+    const [row] = await this.q(
+      this.pool,
+      `INSERT INTO api_keys (id, team_id, name, prefix, hash, quota, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) RETURNING *`,
+      [key.id, key.teamId, key.name, key.prefix, key.hash, JSON.stringify(key.quota), key.createdAt, key.expiresAt],
+    );
+    return toKey(row!);
+  }
+
+  async listKeys(teamId: string): Promise<ApiKeyRecord[]> {
+    return (await this.q(this.pool, 'SELECT * FROM api_keys WHERE team_id = $1 ORDER BY created_at, id', [teamId])).map(toKey);
+  }
+
+  async revokeKey(id: string, nowArg: number): Promise<ApiKeyRecord | undefined> {
+    const [row] = await this.q(this.pool, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ${nowMs(2)} / 1000) WHERE id = $1 RETURNING *`, [
+      id,
+      this.at(nowArg),
+    ]);
+    return row ? toKey(row) : undefined;
+  }
+
+  async findKeyByHash(hash: string): Promise<{ key: ApiKeyRecord; team: Team } | undefined> {
+    const [row] = await this.q(
+      this.pool,
+      `SELECT k.*, t.id AS t_id, t.name AS t_name, t.quota AS t_quota, t.created_at AS t_created_at
+       FROM api_keys k JOIN teams t ON t.id = k.team_id AND t.deleted_at IS NULL WHERE k.hash = $1`,
+      [hash],
+    );
+    return row ? { key: toKey(row), team: toTeam(row, 't_') } : undefined;
+  }
+
+  async usage(teamId: string, nowArg: number, days: number): Promise<TeamUsage> {
+    const [clock] = await this.q(this.pool, `SELECT ${nowMs(1)} AS now_ms`, [this.at(nowArg)]);
+    const now = clock!.now_ms as number;
+    const b = buckets(now);
+    const sk = scopeKey('team', teamId);
+    const since = new Date(now - (days - 1) * 86_400_000).toISOString().slice(0, 10);
+    const [rows, [active]] = await Promise.all([
+      this.q(
+        this.pool,
+        `SELECT bucket, requests, seconds_reserved, seconds_settled FROM counters
+         WHERE scope = $1 AND (bucket IN ($2, $3) OR (bucket >= $4 AND bucket LIKE 'day:%'))`,
+        [sk, `min:${b.minute}`, `month:${b.month}`, `day:${since}`],
+      ),
+      this.q(this.pool, "SELECT count(*) AS n FROM jobs WHERE team_id = $1 AND charge = 'reserved'", [teamId]),
+      this.q(this.pool, "DELETE FROM counters WHERE bucket LIKE 'min:%' AND bucket < $1", [`min:${new Date(now - 3_600_000).toISOString().slice(0, 16)}`]),
+    ]);
+    const byBucket = new Map(rows.map((r) => [r.bucket as string, r as { requests: number; seconds_reserved: number; seconds_settled: number }]));
+    const period = (start: string, bucket: string): PeriodUsage => {
+      const c = byBucket.get(bucket);
+      return { start, video_seconds: c ? c.seconds_reserved + c.seconds_settled : 0, video_seconds_reserved: c?.seconds_reserved ?? 0, requests: c?.requests ?? 0 };
+    };
+    const daily = [];
+    for (let i = days - 1; i >= 0; i--) {
+      const date = new Date(now - i * 86_400_000).toISOString().slice(0, 10);
+      const r = byBucket.get(`day:${date}`);
+      daily.push({ date, video_seconds: r ? r.seconds_reserved + r.seconds_settled : 0, requests: r?.requests ?? 0 });
+    }
+    return {
+      day: period(b.day, `day:${b.day}`),
+      month: period(b.month, `month:${b.month}`),
+      activeJobs: active!.n as number,
+      requestsThisMinute: byBucket.get(`min:${b.minute}`)?.requests ?? 0,
+      daily,
+    };
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.q(this.pool, 'SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import { modelNameSchema } from './models.js';
+
+/**
+ * The wire shapes of `/v1`: what requests may carry and what answers hold. The routes validate with these
+ * and the OpenAPI document is generated from them (src/openapi/), so the two cannot disagree.
+ */
+
+const MAX_PROMPT_CHARS = 4096;
+
+/** JSON `null` means the same as leaving a field out. */
+const opt = <T extends z.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined);
+const scalar = z.union([z.string(), z.number()], { error: 'must be a string or a number' });
+const dataUriOrObject = z.union([z.string(), z.object({ image_url: z.string().optional(), file_id: z.string().optional() })]);
+
+const prompt = z
+  .string()
+  // `\S` is exactly what trim() strips, and JSON Schema's `pattern` can say it.
+  .regex(/\S/, 'must not be empty')
+  // Counted in code points, as JSON Schema's maxLength counts.
+  .refine((p) => [...p].length <= MAX_PROMPT_CHARS, `must be at most ${MAX_PROMPT_CHARS} characters`)
+  .meta({ maxLength: MAX_PROMPT_CHARS });
+
+/**
+ * The fields of a create, JSON or multipart alike (a multipart text field is a string, which each field
+ * takes). Only their shape is checked here; what the values mean for the model is `normalize.ts`'s work.
+ * Strict: unknown fields are refused (before this schema runs, with OpenAI's own message).
+ */
+export const createVideoFieldsSchema = z
+  .object({
+    model: opt(modelNameSchema).meta({ description: 'A model id or alias from GET /v1/models; the default model when absent.' }),
+    prompt,
+    seconds: opt(scalar).meta({ description: 'Whole seconds, as a string or a number.' }),
+    duration: opt(scalar).meta({ description: "A synonym of 'seconds'." }),
+    size: opt(scalar).meta({ description: "WIDTHxHEIGHT (such as '1280x720') or a resolution tier ('720P')." }),
+    resolution: opt(scalar).meta({ description: "A resolution tier: '480P', '720P', …" }),
+    aspect_ratio: opt(z.string()).meta({ description: "A preset or custom ratio such as '16:9'." }),
+    image: opt(z.union([z.string(), z.array(z.string()).length(1)], { error: "takes one data URI; send several as 'images'" })),
+    images: opt(z.union([z.string(), z.array(z.string())])),
+    input_reference: opt(z.union([dataUriOrObject, z.array(dataUriOrObject)])).meta({
+      description: 'Reference images as data URIs or {image_url}; at most one of image, images and input_reference.',
+    }),
+  })
+  .strict();
+export type CreateVideoFields = z.output<typeof createVideoFieldsSchema>;
+export const CREATE_VIDEO_FIELDS: ReadonlySet<string> = new Set(Object.keys(createVideoFieldsSchema.shape));
+/** Fields that may carry an image (a data URI, or a file part in multipart). */
+export const IMAGE_FIELDS: ReadonlySet<string> = new Set(['image', 'images', 'input_reference']);
+/** Fields that may repeat in a multipart body. */
+export const LIST_FIELDS: ReadonlySet<string> = new Set(['images', 'input_reference']);
+
+const imageFile = z.file().meta({ description: 'An image file (JPEG, PNG, WebP or GIF).' });
+const imagePart = z.union([imageFile, z.string()]);
+
+/**
+ * The same fields as a multipart form, where scalars are text and images may be file parts. The parser
+ * turns a form into the fields above, so this schema documents the form; test/unit/openapi.test.ts keeps
+ * its field names equal to the JSON body's.
+ */
+export const createVideoFormSchema = z
+  .object({
+    model: z.string().optional(),
+    prompt,
+    seconds: z.string().optional(),
+    duration: z.string().optional(),
+    size: z.string().optional(),
+    resolution: z.string().optional(),
+    aspect_ratio: z.string().optional(),
+    image: imagePart.optional(),
+    images: z.array(imagePart).optional(),
+    input_reference: z.union([imagePart, z.array(imagePart)]).optional(),
+  })
+  .strict();
+
+const LIMIT_RULE = 'must be a whole number from 1 to 100';
+export const listVideosQuerySchema = z.object({
+  after: z.string().min(1).optional().meta({ description: 'A video id: the page starts after it.' }),
+  limit: z.coerce.number({ error: LIMIT_RULE }).int(LIMIT_RULE).min(1, 'must be at least 1').max(100, 'must be at most 100').default(20),
+  order: z.enum(['asc', 'desc']).default('desc'),
+});
+
+export const contentQuerySchema = z.object({ variant: z.enum(['video', 'thumbnail', 'spritesheet']).optional() });
+export const contentHeadersSchema = z.object({
+  range: z.string().optional().meta({ description: 'Passed to the upstream: a byte range answers 206, an unsatisfiable one 416.' }),
+});
+export const videoPathSchema = z.object({ video_id: z.string().min(1).meta({ description: "The gateway's video id." }) });
+
+export const videoStatusSchema = z.enum(['queued', 'in_progress', 'completed', 'failed']);
+
+/** The OpenAI Video object, with the gateway's extensions (`resolution`, `aspect_ratio`, `video_url`). */
+export const videoSchema = z.object({
+  id: z.string(),
+  object: z.literal('video'),
+  model: z.string(),
+  status: videoStatusSchema,
+  progress: z.number().min(0).max(100),
+  created_at: z.number().int(),
+  completed_at: z.number().int().nullable(),
+  expires_at: z.number().int().nullable(),
+  prompt: z.string(),
+  seconds: z.string(),
+  size: z.string(),
+  remixed_from_video_id: z.string().nullable(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  resolution: z.string(),
+  aspect_ratio: z.string(),
+  video_url: z.string().nullable().meta({ description: "The content route of a completed video: a path on this origin, or under PUBLIC_BASE_URL." }),
+});
+export type VideoObject = z.output<typeof videoSchema>;
+
+export const videoListSchema = z.object({
+  object: z.literal('list'),
+  data: z.array(videoSchema),
+  first_id: z.string().nullable(),
+  last_id: z.string().nullable(),
+  has_more: z.boolean(),
+});
+export type VideoList = z.output<typeof videoListSchema>;
+
+export const videoDeletedSchema = z.object({ id: z.string(), object: z.literal('video.deleted'), deleted: z.literal(true) });
+export type VideoDeleted = z.output<typeof videoDeletedSchema>;
+
+export const modelSchema = z.object({ id: z.string(), object: z.literal('model'), created: z.number().int(), owned_by: z.string() });
+export const modelListSchema = z.object({ object: z.literal('list'), data: z.array(modelSchema) });
+export type ModelList = z.output<typeof modelListSchema>;

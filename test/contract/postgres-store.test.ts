@@ -1,0 +1,233 @@
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MIGRATIONS } from '../../src/store/postgres-migrations.js';
+import { PostgresStore } from '../../src/store/postgres.js';
+import { StoreUnavailableError, type Charge, type NewJob, type Principal, type Store } from '../../src/store/types.js';
+import type { QuotaPolicy } from '../../src/quota/policy.js';
+import { freshDatabase, postgresUrl } from '../support/postgres.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
+
+/**
+ * What only a shared store has to prove: two replicas (two PostgresStore instances, two pools) on one
+ * database, admitting and settling concurrently, on the database's clock as the gateway runs it.
+ */
+let seq = 0;
+const job = (p: Principal, seconds: number): NewJob => ({
+  id: `video_${++seq}`,
+  teamId: p.teamId,
+  keyId: p.keyId,
+  model: 'grok-video-3',
+  prompt: 'x',
+  seconds,
+  resolution: 720,
+  aspectRatio: '16:9',
+});
+const queued = { status: 'queued', progress: 0, error: null } as const;
+
+/** Starts a burst only when it cannot straddle a minute (or day) boundary of the database's clock. */
+async function awayFromMinuteEdge(url: string) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const { rows } = await client.query<{ s: number }>('SELECT extract(second FROM clock_timestamp())::float8 AS s');
+  await client.end();
+  const s = rows[0]!.s;
+  if (s > 52) await new Promise((r) => setTimeout(r, (60 - s) * 1000 + 200));
+}
+
+describe.skipIf(postgresUrl === null)('postgres store: several replicas on one database', () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let replicas: PostgresStore[];
+  beforeEach(async () => {
+    db = await freshDatabase();
+    replicas = await Promise.all([PostgresStore.open({ url: db.url }), PostgresStore.open({ url: db.url })]);
+  });
+  afterEach(async () => {
+    await Promise.all(replicas.map((r) => r.close()));
+    await db.drop();
+  });
+
+  /**
+   * As the gateway admits a create: counted against the per-minute limits on arrival (only where one
+   * applies; otherwise counted in memory, which these bursts leave out), then given a slot and its seconds.
+   */
+  const create = async (store: Store, p: Principal, seconds: number) => {
+    const limited = p.keyPolicy.requests_per_minute !== undefined || p.teamPolicy.requests_per_minute !== undefined;
+    const arrival = limited ? await store.admitRequest(p, 0) : { ok: true };
+    return arrival.ok ? store.admitJob(p, job(p, seconds), 0) : arrival;
+  };
+
+  const bursts: Array<{ name: string; team: QuotaPolicy; key?: QuotaPolicy; jobs: boolean; admitted: number; seconds?: number; requests?: number }> = [
+    { name: 'max_concurrent_jobs 5', team: { max_concurrent_jobs: 5 }, jobs: true, admitted: 5 },
+    { name: 'requests_per_minute 20 (creates)', team: { requests_per_minute: 20 }, jobs: true, admitted: 20, requests: 20 },
+    { name: 'requests_per_minute 20 on the key (polls)', team: {}, key: { requests_per_minute: 20 }, jobs: false, admitted: 20, requests: 20 },
+    { name: 'video_seconds_per_day 23 (5 s jobs)', team: { video_seconds_per_day: 23 }, jobs: true, admitted: 4, seconds: 5 },
+    { name: 'video_seconds_per_month 31 on the key (6 s jobs)', team: {}, key: { video_seconds_per_month: 31 }, jobs: true, admitted: 5, seconds: 6 },
+    {
+      name: 'all at once: 5 concurrent, 20 a minute, 23 s a day',
+      team: { max_concurrent_jobs: 5, requests_per_minute: 20, video_seconds_per_day: 23 },
+      jobs: true,
+      admitted: 4,
+      seconds: 5,
+      requests: 20,
+    },
+  ];
+
+  it.each(bursts)('50 parallel admissions over two replicas never over-admit: $name', async ({ team, key, jobs, admitted, seconds = 5, requests = 0 }) => {
+    await awayFromMinuteEdge(db.url);
+    const p: Principal = { teamId: 'burst', keyId: 'burst-key', teamPolicy: team, keyPolicy: key ?? {} };
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => {
+        const store = replicas[i % 2]!;
+        return jobs ? create(store, p, seconds) : store.admitRequest(p, 0);
+      }),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(admitted);
+    const u = await replicas[0]!.usage('burst', 0, 1);
+    expect(u.requestsThisMinute).toBe(requests);
+    expect(u.activeJobs).toBe(jobs ? admitted : 0);
+    expect(u.day.video_seconds).toBe(jobs ? admitted * seconds : 0);
+  });
+
+  it('settles or refunds each job exactly once while both replicas race terminal updates and deletes', async () => {
+    const moved = { reserved: 0, settled: 0, refunded: 0 };
+    const listen = (_team: string, charge: Charge, seconds: number) => (moved[charge] += seconds);
+    await Promise.all(replicas.map((r) => r.close()));
+    replicas = await Promise.all([PostgresStore.open({ url: db.url, onCharge: listen }), PostgresStore.open({ url: db.url, onCharge: listen })]);
+    const p: Principal = { teamId: 'race', keyId: 'race-key', teamPolicy: {}, keyPolicy: {} };
+    const jobs = Array.from({ length: 10 }, () => job(p, 5));
+    for (const j of jobs) {
+      expect((await replicas[0]!.admitJob(p, j, 0)).ok).toBe(true);
+      await replicas[1]!.activateJob(j.id, `up-${j.id}`, 'fp', queued, 0, 'upstream-a');
+    }
+    await Promise.all(
+      jobs.flatMap((j, n) =>
+        Array.from({ length: 6 }, (_, i) => {
+          const store = replicas[i % 2]!;
+          if (n % 3 === 0 && i === 5) return store.deleteJob('race', j.id, 0, n % 2 === 0 ? 'settle' : 'refund');
+          return i % 2 === 0
+            ? store.updateJob(j.id, { status: 'completed', progress: 100, error: null }, 0)
+            : store.updateJob(j.id, { status: 'failed', progress: 50, error: { code: 'x', message: 'y' } }, 0);
+        }),
+      ),
+    );
+    // Every job ended once; the budget holds exactly the seconds of the jobs that were charged.
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    const { rows } = await client.query<{ charge: string; n: string }>('SELECT charge, count(*) AS n FROM jobs GROUP BY charge');
+    const { rows: negative } = await client.query('SELECT * FROM counters WHERE seconds_reserved < 0 OR seconds_settled < 0');
+    await client.end();
+    const settled = Number(rows.find((r) => r.charge === 'settled')?.n ?? 0);
+    expect(rows.find((r) => r.charge === 'reserved')).toBeUndefined();
+    expect(negative).toEqual([]);
+    const u = await replicas[1]!.usage('race', 0, 1);
+    expect(u.activeJobs).toBe(0);
+    expect(u.day).toMatchObject({ video_seconds: settled * 5, video_seconds_reserved: 0 });
+    // The metrics heard each move exactly once, however the replicas raced.
+    expect(moved).toEqual({ reserved: 50, settled: settled * 5, refunded: 50 - settled * 5 });
+  });
+
+  it('counts on the database clock: the nowMs of the caller does not move a window', async () => {
+    const p: Principal = { teamId: 'clock', keyId: 'clock-key', teamPolicy: { requests_per_minute: 1 }, keyPolicy: {} };
+    await awayFromMinuteEdge(db.url);
+    expect((await replicas[0]!.admitRequest(p, Date.UTC(2001, 0, 1))).ok).toBe(true);
+    // A replica whose clock is a minute ahead gets no fresh window.
+    expect((await replicas[1]!.admitRequest(p, Date.now() + 60_000)).ok).toBe(false);
+    const j = job({ ...p, teamPolicy: {} }, 3);
+    await replicas[0]!.admitJob({ ...p, teamPolicy: {} }, j, Date.UTC(2001, 0, 1));
+    const stored = await replicas[1]!.getJob('clock', j.id);
+    expect(stored?.chargeDay).toBe(new Date().toISOString().slice(0, 10));
+    expect(Math.abs(stored!.createdAt * 1000 - Date.now())).toBeLessThan(60_000);
+  });
+
+  it('migrates once when replicas start together, and again is a no-op', async () => {
+    const fresh = await freshDatabase();
+    try {
+      const stores = await Promise.all(Array.from({ length: 4 }, () => PostgresStore.open({ url: fresh.url })));
+      expect(await stores[0]!.migrate()).toBe(MIGRATIONS.length);
+      const client = new pg.Client({ connectionString: fresh.url });
+      await client.connect();
+      const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+      await client.end();
+      expect(rows.map((r) => r.version)).toEqual(MIGRATIONS.map((_, i) => i + 1));
+      await Promise.all(stores.map((s) => s.close()));
+    } finally {
+      await fresh.drop();
+    }
+  });
+});
+
+describe.skipIf(postgresUrl === null)('postgres store: the database unreachable', () => {
+  const BOUND_MS = 8_000;
+  const timeouts = { connectTimeoutMs: 1_000, statementTimeoutMs: 1_000 };
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let proxy: TcpProxy;
+  let store: Store;
+  beforeAll(async () => {
+    db = await freshDatabase();
+    const target = new URL(db.url);
+    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port) });
+    const via = new URL(db.url);
+    via.host = await proxy.listen();
+    store = await PostgresStore.open({ url: via.toString(), ...timeouts });
+  });
+  afterAll(async () => {
+    await store?.close();
+    await proxy?.close();
+    await db?.drop();
+  });
+
+  const p: Principal = { teamId: 'down', keyId: 'down-key', teamPolicy: { requests_per_minute: 100 }, keyPolicy: {} };
+  const calls: Array<[string, (s: Store) => Promise<unknown>]> = [
+    ['admitRequest', (s) => s.admitRequest(p, 0)],
+    ['admitJob', (s) => s.admitJob(p, job(p, 5), 0)],
+    ['getJob', (s) => s.getJob('down', 'video_x')],
+    ['findKeyByHash', (s) => s.findKeyByHash('h')],
+    ['usage', (s) => s.usage('down', 0, 1)],
+  ];
+
+  async function failsWithinBound(call: (s: Store) => Promise<unknown>) {
+    const started = Date.now();
+    const err = await call(store).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - started).toBeLessThan(BOUND_MS);
+  }
+
+  it.each(calls)('%s fails fast with store_unavailable when the server refuses connections, and recovers', async (_, call) => {
+    await call(store);
+    await proxy.refuse();
+    try {
+      await failsWithinBound(call);
+      expect(await store.ping()).toBe(false);
+    } finally {
+      await proxy.restore();
+    }
+    expect(await store.ping()).toBe(true);
+    await call(store);
+  });
+
+  it('fails within the bound, not after TCP gives up, when the link goes silent', async () => {
+    expect(await store.ping()).toBe(true);
+    proxy.blackhole();
+    try {
+      await failsWithinBound((s) => s.admitJob(p, job(p, 5), 0));
+      await failsWithinBound((s) => s.getJob('down', 'video_x'));
+      expect(await store.ping()).toBe(false);
+    } finally {
+      await proxy.restore();
+    }
+    expect(await store.ping()).toBe(true);
+  });
+
+  it('refuses to start on a closed port within the bound, with store_unavailable', async () => {
+    const closed = new TcpProxy({ host: '127.0.0.1', port: 1 });
+    const addr = await closed.listen();
+    await closed.close();
+    const started = Date.now();
+    const err = await PostgresStore.open({ url: `postgres://gateway:not-logged@${addr}/x`, ...timeouts }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - started).toBeLessThan(BOUND_MS);
+  });
+});

@@ -1,0 +1,109 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, startHarness, teamWithKey, type Harness } from '../support/harness.js';
+import { IN_CI } from '../support/setup/prerequisite.js';
+import { PYTHON_INSTALL, SCHEMATHESIS } from '../support/setup/python.js';
+
+/**
+ * Schemathesis, from PyPI (the venv the test command creates, test/support/setup/python.ts), runs its
+ * property-based checks against the live gateway from the gateway's own /openapi.json: examples generated
+ * from the documented schemas (valid and invalid ones), and sequences that follow the documented links
+ * (create a video, then get, download and delete it; create a team, then issue and revoke a key).
+ */
+const CLI = join(SCHEMATHESIS.venv, 'bin', 'schemathesis');
+/** Per operation and phase: 19 operations finish in well under a minute on two loaded cores. */
+const MAX_EXAMPLES = 20;
+/** Fixed, so that a failure reproduces (`--seed`) and the suite cannot pass or fail by luck. */
+const SEED = 20250101;
+const RUN_TIMEOUT_MS = 100_000;
+const CHECKS = [
+  'not_a_server_error',
+  'status_code_conformance',
+  'content_type_conformance',
+  'response_schema_conformance',
+  'response_headers_conformance',
+].join(',');
+
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONDONTWRITEBYTECODE: '1', NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
+  for (const k of Object.keys(env)) if (/^(https?_proxy|all_proxy)$/i.test(k)) delete env[k];
+  return env;
+}
+
+function probe(): { ok: true; version: string } | { ok: false; reason: string } {
+  if (!existsSync(CLI)) return { ok: false, reason: `${CLI} does not exist` };
+  const r = spawnSync(CLI, ['--version'], { encoding: 'utf8', timeout: 30_000, env: childEnv() });
+  if (r.status !== 0) return { ok: false, reason: `${CLI} --version failed: ${(r.stderr || String(r.error ?? '')).trim().split('\n').pop()}` };
+  return { ok: true, version: r.stdout.trim() };
+}
+
+/** Asynchronous: the gateway runs in this very process and must keep answering while schemathesis runs. */
+function schemathesis(args: string[], cwd: string): Promise<{ code: number | null; output: string; timedOut: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(CLI, args, { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (output += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (output += s));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, RUN_TIMEOUT_MS);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output, timedOut });
+    });
+  });
+}
+
+const found = probe();
+if (!found.ok && !IN_CI) console.warn(`SKIPPED schemathesis suite (${found.reason}). ${PYTHON_INSTALL}, then run npm test again.`);
+
+describe.skipIf(!found.ok && !IN_CI)(`${found.ok ? found.version : 'schemathesis (missing)'} against the live gateway's /openapi.json`, () => {
+  let h: Harness;
+  let teamKey: string;
+  let cwd: string;
+
+  beforeAll(async () => {
+    if (!found.ok) throw new Error(`schemathesis suite cannot run in CI: ${found.reason}. The test setup creates ${SCHEMATHESIS.venv} from ${SCHEMATHESIS.requirements}.`);
+    h = await startHarness({ env: { LOG_LEVEL: 'warn' } });
+    // Unguessable, so that the admin run's generated team ids never delete the team this run's key belongs to.
+    teamKey = (await teamWithKey(h.url, `schemathesis-${randomBytes(6).toString('hex')}`)).key;
+    // Hypothesis keeps its example database in the working directory: a scratch one, removed afterwards.
+    cwd = mkdtempSync(join(tmpdir(), 'gw-schemathesis-'));
+  });
+  afterAll(async () => {
+    await h?.close();
+    if (cwd) rmSync(cwd, { recursive: true, force: true });
+  });
+
+  it(
+    'finds no 5xx and no answer that differs from the document (status, content type, headers, body schema)',
+    async () => {
+      const common = [`${h.url}/openapi.json`, '--checks', CHECKS, '--max-examples', String(MAX_EXAMPLES), '--seed', String(SEED), '--no-color'];
+      // Each credential opens only its part of the API: the team key /v1, the admin token /admin. One after the
+      // other: the admin run follows links from GET /admin/teams to DELETE /admin/teams/{team}, and would delete
+      // the team of the /v1 run's key under it.
+      const runs = [
+        await schemathesis(['run', ...common, '-H', `Authorization: Bearer ${teamKey}`, '--include-path-regex', '^/(v1/|healthz|readyz|metrics|openapi)'], cwd),
+        await schemathesis(['run', ...common, '-H', `Authorization: Bearer ${ADMIN_TOKEN}`, '--include-path-regex', '^/admin/'], cwd),
+      ];
+      for (const [i, r] of runs.entries()) {
+        const which = i === 0 ? '/v1 and operations, with a team key' : '/admin, with the admin token';
+        const outcome = r.timedOut ? `timed out after ${RUN_TIMEOUT_MS} ms` : `exited with code ${r.code}`;
+        expect(r.code, `schemathesis run (${which}) ${outcome}:\n${r.output}\n--- gateway log tail ---\n${h.logs.slice(-10).join('')}`).toBe(0);
+        // Exit 0 also when every answer was a 401 (a warning only): the summary must say nothing was wrong.
+        expect(r.output, r.output).toMatch(/No issues found/);
+      }
+    },
+    RUN_TIMEOUT_MS + 20_000,
+  );
+});
