@@ -12,6 +12,7 @@ import {
   type ChargeListener,
   type CreateTeamResult,
   type HeldReservation,
+  type ImportSummary,
   type JobRecord,
   type ListOptions,
   type NewJob,
@@ -19,6 +20,7 @@ import {
   type Principal,
   type RequestCount,
   type Store,
+  type StoreRecord,
   type TaskUpdate,
   type Team,
   type TeamUsage,
@@ -134,6 +136,45 @@ const sec = (ms: number) => Math.floor(ms / 1000);
 type Bump = { scope: string; bucket: string; requests: number; reserved: number; settled: number };
 /** A move of a job's seconds made inside a transaction, told to the ChargeListener once it commits. */
 type ChargeMove = [teamId: string, charge: Charge, seconds: number];
+
+/**
+ * How each kind of exported record lands in its table: the columns written, and the record as a JSON object
+ * keyed by column name, which `jsonb_populate_recordset` turns into rows of the table's own types.
+ */
+const IMPORTS: { readonly [K in StoreRecord['kind']]: { table: string; columns: string; row: (r: Extract<StoreRecord, { kind: K }>) => Row } } = {
+  team: {
+    table: 'teams',
+    columns: 'id, name, quota, created_at, deleted_at',
+    row: ({ team: t, deletedAt }) => ({ id: t.id, name: t.name, quota: t.quota, created_at: t.createdAt, deleted_at: deletedAt }),
+  },
+  key: {
+    table: 'api_keys',
+    columns: 'id, team_id, name, prefix, hash, quota, created_at, expires_at, revoked_at',
+    row: ({ key: k, hash }) => ({
+      id: k.id, team_id: k.teamId, name: k.name, prefix: k.prefix, hash, quota: k.quota,
+      created_at: k.createdAt, expires_at: k.expiresAt, revoked_at: k.revokedAt,
+    }),
+  },
+  job: {
+    table: 'jobs',
+    columns:
+      'id, team_id, key_id, upstream_id, upstream_key_fp, upstream_name, media_url, model, prompt, seconds, resolution, aspect_ratio, ' +
+      'status, progress, error, created_at, completed_at, updated_at_ms, charge, charge_day, charge_month, deleted_at',
+    row: ({ job: j, deletedAt }) => ({
+      id: j.id, team_id: j.teamId, key_id: j.keyId, upstream_id: j.upstreamId, upstream_key_fp: j.upstreamKeyFp,
+      upstream_name: j.upstreamName, media_url: j.mediaUrl, model: j.model,
+      prompt: j.prompt, seconds: j.seconds, resolution: j.resolution, aspect_ratio: j.aspectRatio, status: j.status,
+      progress: j.progress, error: j.error, created_at: j.createdAt, completed_at: j.completedAt, updated_at_ms: j.updatedAtMs,
+      charge: j.charge, charge_day: j.chargeDay, charge_month: j.chargeMonth, deleted_at: deletedAt,
+    }),
+  },
+  counter: {
+    table: 'counters',
+    columns: 'scope, bucket, requests, seconds_reserved, seconds_settled',
+    row: ({ counter: c }) => ({ scope: c.scope, bucket: c.bucket, requests: c.requests, seconds_reserved: c.secondsReserved, seconds_settled: c.secondsSettled }),
+  },
+};
+const IMPORT_BATCH = 500;
 
 /**
  * The shared store: several gateway replicas on one PostgreSQL database. Same tables and the same rules as
@@ -615,6 +656,47 @@ export class PostgresStore implements Store {
       requestsThisMinute: byBucket.get(`min:${b.minute}`)?.requests ?? 0,
       daily,
     };
+  }
+
+  /**
+   * Adds another store's records (see `SqliteStore.exportAll`) in one transaction: all or nothing. A record
+   * whose id (or key hash, or counter bucket) is already here is left as it is and counted as existing, so
+   * importing the same export twice adds nothing the second time. Jobs keep their order (new `seq` values in
+   * export order), so lists page as before.
+   */
+  async importAll(records: AsyncIterable<StoreRecord>): Promise<ImportSummary> {
+    const summary: ImportSummary = { team: { copied: 0, existing: 0 }, key: { copied: 0, existing: 0 }, job: { copied: 0, existing: 0 }, counter: { copied: 0, existing: 0 } };
+    const c = await this.connect();
+    let batch: StoreRecord[] = [];
+    const flush = async () => {
+      const kind = batch[0]?.kind;
+      if (!kind) return;
+      const { table, columns, row } = IMPORTS[kind];
+      const added = await this.q(
+        c,
+        `INSERT INTO ${table} (${columns}) SELECT ${columns} FROM jsonb_populate_recordset(NULL::${table}, $1::jsonb) WITH ORDINALITY AS x
+         ORDER BY x.ordinality ON CONFLICT DO NOTHING RETURNING 1`,
+        [JSON.stringify(batch.map((r) => (row as (r: StoreRecord) => Row)(r)))],
+      );
+      summary[kind].copied += added.length;
+      summary[kind].existing += batch.length - added.length;
+      batch = [];
+    };
+    try {
+      await this.q(c, 'BEGIN');
+      for await (const r of records) {
+        if (batch.length >= IMPORT_BATCH || (batch.length > 0 && batch[0]!.kind !== r.kind)) await flush();
+        batch.push(r);
+      }
+      await flush();
+      await this.q(c, 'COMMIT');
+      c.release();
+      return summary;
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) c.release(true);
+      else await c.query('ROLLBACK').then(() => c.release(), () => c.release(true));
+      throw err;
+    }
   }
 
   async ping(): Promise<boolean> {

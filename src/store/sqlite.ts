@@ -17,6 +17,7 @@ import type {
   Principal,
   RequestCount,
   Store,
+  StoreRecord,
   TaskUpdate,
   Team,
   TeamUsage,
@@ -448,6 +449,38 @@ export class SqliteStore implements Store {
       requestsThisMinute: this.counter(sk, `min:${b.minute}`).requests,
       daily,
     };
+  }
+
+  /**
+   * Every record, read in one transaction, so that a gateway writing meanwhile cannot make the export
+   * inconsistent (a job without its counters' share, a key without its team).
+   */
+  async *exportAll(): AsyncGenerator<StoreRecord> {
+    this.db.exec('BEGIN');
+    try {
+      for (const r of this.db.prepare('SELECT * FROM teams ORDER BY created_at, id').iterate() as Iterable<Row>) {
+        yield { kind: 'team', team: toTeam(r), deletedAt: (r.deleted_at as number | null) ?? null };
+      }
+      for (const r of this.db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').iterate() as Iterable<Row>) {
+        yield { kind: 'key', key: toKey(r), hash: r.hash as string };
+      }
+      for (const r of this.db.prepare('SELECT * FROM jobs ORDER BY seq').iterate() as Iterable<Row>) {
+        yield { kind: 'job', job: toJob(r), deletedAt: (r.deleted_at as number | null) ?? null };
+      }
+      const counters = this.db.prepare('SELECT scope, bucket, requests, seconds_reserved, seconds_settled FROM counters ORDER BY scope, bucket');
+      for (const r of counters.iterate() as Iterable<Row>) {
+        const counter = {
+          scope: r.scope as string,
+          bucket: r.bucket as string,
+          requests: r.requests as number,
+          secondsReserved: r.seconds_reserved as number,
+          secondsSettled: r.seconds_settled as number,
+        };
+        yield { kind: 'counter', counter };
+      }
+    } finally {
+      this.db.exec('COMMIT');
+    }
   }
 
   async ping(): Promise<boolean> {

@@ -114,6 +114,29 @@ export interface TeamUsage {
   readonly daily: ReadonlyArray<{ date: string; video_seconds: number; requests: number }>;
 }
 
+/** A counter row: what a scope (`team:<id>`, `key:<id>`) used in one minute, day or month bucket. */
+export interface CounterRecord {
+  readonly scope: string;
+  readonly bucket: string;
+  readonly requests: number;
+  readonly secondsReserved: number;
+  readonly secondsSettled: number;
+}
+
+/**
+ * A store's whole content as store-neutral records, for copying one store into another (`migrate-sqlite`):
+ * deleted teams (tombstones), revoked keys with their hashes, jobs in every state with their charges, and
+ * the usage counters. An export yields teams, then keys, then jobs in creation order, then counters.
+ */
+export type StoreRecord =
+  | { readonly kind: 'team'; readonly team: Team; readonly deletedAt: number | null }
+  | { readonly kind: 'key'; readonly key: ApiKeyRecord; readonly hash: string }
+  | { readonly kind: 'job'; readonly job: JobRecord; readonly deletedAt: number | null }
+  | { readonly kind: 'counter'; readonly counter: CounterRecord };
+
+/** Per kind of record: how many an import added, and how many were there already (and were left as they were). */
+export type ImportSummary = Record<StoreRecord['kind'], { copied: number; existing: number }>;
+
 /**
  * The store did not answer (down, unreachable, or slower than its timeouts). Nothing was admitted without
  * being counted; the caller may retry shortly.

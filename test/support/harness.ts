@@ -25,10 +25,17 @@ export interface Harness {
 
 /** `sim.kind: 'xai'` runs the gateway with UPSTREAM_KIND=xai against an xAI-speaking simulator, its own media host. */
 export async function startHarness(
-  opts: { env?: Record<string, string>; sim?: Partial<SimulatorOptions>; dataDir?: string; clock?: Clock } = {},
+  opts: {
+    env?: Record<string, string>;
+    sim?: Partial<SimulatorOptions>;
+    /** A simulator another harness started, shared (and left running on close) instead of a new one. */
+    upstream?: { sim: UpstreamSimulator; url: string };
+    dataDir?: string;
+    clock?: Clock;
+  } = {},
 ): Promise<Harness> {
-  const sim = new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 0, ...opts.sim });
-  const upstreamUrl = await sim.listen();
+  const sim = opts.upstream?.sim ?? new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 0, ...opts.sim });
+  const upstreamUrl = opts.upstream?.url ?? (await sim.listen());
   const kindEnv = sim.kind === 'xai' ? { UPSTREAM_KIND: 'xai', UPSTREAM_MEDIA_HOSTS: new URL(upstreamUrl).host } : {};
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gw-test-'));
   const config = loadConfig({
@@ -62,7 +69,7 @@ export async function startHarness(
     logs,
     async close() {
       await gw.shutdown(1000);
-      await sim.close();
+      if (!opts.upstream) await sim.close();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
