@@ -89,6 +89,8 @@ export async function closedLoop(opts: {
   connections: number;
   durationS: number;
   headers?: Record<string, string>;
+  /** Each request a POST of this body instead of a GET (set its content-type in `headers`). */
+  postBody?: string;
 }): Promise<RawRun> {
   const samples = new Samples();
   let non2xx = 0;
@@ -101,7 +103,12 @@ export async function closedLoop(opts: {
     pipelining: 1,
     timeout: 10,
     ...(opts.headers ? { headers: opts.headers } : {}),
-    setupClient: (client) => client.setRequests([{ method: 'GET', path: opts.paths[i++ % opts.paths.length]! }]),
+    setupClient: (client) =>
+      client.setRequests([
+        opts.postBody === undefined
+          ? { method: 'GET', path: opts.paths[i++ % opts.paths.length]! }
+          : { method: 'POST', path: opts.paths[i++ % opts.paths.length]!, body: opts.postBody },
+      ]),
   });
   inst.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => {
     if (status >= 200 && status < 300) samples.push(ms);

@@ -90,7 +90,7 @@ export function resultsMarkdown(r: Results): string {
       return `| ${num} | ${rest.join(' ')} | ${row.measure} | ${fmt(row.gateway, row.unit)} | ${fmt(row.baseline, row.unit)} | ${fmt(row.direct, row.unit)} | ${fmt(ratio(row.gateway, row.baseline, row.unit))} | ${fmt(ratio(row.gateway, row.direct, row.unit))} | ${row.gatewayPeakRssMb !== undefined ? fmt(row.gatewayPeakRssMb, 'MiB') : ''} |`;
     }),
     '',
-    '| # | Target (issue 5) | Measured | Met |',
+    '| # | Target (1–5: issue 5; 6: issue 11) | Measured | Met |',
     '|---|---|---|---|',
     ...r.targets.map((t) => `| ${t.scenario} | ${t.target} | ${t.measured} | ${r.quick ? 'n/a (quick run)' : t.met ? 'yes' : '**no**'} |`),
   ];

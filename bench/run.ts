@@ -9,6 +9,7 @@
  * BENCH_DURATION_S (default 5) sets the length of each measured load run; BENCH_GATEWAY_ENTRY runs another
  * build of the gateway than dist/main.js (for A/B experiments); BENCH_QUICK=1 is the smoke run CI makes.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { closedLoop, download, fixedRate, latencyStats, send, summarise, type La
 import { profileMarkdown, summariseProfile } from './profile.js';
 import { BackgroundLoad, cpuMs, forkHelper, GATEWAY_ENTRY, memory, MemoryWatch, OUT, ROOT, startGatewayProcess, transpile, type GatewayChild } from './procs.js';
 import { comparisonMarkdown, machineInfo, resultsMarkdown, type Results, type Row, type TargetCheck } from './report.js';
+import { findPostgresBinDir, startCluster } from '../test/support/pg-cluster.js';
 
 const MIB = 1024 * 1024;
 /**
@@ -462,6 +464,9 @@ async function main() {
   log(`3 storm on the completed job: ${s3Terminal.samples.length} polls, ${terminalRefetches} upstream GETs`);
   await gwB.stop();
   await baseline.stop();
+
+  // -- 6. The same gateway on PostgreSQL and on SQLite ---------------------------------------------------------------
+  const s6 = await storeScenario(upstream, dataDirs);
   await upstream.stop();
   for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
 
@@ -518,6 +523,18 @@ async function main() {
   row(S5, 'RSS growth of the serving process', 'MiB', 'lower', { gateway: s5.gateway.growthMb, baseline: s5.baseline.growthMb, direct: s5.direct.growthMb });
   row(S5, `RSS growth, ${mibLabel(RANGE_BYTES)} range`, 'MiB', 'lower', { gateway: s5Range.gateway.growthMb, baseline: s5Range.baseline.growthMb, direct: s5Range.direct.growthMb });
 
+  if (s6) {
+    // Gateway column: the gateway on PostgreSQL; Baseline column: the same gateway on SQLite.
+    const S6 = '6 Store PostgreSQL vs SQLite';
+    const both = (m: Record<StoreTarget, Measured>, k: keyof Measured) => ({ gateway: m.postgres[k] as number, baseline: m.sqlite[k] as number });
+    row(S6, 'completed poll req/s, key without requests_per_minute', 'req/s', 'higher', both(s6.polls, 'rps'), s6.polls.postgres.peakRssMb);
+    row(S6, 'completed poll p50, key without requests_per_minute', 'ms', 'lower', both(s6.polls, 'p50'));
+    row(S6, 'completed poll req/s, key with requests_per_minute', 'req/s', 'higher', both(s6.pollsRpm, 'rps'));
+    row(S6, 'completed poll p50, key with requests_per_minute', 'ms', 'lower', both(s6.pollsRpm, 'p50'));
+    row(S6, 'gateway CPU per poll, key with requests_per_minute', 'µs', 'lower', both(s6.pollsRpm, 'cpuUsPerReq'));
+    row(S6, `creates/s, ${CREATE_CONNECTIONS} connections`, 'req/s', 'higher', both(s6.creates, 'rps'));
+    row(S6, 'create p50', 'ms', 'lower', both(s6.creates, 'p50'));
+  }
   const x = (v: number) => `${v.toFixed(2)}×`;
   const targets: TargetCheck[] = [];
   const check = (scenario: string, target: string, measured: string, met: boolean) => targets.push({ scenario, target, measured, met });
@@ -563,6 +580,11 @@ async function main() {
   );
   const growthMB = Math.max(s5.gateway.growthMb, s5Range.gateway.growthMb) * 1.048576;
   check('5', 'Gateway RSS growth ≤ 50 MB regardless of file size', `${(s5.gateway.growthMb * 1.048576).toFixed(1)} MB (${mibLabel(VIDEO_BYTES)}), ${(s5Range.gateway.growthMb * 1.048576).toFixed(1)} MB (${mibLabel(RANGE_BYTES)})`, growthMB <= 50);
+  if (s6) {
+    const vs = (m: Record<StoreTarget, Measured>) => `${x(m.postgres.rps / m.sqlite.rps)} (${m.postgres.rps.toFixed(0)} vs ${m.sqlite.rps.toFixed(0)} req/s)`;
+    check('6', 'Polls of a key without requests_per_minute: PostgreSQL ≥ 0.9 × SQLite', vs(s6.polls), s6.polls.postgres.rps >= 0.9 * s6.polls.sqlite.rps);
+    check('6', 'Polls of a key with requests_per_minute: PostgreSQL ≥ 0.6 × SQLite', vs(s6.pollsRpm), s6.pollsRpm.postgres.rps >= 0.6 * s6.pollsRpm.sqlite.rps);
+  }
 
   Object.assign(details, {
     simulator: simRun,
@@ -571,6 +593,7 @@ async function main() {
     s3: { gateway: s3Gateway, baseline: s3Baseline, upstreamGetTimesMs: times.map((tm) => tm - (times[0] ?? 0)), baselineStormGets, terminalRefetches, terminalPolls: s3Terminal.samples.length },
     s4,
     s5: { runs: s5Runs, range64: s5Range },
+    ...(s6 ? { s6 } : {}),
     gatewayAEndRssMb: gwAMem.rssMb,
   });
   const results: Results = {
@@ -587,6 +610,7 @@ async function main() {
       video: mibLabel(VIDEO_BYTES),
       gateway: `${GATEWAY_ENTRY.replace(`${ROOT}/`, '')}, NODE_ENV=production, LOG_LEVEL=warn, SQLite in a temp DATA_DIR, static key`,
       statusCacheMs: `0 (scenarios 1, 2, 4, 5), ${STATUS_WINDOW_MS} (scenario 3)`,
+      store6: s6 ? `PostgreSQL ${s6.version} (throwaway cluster on this machine, fsync=off, synchronous_commit=off) vs SQLite (WAL, synchronous=NORMAL)` : 'skipped (no PostgreSQL)',
       otherProcessesCpu: backgroundNote(),
     },
     rows,
@@ -617,6 +641,100 @@ async function main() {
   writeFileSync(join(OUT, 'results.md'), out);
   updateReadme(table);
   log(`wrote bench/results.json and bench/out/results.md; ${targets.filter((t) => t.met).length}/${targets.length} targets met`);
+}
+
+type StoreTarget = 'sqlite' | 'postgres';
+const STORES: readonly StoreTarget[] = ['sqlite', 'postgres'];
+const BENCH_ADMIN_TOKEN = 'bench-admin-token-0123456789abcdef';
+const CREATE_CONNECTIONS = DEFAULTS.maxConcurrentCreatesPerKey;
+
+/**
+ * Scenario 6: one gateway on SQLite and one on PostgreSQL (a throwaway cluster the bench starts), same build,
+ * same upstream, measured in turns. Completed polls are answered from the gateway's own records, so what
+ * differs is the store: nothing per poll for a key without a per-minute limit (its requests are counted in
+ * memory and written in batches), one admission transaction per poll for a key with one, and the admission,
+ * activation and settlement of each create. Skipped, loudly, where there is no PostgreSQL (not under CI).
+ */
+async function storeScenario(upstream: Upstream, dataDirs: string[]) {
+  const bin = findPostgresBinDir();
+  if (!bin) {
+    if (process.env.CI === 'true') throw new Error('scenario 6 needs PostgreSQL (apt-get install postgresql)');
+    log('6 SKIPPED: no PostgreSQL binaries (apt-get install postgresql); the store comparison is left out');
+    return null;
+  }
+  const cluster = await startCluster(bin);
+  // pg_ctl daemonises the server: it is no child of ours, so the exit handlers in procs.ts would not stop it.
+  process.on('exit', cluster.stop);
+  try {
+    const version = /\d+(\.\d+)?/.exec(execFileSync(join(bin, 'postgres'), ['--version'], { encoding: 'utf8' }))?.[0] ?? 'unknown';
+    const envs = {
+      sqlite: gatewayEnv(upstream.url, { ADMIN_TOKEN: BENCH_ADMIN_TOKEN }),
+      postgres: gatewayEnv(upstream.url, { ADMIN_TOKEN: BENCH_ADMIN_TOKEN, DATABASE_URL: cluster.url }),
+    };
+    dataDirs.push(envs.sqlite.dataDir, envs.postgres.dataDir);
+    const gws = {
+      sqlite: await startGatewayProcess({ name: 'gateway-sqlite', env: envs.sqlite.env }),
+      postgres: await startGatewayProcess({ name: 'gateway-postgres', env: envs.postgres.env }),
+    };
+    log(`6 gateways on SQLite ${gws.sqlite.url} (pid ${gws.sqlite.pid}) and on PostgreSQL ${version} ${gws.postgres.url} (pid ${gws.postgres.pid})`);
+    const adminCall = async (t: StoreTarget, path: string, body: unknown) => {
+      const r = await send(`${gws[t].url}/admin${path}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: Buffer.from(JSON.stringify(body)),
+      });
+      if (r.status >= 300) throw new Error(`admin ${path} on ${t}: ${r.status} ${r.text.slice(0, 300)}`);
+      return JSON.parse(r.text) as { key: string };
+    };
+    /** A team with one key (under `keyQuota`) and one completed video of that team. */
+    const teamKey = async (t: StoreTarget, team: string, keyQuota: Record<string, number>) => {
+      await adminCall(t, '/teams', { id: team });
+      const { key } = await adminCall(t, `/teams/${team}/keys`, { quota: keyQuota });
+      const auth = { authorization: `Bearer ${key}` };
+      const r = await send(`${gws[t].url}/v1/videos`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: smallJob('bench-complete') });
+      if (r.status !== 200) throw new Error(`create on ${t}: ${r.status} ${r.text.slice(0, 300)}`);
+      const path = `/v1/videos/${(JSON.parse(r.text) as { id: string }).id}`;
+      const poll = await send(`${gws[t].url}${path}`, { method: 'GET', headers: auth });
+      if (!poll.text.includes('"completed"')) throw new Error(`the job on ${t} did not complete: ${poll.text.slice(0, 300)}`);
+      return { auth, path };
+    };
+    const free = { sqlite: await teamKey('sqlite', 'free', {}), postgres: await teamKey('postgres', 'free', {}) };
+    // A limit no run reaches: every poll is admitted, and every admission is a store transaction.
+    const rpm = { requests_per_minute: 1_000_000_000 };
+    const limited = { sqlite: await teamKey('sqlite', 'limited', rpm), postgres: await teamKey('postgres', 'limited', rpm) };
+    const roundS = DURATION_S / ROUNDS;
+    const polls = (keys: typeof free, durationS: number) => (t: StoreTarget) =>
+      closedLoop({ url: gws[t].url, paths: [keys[t].path], connections: CONNECTIONS, durationS, headers: keys[t].auth });
+    const creates = (durationS: number) => (t: StoreTarget) =>
+      closedLoop({
+        url: gws[t].url,
+        paths: ['/v1/videos'],
+        // As many as one key may have in flight (MAX_CONCURRENT_CREATES_PER_KEY): more would measure 429s.
+        connections: CREATE_CONNECTIONS,
+        durationS,
+        headers: { ...free[t].auth, 'content-type': 'application/json' },
+        // Completed at once by the fake upstream: settled in the create, so no active job piles up.
+        postBody: smallJob('bench-complete store').toString(),
+      });
+    for (const t of STORES) {
+      await polls(free, WARMUP_S)(t);
+      await polls(limited, WARMUP_S)(t);
+      await creates(WARMUP_S)(t);
+    }
+    const out = {
+      version,
+      polls: await measureRounds(gws, upstream, STORES, ROUNDS, polls(free, roundS)),
+      pollsRpm: await measureRounds(gws, upstream, STORES, ROUNDS, polls(limited, roundS)),
+      creates: await measureRounds(gws, upstream, STORES, ROUNDS, creates(roundS)),
+    };
+    for (const t of STORES) {
+      log(`6 ${t.padEnd(8)} polls ${short(out.polls[t])}; with requests_per_minute ${short(out.pollsRpm[t])}; creates ${short(out.creates[t])}`);
+    }
+    await Promise.all(STORES.map((t) => gws[t].stop()));
+    return out;
+  } finally {
+    cluster.stop();
+  }
 }
 
 /** How busy the rest of the machine was during the measured load runs (the bench cannot stop it). */

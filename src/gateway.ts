@@ -3,17 +3,17 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { AdminService } from './admin/service.js';
 import { createApp } from './app.js';
-import { DEMO_API_KEY, type Config } from './config.js';
+import { ConfigError, DEMO_API_KEY, type Config } from './config.js';
 import { Authenticator } from './http/auth.js';
 import { TransportErrors } from './http/transport.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { listenForMetrics } from './observability/metrics-http.js';
 import { systemClock, type Clock } from './quota/policy.js';
-import { PostgresStore, safeDatabaseLabel } from './store/postgres.js';
-import { SqliteStore } from './store/sqlite.js';
-import type { ChargeListener, Store } from './store/types.js';
-import { DEFAULT_UPSTREAM_ID, UpstreamClient } from './upstream/client.js';
+import { openStore } from './store/open.js';
+import type { Store } from './store/types.js';
+import { DEFAULT_UPSTREAM_ID } from './upstream/client.js';
+import { UpstreamRouter, type UpstreamSpec } from './upstream/router.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './videos/models.js';
 import { Reconciler } from './videos/reconciler.js';
@@ -23,13 +23,16 @@ import { WebhookSender } from './webhooks/sender.js';
 import { WebhookWorker } from './webhooks/worker.js';
 
 const DRAIN_SWEEP_MS = 100;
+const RECONCILE_LEASE_MIN_MS = 60_000;
 
 export interface GatewayOptions {
   readonly config: Config;
   readonly logger: Logger;
-  /** Where the upstream is; main.ts passes the simulator's address when none is configured. */
-  readonly upstreamBaseUrl: string;
-  readonly upstreamApiKeys: readonly string[];
+  /** Where the one-upstream shorthand's upstream is; main.ts passes the simulator's address when none is configured. */
+  readonly upstreamBaseUrl?: string | undefined;
+  readonly upstreamApiKeys?: readonly string[];
+  /** Media hosts of the simulator main.ts starts in xAI mode, instead of UPSTREAM_MEDIA_HOSTS. */
+  readonly upstreamMediaHosts?: readonly string[];
   readonly store?: Store;
   readonly clock?: Clock;
   /** The demo key is accepted only while the gateway runs against its own simulator. */
@@ -54,37 +57,71 @@ export interface Gateway {
   shutdown(deadlineMs?: number): Promise<void>;
 }
 
-/** DATABASE_URL chooses the shared store; without it, the embedded one under DATA_DIR. */
-async function openStore(config: Config, onCharge: ChargeListener): Promise<Store> {
-  if (!config.databaseUrl) return SqliteStore.inDataDir(config.dataDir, onCharge);
-  try {
-    return await PostgresStore.open({ url: config.databaseUrl, ...config.database, onCharge });
-  } catch (err) {
-    throw new Error(`cannot open the PostgreSQL store at ${safeDatabaseLabel(config.databaseUrl)}: ${(err as Error).message}`);
+/**
+ * The upstreams to route to: CONFIG_FILE's, each model it lists checked against the model table (known, and
+ * known to the upstream's kind), or else the one-upstream shorthand, serving every model its kind knows.
+ */
+function upstreamSpecs(opts: GatewayOptions, catalog: ModelCatalog): UpstreamSpec[] {
+  const { config } = opts;
+  const timeouts = config.upstream;
+  if (!config.upstreams) {
+    if (!opts.upstreamBaseUrl) throw new ConfigError('no upstream: set UPSTREAM_BASE_URL or upstreams in CONFIG_FILE');
+    const kind = config.upstreamKind;
+    const models = new Map(catalog.specs().filter((m) => m.kinds[kind]).map((m) => [m.id, m.id]));
+    return [
+      {
+        id: DEFAULT_UPSTREAM_ID,
+        kind,
+        baseUrl: opts.upstreamBaseUrl,
+        keys: opts.upstreamApiKeys ?? config.upstreamApiKeys,
+        mediaHosts: opts.upstreamMediaHosts ?? config.upstreamMediaHosts,
+        models,
+        priority: 0,
+        weight: 1,
+        timeouts,
+      },
+    ];
   }
+  return config.upstreams.map((u) => {
+    const models = new Map<string, string>();
+    for (const m of u.models) {
+      const spec = catalog.resolve(m.name);
+      if (!spec) throw new ConfigError(`upstream ${u.id}: model ${m.name} is not in the model table`);
+      if (!spec.kinds[u.kind]) throw new ConfigError(`upstream ${u.id}: model ${m.name} is not known to the ${u.kind} kind`);
+      models.set(spec.id, m.upstreamName === m.name ? spec.id : m.upstreamName);
+    }
+    return { id: u.id, kind: u.kind, baseUrl: u.baseUrl, keys: u.keys, mediaHosts: u.mediaHosts, models, priority: u.priority, weight: u.weight, timeouts };
+  });
 }
 
 /** Wires config → store → upstream → app and listens. Tests start it exactly as main.ts does. */
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, logger } = opts;
   const clock = opts.clock ?? systemClock;
+  const catalog = new ModelCatalog(config.models, config.defaultModel);
+  const specs = upstreamSpecs(opts, catalog);
   const metrics = new Metrics();
   const store = opts.store ?? (await openStore(config, metrics.charge));
   metrics.watchStore(store, clock);
-  const upstream = new UpstreamClient({ id: DEFAULT_UPSTREAM_ID, metrics, baseUrl: opts.upstreamBaseUrl, apiKeys: opts.upstreamApiKeys, ...config.upstream });
-  const catalog = new ModelCatalog(config.models, config.defaultModel);
+  const upstream = new UpstreamRouter(specs, { metrics, logger, clock, policy: config.routing });
   const staticKeys = config.staticApiKeys.map((key, i) => ({ key, id: `static-${i + 1}` }));
   if (opts.acceptDemoKey) staticKeys.push({ key: DEMO_API_KEY, id: 'demo' });
   const auth = new Authenticator(store, clock, staticKeys, config.keyCacheMs);
   const requests = new RequestCounter(store, clock, logger);
   const destinations = new DestinationPolicy(config.webhooks.allowedHosts, opts.resolveHost);
-  const admin = new AdminService(store, clock, catalog, destinations, { onChange: (m) => auth.forget(m), beforeUsage: () => requests.flush() });
+  const admin = new AdminService(store, clock, catalog, destinations, { beforeUsage: () => requests.flush() });
   const webhookSender = new WebhookSender(destinations, config.webhooks.timeoutMs);
   const webhooks = new WebhookWorker({ store, sender: webhookSender, clock, logger, metrics }, config.webhooks);
   const jobs = new VideoJobs({ store, upstream, logger, metrics, clock, statusCacheMs: config.statusCacheMs });
   const reconciler = new Reconciler(
     { store, jobs, logger, clock },
-    { intervalMs: config.reconcileIntervalMs, maxJobAgeMs: config.maxJobAgeMs, pendingGraceMs: config.upstream.timeoutMs * 2 },
+    {
+      intervalMs: config.reconcileIntervalMs,
+      maxJobAgeMs: config.maxJobAgeMs,
+      pendingGraceMs: config.upstream.timeoutMs * 2,
+      // A refresh takes at most an upstream timeout; a replica killed mid-pass holds its jobs this long at most.
+      leaseMs: Math.max(RECONCILE_LEASE_MIN_MS, config.upstream.timeoutMs * 2),
+    },
   );
   let draining = false;
   const app = createApp({ config, store, upstream, jobs, auth, admin, requests, catalog, logger, metrics, clock, isDraining: () => draining });

@@ -2,7 +2,7 @@ import { AdminService } from './service.js';
 import type { Config } from '../config.js';
 import { ApiError, type ErrorType } from '../http/errors.js';
 import { systemClock } from '../quota/policy.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { ModelCatalog } from '../videos/models.js';
 import { DestinationPolicy } from '../webhooks/destination.js';
@@ -28,6 +28,8 @@ export interface AdminOps {
   rotateWebhookSecret(teamId: string): Promise<unknown>;
   listWebhookDeliveries(teamId: string, query: Record<string, string>): Promise<unknown>;
   replayWebhookDelivery(teamId: string, id: string): Promise<unknown>;
+  /** The upstreams' live state (breakers, cool-downs, recent calls): only a running gateway has it. */
+  upstreams(): Promise<unknown>;
 }
 
 export interface AdminBackend {
@@ -36,10 +38,6 @@ export interface AdminBackend {
 }
 
 /** The one place the CLI opens the gateway's store, so it opens whichever store the gateway would. */
-async function openStore(config: Config): Promise<Store> {
-  return SqliteStore.inDataDir(config.dataDir);
-}
-
 export async function directBackend(config: Config): Promise<AdminBackend> {
   let store: Store;
   try {
@@ -151,6 +149,10 @@ export class AdminHttpClient implements AdminOps {
   }
   replayWebhookDelivery(teamId: string, id: string) {
     return this.call('POST', `/teams/${seg(teamId)}/webhook/deliveries/${seg(id)}/replay`);
+  }
+  async upstreams() {
+    // A bare array on the wire (§8); a list here, so that it prints as a table.
+    return { object: 'list', data: await this.call('GET', '/upstreams') };
   }
 }
 

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { directBackend, httpBackend, type AdminBackend, type AdminOps } from './cli-backends.js';
+import { migrateSqlite } from './migrate-sqlite.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { ApiError, invalidRequest, toErrorBody } from '../http/errors.js';
 import type { QuotaPolicy } from '../quota/policy.js';
@@ -83,11 +84,13 @@ const FLAGS = {
   events: { type: 'string', arg: 'a,b', help: 'event types: video.completed, video.failed (default both)' },
   disabled: { type: 'boolean', help: 'keep the endpoint but send it nothing (events are not queued meanwhile)' },
   limit: { type: 'string', arg: 'N', help: 'how many of the most recent (1-100, default 20)' },
+  to: { type: 'string', arg: 'URL', help: 'the PostgreSQL database to copy into (default: DATABASE_URL, which ps does not show)' },
+  from: { type: 'string', arg: 'DIR', help: 'the DATA_DIR of the embedded store to copy (default: DATA_DIR, else ./data)' },
 } as const satisfies Record<string, Flag>;
 type FlagName = keyof typeof FLAGS;
 type Values = Partial<Record<FlagName, string | boolean>>;
 
-interface Command {
+interface CommandBase {
   /** One or two words, as typed. */
   readonly name: string;
   readonly args: readonly string[];
@@ -96,8 +99,16 @@ interface Command {
   readonly details?: string;
   /** Said on stderr after the human-readable output. */
   readonly notice?: string;
+}
+/** An admin operation, run through whichever backend (--url or the store) the invocation chose. */
+interface AdminCommand extends CommandBase {
   run(ops: AdminOps, args: readonly string[], v: Values): Promise<unknown>;
 }
+/** A command that opens the stores it works on itself; --url does not apply to it. */
+interface StoreCommand extends CommandBase {
+  runOnStores(v: Values, env: NodeJS.ProcessEnv): Promise<unknown>;
+}
+type Command = AdminCommand | StoreCommand;
 
 const QUOTA_FLAG_NAMES = Object.keys(QUOTA_FLAGS) as FlagName[];
 
@@ -228,6 +239,35 @@ export const COMMANDS: readonly Command[] = [
     flags: ['days'],
     summary: "a team's usage today and this month, active jobs, and its policy",
     run: (ops, [team], v) => ops.usage(team!, typeof v.days === 'string' ? { days: v.days } : {}),
+  },
+  {
+    name: 'upstreams',
+    args: [],
+    flags: [],
+    summary: "the running gateway's upstreams: kind, models, breaker, keys by fingerprint and their cool-downs, active jobs, recent errors and latency",
+    details: 'Needs --url (or GATEWAY_URL): this state lives in the gateway process, not in the store.',
+    run: (ops) => ops.upstreams(),
+  },
+  {
+    name: 'migrate-sqlite',
+    args: [],
+    flags: ['to', 'from'],
+    summary: 'copy an embedded (SQLite) store into PostgreSQL: teams, keys, jobs and usage',
+    details:
+      'Everything is copied in one transaction: teams (deleted ones stay deleted), keys as hashes (they keep ' +
+      'working, none is re-issued; revoked ones stay revoked), jobs in every state, and usage counters. Records ' +
+      'already in the database are left as they are, so running it again copies only what is missing and never ' +
+      'counts anything twice. Stop the gateway on DATA_DIR first, so that nothing it does afterwards is left behind.',
+    notice: 'Start the gateways with DATABASE_URL set to this database; the embedded store was left unchanged.',
+    runOnStores: (v, env) => {
+      if (v.url !== undefined || v.token !== undefined) throw new UsageError('migrate-sqlite works on the two stores directly and takes no --url or --token', 'migrate-sqlite');
+      const config = loadConfig(env);
+      const to = typeof v.to === 'string' ? v.to : config.databaseUrl;
+      if (to === undefined) throw new UsageError('migrate-sqlite: missing --to postgres://… (or DATABASE_URL)', 'migrate-sqlite');
+      // Never echoed: the URL may hold a password.
+      if (!/^postgres(ql)?:\/\//.test(to) || !URL.canParse(to)) throw new UsageError('--to must be a postgres:// or postgresql:// URL', 'migrate-sqlite');
+      return migrateSqlite(typeof v.from === 'string' ? v.from : config.dataDir, to, config.database);
+    },
   },
 ];
 
@@ -394,8 +434,13 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
       io.stdout(`${help}\n`);
       return EXIT.ok.code;
     }
-    backend = await openBackend(values, io.env);
-    const result = await command.run(backend.ops, args, values);
+    let result: unknown;
+    if ('runOnStores' in command) {
+      result = await command.runOnStores(values, io.env);
+    } else {
+      backend = await openBackend(values, io.env);
+      result = await command.run(backend.ops, args, values);
+    }
     if (values.json) {
       io.stdout(`${JSON.stringify(result)}\n`);
     } else {

@@ -32,7 +32,17 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (scope, bucket));
   CREATE TABLE quota_scopes (scope text PRIMARY KEY);
   `,
-  // Webhooks: one endpoint per team, and the outbox of events with the state of their delivery.
+  // 2: the reconciler's claims on its worklist (PostgresStore.claimActiveJobs): which store instance holds
+  // the job, and until when (ms on the database's clock).
+  `
+  ALTER TABLE jobs ADD COLUMN claimed_by text, ADD COLUMN claimed_until bigint;
+  `,
+  // 3: several upstreams (§8): which configured upstream placed a job (null: the first, for jobs from before),
+  // and where the upstream keeps its finished video (xAI's media URL; never shown to a client).
+  `
+  ALTER TABLE jobs ADD COLUMN upstream_name text, ADD COLUMN media_url text;
+  `,
+  // 4: webhooks (§6): one endpoint per team, and the outbox of events with the state of their delivery.
   `
   CREATE TABLE webhook_endpoints (
     team_id text PRIMARY KEY, url text NOT NULL, events jsonb NOT NULL, enabled boolean NOT NULL, secret text NOT NULL,

@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { DEFAULTS } from '../config.js';
 import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
 import { isTerminal } from '../videos/dialects/task.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
+import { ChangeFeed } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
+import { PgListener } from './postgres-listen.js';
 import { migrate } from './postgres-migrations.js';
 import {
   StoreUnavailableError,
@@ -13,8 +16,10 @@ import {
   type Charge,
   type ClaimedDelivery,
   type ChargeListener,
+  type ChangeListener,
   type CreateTeamResult,
   type HeldReservation,
+  type ImportSummary,
   type JobRecord,
   type ListOptions,
   type NewJob,
@@ -22,6 +27,8 @@ import {
   type Principal,
   type RequestCount,
   type Store,
+  type StoreRecord,
+  type StoreChange,
   type TaskUpdate,
   type Team,
   type TeamUsage,
@@ -97,6 +104,8 @@ function toJob(r: Row): JobRecord {
     keyId: r.key_id as string,
     upstreamId: (r.upstream_id as string | null) ?? null,
     upstreamKeyFp: (r.upstream_key_fp as string | null) ?? null,
+    upstreamName: (r.upstream_name as string | null) ?? null,
+    mediaUrl: (r.media_url as string | null) ?? null,
     model: r.model as string,
     prompt: r.prompt as string,
     seconds: r.seconds as number,
@@ -163,9 +172,52 @@ const toDelivery = (r: Row): WebhookDelivery => ({
 const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
 const sec = (ms: number) => Math.floor(ms / 1000);
 
+/** The NOTIFY channel of `Store.onChange`; each payload is a StoreChange and the id of the instance that made it. */
+const CHANGES_CHANNEL = 'grok_gateway_changes';
+const CHANGE_KINDS = new Set(['key', 'team', 'job']);
+
 type Bump = { scope: string; bucket: string; requests: number; reserved: number; settled: number };
 /** A move of a job's seconds made inside a transaction, told to the ChargeListener once it commits. */
 type ChargeMove = [teamId: string, charge: Charge, seconds: number];
+
+/**
+ * How each kind of exported record lands in its table: the columns written, and the record as a JSON object
+ * keyed by column name, which `jsonb_populate_recordset` turns into rows of the table's own types.
+ */
+const IMPORTS: { readonly [K in StoreRecord['kind']]: { table: string; columns: string; row: (r: Extract<StoreRecord, { kind: K }>) => Row } } = {
+  team: {
+    table: 'teams',
+    columns: 'id, name, quota, created_at, deleted_at',
+    row: ({ team: t, deletedAt }) => ({ id: t.id, name: t.name, quota: t.quota, created_at: t.createdAt, deleted_at: deletedAt }),
+  },
+  key: {
+    table: 'api_keys',
+    columns: 'id, team_id, name, prefix, hash, quota, created_at, expires_at, revoked_at',
+    row: ({ key: k, hash }) => ({
+      id: k.id, team_id: k.teamId, name: k.name, prefix: k.prefix, hash, quota: k.quota,
+      created_at: k.createdAt, expires_at: k.expiresAt, revoked_at: k.revokedAt,
+    }),
+  },
+  job: {
+    table: 'jobs',
+    columns:
+      'id, team_id, key_id, upstream_id, upstream_key_fp, upstream_name, media_url, model, prompt, seconds, resolution, aspect_ratio, ' +
+      'status, progress, error, created_at, completed_at, updated_at_ms, charge, charge_day, charge_month, deleted_at',
+    row: ({ job: j, deletedAt }) => ({
+      id: j.id, team_id: j.teamId, key_id: j.keyId, upstream_id: j.upstreamId, upstream_key_fp: j.upstreamKeyFp,
+      upstream_name: j.upstreamName, media_url: j.mediaUrl, model: j.model,
+      prompt: j.prompt, seconds: j.seconds, resolution: j.resolution, aspect_ratio: j.aspectRatio, status: j.status,
+      progress: j.progress, error: j.error, created_at: j.createdAt, completed_at: j.completedAt, updated_at_ms: j.updatedAtMs,
+      charge: j.charge, charge_day: j.chargeDay, charge_month: j.chargeMonth, deleted_at: deletedAt,
+    }),
+  },
+  counter: {
+    table: 'counters',
+    columns: 'scope, bucket, requests, seconds_reserved, seconds_settled',
+    row: ({ counter: c }) => ({ scope: c.scope, bucket: c.bucket, requests: c.requests, seconds_reserved: c.secondsReserved, seconds_settled: c.secondsSettled }),
+  },
+};
+const IMPORT_BATCH = 500;
 
 /**
  * The shared store: several gateway replicas on one PostgreSQL database. Same tables and the same rules as
@@ -173,10 +225,16 @@ type ChargeMove = [teamId: string, charge: Charge, seconds: number];
  */
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
+  /** Names this instance in its notifications (it has told its own listeners already) and in its claims. */
+  private readonly instance = randomBytes(8).toString('hex');
+  private readonly changes = new ChangeFeed();
+  private listener: PgListener | undefined;
+
   private constructor(
     private readonly pool: pg.Pool,
     private readonly clock: PostgresClock,
     private readonly onCharge: ChargeListener | undefined,
+    private readonly listen: { readonly url: string; readonly timeoutMs: number },
   ) {}
 
   /** Connects, migrates the schema to the current version, and returns the store. */
@@ -199,7 +257,10 @@ export class PostgresStore implements Store {
     // An idle connection that breaks (server restart) is dropped by the pool, which opens a new one on the
     // next checkout; without a listener the event would crash the process.
     pool.on('error', ignore);
-    const store = new PostgresStore(pool, opts.clock ?? 'database', opts.onCharge);
+    const store = new PostgresStore(pool, opts.clock ?? 'database', opts.onCharge, {
+      url: opts.url,
+      timeoutMs: opts.connectTimeoutMs ?? DEFAULTS.databaseConnectTimeoutMs,
+    });
     try {
       await store.migrate();
     } catch (err) {
@@ -247,13 +308,14 @@ export class PostgresStore implements Store {
    * One READ COMMITTED transaction. Each statement sees everything committed before it began, which is what
    * the admission relies on: it reads the counters in a statement that starts only after its locks are held.
    */
-  private async tx<T>(fn: (c: pg.PoolClient, moves: ChargeMove[]) => Promise<T>): Promise<T> {
+  private async tx<T>(fn: (c: pg.PoolClient, moves: ChargeMove[], told: StoreChange[]) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const c = await this.connect();
       const moves: ChargeMove[] = [];
+      const told: StoreChange[] = [];
       try {
         await this.q(c, 'BEGIN');
-        const out = await fn(c, moves);
+        const out = await fn(c, moves, told);
         // A COMMIT whose answer is lost leaves the outcome unknown and surfaces as store_unavailable. For an
         // admission that errs on the safe side: a job counted but never created upstream has no upstream id,
         // and the reconciler refunds such jobs after its grace period.
@@ -261,6 +323,7 @@ export class PostgresStore implements Store {
         c.release();
         // Told only once committed: a transaction rolled back (or run again) moved nothing.
         for (const [teamId, charge, seconds] of moves) this.onCharge?.(teamId, charge, seconds);
+        for (const change of told) this.changes.emit(change);
         return out;
       } catch (err) {
         if (err instanceof StoreUnavailableError) {
@@ -275,6 +338,30 @@ export class PostgresStore implements Store {
         throw err;
       }
     }
+  }
+
+  /**
+   * Tells every replica of a change, as part of the transaction that makes it: PostgreSQL delivers the
+   * notification when (and only if) the transaction commits. This instance's own listeners hear it from
+   * `tx` after the commit, without waiting for the round trip.
+   */
+  private async notify(c: pg.PoolClient, told: StoreChange[], change: StoreChange): Promise<void> {
+    await this.q(c, 'SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, JSON.stringify({ ...change, from: this.instance })]);
+    told.push(change);
+  }
+
+  /** A notification from the channel: another instance's change, or (unreadable) a reason to drop everything. */
+  private heard(payload: string): void {
+    let change: (StoreChange & { from?: unknown }) | undefined;
+    try {
+      change = JSON.parse(payload) as StoreChange & { from?: unknown };
+    } catch {
+      change = undefined;
+    }
+    if (change?.from === this.instance) return;
+    if (!change || !CHANGE_KINDS.has(change.kind)) return this.changes.emit({ kind: 'reset' });
+    const { from: _from, ...rest } = change;
+    this.changes.emit(rest as StoreChange);
   }
 
   /** The caller's moment in `caller` mode; NULL, which the SQL turns into the server's clock, otherwise. */
@@ -422,9 +509,9 @@ export class PostgresStore implements Store {
     const [row] = await this.q(
       c,
       `UPDATE jobs SET status = $2, progress = $3, error = $4::jsonb, completed_at = CASE WHEN $5::boolean THEN ${nowMs(6)} / 1000 END,
-         updated_at_ms = ${nowMs(6)}, charge = $7
+         updated_at_ms = ${nowMs(6)}, charge = $7, media_url = COALESCE($8, media_url)
        WHERE id = $1 RETURNING *`,
-      [job.id, task.status, task.progress, task.error ? JSON.stringify(task.error) : null, terminal, this.at(nowArg), charge],
+      [job.id, task.status, task.progress, task.error ? JSON.stringify(task.error) : null, terminal, this.at(nowArg), charge, task.mediaUrl ?? null],
     );
     if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
     const type = eventTypeFor(task.status);
@@ -448,7 +535,7 @@ export class PostgresStore implements Store {
     return row ? toJob(row) : undefined;
   }
 
-  activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowArg: number): Promise<JobRecord> {
+  activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowArg: number, upstreamName: string): Promise<JobRecord> {
     return this.tx(async (c, moves) => {
       const job = await this.lockJob(c, id);
       if (!job) throw new Error(`job ${id} is not in the store`);
@@ -465,19 +552,18 @@ export class PostgresStore implements Store {
         charge = 'settled';
         await this.shift(c, moves, job, 0, job.seconds);
       }
-      await this.q(c, 'UPDATE jobs SET upstream_id = $2, upstream_key_fp = $3, deleted_at = CASE WHEN $4::boolean THEN NULL ELSE deleted_at END WHERE id = $1', [
-        id,
-        upstreamId,
-        keyFp,
-        revive,
-      ]);
+      await this.q(
+        c,
+        'UPDATE jobs SET upstream_id = $2, upstream_key_fp = $3, upstream_name = $5, deleted_at = CASE WHEN $4::boolean THEN NULL ELSE deleted_at END WHERE id = $1',
+        [id, upstreamId, keyFp, revive, upstreamName],
+      );
       // As in the embedded store: activation starts the job over as queued, then records the upstream's status.
       return this.apply(c, moves, { ...job, status: 'queued', charge }, task, nowArg);
     });
   }
 
   async abandonJob(id: string, nowArg: number): Promise<void> {
-    await this.tx(async (c, moves) => {
+    await this.tx(async (c, moves, told) => {
       const job = await this.lockJob(c, id);
       // Activated meanwhile (the reconciler read its worklist before the upstream answered): not abandoned.
       if (!job || job.upstreamId !== null || job.charge !== 'reserved') return;
@@ -487,6 +573,7 @@ export class PostgresStore implements Store {
         [id, JSON.stringify(ABANDONED), this.at(nowArg)],
       );
       await this.shift(c, moves, job, -job.seconds, 0);
+      await this.notify(c, told, { kind: 'job', jobId: id, deleted: false });
     });
   }
 
@@ -525,19 +612,46 @@ export class PostgresStore implements Store {
   }
 
   deleteJob(teamId: string, id: string, nowArg: number, held: HeldReservation): Promise<boolean> {
-    return this.tx(async (c, moves) => {
+    return this.tx(async (c, moves, told) => {
       const [row] = await this.q(c, 'SELECT * FROM jobs WHERE id = $1 AND team_id = $2 AND deleted_at IS NULL FOR UPDATE', [id, teamId]);
       if (!row) return false;
       const job = toJob(row);
       const charge = job.charge !== 'reserved' ? job.charge : held === 'settle' ? 'settled' : 'refunded';
       await this.q(c, `UPDATE jobs SET deleted_at = ${nowMs(2)}, charge = $3 WHERE id = $1`, [id, this.at(nowArg), charge]);
       if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
+      await this.notify(c, told, { kind: 'job', jobId: id, deleted: true });
       return true;
     });
   }
 
   async activeJobs(limit: number): Promise<JobRecord[]> {
     return (await this.q(this.pool, "SELECT * FROM jobs WHERE charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT $1", [limit])).map(toJob);
+  }
+
+  /**
+   * One statement: pick the free jobs and mark them held. SKIP LOCKED passes over rows another replica is
+   * claiming at this instant; a row it claimed and committed meanwhile is re-checked against the newest
+   * version (READ COMMITTED), finds itself held, and is left out. So two claims never share a job.
+   */
+  async claimActiveJobs(limit: number, leaseMs: number, nowArg: number): Promise<JobRecord[]> {
+    const rows = await this.q(
+      this.pool,
+      `UPDATE jobs j SET claimed_by = $3, claimed_until = ${nowMs(4)} + $2::bigint
+       FROM (SELECT seq FROM jobs WHERE charge = 'reserved' AND (claimed_until IS NULL OR claimed_until <= ${nowMs(4)})
+             ORDER BY updated_at_ms ASC LIMIT $1 FOR UPDATE SKIP LOCKED) free
+       WHERE j.seq = free.seq RETURNING j.*`,
+      [limit, leaseMs, this.instance, this.at(nowArg)],
+    );
+    return rows.map(toJob).sort((a, b) => a.updatedAtMs - b.updatedAtMs);
+  }
+
+  async releaseJobs(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    // Only this instance's claims: one whose lease ran out may have been claimed by another replica since.
+    await this.q(this.pool, 'UPDATE jobs SET claimed_by = NULL, claimed_until = NULL WHERE id = ANY($1::text[]) AND claimed_by = $2', [
+      ids,
+      this.instance,
+    ]);
   }
 
   async activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
@@ -574,25 +688,31 @@ export class PostgresStore implements Store {
     return (await this.q(this.pool, 'SELECT * FROM teams WHERE deleted_at IS NULL ORDER BY created_at, id')).map((r) => toTeam(r));
   }
 
-  async updateTeam(id: string, patch: { name?: string | null; quota?: QuotaPolicy }): Promise<Team | undefined> {
-    const [row] = await this.q(
-      this.pool,
-      `UPDATE teams SET name = CASE WHEN $2::boolean THEN $3 ELSE name END, quota = coalesce($4::jsonb, quota)
-       WHERE id = $1 AND deleted_at IS NULL RETURNING *`,
-      [id, patch.name !== undefined, patch.name ?? null, patch.quota ? JSON.stringify(patch.quota) : null],
-    );
-    return row ? toTeam(row) : undefined;
+  updateTeam(id: string, patch: { name?: string | null; quota?: QuotaPolicy }): Promise<Team | undefined> {
+    return this.tx(async (c, _moves, told) => {
+      const [row] = await this.q(
+        c,
+        `UPDATE teams SET name = CASE WHEN $2::boolean THEN $3 ELSE name END, quota = coalesce($4::jsonb, quota)
+         WHERE id = $1 AND deleted_at IS NULL RETURNING *`,
+        [id, patch.name !== undefined, patch.name ?? null, patch.quota ? JSON.stringify(patch.quota) : null],
+      );
+      if (!row) return undefined;
+      await this.notify(c, told, { kind: 'team', teamId: id });
+      return toTeam(row);
+    });
   }
 
   deleteTeam(id: string, nowArg: number): Promise<boolean> {
-    return this.tx(async (c) => {
+    return this.tx(async (c, _moves, told) => {
       await this.q(c, `UPDATE api_keys SET revoked_at = ${nowMs(2)} / 1000 WHERE team_id = $1 AND revoked_at IS NULL`, [id, this.at(nowArg)]);
       const tombstoned = await this.q(c, `UPDATE teams SET deleted_at = ${nowMs(2)} / 1000 WHERE id = $1 AND deleted_at IS NULL RETURNING id`, [
         id,
         this.at(nowArg),
       ]);
-      if (tombstoned.length === 1) await this.q(c, 'DELETE FROM webhook_endpoints WHERE team_id = $1', [id]);
-      return tombstoned.length === 1;
+      if (tombstoned.length !== 1) return false;
+      await this.q(c, 'DELETE FROM webhook_endpoints WHERE team_id = $1', [id]);
+      await this.notify(c, told, { kind: 'team', teamId: id });
+      return true;
     });
   }
 
@@ -610,12 +730,16 @@ export class PostgresStore implements Store {
     return (await this.q(this.pool, 'SELECT * FROM api_keys WHERE team_id = $1 ORDER BY created_at, id', [teamId])).map(toKey);
   }
 
-  async revokeKey(id: string, nowArg: number): Promise<ApiKeyRecord | undefined> {
-    const [row] = await this.q(this.pool, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ${nowMs(2)} / 1000) WHERE id = $1 RETURNING *`, [
-      id,
-      this.at(nowArg),
-    ]);
-    return row ? toKey(row) : undefined;
+  revokeKey(id: string, nowArg: number): Promise<ApiKeyRecord | undefined> {
+    return this.tx(async (c, _moves, told) => {
+      const [row] = await this.q(c, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ${nowMs(2)} / 1000) WHERE id = $1 RETURNING *`, [
+        id,
+        this.at(nowArg),
+      ]);
+      if (!row) return undefined;
+      await this.notify(c, told, { kind: 'key', keyId: id });
+      return toKey(row);
+    });
   }
 
   async findKeyByHash(hash: string): Promise<{ key: ApiKeyRecord; team: Team } | undefined> {
@@ -740,6 +864,62 @@ export class PostgresStore implements Store {
     return row ? toDelivery(row) : undefined;
   }
 
+  /**
+   * Adds another store's records (see `SqliteStore.exportAll`) in one transaction: all or nothing. A record
+   * whose id (or key hash, or counter bucket) is already here is left as it is and counted as existing, so
+   * importing the same export twice adds nothing the second time. Jobs keep their order (new `seq` values in
+   * export order), so lists page as before.
+   */
+  async importAll(records: AsyncIterable<StoreRecord>): Promise<ImportSummary> {
+    const summary: ImportSummary = { team: { copied: 0, existing: 0 }, key: { copied: 0, existing: 0 }, job: { copied: 0, existing: 0 }, counter: { copied: 0, existing: 0 } };
+    const c = await this.connect();
+    let batch: StoreRecord[] = [];
+    const flush = async () => {
+      const kind = batch[0]?.kind;
+      if (!kind) return;
+      const { table, columns, row } = IMPORTS[kind];
+      const added = await this.q(
+        c,
+        `INSERT INTO ${table} (${columns}) SELECT ${columns} FROM jsonb_populate_recordset(NULL::${table}, $1::jsonb) WITH ORDINALITY AS x
+         ORDER BY x.ordinality ON CONFLICT DO NOTHING RETURNING 1`,
+        [JSON.stringify(batch.map((r) => (row as (r: StoreRecord) => Row)(r)))],
+      );
+      summary[kind].copied += added.length;
+      summary[kind].existing += batch.length - added.length;
+      batch = [];
+    };
+    try {
+      await this.q(c, 'BEGIN');
+      for await (const r of records) {
+        if (batch.length >= IMPORT_BATCH || (batch.length > 0 && batch[0]!.kind !== r.kind)) await flush();
+        batch.push(r);
+      }
+      await flush();
+      await this.q(c, 'COMMIT');
+      c.release();
+      return summary;
+    } catch (err) {
+      if (err instanceof StoreUnavailableError) c.release(true);
+      else await c.query('ROLLBACK').then(() => c.release(), () => c.release(true));
+      throw err;
+    }
+  }
+
+  /** The first listener opens the LISTEN connection; from then on it stays open until `close`. */
+  onChange(listener: ChangeListener): () => void {
+    const unsubscribe = this.changes.subscribe(listener);
+    if (!this.listener) {
+      this.listener = new PgListener({
+        ...this.listen,
+        channel: CHANGES_CHANNEL,
+        onNotification: (payload) => this.heard(payload),
+        onGap: () => this.changes.emit({ kind: 'reset' }),
+      });
+      this.listener.start();
+    }
+    return unsubscribe;
+  }
+
   async ping(): Promise<boolean> {
     try {
       await this.q(this.pool, 'SELECT 1');
@@ -750,6 +930,7 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.listener?.close();
     await this.pool.end();
   }
 }

@@ -4,11 +4,13 @@ import Database from 'better-sqlite3';
 import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
 import { isTerminal } from '../videos/dialects/task.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
+import { ChangeFeed, LocalClaims } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
 import type {
   Admission,
   ApiKeyRecord,
   AttemptResult,
+  ChangeListener,
   ChargeListener,
   ClaimedDelivery,
   CreateTeamResult,
@@ -20,6 +22,7 @@ import type {
   Principal,
   RequestCount,
   Store,
+  StoreRecord,
   TaskUpdate,
   Team,
   TeamUsage,
@@ -37,7 +40,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE INDEX IF NOT EXISTS api_keys_team ON api_keys(team_id);
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL, key_id TEXT NOT NULL,
-  upstream_id TEXT, upstream_key_fp TEXT, model TEXT NOT NULL, prompt TEXT NOT NULL, seconds INTEGER NOT NULL,
+  upstream_id TEXT, upstream_key_fp TEXT, upstream_name TEXT, media_url TEXT, model TEXT NOT NULL, prompt TEXT NOT NULL, seconds INTEGER NOT NULL,
   resolution INTEGER NOT NULL, aspect_ratio TEXT NOT NULL,
   status TEXT NOT NULL, progress INTEGER NOT NULL, error TEXT, created_at INTEGER NOT NULL, completed_at INTEGER,
   updated_at_ms INTEGER NOT NULL, charge TEXT NOT NULL, charge_day TEXT NOT NULL, charge_month TEXT NOT NULL,
@@ -82,6 +85,8 @@ function upgradeEarlierSchema(db: Database.Database): void {
   db.transaction(() => {
     if (!columns('teams').includes('deleted_at')) db.exec(TOMBSTONE_TEAMS);
     if (columns('jobs').includes('reference_count')) db.exec('ALTER TABLE jobs DROP COLUMN reference_count');
+    // Before several upstreams: a job's upstream was the only one (a null name means the first configured).
+    if (!columns('jobs').includes('upstream_name')) db.exec('ALTER TABLE jobs ADD COLUMN upstream_name TEXT; ALTER TABLE jobs ADD COLUMN media_url TEXT');
   }).immediate();
 }
 
@@ -96,6 +101,8 @@ function toJob(r: Row): JobRecord {
     keyId: r.key_id as string,
     upstreamId: (r.upstream_id as string | null) ?? null,
     upstreamKeyFp: (r.upstream_key_fp as string | null) ?? null,
+    upstreamName: (r.upstream_name as string | null) ?? null,
+    mediaUrl: (r.media_url as string | null) ?? null,
     model: r.model as string,
     prompt: r.prompt as string,
     seconds: r.seconds as number,
@@ -161,6 +168,9 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
   private readonly s: ReturnType<SqliteStore['prepare']>;
+  /** One process writes this file (a CLI beside it changes it unheard): its changes are told in-process only. */
+  private readonly changes = new ChangeFeed();
+  private readonly claims = new LocalClaims();
 
   /** `onCharge` hears of each move of video-seconds from inside the (synchronous) transaction that makes it. */
   constructor(path: string, private readonly onCharge?: ChargeListener) {
@@ -198,11 +208,11 @@ export class SqliteStore implements Store {
       jobById: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       jobForTeam: db.prepare('SELECT * FROM jobs WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
       activate: db.prepare(
-        'UPDATE jobs SET upstream_id = ?, upstream_key_fp = ?, status = ?, progress = ?, updated_at_ms = ? WHERE id = ?',
+        'UPDATE jobs SET upstream_id = ?, upstream_key_fp = ?, upstream_name = ?, status = ?, progress = ?, updated_at_ms = ? WHERE id = ?',
       ),
       markAbandoned: db.prepare("UPDATE jobs SET status = 'failed', error = ?, deleted_at = ?, updated_at_ms = ? WHERE id = ?"),
       revive: db.prepare("UPDATE jobs SET charge = 'reserved', error = NULL, deleted_at = NULL WHERE id = ?"),
-      setStatus: db.prepare('UPDATE jobs SET status = ?, progress = ?, error = ?, completed_at = ?, updated_at_ms = ? WHERE id = ?'),
+      setStatus: db.prepare('UPDATE jobs SET status = ?, progress = ?, error = ?, completed_at = ?, media_url = COALESCE(?, media_url), updated_at_ms = ? WHERE id = ?'),
       setCharge: db.prepare("UPDATE jobs SET charge = ? WHERE id = ? AND charge = 'reserved'"),
       setChargeFrom: db.prepare('UPDATE jobs SET charge = ? WHERE id = ? AND charge = ?'),
       touch: db.prepare('UPDATE jobs SET updated_at_ms = ? WHERE id = ?'),
@@ -340,7 +350,7 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => this.admit(principal, job, nowMs)).immediate();
   }
 
-  async activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowMs: number): Promise<JobRecord> {
+  async activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowMs: number, upstreamName: string): Promise<JobRecord> {
     this.db
       .transaction(() => {
         const row = this.s.jobById.get(id) as Row | undefined;
@@ -357,7 +367,7 @@ export class SqliteStore implements Store {
           this.s.setChargeFrom.run('settled', id, 'refunded');
           this.shift(job, 0, job.seconds);
         }
-        this.s.activate.run(upstreamId, keyFp, 'queued', 0, nowMs, id);
+        this.s.activate.run(upstreamId, keyFp, upstreamName, 'queued', 0, nowMs, id);
       })
       .immediate();
     const job = await this.updateJob(id, task, nowMs);
@@ -366,17 +376,19 @@ export class SqliteStore implements Store {
   }
 
   async abandonJob(id: string, nowMs: number): Promise<void> {
-    this.db
+    const abandoned = this.db
       .transaction(() => {
         const row = this.s.jobById.get(id) as Row | undefined;
         // Activated meanwhile (the reconciler read its worklist before the upstream answered): not abandoned.
-        if (!row || row.upstream_id !== null) return;
+        if (!row || row.upstream_id !== null) return false;
         const job = toJob(row);
-        if (this.s.setCharge.run('refunded', id).changes !== 1) return;
+        if (this.s.setCharge.run('refunded', id).changes !== 1) return false;
         this.shift(job, -job.seconds, 0);
         this.s.markAbandoned.run(json(ABANDONED), nowMs, nowMs, id);
+        return true;
       })
       .immediate();
+    if (abandoned) this.changes.emit({ kind: 'job', jobId: id, deleted: false });
   }
 
   async updateJob(id: string, task: TaskUpdate, nowMs: number): Promise<JobRecord | undefined> {
@@ -387,7 +399,7 @@ export class SqliteStore implements Store {
         const job = toJob(row);
         if (isTerminal(job.status)) return job;
         const terminal = isTerminal(task.status);
-        this.s.setStatus.run(task.status, task.progress, task.error ? json(task.error) : null, terminal ? sec(nowMs) : null, nowMs, id);
+        this.s.setStatus.run(task.status, task.progress, task.error ? json(task.error) : null, terminal ? sec(nowMs) : null, task.mediaUrl ?? null, nowMs, id);
         if (terminal) {
           this.settle(job, task.status === 'completed');
           // Not for a video its team deleted: the event would name a video the team can no longer see.
@@ -432,7 +444,7 @@ export class SqliteStore implements Store {
   }
 
   async deleteJob(teamId: string, id: string, nowMs: number, held: HeldReservation): Promise<boolean> {
-    return this.db
+    const deleted = this.db
       .transaction(() => {
         const row = this.s.jobForTeam.get(id, teamId) as Row | undefined;
         if (!row) return false;
@@ -440,10 +452,24 @@ export class SqliteStore implements Store {
         return this.s.markDeleted.run(nowMs, id, teamId).changes === 1;
       })
       .immediate();
+    if (deleted) this.changes.emit({ kind: 'job', jobId: id, deleted: true });
+    return deleted;
   }
 
   async activeJobs(limit: number): Promise<JobRecord[]> {
     return (this.s.reserved.all(limit) as Row[]).map(toJob);
+  }
+
+  async claimActiveJobs(limit: number, leaseMs: number, nowMs: number): Promise<JobRecord[]> {
+    // At most `claims.size` of the rows read are held by a claim, so this many always holds `limit` free ones.
+    const rows = this.s.reserved.all(limit + this.claims.size) as Row[];
+    const free = rows.map(toJob).filter((j) => !this.claims.held(j.id, nowMs)).slice(0, limit);
+    this.claims.take(free.map((j) => j.id), nowMs + leaseMs);
+    return free;
+  }
+
+  async releaseJobs(ids: readonly string[]): Promise<void> {
+    this.claims.release(ids);
   }
 
   async activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
@@ -473,16 +499,19 @@ export class SqliteStore implements Store {
     const team = await this.getTeam(id);
     if (!team) return undefined;
     this.s.updateTeam.run(patch.name !== undefined ? patch.name : team.name, json(patch.quota ?? team.quota), id);
+    this.changes.emit({ kind: 'team', teamId: id });
     return this.getTeam(id);
   }
 
   async deleteTeam(id: string, nowMs: number): Promise<boolean> {
-    return this.db.transaction(() => {
+    const deleted = this.db.transaction(() => {
       this.s.revokeTeamKeys.run(sec(nowMs), id);
-      const deleted = this.s.deleteTeam.run(sec(nowMs), id).changes === 1;
-      if (deleted) this.s.deleteEndpoint.run(id);
-      return deleted;
+      const tombstoned = this.s.deleteTeam.run(sec(nowMs), id).changes === 1;
+      if (tombstoned) this.s.deleteEndpoint.run(id);
+      return tombstoned;
     })();
+    if (deleted) this.changes.emit({ kind: 'team', teamId: id });
+    return deleted;
   }
 
   async createKey(key: Omit<ApiKeyRecord, 'revokedAt'> & { hash: string }): Promise<ApiKeyRecord> {
@@ -497,7 +526,9 @@ export class SqliteStore implements Store {
   async revokeKey(id: string, nowMs: number): Promise<ApiKeyRecord | undefined> {
     this.s.revokeKey.run(sec(nowMs), id);
     const row = this.s.key.get(id) as Row | undefined;
-    return row ? toKey(row) : undefined;
+    if (!row) return undefined;
+    this.changes.emit({ kind: 'key', keyId: id });
+    return toKey(row);
   }
 
   async findKeyByHash(hash: string): Promise<{ key: ApiKeyRecord; team: Team } | undefined> {
@@ -595,6 +626,42 @@ export class SqliteStore implements Store {
   async replayDelivery(teamId: string, id: string, nowMs: number): Promise<WebhookDelivery | undefined> {
     if (this.s.replay.run(nowMs, id, teamId).changes !== 1) return undefined;
     return toDelivery(this.s.delivery.get(id) as Row);
+  }
+
+  /**
+   * Every record, read in one transaction, so that a gateway writing meanwhile cannot make the export
+   * inconsistent (a job without its counters' share, a key without its team).
+   */
+  async *exportAll(): AsyncGenerator<StoreRecord> {
+    this.db.exec('BEGIN');
+    try {
+      for (const r of this.db.prepare('SELECT * FROM teams ORDER BY created_at, id').iterate() as Iterable<Row>) {
+        yield { kind: 'team', team: toTeam(r), deletedAt: (r.deleted_at as number | null) ?? null };
+      }
+      for (const r of this.db.prepare('SELECT * FROM api_keys ORDER BY created_at, id').iterate() as Iterable<Row>) {
+        yield { kind: 'key', key: toKey(r), hash: r.hash as string };
+      }
+      for (const r of this.db.prepare('SELECT * FROM jobs ORDER BY seq').iterate() as Iterable<Row>) {
+        yield { kind: 'job', job: toJob(r), deletedAt: (r.deleted_at as number | null) ?? null };
+      }
+      const counters = this.db.prepare('SELECT scope, bucket, requests, seconds_reserved, seconds_settled FROM counters ORDER BY scope, bucket');
+      for (const r of counters.iterate() as Iterable<Row>) {
+        const counter = {
+          scope: r.scope as string,
+          bucket: r.bucket as string,
+          requests: r.requests as number,
+          secondsReserved: r.seconds_reserved as number,
+          secondsSettled: r.seconds_settled as number,
+        };
+        yield { kind: 'counter', counter };
+      }
+    } finally {
+      this.db.exec('COMMIT');
+    }
+  }
+
+  onChange(listener: ChangeListener): () => void {
+    return this.changes.subscribe(listener);
   }
 
   async ping(): Promise<boolean> {

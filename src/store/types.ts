@@ -51,6 +51,13 @@ export interface JobRecord {
   /** Null while the create is still on its way to the upstream. */
   readonly upstreamId: string | null;
   readonly upstreamKeyFp: string | null;
+  /**
+   * The configured upstream (its `id`) that created the job, which every later call about it goes to; null
+   * while pending, and for jobs recorded before upstreams had ids (they belong to the first upstream).
+   */
+  readonly upstreamName: string | null;
+  /** Where the upstream keeps the finished video (xAI's `video.url`): for the content route only, never shown to a client. */
+  readonly mediaUrl: string | null;
   readonly model: string;
   readonly prompt: string;
   readonly seconds: number;
@@ -76,6 +83,8 @@ export interface TaskUpdate {
   readonly status: VideoStatus;
   readonly progress: number;
   readonly error: VideoError | null;
+  /** Recorded when given (a later update without it keeps the last one). */
+  readonly mediaUrl?: string | undefined;
 }
 
 export interface ListOptions {
@@ -104,6 +113,29 @@ export interface TeamUsage {
   readonly requestsThisMinute: number;
   readonly daily: ReadonlyArray<{ date: string; video_seconds: number; requests: number }>;
 }
+
+/** A counter row: what a scope (`team:<id>`, `key:<id>`) used in one minute, day or month bucket. */
+export interface CounterRecord {
+  readonly scope: string;
+  readonly bucket: string;
+  readonly requests: number;
+  readonly secondsReserved: number;
+  readonly secondsSettled: number;
+}
+
+/**
+ * A store's whole content as store-neutral records, for copying one store into another (`migrate-sqlite`):
+ * deleted teams (tombstones), revoked keys with their hashes, jobs in every state with their charges, and
+ * the usage counters. An export yields teams, then keys, then jobs in creation order, then counters.
+ */
+export type StoreRecord =
+  | { readonly kind: 'team'; readonly team: Team; readonly deletedAt: number | null }
+  | { readonly kind: 'key'; readonly key: ApiKeyRecord; readonly hash: string }
+  | { readonly kind: 'job'; readonly job: JobRecord; readonly deletedAt: number | null }
+  | { readonly kind: 'counter'; readonly counter: CounterRecord };
+
+/** Per kind of record: how many an import added, and how many were there already (and were left as they were). */
+export type ImportSummary = Record<StoreRecord['kind'], { copied: number; existing: number }>;
 
 /** The events a team's webhook endpoint may subscribe to (§6). */
 export const WEBHOOK_EVENT_TYPES = ['video.completed', 'video.failed'] as const;
@@ -169,6 +201,21 @@ export interface AttemptResult {
  * The store did not answer (down, unreachable, or slower than its timeouts). Nothing was admitted without
  * being counted; the caller may retry shortly.
  */
+/**
+ * A change that a replica's caches would not show by themselves (see `Store.onChange`).
+ * - `key`, `team`: a key revoked, a team's policy changed, a team deleted (and its keys revoked with it).
+ * - `job`: a video deleted by its team (`deleted`), or a create abandoned and hidden (not `deleted`: it may
+ *   still be brought back by its late activation, so a cached copy is dropped, never tombstoned).
+ * - `reset`: changes may have been missed (the shared store's listening connection dropped): drop everything.
+ */
+export type StoreChange =
+  | { readonly kind: 'key'; readonly keyId: string }
+  | { readonly kind: 'team'; readonly teamId: string }
+  | { readonly kind: 'job'; readonly jobId: string; readonly deleted: boolean }
+  | { readonly kind: 'reset' };
+
+export type ChangeListener = (change: StoreChange) => void;
+
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
 }
@@ -190,8 +237,9 @@ export interface Store {
    * The upstream accepted the create. A job abandoned meanwhile (its answer came later than another
    * replica's reconciler would wait) is brought back as if it had never been: visible again, its seconds
    * and its slot reserved again, whatever the limits now say, since the upstream runs and bills it anyway.
+   * `upstreamName`: which configured upstream accepted it (with `upstreamKeyFp`, the job's placement).
    */
-  activateJob(id: string, upstreamId: string, upstreamKeyFp: string, task: TaskUpdate, nowMs: number): Promise<JobRecord>;
+  activateJob(id: string, upstreamId: string, upstreamKeyFp: string, task: TaskUpdate, nowMs: number, upstreamName: string): Promise<JobRecord>;
   /**
    * The upstream refused the create or its answer never came: refund the job and hide it from its team
    * (the record stays, for the operator and for a late activation). Does nothing to a job that already
@@ -217,8 +265,17 @@ export interface Store {
    * outcome could not be learned), once, in the same transaction; a job that had ended keeps its charge.
    */
   deleteJob(teamId: string, id: string, nowMs: number, held: HeldReservation): Promise<boolean>;
-  /** Jobs still running upstream, least recently refreshed first (the reconciler's worklist). */
+  /** Jobs still running upstream, least recently refreshed first. */
   activeJobs(limit: number): Promise<JobRecord[]>;
+  /**
+   * The reconciler's worklist: up to `limit` of the active jobs, least recently refreshed first, that no
+   * other claim holds; each is held until `releaseJobs` or until `leaseMs` have passed, whichever is first,
+   * so replicas never refresh the same job at once and a replica that dies mid-pass holds nothing for longer
+   * than its lease. The lease runs on the store's clock (the database's, for the shared store).
+   */
+  claimActiveJobs(limit: number, leaseMs: number, nowMs: number): Promise<JobRecord[]>;
+  /** Ends claims made by `claimActiveJobs` (those already expired or taken over are left alone). */
+  releaseJobs(ids: readonly string[]): Promise<void>;
   /** The same, for one team. */
   activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]>;
   /** Per team with active jobs: how many, and the refresh time of the least recently refreshed (metrics). */
@@ -265,6 +322,12 @@ export interface Store {
   replayDelivery(teamId: string, id: string, nowMs: number): Promise<WebhookDelivery | undefined>;
 
   usage(teamId: string, nowMs: number, days: number): Promise<TeamUsage>;
+  /**
+   * Hears every change made through this store once it has committed, synchronously; on the shared store
+   * also those made by any other replica or CLI on the same database, as they commit (LISTEN/NOTIFY), and a
+   * `reset` whenever some may have been missed. Returns what unsubscribes.
+   */
+  onChange(listener: ChangeListener): () => void;
   /** Whether the store answers; for /readyz. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

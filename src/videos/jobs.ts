@@ -5,16 +5,16 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../quota/policy.js';
 import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
-import type { HeldReservation, JobRecord, Principal, Store } from '../store/types.js';
-import type { CallContext, ContentStream, CreatedTask, UpstreamClient, UpstreamTiming } from '../upstream/client.js';
-import { ENCODERS } from './dialects/index.js';
+import type { HeldReservation, JobRecord, Principal, Store, StoreChange } from '../store/types.js';
+import type { CallContext, ContentStream, UpstreamTiming } from '../upstream/client.js';
+import type { Placement, UpstreamRouter } from '../upstream/router.js';
 import { isTerminal } from './dialects/task.js';
 import type { NormalizedVideoRequest } from './normalize.js';
 
 
 export interface JobsDeps {
   readonly store: Store;
-  readonly upstream: UpstreamClient;
+  readonly upstream: UpstreamRouter;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly clock: Clock;
@@ -35,7 +35,8 @@ export interface RequestContext extends CallContext {
 
 /**
  * How long this process trusts its own copy of a job record. Jobs change only through this process's
- * calls, except a delete made by another process sharing the store, which is seen within this time.
+ * calls, except a delete made by another process sharing the store, which the store tells of (`changed`);
+ * this bound is what is left should that word never come.
  */
 export const RECORD_CACHE_MS = 30_000;
 
@@ -91,6 +92,7 @@ export class VideoJobs {
   constructor(private readonly deps: JobsDeps) {
     this.recordTtlMs = Math.max(RECORD_CACHE_MS, deps.statusCacheMs);
     this.deleted = new LRUCache<string, true>({ max: 10_000, ttl: RECORD_CACHE_MS, perf: deps.clock });
+    deps.store.onChange((change) => this.changed(change));
   }
 
   private remember(job: JobRecord, fresh: boolean): void {
@@ -145,9 +147,9 @@ export class VideoJobs {
   private async send(principal: Principal, id: string, req: NormalizedVideoRequest, ctx: RequestContext): Promise<JobRecord> {
     const { store, upstream, clock, logger } = this.deps;
     const where = { requestId: ctx.requestId, videoId: id, teamId: principal.teamId };
-    let created: CreatedTask;
+    let created: Placement;
     try {
-      created = await upstream.createVideo(ENCODERS[req.model.family](req), ctx, ctx.timing);
+      created = await upstream.create(req, ctx, ctx.timing);
     } catch (err) {
       // The upstream client says which of its failures may have started a job; anything else here is unexpected.
       const known = err instanceof ApiError;
@@ -164,7 +166,7 @@ export class VideoJobs {
       throw known ? err : createOutcomeUnknown();
     }
     try {
-      const active = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now());
+      const active = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now(), created.upstream);
       this.remember(active, false);
       return active;
     } catch (err) {
@@ -215,7 +217,7 @@ export class VideoJobs {
   private async fetch(job: JobRecord, ctx: RequestContext, touch: boolean): Promise<JobRecord> {
     const { store, upstream, clock } = this.deps;
     // A shared fetch must not die with the first client that asked for it.
-    const task = await upstream.getVideo(job.upstreamId as string, job.upstreamKeyFp ?? '', { requestId: ctx.requestId }, ctx.timing);
+    const task = await upstream.status(job, { requestId: ctx.requestId }, ctx.timing);
     const unchanged = task.status === job.status && task.progress === job.progress;
     const updated = unchanged && !touch ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
     this.remember(updated, true);
@@ -241,13 +243,13 @@ export class VideoJobs {
     // Before the upstream delete, which may leave the outcome unknowable.
     const held = await this.reservationOnDelete(job, ctx);
     if (job.upstreamId) {
-      await upstream.deleteVideo(job.upstreamId, job.upstreamKeyFp ?? '', ctx, ctx.timing).catch((err: unknown) => {
+      await upstream.delete(job, ctx, ctx.timing).catch((err: unknown) => {
         // The gateway's record goes regardless: the client asked for the video to be gone from its list.
         logger.warn({ requestId: ctx.requestId, videoId: id, code: err instanceof ApiError ? err.code : 'error' }, 'upstream delete failed');
       });
     }
+    // The store tells `changed` of the delete, which drops the record here as on every other replica.
     await store.deleteJob(principal.teamId, id, clock.now(), held);
-    this.forget(id);
   }
 
   /**
@@ -262,6 +264,18 @@ export class VideoJobs {
     if (job.upstreamId && (await within(DELETE_REFRESH_MS, this.refresh(job, ctx)))) return 'settle';
     this.deps.logger.warn({ requestId: ctx.requestId, videoId: job.id, teamId: job.teamId }, 'job deleted with its outcome unknown; reservation refunded');
     return 'refund';
+  }
+
+  /**
+   * A change in the store the cached records would not show. A video deleted (here or on another replica)
+   * is dropped and kept out; an abandoned create is only dropped, since its late activation may bring it
+   * back; after a gap in the store's word, every record is dropped.
+   */
+  private changed(change: StoreChange): void {
+    if (change.kind === 'reset') return this.records.clear();
+    if (change.kind !== 'job') return;
+    if (change.deleted) this.forget(change.jobId);
+    else this.records.delete(change.jobId);
   }
 
   /**
@@ -286,6 +300,6 @@ export class VideoJobs {
     if (job.status !== 'completed') {
       throw invalidRequest(`Video '${id}' is ${job.status}; its content is available once it is completed.`, 'video_id', 'video_not_ready');
     }
-    return this.deps.upstream.openContent(job.upstreamId as string, job.upstreamKeyFp ?? '', opts, ctx, ctx.timing);
+    return this.deps.upstream.content(job, opts, ctx, ctx.timing);
   }
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { NewJob, Principal, Store } from '../../src/store/types.js';
+import type { NewJob, Principal, Store, StoreChange } from '../../src/store/types.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 
 /**
@@ -89,8 +89,8 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const b = job(p, 6);
     await store.admitJob(p, a, NOW);
     await store.admitJob(p, b, NOW);
-    await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
-    await store.activateJob(b.id, 'up-b', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
+    await store.activateJob(b.id, 'up-b', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
     for (let i = 0; i < 3; i++) {
       await store.updateJob(a.id, { status: 'completed', progress: 100, error: null }, NOW);
       await store.updateJob(b.id, { status: 'failed', progress: 10, error: { code: 'x', message: 'y' } }, NOW);
@@ -124,7 +124,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     // Another create took the freed slot and seconds meanwhile: the upstream has both jobs, so both count.
     const other = job(p, 7);
     expect((await store.admitJob(p, other, NOW)).ok).toBe(true);
-    const active = await store.activateJob(j.id, 'up-late', 'fp', { status: 'in_progress', progress: 5, error: null }, NOW + 1000);
+    const active = await store.activateJob(j.id, 'up-late', 'fp', { status: 'in_progress', progress: 5, error: null }, NOW + 1000, 'upstream-a');
     expect(active).toMatchObject({ id: j.id, upstreamId: 'up-late', status: 'in_progress', charge: 'reserved', error: null });
     expect((await store.getJob('t1', j.id))?.upstreamId).toBe('up-late');
     expect(await store.usage('t1', NOW, 1)).toMatchObject({ activeJobs: 2, day: { video_seconds: 14, video_seconds_reserved: 14 } });
@@ -132,11 +132,23 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 14, video_seconds_reserved: 7 });
   });
 
+  it('records which upstream and key placed a job, and the media URL a status names, keeping it through later updates', async () => {
+    const p = principal();
+    const j = job(p, 3);
+    await store.admitJob(p, j, NOW);
+    expect(await store.getJob('t1', j.id)).toMatchObject({ upstreamName: null, mediaUrl: null });
+    await store.activateJob(j.id, 'req-1', 'fp-1', { status: 'queued', progress: 0, error: null }, NOW, 'xai-main');
+    expect(await store.getJob('t1', j.id)).toMatchObject({ upstreamId: 'req-1', upstreamKeyFp: 'fp-1', upstreamName: 'xai-main', mediaUrl: null });
+    await store.updateJob(j.id, { status: 'in_progress', progress: 50, error: null, mediaUrl: 'https://vidgen.x.ai/a.mp4' }, NOW + 1);
+    await store.updateJob(j.id, { status: 'completed', progress: 100, error: null }, NOW + 2);
+    expect(await store.getJob('t1', j.id)).toMatchObject({ status: 'completed', upstreamName: 'xai-main', mediaUrl: 'https://vidgen.x.ai/a.mp4' });
+  });
+
   it('an abandon that comes after the activation does nothing', async () => {
     const p = principal();
     const j = job(p, 3);
     await store.admitJob(p, j, NOW);
-    await store.activateJob(j.id, 'up', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    await store.activateJob(j.id, 'up', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
     await store.abandonJob(j.id, NOW);
     expect(await store.getJob('t1', j.id)).toMatchObject({ upstreamId: 'up', charge: 'reserved' });
     expect((await store.usage('t1', NOW, 1)).day.video_seconds_reserved).toBe(3);
@@ -148,7 +160,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     await store.admitJob(p, j, NOW);
     expect(await store.deleteJob('t1', j.id, NOW, 'refund')).toBe(true);
     expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 0, video_seconds_reserved: 0 });
-    await store.activateJob(j.id, 'up', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    await store.activateJob(j.id, 'up', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
     expect(await store.getJob('t1', j.id)).toBeUndefined();
     expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 4, video_seconds_reserved: 0 });
   });
@@ -157,7 +169,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const p = principal();
     const j = job(p, 5);
     await store.admitJob(p, j, NOW);
-    await store.activateJob(j.id, 'u', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    await store.activateJob(j.id, 'u', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
     const tomorrow = NOW + 86_400_000;
     await store.updateJob(j.id, { status: 'completed', progress: 100, error: null }, tomorrow);
     expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 5, video_seconds_reserved: 0 });
@@ -224,8 +236,8 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const [a, b] = [job(p), job(p)];
     await store.admitJob(p, a, NOW);
     await store.admitJob(p, b, NOW);
-    await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
-    await store.activateJob(b.id, 'up-b', 'fp', { status: 'queued', progress: 0, error: null }, NOW + 1);
+    await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
+    await store.activateJob(b.id, 'up-b', 'fp', { status: 'queued', progress: 0, error: null }, NOW + 1, 'upstream-a');
     // A poll records progress after the reconciler read `a` as queued; the reconciler's refresh then fails.
     await store.updateJob(a.id, { status: 'in_progress', progress: 40, error: null }, NOW + 2);
     await store.touchJob(a.id, NOW + 3);
@@ -240,7 +252,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const p = principal();
     const j = job(p, 5);
     await store.admitJob(p, j, NOW);
-    await store.activateJob(j.id, 'up', 'fp', { status: 'in_progress', progress: 10, error: null }, NOW);
+    await store.activateJob(j.id, 'up', 'fp', { status: 'in_progress', progress: 10, error: null }, NOW, 'upstream-a');
     expect(await store.deleteJob('t1', j.id, NOW, held)).toBe(true);
     expect(await store.deleteJob('t1', j.id, NOW, held)).toBe(false);
     const u = await store.usage('t1', NOW, 1);
@@ -255,7 +267,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const p = principal();
     const j = job(p, 5);
     await store.admitJob(p, j, NOW);
-    await store.activateJob(j.id, 'up', 'fp', { status, progress: 100, error: null }, NOW);
+    await store.activateJob(j.id, 'up', 'fp', { status, progress: 100, error: null }, NOW, 'upstream-a');
     await store.deleteJob('t1', j.id, NOW, status === 'completed' ? 'refund' : 'settle');
     expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: charged, video_seconds_reserved: 0 });
   });
@@ -280,7 +292,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const running = async (p: Principal, at = NOW) => {
       const j = job(p);
       await store.admitJob(p, j, at);
-      await store.activateJob(j.id, `up-${j.id}`, 'fp', { status: 'in_progress', progress: 1, error: null }, at);
+      await store.activateJob(j.id, `up-${j.id}`, 'fp', { status: 'in_progress', progress: 1, error: null }, at, 'upstream-a');
       return j;
     };
     const completed = { status: 'completed', progress: 100, error: null } as const;
@@ -390,6 +402,66 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
       const [c3] = await store.claimDeliveries(10, 60_000, NOW + 7_000);
       expect(c3).toMatchObject({ id: c1!.id, eventId: c1!.eventId });
     });
+  });
+
+  it('tells its listeners of each revocation, policy change and delete once the call has returned, and of nothing that changed nothing', async () => {
+    const heard: StoreChange[] = [];
+    // A `reset` (the shared store's listening connection coming up) may arrive at any moment: not a change.
+    const unsubscribe = store.onChange((c) => c.kind !== 'reset' && heard.push(c));
+    const p = principal();
+    await store.createTeam({ id: 't1', name: null, quota: {} }, NOW);
+    await store.createKey({ id: 'k1', teamId: 't1', name: null, prefix: 'gvk_x', hash: 'h1', quota: {}, createdAt: NOW / 1000, expiresAt: null });
+    const [done, pending] = [job(p), job(p)];
+    await store.admitJob(p, done, NOW);
+    await store.admitJob(p, pending, NOW);
+    await store.activateJob(done.id, 'up', 'fp', { status: 'completed', progress: 100, error: null }, NOW, 'upstream-a');
+    expect(heard).toEqual([]);
+
+    const steps: Array<[() => Promise<unknown>, StoreChange | null]> = [
+      [() => store.revokeKey('k1', NOW), { kind: 'key', keyId: 'k1' }],
+      [() => store.revokeKey('k-none', NOW), null],
+      [() => store.updateTeam('t1', { quota: { max_concurrent_jobs: 1 } }), { kind: 'team', teamId: 't1' }],
+      [() => store.updateTeam('t-none', { quota: {} }), null],
+      [() => store.deleteJob('t1', done.id, NOW, 'settle'), { kind: 'job', jobId: done.id, deleted: true }],
+      [() => store.deleteJob('t1', done.id, NOW, 'settle'), null],
+      [() => store.abandonJob(pending.id, NOW), { kind: 'job', jobId: pending.id, deleted: false }],
+      [() => store.abandonJob(pending.id, NOW), null],
+      [() => store.deleteTeam('t1', NOW), { kind: 'team', teamId: 't1' }],
+      [() => store.deleteTeam('t1', NOW), null],
+    ];
+    for (const [step, change] of steps) {
+      heard.length = 0;
+      await step();
+      expect(heard).toEqual(change ? [change] : []);
+    }
+    unsubscribe();
+    await store.createTeam({ id: 't3', name: null, quota: {} }, NOW);
+    await store.updateTeam('t3', { name: 'x' });
+    expect(heard).toEqual([]);
+  });
+
+  it('claims the worklist: never one job twice while claimed, freed by a release or when the lease runs out', async () => {
+    const p = principal();
+    const jobs = [job(p), job(p), job(p), job(p), job(p)];
+    for (const [i, j] of jobs.entries()) {
+      await store.admitJob(p, j, NOW + i);
+      await store.activateJob(j.id, `up-${i}`, 'fp', { status: 'queued', progress: 0, error: null }, NOW + i, 'upstream-a');
+    }
+    const ids = (js: Array<{ id: string }>) => js.map((j) => j.id);
+    const first = await store.claimActiveJobs(2, 60_000, NOW + 10);
+    // Least recently refreshed first, as activeJobs orders them.
+    expect(ids(first)).toEqual(ids(jobs.slice(0, 2)));
+    const second = await store.claimActiveJobs(10, 60_000, NOW + 20);
+    expect(ids(second)).toEqual(ids(jobs.slice(2)));
+    expect(await store.claimActiveJobs(10, 60_000, NOW + 25)).toEqual([]);
+
+    await store.releaseJobs([jobs[1]!.id]);
+    expect(ids(await store.claimActiveJobs(10, 60_000, NOW + 30))).toEqual([jobs[1]!.id]);
+    // The first claim's lease ran out; the others' did not.
+    expect(ids(await store.claimActiveJobs(10, 60_000, NOW + 60_010))).toEqual([jobs[0]!.id]);
+    // An ended job is not active, claimed or not.
+    await store.updateJob(jobs[2]!.id, { status: 'completed', progress: 100, error: null }, NOW + 60_020);
+    expect(ids(await store.claimActiveJobs(10, 60_000, NOW + 200_000))).toEqual(ids([jobs[0]!, jobs[1]!, jobs[3]!, jobs[4]!]));
   });
 
   it('survives being reopened', async () => {

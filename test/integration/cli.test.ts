@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS, EXIT, runCli } from '../../src/admin/cli.js';
 import { ADMIN_TOKEN, admin, auth, startHarness, teamWithKey, type Harness } from '../support/harness.js';
+import { freshDatabase, postgresUrl } from '../support/postgres.js';
 
 interface Run {
   code: number | null;
@@ -219,6 +220,16 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
     expect(r.stdout).toContain('--days N');
   });
 
+  it('upstreams: the running gateway\'s view through --url; directly on the store a usage error', async () => {
+    const list = json(await cli(['upstreams', '--json', '--url', h.url, '--token', ADMIN_TOKEN], {}));
+    expect(list.data).toEqual([expect.objectContaining({ id: 'default', kind: 'newapi', state: 'closed', keys: [expect.objectContaining({ state: 'ready' })] })]);
+    const human = await cli(['upstreams', '--url', h.url, '--token', ADMIN_TOKEN], {});
+    expect(human.stdout).toMatch(/^id\s+kind\s+models\s+state\s+keys/);
+    const direct = await onStore('upstreams');
+    expect(direct.code).toBe(EXIT.usage.code);
+    expect(direct.stdout + direct.stderr).toMatch(/--url/);
+  });
+
   it('documents in the README exactly the exit statuses it uses', () => {
     const readme = readFileSync('README.md', 'utf8');
     const section = readme.slice(readme.indexOf('### CLI'), readme.indexOf('## Configuration'));
@@ -229,5 +240,31 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
   it('never printed the admin token', () => {
     expect(printed.length).toBeGreaterThan(0);
     expect(printed.filter((p) => p.includes(ADMIN_TOKEN))).toEqual([]);
+  });
+});
+
+describe.skipIf(postgresUrl === null)('grok-gateway on the store named by DATABASE_URL', () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let g: Harness;
+  beforeAll(async () => {
+    db = await freshDatabase();
+    g = await startHarness({ env: { DATABASE_URL: db.url } });
+  });
+  afterAll(async () => {
+    await g.close();
+    await db.drop();
+  });
+
+  it('works on PostgreSQL, not on a stray SQLite file in DATA_DIR, when DATABASE_URL is set', async () => {
+    const emptyDir = mkdtempSync(join(tmpdir(), 'gw-cli-pg-'));
+    try {
+      const created = await cli(['--json', 'teams', 'create', 'pg-cli-team'], { DATABASE_URL: db.url, DATA_DIR: emptyDir });
+      expect(created.code).toBe(EXIT.ok.code);
+      const seen = await admin(g.url, 'GET', '/teams/pg-cli-team');
+      expect(seen.res.status).toBe(200);
+      expect(readdirSync(emptyDir)).toEqual([]);
+    } finally {
+      rmSync(emptyDir, { recursive: true, force: true });
+    }
   });
 });

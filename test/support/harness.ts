@@ -23,11 +23,21 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** `sim.kind: 'xai'` runs the gateway with UPSTREAM_KIND=xai against an xAI-speaking simulator, its own media host. */
 export async function startHarness(
-  opts: { env?: Record<string, string>; sim?: Partial<SimulatorOptions>; dataDir?: string; clock?: Clock; resolveHost?: GatewayOptions['resolveHost'] } = {},
+  opts: {
+    env?: Record<string, string>;
+    sim?: Partial<SimulatorOptions>;
+    /** A simulator another harness started, shared (and left running on close) instead of a new one. */
+    upstream?: { sim: UpstreamSimulator; url: string };
+    dataDir?: string;
+    clock?: Clock;
+    resolveHost?: GatewayOptions['resolveHost'];
+  } = {},
 ): Promise<Harness> {
-  const sim = new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 0, ...opts.sim });
-  const upstreamUrl = await sim.listen();
+  const sim = opts.upstream?.sim ?? new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 0, ...opts.sim });
+  const upstreamUrl = opts.upstream?.url ?? (await sim.listen());
+  const kindEnv = sim.kind === 'xai' ? { UPSTREAM_KIND: 'xai', UPSTREAM_MEDIA_HOSTS: new URL(upstreamUrl).host } : {};
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gw-test-'));
   const config = loadConfig({
     PORT: '0',
@@ -40,6 +50,7 @@ export async function startHarness(
     RECONCILE_INTERVAL_MS: '0',
     STATUS_CACHE_MS: '0',
     LOG_LEVEL: 'info',
+    ...kindEnv,
     ...opts.env,
   });
   const logs: string[] = [];
@@ -59,7 +70,7 @@ export async function startHarness(
     logs,
     async close() {
       await gw.shutdown(1000);
-      await sim.close();
+      if (!opts.upstream) await sim.close();
       if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };

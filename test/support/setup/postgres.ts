@@ -1,9 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { findPostgresBinDir, startCluster } from '../pg-cluster.js';
 import { prerequisiteMissing } from './prerequisite.js';
 
 declare module 'vitest' {
@@ -19,42 +15,8 @@ declare module 'vitest' {
  * is used instead (a server you run; its role needs CREATEDB). Without PostgreSQL the suites that need it
  * skip, loudly; under CI=true that is a failure.
  */
-const POSTGRES_SUITES = 'PostgreSQL store suites (test/contract/*.test.ts, test/integration/postgres.test.ts)';
+const POSTGRES_SUITES = 'PostgreSQL store suites (test/contract/*.test.ts, test/integration/postgres.test.ts, test/integration/replicas.test.ts, test/integration/postgres-outage.test.ts, test/integration/migrate-sqlite.test.ts)';
 const POSTGRES_INSTALL = 'Install PostgreSQL (Debian/Ubuntu: apt-get install postgresql) or set TEST_DATABASE_URL';
-
-/** initdb and pg_ctl: Debian's versioned directories first (newest wins), then PATH. */
-function findBinDir(): string | undefined {
-  const debian = '/usr/lib/postgresql';
-  const versions = existsSync(debian)
-    ? readdirSync(debian)
-        .filter((v) => existsSync(join(debian, v, 'bin', 'initdb')))
-        .sort((a, b) => Number(b) - Number(a))
-    : [];
-  if (versions[0]) return join(debian, versions[0], 'bin');
-  return (process.env.PATH ?? '').split(delimiter).find((d) => d && existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')));
-}
-
-/** PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` system user. */
-function runAs(): { uid: number; gid: number; prefix: string[] } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  const line = readFileSync('/etc/passwd', 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith('postgres:'));
-  if (!line) throw new Error('running as root, but there is no `postgres` user to run the test cluster as (it comes with the postgresql package)');
-  const [, , uid, gid] = line.split(':');
-  return { uid: Number(uid), gid: Number(gid), prefix: ['runuser', '-u', 'postgres', '--'] };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts the cluster and returns what stops it (nothing to stop for TEST_DATABASE_URL or a skip). */
 export async function setupPostgres(project: TestProject): Promise<(() => void) | undefined> {
@@ -64,52 +26,12 @@ export async function setupPostgres(project: TestProject): Promise<(() => void) 
     project.provide('postgresUrl', given);
     return undefined;
   }
-  const bin = findBinDir();
+  const bin = findPostgresBinDir();
   if (!bin) {
     prerequisiteMissing(POSTGRES_SUITES, 'no initdb/pg_ctl under /usr/lib/postgresql/*/bin or on PATH', POSTGRES_INSTALL);
     return undefined;
   }
-  const user = runAs();
-  const run = (cmd: string, args: string[]) =>
-    execFileSync(user ? user.prefix[0]! : join(bin, cmd), user ? [...user.prefix.slice(1), join(bin, cmd), ...args] : args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 60_000,
-    });
-
-  const dir = mkdtempSync(join(tmpdir(), 'gw-pg-'));
-  if (user) chownSync(dir, user.uid, user.gid);
-  const data = join(dir, 'data');
-  const stop = () => {
-    try {
-      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
-    } catch {
-      // Not running (start failed, or already gone): nothing to stop.
-    }
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    run('initdb', ['-D', data, '-A', 'trust', '-U', 'gateway', '-E', 'UTF8', '--no-locale', '--no-sync', '--no-instructions']);
-    let port = 0;
-    // A free port can be taken between the probe and the server's bind: try a few.
-    for (let attempt = 1; ; attempt++) {
-      port = await freePort();
-      const opts = [
-        `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir}`,
-        '-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300',
-      ].join(' ');
-      try {
-        run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-o', opts, '-w', '-t', '60', 'start']);
-        break;
-      } catch (err) {
-        if (attempt >= 3) throw err;
-      }
-    }
-    project.provide('postgresUrl', `postgres://gateway@127.0.0.1:${port}/postgres`);
-    return stop;
-  } catch (err) {
-    const e = err as Error & { stderr?: Buffer };
-    const log = existsSync(join(dir, 'server.log')) ? readFileSync(join(dir, 'server.log'), 'utf8').slice(-2000) : '';
-    stop();
-    throw new Error(`could not start a throwaway PostgreSQL cluster with ${bin}: ${e.message}\n${e.stderr?.toString() ?? ''}${log}`);
-  }
+  const cluster = await startCluster(bin);
+  project.provide('postgresUrl', cluster.url);
+  return cluster.stop;
 }
