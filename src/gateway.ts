@@ -19,6 +19,7 @@ import { Reconciler } from './videos/reconciler.js';
 import { RequestCounter } from './quota/request-counter.js';
 
 const DRAIN_SWEEP_MS = 100;
+const RECONCILE_LEASE_MIN_MS = 60_000;
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -60,11 +61,17 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   if (opts.acceptDemoKey) staticKeys.push({ key: DEMO_API_KEY, id: 'demo' });
   const auth = new Authenticator(store, clock, staticKeys, config.keyCacheMs);
   const requests = new RequestCounter(store, clock, logger);
-  const admin = new AdminService(store, clock, catalog, { onChange: (m) => auth.forget(m), beforeUsage: () => requests.flush() });
+  const admin = new AdminService(store, clock, catalog, { beforeUsage: () => requests.flush() });
   const jobs = new VideoJobs({ store, upstream, logger, metrics, clock, statusCacheMs: config.statusCacheMs });
   const reconciler = new Reconciler(
     { store, jobs, logger, clock },
-    { intervalMs: config.reconcileIntervalMs, maxJobAgeMs: config.maxJobAgeMs, pendingGraceMs: config.upstream.timeoutMs * 2 },
+    {
+      intervalMs: config.reconcileIntervalMs,
+      maxJobAgeMs: config.maxJobAgeMs,
+      pendingGraceMs: config.upstream.timeoutMs * 2,
+      // A refresh takes at most an upstream timeout; a replica killed mid-pass holds its jobs this long at most.
+      leaseMs: Math.max(RECONCILE_LEASE_MIN_MS, config.upstream.timeoutMs * 2),
+    },
   );
   let draining = false;
   const app = createApp({ config, store, upstream, jobs, auth, admin, requests, catalog, logger, metrics, clock, isDraining: () => draining });

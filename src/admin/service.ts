@@ -30,17 +30,12 @@ export class AdminService {
     private readonly clock: Clock,
     /** Model allow-lists must name models or aliases the gateway knows, or they silently allow nothing. */
     private readonly catalog: ModelCatalog,
+    /** Revocations and policy changes need no hook: the store tells every replica (Store.onChange). */
     private readonly hooks: {
-      /** Called after a key is revoked or a policy changes, so cached principals are dropped. */
-      onChange?: (m: { keyId?: string; teamId?: string }) => void;
       /** Writes request counts still held in memory, so usage is exact on this replica. */
       beforeUsage?: () => Promise<void>;
     } = {},
   ) {}
-
-  private changed(m: { keyId?: string; teamId?: string }) {
-    this.hooks.onChange?.(m);
-  }
 
   private checkModels(quota: QuotaPolicy | undefined): void {
     const unknown = quota?.models?.find((m) => !this.catalog.resolve(m));
@@ -80,13 +75,11 @@ export class AdminService {
     this.checkModels(patch.quota);
     const team = await this.store.updateTeam(id, { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.quota ? { quota: patch.quota } : {}) });
     if (!team) throw teamNotFound(id);
-    this.changed({ teamId: id });
     return teamView(team);
   }
 
   async deleteTeam(id: string) {
     if (!(await this.store.deleteTeam(id, this.clock.now()))) throw teamNotFound(id);
-    this.changed({ teamId: id });
     return { id, object: 'team.deleted', deleted: true };
   }
 
@@ -119,7 +112,6 @@ export class AdminService {
   async revokeKey(id: string) {
     const record = await this.store.revokeKey(id, this.clock.now());
     if (!record) throw notFound(`No key '${id}'.`, 'key', 'key_not_found');
-    this.changed({ keyId: id });
     return { ...keyView(record), revoked: true };
   }
 

@@ -1,7 +1,7 @@
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '../quota/policy.js';
-import type { Principal, Store } from '../store/types.js';
+import type { Principal, Store, StoreChange } from '../store/types.js';
 
 /**
  * Keys are looked up by their SHA-256, so no comparison ever runs over the secret itself. The one-shot
@@ -29,7 +29,8 @@ export const STATIC_TEAM = 'default';
 
 /**
  * Key → principal. Static keys (GATEWAY_API_KEYS, the simulator's demo key) belong to team `default` with
- * no limits; issued keys come from the store, cached briefly, and a revocation here drops them at once.
+ * no limits; issued keys come from the store, cached briefly (KEY_CACHE_MS), and dropped from the cache as
+ * soon as the store tells of a change to them (`changed`).
  */
 export class Authenticator {
   private readonly cache: LRUCache<string, { principal: Principal; expiresAtMs: number }>;
@@ -45,6 +46,7 @@ export class Authenticator {
     for (const { key, id } of staticKeys) {
       this.staticKeys.set(hashKey(key), { teamId: STATIC_TEAM, keyId: id, teamPolicy: {}, keyPolicy: {} });
     }
+    store.onChange((change) => this.changed(change));
   }
 
   async authenticate(key: string | undefined): Promise<Principal | undefined> {
@@ -65,10 +67,15 @@ export class Authenticator {
     return principal;
   }
 
-  /** Drops cached principals after a revocation or a policy change, so the change holds at once. */
-  forget(match: { keyId?: string; teamId?: string }): void {
+  /**
+   * Drops cached principals that a change in the store (made here, on another replica, or by the CLI on
+   * the shared store) has made stale, so that a revocation or a policy change holds at once.
+   */
+  private changed(change: StoreChange): void {
+    if (change.kind === 'reset') return this.cache.clear();
+    if (change.kind === 'job') return;
     for (const [digest, { principal: p }] of this.cache.entries()) {
-      if (p.keyId === match.keyId || p.teamId === match.teamId) this.cache.delete(digest);
+      if (change.kind === 'key' ? p.keyId === change.keyId : p.teamId === change.teamId) this.cache.delete(digest);
     }
   }
 }

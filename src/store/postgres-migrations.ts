@@ -32,6 +32,11 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (scope, bucket));
   CREATE TABLE quota_scopes (scope text PRIMARY KEY);
   `,
+  // 2: the reconciler's claims on its worklist (PostgresStore.claimActiveJobs): which store instance holds
+  // the job, and until when (ms on the database's clock).
+  `
+  ALTER TABLE jobs ADD COLUMN claimed_by text, ADD COLUMN claimed_until bigint;
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock every replica takes while it migrates. */

@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { DEFAULTS } from '../config.js';
 import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
 import { isTerminal } from '../videos/dialects/task.js';
+import { ChangeFeed } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
+import { PgListener } from './postgres-listen.js';
 import { migrate } from './postgres-migrations.js';
 import {
   StoreUnavailableError,
@@ -10,6 +13,7 @@ import {
   type ApiKeyRecord,
   type Charge,
   type ChargeListener,
+  type ChangeListener,
   type CreateTeamResult,
   type HeldReservation,
   type ImportSummary,
@@ -21,6 +25,7 @@ import {
   type RequestCount,
   type Store,
   type StoreRecord,
+  type StoreChange,
   type TaskUpdate,
   type Team,
   type TeamUsage,
@@ -131,6 +136,10 @@ const toKey = (r: Row): ApiKeyRecord => ({
 const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
 const sec = (ms: number) => Math.floor(ms / 1000);
 
+/** The NOTIFY channel of `Store.onChange`; each payload is a StoreChange and the id of the instance that made it. */
+const CHANGES_CHANNEL = 'grok_gateway_changes';
+const CHANGE_KINDS = new Set(['key', 'team', 'job']);
+
 type Bump = { scope: string; bucket: string; requests: number; reserved: number; settled: number };
 /** A move of a job's seconds made inside a transaction, told to the ChargeListener once it commits. */
 type ChargeMove = [teamId: string, charge: Charge, seconds: number];
@@ -179,10 +188,16 @@ const IMPORT_BATCH = 500;
  */
 export class PostgresStore implements Store {
   readonly kind = 'postgres';
+  /** Names this instance in its notifications (it has told its own listeners already) and in its claims. */
+  private readonly instance = randomBytes(8).toString('hex');
+  private readonly changes = new ChangeFeed();
+  private listener: PgListener | undefined;
+
   private constructor(
     private readonly pool: pg.Pool,
     private readonly clock: PostgresClock,
     private readonly onCharge: ChargeListener | undefined,
+    private readonly listen: { readonly url: string; readonly timeoutMs: number },
   ) {}
 
   /** Connects, migrates the schema to the current version, and returns the store. */
@@ -205,7 +220,10 @@ export class PostgresStore implements Store {
     // An idle connection that breaks (server restart) is dropped by the pool, which opens a new one on the
     // next checkout; without a listener the event would crash the process.
     pool.on('error', ignore);
-    const store = new PostgresStore(pool, opts.clock ?? 'database', opts.onCharge);
+    const store = new PostgresStore(pool, opts.clock ?? 'database', opts.onCharge, {
+      url: opts.url,
+      timeoutMs: opts.connectTimeoutMs ?? DEFAULTS.databaseConnectTimeoutMs,
+    });
     try {
       await store.migrate();
     } catch (err) {
@@ -253,13 +271,14 @@ export class PostgresStore implements Store {
    * One READ COMMITTED transaction. Each statement sees everything committed before it began, which is what
    * the admission relies on: it reads the counters in a statement that starts only after its locks are held.
    */
-  private async tx<T>(fn: (c: pg.PoolClient, moves: ChargeMove[]) => Promise<T>): Promise<T> {
+  private async tx<T>(fn: (c: pg.PoolClient, moves: ChargeMove[], told: StoreChange[]) => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       const c = await this.connect();
       const moves: ChargeMove[] = [];
+      const told: StoreChange[] = [];
       try {
         await this.q(c, 'BEGIN');
-        const out = await fn(c, moves);
+        const out = await fn(c, moves, told);
         // A COMMIT whose answer is lost leaves the outcome unknown and surfaces as store_unavailable. For an
         // admission that errs on the safe side: a job counted but never created upstream has no upstream id,
         // and the reconciler refunds such jobs after its grace period.
@@ -267,6 +286,7 @@ export class PostgresStore implements Store {
         c.release();
         // Told only once committed: a transaction rolled back (or run again) moved nothing.
         for (const [teamId, charge, seconds] of moves) this.onCharge?.(teamId, charge, seconds);
+        for (const change of told) this.changes.emit(change);
         return out;
       } catch (err) {
         if (err instanceof StoreUnavailableError) {
@@ -281,6 +301,30 @@ export class PostgresStore implements Store {
         throw err;
       }
     }
+  }
+
+  /**
+   * Tells every replica of a change, as part of the transaction that makes it: PostgreSQL delivers the
+   * notification when (and only if) the transaction commits. This instance's own listeners hear it from
+   * `tx` after the commit, without waiting for the round trip.
+   */
+  private async notify(c: pg.PoolClient, told: StoreChange[], change: StoreChange): Promise<void> {
+    await this.q(c, 'SELECT pg_notify($1, $2)', [CHANGES_CHANNEL, JSON.stringify({ ...change, from: this.instance })]);
+    told.push(change);
+  }
+
+  /** A notification from the channel: another instance's change, or (unreadable) a reason to drop everything. */
+  private heard(payload: string): void {
+    let change: (StoreChange & { from?: unknown }) | undefined;
+    try {
+      change = JSON.parse(payload) as StoreChange & { from?: unknown };
+    } catch {
+      change = undefined;
+    }
+    if (change?.from === this.instance) return;
+    if (!change || !CHANGE_KINDS.has(change.kind)) return this.changes.emit({ kind: 'reset' });
+    const { from: _from, ...rest } = change;
+    this.changes.emit(rest as StoreChange);
   }
 
   /** The caller's moment in `caller` mode; NULL, which the SQL turns into the server's clock, otherwise. */
@@ -470,7 +514,7 @@ export class PostgresStore implements Store {
   }
 
   async abandonJob(id: string, nowArg: number): Promise<void> {
-    await this.tx(async (c, moves) => {
+    await this.tx(async (c, moves, told) => {
       const job = await this.lockJob(c, id);
       // Activated meanwhile (the reconciler read its worklist before the upstream answered): not abandoned.
       if (!job || job.upstreamId !== null || job.charge !== 'reserved') return;
@@ -480,6 +524,7 @@ export class PostgresStore implements Store {
         [id, JSON.stringify(ABANDONED), this.at(nowArg)],
       );
       await this.shift(c, moves, job, -job.seconds, 0);
+      await this.notify(c, told, { kind: 'job', jobId: id, deleted: false });
     });
   }
 
@@ -518,19 +563,46 @@ export class PostgresStore implements Store {
   }
 
   deleteJob(teamId: string, id: string, nowArg: number, held: HeldReservation): Promise<boolean> {
-    return this.tx(async (c, moves) => {
+    return this.tx(async (c, moves, told) => {
       const [row] = await this.q(c, 'SELECT * FROM jobs WHERE id = $1 AND team_id = $2 AND deleted_at IS NULL FOR UPDATE', [id, teamId]);
       if (!row) return false;
       const job = toJob(row);
       const charge = job.charge !== 'reserved' ? job.charge : held === 'settle' ? 'settled' : 'refunded';
       await this.q(c, `UPDATE jobs SET deleted_at = ${nowMs(2)}, charge = $3 WHERE id = $1`, [id, this.at(nowArg), charge]);
       if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
+      await this.notify(c, told, { kind: 'job', jobId: id, deleted: true });
       return true;
     });
   }
 
   async activeJobs(limit: number): Promise<JobRecord[]> {
     return (await this.q(this.pool, "SELECT * FROM jobs WHERE charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT $1", [limit])).map(toJob);
+  }
+
+  /**
+   * One statement: pick the free jobs and mark them held. SKIP LOCKED passes over rows another replica is
+   * claiming at this instant; a row it claimed and committed meanwhile is re-checked against the newest
+   * version (READ COMMITTED), finds itself held, and is left out. So two claims never share a job.
+   */
+  async claimActiveJobs(limit: number, leaseMs: number, nowArg: number): Promise<JobRecord[]> {
+    const rows = await this.q(
+      this.pool,
+      `UPDATE jobs j SET claimed_by = $3, claimed_until = ${nowMs(4)} + $2::bigint
+       FROM (SELECT seq FROM jobs WHERE charge = 'reserved' AND (claimed_until IS NULL OR claimed_until <= ${nowMs(4)})
+             ORDER BY updated_at_ms ASC LIMIT $1 FOR UPDATE SKIP LOCKED) free
+       WHERE j.seq = free.seq RETURNING j.*`,
+      [limit, leaseMs, this.instance, this.at(nowArg)],
+    );
+    return rows.map(toJob).sort((a, b) => a.updatedAtMs - b.updatedAtMs);
+  }
+
+  async releaseJobs(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    // Only this instance's claims: one whose lease ran out may have been claimed by another replica since.
+    await this.q(this.pool, 'UPDATE jobs SET claimed_by = NULL, claimed_until = NULL WHERE id = ANY($1::text[]) AND claimed_by = $2', [
+      ids,
+      this.instance,
+    ]);
   }
 
   async activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
@@ -567,24 +639,30 @@ export class PostgresStore implements Store {
     return (await this.q(this.pool, 'SELECT * FROM teams WHERE deleted_at IS NULL ORDER BY created_at, id')).map((r) => toTeam(r));
   }
 
-  async updateTeam(id: string, patch: { name?: string | null; quota?: QuotaPolicy }): Promise<Team | undefined> {
-    const [row] = await this.q(
-      this.pool,
-      `UPDATE teams SET name = CASE WHEN $2::boolean THEN $3 ELSE name END, quota = coalesce($4::jsonb, quota)
-       WHERE id = $1 AND deleted_at IS NULL RETURNING *`,
-      [id, patch.name !== undefined, patch.name ?? null, patch.quota ? JSON.stringify(patch.quota) : null],
-    );
-    return row ? toTeam(row) : undefined;
+  updateTeam(id: string, patch: { name?: string | null; quota?: QuotaPolicy }): Promise<Team | undefined> {
+    return this.tx(async (c, _moves, told) => {
+      const [row] = await this.q(
+        c,
+        `UPDATE teams SET name = CASE WHEN $2::boolean THEN $3 ELSE name END, quota = coalesce($4::jsonb, quota)
+         WHERE id = $1 AND deleted_at IS NULL RETURNING *`,
+        [id, patch.name !== undefined, patch.name ?? null, patch.quota ? JSON.stringify(patch.quota) : null],
+      );
+      if (!row) return undefined;
+      await this.notify(c, told, { kind: 'team', teamId: id });
+      return toTeam(row);
+    });
   }
 
   deleteTeam(id: string, nowArg: number): Promise<boolean> {
-    return this.tx(async (c) => {
+    return this.tx(async (c, _moves, told) => {
       await this.q(c, `UPDATE api_keys SET revoked_at = ${nowMs(2)} / 1000 WHERE team_id = $1 AND revoked_at IS NULL`, [id, this.at(nowArg)]);
       const tombstoned = await this.q(c, `UPDATE teams SET deleted_at = ${nowMs(2)} / 1000 WHERE id = $1 AND deleted_at IS NULL RETURNING id`, [
         id,
         this.at(nowArg),
       ]);
-      return tombstoned.length === 1;
+      if (tombstoned.length !== 1) return false;
+      await this.notify(c, told, { kind: 'team', teamId: id });
+      return true;
     });
   }
 
@@ -602,12 +680,16 @@ export class PostgresStore implements Store {
     return (await this.q(this.pool, 'SELECT * FROM api_keys WHERE team_id = $1 ORDER BY created_at, id', [teamId])).map(toKey);
   }
 
-  async revokeKey(id: string, nowArg: number): Promise<ApiKeyRecord | undefined> {
-    const [row] = await this.q(this.pool, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ${nowMs(2)} / 1000) WHERE id = $1 RETURNING *`, [
-      id,
-      this.at(nowArg),
-    ]);
-    return row ? toKey(row) : undefined;
+  revokeKey(id: string, nowArg: number): Promise<ApiKeyRecord | undefined> {
+    return this.tx(async (c, _moves, told) => {
+      const [row] = await this.q(c, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ${nowMs(2)} / 1000) WHERE id = $1 RETURNING *`, [
+        id,
+        this.at(nowArg),
+      ]);
+      if (!row) return undefined;
+      await this.notify(c, told, { kind: 'key', keyId: id });
+      return toKey(row);
+    });
   }
 
   async findKeyByHash(hash: string): Promise<{ key: ApiKeyRecord; team: Team } | undefined> {
@@ -697,6 +779,21 @@ export class PostgresStore implements Store {
     }
   }
 
+  /** The first listener opens the LISTEN connection; from then on it stays open until `close`. */
+  onChange(listener: ChangeListener): () => void {
+    const unsubscribe = this.changes.subscribe(listener);
+    if (!this.listener) {
+      this.listener = new PgListener({
+        ...this.listen,
+        channel: CHANGES_CHANNEL,
+        onNotification: (payload) => this.heard(payload),
+        onGap: () => this.changes.emit({ kind: 'reset' }),
+      });
+      this.listener.start();
+    }
+    return unsubscribe;
+  }
+
   async ping(): Promise<boolean> {
     try {
       await this.q(this.pool, 'SELECT 1');
@@ -707,6 +804,7 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.listener?.close();
     await this.pool.end();
   }
 }

@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
 import { isTerminal } from '../videos/dialects/task.js';
+import { ChangeFeed, LocalClaims } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
 import type {
   Admission,
   ApiKeyRecord,
+  ChangeListener,
   ChargeListener,
   CreateTeamResult,
   HeldReservation,
@@ -118,6 +120,9 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
   private readonly s: ReturnType<SqliteStore['prepare']>;
+  /** One process writes this file (a CLI beside it changes it unheard): its changes are told in-process only. */
+  private readonly changes = new ChangeFeed();
+  private readonly claims = new LocalClaims();
 
   /** `onCharge` hears of each move of video-seconds from inside the (synchronous) transaction that makes it. */
   constructor(path: string, private readonly onCharge?: ChargeListener) {
@@ -291,17 +296,19 @@ export class SqliteStore implements Store {
   }
 
   async abandonJob(id: string, nowMs: number): Promise<void> {
-    this.db
+    const abandoned = this.db
       .transaction(() => {
         const row = this.s.jobById.get(id) as Row | undefined;
         // Activated meanwhile (the reconciler read its worklist before the upstream answered): not abandoned.
-        if (!row || row.upstream_id !== null) return;
+        if (!row || row.upstream_id !== null) return false;
         const job = toJob(row);
-        if (this.s.setCharge.run('refunded', id).changes !== 1) return;
+        if (this.s.setCharge.run('refunded', id).changes !== 1) return false;
         this.shift(job, -job.seconds, 0);
         this.s.markAbandoned.run(json(ABANDONED), nowMs, nowMs, id);
+        return true;
       })
       .immediate();
+    if (abandoned) this.changes.emit({ kind: 'job', jobId: id, deleted: false });
   }
 
   async updateJob(id: string, task: TaskUpdate, nowMs: number): Promise<JobRecord | undefined> {
@@ -346,7 +353,7 @@ export class SqliteStore implements Store {
   }
 
   async deleteJob(teamId: string, id: string, nowMs: number, held: HeldReservation): Promise<boolean> {
-    return this.db
+    const deleted = this.db
       .transaction(() => {
         const row = this.s.jobForTeam.get(id, teamId) as Row | undefined;
         if (!row) return false;
@@ -354,10 +361,24 @@ export class SqliteStore implements Store {
         return this.s.markDeleted.run(nowMs, id, teamId).changes === 1;
       })
       .immediate();
+    if (deleted) this.changes.emit({ kind: 'job', jobId: id, deleted: true });
+    return deleted;
   }
 
   async activeJobs(limit: number): Promise<JobRecord[]> {
     return (this.s.reserved.all(limit) as Row[]).map(toJob);
+  }
+
+  async claimActiveJobs(limit: number, leaseMs: number, nowMs: number): Promise<JobRecord[]> {
+    // At most `claims.size` of the rows read are held by a claim, so this many always holds `limit` free ones.
+    const rows = this.s.reserved.all(limit + this.claims.size) as Row[];
+    const free = rows.map(toJob).filter((j) => !this.claims.held(j.id, nowMs)).slice(0, limit);
+    this.claims.take(free.map((j) => j.id), nowMs + leaseMs);
+    return free;
+  }
+
+  async releaseJobs(ids: readonly string[]): Promise<void> {
+    this.claims.release(ids);
   }
 
   async activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
@@ -387,14 +408,17 @@ export class SqliteStore implements Store {
     const team = await this.getTeam(id);
     if (!team) return undefined;
     this.s.updateTeam.run(patch.name !== undefined ? patch.name : team.name, json(patch.quota ?? team.quota), id);
+    this.changes.emit({ kind: 'team', teamId: id });
     return this.getTeam(id);
   }
 
   async deleteTeam(id: string, nowMs: number): Promise<boolean> {
-    return this.db.transaction(() => {
+    const deleted = this.db.transaction(() => {
       this.s.revokeTeamKeys.run(sec(nowMs), id);
       return this.s.deleteTeam.run(sec(nowMs), id).changes === 1;
     })();
+    if (deleted) this.changes.emit({ kind: 'team', teamId: id });
+    return deleted;
   }
 
   async createKey(key: Omit<ApiKeyRecord, 'revokedAt'> & { hash: string }): Promise<ApiKeyRecord> {
@@ -409,7 +433,9 @@ export class SqliteStore implements Store {
   async revokeKey(id: string, nowMs: number): Promise<ApiKeyRecord | undefined> {
     this.s.revokeKey.run(sec(nowMs), id);
     const row = this.s.key.get(id) as Row | undefined;
-    return row ? toKey(row) : undefined;
+    if (!row) return undefined;
+    this.changes.emit({ kind: 'key', keyId: id });
+    return toKey(row);
   }
 
   async findKeyByHash(hash: string): Promise<{ key: ApiKeyRecord; team: Team } | undefined> {
@@ -477,6 +503,10 @@ export class SqliteStore implements Store {
     } finally {
       this.db.exec('COMMIT');
     }
+  }
+
+  onChange(listener: ChangeListener): () => void {
+    return this.changes.subscribe(listener);
   }
 
   async ping(): Promise<boolean> {

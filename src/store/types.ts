@@ -132,6 +132,21 @@ export type ImportSummary = Record<StoreRecord['kind'], { copied: number; existi
  * The store did not answer (down, unreachable, or slower than its timeouts). Nothing was admitted without
  * being counted; the caller may retry shortly.
  */
+/**
+ * A change that a replica's caches would not show by themselves (see `Store.onChange`).
+ * - `key`, `team`: a key revoked, a team's policy changed, a team deleted (and its keys revoked with it).
+ * - `job`: a video deleted by its team (`deleted`), or a create abandoned and hidden (not `deleted`: it may
+ *   still be brought back by its late activation, so a cached copy is dropped, never tombstoned).
+ * - `reset`: changes may have been missed (the shared store's listening connection dropped): drop everything.
+ */
+export type StoreChange =
+  | { readonly kind: 'key'; readonly keyId: string }
+  | { readonly kind: 'team'; readonly teamId: string }
+  | { readonly kind: 'job'; readonly jobId: string; readonly deleted: boolean }
+  | { readonly kind: 'reset' };
+
+export type ChangeListener = (change: StoreChange) => void;
+
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
 }
@@ -176,8 +191,17 @@ export interface Store {
    * outcome could not be learned), once, in the same transaction; a job that had ended keeps its charge.
    */
   deleteJob(teamId: string, id: string, nowMs: number, held: HeldReservation): Promise<boolean>;
-  /** Jobs still running upstream, least recently refreshed first (the reconciler's worklist). */
+  /** Jobs still running upstream, least recently refreshed first. */
   activeJobs(limit: number): Promise<JobRecord[]>;
+  /**
+   * The reconciler's worklist: up to `limit` of the active jobs, least recently refreshed first, that no
+   * other claim holds; each is held until `releaseJobs` or until `leaseMs` have passed, whichever is first,
+   * so replicas never refresh the same job at once and a replica that dies mid-pass holds nothing for longer
+   * than its lease. The lease runs on the store's clock (the database's, for the shared store).
+   */
+  claimActiveJobs(limit: number, leaseMs: number, nowMs: number): Promise<JobRecord[]>;
+  /** Ends claims made by `claimActiveJobs` (those already expired or taken over are left alone). */
+  releaseJobs(ids: readonly string[]): Promise<void>;
   /** The same, for one team. */
   activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]>;
   /** Per team with active jobs: how many, and the refresh time of the least recently refreshed (metrics). */
@@ -201,6 +225,12 @@ export interface Store {
   findKeyByHash(hash: string): Promise<{ key: ApiKeyRecord; team: Team } | undefined>;
 
   usage(teamId: string, nowMs: number, days: number): Promise<TeamUsage>;
+  /**
+   * Hears every change made through this store once it has committed, synchronously; on the shared store
+   * also those made by any other replica or CLI on the same database, as they commit (LISTEN/NOTIFY), and a
+   * `reset` whenever some may have been missed. Returns what unsubscribes.
+   */
+  onChange(listener: ChangeListener): () => void;
   /** Whether the store answers; for /readyz. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

@@ -5,7 +5,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../quota/policy.js';
 import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
-import type { HeldReservation, JobRecord, Principal, Store } from '../store/types.js';
+import type { HeldReservation, JobRecord, Principal, Store, StoreChange } from '../store/types.js';
 import type { CallContext, ContentStream, CreatedTask, UpstreamClient, UpstreamTiming } from '../upstream/client.js';
 import { ENCODERS } from './dialects/index.js';
 import { isTerminal } from './dialects/task.js';
@@ -35,7 +35,8 @@ export interface RequestContext extends CallContext {
 
 /**
  * How long this process trusts its own copy of a job record. Jobs change only through this process's
- * calls, except a delete made by another process sharing the store, which is seen within this time.
+ * calls, except a delete made by another process sharing the store, which the store tells of (`changed`);
+ * this bound is what is left should that word never come.
  */
 export const RECORD_CACHE_MS = 30_000;
 
@@ -91,6 +92,7 @@ export class VideoJobs {
   constructor(private readonly deps: JobsDeps) {
     this.recordTtlMs = Math.max(RECORD_CACHE_MS, deps.statusCacheMs);
     this.deleted = new LRUCache<string, true>({ max: 10_000, ttl: RECORD_CACHE_MS, perf: deps.clock });
+    deps.store.onChange((change) => this.changed(change));
   }
 
   private remember(job: JobRecord, fresh: boolean): void {
@@ -246,8 +248,8 @@ export class VideoJobs {
         logger.warn({ requestId: ctx.requestId, videoId: id, code: err instanceof ApiError ? err.code : 'error' }, 'upstream delete failed');
       });
     }
+    // The store tells `changed` of the delete, which drops the record here as on every other replica.
     await store.deleteJob(principal.teamId, id, clock.now(), held);
-    this.forget(id);
   }
 
   /**
@@ -262,6 +264,18 @@ export class VideoJobs {
     if (job.upstreamId && (await within(DELETE_REFRESH_MS, this.refresh(job, ctx)))) return 'settle';
     this.deps.logger.warn({ requestId: ctx.requestId, videoId: job.id, teamId: job.teamId }, 'job deleted with its outcome unknown; reservation refunded');
     return 'refund';
+  }
+
+  /**
+   * A change in the store the cached records would not show. A video deleted (here or on another replica)
+   * is dropped and kept out; an abandoned create is only dropped, since its late activation may bring it
+   * back; after a gap in the store's word, every record is dropped.
+   */
+  private changed(change: StoreChange): void {
+    if (change.kind === 'reset') return this.records.clear();
+    if (change.kind !== 'job') return;
+    if (change.deleted) this.forget(change.jobId);
+    else this.records.delete(change.jobId);
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { Logger } from '../observability/logger.js';
 import type { Clock } from '../quota/policy.js';
-import type { Store } from '../store/types.js';
+import type { JobRecord, Store } from '../store/types.js';
 import { backgroundContext, type VideoJobs } from './jobs.js';
 
 export interface ReconcilerOptions {
@@ -11,17 +11,25 @@ export interface ReconcilerOptions {
   readonly pendingGraceMs: number;
   /** Jobs refreshed per pass: bounds the upstream calls the reconciler makes. */
   readonly batch?: number;
+  /**
+   * How long a pass holds the jobs it claimed (Store.claimActiveJobs): no other replica refreshes them
+   * meanwhile, and should this process die mid-pass, they are free again after this long. A pass stops
+   * before its lease runs out, leaving the rest to the next claim, so it must outlast one refresh.
+   */
+  readonly leaseMs: number;
 }
 
 /**
  * Frees concurrency slots and settles reservations for jobs that no client polls any more: each pass
- * refreshes the least recently refreshed active jobs, one at a time, and passes are jittered so that
- * replicas do not march in step.
+ * claims the least recently refreshed active jobs that no other replica holds and refreshes them, one at a
+ * time, and passes are jittered so that replicas do not march in step.
  */
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<unknown> | undefined;
   private stopped = false;
+  /** Claims a pass could not release (the store was down): released before the next pass claims anew. */
+  private unreleased: string[] = [];
 
   constructor(
     private readonly deps: { store: Store; jobs: VideoJobs; logger: Logger; clock: Clock },
@@ -53,10 +61,32 @@ export class Reconciler {
 
   /** One pass; returns how many jobs it looked at. Public so tests and operators can run it on demand. */
   async pass(): Promise<number> {
+    const { store, logger } = this.deps;
+    // Otherwise this replica's own stale claims would keep those jobs from it until their lease ran out.
+    if (this.unreleased.length > 0) {
+      await store.releaseJobs(this.unreleased);
+      this.unreleased = [];
+    }
+    // Measured here, before the claim is asked for: the lease, started later on the store's clock, ends later.
+    const deadline = performance.now() + this.opts.leaseMs;
+    const claimed = await store.claimActiveJobs(this.opts.batch ?? 50, this.opts.leaseMs, this.deps.clock.now());
+    try {
+      await this.work(claimed, deadline);
+    } finally {
+      const ids = claimed.map((j) => j.id);
+      await store.releaseJobs(ids).catch((err: unknown) => {
+        this.unreleased = ids;
+        logger.warn({ err: { message: (err as Error).message } }, 'reconciler could not release its claims; retried before the next pass');
+      });
+    }
+    return claimed.length;
+  }
+
+  private async work(claimed: readonly JobRecord[], deadline: number): Promise<void> {
     const { store, jobs, logger, clock } = this.deps;
-    const active = await store.activeJobs(this.opts.batch ?? 50);
-    for (const job of active) {
-      if (this.stopped) break;
+    for (const job of claimed) {
+      // Past its lease another replica may have claimed what is left: leave it to that one.
+      if (this.stopped || performance.now() >= deadline) break;
       const ageMs = clock.now() - job.createdAt * 1000;
       const ctx = backgroundContext('reconcile');
       const { requestId } = ctx;
@@ -84,6 +114,5 @@ export class Reconciler {
         await store.touchJob(job.id, clock.now());
       }
     }
-    return active.length;
   }
 }

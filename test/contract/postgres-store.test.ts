@@ -2,7 +2,8 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../../src/store/postgres-migrations.js';
 import { PostgresStore } from '../../src/store/postgres.js';
-import { StoreUnavailableError, type Charge, type NewJob, type Principal, type Store } from '../../src/store/types.js';
+import { LISTEN_HEARTBEAT_MS } from '../../src/store/postgres-listen.js';
+import { StoreUnavailableError, type Charge, type NewJob, type Principal, type Store, type StoreChange } from '../../src/store/types.js';
 import type { QuotaPolicy } from '../../src/quota/policy.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
@@ -23,6 +24,16 @@ const job = (p: Principal, seconds: number): NewJob => ({
   aspectRatio: '16:9',
 });
 const queued = { status: 'queued', progress: 0, error: null } as const;
+
+/** Resolves once `ok()` holds, polling every 20 ms; fails after `ms`. */
+async function until(ok: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+const isReset = (c: StoreChange) => c.kind === 'reset';
 
 /** Starts a burst only when it cannot straddle a minute (or day) boundary of the database's clock. */
 async function awayFromMinuteEdge(url: string) {
@@ -139,6 +150,56 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
     expect(Math.abs(stored!.createdAt * 1000 - Date.now())).toBeLessThan(60_000);
   });
 
+  it("tells the other replica of a revocation within 1 s, and its own listeners at once, each exactly once", async () => {
+    const [a, b] = replicas as [PostgresStore, PostgresStore];
+    const heard: [StoreChange[], StoreChange[]] = [[], []];
+    a.onChange((c) => heard[0].push(c));
+    b.onChange((c) => heard[1].push(c));
+    // Each listening connection says `reset` once it is up: from then on nothing is missed.
+    await until(() => heard.every((h) => h.some(isReset)), 5_000, 'both listening');
+    await a.createTeam({ id: 'notify', name: null, quota: {} }, 0);
+    await a.createKey({ id: 'notify-key', teamId: 'notify', name: null, prefix: 'gvk_x', hash: 'hn', quota: {}, createdAt: 0, expiresAt: null });
+    heard[0].length = heard[1].length = 0;
+
+    const started = performance.now();
+    await a.revokeKey('notify-key', 0);
+    expect(heard[0]).toEqual([{ kind: 'key', keyId: 'notify-key' }]);
+    await until(() => heard[1].length > 0, 1_000, 'the other replica told');
+    expect(performance.now() - started).toBeLessThan(1_000);
+    await b.updateTeam('notify', { quota: { requests_per_minute: 1 } });
+    await until(() => heard[0].length > 1, 1_000, 'the first replica told');
+    // Time for any echo of a replica's own notification to arrive: none is told twice.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(heard[0]).toEqual([{ kind: 'key', keyId: 'notify-key' }, { kind: 'team', teamId: 'notify' }]);
+    expect(heard[1]).toEqual([{ kind: 'key', keyId: 'notify-key' }, { kind: 'team', teamId: 'notify' }]);
+  });
+
+  it('claims the worklist across replicas: parallel claims are disjoint, a lease that runs out frees its jobs', async () => {
+    const [a, b] = replicas as [PostgresStore, PostgresStore];
+    const p: Principal = { teamId: 'claims', keyId: 'claims-key', teamPolicy: {}, keyPolicy: {} };
+    const jobs = Array.from({ length: 24 }, () => job(p, 1));
+    for (const j of jobs) {
+      await a.admitJob(p, j, 0);
+      await b.activateJob(j.id, `up-${j.id}`, 'fp', queued, 0);
+    }
+    const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => replicas[i % 2]!.claimActiveJobs(4, 60_000, 0)));
+    const claimed = claims.flat().map((j) => j.id);
+    expect(new Set(claimed).size).toBe(claimed.length);
+    expect(claimed.sort()).toEqual(jobs.map((j) => j.id).sort());
+
+    await Promise.all([a.releaseJobs(claims[0]!.map((j) => j.id)), b.releaseJobs(claims[1]!.map((j) => j.id))]);
+    // A short lease, on the database's clock: b gets nothing while it lasts, everything once it has run out.
+    const held = await a.claimActiveJobs(100, 400, 0);
+    expect(held).toHaveLength(8);
+    expect(await b.claimActiveJobs(100, 60_000, 0)).toEqual([]);
+    await new Promise((r) => setTimeout(r, 600));
+    const taken = await b.claimActiveJobs(100, 60_000, 0);
+    expect(taken.map((j) => j.id).sort()).toEqual(held.map((j) => j.id).sort());
+    // a, late, releases what it no longer holds: b's claims stand.
+    await a.releaseJobs(held.map((j) => j.id));
+    expect(await a.claimActiveJobs(100, 60_000, 0)).toEqual([]);
+  });
+
   it('migrates once when replicas start together, and again is a no-op', async () => {
     const fresh = await freshDatabase();
     try {
@@ -219,6 +280,35 @@ describe.skipIf(postgresUrl === null)('postgres store: the database unreachable'
       await proxy.restore();
     }
     expect(await store.ping()).toBe(true);
+  });
+
+  it('tells its listeners to drop everything when its listening connection is lost and again once it is back', async () => {
+    const heard: StoreChange[] = [];
+    const unsubscribe = store.onChange((c) => heard.push(c));
+    const direct = await PostgresStore.open({ url: db.url });
+    try {
+      await until(() => heard.some(isReset), 5_000, 'listening');
+      for (const cut of ['refuse', 'blackhole'] as const) {
+        heard.length = 0;
+        if (cut === 'refuse') await proxy.refuse();
+        else proxy.blackhole();
+        try {
+          // A refused link is noticed at once; a silent one by the heartbeat (LISTEN_HEARTBEAT_MS and a timeout).
+          await until(() => heard.some(isReset), BOUND_MS + LISTEN_HEARTBEAT_MS, `a reset after ${cut}`);
+        } finally {
+          await proxy.restore();
+        }
+        heard.length = 0;
+        await until(() => heard.some(isReset), BOUND_MS, `a reset on reconnecting after ${cut}`);
+        // Listening again: a change made elsewhere is heard.
+        await direct.createTeam({ id: `t-${cut}`, name: null, quota: {} }, 0);
+        await direct.deleteTeam(`t-${cut}`, 0);
+        await until(() => heard.some((c) => c.kind === 'team' && c.teamId === `t-${cut}`), 1_000, 'a change heard');
+      }
+    } finally {
+      unsubscribe();
+      await direct.close();
+    }
   });
 
   it('refuses to start on a closed port within the bound, with store_unavailable', async () => {

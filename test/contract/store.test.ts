@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { NewJob, Principal, Store } from '../../src/store/types.js';
+import type { NewJob, Principal, Store, StoreChange } from '../../src/store/types.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 
 /**
@@ -273,6 +273,66 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
       { teamId: 't1', jobs: 1, oldestRefreshMs: NOW },
       { teamId: 't2', jobs: 1, oldestRefreshMs: NOW + 7 },
     ]);
+  });
+
+  it('tells its listeners of each revocation, policy change and delete once the call has returned, and of nothing that changed nothing', async () => {
+    const heard: StoreChange[] = [];
+    // A `reset` (the shared store's listening connection coming up) may arrive at any moment: not a change.
+    const unsubscribe = store.onChange((c) => c.kind !== 'reset' && heard.push(c));
+    const p = principal();
+    await store.createTeam({ id: 't1', name: null, quota: {} }, NOW);
+    await store.createKey({ id: 'k1', teamId: 't1', name: null, prefix: 'gvk_x', hash: 'h1', quota: {}, createdAt: NOW / 1000, expiresAt: null });
+    const [done, pending] = [job(p), job(p)];
+    await store.admitJob(p, done, NOW);
+    await store.admitJob(p, pending, NOW);
+    await store.activateJob(done.id, 'up', 'fp', { status: 'completed', progress: 100, error: null }, NOW);
+    expect(heard).toEqual([]);
+
+    const steps: Array<[() => Promise<unknown>, StoreChange | null]> = [
+      [() => store.revokeKey('k1', NOW), { kind: 'key', keyId: 'k1' }],
+      [() => store.revokeKey('k-none', NOW), null],
+      [() => store.updateTeam('t1', { quota: { max_concurrent_jobs: 1 } }), { kind: 'team', teamId: 't1' }],
+      [() => store.updateTeam('t-none', { quota: {} }), null],
+      [() => store.deleteJob('t1', done.id, NOW, 'settle'), { kind: 'job', jobId: done.id, deleted: true }],
+      [() => store.deleteJob('t1', done.id, NOW, 'settle'), null],
+      [() => store.abandonJob(pending.id, NOW), { kind: 'job', jobId: pending.id, deleted: false }],
+      [() => store.abandonJob(pending.id, NOW), null],
+      [() => store.deleteTeam('t1', NOW), { kind: 'team', teamId: 't1' }],
+      [() => store.deleteTeam('t1', NOW), null],
+    ];
+    for (const [step, change] of steps) {
+      heard.length = 0;
+      await step();
+      expect(heard).toEqual(change ? [change] : []);
+    }
+    unsubscribe();
+    await store.createTeam({ id: 't3', name: null, quota: {} }, NOW);
+    await store.updateTeam('t3', { name: 'x' });
+    expect(heard).toEqual([]);
+  });
+
+  it('claims the worklist: never one job twice while claimed, freed by a release or when the lease runs out', async () => {
+    const p = principal();
+    const jobs = [job(p), job(p), job(p), job(p), job(p)];
+    for (const [i, j] of jobs.entries()) {
+      await store.admitJob(p, j, NOW + i);
+      await store.activateJob(j.id, `up-${i}`, 'fp', { status: 'queued', progress: 0, error: null }, NOW + i);
+    }
+    const ids = (js: Array<{ id: string }>) => js.map((j) => j.id);
+    const first = await store.claimActiveJobs(2, 60_000, NOW + 10);
+    // Least recently refreshed first, as activeJobs orders them.
+    expect(ids(first)).toEqual(ids(jobs.slice(0, 2)));
+    const second = await store.claimActiveJobs(10, 60_000, NOW + 20);
+    expect(ids(second)).toEqual(ids(jobs.slice(2)));
+    expect(await store.claimActiveJobs(10, 60_000, NOW + 25)).toEqual([]);
+
+    await store.releaseJobs([jobs[1]!.id]);
+    expect(ids(await store.claimActiveJobs(10, 60_000, NOW + 30))).toEqual([jobs[1]!.id]);
+    // The first claim's lease ran out; the others' did not.
+    expect(ids(await store.claimActiveJobs(10, 60_000, NOW + 60_010))).toEqual([jobs[0]!.id]);
+    // An ended job is not active, claimed or not.
+    await store.updateJob(jobs[2]!.id, { status: 'completed', progress: 100, error: null }, NOW + 60_020);
+    expect(ids(await store.claimActiveJobs(10, 60_000, NOW + 200_000))).toEqual(ids([jobs[0]!, jobs[1]!, jobs[3]!, jobs[4]!]));
   });
 
   it('survives being reopened', async () => {

@@ -11,6 +11,10 @@ import { delimiter, join } from 'node:path';
 export interface Cluster {
   /** The `postgres` database of the cluster, as superuser `gateway`. */
   readonly url: string;
+  /** Stops the server (`pg_ctl stop -m fast`: sessions are terminated), keeping its data and its port. */
+  pause(): void;
+  /** Starts it again on the same port. */
+  resume(): void;
   /** Stops the server at once and removes its files; safe to call twice. */
   stop(): void;
 }
@@ -61,9 +65,10 @@ export async function startCluster(bin: string): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'gw-pg-'));
   if (user) chownSync(dir, user.uid, user.gid);
   const data = join(dir, 'data');
+  const halt = (mode: 'immediate' | 'fast') => run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']);
   const stop = () => {
     try {
-      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      halt('immediate');
     } catch {
       // Not running (start failed, or already gone): nothing to stop.
     }
@@ -72,21 +77,23 @@ export async function startCluster(bin: string): Promise<Cluster> {
   try {
     run('initdb', ['-D', data, '-A', 'trust', '-U', 'gateway', '-E', 'UTF8', '--no-locale', '--no-sync', '--no-instructions']);
     let port = 0;
+    let opts = '';
+    const start = () => run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-o', opts, '-w', '-t', '60', 'start']);
     // A free port can be taken between the probe and the server's bind: try a few.
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
-      const opts = [
+      opts = [
         `-c listen_addresses=127.0.0.1 -c port=${port} -c unix_socket_directories=${dir}`,
         '-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300',
       ].join(' ');
       try {
-        run('pg_ctl', ['-D', data, '-l', join(dir, 'server.log'), '-o', opts, '-w', '-t', '60', 'start']);
+        start();
         break;
       } catch (err) {
         if (attempt >= 3) throw err;
       }
     }
-    return { url: `postgres://gateway@127.0.0.1:${port}/postgres`, stop };
+    return { url: `postgres://gateway@127.0.0.1:${port}/postgres`, pause: () => void halt('fast'), resume: () => void start(), stop };
   } catch (err) {
     const e = err as Error & { stderr?: Buffer };
     const log = existsSync(join(dir, 'server.log')) ? readFileSync(join(dir, 'server.log'), 'utf8').slice(-2000) : '';

@@ -15,7 +15,7 @@ declare module 'vitest' {
  * is used instead (a server you run; its role needs CREATEDB). Without PostgreSQL the suites that need it
  * skip, loudly; under CI=true that is a failure.
  */
-const POSTGRES_SUITES = 'PostgreSQL store suites (test/contract/*.test.ts, test/integration/postgres.test.ts, test/integration/migrate-sqlite.test.ts)';
+const POSTGRES_SUITES = 'PostgreSQL store suites (test/contract/*.test.ts, test/integration/postgres.test.ts, test/integration/replicas.test.ts, test/integration/postgres-outage.test.ts, test/integration/migrate-sqlite.test.ts)';
 const POSTGRES_INSTALL = 'Install PostgreSQL (Debian/Ubuntu: apt-get install postgresql) or set TEST_DATABASE_URL';
 
 /** Starts the cluster and returns what stops it (nothing to stop for TEST_DATABASE_URL or a skip). */
