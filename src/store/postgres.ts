@@ -141,6 +141,8 @@ const CHANGES_CHANNEL = 'grok_gateway_changes';
 const CHANGE_KINDS = new Set(['key', 'team', 'job']);
 
 type Bump = { scope: string; bucket: string; requests: number; reserved: number; settled: number };
+/** A request admission waiting for its team's turn (`PostgresStore.admitRequest`). */
+type PendingRequest = { readonly principal: Principal; readonly nowArg: number; resolve(a: Admission): void; reject(err: unknown): void };
 /** A move of a job's seconds made inside a transaction, told to the ChargeListener once it commits. */
 type ChargeMove = [teamId: string, charge: Charge, seconds: number];
 
@@ -388,55 +390,97 @@ export class PostgresStore implements Store {
     );
   }
 
+  /** Per team, the request admissions waiting for the transaction in flight for that team (`admitRequest`). */
+  private readonly admitting = new Map<string, PendingRequest[]>();
+
   /**
-   * The admission of a request to a key with a per-minute limit: every such request, so the hot path. Three
-   * round trips, and the counter rows locked for the last one only:
+   * The admission of a request to a key with a per-minute limit: every such request, so the hot path. A
+   * replica runs a team's admissions in turns, one transaction each turn for all that arrived while the
+   * previous one ran (one alone when they do not overlap; they would wait on the same row lock anyway).
+   * Three round trips per turn, and the counter rows locked for the last one only:
    * 1. `BEGIN` and the database's clock, sent as one query without parameters, which node-postgres sends in
    *    the simple protocol: both statements in one round trip. No lock is taken.
-   * 2. One statement counts the request in the minute, day and month counters of the key and of the team,
-   *    unconditionally, and returns the counts (`bump`, rows in its sorted order, the same for every writer
-   *    of counters, so no two can wait on each other in a cycle).
-   * 3. The shared rule judges the counts as they were before this request (what the statement returned,
-   *    minus one); admitted, COMMIT; refused, ROLLBACK, so a refused request is counted nowhere, in no scope,
-   *    exactly as in the embedded store.
+   * 2. One statement counts every request of the turn in the minute, day and month counters of its key and
+   *    of the team, unconditionally, and returns the counts (`bump`: rows merged, in its sorted order, the
+   *    same for every writer of counters, so no two can wait on each other in a cycle).
+   * 3. The shared rule judges the requests one after the other, in arrival order, each on the counts as they
+   *    were before the turn (returned minus the turn's own) plus the requests admitted before it. Admitted
+   *    ones stay counted; refused ones are taken out again (one more statement, under the same locks), or,
+   *    when all are refused, the transaction rolls back: a refused request is counted nowhere, in no scope,
+   *    exactly as in the embedded store. Then COMMIT.
    * Why this is exact across replicas: INSERT … ON CONFLICT DO UPDATE locks each counter row it writes until
    * the transaction ends, and when it had to wait for that lock, it updates (and returns) the row as the
    * holder committed it (READ COMMITTED re-reads the locked row's latest version for the update, whatever
-   * the statement's snapshot), or as it was if the holder rolled back. Every admission of a team, from any
-   * replica, writes the team's minute row, so they form one serial order on that row lock, and each one
-   * judges the count every earlier admission committed: no limit admits more than it allows, and a refusal,
-   * rolled back before the lock is released, is never seen by anyone. The count and the admission commit
-   * together or not at all, so each admitted request is counted exactly once (a COMMIT whose answer is lost
-   * surfaces as store_unavailable, as in `tx`).
-   * The minute boundary: the clock is read before the lock is waited for, so an admission that waits across
-   * the boundary counts in the minute it read. Each minute's row still holds exactly the admissions stamped
-   * in that minute, at most the limit; only their commits can trail into the next minute by the lock wait
-   * (bounded by the statement timeout), which a fixed window cannot tell from a request that came earlier.
-   * No `quota_scopes` lock: the counter rows are the locks here, and they are held for one round trip,
-   * where `admitJob` holds its locks for four.
+   * the statement's snapshot), or as it was if the holder rolled back. Every turn for a team, on any
+   * replica, writes the team's minute row, so the turns form one serial order on that row lock, each judging
+   * the counts all earlier turns committed; within a turn the requests are judged serially too. So no limit
+   * admits more than it allows, and a refused count, taken out before the locks are released, is never seen
+   * by anyone. The counts and the admissions commit together or not at all, so each admitted request is
+   * counted exactly once (a COMMIT whose answer is lost surfaces as store_unavailable, as in `tx`).
+   * The minute boundary: the clock is read before the lock is waited for, so a turn that waits across the
+   * boundary counts in the minute it read. Each minute's row still holds exactly the admissions stamped in
+   * that minute, at most the limit; only their commits can trail into the next minute by the lock wait
+   * (bounded by the statement timeout), which a fixed window cannot tell from requests that came earlier.
+   * No `quota_scopes` lock: the counter rows are the locks here, and they are held for one round trip
+   * (two with a partial refusal), where `admitJob` holds its locks for four.
    */
-  async admitRequest(principal: Principal, nowArg: number): Promise<Admission> {
+  admitRequest(principal: Principal, nowArg: number): Promise<Admission> {
+    return new Promise((resolve, reject) => {
+      const pending = { principal, nowArg, resolve, reject };
+      const waiting = this.admitting.get(principal.teamId);
+      if (waiting) waiting.push(pending);
+      else void this.admitInTurns(principal.teamId, [pending]);
+    });
+  }
+
+  /** Runs a team's turns one after the other, each with all the admissions that arrived meanwhile. */
+  private async admitInTurns(teamId: string, turn: PendingRequest[]): Promise<void> {
+    while (turn.length > 0) {
+      this.admitting.set(teamId, []);
+      try {
+        const out = await this.admitTurn(turn);
+        turn.forEach((p, i) => p.resolve(out[i]!));
+      } catch (err) {
+        for (const p of turn) p.reject(err);
+      }
+      turn = this.admitting.get(teamId)!;
+    }
+    this.admitting.delete(teamId);
+  }
+
+  private async admitTurn(turn: readonly PendingRequest[]): Promise<Admission[]> {
     for (let attempt = 1; ; attempt++) {
       const c = await this.connect();
       try {
         const [, clock] = await this.simple(c, `BEGIN; SELECT ${DB_NOW_MS} AS now_ms`);
-        const now = this.clock === 'caller' ? nowArg : (clock!.rows[0]!.now_ms as number);
-        const counted = await this.bump(c, this.requestBumps(principal.teamId, principal.keyId, now, 1, 0));
-        const minute = `min:${buckets(now).minute}`;
-        const before = (scope: string): UsageSnapshot => ({
-          requestsThisMinute: (counted.find((r) => r.scope === scope && r.bucket === minute)!.requests as number) - 1,
-          activeJobs: 0,
-          daySeconds: 0,
-          monthSeconds: 0,
+        const at = (p: PendingRequest) => (this.clock === 'caller' ? p.nowArg : (clock!.rows[0]!.now_ms as number));
+        const bumps = turn.flatMap((p) => this.requestBumps(p.principal.teamId, p.principal.keyId, at(p), 1, 0));
+        const counts = new Map((await this.bump(c, bumps)).map((r) => [`${r.scope}\0${r.bucket}`, r.requests as number]));
+        for (const b of bumps) counts.set(`${b.scope}\0${b.bucket}`, counts.get(`${b.scope}\0${b.bucket}`)! - b.requests);
+        const refused: Bump[] = [];
+        const out = turn.map((pending): Admission => {
+          const p = pending.principal;
+          const now = at(pending);
+          const minute = `min:${buckets(now).minute}`;
+          const rows = { key: `${scopeKey('key', p.keyId)}\0${minute}`, team: `${scopeKey('team', p.teamId)}\0${minute}` };
+          const usage = (row: string): UsageSnapshot => ({ requestsThisMinute: counts.get(row)!, activeJobs: 0, daySeconds: 0, monthSeconds: 0 });
+          const scopes = [
+            { scope: 'key' as const, policy: p.keyPolicy, usage: usage(rows.key) },
+            { scope: 'team' as const, policy: p.teamPolicy, usage: usage(rows.team) },
+          ];
+          const refusal = evaluateRequest(scopes, now);
+          if (refusal) {
+            refused.push(...this.requestBumps(p.teamId, p.keyId, now, -1, 0));
+            return { ok: false, refusal };
+          }
+          for (const row of [rows.key, rows.team]) counts.set(row, counts.get(row)! + 1);
+          return { ok: true, rate: rateInfo(scopes, now) };
         });
-        const scopes = [
-          { scope: 'key' as const, policy: principal.keyPolicy, usage: before(scopeKey('key', principal.keyId)) },
-          { scope: 'team' as const, policy: principal.teamPolicy, usage: before(scopeKey('team', principal.teamId)) },
-        ];
-        const refusal = evaluateRequest(scopes, now);
-        await this.q(c, refusal ? 'ROLLBACK' : 'COMMIT');
+        const admitted = out.some((a) => a.ok);
+        if (admitted && refused.length > 0) await this.bump(c, refused);
+        await this.q(c, admitted ? 'COMMIT' : 'ROLLBACK');
         c.release();
-        return refusal ? { ok: false, refusal } : { ok: true, rate: rateInfo(scopes, now) };
+        return out;
       } catch (err) {
         if (await this.discard(c, err, attempt)) continue;
         throw err;
