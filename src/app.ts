@@ -15,7 +15,7 @@ import type { Clock } from './quota/policy.js';
 import { refusalToError } from './quota/refusals.js';
 import type { RequestCounter } from './quota/request-counter.js';
 import { StoreUnavailableError, type Store } from './store/types.js';
-import type { UpstreamClient } from './upstream/client.js';
+import type { UpstreamRouter } from './upstream/router.js';
 import type { VideoJobs } from './videos/jobs.js';
 import type { AdminService } from './admin/service.js';
 import type { ModelCatalog } from './videos/models.js';
@@ -24,7 +24,7 @@ import { videoRoutes } from './videos/routes.js';
 export interface AppDeps {
   readonly config: Config;
   readonly store: Store;
-  readonly upstream: UpstreamClient;
+  readonly upstream: UpstreamRouter;
   readonly jobs: VideoJobs;
   readonly auth: Authenticator;
   readonly admin: AdminService;
@@ -77,6 +77,7 @@ export function createApp(deps: AppDeps) {
         durationMs: Math.round((performance.now() - started) * 100) / 100,
         teamId: principal?.teamId,
         keyId: principal?.keyId,
+        upstream: timing.upstream,
         upstreamStatus: timing.status,
         upstreamMs: timing.status !== undefined ? Math.round(timing.durationMs * 100) / 100 : undefined,
       },

@@ -1,6 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { modelFileSchema, type ModelFile } from './videos/models.js';
+import { UPSTREAM_KINDS, type UpstreamKind } from './upstream/providers/types.js';
+import type { RoutingPolicy } from './upstream/router.js';
+import { DEFAULT_MEDIA_HOSTS } from './upstream/providers/xai.js';
 
 const MIB = 1024 * 1024;
 
@@ -25,6 +28,10 @@ export const DEFAULTS = {
   reconcileIntervalMs: 15_000,
   maxJobAgeMs: 6 * 60 * 60 * 1000,
   keyCacheMs: 30_000,
+  upstreamBreakerFailures: 5,
+  upstreamBreakerCooldownMs: 30_000,
+  upstreamKeyCooldownMs: 5 * 60_000,
+  upstreamRateLimitCooldownMs: 10_000,
   databaseConnectTimeoutMs: 3_000,
   databaseStatementTimeoutMs: 5_000,
   databasePoolSize: 10,
@@ -50,6 +57,8 @@ const envSchema = z.object({
   HOST: z.preprocess(blankIsUnset, z.string().default(DEFAULTS.host)),
   UPSTREAM_BASE_URL: z.preprocess(blankIsUnset, z.url({ protocol: /^https?$/ }).optional()),
   UPSTREAM_API_KEY: csv,
+  UPSTREAM_KIND: z.preprocess(blankIsUnset, z.enum(UPSTREAM_KINDS).default('newapi')),
+  UPSTREAM_MEDIA_HOSTS: csv,
   ADMIN_TOKEN: z.preprocess(blankIsUnset, z.string().min(16, 'ADMIN_TOKEN must be at least 16 characters').optional()),
   GATEWAY_API_KEYS: csv,
   DATA_DIR: z.preprocess(blankIsUnset, z.string().default(DEFAULTS.dataDir)),
@@ -82,6 +91,10 @@ const envSchema = z.object({
   KEY_CACHE_MS: int(DEFAULTS.keyCacheMs, 0),
   DEFAULT_MODEL: optionalString,
   CONFIG_FILE: optionalString,
+  UPSTREAM_BREAKER_FAILURES: int(DEFAULTS.upstreamBreakerFailures, 1),
+  UPSTREAM_BREAKER_COOLDOWN_MS: int(DEFAULTS.upstreamBreakerCooldownMs, 0),
+  UPSTREAM_KEY_COOLDOWN_MS: int(DEFAULTS.upstreamKeyCooldownMs, 0),
+  UPSTREAM_RATE_LIMIT_COOLDOWN_MS: int(DEFAULTS.upstreamRateLimitCooldownMs, 0),
   METRICS_TOKEN: z.preprocess(blankIsUnset, z.string().min(16, 'METRICS_TOKEN must be at least 16 characters').optional()),
   METRICS_PORT: z.preprocess(blankIsUnset, z.coerce.number().int().min(0).max(65_535).optional()),
 });
@@ -92,6 +105,9 @@ export interface Config {
   /** Absent means: run against the built-in simulator (never in production). */
   readonly upstreamBaseUrl: string | undefined;
   readonly upstreamApiKeys: readonly string[];
+  /** The protocol of the one-upstream shorthand (UPSTREAM_BASE_URL), and where its videos may be fetched from. */
+  readonly upstreamKind: UpstreamKind;
+  readonly upstreamMediaHosts: readonly string[];
   readonly adminToken: string | undefined;
   /** Keys accepted on /v1 without a store entry (team `default`); the demo key joins them in simulator mode. */
   readonly staticApiKeys: readonly string[];
@@ -126,6 +142,9 @@ export interface Config {
   readonly keyCacheMs: number;
   readonly defaultModel: string | undefined;
   readonly models: ModelFile | undefined;
+  /** The upstreams of CONFIG_FILE, keys read from the variables it names; undefined: the UPSTREAM_* shorthand. */
+  readonly upstreams: readonly UpstreamConfig[] | undefined;
+  readonly routing: RoutingPolicy;
   readonly metrics: {
     /** Bearer token that /metrics asks for; unset, /metrics is open. */
     readonly token: string | undefined;
@@ -152,8 +171,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) throw new ConfigError('invalid configuration:', parsed.error.issues);
   const e = parsed.data;
-  if (e.NODE_ENV === 'production' && !e.UPSTREAM_BASE_URL) {
-    throw new ConfigError('UPSTREAM_BASE_URL is required when NODE_ENV=production (the simulator is for local use only)');
+  const file = e.CONFIG_FILE ? readConfigFile(e.CONFIG_FILE) : undefined;
+  const upstreams = file?.upstreams ? resolveUpstreams(file.upstreams, env, e.CONFIG_FILE as string) : undefined;
+  if (upstreams && e.UPSTREAM_BASE_URL) {
+    throw new ConfigError('give the upstreams either in CONFIG_FILE (upstreams) or as UPSTREAM_BASE_URL, not both');
+  }
+  if (e.NODE_ENV === 'production' && !e.UPSTREAM_BASE_URL && !upstreams) {
+    throw new ConfigError('UPSTREAM_BASE_URL (or upstreams in CONFIG_FILE) is required when NODE_ENV=production (the simulator is for local use only)');
   }
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) {
     throw new ConfigError('METRICS_PORT must differ from PORT (leave it unset to serve /metrics on the main listener)');
@@ -166,6 +190,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     host: e.HOST,
     upstreamBaseUrl: e.UPSTREAM_BASE_URL,
     upstreamApiKeys: e.UPSTREAM_API_KEY,
+    upstreamKind: e.UPSTREAM_KIND,
+    upstreamMediaHosts: e.UPSTREAM_MEDIA_HOSTS.length > 0 ? e.UPSTREAM_MEDIA_HOSTS : DEFAULT_MEDIA_HOSTS,
     adminToken: e.ADMIN_TOKEN,
     staticApiKeys: e.GATEWAY_API_KEYS,
     dataDir: e.DATA_DIR,
@@ -197,19 +223,74 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxJobAgeMs: e.MAX_JOB_AGE_MS,
     keyCacheMs: e.KEY_CACHE_MS,
     defaultModel: e.DEFAULT_MODEL,
-    models: e.CONFIG_FILE ? readModelFile(e.CONFIG_FILE) : undefined,
+    models: file ? { models: file.models, aliases: file.aliases, ...(file.defaultModel !== undefined ? { defaultModel: file.defaultModel } : {}) } : undefined,
+    upstreams,
+    routing: {
+      breakerFailures: e.UPSTREAM_BREAKER_FAILURES,
+      breakerCooldownMs: e.UPSTREAM_BREAKER_COOLDOWN_MS,
+      keyCooldownMs: e.UPSTREAM_KEY_COOLDOWN_MS,
+      rateLimitCooldownMs: e.UPSTREAM_RATE_LIMIT_COOLDOWN_MS,
+    },
     metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
   });
 }
 
-function readModelFile(path: string): ModelFile {
+/** One upstream of CONFIG_FILE (§8); its keys stay in the environment, the file names the variable. */
+const upstreamFileSchema = z.object({
+  id: z.string().regex(/^[\w.-]{1,64}$/, 'must be 1 to 64 letters, digits, _ . or -'),
+  kind: z.enum(UPSTREAM_KINDS).default('newapi'),
+  base_url: z.url({ protocol: /^https?$/ }),
+  keys: z.object({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must name an environment variable') }).strict(),
+  models: z.array(z.union([z.string().min(1), z.object({ name: z.string().min(1), upstream_name: z.string().min(1) }).strict()])).min(1),
+  priority: z.number().int().default(0),
+  weight: z.number().int().min(1).default(1),
+  media_hosts: z.array(z.string().regex(/^[\w.-]+(:\d{1,5})?$/, 'must be host or host:port')).min(1).optional(),
+}).strict();
+
+const configFileSchema = modelFileSchema.extend({ upstreams: z.array(upstreamFileSchema).min(1).optional() });
+type ConfigFile = z.infer<typeof configFileSchema>;
+
+export interface UpstreamConfig {
+  readonly id: string;
+  readonly kind: UpstreamKind;
+  readonly baseUrl: string;
+  readonly keys: readonly string[];
+  /** Gateway model names (aliases allowed) and the name the upstream knows each by. */
+  readonly models: ReadonlyArray<{ readonly name: string; readonly upstreamName: string }>;
+  readonly priority: number;
+  readonly weight: number;
+  readonly mediaHosts: readonly string[];
+}
+
+function resolveUpstreams(list: NonNullable<ConfigFile['upstreams']>, env: NodeJS.ProcessEnv, path: string): UpstreamConfig[] {
+  const ids = new Set<string>();
+  return list.map((u) => {
+    if (ids.has(u.id)) throw new ConfigError(`CONFIG_FILE ${path}: upstream id ${u.id} is given twice`);
+    ids.add(u.id);
+    const keys = (env[u.keys.env] ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+    // The variable's name, never its value.
+    if (keys.length === 0) throw new ConfigError(`CONFIG_FILE ${path}: upstream ${u.id} names ${u.keys.env} for its keys, which is unset or empty`);
+    return {
+      id: u.id,
+      kind: u.kind,
+      baseUrl: u.base_url,
+      keys,
+      models: u.models.map((m) => (typeof m === 'string' ? { name: m, upstreamName: m } : { name: m.name, upstreamName: m.upstream_name })),
+      priority: u.priority,
+      weight: u.weight,
+      mediaHosts: u.media_hosts ?? DEFAULT_MEDIA_HOSTS,
+    };
+  });
+}
+
+function readConfigFile(path: string): ConfigFile {
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
     throw new ConfigError(`CONFIG_FILE ${path}: ${(err as Error).message}`);
   }
-  const parsed = modelFileSchema.safeParse(raw);
+  const parsed = configFileSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(`CONFIG_FILE ${path}:`, parsed.error.issues);
   return parsed.data;
 }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import { AdminService } from './admin/service.js';
 import { createApp } from './app.js';
-import { DEMO_API_KEY, type Config } from './config.js';
+import { ConfigError, DEMO_API_KEY, type Config } from './config.js';
 import { Authenticator } from './http/auth.js';
 import { TransportErrors } from './http/transport.js';
 import type { Logger } from './observability/logger.js';
@@ -12,7 +12,8 @@ import { listenForMetrics } from './observability/metrics-http.js';
 import { systemClock, type Clock } from './quota/policy.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/types.js';
-import { DEFAULT_UPSTREAM_ID, UpstreamClient } from './upstream/client.js';
+import { DEFAULT_UPSTREAM_ID } from './upstream/client.js';
+import { UpstreamRouter, type UpstreamSpec } from './upstream/router.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './videos/models.js';
 import { Reconciler } from './videos/reconciler.js';
@@ -24,9 +25,11 @@ const RECONCILE_LEASE_MIN_MS = 60_000;
 export interface GatewayOptions {
   readonly config: Config;
   readonly logger: Logger;
-  /** Where the upstream is; main.ts passes the simulator's address when none is configured. */
-  readonly upstreamBaseUrl: string;
-  readonly upstreamApiKeys: readonly string[];
+  /** Where the one-upstream shorthand's upstream is; main.ts passes the simulator's address when none is configured. */
+  readonly upstreamBaseUrl?: string | undefined;
+  readonly upstreamApiKeys?: readonly string[];
+  /** Media hosts of the simulator main.ts starts in xAI mode, instead of UPSTREAM_MEDIA_HOSTS. */
+  readonly upstreamMediaHosts?: readonly string[];
   readonly store?: Store;
   readonly clock?: Clock;
   /** The demo key is accepted only while the gateway runs against its own simulator. */
@@ -48,15 +51,53 @@ export interface Gateway {
   shutdown(deadlineMs?: number): Promise<void>;
 }
 
+/**
+ * The upstreams to route to: CONFIG_FILE's, each model it lists checked against the model table (known, and
+ * known to the upstream's kind), or else the one-upstream shorthand, serving every model its kind knows.
+ */
+function upstreamSpecs(opts: GatewayOptions, catalog: ModelCatalog): UpstreamSpec[] {
+  const { config } = opts;
+  const timeouts = config.upstream;
+  if (!config.upstreams) {
+    if (!opts.upstreamBaseUrl) throw new ConfigError('no upstream: set UPSTREAM_BASE_URL or upstreams in CONFIG_FILE');
+    const kind = config.upstreamKind;
+    const models = new Map(catalog.specs().filter((m) => m.kinds[kind]).map((m) => [m.id, m.id]));
+    return [
+      {
+        id: DEFAULT_UPSTREAM_ID,
+        kind,
+        baseUrl: opts.upstreamBaseUrl,
+        keys: opts.upstreamApiKeys ?? config.upstreamApiKeys,
+        mediaHosts: opts.upstreamMediaHosts ?? config.upstreamMediaHosts,
+        models,
+        priority: 0,
+        weight: 1,
+        timeouts,
+      },
+    ];
+  }
+  return config.upstreams.map((u) => {
+    const models = new Map<string, string>();
+    for (const m of u.models) {
+      const spec = catalog.resolve(m.name);
+      if (!spec) throw new ConfigError(`upstream ${u.id}: model ${m.name} is not in the model table`);
+      if (!spec.kinds[u.kind]) throw new ConfigError(`upstream ${u.id}: model ${m.name} is not known to the ${u.kind} kind`);
+      models.set(spec.id, m.upstreamName === m.name ? spec.id : m.upstreamName);
+    }
+    return { id: u.id, kind: u.kind, baseUrl: u.baseUrl, keys: u.keys, mediaHosts: u.mediaHosts, models, priority: u.priority, weight: u.weight, timeouts };
+  });
+}
+
 /** Wires config → store → upstream → app and listens. Tests start it exactly as main.ts does. */
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const { config, logger } = opts;
   const clock = opts.clock ?? systemClock;
+  const catalog = new ModelCatalog(config.models, config.defaultModel);
+  const specs = upstreamSpecs(opts, catalog);
   const metrics = new Metrics();
   const store = opts.store ?? (await openStore(config, metrics.charge));
   metrics.watchStore(store, clock);
-  const upstream = new UpstreamClient({ id: DEFAULT_UPSTREAM_ID, metrics, baseUrl: opts.upstreamBaseUrl, apiKeys: opts.upstreamApiKeys, ...config.upstream });
-  const catalog = new ModelCatalog(config.models, config.defaultModel);
+  const upstream = new UpstreamRouter(specs, { metrics, logger, clock, policy: config.routing });
   const staticKeys = config.staticApiKeys.map((key, i) => ({ key, id: `static-${i + 1}` }));
   if (opts.acceptDemoKey) staticKeys.push({ key: DEMO_API_KEY, id: 'demo' });
   const auth = new Authenticator(store, clock, staticKeys, config.keyCacheMs);

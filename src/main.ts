@@ -24,14 +24,25 @@ async function main() {
   let upstreamBaseUrl = config.upstreamBaseUrl;
   let upstreamApiKeys = config.upstreamApiKeys;
   let simulator: UpstreamSimulator | undefined;
-  if (!upstreamBaseUrl) {
+  let upstreamMediaHosts: string[] | undefined;
+  if (!upstreamBaseUrl && !config.upstreams) {
     const simKey = 'sim-upstream-key';
-    simulator = new UpstreamSimulator({ apiKeys: [simKey] });
-    upstreamBaseUrl = await simulator.listen(0);
+    // UPSTREAM_KIND picks which protocol the simulator speaks; in xai mode it is its own media host too.
+    simulator = new UpstreamSimulator({ apiKeys: [simKey], kind: config.upstreamKind });
+    const simUrl = await simulator.listen(0);
+    upstreamBaseUrl = simUrl;
     upstreamApiKeys = [simKey];
+    upstreamMediaHosts = [new URL(simUrl).host];
   }
 
-  const gateway = await startGateway({ config, logger, upstreamBaseUrl, upstreamApiKeys, acceptDemoKey: simulator !== undefined });
+  const gateway = await startGateway({
+    config,
+    logger,
+    upstreamBaseUrl,
+    upstreamApiKeys,
+    ...(upstreamMediaHosts ? { upstreamMediaHosts } : {}),
+    acceptDemoKey: simulator !== undefined,
+  });
   if (simulator) {
     const banner = [
       '',

@@ -21,6 +21,8 @@ export interface AdminOps {
   listKeys(teamId: string): Promise<unknown>;
   revokeKey(id: string): Promise<unknown>;
   usage(teamId: string, query: Record<string, string>): Promise<unknown>;
+  /** The upstreams' live state (breakers, cool-downs, recent calls): only a running gateway has it. */
+  upstreams(): Promise<unknown>;
 }
 
 export interface AdminBackend {
@@ -121,6 +123,10 @@ export class AdminHttpClient implements AdminOps {
   usage(teamId: string, query: Record<string, string>) {
     const qs = new URLSearchParams(query).toString();
     return this.call('GET', `/teams/${seg(teamId)}/usage${qs ? `?${qs}` : ''}`);
+  }
+  async upstreams() {
+    // A bare array on the wire (§8); a list here, so that it prints as a table.
+    return { object: 'list', data: await this.call('GET', '/upstreams') };
   }
 }
 

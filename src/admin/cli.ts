@@ -199,6 +199,14 @@ export const COMMANDS: readonly Command[] = [
     run: (ops, [team], v) => ops.usage(team!, typeof v.days === 'string' ? { days: v.days } : {}),
   },
   {
+    name: 'upstreams',
+    args: [],
+    flags: [],
+    summary: "the running gateway's upstreams: kind, models, breaker, keys by fingerprint and their cool-downs, active jobs, recent errors and latency",
+    details: 'Needs --url (or GATEWAY_URL): this state lives in the gateway process, not in the store.',
+    run: (ops) => ops.upstreams(),
+  },
+  {
     name: 'migrate-sqlite',
     args: [],
     flags: ['to', 'from'],

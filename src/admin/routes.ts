@@ -4,6 +4,8 @@ import { json, requestHeader, type AppEnv } from '../http/context.js';
 import { ApiError, forbidden, invalidRequest, unauthorized, unsupportedMediaType } from '../http/errors.js';
 import type { Config } from '../config.js';
 import { mediaType, readAll } from '../videos/parse.js';
+import type { Store } from '../store/types.js';
+import type { UpstreamRouter } from '../upstream/router.js';
 import type { AdminService } from './service.js';
 
 /** Admin bodies are small JSON documents; anything larger is refused while it is read. */
@@ -22,8 +24,11 @@ async function jsonBody(req: Request): Promise<unknown> {
 }
 
 /** The operator API: only ADMIN_TOKEN opens it; a team key is recognised and refused with 403. */
-export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: AdminService }) {
-  const { config, auth, admin } = deps;
+/** Jobs counted per upstream for the admin view: at most this many active jobs are looked at. */
+const ACTIVE_JOBS_SCAN = 100_000;
+
+export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: AdminService; upstream: UpstreamRouter; store: Store }) {
+  const { config, auth, admin, upstream, store } = deps;
   const app = new Hono<AppEnv>();
 
   app.use('*', async (c, next) => {
@@ -44,6 +49,15 @@ export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: 
   app.post('/teams/:team/keys', async (c) => json(c, await admin.issueKey(c.req.param('team'), await jsonBody(c.req.raw)), 201));
   app.get('/teams/:team/keys', async (c) => json(c, await admin.listKeys(c.req.param('team'))));
   app.delete('/keys/:id', async (c) => json(c, await admin.revokeKey(c.req.param('id'))));
+  app.get('/upstreams', async (c) => {
+    const active = new Map<string, number>();
+    for (const job of await store.activeJobs(ACTIVE_JOBS_SCAN)) {
+      if (!job.upstreamId) continue;
+      const id = upstream.upstreamIdOf(job);
+      active.set(id, (active.get(id) ?? 0) + 1);
+    }
+    return json(c, upstream.views().map((u) => ({ ...u, active_jobs: active.get(u.id) ?? 0 })));
+  });
   app.get('/teams/:team/usage', async (c) => json(c, await admin.usage(c.req.param('team'), c.req.query())));
   return app;
 }

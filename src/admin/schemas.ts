@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UPSTREAM_KINDS } from '../upstream/providers/types.js';
 import { quotaPolicySchema } from '../quota/policy.js';
 
 /**
@@ -64,3 +65,23 @@ export const usageSchema = z.object({
   daily: z.array(z.object({ date: z.string(), video_seconds: z.number(), requests: z.number().int() })).optional(),
 });
 export type UsageObject = z.output<typeof usageSchema>;
+
+export const upstreamListSchema = z.array(
+  z.object({
+    id: z.string(),
+    kind: z.enum(UPSTREAM_KINDS),
+    models: z.array(z.string()).meta({ description: 'The gateway model ids this upstream serves.' }),
+    state: z.enum(['closed', 'open', 'half_open']).meta({ description: "The breaker: `open` keeps creates away; `half_open` lets one through as the probe." }),
+    keys: z.array(
+      z.object({
+        fingerprint: z.string().meta({ description: 'The first 12 hex digits of the key’s SHA-256, never the key.' }),
+        state: z.enum(['ready', 'cooling']),
+        cooling_until: z.number().int().nullable().meta({ description: 'Epoch milliseconds.' }),
+      }),
+    ),
+    recent: z
+      .object({ requests: z.number().int(), errors: z.number().int(), p50_ms: z.number().nullable() })
+      .meta({ description: 'The last 200 calls of this process to the upstream.' }),
+    active_jobs: z.number().int(),
+  }),
+);

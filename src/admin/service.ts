@@ -115,6 +115,11 @@ export class AdminService {
     return { ...keyView(record), revoked: true };
   }
 
+  /** Breakers, cool-downs and recent calls live in the running gateway's memory, not in the store. */
+  async upstreams(): Promise<never> {
+    throw invalidRequest("The upstreams' state lives in the running gateway: give --url (or GATEWAY_URL).", null, 'needs_gateway');
+  }
+
   async usage(teamId: string, query: unknown) {
     const { days } = parseOrThrow(usageQuerySchema, query);
     const team = await this.store.getTeam(teamId);

@@ -76,6 +76,10 @@ export const forbidden = (message: string, param: string | null = null, code = '
 export const notFound = (message: string, param: string | null = null, code = 'not_found') =>
   new ApiError({ status: 404, type: 'invalid_request_error', message, param, code });
 
+/** The video existed, but the place the upstream kept it for download has expired. */
+export const contentExpired = () =>
+  new ApiError({ status: 410, type: 'invalid_request_error', message: "The video's content has expired upstream and can no longer be downloaded.", param: 'video_id', code: 'video_expired' });
+
 export const videoNotFound = (id: string) => notFound(`No video found with id '${id}'.`, 'video_id', 'video_not_found');
 
 export const modelNotFound = (model: string) =>

@@ -57,6 +57,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   403: 'Not allowed with these credentials (a model outside the key’s allow-list; a team key on the admin API).',
   404: 'Not found (another team’s video is not found either).',
   409: 'Conflicts with an existing resource.',
+  410: 'The upstream no longer has the video for download (its media URL expired).',
   413: 'The body is too large.',
   415: 'The body has an unsupported content type.',
   416: 'The range is not satisfiable.',

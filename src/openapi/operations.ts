@@ -14,6 +14,7 @@ import {
   teamSchema,
   usageQuerySchema,
   usageSchema,
+  upstreamListSchema,
 } from '../admin/schemas.js';
 import { ASSETS } from '../admin/console.js';
 import { errorBodySchema } from '../http/errors.js';
@@ -191,8 +192,8 @@ export const OPERATIONS: readonly Operation[] = [
       200: { description: 'The whole file.', body: { 'video/mp4': binary, 'image/*': binary } },
       206: { description: 'The requested range.', body: { 'video/mp4': binary, 'image/*': binary } },
     },
-    // 400: not completed yet, or an unknown variant; 416: an unsatisfiable range.
-    errors: [400, 404, 416, 502, 503, 504],
+    // 400: not completed yet, or an unknown variant; 410: the upstream's media URL expired; 416: an unsatisfiable range.
+    errors: [400, 404, 410, 416, 502, 503, 504],
   },
   {
     method: 'get',
@@ -311,6 +312,16 @@ export const OPERATIONS: readonly Operation[] = [
     query: usageQuerySchema,
     answers: { 200: { description: 'Usage.', body: usageSchema } },
     errors: [400, 404],
+  },
+  {
+    method: 'get',
+    path: '/admin/upstreams',
+    operationId: 'listUpstreams',
+    summary: 'The upstreams: kind, models, breaker, keys by fingerprint, active jobs, recent errors and latency',
+    tag: 'Admin',
+    auth: 'adminToken',
+    answers: { 200: { description: 'Every configured upstream, in configuration order.', body: upstreamListSchema } },
+    errors: [],
   },
   {
     method: 'get',

@@ -23,11 +23,13 @@ function main() {
   if (!/^\d+$/.test(rawPort) || port > 65_535) fail(`SIM_PORT must be a port number, got ${JSON.stringify(rawPort)}`);
   const host = process.env.SIM_HOST?.trim() || '127.0.0.1';
 
-  const simulator = new UpstreamSimulator({ apiKeys });
+  const kind = process.env.SIMULATOR_KIND?.trim() || 'newapi';
+  if (kind !== 'newapi' && kind !== 'xai') fail(`SIMULATOR_KIND must be newapi or xai, got ${JSON.stringify(kind)}`);
+  const simulator = new UpstreamSimulator({ apiKeys, kind });
   simulator.listen(port, host).then(
     (url) => {
       // Loud on purpose: nobody should mistake fake test-pattern videos for a real provider.
-      process.stderr.write(`SIMULATED UPSTREAM listening on ${url} (fake videos; no real provider is reached)\n`);
+      process.stderr.write(`SIMULATED UPSTREAM (${kind}) listening on ${url} (fake videos; no real provider is reached)\n`);
     },
     (err: Error) => fail(`cannot listen on ${host}:${port}: ${err.message}`),
   );

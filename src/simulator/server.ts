@@ -1,16 +1,24 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import busboy from 'busboy';
 
 /**
- * A simulated upstream that speaks both dialects strictly, as the real provider documents them: the
+ * A simulated upstream of either kind. `newapi` (the default) speaks both reseller dialects strictly, as the real provider documents them: the
  * imagine family only as JSON, the grok-video family only as multipart, each with its own fields. It
  * backs the quick start, the tests and the benchmarks. Its rules are written out here on their own, not
  * borrowed from the gateway's model table, so that a mistake in that table shows up as a rejection.
  */
 export interface SimulatorOptions {
   readonly apiKeys: readonly string[];
+  /**
+   * `xai`: xAI's own API instead, as documented: creates at /v1/videos/generations answering
+   * `{request_id}`, its status words, no list, no delete, and videos on a media route of this same server
+   * behind signed URLs that expire.
+   */
+  readonly kind?: 'newapi' | 'xai';
+  /** How long a media URL handed out by the xai kind stays valid. */
+  readonly mediaUrlTtlMs?: number;
   /** How long a task takes from queued to completed. */
   readonly completeAfterMs?: number;
   /** Size of every generated video file. */
@@ -44,6 +52,8 @@ export interface SimTask {
   /** What a failed task says went wrong (the upstream's free text). */
   failMessage?: string;
   deleted: boolean;
+  /** xai: which reference field the create used, for tests to see. */
+  references?: 'image' | 'reference_images';
 }
 
 type Fail = { status: number; body?: string; headers?: Record<string, string>; destroy?: boolean; delayMs?: number };
@@ -120,6 +130,35 @@ function validateGrokVideo(fields: Map<string, string[]>, files: Array<{ name: s
   return { seconds: seconds ?? (tier === '-pro' ? '10' : tier === '-max' ? '15' : '6'), size: size ?? '720P' };
 }
 
+const XAI_RATIOS = ['1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3'];
+const XAI_FIELDS = new Set(['model', 'prompt', 'duration', 'aspect_ratio', 'resolution', 'image', 'reference_images']);
+const isImageUrl = (v: unknown) =>
+  typeof v === 'object' && v !== null && Object.keys(v).length === 1 && typeof (v as { url?: unknown }).url === 'string' &&
+  (DATA_URI.test((v as { url: string }).url) || /^https:\/\//.test((v as { url: string }).url));
+
+/** xAI's create body, as its documentation states it; `duration` an integer, `resolution` lower case. */
+function validateXai(body: Record<string, unknown>) {
+  for (const k of Object.keys(body)) if (!XAI_FIELDS.has(k)) reject(`unknown field ${k}`, k);
+  const model = String(body.model ?? '');
+  if (!IMAGINE.test(model)) reject(`unknown model ${model}`, 'model');
+  checkCommon(model, body.prompt);
+  const d = body.duration;
+  if (d !== undefined && (typeof d !== 'number' || !Number.isInteger(d) || d < 1 || d > 15)) reject('duration must be an integer from 1 to 15', 'duration');
+  if (body.resolution !== undefined && !['480p', '720p'].includes(body.resolution as string)) reject('resolution must be 480p or 720p', 'resolution');
+  if (body.aspect_ratio !== undefined && !XAI_RATIOS.includes(body.aspect_ratio as string)) reject('unsupported aspect_ratio', 'aspect_ratio');
+  if (body.image !== undefined && body.reference_images !== undefined) reject('image and reference_images cannot be combined', 'reference_images');
+  if (body.image !== undefined && !isImageUrl(body.image)) reject('image must be {url}', 'image');
+  let references: 'image' | 'reference_images' | undefined = body.image !== undefined ? 'image' : undefined;
+  if (body.reference_images !== undefined) {
+    const refs = body.reference_images;
+    if (!Array.isArray(refs) || refs.length === 0 || refs.length > 7) reject('reference_images takes 1 to 7 images', 'reference_images');
+    for (const r of refs as unknown[]) if (!isImageUrl(r)) reject('reference_images must hold {url} objects', 'reference_images');
+    if (((d as number | undefined) ?? 6) > 10) reject('duration must be at most 10 with reference_images', 'duration');
+    references = 'reference_images';
+  }
+  return { model, seconds: String(d ?? 6), size: ((body.resolution as string | undefined) ?? '720p').toUpperCase(), ...(references ? { references } : {}) };
+}
+
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, rejectP) => {
     const chunks: Buffer[] = [];
@@ -164,7 +203,8 @@ export class UpstreamSimulator {
   readonly tasks = new Map<string, SimTask>();
   private readonly server: Server;
   private failures: Fail[] = [];
-  private readonly completeAfterMs: number;
+  /** How long tasks created from now on take. */
+  completeAfterMs: number;
   videoBytes: number;
   /** Stops upstream answers (headers) for this long, to exercise timeouts. */
   stallMs = 0;
@@ -174,10 +214,17 @@ export class UpstreamSimulator {
   contentEncoding: string | undefined;
   /** Video downloads being answered now: a download ends when its last byte is sent or its connection closes. */
   openDownloads = 0;
+  readonly kind: 'newapi' | 'xai';
+  /** How long xai media URLs handed out from now on stay valid. */
+  mediaUrlTtlMs: number;
+  private readonly mediaSecret = randomBytes(16);
+  private origin = '';
 
   constructor(private readonly opts: SimulatorOptions) {
     this.completeAfterMs = opts.completeAfterMs ?? 3_000;
     this.videoBytes = opts.videoBytes ?? 1024 * 1024;
+    this.kind = opts.kind ?? 'newapi';
+    this.mediaUrlTtlMs = opts.mediaUrlTtlMs ?? 60 * 60 * 1000;
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) this.error(res, 500, (err as Error).message);
@@ -196,7 +243,8 @@ export class UpstreamSimulator {
       });
     });
     const addr = this.server.address() as AddressInfo;
-    return `http://${host}:${addr.port}`;
+    this.origin = `http://${host}:${addr.port}`;
+    return this.origin;
   }
 
   close(): Promise<void> {
@@ -218,7 +266,7 @@ export class UpstreamSimulator {
   }
 
   creates(): RecordedRequest[] {
-    return this.requests.filter((r) => r.method === 'POST' && r.path === '/v1/videos');
+    return this.requests.filter((r) => r.method === 'POST' && (r.path === '/v1/videos' || r.path === '/v1/videos/generations'));
   }
 
   private record(r: RecordedRequest): void {
@@ -257,14 +305,19 @@ export class UpstreamSimulator {
   }
 
   private error(res: ServerResponse, status: number, message: string, param: string | null = null) {
+    if (this.kind === 'xai') {
+      // xAI's own shape: a code and the message as a string.
+      res.writeHead(status, { 'content-type': 'application/json' });
+      return res.end(JSON.stringify({ code: status === 401 ? 'unauthenticated' : status === 404 ? 'not-found' : 'invalid-argument', error: message }));
+    }
     res.writeHead(status, { 'content-type': 'application/json', 'set-cookie': 'upstream_session=secret', server: 'new-api' });
     res.end(JSON.stringify({ error: { message, type: 'new_api_error', param, code: status === 400 ? 'invalid_request' : 'error' } }));
   }
 
-  private async json(res: ServerResponse, body: unknown) {
+  private async json(res: ServerResponse, body: unknown, status = 200) {
     const text = JSON.stringify(body);
     if (this.slowAnswersMs) await new Promise((r) => setTimeout(r, this.slowAnswersMs));
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'set-cookie': 'upstream_session=secret', server: 'new-api', via: '1.1 upstream' });
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'set-cookie': 'upstream_session=secret', server: 'new-api', via: '1.1 upstream' });
     res.end(text);
   }
 
@@ -273,8 +326,10 @@ export class UpstreamSimulator {
     const body = await readBody(req);
     this.record({ method: req.method ?? '', path: url.pathname, headers: req.headers, body });
     if (this.stallMs) await new Promise((r) => setTimeout(r, this.stallMs));
+    if (this.kind === 'xai' && url.pathname.startsWith('/media/')) return this.media(req, res, url);
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (!token || !this.opts.apiKeys.includes(token)) return this.error(res, 401, 'invalid token');
+    if (this.kind === 'xai') return this.handleXai(req, res, url, body);
 
     if (req.method === 'GET' && url.pathname === '/v1/models') {
       return this.json(res, { object: 'list', data: [{ id: 'grok-imagine-video', object: 'model' }] });
@@ -293,14 +348,89 @@ export class UpstreamSimulator {
     return this.content(req, res);
   }
 
-  private async create(req: IncomingMessage, res: ServerResponse, body: Buffer) {
+  /** Answers the next queued failure, if any; true when it did. */
+  private async failed(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const fail = this.failures.shift();
-    if (fail) {
-      if (fail.delayMs) await new Promise((r) => setTimeout(r, fail.delayMs));
-      if (fail.destroy) return req.socket.destroy();
-      res.writeHead(fail.status, { 'content-type': 'application/json', ...fail.headers });
-      return res.end(fail.body ?? '');
+    if (!fail) return false;
+    if (fail.delayMs) await new Promise((r) => setTimeout(r, fail.delayMs));
+    if (fail.destroy) {
+      req.socket.destroy();
+      return true;
     }
+    res.writeHead(fail.status, { 'content-type': 'application/json', ...fail.headers });
+    res.end(fail.body ?? '');
+    return true;
+  }
+
+  private addTask(task: SimTask): void {
+    this.tasks.set(task.id, task);
+    if (this.tasks.size > TASKS_MAX) this.tasks.delete(this.tasks.keys().next().value!);
+  }
+
+  private async handleXai(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer) {
+    if (req.method === 'GET' && url.pathname === '/v1/models') return this.json(res, { data: [{ id: 'grok-imagine-video', object: 'model' }] });
+    if (req.method === 'POST' && url.pathname === '/v1/videos/generations') {
+      if (await this.failed(req, res)) return;
+      try {
+        if ((req.headers['content-type'] ?? '').split(';')[0]!.trim() !== 'application/json') throw new Rejection(415, 'content type must be application/json');
+        let parsed: Record<string, unknown>;
+        try {
+          parsed = JSON.parse(body.toString('utf8'));
+        } catch {
+          throw new Rejection(400, 'invalid JSON body');
+        }
+        const spec = validateXai(parsed);
+        const task: SimTask = { id: randomBytes(16).toString('hex'), ...spec, createdAtMs: Date.now(), completeAfterMs: this.completeAfterMs, outcome: 'completed', deleted: false };
+        this.addTask(task);
+        return this.json(res, { request_id: task.id });
+      } catch (err) {
+        if (err instanceof Rejection) return this.error(res, err.status === 400 ? 422 : err.status, err.message, err.param);
+        throw err;
+      }
+    }
+    const m = /^\/v1\/videos\/([^/]+)$/.exec(url.pathname);
+    const task = m && req.method === 'GET' ? this.tasks.get(decodeURIComponent(m[1]!)) : undefined;
+    if (!task) return this.error(res, 404, 'not found');
+    const elapsed = Date.now() - task.createdAtMs;
+    // Early on, xAI answers 202 with nothing but the request id.
+    if (elapsed < task.completeAfterMs / 8) return this.json(res, { request_id: task.id }, 202);
+    const { status, progress } = this.status(task);
+    const word = status === 'completed' ? 'done' : status === 'cancelled' ? 'expired' : status === 'queued' ? 'pending' : status;
+    const answer: Record<string, unknown> = { status: word, model: task.model };
+    if (word === 'processing') answer.progress = progress;
+    if (word === 'done') {
+      answer.video = { url: this.mediaUrl(task.id), duration: Number(task.seconds), respect_moderation: true };
+      answer.usage = { cost_in_usd_ticks: 5_000_000 * Number(task.seconds) };
+    }
+    if (word === 'failed') answer.error = { code: 'content_moderated', message: task.failMessage ?? 'content policy violation' };
+    return this.json(res, answer);
+  }
+
+  private signature(id: string, exp: string): Buffer {
+    return createHmac('sha256', this.mediaSecret).update(`${id}.${exp}`).digest();
+  }
+
+  /** A signed, expiring URL on this server's media route, as xAI's media host hands out. */
+  private mediaUrl(id: string): string {
+    const exp = String(Date.now() + this.mediaUrlTtlMs);
+    return `${this.origin}/media/${id}.mp4?exp=${exp}&sig=${this.signature(id, exp).toString('hex')}`;
+  }
+
+  /** The media host: no credentials taken (a key sent here is a leak), a valid unexpired signature required. */
+  private media(req: IncomingMessage, res: ServerResponse, url: URL) {
+    if (req.headers.authorization !== undefined) return this.error(res, 400, 'the media host takes no credentials');
+    const id = /^\/media\/([0-9a-f]+)\.mp4$/.exec(url.pathname)?.[1];
+    const exp = url.searchParams.get('exp') ?? '';
+    const sig = Buffer.from(url.searchParams.get('sig') ?? '', 'hex');
+    const expected = id ? this.signature(id, exp) : Buffer.alloc(0);
+    if (!id || sig.length !== expected.length || !timingSafeEqual(sig, expected)) return this.error(res, 403, 'bad signature');
+    if (Number(exp) < Date.now()) return this.error(res, 403, 'url expired');
+    if (!this.tasks.has(id)) return this.error(res, 404, 'not found');
+    return this.content(req, res);
+  }
+
+  private async create(req: IncomingMessage, res: ServerResponse, body: Buffer) {
+    if (await this.failed(req, res)) return;
     try {
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
       let model: string;
@@ -334,8 +464,7 @@ export class UpstreamSimulator {
         outcome: 'completed',
         deleted: false,
       };
-      this.tasks.set(task.id, task);
-      if (this.tasks.size > TASKS_MAX) this.tasks.delete(this.tasks.keys().next().value!);
+      this.addTask(task);
       return this.json(res, this.taskJson(task));
     } catch (err) {
       if (err instanceof Rejection) return this.error(res, err.status, err.message, err.param);

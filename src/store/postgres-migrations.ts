@@ -37,6 +37,11 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN claimed_by text, ADD COLUMN claimed_until bigint;
   `,
+  // 3: several upstreams (§8): which configured upstream placed a job (null: the first, for jobs from before),
+  // and where the upstream keeps its finished video (xAI's media URL; never shown to a client).
+  `
+  ALTER TABLE jobs ADD COLUMN upstream_name text, ADD COLUMN media_url text;
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock every replica takes while it migrates. */

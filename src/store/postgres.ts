@@ -98,6 +98,8 @@ function toJob(r: Row): JobRecord {
     keyId: r.key_id as string,
     upstreamId: (r.upstream_id as string | null) ?? null,
     upstreamKeyFp: (r.upstream_key_fp as string | null) ?? null,
+    upstreamName: (r.upstream_name as string | null) ?? null,
+    mediaUrl: (r.media_url as string | null) ?? null,
     model: r.model as string,
     prompt: r.prompt as string,
     seconds: r.seconds as number,
@@ -167,10 +169,11 @@ const IMPORTS: { readonly [K in StoreRecord['kind']]: { table: string; columns: 
   job: {
     table: 'jobs',
     columns:
-      'id, team_id, key_id, upstream_id, upstream_key_fp, model, prompt, seconds, resolution, aspect_ratio, status, progress, error, ' +
-      'created_at, completed_at, updated_at_ms, charge, charge_day, charge_month, deleted_at',
+      'id, team_id, key_id, upstream_id, upstream_key_fp, upstream_name, media_url, model, prompt, seconds, resolution, aspect_ratio, ' +
+      'status, progress, error, created_at, completed_at, updated_at_ms, charge, charge_day, charge_month, deleted_at',
     row: ({ job: j, deletedAt }) => ({
-      id: j.id, team_id: j.teamId, key_id: j.keyId, upstream_id: j.upstreamId, upstream_key_fp: j.upstreamKeyFp, model: j.model,
+      id: j.id, team_id: j.teamId, key_id: j.keyId, upstream_id: j.upstreamId, upstream_key_fp: j.upstreamKeyFp,
+      upstream_name: j.upstreamName, media_url: j.mediaUrl, model: j.model,
       prompt: j.prompt, seconds: j.seconds, resolution: j.resolution, aspect_ratio: j.aspectRatio, status: j.status,
       progress: j.progress, error: j.error, created_at: j.createdAt, completed_at: j.completedAt, updated_at_ms: j.updatedAtMs,
       charge: j.charge, charge_day: j.chargeDay, charge_month: j.chargeMonth, deleted_at: deletedAt,
@@ -581,9 +584,9 @@ export class PostgresStore implements Store {
     const [row] = await this.q(
       c,
       `UPDATE jobs SET status = $2, progress = $3, error = $4::jsonb, completed_at = CASE WHEN $5::boolean THEN ${nowMs(6)} / 1000 END,
-         updated_at_ms = ${nowMs(6)}, charge = $7
+         updated_at_ms = ${nowMs(6)}, charge = $7, media_url = COALESCE($8, media_url)
        WHERE id = $1 RETURNING *`,
-      [job.id, task.status, task.progress, task.error ? JSON.stringify(task.error) : null, terminal, this.at(nowArg), charge],
+      [job.id, task.status, task.progress, task.error ? JSON.stringify(task.error) : null, terminal, this.at(nowArg), charge, task.mediaUrl ?? null],
     );
     if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
     return toJob(row!);
@@ -594,7 +597,7 @@ export class PostgresStore implements Store {
     return row ? toJob(row) : undefined;
   }
 
-  activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowArg: number): Promise<JobRecord> {
+  activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowArg: number, upstreamName: string): Promise<JobRecord> {
     return this.tx(async (c, moves) => {
       const job = await this.lockJob(c, id);
       if (!job) throw new Error(`job ${id} is not in the store`);
@@ -611,12 +614,11 @@ export class PostgresStore implements Store {
         charge = 'settled';
         await this.shift(c, moves, job, 0, job.seconds);
       }
-      await this.q(c, 'UPDATE jobs SET upstream_id = $2, upstream_key_fp = $3, deleted_at = CASE WHEN $4::boolean THEN NULL ELSE deleted_at END WHERE id = $1', [
-        id,
-        upstreamId,
-        keyFp,
-        revive,
-      ]);
+      await this.q(
+        c,
+        'UPDATE jobs SET upstream_id = $2, upstream_key_fp = $3, upstream_name = $5, deleted_at = CASE WHEN $4::boolean THEN NULL ELSE deleted_at END WHERE id = $1',
+        [id, upstreamId, keyFp, revive, upstreamName],
+      );
       // As in the embedded store: activation starts the job over as queued, then records the upstream's status.
       return this.apply(c, moves, { ...job, status: 'queued', charge }, task, nowArg);
     });

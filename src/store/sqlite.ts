@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE INDEX IF NOT EXISTS api_keys_team ON api_keys(team_id);
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL, key_id TEXT NOT NULL,
-  upstream_id TEXT, upstream_key_fp TEXT, model TEXT NOT NULL, prompt TEXT NOT NULL, seconds INTEGER NOT NULL,
+  upstream_id TEXT, upstream_key_fp TEXT, upstream_name TEXT, media_url TEXT, model TEXT NOT NULL, prompt TEXT NOT NULL, seconds INTEGER NOT NULL,
   resolution INTEGER NOT NULL, aspect_ratio TEXT NOT NULL,
   status TEXT NOT NULL, progress INTEGER NOT NULL, error TEXT, created_at INTEGER NOT NULL, completed_at INTEGER,
   updated_at_ms INTEGER NOT NULL, charge TEXT NOT NULL, charge_day TEXT NOT NULL, charge_month TEXT NOT NULL,
@@ -69,6 +69,8 @@ function upgradeEarlierSchema(db: Database.Database): void {
   db.transaction(() => {
     if (!columns('teams').includes('deleted_at')) db.exec(TOMBSTONE_TEAMS);
     if (columns('jobs').includes('reference_count')) db.exec('ALTER TABLE jobs DROP COLUMN reference_count');
+    // Before several upstreams: a job's upstream was the only one (a null name means the first configured).
+    if (!columns('jobs').includes('upstream_name')) db.exec('ALTER TABLE jobs ADD COLUMN upstream_name TEXT; ALTER TABLE jobs ADD COLUMN media_url TEXT');
   }).immediate();
 }
 
@@ -83,6 +85,8 @@ function toJob(r: Row): JobRecord {
     keyId: r.key_id as string,
     upstreamId: (r.upstream_id as string | null) ?? null,
     upstreamKeyFp: (r.upstream_key_fp as string | null) ?? null,
+    upstreamName: (r.upstream_name as string | null) ?? null,
+    mediaUrl: (r.media_url as string | null) ?? null,
     model: r.model as string,
     prompt: r.prompt as string,
     seconds: r.seconds as number,
@@ -160,11 +164,11 @@ export class SqliteStore implements Store {
       jobById: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       jobForTeam: db.prepare('SELECT * FROM jobs WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
       activate: db.prepare(
-        'UPDATE jobs SET upstream_id = ?, upstream_key_fp = ?, status = ?, progress = ?, updated_at_ms = ? WHERE id = ?',
+        'UPDATE jobs SET upstream_id = ?, upstream_key_fp = ?, upstream_name = ?, status = ?, progress = ?, updated_at_ms = ? WHERE id = ?',
       ),
       markAbandoned: db.prepare("UPDATE jobs SET status = 'failed', error = ?, deleted_at = ?, updated_at_ms = ? WHERE id = ?"),
       revive: db.prepare("UPDATE jobs SET charge = 'reserved', error = NULL, deleted_at = NULL WHERE id = ?"),
-      setStatus: db.prepare('UPDATE jobs SET status = ?, progress = ?, error = ?, completed_at = ?, updated_at_ms = ? WHERE id = ?'),
+      setStatus: db.prepare('UPDATE jobs SET status = ?, progress = ?, error = ?, completed_at = ?, media_url = COALESCE(?, media_url), updated_at_ms = ? WHERE id = ?'),
       setCharge: db.prepare("UPDATE jobs SET charge = ? WHERE id = ? AND charge = 'reserved'"),
       setChargeFrom: db.prepare('UPDATE jobs SET charge = ? WHERE id = ? AND charge = ?'),
       touch: db.prepare('UPDATE jobs SET updated_at_ms = ? WHERE id = ?'),
@@ -270,7 +274,7 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => this.admit(principal, job, nowMs)).immediate();
   }
 
-  async activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowMs: number): Promise<JobRecord> {
+  async activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowMs: number, upstreamName: string): Promise<JobRecord> {
     this.db
       .transaction(() => {
         const row = this.s.jobById.get(id) as Row | undefined;
@@ -287,7 +291,7 @@ export class SqliteStore implements Store {
           this.s.setChargeFrom.run('settled', id, 'refunded');
           this.shift(job, 0, job.seconds);
         }
-        this.s.activate.run(upstreamId, keyFp, 'queued', 0, nowMs, id);
+        this.s.activate.run(upstreamId, keyFp, upstreamName, 'queued', 0, nowMs, id);
       })
       .immediate();
     const job = await this.updateJob(id, task, nowMs);
@@ -319,7 +323,7 @@ export class SqliteStore implements Store {
         const job = toJob(row);
         if (isTerminal(job.status)) return job;
         const terminal = isTerminal(task.status);
-        this.s.setStatus.run(task.status, task.progress, task.error ? json(task.error) : null, terminal ? sec(nowMs) : null, nowMs, id);
+        this.s.setStatus.run(task.status, task.progress, task.error ? json(task.error) : null, terminal ? sec(nowMs) : null, task.mediaUrl ?? null, nowMs, id);
         if (terminal) this.settle(job, task.status === 'completed');
         return toJob(this.s.jobById.get(id) as Row);
       })

@@ -51,6 +51,13 @@ export interface JobRecord {
   /** Null while the create is still on its way to the upstream. */
   readonly upstreamId: string | null;
   readonly upstreamKeyFp: string | null;
+  /**
+   * The configured upstream (its `id`) that created the job, which every later call about it goes to; null
+   * while pending, and for jobs recorded before upstreams had ids (they belong to the first upstream).
+   */
+  readonly upstreamName: string | null;
+  /** Where the upstream keeps the finished video (xAI's `video.url`): for the content route only, never shown to a client. */
+  readonly mediaUrl: string | null;
   readonly model: string;
   readonly prompt: string;
   readonly seconds: number;
@@ -76,6 +83,8 @@ export interface TaskUpdate {
   readonly status: VideoStatus;
   readonly progress: number;
   readonly error: VideoError | null;
+  /** Recorded when given (a later update without it keeps the last one). */
+  readonly mediaUrl?: string | undefined;
 }
 
 export interface ListOptions {
@@ -168,8 +177,9 @@ export interface Store {
    * The upstream accepted the create. A job abandoned meanwhile (its answer came later than another
    * replica's reconciler would wait) is brought back as if it had never been: visible again, its seconds
    * and its slot reserved again, whatever the limits now say, since the upstream runs and bills it anyway.
+   * `upstreamName`: which configured upstream accepted it (with `upstreamKeyFp`, the job's placement).
    */
-  activateJob(id: string, upstreamId: string, upstreamKeyFp: string, task: TaskUpdate, nowMs: number): Promise<JobRecord>;
+  activateJob(id: string, upstreamId: string, upstreamKeyFp: string, task: TaskUpdate, nowMs: number, upstreamName: string): Promise<JobRecord>;
   /**
    * The upstream refused the create or its answer never came: refund the job and hide it from its team
    * (the record stays, for the operator and for a late activation). Does nothing to a job that already

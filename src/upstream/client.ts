@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import {
   ApiError,
@@ -11,37 +11,31 @@ import {
   upstreamUnavailable,
 } from '../http/errors.js';
 import { readCappedBuffer } from '../http/read-capped.js';
-import type { Metrics, UpstreamCallRecorder, UpstreamOperation, UpstreamOutcome } from '../observability/metrics.js';
-import { clientSafeUpstreamText } from '../observability/redact.js';
-import { GarbledTaskError, decodeTask, type UpstreamTask } from '../videos/dialects/task.js';
+import type { UpstreamCallRecorder, UpstreamOperation, UpstreamOutcome } from '../observability/metrics.js';
+import { clientSafeUpstreamText, redactSecrets, UPSTREAM_MESSAGE_MAX_CHARS } from '../observability/redact.js';
 import { bufferedExchange, ResponseTooLargeError, type BufferedResponse } from './buffered-exchange.js';
-import type { EncodedCreate } from '../videos/dialects/types.js';
 
 /**
- * The only place that speaks HTTP to the upstream: a keep-alive pool, the upstream keys, timeouts, and the
- * mapping of every upstream failure onto the gateway's errors.
+ * The shared transport under every provider kind: a keep-alive pool per origin, timeouts, and the mapping
+ * of every upstream failure onto the gateway's errors. Providers say what to send and how to read the
+ * answer; how it travels and how it fails is decided here, once.
  */
-export interface UpstreamOptions {
-  /** Names this upstream in metrics; DEFAULT_UPSTREAM_ID for the one-upstream shorthand (§8). */
-  readonly id: string;
-  readonly metrics: Metrics;
+export interface TransportOptions {
+  /** An origin, or a base URL whose path prefixes every request (`https://host` and `https://host/v1` alike). */
   readonly baseUrl: string;
-  readonly apiKeys: readonly string[];
   readonly connectTimeoutMs: number;
   readonly timeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly connections?: number;
+  /** Never echoed back to a client: the keys of the upstream this transport serves. */
+  readonly secrets: readonly string[];
+  /** The metrics of the upstream this transport serves. */
+  readonly calls: UpstreamCallRecorder;
 }
 
 export interface CallContext {
   readonly requestId: string;
   readonly signal?: AbortSignal | undefined;
-}
-
-export interface CreatedTask {
-  readonly task: UpstreamTask;
-  /** Which upstream key created the job: later calls about it must use the same key. */
-  readonly keyFingerprint: string;
 }
 
 export interface ContentStream {
@@ -50,11 +44,35 @@ export interface ContentStream {
   readonly body: Readable;
 }
 
-/** Timing of the last upstream exchange, for the request log. */
+/** Timing of the last upstream exchange, and which upstream it went to, for the request log. */
 export interface UpstreamTiming {
   status: number | undefined;
   durationMs: number;
+  upstream?: string | undefined;
 }
+
+/**
+ * What a failed call tells the router, beyond the client's error: whether the attempt certainly started no
+ * job (so another upstream may take the create), whose fault it was (the key, or the upstream as a whole)
+ * and how long a rate-limited key should rest.
+ */
+export interface FailureInfo {
+  /** Set when no job can have started: the create may move to another candidate. */
+  readonly refusal?: 'unreachable' | 'key_rejected' | 'rate_limited' | 'unavailable';
+  /** A connection failure or a 5xx: counts against the upstream's breaker. */
+  readonly upstreamFault: boolean;
+  readonly retryAfterMs?: number;
+  /** What the upstream said, keys redacted: for the log only (it may name the operator's hosts). */
+  readonly detail?: string;
+}
+
+const failures = new WeakMap<ApiError, FailureInfo>();
+/** The transport's verdict on an error it raised; undefined for anything else. */
+export const failureOf = (err: unknown): FailureInfo | undefined => (err instanceof ApiError ? failures.get(err) : undefined);
+const classified = (err: ApiError, info: FailureInfo): ApiError => {
+  failures.set(err, info);
+  return err;
+};
 
 export const USER_AGENT = 'grok-video-gateway/0.1';
 /** The id of the upstream that UPSTREAM_BASE_URL and UPSTREAM_API_KEY describe. */
@@ -67,19 +85,22 @@ const MAX_JSON_BYTES = 1024 * 1024;
  */
 const CONTENT_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-range', 'accept-ranges', 'etag', 'last-modified'];
 
-const fingerprint = (key: string) => hash('sha256', key, 'hex').slice(0, 12);
+/** How a key is named wherever it must be named (job records, the admin view, logs): never the key itself. */
+export const fingerprint = (key: string) => hash('sha256', key, 'hex').slice(0, 12);
 
-export class UpstreamClient {
+export interface TransportRequest {
+  readonly method: Dispatcher.HttpMethod;
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly body?: Readable;
+}
+
+export class UpstreamTransport {
   private readonly pool: Pool;
   private readonly prefix: string;
-  private readonly keys: ReadonlyArray<{ key: string; fp: string }>;
-  private next = 0;
-  private readonly calls: UpstreamCallRecorder;
 
-  constructor(private readonly opts: UpstreamOptions) {
-    this.calls = opts.metrics.upstreamCalls(opts.id);
+  constructor(private readonly opts: TransportOptions) {
     const url = new URL(opts.baseUrl);
-    // Both `https://host` and `https://host/v1` are accepted as the base.
     this.prefix = url.pathname.replace(/\/+$/, '').replace(/\/v1$/, '');
     this.pool = new Pool(url.origin, {
       connections: opts.connections ?? 128,
@@ -89,99 +110,20 @@ export class UpstreamClient {
       bodyTimeout: opts.idleTimeoutMs,
       keepAliveTimeout: 10_000,
     });
-    this.keys = opts.apiKeys.map((key) => ({ key, fp: fingerprint(key) }));
-    if (this.keys.length === 0) throw new Error('at least one upstream key is required');
   }
 
-  async createVideo(body: EncodedCreate, ctx: CallContext, timing?: UpstreamTiming): Promise<CreatedTask> {
-    const key = this.keys[this.next++ % this.keys.length]!;
-    const res = await this.exchange(
-      {
-        method: 'POST',
-        path: '/v1/videos',
-        headers: { 'content-type': body.contentType, 'content-length': String(body.length), accept: 'application/json' },
-        // Sent chunk by chunk: an 8 MB image is not copied once more into a single buffer.
-        body: Readable.from(body.chunks),
-      },
-      key.key,
-      ctx,
-      timing,
-      'create',
-    );
-    return { task: this.readTask(res, true), keyFingerprint: key.fp };
-  }
-
-  async getVideo(upstreamId: string, keyFp: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
-    const res = await this.exchange({ method: 'GET', path: `/v1/videos/${encodeURIComponent(upstreamId)}`, headers: { accept: 'application/json' } }, this.keyFor(keyFp), ctx, timing, 'status');
-    return this.readTask(res, false);
-  }
-
-  async deleteVideo(upstreamId: string, keyFp: string, ctx: CallContext, timing?: UpstreamTiming): Promise<void> {
-    await this.exchange({ method: 'DELETE', path: `/v1/videos/${encodeURIComponent(upstreamId)}`, headers: { accept: 'application/json' } }, this.keyFor(keyFp), ctx, timing, 'delete');
-  }
-
-  async openContent(
-    upstreamId: string,
-    keyFp: string,
-    opts: { range?: string | undefined; variant?: string | undefined },
-    ctx: CallContext,
-    timing?: UpstreamTiming,
-  ): Promise<ContentStream> {
-    const query = opts.variant ? `?variant=${encodeURIComponent(opts.variant)}` : '';
-    const headers: Record<string, string> = { accept: '*/*' };
-    if (opts.range) headers.range = opts.range;
-    const res = await this.send({ method: 'GET', path: `/v1/videos/${encodeURIComponent(upstreamId)}/content${query}`, headers }, this.keyFor(keyFp), ctx, timing, [416]);
-    const out: Record<string, string> = {};
-    for (const name of CONTENT_HEADERS) {
-      const v = res.headers[name];
-      if (typeof v === 'string') out[name] = v;
-    }
-    return { status: res.statusCode, headers: out, body: res.body };
-  }
-
-  /** Readiness: the upstream answers HTTP at all (any status); only a network failure counts as down. */
-  async ping(signal: AbortSignal): Promise<boolean> {
-    const started = performance.now();
-    try {
-      const res = await this.pool.request({ method: 'GET', path: `${this.prefix}/v1/models`, headers: { 'user-agent': USER_AGENT, authorization: `Bearer ${this.keys[0]!.key}` }, signal });
-      this.record('probe', started, undefined, res.statusCode);
-      await res.body.dump();
-      return true;
-    } catch (err) {
-      this.record('probe', started, undefined, failureOf(err));
-      return false;
-    }
-  }
-
-  close(): Promise<void> {
-    return this.pool.close();
-  }
-
-  private keyFor(fp: string): string {
-    return (this.keys.find((k) => k.fp === fp) ?? this.keys[0]!).key;
-  }
-
-  private headers(extra: Record<string, string>, key: string, ctx: CallContext): Record<string, string> {
-    // Not `{ ...extra, … }`: a spread followed by more properties measured 3.6 µs on Node 20, Object.assign 0.05 µs.
-    // `identity`: task JSON is parsed here and must not arrive compressed; videos are passed through as sent.
-    return Object.assign({ authorization: `Bearer ${key}`, 'user-agent': USER_AGENT, 'x-request-id': ctx.requestId, 'accept-encoding': 'identity' }, extra);
-  }
-
-  /** A call whose answer is a small JSON document (tasks, deletes), read whole and capped. */
-  private async exchange(
-    req: { method: Dispatcher.HttpMethod; path: string; headers: Record<string, string>; body?: Readable },
-    key: string,
-    ctx: CallContext,
-    timing: UpstreamTiming | undefined,
-    op: UpstreamOperation,
-  ): Promise<BufferedResponse> {
+  /**
+   * A call whose answer is a small JSON document (tasks, deletes), read whole and capped; a non-2xx status
+   * is thrown as the gateway's error. `key` null sends no credentials.
+   */
+  async exchange(req: TransportRequest, key: string | null, ctx: CallContext, timing: UpstreamTiming | undefined, op: UpstreamOperation): Promise<BufferedResponse> {
     const isCreate = op === 'create';
     const started = performance.now();
     let res: BufferedResponse;
     try {
       res = await bufferedExchange(this.pool, { method: req.method, path: this.prefix + req.path, headers: this.headers(req.headers, key, ctx), body: req.body ?? null }, MAX_JSON_BYTES, ctx.signal);
     } catch (err) {
-      this.record(op, started, timing, failureOf(err));
+      this.record(op, started, timing, outcomeOfError(err));
       throw err instanceof ResponseTooLargeError ? garbled(isCreate) : this.networkError(err, isCreate);
     }
     this.record(op, started, timing, res.statusCode);
@@ -190,81 +132,41 @@ export class UpstreamClient {
   }
 
   /** A call whose answer is streamed to the client (content); statuses in `passStatuses` are handed back too. */
-  private async send(
-    req: { method: Dispatcher.HttpMethod; path: string; headers: Record<string, string> },
-    key: string,
-    ctx: CallContext,
-    timing: UpstreamTiming | undefined,
-    passStatuses: readonly number[],
-  ): Promise<Dispatcher.ResponseData> {
+  async stream(req: TransportRequest, key: string | null, ctx: CallContext, timing: UpstreamTiming | undefined, passStatuses: readonly number[]): Promise<ContentStream> {
     const started = performance.now();
     let res: Dispatcher.ResponseData;
     try {
       res = await this.pool.request({ method: req.method, path: this.prefix + req.path, headers: this.headers(req.headers, key, ctx), signal: ctx.signal ?? null });
     } catch (err) {
-      this.record('content', started, timing, failureOf(err));
+      this.record('content', started, timing, outcomeOfError(err));
       throw this.networkError(err, false);
     }
     this.record('content', started, timing, res.statusCode);
-    if ((res.statusCode >= 200 && res.statusCode < 300) || passStatuses.includes(res.statusCode)) return res;
+    if ((res.statusCode >= 200 && res.statusCode < 300) || passStatuses.includes(res.statusCode)) {
+      const out: Record<string, string> = {};
+      for (const name of CONTENT_HEADERS) {
+        const v = res.headers[name];
+        if (typeof v === 'string') out[name] = v;
+      }
+      return { status: res.statusCode, headers: out, body: res.body };
+    }
     // At most the first MiB, the rest left unread (the socket is dropped): the same rule as for error answers
     // read whole (see bufferedExchange), where only the status really matters.
     const text = (await readCappedBuffer(res.body, MAX_JSON_BYTES, 'cut').catch(() => Buffer.alloc(0))).toString('utf8');
     throw this.statusError(res.statusCode, res.headers, text, false);
   }
 
-  private networkError(err: unknown, isCreate: boolean): unknown {
-    const failure = failureOf(err);
-    if (failure === 'aborted') return err;
-    if (failure === 'connect_error') {
-      // The request never left: safe for the client to retry.
-      return upstreamUnavailable('The upstream video service is unreachable.');
-    }
-    if (failure === 'timeout') {
-      return upstreamTimeout(
-        isCreate
-          ? 'The upstream did not answer in time. It may still have started the video; not retrying automatically.'
-          : 'The upstream did not answer in time.',
-        { maybeCreated: isCreate },
-      );
-    }
-    return upstreamBadGateway(
-      isCreate
-        ? 'The connection to the upstream failed mid-request. It may have started the video; not retrying automatically.'
-        : 'The connection to the upstream failed.',
-      { maybeCreated: isCreate },
-    );
-  }
-
-  private statusError(s: number, headers: BufferedResponse['headers'], text: string, isCreate: boolean): ApiError {
-    let message = '';
-    let param: string | null = null;
+  /** Readiness: the upstream answers HTTP at all (any status); only a network failure counts as down. */
+  async ping(path: string, key: string, signal: AbortSignal): Promise<boolean> {
+    const started = performance.now();
     try {
-      const e = (JSON.parse(text) as { error?: { message?: unknown; param?: unknown } }).error;
-      if (typeof e?.message === 'string') message = e.message;
-      if (typeof e?.param === 'string' && e.param) param = e.param;
-    } catch {
-      // Not JSON: the status alone says enough.
-    }
-    message = clientSafeUpstreamText(message, this.opts.apiKeys);
-    const said = message ? ` Upstream said: ${message}` : '';
-    if (s === 429) {
-      const retry = headers['retry-after'];
-      return upstreamUnavailable(`The upstream is rate limiting the gateway.${said}`, 'upstream_rate_limited', typeof retry === 'string' ? { 'retry-after': retry } : {});
-    }
-    if (s === 401 || s === 403) return upstreamBadGateway('The upstream refused the gateway\'s credentials; the operator must check UPSTREAM_API_KEY.');
-    if (s === 404) return notFound(`The upstream has no such video.${said}`, null, 'video_not_found');
-    if (s === 413) return tooLarge(`The upstream refused the request as too large.${said}`);
-    if (s >= 400 && s < 500) return invalidRequest(`The upstream rejected the request.${said}`, param, 'upstream_rejected');
-    return upstreamBadGateway(`The upstream failed with HTTP ${s}.${said}`, { maybeCreated: isCreate && s !== 503 });
-  }
-
-  private readTask(res: BufferedResponse, isCreate: boolean): UpstreamTask {
-    try {
-      return decodeTask(JSON.parse(res.body.toString('utf8')), this.opts.apiKeys);
+      const res = await this.pool.request({ method: 'GET', path: this.prefix + path, headers: { 'user-agent': USER_AGENT, authorization: `Bearer ${key}` }, signal });
+      this.record('probe', started, undefined, res.statusCode);
+      await res.body.dump();
+      return true;
     } catch (err) {
-      if (err instanceof SyntaxError || err instanceof GarbledTaskError) throw garbled(isCreate);
-      throw err;
+      this.record('probe', started, undefined, outcomeOfError(err));
+      return false;
     }
   }
 
@@ -274,14 +176,98 @@ export class UpstreamClient {
    */
   private record(op: UpstreamOperation, started: number, timing: UpstreamTiming | undefined, result: number | UpstreamOutcome): void {
     const durationMs = performance.now() - started;
-    this.calls.record(op, typeof result === 'number' ? outcomeOf(result) : result, durationMs / 1000);
+    this.opts.calls.record(op, typeof result === 'number' ? outcomeOf(result) : result, durationMs / 1000);
     if (!timing) return;
     timing.durationMs = durationMs;
     if (typeof result === 'number') timing.status = result;
   }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private headers(extra: Record<string, string>, key: string | null, ctx: CallContext): Record<string, string> {
+    // Not `{ ...extra, … }`: a spread followed by more properties measured 3.6 µs on Node 20, Object.assign 0.05 µs.
+    // `identity`: task JSON is parsed here and must not arrive compressed; videos are passed through as sent.
+    const base: Record<string, string> = { 'user-agent': USER_AGENT, 'x-request-id': ctx.requestId, 'accept-encoding': 'identity' };
+    if (key !== null) base.authorization = `Bearer ${key}`;
+    return Object.assign(base, extra);
+  }
+
+  private networkError(err: unknown, isCreate: boolean): unknown {
+    const outcome = outcomeOfError(err);
+    if (outcome === 'aborted') return err;
+    if (outcome === 'connect_error') {
+      // The request never left: safe for the client to retry, and for the router to try elsewhere.
+      return classified(upstreamUnavailable('The upstream video service is unreachable.'), { refusal: 'unreachable', upstreamFault: true });
+    }
+    if (outcome === 'timeout') {
+      return upstreamTimeout(
+        isCreate
+          ? 'The upstream did not answer in time. It may still have started the video; not retrying automatically.'
+          : 'The upstream did not answer in time.',
+        { maybeCreated: isCreate },
+      );
+    }
+    return classified(
+      upstreamBadGateway(
+        isCreate
+          ? 'The connection to the upstream failed mid-request. It may have started the video; not retrying automatically.'
+          : 'The connection to the upstream failed.',
+        { maybeCreated: isCreate },
+      ),
+      { upstreamFault: true },
+    );
+  }
+
+  /**
+   * The upstream's own words reach the client only from a 4xx a client can act on, redacted; a 429's or a
+   * 5xx's text names the operator's providers and hosts, so those answers carry the gateway's words (the
+   * caller logs the upstream's).
+   */
+  private statusError(s: number, headers: BufferedResponse['headers'], text: string, isCreate: boolean): ApiError {
+    const { message: raw, param } = upstreamErrorText(text);
+    const actionable = s >= 400 && s < 500 && s !== 429 && s !== 401 && s !== 403;
+    const message = actionable ? clientSafeUpstreamText(raw, this.opts.secrets) : '';
+    const said = message ? ` Upstream said: ${message}` : '';
+    const detail = raw ? { detail: redactSecrets(raw.slice(0, UPSTREAM_MESSAGE_MAX_CHARS), this.opts.secrets) } : {};
+    if (s === 429) {
+      const retry = headers['retry-after'];
+      const retryAfterMs = typeof retry === 'string' && /^\d+$/.test(retry.trim()) ? Number(retry) * 1000 : undefined;
+      return classified(
+        upstreamUnavailable('The upstream is rate limiting the gateway.', 'upstream_rate_limited', typeof retry === 'string' ? { 'retry-after': retry } : {}),
+        { refusal: 'rate_limited', upstreamFault: false, ...detail, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) },
+      );
+    }
+    if (s === 401 || s === 403) {
+      return classified(upstreamBadGateway("The upstream refused the gateway's credentials; the operator must check the upstream keys."), { refusal: 'key_rejected', upstreamFault: false, ...detail });
+    }
+    if (s === 404) return notFound(`The upstream has no such video.${said}`, null, 'video_not_found');
+    if (s === 413) return tooLarge(`The upstream refused the request as too large.${said}`);
+    if (s >= 400 && s < 500) return invalidRequest(`The upstream rejected the request.${said}`, param, 'upstream_rejected');
+    if (s === 503) return classified(upstreamBadGateway('The upstream is unavailable (HTTP 503).'), { refusal: 'unavailable', upstreamFault: true, ...detail });
+    return classified(upstreamBadGateway(`The upstream failed with HTTP ${s}.`, { maybeCreated: isCreate }), { upstreamFault: s >= 500, ...detail });
+  }
 }
 
-function garbled(isCreate: boolean): ApiError {
+/**
+ * An upstream error body's message and param, in either shape the upstreams use: `{error:{message,param}}`
+ * (new-api, OpenAI) or `{code, error: "message"}` (xAI).
+ */
+export function upstreamErrorText(text: string): { message: string; param: string | null } {
+  try {
+    const body = JSON.parse(text) as { error?: unknown; message?: unknown };
+    if (typeof body.error === 'string') return { message: body.error, param: null };
+    const e = body.error as { message?: unknown; param?: unknown } | undefined;
+    const message = typeof e?.message === 'string' ? e.message : typeof body.message === 'string' ? body.message : '';
+    return { message, param: typeof e?.param === 'string' && e.param ? e.param : null };
+  } catch {
+    // Not JSON: the status alone says enough.
+    return { message: '', param: null };
+  }
+}
+
+export function garbled(isCreate: boolean): ApiError {
   return upstreamBadGateway(
     isCreate ? 'The upstream answered with a garbled task. It may have started the video; not retrying automatically.' : 'The upstream answered with a garbled task.',
     { maybeCreated: isCreate },
@@ -296,7 +282,7 @@ function outcomeOf(status: number): UpstreamOutcome {
 }
 
 /** What kept an upstream call from getting an answer. */
-function failureOf(err: unknown): UpstreamOutcome {
+function outcomeOfError(err: unknown): UpstreamOutcome {
   if (err instanceof Error && err.name === 'AbortError') return 'aborted';
   if (err instanceof ResponseTooLargeError) return 'garbled';
   const code = (err as { code?: string }).code ?? '';

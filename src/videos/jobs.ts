@@ -6,15 +6,15 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../quota/policy.js';
 import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
 import type { HeldReservation, JobRecord, Principal, Store, StoreChange } from '../store/types.js';
-import type { CallContext, ContentStream, CreatedTask, UpstreamClient, UpstreamTiming } from '../upstream/client.js';
-import { ENCODERS } from './dialects/index.js';
+import type { CallContext, ContentStream, UpstreamTiming } from '../upstream/client.js';
+import type { Placement, UpstreamRouter } from '../upstream/router.js';
 import { isTerminal } from './dialects/task.js';
 import type { NormalizedVideoRequest } from './normalize.js';
 
 
 export interface JobsDeps {
   readonly store: Store;
-  readonly upstream: UpstreamClient;
+  readonly upstream: UpstreamRouter;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly clock: Clock;
@@ -147,9 +147,9 @@ export class VideoJobs {
   private async send(principal: Principal, id: string, req: NormalizedVideoRequest, ctx: RequestContext): Promise<JobRecord> {
     const { store, upstream, clock, logger } = this.deps;
     const where = { requestId: ctx.requestId, videoId: id, teamId: principal.teamId };
-    let created: CreatedTask;
+    let created: Placement;
     try {
-      created = await upstream.createVideo(ENCODERS[req.model.family](req), ctx, ctx.timing);
+      created = await upstream.create(req, ctx, ctx.timing);
     } catch (err) {
       // The upstream client says which of its failures may have started a job; anything else here is unexpected.
       const known = err instanceof ApiError;
@@ -166,7 +166,7 @@ export class VideoJobs {
       throw known ? err : createOutcomeUnknown();
     }
     try {
-      const active = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now());
+      const active = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now(), created.upstream);
       this.remember(active, false);
       return active;
     } catch (err) {
@@ -217,7 +217,7 @@ export class VideoJobs {
   private async fetch(job: JobRecord, ctx: RequestContext, touch: boolean): Promise<JobRecord> {
     const { store, upstream, clock } = this.deps;
     // A shared fetch must not die with the first client that asked for it.
-    const task = await upstream.getVideo(job.upstreamId as string, job.upstreamKeyFp ?? '', { requestId: ctx.requestId }, ctx.timing);
+    const task = await upstream.status(job, { requestId: ctx.requestId }, ctx.timing);
     const unchanged = task.status === job.status && task.progress === job.progress;
     const updated = unchanged && !touch ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
     this.remember(updated, true);
@@ -243,7 +243,7 @@ export class VideoJobs {
     // Before the upstream delete, which may leave the outcome unknowable.
     const held = await this.reservationOnDelete(job, ctx);
     if (job.upstreamId) {
-      await upstream.deleteVideo(job.upstreamId, job.upstreamKeyFp ?? '', ctx, ctx.timing).catch((err: unknown) => {
+      await upstream.delete(job, ctx, ctx.timing).catch((err: unknown) => {
         // The gateway's record goes regardless: the client asked for the video to be gone from its list.
         logger.warn({ requestId: ctx.requestId, videoId: id, code: err instanceof ApiError ? err.code : 'error' }, 'upstream delete failed');
       });
@@ -300,6 +300,6 @@ export class VideoJobs {
     if (job.status !== 'completed') {
       throw invalidRequest(`Video '${id}' is ${job.status}; its content is available once it is completed.`, 'video_id', 'video_not_ready');
     }
-    return this.deps.upstream.openContent(job.upstreamId as string, job.upstreamKeyFp ?? '', opts, ctx, ctx.timing);
+    return this.deps.upstream.content(job, opts, ctx, ctx.timing);
   }
 }

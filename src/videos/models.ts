@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { UPSTREAM_KINDS, type UpstreamKind } from '../upstream/providers/types.js';
 
 /**
  * The model table: everything the gateway knows about a model is a row here. Adding a model (built in or
@@ -20,9 +21,24 @@ export const ASPECT_PRESETS = [
   '1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3', '2:1', '1:2', '19.5:9', '9:19.5', '20:9', '9:20',
 ] as const;
 
+/**
+ * What one upstream kind allows of a model, where it allows less than the model's own limits below (xAI's
+ * API knows fewer aspect ratios than the resellers, and caps several reference images lower). Absent
+ * fields: the model's own limits hold.
+ */
+export interface KindRules {
+  readonly aspectRatios?: readonly string[] | undefined;
+  readonly maxReferences?: number | undefined;
+  /** With more than one reference image the kind allows at most this many seconds. */
+  readonly maxSecondsWithReferences?: number | undefined;
+}
+
 export interface ModelSpec {
   readonly id: string;
+  /** The new-api dialect the model is sent in. */
   readonly family: Family;
+  /** The upstream kinds that know the model, each with the rules it adds. */
+  readonly kinds: Readonly<Partial<Record<UpstreamKind, KindRules>>>;
   readonly resolutions: readonly Tier[];
   readonly aspectRatios: readonly string[];
   /** Whether any `n:m` ratio is accepted besides the presets above. */
@@ -39,6 +55,16 @@ export const modelSpecSchema = z
   .object({
     id: z.string().min(1),
     family: z.enum(['imagine', 'grok-video']),
+    kinds: z
+      .partialRecord(
+        z.enum(UPSTREAM_KINDS),
+        z.object({
+          aspectRatios: z.array(z.string()).min(1).optional(),
+          maxReferences: z.number().int().min(0).optional(),
+          maxSecondsWithReferences: z.number().int().min(1).optional(),
+        }),
+      )
+      .default({ newapi: {} }),
     resolutions: z.array(tierSchema).min(1),
     aspectRatios: z.array(z.string().regex(/^\d+(\.\d+)?:\d+(\.\d+)?$/)).min(1),
     customAspectRatio: z.boolean().default(false),
@@ -61,9 +87,13 @@ export const modelFileSchema = z.object({
 });
 export type ModelFile = z.infer<typeof modelFileSchema>;
 
+/** xAI's own API: seven aspect ratios, and at most 7 reference images, then at most 10 seconds. */
+const XAI_IMAGINE: KindRules = { aspectRatios: ['1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3'], maxReferences: 7, maxSecondsWithReferences: 10 };
+
 const imagine = (id: string): ModelSpec => ({
   id,
   family: 'imagine',
+  kinds: { newapi: {}, xai: XAI_IMAGINE },
   resolutions: [480, 720],
   aspectRatios: ASPECT_PRESETS,
   customAspectRatio: true,
@@ -77,6 +107,7 @@ const GROK_VIDEO_3_RATIOS = ['2:3', '3:2', '1:1', '16:9', '9:16'];
 const grokVideo = (id: string, resolutions: readonly Tier[], ratios: readonly string[], seconds: { min: number; max: number }): ModelSpec => ({
   id,
   family: 'grok-video',
+  kinds: { newapi: {} },
   resolutions,
   aspectRatios: ratios,
   customAspectRatio: false,
@@ -130,6 +161,11 @@ export class ModelCatalog {
   /** Exact names only: an alias resolves to its target, anything else is unknown. */
   resolve(name: string): ModelSpec | undefined {
     return this.byId.get(this.aliases.get(name) ?? name);
+  }
+
+  /** Every model of the table. */
+  specs(): ModelSpec[] {
+    return [...this.byId.values()];
   }
 
   /** Model ids and aliases, in table order, for `GET /v1/models`. */

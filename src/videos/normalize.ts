@@ -1,4 +1,5 @@
-import { invalidRequest, modelNotFound } from '../http/errors.js';
+import { invalidRequest, modelNotFound, type ApiError } from '../http/errors.js';
+import type { UpstreamKind } from '../upstream/providers/types.js';
 import { parseOrThrow } from '../http/validation.js';
 import { ImageRef } from './image-ref.js';
 import { TIERS, type ModelCatalog, type ModelSpec, type Tier } from './models.js';
@@ -15,6 +16,8 @@ export interface NormalizedVideoRequest {
   readonly resolution: Tier;
   readonly aspectRatio: string;
   readonly references: readonly ImageRef[];
+  /** The field the references came in, for errors about them. */
+  readonly referenceField: string;
 }
 
 export interface NormalizeLimits {
@@ -41,7 +44,33 @@ export function normalizeVideoRequest(raw: RawRequest, catalog: ModelCatalog, li
   const { resolution, aspectFromSize } = normalizeSize(f, model);
   const aspectRatio = f.aspect_ratio !== undefined ? normalizeAspectRatio(f.aspect_ratio, model) : aspectFromSize ?? model.defaultAspectRatio;
   const references = normalizeReferences(f, raw, limits);
-  return { model, requestedModel: requested, prompt: f.prompt, seconds, resolution, aspectRatio, references };
+  const referenceField = REFERENCE_FIELDS.find((k) => f[k] !== undefined || raw.files.some((file) => file.field === k)) ?? 'input_reference';
+  return { model, requestedModel: requested, prompt: f.prompt, seconds, resolution, aspectRatio, references, referenceField };
+}
+
+/**
+ * Why an upstream of `kind` cannot take the request, from the model table's rules for that kind, as the 400
+ * the client gets when no upstream can; undefined when it can. Checked before any upstream call.
+ */
+export function kindRefusal(req: NormalizedVideoRequest, kind: UpstreamKind): ApiError | undefined {
+  const rules = req.model.kinds[kind];
+  const id = req.model.id;
+  if (!rules) return invalidRequest(`Model '${id}' is not served by the configured upstreams.`, 'model', 'model_not_available');
+  if (rules.aspectRatios && !rules.aspectRatios.includes(req.aspectRatio)) {
+    return invalidRequest(`Model '${id}' supports aspect ratios ${rules.aspectRatios.join(', ')} here; got '${req.aspectRatio}'.`, 'aspect_ratio', 'unsupported_value');
+  }
+  const refs = req.references.length;
+  if (rules.maxReferences !== undefined && refs > rules.maxReferences) {
+    return invalidRequest(`Model '${id}' takes at most ${rules.maxReferences} reference images here; got ${refs}.`, req.referenceField, 'too_many_images');
+  }
+  if (refs > 1 && rules.maxSecondsWithReferences !== undefined && req.seconds > rules.maxSecondsWithReferences) {
+    return invalidRequest(
+      `Model '${id}' takes at most ${rules.maxSecondsWithReferences} seconds with several reference images here; got ${req.seconds}.`,
+      'seconds',
+      'unsupported_value',
+    );
+  }
+  return undefined;
 }
 
 function wholeNumber(v: string | number, param: string): number {

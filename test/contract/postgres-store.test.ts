@@ -122,7 +122,7 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
     const jobs = Array.from({ length: 10 }, () => job(p, 5));
     for (const j of jobs) {
       expect((await replicas[0]!.admitJob(p, j, 0)).ok).toBe(true);
-      await replicas[1]!.activateJob(j.id, `up-${j.id}`, 'fp', queued, 0);
+      await replicas[1]!.activateJob(j.id, `up-${j.id}`, 'fp', queued, 0, 'upstream-a');
     }
     await Promise.all(
       jobs.flatMap((j, n) =>
@@ -194,7 +194,7 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
     const jobs = Array.from({ length: 24 }, () => job(p, 1));
     for (const j of jobs) {
       await a.admitJob(p, j, 0);
-      await b.activateJob(j.id, `up-${j.id}`, 'fp', queued, 0);
+      await b.activateJob(j.id, `up-${j.id}`, 'fp', queued, 0, 'upstream-a');
     }
     const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => replicas[i % 2]!.claimActiveJobs(4, 60_000, 0)));
     const claimed = claims.flat().map((j) => j.id);

@@ -89,8 +89,8 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const b = job(p, 6);
     await store.admitJob(p, a, NOW);
     await store.admitJob(p, b, NOW);
-    await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
-    await store.activateJob(b.id, 'up-b', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
+    await store.activateJob(b.id, 'up-b', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
     for (let i = 0; i < 3; i++) {
       await store.updateJob(a.id, { status: 'completed', progress: 100, error: null }, NOW);
       await store.updateJob(b.id, { status: 'failed', progress: 10, error: { code: 'x', message: 'y' } }, NOW);
@@ -124,7 +124,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     // Another create took the freed slot and seconds meanwhile: the upstream has both jobs, so both count.
     const other = job(p, 7);
     expect((await store.admitJob(p, other, NOW)).ok).toBe(true);
-    const active = await store.activateJob(j.id, 'up-late', 'fp', { status: 'in_progress', progress: 5, error: null }, NOW + 1000);
+    const active = await store.activateJob(j.id, 'up-late', 'fp', { status: 'in_progress', progress: 5, error: null }, NOW + 1000, 'upstream-a');
     expect(active).toMatchObject({ id: j.id, upstreamId: 'up-late', status: 'in_progress', charge: 'reserved', error: null });
     expect((await store.getJob('t1', j.id))?.upstreamId).toBe('up-late');
     expect(await store.usage('t1', NOW, 1)).toMatchObject({ activeJobs: 2, day: { video_seconds: 14, video_seconds_reserved: 14 } });
@@ -132,11 +132,23 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 14, video_seconds_reserved: 7 });
   });
 
+  it('records which upstream and key placed a job, and the media URL a status names, keeping it through later updates', async () => {
+    const p = principal();
+    const j = job(p, 3);
+    await store.admitJob(p, j, NOW);
+    expect(await store.getJob('t1', j.id)).toMatchObject({ upstreamName: null, mediaUrl: null });
+    await store.activateJob(j.id, 'req-1', 'fp-1', { status: 'queued', progress: 0, error: null }, NOW, 'xai-main');
+    expect(await store.getJob('t1', j.id)).toMatchObject({ upstreamId: 'req-1', upstreamKeyFp: 'fp-1', upstreamName: 'xai-main', mediaUrl: null });
+    await store.updateJob(j.id, { status: 'in_progress', progress: 50, error: null, mediaUrl: 'https://vidgen.x.ai/a.mp4' }, NOW + 1);
+    await store.updateJob(j.id, { status: 'completed', progress: 100, error: null }, NOW + 2);
+    expect(await store.getJob('t1', j.id)).toMatchObject({ status: 'completed', upstreamName: 'xai-main', mediaUrl: 'https://vidgen.x.ai/a.mp4' });
+  });
+
   it('an abandon that comes after the activation does nothing', async () => {
     const p = principal();
     const j = job(p, 3);
     await store.admitJob(p, j, NOW);
-    await store.activateJob(j.id, 'up', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    await store.activateJob(j.id, 'up', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
     await store.abandonJob(j.id, NOW);
     expect(await store.getJob('t1', j.id)).toMatchObject({ upstreamId: 'up', charge: 'reserved' });
     expect((await store.usage('t1', NOW, 1)).day.video_seconds_reserved).toBe(3);
@@ -148,7 +160,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     await store.admitJob(p, j, NOW);
     expect(await store.deleteJob('t1', j.id, NOW, 'refund')).toBe(true);
     expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 0, video_seconds_reserved: 0 });
-    await store.activateJob(j.id, 'up', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    await store.activateJob(j.id, 'up', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
     expect(await store.getJob('t1', j.id)).toBeUndefined();
     expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 4, video_seconds_reserved: 0 });
   });
@@ -157,7 +169,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const p = principal();
     const j = job(p, 5);
     await store.admitJob(p, j, NOW);
-    await store.activateJob(j.id, 'u', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
+    await store.activateJob(j.id, 'u', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
     const tomorrow = NOW + 86_400_000;
     await store.updateJob(j.id, { status: 'completed', progress: 100, error: null }, tomorrow);
     expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 5, video_seconds_reserved: 0 });
@@ -224,8 +236,8 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const [a, b] = [job(p), job(p)];
     await store.admitJob(p, a, NOW);
     await store.admitJob(p, b, NOW);
-    await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW);
-    await store.activateJob(b.id, 'up-b', 'fp', { status: 'queued', progress: 0, error: null }, NOW + 1);
+    await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
+    await store.activateJob(b.id, 'up-b', 'fp', { status: 'queued', progress: 0, error: null }, NOW + 1, 'upstream-a');
     // A poll records progress after the reconciler read `a` as queued; the reconciler's refresh then fails.
     await store.updateJob(a.id, { status: 'in_progress', progress: 40, error: null }, NOW + 2);
     await store.touchJob(a.id, NOW + 3);
@@ -240,7 +252,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const p = principal();
     const j = job(p, 5);
     await store.admitJob(p, j, NOW);
-    await store.activateJob(j.id, 'up', 'fp', { status: 'in_progress', progress: 10, error: null }, NOW);
+    await store.activateJob(j.id, 'up', 'fp', { status: 'in_progress', progress: 10, error: null }, NOW, 'upstream-a');
     expect(await store.deleteJob('t1', j.id, NOW, held)).toBe(true);
     expect(await store.deleteJob('t1', j.id, NOW, held)).toBe(false);
     const u = await store.usage('t1', NOW, 1);
@@ -255,7 +267,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const p = principal();
     const j = job(p, 5);
     await store.admitJob(p, j, NOW);
-    await store.activateJob(j.id, 'up', 'fp', { status, progress: 100, error: null }, NOW);
+    await store.activateJob(j.id, 'up', 'fp', { status, progress: 100, error: null }, NOW, 'upstream-a');
     await store.deleteJob('t1', j.id, NOW, status === 'completed' ? 'refund' : 'settle');
     expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: charged, video_seconds_reserved: 0 });
   });
@@ -285,7 +297,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const [done, pending] = [job(p), job(p)];
     await store.admitJob(p, done, NOW);
     await store.admitJob(p, pending, NOW);
-    await store.activateJob(done.id, 'up', 'fp', { status: 'completed', progress: 100, error: null }, NOW);
+    await store.activateJob(done.id, 'up', 'fp', { status: 'completed', progress: 100, error: null }, NOW, 'upstream-a');
     expect(heard).toEqual([]);
 
     const steps: Array<[() => Promise<unknown>, StoreChange | null]> = [
@@ -316,7 +328,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const jobs = [job(p), job(p), job(p), job(p), job(p)];
     for (const [i, j] of jobs.entries()) {
       await store.admitJob(p, j, NOW + i);
-      await store.activateJob(j.id, `up-${i}`, 'fp', { status: 'queued', progress: 0, error: null }, NOW + i);
+      await store.activateJob(j.id, `up-${i}`, 'fp', { status: 'queued', progress: 0, error: null }, NOW + i, 'upstream-a');
     }
     const ids = (js: Array<{ id: string }>) => js.map((j) => j.id);
     const first = await store.claimActiveJobs(2, 60_000, NOW + 10);

@@ -220,6 +220,16 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
     expect(r.stdout).toContain('--days N');
   });
 
+  it('upstreams: the running gateway\'s view through --url; directly on the store a usage error', async () => {
+    const list = json(await cli(['upstreams', '--json', '--url', h.url, '--token', ADMIN_TOKEN], {}));
+    expect(list.data).toEqual([expect.objectContaining({ id: 'default', kind: 'newapi', state: 'closed', keys: [expect.objectContaining({ state: 'ready' })] })]);
+    const human = await cli(['upstreams', '--url', h.url, '--token', ADMIN_TOKEN], {});
+    expect(human.stdout).toMatch(/^id\s+kind\s+models\s+state\s+keys/);
+    const direct = await onStore('upstreams');
+    expect(direct.code).toBe(EXIT.usage.code);
+    expect(direct.stdout + direct.stderr).toMatch(/--url/);
+  });
+
   it('documents in the README exactly the exit statuses it uses', () => {
     const readme = readFileSync('README.md', 'utf8');
     const section = readme.slice(readme.indexOf('### CLI'), readme.indexOf('## Configuration'));

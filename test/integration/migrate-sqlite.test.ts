@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/admin/cli.js';
 import { UpstreamSimulator } from '../../src/simulator/server.js';
+import { fingerprint } from '../../src/upstream/client.js';
 import { UPSTREAM_KEY, admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 
@@ -143,6 +144,8 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
 
   it('the PostgreSQL gateway shows the same usage, keys and videos, and the same key works', async () => {
     expect(b.gw.store.kind).toBe('postgres');
+    // Each job keeps its placement: the upstream that created it and the key (by fingerprint).
+    expect(await b.gw.store.getJob('acme', before.ids.running)).toMatchObject({ upstreamName: 'default', upstreamKeyFp: fingerprint(UPSTREAM_KEY) });
     expect(await usageOf(b.url)).toEqual(before.usage);
     expect(before.usage).toMatchObject({ day: { video_seconds: 4 + 6 + 3, video_seconds_reserved: 6 }, active_jobs: 1 });
     expect((await admin(b.url, 'GET', '/teams/acme/keys')).body).toEqual(before.keys);

@@ -55,15 +55,21 @@ function runScript(python: string, args: string[]): Promise<{ code: number | nul
   });
 }
 
-function suite(sdk: PythonSdk) {
+/** The gateway's upstream kinds, each with the models the script exercises through it. */
+const KINDS = [
+  { kind: 'newapi', args: [] as string[] },
+  { kind: 'xai', args: ['--models', 'grok-imagine-video', '--multi-reference-model', 'grok-imagine-video'] },
+] as const;
+
+function suite(sdk: PythonSdk, { kind, args }: (typeof KINDS)[number]) {
   const probe = probePython(sdk.python);
   // In CI a missing venv is a failure, not a skip; on a workstation the suite skips, loudly.
   if (!probe.ok && !IN_CI) console.warn(`SKIPPED python SDK suite, ${sdk.line} (${probe.reason}). ${PYTHON_INSTALL}, then run npm test again.`);
 
-  describe.skipIf(!probe.ok && !IN_CI)(`official openai Python SDK ${probe.ok ? probe.version : `${sdk.line} (missing)`} via test/python/sdk_check.py`, () => {
+  describe.skipIf(!probe.ok && !IN_CI)(`official openai Python SDK ${probe.ok ? probe.version : `${sdk.line} (missing)`} via test/python/sdk_check.py, ${kind} upstream`, () => {
     let h: Harness | undefined;
     beforeAll(async () => {
-      if (probe.ok) h = await startHarness({ sim: { completeAfterMs: 50, videoBytes: VIDEO_BYTES } });
+      if (probe.ok) h = await startHarness({ sim: { kind, completeAfterMs: 50, videoBytes: VIDEO_BYTES } });
     });
     afterAll(() => h?.close());
 
@@ -71,7 +77,7 @@ function suite(sdk: PythonSdk) {
       'creates (with and without input_reference), polls, downloads, lists, deletes and surfaces errors for every model family',
       async () => {
         if (!probe.ok || !h) throw new Error(`python SDK suite (${sdk.line}) cannot run in CI: ${probe.ok ? 'harness did not start' : probe.reason}. The test setup creates ${sdk.venv} from ${sdk.requirements}.`);
-        const r = await runScript(sdk.python, [h.url, CLIENT_KEY, '--video-bytes', String(VIDEO_BYTES)]);
+        const r = await runScript(sdk.python, [h.url, CLIENT_KEY, '--video-bytes', String(VIDEO_BYTES), ...args]);
         if (r.code !== 0) {
           // What the upstream actually received helps tell a gateway bug from an SDK difference.
           const creates = h.sim
@@ -97,4 +103,4 @@ function suite(sdk: PythonSdk) {
   });
 }
 
-for (const sdk of PYTHON_SDKS) suite(sdk);
+for (const sdk of PYTHON_SDKS) for (const kind of KINDS) suite(sdk, kind);

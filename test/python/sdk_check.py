@@ -207,6 +207,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("base_url", nargs="?", default=os.environ.get("GATEWAY_URL") or os.environ.get("OPENAI_BASE_URL"))
     p.add_argument("api_key", nargs="?", default=os.environ.get("GATEWAY_API_KEY") or os.environ.get("OPENAI_API_KEY"))
     p.add_argument("--video-bytes", type=int, default=int(os.environ["EXPECT_VIDEO_BYTES"]) if os.environ.get("EXPECT_VIDEO_BYTES") else None)
+    # The models the gateway's upstream serves (an xAI upstream knows only grok-imagine-video), and the one
+    # used for the several-references case.
+    p.add_argument("--models", default="grok-imagine-video,grok-video-3,sora-2")
+    p.add_argument("--multi-reference-model", default="grok-video-3")
     a = p.parse_args(argv)
     if not a.base_url or not a.api_key:
         p.error("base URL and API key are required (arguments, or GATEWAY_URL and GATEWAY_API_KEY)")
@@ -233,13 +237,13 @@ def main(argv: list[str]) -> int:
 
     reference = ("ref.png", PNG_1X1, "image/png")
     try:
-        for model in ("grok-imagine-video", "grok-video-3", "sora-2"):
+        for model in args.models.split(","):
             run_case(client, model=model, reference=None, ref_label="no reference", poll_helper=False, video_bytes=args.video_bytes)
             run_case(client, model=model, reference=reference, ref_label="input_reference file", poll_helper=has_poll_helper, video_bytes=args.video_bytes)
         # A list of files goes out as repeated `input_reference[]` parts (the SDK's array format).
         run_case(
             client,
-            model="grok-video-3",
+            model=args.multi_reference_model,
             reference=[reference, ("ref2.png", PNG_1X1, "image/png")],
             ref_label="input_reference[] two files",
             poll_helper=False,

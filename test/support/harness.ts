@@ -23,6 +23,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
+/** `sim.kind: 'xai'` runs the gateway with UPSTREAM_KIND=xai against an xAI-speaking simulator, its own media host. */
 export async function startHarness(
   opts: {
     env?: Record<string, string>;
@@ -35,6 +36,7 @@ export async function startHarness(
 ): Promise<Harness> {
   const sim = opts.upstream?.sim ?? new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 0, ...opts.sim });
   const upstreamUrl = opts.upstream?.url ?? (await sim.listen());
+  const kindEnv = sim.kind === 'xai' ? { UPSTREAM_KIND: 'xai', UPSTREAM_MEDIA_HOSTS: new URL(upstreamUrl).host } : {};
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'gw-test-'));
   const config = loadConfig({
     PORT: '0',
@@ -47,6 +49,7 @@ export async function startHarness(
     RECONCILE_INTERVAL_MS: '0',
     STATUS_CACHE_MS: '0',
     LOG_LEVEL: 'info',
+    ...kindEnv,
     ...opts.env,
   });
   const logs: string[] = [];

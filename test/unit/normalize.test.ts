@@ -171,7 +171,7 @@ describe('model table', () => {
   it('loads extra models and aliases from a config file without code changes', () => {
     const c = new ModelCatalog({
       models: [
-        { id: 'grok-video-4', family: 'grok-video', resolutions: [720], aspectRatios: ['16:9'], customAspectRatio: false, seconds: { min: 5, max: 5 }, defaultSeconds: 5, defaultResolution: 720, defaultAspectRatio: '16:9' },
+        { id: 'grok-video-4', family: 'grok-video', kinds: { newapi: {} }, resolutions: [720], aspectRatios: ['16:9'], customAspectRatio: false, seconds: { min: 5, max: 5 }, defaultSeconds: 5, defaultResolution: 720, defaultAspectRatio: '16:9' },
       ],
       aliases: { 'my-video': 'grok-video-4' },
       defaultModel: 'my-video',

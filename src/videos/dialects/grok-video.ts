@@ -6,12 +6,12 @@ import { fromParts, type BodyPart, type EncodedCreate } from './types.js';
  * `grok-video-*` family: multipart, `size` as a tier (`720P`), `seconds` as a whole number, each reference
  * image as its own `input_reference` file part.
  */
-export function encodeGrokVideo(req: NormalizedVideoRequest): EncodedCreate {
+export function encodeGrokVideo(req: NormalizedVideoRequest, model = req.model.id): EncodedCreate {
   const boundary = `----grok-gateway-${randomBytes(12).toString('hex')}`;
   const chunks: BodyPart[] = [];
   const text = (name: string, value: string) =>
     chunks.push(Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`));
-  text('model', req.model.id);
+  text('model', model);
   text('prompt', req.prompt);
   text('seconds', String(req.seconds));
   text('size', `${req.resolution}P`);

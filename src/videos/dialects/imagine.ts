@@ -7,9 +7,9 @@ import { fromParts, type BodyPart, type EncodedCreate } from './types.js';
  * JSON escaping, the original base64 of a JSON request is forwarded without being decoded, and raw bytes are
  * encoded slice by slice.
  */
-export function encodeImagine(req: NormalizedVideoRequest): EncodedCreate {
+export function encodeImagine(req: NormalizedVideoRequest, model = req.model.id): EncodedCreate {
   const head = JSON.stringify({
-    model: req.model.id,
+    model,
     prompt: req.prompt,
     seconds: String(req.seconds),
     aspect_ratio: req.aspectRatio,

@@ -17,11 +17,13 @@ export interface UpstreamTask {
   readonly status: VideoStatus;
   readonly progress: number;
   readonly error: VideoError | null;
+  /** Where the finished video lies, for kinds that name it (xAI's `video.url`); never shown to a client. */
+  readonly mediaUrl?: string | undefined;
 }
 
 type Mapping = { status: VideoStatus; errorCode?: string; errorMessage?: string };
 
-/** The status table, after new-api's: every word the upstream family is known to use. */
+/** The status table, after new-api's: every word the upstream kinds are known to use (xAI's among them). */
 const STATUS_WORDS: Readonly<Record<string, Mapping>> = {
   queued: { status: 'queued' },
   pending: { status: 'queued' },
@@ -61,7 +63,7 @@ export function isTerminal(status: VideoStatus): boolean {
 
 export class GarbledTaskError extends Error {}
 
-const str = (v: unknown) => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
+export const str = (v: unknown) => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
 
 /** `secrets`: the upstream keys, never to be echoed back in a failure reason. */
 export function decodeTask(body: unknown, secrets: readonly string[] = []): UpstreamTask {
@@ -69,12 +71,20 @@ export function decodeTask(body: unknown, secrets: readonly string[] = []): Upst
   const t = body as Record<string, unknown>;
   const id = str(t.id) || str(t.task_id);
   if (!id) throw new GarbledTaskError('task has no id');
-  const word = str(t.status).trim().toLowerCase();
+  return taskFromWord(id, str(t.status), t.progress, t, secrets);
+}
+
+/**
+ * A task in our terms from an upstream's status word, progress and the object carrying its failure reason
+ * (`error.message`, a string `error`, or `fail_reason`), whichever kind sent them.
+ */
+export function taskFromWord(id: string, statusWord: string, rawProgress: unknown, t: Record<string, unknown>, secrets: readonly string[]): UpstreamTask {
+  const word = statusWord.trim().toLowerCase();
   // An unknown word is treated as still running: the reconciler's age limit ends it if it never settles.
   const mapping = STATUS_WORDS[word] ?? { status: 'in_progress' };
   const error = mapping.status === 'failed' ? failure(t, mapping, secrets) : null;
-  const rawProgress = Number(t.progress);
-  const progress = mapping.status === 'completed' ? 100 : Number.isFinite(rawProgress) ? Math.min(99, Math.max(0, Math.round(rawProgress))) : 0;
+  const n = Number(rawProgress);
+  const progress = mapping.status === 'completed' ? 100 : Number.isFinite(n) ? Math.min(99, Math.max(0, Math.round(n))) : 0;
   return { id, status: mapping.status, progress, error };
 }
 

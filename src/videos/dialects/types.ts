@@ -17,7 +17,8 @@ export interface EncodedCreate {
   readonly chunks: Iterable<Buffer>;
 }
 
-export type CreateEncoder = (req: NormalizedVideoRequest) => EncodedCreate;
+/** `model`: the name the upstream knows the model by. */
+export type CreateEncoder = (req: NormalizedVideoRequest, model: string) => EncodedCreate;
 
 export function fromParts(contentType: string, parts: readonly BodyPart[]): EncodedCreate {
   return {

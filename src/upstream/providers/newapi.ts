@@ -1,0 +1,72 @@
+import { Readable } from 'node:stream';
+import { ENCODERS } from '../../videos/dialects/index.js';
+import { GarbledTaskError, decodeTask, type UpstreamTask } from '../../videos/dialects/task.js';
+import type { NormalizedVideoRequest } from '../../videos/normalize.js';
+import type { BufferedResponse } from '../buffered-exchange.js';
+import { garbled, type CallContext, type ContentStream, type UpstreamTiming, type UpstreamTransport } from '../client.js';
+import type { ContentOptions, JobRef, Provider } from './types.js';
+
+const path = (upstreamId: string) => `/v1/videos/${encodeURIComponent(upstreamId)}`;
+
+/**
+ * `newapi`: a new-api style reseller. One `POST /v1/videos` speaking two dialects (the model table's
+ * `family` picks the encoder in ../../videos/dialects), an OpenAI-like task object with quirks, content
+ * and deletes at the task's own paths.
+ */
+export class NewApiProvider implements Provider {
+  constructor(
+    private readonly transport: UpstreamTransport,
+    private readonly secrets: readonly string[],
+  ) {}
+
+  async create(req: NormalizedVideoRequest, model: string, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
+    const body = ENCODERS[req.model.family](req, model);
+    const res = await this.transport.exchange(
+      {
+        method: 'POST',
+        path: '/v1/videos',
+        headers: { 'content-type': body.contentType, 'content-length': String(body.length), accept: 'application/json' },
+        // Sent chunk by chunk: an 8 MB image is not copied once more into a single buffer.
+        body: Readable.from(body.chunks),
+      },
+      key,
+      ctx,
+      timing,
+      'create',
+    );
+    return this.readTask(res, true);
+  }
+
+  async status(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
+    const res = await this.transport.exchange({ method: 'GET', path: path(job.upstreamId), headers: { accept: 'application/json' } }, key, ctx, timing, 'status');
+    return this.readTask(res, false);
+  }
+
+  async delete(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<void> {
+    await this.transport.exchange({ method: 'DELETE', path: path(job.upstreamId), headers: { accept: 'application/json' } }, key, ctx, timing, 'delete');
+  }
+
+  content(job: JobRef, key: string, opts: ContentOptions, ctx: CallContext, timing?: UpstreamTiming): Promise<ContentStream> {
+    const query = opts.variant ? `?variant=${encodeURIComponent(opts.variant)}` : '';
+    const headers: Record<string, string> = { accept: '*/*' };
+    if (opts.range) headers.range = opts.range;
+    return this.transport.stream({ method: 'GET', path: `${path(job.upstreamId)}/content${query}`, headers }, key, ctx, timing, [416]);
+  }
+
+  ping(key: string, signal: AbortSignal): Promise<boolean> {
+    return this.transport.ping('/v1/models', key, signal);
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+
+  private readTask(res: BufferedResponse, isCreate: boolean): UpstreamTask {
+    try {
+      return decodeTask(JSON.parse(res.body.toString('utf8')), this.secrets);
+    } catch (err) {
+      if (err instanceof SyntaxError || err instanceof GarbledTaskError) throw garbled(isCreate);
+      throw err;
+    }
+  }
+}

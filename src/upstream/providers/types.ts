@@ -1,0 +1,39 @@
+import type { NormalizedVideoRequest } from '../../videos/normalize.js';
+import type { UpstreamTask } from '../../videos/dialects/task.js';
+import type { CallContext, ContentStream, UpstreamTiming } from '../client.js';
+
+/**
+ * One upstream protocol ("kind"). A provider encodes the one normalized request its own way, decodes its
+ * upstream's answers into our terms, and knows its paths; how calls travel and fail is the shared
+ * transport's (../client.ts), and which upstream and key a call uses is the router's. Adding a kind is a new
+ * file here, an entry in ./index.ts, and the kind named in the model table rows it serves.
+ *
+ * Derived videos (§9: remix, extension, edit) join this interface as further methods taking the source
+ * job's `JobRef`, each kind encoding them its own way (new-api's remix and extensions, xAI's edits and
+ * extensions), so that the routes above stay free of per-kind branches.
+ */
+export const UPSTREAM_KINDS = ['newapi', 'xai'] as const;
+export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
+
+/** What a provider needs to know of an existing job: the upstream's id and, for xAI, where its video lies. */
+export interface JobRef {
+  readonly upstreamId: string;
+  readonly mediaUrl: string | null;
+}
+
+export interface ContentOptions {
+  readonly range?: string | undefined;
+  readonly variant?: string | undefined;
+}
+
+export interface Provider {
+  /** `model` is the name this upstream knows the model by (the gateway's unless the config renames it). */
+  create(req: NormalizedVideoRequest, model: string, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask>;
+  status(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask>;
+  content(job: JobRef, key: string, opts: ContentOptions, ctx: CallContext, timing?: UpstreamTiming): Promise<ContentStream>;
+  /** Removes the job upstream where the kind can; a kind without deletes does nothing (the record goes all the same). */
+  delete(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<void>;
+  /** Whether the upstream answers HTTP at all, for /readyz and the breaker's probe. */
+  ping(key: string, signal: AbortSignal): Promise<boolean>;
+  close(): Promise<void>;
+}

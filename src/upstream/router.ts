@@ -1,0 +1,341 @@
+import { invalidRequest, upstreamBadGateway, upstreamUnavailable } from '../http/errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Clock } from '../quota/policy.js';
+import type { JobRecord } from '../store/types.js';
+import type { UpstreamTask } from '../videos/dialects/task.js';
+import { kindRefusal, type NormalizedVideoRequest } from '../videos/normalize.js';
+import { failureOf, fingerprint, type CallContext, type ContentStream, type UpstreamTiming } from './client.js';
+import { makeProvider, type ProviderSettings } from './providers/index.js';
+import type { ContentOptions, JobRef, Provider, UpstreamKind } from './providers/types.js';
+
+export interface UpstreamSpec extends Omit<ProviderSettings, 'calls'> {
+  readonly id: string;
+  readonly kind: UpstreamKind;
+  /** Gateway model id → the name this upstream knows it by. */
+  readonly models: ReadonlyMap<string, string>;
+  /** Lower goes first; among equals creates are spread by `weight`. */
+  readonly priority: number;
+  readonly weight: number;
+}
+
+export interface RoutingPolicy {
+  /** Consecutive connection failures or 5xx answers that open an upstream's breaker. */
+  readonly breakerFailures: number;
+  /** How long an open breaker keeps creates away before one create probes the upstream again. */
+  readonly breakerCooldownMs: number;
+  /** How long a key the upstream refused (401/403) rests. */
+  readonly keyCooldownMs: number;
+  /** How long a rate-limited key rests when the 429 named no retry-after. */
+  readonly rateLimitCooldownMs: number;
+}
+
+/** Which upstream and key created a job: every later call about it goes to the same pair. */
+export interface Placement {
+  readonly task: UpstreamTask;
+  readonly upstream: string;
+  readonly keyFingerprint: string;
+}
+
+export interface UpstreamView {
+  readonly id: string;
+  readonly kind: UpstreamKind;
+  readonly models: string[];
+  readonly state: 'closed' | 'open' | 'half_open';
+  readonly keys: Array<{ fingerprint: string; state: 'ready' | 'cooling'; cooling_until: number | null }>;
+  readonly recent: { requests: number; errors: number; p50_ms: number | null };
+}
+
+interface Key {
+  readonly key: string;
+  readonly fp: string;
+  /** Epoch ms until which creates leave this key alone. */
+  coolingUntil: number;
+}
+
+/** The last RECENT_CALLS calls of an upstream, for the admin view's error rate and latency. */
+const RECENT_CALLS = 200;
+
+/**
+ * An upstream's breaker: `breakerFailures` consecutive connection failures or 5xx answers open it; after the
+ * cool-down one create is let through as the probe, whose success closes it and whose failure opens it again.
+ * It gates creates only: calls about existing jobs have nowhere else to go.
+ */
+class Breaker {
+  private failures = 0;
+  private openUntil = 0;
+  private probing = false;
+
+  constructor(
+    private readonly policy: RoutingPolicy,
+    private readonly clock: Clock,
+  ) {}
+
+  state(): UpstreamView['state'] {
+    if (this.openUntil === 0) return 'closed';
+    return this.clock.now() < this.openUntil ? 'open' : 'half_open';
+  }
+
+  /** Whether a create may go there now; in half-open, only one at a time (the probe). */
+  admit(): boolean {
+    const s = this.state();
+    if (s === 'closed') return true;
+    if (s === 'open' || this.probing) return false;
+    this.probing = true;
+    return true;
+  }
+
+  retryAt(): number {
+    return this.openUntil;
+  }
+
+  /** A create admitted as the probe found no key to use: the next create may probe instead. */
+  release(): void {
+    this.probing = false;
+  }
+
+  /**
+   * An outcome: a fault counts towards opening (and reopens a half-open breaker); an answer resets the
+   * count, and closes the breaker only when it was a create's (the probe), since polls of running jobs
+   * say little about whether creates are served.
+   */
+  observe(fault: boolean, isCreate: boolean): void {
+    if (isCreate) this.probing = false;
+    if (!fault) {
+      if (isCreate || this.openUntil === 0) {
+        this.failures = 0;
+        this.openUntil = 0;
+      }
+      return;
+    }
+    this.failures++;
+    if (this.openUntil !== 0 || this.failures >= this.policy.breakerFailures) this.openUntil = this.clock.now() + this.policy.breakerCooldownMs;
+  }
+}
+
+class Upstream {
+  readonly provider: Provider;
+  readonly keys: readonly Key[];
+  readonly breaker: Breaker;
+  /** Smooth weighted round robin: the running score among upstreams of equal priority. */
+  score = 0;
+  private next = 0;
+  private readonly recent: Array<{ ms: number; error: boolean }> = [];
+
+  constructor(
+    readonly spec: UpstreamSpec,
+    metrics: Metrics,
+    policy: RoutingPolicy,
+    private readonly clock: Clock,
+  ) {
+    this.provider = makeProvider(spec.kind, { ...spec, calls: metrics.upstreamCalls(spec.id) });
+    this.keys = spec.keys.map((key) => ({ key, fp: fingerprint(key), coolingUntil: 0 }));
+    if (this.keys.length === 0) throw new Error(`upstream ${spec.id}: at least one key is required`);
+    this.breaker = new Breaker(policy, clock);
+  }
+
+  serves(model: string): boolean {
+    return this.spec.models.has(model);
+  }
+
+  upstreamModel(model: string): string {
+    return this.spec.models.get(model) ?? model;
+  }
+
+  /** The next key in turn that is not cooling down, if any. */
+  nextKey(): Key | undefined {
+    const now = this.clock.now();
+    for (let i = 0; i < this.keys.length; i++) {
+      const k = this.keys[this.next++ % this.keys.length]!;
+      if (k.coolingUntil <= now) return k;
+    }
+    return undefined;
+  }
+
+  /** The key that created the job; the first one when that key is gone from the configuration. */
+  keyFor(fp: string | null): string {
+    return (this.keys.find((k) => k.fp === fp) ?? this.keys[0]!).key;
+  }
+
+  record(ms: number, error: boolean): void {
+    this.recent.push({ ms, error });
+    if (this.recent.length > RECENT_CALLS) this.recent.shift();
+  }
+
+  view(): UpstreamView {
+    const now = this.clock.now();
+    const sorted = this.recent.map((r) => r.ms).sort((a, b) => a - b);
+    return {
+      id: this.spec.id,
+      kind: this.spec.kind,
+      models: [...this.spec.models.keys()],
+      state: this.breaker.state(),
+      keys: this.keys.map((k) => ({ fingerprint: k.fp, state: k.coolingUntil > now ? 'cooling' : 'ready', cooling_until: k.coolingUntil > now ? k.coolingUntil : null })),
+      recent: {
+        requests: this.recent.length,
+        errors: this.recent.filter((r) => r.error).length,
+        p50_ms: sorted.length ? Math.round(sorted[Math.floor((sorted.length - 1) / 2)]!) : null,
+      },
+    };
+  }
+}
+
+/**
+ * Sends each call to its upstream. A create goes to the upstreams serving its model, lowest priority first,
+ * spread by weight among equals, over each one's keys in turn, skipping open breakers and cooling keys; it
+ * moves on only when the attempt certainly started no job (§8). Every later call about a job goes to the
+ * upstream and key that created it.
+ */
+export class UpstreamRouter {
+  private readonly upstreams: readonly Upstream[];
+  private readonly byId: ReadonlyMap<string, Upstream>;
+
+  constructor(
+    specs: readonly UpstreamSpec[],
+    private readonly deps: { metrics: Metrics; logger: Logger; clock: Clock; policy: RoutingPolicy },
+  ) {
+    if (specs.length === 0) throw new Error('at least one upstream is required');
+    this.upstreams = specs.map((s) => new Upstream(s, deps.metrics, deps.policy, deps.clock));
+    this.byId = new Map(this.upstreams.map((u) => [u.spec.id, u]));
+    if (this.byId.size !== this.upstreams.length) throw new Error('upstream ids must be unique');
+  }
+
+  async create(req: NormalizedVideoRequest, ctx: CallContext, timing?: UpstreamTiming): Promise<Placement> {
+    const serving = this.upstreams.filter((u) => u.serves(req.model.id));
+    if (serving.length === 0) throw invalidRequest(`Model '${req.model.id}' is not served by the configured upstreams.`, 'model', 'model_not_available');
+    const able = serving.filter((u) => !kindRefusal(req, u.spec.kind));
+    // Nobody can take it as asked: the client learns why (from the table's rules for the first one), before any call.
+    if (able.length === 0) throw kindRefusal(req, serving[0]!.spec.kind)!;
+    let last: unknown;
+    let retryAt = Infinity;
+    /** The upstream and key whose cool-down ends first, should every key of every candidate be cooling. */
+    let resort: { up: Upstream; key: Key } | undefined;
+    for (const up of this.order(able)) {
+      if (!up.breaker.admit()) {
+        retryAt = Math.min(retryAt, up.breaker.retryAt());
+        continue;
+      }
+      const key = up.nextKey();
+      if (!key) {
+        up.breaker.release();
+        const soonest = up.keys.reduce((a, b) => (b.coolingUntil < a.coolingUntil ? b : a));
+        if (!resort || soonest.coolingUntil < resort.key.coolingUntil) resort = { up, key: soonest };
+        continue;
+      }
+      const placed = await this.attempt(up, key, req, ctx, timing);
+      if ('task' in placed) return placed;
+      last = placed.refusal;
+    }
+    // Cooling keys are avoided, not locked out: with no other key to go to, the one back soonest is tried
+    // (a lone key that was refused once is not shut off for the whole cool-down).
+    if (last === undefined && resort && resort.up.breaker.admit()) {
+      const placed = await this.attempt(resort.up, resort.key, req, ctx, timing);
+      if ('task' in placed) return placed;
+      last = placed.refusal;
+    }
+    if (last !== undefined) throw last;
+    // Every candidate's breaker is open: nothing to pass on but when one may be back.
+    const seconds = Number.isFinite(retryAt) ? Math.max(1, Math.ceil((retryAt - this.deps.clock.now()) / 1000)) : undefined;
+    throw upstreamUnavailable('Every upstream serving this model is unavailable; try again later.', 'upstream_unavailable', seconds ? { 'retry-after': String(seconds) } : {});
+  }
+
+  /**
+   * One create attempt: the placement, or the refusal when it certainly started no job (the caller moves on).
+   * Anything else is thrown: it may have started a paid job, or it is the client's to fix.
+   */
+  private async attempt(up: Upstream, key: Key, req: NormalizedVideoRequest, ctx: CallContext, timing: UpstreamTiming | undefined): Promise<Placement | { refusal: unknown }> {
+    try {
+      const task = await this.call(up, 'create', ctx, timing, () => up.provider.create(req, up.upstreamModel(req.model.id), key.key, ctx, timing));
+      return { task, upstream: up.spec.id, keyFingerprint: key.fp };
+    } catch (err) {
+      const failure = failureOf(err);
+      const now = this.deps.clock.now();
+      if (failure?.refusal === 'key_rejected') key.coolingUntil = now + this.deps.policy.keyCooldownMs;
+      if (failure?.refusal === 'rate_limited') key.coolingUntil = now + (failure.retryAfterMs ?? this.deps.policy.rateLimitCooldownMs);
+      if (!failure?.refusal) throw err;
+      this.deps.logger.warn({ requestId: ctx.requestId, upstream: up.spec.id, key: key.fp, refusal: failure.refusal }, 'upstream refused a create; trying the next candidate');
+      return { refusal: err };
+    }
+  }
+
+  status(job: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
+    const up = this.of(job);
+    return this.call(up, 'status', ctx, timing, () => up.provider.status(refOf(job), up.keyFor(job.upstreamKeyFp), ctx, timing));
+  }
+
+  content(job: JobRecord, opts: ContentOptions, ctx: CallContext, timing?: UpstreamTiming): Promise<ContentStream> {
+    const up = this.of(job);
+    return this.call(up, 'content', ctx, timing, () => up.provider.content(refOf(job), up.keyFor(job.upstreamKeyFp), opts, ctx, timing));
+  }
+
+  delete(job: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<void> {
+    const up = this.of(job);
+    return this.call(up, 'delete', ctx, timing, () => up.provider.delete(refOf(job), up.keyFor(job.upstreamKeyFp), ctx, timing));
+  }
+
+  /** Readiness: some upstream answers. */
+  async ping(signal: AbortSignal): Promise<boolean> {
+    const answers = await Promise.all(this.upstreams.map((u) => u.provider.ping(u.keys[0]!.key, signal)));
+    return answers.some(Boolean);
+  }
+
+  /** The admin view, without active job counts (the store has those). */
+  views(): UpstreamView[] {
+    return this.upstreams.map((u) => u.view());
+  }
+
+  /** The upstream a job belongs to, by its recorded id; jobs from before upstreams had ids belong to the first. */
+  upstreamIdOf(job: Pick<JobRecord, 'upstreamName'>): string {
+    return job.upstreamName ?? this.upstreams[0]!.spec.id;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.upstreams.map((u) => u.provider.close()));
+  }
+
+  /**
+   * Candidates in the order to try them: by priority, and within one priority by smooth weighted round robin
+   * (each pick raises every score by its weight and lowers the pick's by the total), so that over many creates
+   * each upstream's share is its weight's, evenly interleaved.
+   */
+  private order(able: readonly Upstream[]): Upstream[] {
+    const priorities = [...new Set(able.map((u) => u.spec.priority))].sort((a, b) => a - b);
+    return priorities.flatMap((p) => {
+      const group = able.filter((u) => u.spec.priority === p);
+      const total = group.reduce((n, u) => n + u.spec.weight, 0);
+      for (const u of group) u.score += u.spec.weight;
+      const first = group.reduce((best, u) => (u.score > best.score ? u : best));
+      first.score -= total;
+      return [first, ...group.filter((u) => u !== first).sort((a, b) => b.score - a.score)];
+    });
+  }
+
+  private of(job: JobRecord): Upstream {
+    const up = this.byId.get(this.upstreamIdOf(job));
+    if (!up) throw upstreamBadGateway('The upstream that created this video is no longer configured.');
+    return up;
+  }
+
+  /**
+   * One provider call, seen by the breaker, the admin view's recent figures and the request log (which
+   * upstream). The upstream's own words about a failure go to the log here, never to the client.
+   */
+  private async call<T>(up: Upstream, op: string, ctx: CallContext, timing: UpstreamTiming | undefined, fn: () => Promise<T>): Promise<T> {
+    if (timing) timing.upstream = up.spec.id;
+    const started = performance.now();
+    try {
+      const result = await fn();
+      up.record(performance.now() - started, false);
+      up.breaker.observe(false, op === 'create');
+      return result;
+    } catch (err) {
+      up.record(performance.now() - started, true);
+      const failure = failureOf(err);
+      up.breaker.observe(failure?.upstreamFault ?? false, op === 'create');
+      if (failure?.detail) this.deps.logger.warn({ requestId: ctx.requestId, upstream: up.spec.id, op, upstreamSaid: failure.detail }, 'upstream error');
+      throw err;
+    }
+  }
+}
+
+const refOf = (job: JobRecord): JobRef => ({ upstreamId: job.upstreamId as string, mediaUrl: job.mediaUrl });
