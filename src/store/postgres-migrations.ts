@@ -42,6 +42,20 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN upstream_name text, ADD COLUMN media_url text;
   `,
+  // 4: webhooks (§6): one endpoint per team, and the outbox of events with the state of their delivery.
+  `
+  CREATE TABLE webhook_endpoints (
+    team_id text PRIMARY KEY, url text NOT NULL, events jsonb NOT NULL, enabled boolean NOT NULL, secret text NOT NULL,
+    previous_secret text, previous_secret_expires_at_ms bigint, created_at bigint NOT NULL);
+  CREATE TABLE webhook_deliveries (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id text NOT NULL UNIQUE, event_id text NOT NULL UNIQUE,
+    team_id text NOT NULL, video_id text NOT NULL UNIQUE, type text NOT NULL, created_at bigint NOT NULL,
+    status text NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')), attempts integer NOT NULL DEFAULT 0,
+    last_status integer, last_error text, last_latency_ms integer, last_attempt_at_ms bigint, next_attempt_at_ms bigint,
+    delivered_at_ms bigint, lease_until_ms bigint, lease_token text);
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at_ms) WHERE status = 'pending';
+  CREATE INDEX webhook_deliveries_team ON webhook_deliveries (team_id, seq);
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock every replica takes while it migrates. */

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { DEFAULTS } from '../config.js';
 import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
 import { isTerminal } from '../videos/dialects/task.js';
+import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
 import { ChangeFeed } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
 import { PgListener } from './postgres-listen.js';
@@ -11,7 +12,9 @@ import {
   StoreUnavailableError,
   type Admission,
   type ApiKeyRecord,
+  type AttemptResult,
   type Charge,
+  type ClaimedDelivery,
   type ChargeListener,
   type ChangeListener,
   type CreateTeamResult,
@@ -29,6 +32,9 @@ import {
   type TaskUpdate,
   type Team,
   type TeamUsage,
+  type WebhookDelivery,
+  type WebhookEndpoint,
+  type WebhookEndpointInput,
 } from './types.js';
 
 /**
@@ -133,6 +139,34 @@ const toKey = (r: Row): ApiKeyRecord => ({
   createdAt: r.created_at as number,
   expiresAt: (r.expires_at as number | null) ?? null,
   revokedAt: (r.revoked_at as number | null) ?? null,
+});
+
+const toEndpoint = (r: Row): WebhookEndpoint => ({
+  teamId: r.team_id as string,
+  url: r.url as string,
+  events: r.events as WebhookEndpoint['events'],
+  enabled: r.enabled as boolean,
+  secret: r.secret as string,
+  previousSecret: (r.previous_secret as string | null) ?? null,
+  previousSecretExpiresAtMs: (r.previous_secret_expires_at_ms as number | null) ?? null,
+  createdAt: r.created_at as number,
+});
+
+const toDelivery = (r: Row): WebhookDelivery => ({
+  id: r.id as string,
+  eventId: r.event_id as string,
+  teamId: r.team_id as string,
+  videoId: r.video_id as string,
+  type: r.type as WebhookDelivery['type'],
+  createdAt: r.created_at as number,
+  status: r.status as WebhookDelivery['status'],
+  attempts: r.attempts as number,
+  lastStatus: (r.last_status as number | null) ?? null,
+  lastError: (r.last_error as string | null) ?? null,
+  lastLatencyMs: (r.last_latency_ms as number | null) ?? null,
+  lastAttemptAtMs: (r.last_attempt_at_ms as number | null) ?? null,
+  nextAttemptAtMs: (r.next_attempt_at_ms as number | null) ?? null,
+  deliveredAtMs: (r.delivered_at_ms as number | null) ?? null,
 });
 
 const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
@@ -480,6 +514,19 @@ export class PostgresStore implements Store {
       [job.id, task.status, task.progress, task.error ? JSON.stringify(task.error) : null, terminal, this.at(nowArg), charge, task.mediaUrl ?? null],
     );
     if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
+    const type = eventTypeFor(task.status);
+    // In the transaction that makes the job terminal, once per job (callers hold its row lock and skip terminal
+    // jobs; the unique video id backs that up). Not for a video its team deleted: it can no longer see it.
+    if (type && row!.deleted_at === null) {
+      await this.q(
+        c,
+        `INSERT INTO webhook_deliveries (id, event_id, team_id, video_id, type, created_at, status, next_attempt_at_ms)
+         SELECT $1, $2, team_id, $3, $4, ${nowMs(6)} / 1000, 'pending', ${nowMs(6)} FROM webhook_endpoints
+         WHERE team_id = $5 AND enabled AND events ? $4
+         ON CONFLICT (video_id) DO NOTHING`,
+        [newDeliveryId(), newEventId(), job.id, type, job.teamId, this.at(nowArg)],
+      );
+    }
     return toJob(row!);
   }
 
@@ -663,6 +710,7 @@ export class PostgresStore implements Store {
         this.at(nowArg),
       ]);
       if (tombstoned.length !== 1) return false;
+      await this.q(c, 'DELETE FROM webhook_endpoints WHERE team_id = $1', [id]);
       await this.notify(c, told, { kind: 'team', teamId: id });
       return true;
     });
@@ -738,6 +786,82 @@ export class PostgresStore implements Store {
       requestsThisMinute: byBucket.get(`min:${b.minute}`)?.requests ?? 0,
       daily,
     };
+  }
+
+  async putWebhook(teamId: string, input: WebhookEndpointInput, secret: string, nowArg: number): Promise<{ endpoint: WebhookEndpoint; created: boolean }> {
+    // xmax is 0 on a row this statement inserted, and the updater's transaction id on one it updated.
+    const [row] = await this.q(
+      this.pool,
+      `INSERT INTO webhook_endpoints AS e (team_id, url, events, enabled, secret, created_at)
+       VALUES ($1, $2, $3::jsonb, $4, $5, ${nowMs(6)} / 1000)
+       ON CONFLICT (team_id) DO UPDATE SET url = excluded.url, events = excluded.events, enabled = excluded.enabled
+       RETURNING e.*, (xmax = 0) AS created`,
+      [teamId, input.url, JSON.stringify(input.events), input.enabled, secret, this.at(nowArg)],
+    );
+    return { endpoint: toEndpoint(row!), created: row!.created as boolean };
+  }
+
+  async getWebhook(teamId: string): Promise<WebhookEndpoint | undefined> {
+    const [row] = await this.q(this.pool, 'SELECT * FROM webhook_endpoints WHERE team_id = $1', [teamId]);
+    return row ? toEndpoint(row) : undefined;
+  }
+
+  async deleteWebhook(teamId: string): Promise<boolean> {
+    return (await this.q(this.pool, 'DELETE FROM webhook_endpoints WHERE team_id = $1 RETURNING team_id', [teamId])).length === 1;
+  }
+
+  async rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, nowArg: number): Promise<WebhookEndpoint | undefined> {
+    const [row] = await this.q(
+      this.pool,
+      `UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_expires_at_ms = ${nowMs(4)} + $3, secret = $2
+       WHERE team_id = $1 RETURNING *`,
+      [teamId, secret, overlapMs, this.at(nowArg)],
+    );
+    return row ? toEndpoint(row) : undefined;
+  }
+
+  /** The outbox as a queue: due rows locked with SKIP LOCKED, so concurrent claimers take disjoint sets. */
+  async claimDeliveries(limit: number, leaseMs: number, nowArg: number): Promise<ClaimedDelivery[]> {
+    const rows = await this.q(
+      this.pool,
+      `WITH due AS (
+         SELECT id FROM webhook_deliveries
+         WHERE status = 'pending' AND next_attempt_at_ms <= ${nowMs(3)} AND (lease_until_ms IS NULL OR lease_until_ms <= ${nowMs(3)})
+         ORDER BY next_attempt_at_ms LIMIT $1 FOR UPDATE SKIP LOCKED)
+       UPDATE webhook_deliveries d SET lease_until_ms = ${nowMs(3)} + $2, lease_token = gen_random_uuid()::text
+       FROM due WHERE d.id = due.id RETURNING d.*`,
+      [limit, leaseMs, this.at(nowArg)],
+    );
+    return rows.map((r) => ({ ...toDelivery(r), leaseToken: r.lease_token as string }));
+  }
+
+  async recordAttempt(id: string, token: string, result: AttemptResult, nowArg: number): Promise<boolean> {
+    const status = result.delivered ? 'delivered' : result.retryInMs === null ? 'failed' : 'pending';
+    const rows = await this.q(
+      this.pool,
+      `UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $3, last_error = $4, last_latency_ms = $5,
+         last_attempt_at_ms = ${nowMs(6)}, status = $7,
+         next_attempt_at_ms = CASE WHEN $7 = 'pending' THEN ${nowMs(6)} + $8 END,
+         delivered_at_ms = CASE WHEN $7 = 'delivered' THEN ${nowMs(6)} ELSE delivered_at_ms END,
+         lease_until_ms = NULL, lease_token = NULL
+       WHERE id = $1 AND lease_token = $2 RETURNING id`,
+      [id, token, result.status, result.error, Math.round(result.latencyMs), this.at(nowArg), status, result.retryInMs ?? 0],
+    );
+    return rows.length === 1;
+  }
+
+  async listDeliveries(teamId: string, limit: number): Promise<WebhookDelivery[]> {
+    return (await this.q(this.pool, 'SELECT * FROM webhook_deliveries WHERE team_id = $1 ORDER BY seq DESC LIMIT $2', [teamId, limit])).map(toDelivery);
+  }
+
+  async replayDelivery(teamId: string, id: string, nowArg: number): Promise<WebhookDelivery | undefined> {
+    const [row] = await this.q(
+      this.pool,
+      `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at_ms = ${nowMs(3)}, delivered_at_ms = NULL,
+         lease_until_ms = NULL, lease_token = NULL WHERE id = $1 AND team_id = $2 RETURNING *`,
+      [id, teamId, this.at(nowArg)],
+    );
+    return row ? toDelivery(row) : undefined;
   }
 
   /**
