@@ -5,7 +5,7 @@ import type pg from 'pg';
  * new step at the end. Version n is the step at index n - 1.
  *
  * The tables mirror the embedded store's, so that copying an embedded store into PostgreSQL is a row copy.
- * `quota_scopes` is new: one row per team and per key that admissions lock (see PostgresStore.admit).
+ * `quota_scopes` is new: one row per team and per key that job admissions lock (see PostgresStore.admitJob).
  */
 export const MIGRATIONS: readonly string[] = [
   `
