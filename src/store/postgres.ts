@@ -8,6 +8,7 @@ import { ChangeFeed } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
 import { PgListener } from './postgres-listen.js';
 import { migrate } from './postgres-migrations.js';
+import { rowMappers, type Row } from './rows.js';
 import {
   StoreUnavailableError,
   type Admission,
@@ -73,7 +74,6 @@ export function safeDatabaseLabel(url: string): string {
   return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
 }
 
-type Row = Record<string, unknown>;
 const ignore = () => undefined;
 type Queryable = pg.Pool | pg.PoolClient;
 
@@ -97,77 +97,8 @@ function classify(err: unknown): unknown {
 /** Deadlocks and serialization failures: the transaction did nothing and may simply run again. */
 const isRetryable = (err: unknown) => err instanceof pg.DatabaseError && (err.code === '40P01' || err.code === '40001');
 
-function toJob(r: Row): JobRecord {
-  return {
-    id: r.id as string,
-    teamId: r.team_id as string,
-    keyId: r.key_id as string,
-    upstreamId: (r.upstream_id as string | null) ?? null,
-    upstreamKeyFp: (r.upstream_key_fp as string | null) ?? null,
-    upstreamName: (r.upstream_name as string | null) ?? null,
-    mediaUrl: (r.media_url as string | null) ?? null,
-    model: r.model as string,
-    prompt: r.prompt as string,
-    seconds: r.seconds as number,
-    resolution: r.resolution as number,
-    aspectRatio: r.aspect_ratio as string,
-    status: r.status as JobRecord['status'],
-    progress: r.progress as number,
-    error: (r.error as JobRecord['error']) ?? null,
-    createdAt: r.created_at as number,
-    completedAt: (r.completed_at as number | null) ?? null,
-    updatedAtMs: r.updated_at_ms as number,
-    charge: r.charge as JobRecord['charge'],
-    chargeDay: r.charge_day as string,
-    chargeMonth: r.charge_month as string,
-  };
-}
-
-const toTeam = (r: Row, p = ''): Team => ({
-  id: r[`${p}id`] as string,
-  name: (r[`${p}name`] as string | null) ?? null,
-  quota: r[`${p}quota`] as QuotaPolicy,
-  createdAt: r[`${p}created_at`] as number,
-});
-
-const toKey = (r: Row): ApiKeyRecord => ({
-  id: r.id as string,
-  teamId: r.team_id as string,
-  name: (r.name as string | null) ?? null,
-  prefix: r.prefix as string,
-  quota: r.quota as QuotaPolicy,
-  createdAt: r.created_at as number,
-  expiresAt: (r.expires_at as number | null) ?? null,
-  revokedAt: (r.revoked_at as number | null) ?? null,
-});
-
-const toEndpoint = (r: Row): WebhookEndpoint => ({
-  teamId: r.team_id as string,
-  url: r.url as string,
-  events: r.events as WebhookEndpoint['events'],
-  enabled: r.enabled as boolean,
-  secret: r.secret as string,
-  previousSecret: (r.previous_secret as string | null) ?? null,
-  previousSecretExpiresAtMs: (r.previous_secret_expires_at_ms as number | null) ?? null,
-  createdAt: r.created_at as number,
-});
-
-const toDelivery = (r: Row): WebhookDelivery => ({
-  id: r.id as string,
-  eventId: r.event_id as string,
-  teamId: r.team_id as string,
-  videoId: r.video_id as string,
-  type: r.type as WebhookDelivery['type'],
-  createdAt: r.created_at as number,
-  status: r.status as WebhookDelivery['status'],
-  attempts: r.attempts as number,
-  lastStatus: (r.last_status as number | null) ?? null,
-  lastError: (r.last_error as string | null) ?? null,
-  lastLatencyMs: (r.last_latency_ms as number | null) ?? null,
-  lastAttemptAtMs: (r.last_attempt_at_ms as number | null) ?? null,
-  nextAttemptAtMs: (r.next_attempt_at_ms as number | null) ?? null,
-  deliveredAtMs: (r.delivered_at_ms as number | null) ?? null,
-});
+/** jsonb and boolean columns arrive decoded. */
+const { toJob, toTeam, toKey, toEndpoint, toDelivery } = rowMappers({ json: (v) => v, bool: (v) => v as boolean });
 
 const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
 const sec = (ms: number) => Math.floor(ms / 1000);
@@ -814,7 +745,7 @@ export class PostgresStore implements Store {
   }
 
   async listTeams(): Promise<Team[]> {
-    return (await this.q(this.pool, 'SELECT * FROM teams WHERE deleted_at IS NULL ORDER BY created_at, id')).map((r) => toTeam(r));
+    return (await this.q(this.pool, 'SELECT * FROM teams WHERE deleted_at IS NULL ORDER BY created_at, id')).map(toTeam);
   }
 
   updateTeam(id: string, patch: { name?: string | null; quota?: QuotaPolicy }): Promise<Team | undefined> {
@@ -878,7 +809,8 @@ export class PostgresStore implements Store {
        FROM api_keys k JOIN teams t ON t.id = k.team_id AND t.deleted_at IS NULL WHERE k.hash = $1`,
       [hash],
     );
-    return row ? { key: toKey(row), team: toTeam(row, 't_') } : undefined;
+    if (!row) return undefined;
+    return { key: toKey(row), team: toTeam({ id: row.t_id, name: row.t_name, quota: row.t_quota, created_at: row.t_created_at }) };
   }
 
   async usage(teamId: string, nowArg: number, days: number): Promise<TeamUsage> {

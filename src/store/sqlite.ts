@@ -6,6 +6,7 @@ import { isTerminal } from '../videos/dialects/task.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
 import { ChangeFeed, LocalClaims } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
+import { rowMappers, type Row } from './rows.js';
 import type {
   Admission,
   ApiKeyRecord,
@@ -90,78 +91,13 @@ function upgradeEarlierSchema(db: Database.Database): void {
   }).immediate();
 }
 
-type Row = Record<string, unknown>;
 const json = (v: unknown) => JSON.stringify(v);
 const sec = (ms: number) => Math.floor(ms / 1000);
 
-function toJob(r: Row): JobRecord {
-  return {
-    id: r.id as string,
-    teamId: r.team_id as string,
-    keyId: r.key_id as string,
-    upstreamId: (r.upstream_id as string | null) ?? null,
-    upstreamKeyFp: (r.upstream_key_fp as string | null) ?? null,
-    upstreamName: (r.upstream_name as string | null) ?? null,
-    mediaUrl: (r.media_url as string | null) ?? null,
-    model: r.model as string,
-    prompt: r.prompt as string,
-    seconds: r.seconds as number,
-    resolution: r.resolution as number,
-    aspectRatio: r.aspect_ratio as string,
-    status: r.status as JobRecord['status'],
-    progress: r.progress as number,
-    error: r.error ? JSON.parse(r.error as string) : null,
-    createdAt: r.created_at as number,
-    completedAt: (r.completed_at as number | null) ?? null,
-    updatedAtMs: r.updated_at_ms as number,
-    charge: r.charge as JobRecord['charge'],
-    chargeDay: r.charge_day as string,
-    chargeMonth: r.charge_month as string,
-  };
-}
-
-const toTeam = (r: Row): Team => ({ id: r.id as string, name: (r.name as string | null) ?? null, quota: JSON.parse(r.quota as string), createdAt: r.created_at as number });
-
-const toKey = (r: Row): ApiKeyRecord => ({
-  id: r.id as string,
-  teamId: r.team_id as string,
-  name: (r.name as string | null) ?? null,
-  prefix: r.prefix as string,
-  quota: JSON.parse(r.quota as string),
-  createdAt: r.created_at as number,
-  expiresAt: (r.expires_at as number | null) ?? null,
-  revokedAt: (r.revoked_at as number | null) ?? null,
-});
+/** JSON columns are text and booleans 0/1. */
+const { toJob, toTeam, toKey, toEndpoint, toDelivery } = rowMappers({ json: (v) => JSON.parse(v as string), bool: (v) => v === 1 });
 
 const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
-
-const toEndpoint = (r: Row): WebhookEndpoint => ({
-  teamId: r.team_id as string,
-  url: r.url as string,
-  events: JSON.parse(r.events as string),
-  enabled: r.enabled === 1,
-  secret: r.secret as string,
-  previousSecret: (r.previous_secret as string | null) ?? null,
-  previousSecretExpiresAtMs: (r.previous_secret_expires_at_ms as number | null) ?? null,
-  createdAt: r.created_at as number,
-});
-
-const toDelivery = (r: Row): WebhookDelivery => ({
-  id: r.id as string,
-  eventId: r.event_id as string,
-  teamId: r.team_id as string,
-  videoId: r.video_id as string,
-  type: r.type as WebhookDelivery['type'],
-  createdAt: r.created_at as number,
-  status: r.status as WebhookDelivery['status'],
-  attempts: r.attempts as number,
-  lastStatus: (r.last_status as number | null) ?? null,
-  lastError: (r.last_error as string | null) ?? null,
-  lastLatencyMs: (r.last_latency_ms as number | null) ?? null,
-  lastAttemptAtMs: (r.last_attempt_at_ms as number | null) ?? null,
-  nextAttemptAtMs: (r.next_attempt_at_ms as number | null) ?? null,
-  deliveredAtMs: (r.delivered_at_ms as number | null) ?? null,
-});
 
 /** The embedded store: one SQLite file in WAL mode; each quota operation is one immediate transaction. */
 export class SqliteStore implements Store {
