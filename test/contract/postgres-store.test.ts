@@ -3,26 +3,16 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { MIGRATIONS } from '../../src/store/postgres-migrations.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { LISTEN_HEARTBEAT_MS } from '../../src/store/postgres-listen.js';
-import { StoreUnavailableError, type Charge, type NewJob, type Principal, type Store, type StoreChange } from '../../src/store/types.js';
+import { StoreUnavailableError, type Charge, type Principal, type Store, type StoreChange } from '../../src/store/types.js';
 import type { QuotaPolicy } from '../../src/quota/policy.js';
-import { freshDatabase, postgresUrl } from '../support/postgres.js';
+import { freshDatabase, freshDatabaseBehindProxy, postgresUrl } from '../support/postgres.js';
+import { newJob } from '../support/store.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 /**
  * What only a shared store has to prove: two replicas (two PostgresStore instances, two pools) on one
  * database, admitting and settling concurrently, on the database's clock as the gateway runs it.
  */
-let seq = 0;
-const job = (p: Principal, seconds: number): NewJob => ({
-  id: `video_${++seq}`,
-  teamId: p.teamId,
-  keyId: p.keyId,
-  model: 'grok-video-3',
-  prompt: 'x',
-  seconds,
-  resolution: 720,
-  aspectRatio: '16:9',
-});
 const queued = { status: 'queued', progress: 0, error: null } as const;
 
 /** Resolves once `ok()` holds, polling every 20 ms; fails after `ms`. */
@@ -64,7 +54,7 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
   const create = async (store: Store, p: Principal, seconds: number) => {
     const limited = p.keyPolicy.requests_per_minute !== undefined || p.teamPolicy.requests_per_minute !== undefined;
     const arrival = limited ? await store.admitRequest(p, 0) : { ok: true };
-    return arrival.ok ? store.admitJob(p, job(p, seconds), 0) : arrival;
+    return arrival.ok ? store.admitJob(p, newJob(p, seconds), 0) : arrival;
   };
 
   const bursts: Array<{ name: string; team: QuotaPolicy; key?: QuotaPolicy; jobs: boolean; admitted: number; seconds?: number; requests?: number }> = [
@@ -119,7 +109,7 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
     await Promise.all(replicas.map((r) => r.close()));
     replicas = await Promise.all([PostgresStore.open({ url: db.url, onCharge: listen }), PostgresStore.open({ url: db.url, onCharge: listen })]);
     const p: Principal = { teamId: 'race', keyId: 'race-key', teamPolicy: {}, keyPolicy: {} };
-    const jobs = Array.from({ length: 10 }, () => job(p, 5));
+    const jobs = Array.from({ length: 10 }, () => newJob(p, 5));
     for (const j of jobs) {
       expect((await replicas[0]!.admitJob(p, j, 0)).ok).toBe(true);
       await replicas[1]!.activateJob(j.id, `up-${j.id}`, 'fp', queued, 0, 'upstream-a');
@@ -157,7 +147,7 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
     expect((await replicas[0]!.admitRequest(p, Date.UTC(2001, 0, 1))).ok).toBe(true);
     // A replica whose clock is a minute ahead gets no fresh window.
     expect((await replicas[1]!.admitRequest(p, Date.now() + 60_000)).ok).toBe(false);
-    const j = job({ ...p, teamPolicy: {} }, 3);
+    const j = newJob({ ...p, teamPolicy: {} }, 3);
     await replicas[0]!.admitJob({ ...p, teamPolicy: {} }, j, Date.UTC(2001, 0, 1));
     const stored = await replicas[1]!.getJob('clock', j.id);
     expect(stored?.chargeDay).toBe(new Date().toISOString().slice(0, 10));
@@ -191,7 +181,7 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
   it('claims the worklist across replicas: parallel claims are disjoint, a lease that runs out frees its jobs', async () => {
     const [a, b] = replicas as [PostgresStore, PostgresStore];
     const p: Principal = { teamId: 'claims', keyId: 'claims-key', teamPolicy: {}, keyPolicy: {} };
-    const jobs = Array.from({ length: 24 }, () => job(p, 1));
+    const jobs = Array.from({ length: 24 }, () => newJob(p, 1));
     for (const j of jobs) {
       await a.admitJob(p, j, 0);
       await b.activateJob(j.id, `up-${j.id}`, 'fp', queued, 0, 'upstream-a');
@@ -234,27 +224,23 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
 describe.skipIf(postgresUrl === null)('postgres store: the database unreachable', () => {
   const BOUND_MS = 8_000;
   const timeouts = { connectTimeoutMs: 1_000, statementTimeoutMs: 1_000 };
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let db: Awaited<ReturnType<typeof freshDatabaseBehindProxy>>;
   let proxy: TcpProxy;
   let store: Store;
   beforeAll(async () => {
-    db = await freshDatabase();
-    const target = new URL(db.url);
-    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port) });
-    const via = new URL(db.url);
-    via.host = await proxy.listen();
-    store = await PostgresStore.open({ url: via.toString(), ...timeouts });
+    db = await freshDatabaseBehindProxy();
+    proxy = db.proxy;
+    store = await PostgresStore.open({ url: db.url, ...timeouts });
   });
   afterAll(async () => {
     await store?.close();
-    await proxy?.close();
     await db?.drop();
   });
 
   const p: Principal = { teamId: 'down', keyId: 'down-key', teamPolicy: { requests_per_minute: 100 }, keyPolicy: {} };
   const calls: Array<[string, (s: Store) => Promise<unknown>]> = [
     ['admitRequest', (s) => s.admitRequest(p, 0)],
-    ['admitJob', (s) => s.admitJob(p, job(p, 5), 0)],
+    ['admitJob', (s) => s.admitJob(p, newJob(p, 5), 0)],
     ['getJob', (s) => s.getJob('down', 'video_x')],
     ['findKeyByHash', (s) => s.findKeyByHash('h')],
     ['usage', (s) => s.usage('down', 0, 1)],
@@ -287,7 +273,7 @@ describe.skipIf(postgresUrl === null)('postgres store: the database unreachable'
     expect(await store.ping()).toBe(true);
     proxy.blackhole();
     try {
-      await failsWithinBound((s) => s.admitJob(p, job(p, 5), 0));
+      await failsWithinBound((s) => s.admitJob(p, newJob(p, 5), 0));
       await failsWithinBound((s) => s.getJob('down', 'video_x'));
       expect(await store.ping()).toBe(false);
     } finally {
@@ -299,7 +285,7 @@ describe.skipIf(postgresUrl === null)('postgres store: the database unreachable'
   it('tells its listeners to drop everything when its listening connection is lost and again once it is back', async () => {
     const heard: StoreChange[] = [];
     const unsubscribe = store.onChange((c) => heard.push(c));
-    const direct = await PostgresStore.open({ url: db.url });
+    const direct = await PostgresStore.open({ url: db.directUrl });
     try {
       await until(() => heard.some(isReset), 5_000, 'listening');
       for (const cut of ['refuse', 'blackhole'] as const) {

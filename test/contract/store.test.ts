@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { NewJob, Principal, Store, StoreChange } from '../../src/store/types.js';
+import type { Principal, Store, StoreChange } from '../../src/store/types.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
+import { newJob } from '../support/store.js';
 
 /**
  * The store contract, written once against the interface: every store implementation is added to
@@ -39,17 +40,6 @@ const stores: Array<{ name: string; available: boolean; place: () => Promise<Pla
 
 const NOW = Date.UTC(2026, 10, 26, 12, 0, 0);
 const principal = (over: Partial<Principal> = {}): Principal => ({ teamId: 't1', keyId: 'k1', teamPolicy: {}, keyPolicy: {}, ...over });
-let seq = 0;
-const job = (p: Principal, seconds = 5): NewJob => ({
-  id: `video_${++seq}`,
-  teamId: p.teamId,
-  keyId: p.keyId,
-  model: 'grok-video-3',
-  prompt: 'x',
-  seconds,
-  resolution: 720,
-  aspectRatio: '16:9',
-});
 
 for (const { name, available, place } of stores) describe.skipIf(!available)(`store contract: ${name}`, () => {
   let home: Place;
@@ -65,9 +55,9 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
 
   it('admits up to the concurrency limit, then refuses without reserving', async () => {
     const p = principal({ teamPolicy: { max_concurrent_jobs: 2, requests_per_minute: 10 } });
-    expect((await store.admitJob(p, job(p), NOW)).ok).toBe(true);
-    expect((await store.admitJob(p, job(p), NOW)).ok).toBe(true);
-    const refused = await store.admitJob(p, job(p), NOW);
+    expect((await store.admitJob(p, newJob(p), NOW)).ok).toBe(true);
+    expect((await store.admitJob(p, newJob(p), NOW)).ok).toBe(true);
+    const refused = await store.admitJob(p, newJob(p), NOW);
     expect(refused).toEqual({ ok: false, refusal: { kind: 'concurrency', scope: 'team', limit: 2 } });
     const u = await store.usage('t1', NOW, 1);
     // A job's request was counted when it arrived (admitRequest), never again by its admission.
@@ -79,14 +69,14 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     expect(await store.admitRequest(p, NOW)).toEqual({ ok: true, rate: { limit: 1, remaining: 0, resetMs: 60_000 } });
     expect(await store.admitRequest(p, NOW)).toEqual({ ok: false, refusal: { kind: 'rate', scope: 'key', limit: 1, retryAfterMs: 60_000 } });
     // The create that request was for is still admitted, and counts no second request.
-    expect(await store.admitJob(p, job(p), NOW)).toEqual({ ok: true, rate: null });
+    expect(await store.admitJob(p, newJob(p), NOW)).toEqual({ ok: true, rate: null });
     expect(await store.usage('t1', NOW, 1)).toMatchObject({ requestsThisMinute: 1, day: { requests: 1 } });
   });
 
   it('settles a completed job once and refunds a failed one once', async () => {
     const p = principal();
-    const a = job(p, 4);
-    const b = job(p, 6);
+    const a = newJob(p, 4);
+    const b = newJob(p, 6);
     await store.admitJob(p, a, NOW);
     await store.admitJob(p, b, NOW);
     await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
@@ -106,7 +96,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
 
   it('abandons a create: refunded once and hidden from its team', async () => {
     const p = principal();
-    const j = job(p, 7);
+    const j = newJob(p, 7);
     await store.admitJob(p, j, NOW);
     await store.abandonJob(j.id, NOW);
     await store.abandonJob(j.id, NOW);
@@ -118,11 +108,11 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
 
   it('a late activation brings an abandoned create back, its reservation taken again once', async () => {
     const p = principal({ teamPolicy: { max_concurrent_jobs: 1, video_seconds_per_day: 7 } });
-    const j = job(p, 7);
+    const j = newJob(p, 7);
     await store.admitJob(p, j, NOW);
     await store.abandonJob(j.id, NOW);
     // Another create took the freed slot and seconds meanwhile: the upstream has both jobs, so both count.
-    const other = job(p, 7);
+    const other = newJob(p, 7);
     expect((await store.admitJob(p, other, NOW)).ok).toBe(true);
     const active = await store.activateJob(j.id, 'up-late', 'fp', { status: 'in_progress', progress: 5, error: null }, NOW + 1000, 'upstream-a');
     expect(active).toMatchObject({ id: j.id, upstreamId: 'up-late', status: 'in_progress', charge: 'reserved', error: null });
@@ -134,7 +124,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
 
   it('records which upstream and key placed a job, and the media URL a status names, keeping it through later updates', async () => {
     const p = principal();
-    const j = job(p, 3);
+    const j = newJob(p, 3);
     await store.admitJob(p, j, NOW);
     expect(await store.getJob('t1', j.id)).toMatchObject({ upstreamName: null, mediaUrl: null });
     await store.activateJob(j.id, 'req-1', 'fp-1', { status: 'queued', progress: 0, error: null }, NOW, 'xai-main');
@@ -146,7 +136,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
 
   it('an abandon that comes after the activation does nothing', async () => {
     const p = principal();
-    const j = job(p, 3);
+    const j = newJob(p, 3);
     await store.admitJob(p, j, NOW);
     await store.activateJob(j.id, 'up', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
     await store.abandonJob(j.id, NOW);
@@ -156,7 +146,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
 
   it('a pending create deleted by its team (refunded: outcome unknown) stays deleted and is charged when the upstream accepts it', async () => {
     const p = principal();
-    const j = job(p, 4);
+    const j = newJob(p, 4);
     await store.admitJob(p, j, NOW);
     expect(await store.deleteJob('t1', j.id, NOW, 'refund')).toBe(true);
     expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 0, video_seconds_reserved: 0 });
@@ -167,7 +157,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
 
   it('charges a job to the day and month it was admitted in, even when it ends the next day', async () => {
     const p = principal();
-    const j = job(p, 5);
+    const j = newJob(p, 5);
     await store.admitJob(p, j, NOW);
     await store.activateJob(j.id, 'u', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
     const tomorrow = NOW + 86_400_000;
@@ -181,11 +171,11 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const p2 = principal({ teamId: 't2', keyId: 'k2' });
     const ids = [];
     for (let i = 0; i < 3; i++) {
-      const j = job(p1);
+      const j = newJob(p1);
       ids.push(j.id);
       await store.admitJob(p1, j, NOW);
     }
-    await store.admitJob(p2, job(p2), NOW);
+    await store.admitJob(p2, newJob(p2), NOW);
     expect(await store.getJob('t2', ids[0]!)).toBeUndefined();
     const page = await store.listJobs('t1', { limit: 2, order: 'desc' });
     expect(page.jobs.map((j) => j.id)).toEqual([ids[2], ids[1]]);
@@ -212,7 +202,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     await store.createTeam({ id: 'reuse', name: 'Old', quota: {} }, NOW);
     await store.createKey({ id: 'key_old', teamId: 'reuse', name: null, prefix: 'gvk_old', hash: 'h-old', quota: {}, createdAt: 1, expiresAt: null });
     const p = principal({ teamId: 'reuse', keyId: 'key_old', teamPolicy: { max_concurrent_jobs: 1 } });
-    const j = job(p, 5);
+    const j = newJob(p, 5);
     await store.admitJob(p, j, NOW);
     expect(await store.deleteTeam('reuse', NOW)).toBe(true);
 
@@ -233,7 +223,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
 
   it("touching a job moves it to the back of the reconciler's worklist and changes nothing else", async () => {
     const p = principal();
-    const [a, b] = [job(p), job(p)];
+    const [a, b] = [newJob(p), newJob(p)];
     await store.admitJob(p, a, NOW);
     await store.admitJob(p, b, NOW);
     await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
@@ -250,7 +240,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     ['refunds', 'refund', 0],
   ])('deleting a job still holding its reservation %s it once, as asked', async (_n, held, charged) => {
     const p = principal();
-    const j = job(p, 5);
+    const j = newJob(p, 5);
     await store.admitJob(p, j, NOW);
     await store.activateJob(j.id, 'up', 'fp', { status: 'in_progress', progress: 10, error: null }, NOW, 'upstream-a');
     expect(await store.deleteJob('t1', j.id, NOW, held)).toBe(true);
@@ -265,7 +255,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     ['failed', 0],
   ])('deleting a job that ended %s keeps the charge its end decided', async (status, charged) => {
     const p = principal();
-    const j = job(p, 5);
+    const j = newJob(p, 5);
     await store.admitJob(p, j, NOW);
     await store.activateJob(j.id, 'up', 'fp', { status, progress: 100, error: null }, NOW, 'upstream-a');
     await store.deleteJob('t1', j.id, NOW, status === 'completed' ? 'refund' : 'settle');
@@ -275,7 +265,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
   it('reports the active jobs of each team and the least recently refreshed one', async () => {
     const p1 = principal();
     const p2 = principal({ teamId: 't2', keyId: 'k2' });
-    const [a, b, c] = [job(p1), job(p1), job(p2)];
+    const [a, b, c] = [newJob(p1), newJob(p1), newJob(p2)];
     await store.admitJob(p1, a, NOW);
     await store.admitJob(p1, b, NOW + 5);
     await store.admitJob(p2, c, NOW + 7);
@@ -290,7 +280,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
   describe('webhook outbox', () => {
     const endpoint = { url: 'https://hooks.example.com/in', events: ['video.completed', 'video.failed'] as const, enabled: true };
     const running = async (p: Principal, at = NOW) => {
-      const j = job(p);
+      const j = newJob(p);
       await store.admitJob(p, j, at);
       await store.activateJob(j.id, `up-${j.id}`, 'fp', { status: 'in_progress', progress: 1, error: null }, at, 'upstream-a');
       return j;
@@ -411,7 +401,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     const p = principal();
     await store.createTeam({ id: 't1', name: null, quota: {} }, NOW);
     await store.createKey({ id: 'k1', teamId: 't1', name: null, prefix: 'gvk_x', hash: 'h1', quota: {}, createdAt: NOW / 1000, expiresAt: null });
-    const [done, pending] = [job(p), job(p)];
+    const [done, pending] = [newJob(p), newJob(p)];
     await store.admitJob(p, done, NOW);
     await store.admitJob(p, pending, NOW);
     await store.activateJob(done.id, 'up', 'fp', { status: 'completed', progress: 100, error: null }, NOW, 'upstream-a');
@@ -442,7 +432,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
 
   it('claims the worklist: never one job twice while claimed, freed by a release or when the lease runs out', async () => {
     const p = principal();
-    const jobs = [job(p), job(p), job(p), job(p), job(p)];
+    const jobs = [newJob(p), newJob(p), newJob(p), newJob(p), newJob(p)];
     for (const [i, j] of jobs.entries()) {
       await store.admitJob(p, j, NOW + i);
       await store.activateJob(j.id, `up-${i}`, 'fp', { status: 'queued', progress: 0, error: null }, NOW + i, 'upstream-a');
@@ -466,7 +456,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
 
   it('survives being reopened', async () => {
     const p = principal();
-    const j = job(p);
+    const j = newJob(p);
     await store.admitJob(p, j, NOW);
     await store.close();
     store = await home.open();

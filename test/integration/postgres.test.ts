@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
-import { freshDatabase, postgresUrl } from '../support/postgres.js';
+import { freshDatabaseBehindProxy, postgresUrl } from '../support/postgres.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 /**
@@ -28,16 +28,14 @@ describe('DATABASE_URL', () => {
 });
 
 describe.skipIf(postgresUrl === null)('gateway on PostgreSQL (DATABASE_URL)', () => {
-  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let db: Awaited<ReturnType<typeof freshDatabaseBehindProxy>>;
   let proxy: TcpProxy;
   let a: Harness;
   let b: Harness;
   beforeAll(async () => {
-    db = await freshDatabase();
-    const target = new URL(db.url);
-    proxy = new TcpProxy({ host: target.hostname, port: Number(target.port) });
+    db = await freshDatabaseBehindProxy();
+    proxy = db.proxy;
     const via = new URL(db.url);
-    via.host = await proxy.listen();
     // The throwaway cluster trusts loopback, so any password works; it is here to prove it is never logged.
     via.password = PASSWORD;
     const env = { DATABASE_URL: via.toString() };
@@ -46,7 +44,6 @@ describe.skipIf(postgresUrl === null)('gateway on PostgreSQL (DATABASE_URL)', ()
   });
   afterAll(async () => {
     await Promise.all([a?.close(), b?.close()]);
-    await proxy?.close();
     await db?.drop();
   });
 
