@@ -1,42 +1,23 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS, EXIT, runCli } from '../../src/admin/cli.js';
+import { spawnCli, type CliRun } from '../support/cli.js';
 import { ADMIN_TOKEN, admin, auth, startHarness, teamWithKey, type Harness } from '../support/harness.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 /** Every byte the CLI printed in this file, to check that no secret leaks into any of it. */
 const printed: string[] = [];
 
-/** Runs the CLI in its own process, as a script would, with only the environment given here. */
-function cli(args: readonly string[], env: Record<string, string>): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => {
-      printed.push(stdout, stderr);
-      resolve({ code, stdout, stderr });
-    });
-  });
+async function cli(args: readonly string[], env: Record<string, string>): Promise<CliRun> {
+  const run = await spawnCli(args, env);
+  printed.push(run.stdout, run.stderr);
+  return run;
 }
 
-const json = (r: Run) => {
+const json = (r: CliRun) => {
   expect(r, r.stderr).toMatchObject({ code: 0 });
   return JSON.parse(r.stdout) as any;
 };
@@ -83,7 +64,7 @@ function normalized(value: unknown): unknown {
 // Each CLI run is a fresh Node process (about half a second, more on a loaded machine).
 describe('grok-gateway CLI', { timeout: 120_000 }, () => {
   it('prints the admin API JSON for every command, the same through --url and directly on a store', async () => {
-    const script = (teamCmd: (...a: string[]) => Promise<Run>) => ({
+    const script = (teamCmd: (...a: string[]) => Promise<CliRun>) => ({
       create: () => teamCmd('teams', 'create', 'cli-a', '--name', 'A', '--rpm', '5', '--models', 'grok-video-3', '--seconds-per-day', '600'),
       get: () => teamCmd('teams', 'get', 'cli-a'),
       update: () => teamCmd('teams', 'update', 'cli-a', '--name', 'A2', '--quota', '{"max_concurrent_jobs":2,"requests_per_minute":9}', '--rpm', '7'),
@@ -96,7 +77,7 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
     });
     const api = script(viaApi);
     const store = script(onStore);
-    const both = async (step: (s: typeof api) => Promise<Run>) => {
+    const both = async (step: (s: typeof api) => Promise<CliRun>) => {
       const [a, s] = [json(await step(api)), json(await step(store))];
       expect(normalized(a)).toEqual(normalized(s));
       return a;
@@ -147,7 +128,7 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
     json(await onStore('teams', 'create', 'cli-taken'));
     const teamKey = await teamWithKey(h.url, 'cli-keyholder');
     const down = `http://127.0.0.1:${await closedPort()}`;
-    const cases: { name: string; run: () => Promise<Run>; exit: keyof typeof EXIT; code: string }[] = [
+    const cases: { name: string; run: () => Promise<CliRun>; exit: keyof typeof EXIT; code: string }[] = [
       { name: 'no such team (API)', run: () => viaApi('teams', 'get', 'nope'), exit: 'notFound', code: 'team_not_found' },
       { name: 'no such key (store)', run: () => onStore('keys', 'revoke', 'key_nope'), exit: 'notFound', code: 'key_not_found' },
       { name: 'team exists (API)', run: () => viaApi('teams', 'create', 'cli-taken'), exit: 'conflict', code: 'team_exists' },
@@ -166,7 +147,7 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
       { name: 'invalid environment', run: () => cli(['--json', 'teams', 'list'], { DATA_DIR: storeDir, CONFIG_FILE: join(storeDir, 'missing.json') }), exit: 'config', code: 'invalid_configuration' },
     ];
     // A few at a time: each is a Node process, and the machine is small.
-    const results: Run[] = [];
+    const results: CliRun[] = [];
     for (let i = 0; i < cases.length; i += 4) results.push(...(await Promise.all(cases.slice(i, i + 4).map((c) => c.run()))));
     cases.forEach((c, i) => {
       const r = results[i]!;

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/admin/cli.js';
 import { UpstreamSimulator } from '../../src/simulator/server.js';
 import { fingerprint } from '../../src/upstream/client.js';
+import { spawnCli } from '../support/cli.js';
 import { UPSTREAM_KEY, admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
@@ -17,27 +17,6 @@ import { WebhookReceiver } from '../support/webhook-receiver.js';
  * store takes over: the same keys, videos, usage, tombstones and revocations, webhook endpoint, secrets and
  * outbox, nothing re-issued, nothing doubled, no event lost or sent twice.
  */
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 const PASSWORD = 'pg-migrate-secret-0123';
 
 describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store to PostgreSQL', () => {
@@ -152,7 +131,7 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
       await a.close();
     }
 
-    firstRun = await cli(['migrate-sqlite', '--from', dataDir, '--to', dbUrl, '--json']);
+    firstRun = await spawnCli(['migrate-sqlite', '--from', dataDir, '--to', dbUrl, '--json']);
     b = await startHarness({ env: { DATABASE_URL: dbUrl, WEBHOOK_ALLOWED_HOSTS: receiver.hostPort, WEBHOOK_POLL_INTERVAL_MS: '25' }, upstream });
   });
 
@@ -248,7 +227,7 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
 
   it('run again, it copies nothing and doubles nothing', async () => {
     const usage = await usageOf(b.url);
-    const second = await cli(['migrate-sqlite', '--from', dataDir, '--json'], { DATABASE_URL: dbUrl });
+    const second = await spawnCli(['migrate-sqlite', '--from', dataDir, '--json'], { DATABASE_URL: dbUrl });
     expect(second.code, second.stderr).toBe(EXIT.ok.code);
     const first = JSON.parse(firstRun.stdout).tables as Array<{ table: string; copied: number }>;
     expect(JSON.parse(second.stdout).tables).toEqual(first.map((t) => ({ table: t.table, copied: 0, existing: t.copied })));
@@ -258,7 +237,7 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
     // No event comes back to life: had one been copied again, the gateway's worker would send it.
     const deliveries = await deliveriesOf(b.url);
     const received = receiver.received.length;
-    const humanRun = await cli(['migrate-sqlite', '--from', dataDir], { DATABASE_URL: dbUrl });
+    const humanRun = await spawnCli(['migrate-sqlite', '--from', dataDir], { DATABASE_URL: dbUrl });
     expect(humanRun.code, humanRun.stderr).toBe(EXIT.ok.code);
     expect(humanRun.stdout).toMatch(/^ +webhook endpoints +0 +1$/m);
     expect(humanRun.stdout).toMatch(/^ +webhook deliveries +0 +3$/m);
@@ -268,18 +247,18 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
   });
 
   it('refuses what it cannot do, with the CLI exit statuses and nothing copied', async () => {
-    const missing = await cli(['migrate-sqlite', '--from', join(dataDir, 'nowhere'), '--to', dbUrl]);
+    const missing = await spawnCli(['migrate-sqlite', '--from', join(dataDir, 'nowhere'), '--to', dbUrl]);
     expect(missing.code).toBe(EXIT.unavailable.code);
     expect(missing.stderr).toContain('no embedded store at');
-    const noTarget = await cli(['migrate-sqlite', '--from', dataDir]);
+    const noTarget = await spawnCli(['migrate-sqlite', '--from', dataDir]);
     expect(noTarget.code).toBe(EXIT.usage.code);
-    const wrongScheme = await cli(['migrate-sqlite', '--from', dataDir, '--to', `mysql://u:${PASSWORD}@h/db`]);
+    const wrongScheme = await spawnCli(['migrate-sqlite', '--from', dataDir, '--to', `mysql://u:${PASSWORD}@h/db`]);
     expect(wrongScheme.code).toBe(EXIT.usage.code);
-    const viaUrl = await cli(['migrate-sqlite', '--from', dataDir, '--to', dbUrl, '--url', 'http://127.0.0.1:1']);
+    const viaUrl = await spawnCli(['migrate-sqlite', '--from', dataDir, '--to', dbUrl, '--url', 'http://127.0.0.1:1']);
     expect(viaUrl.code).toBe(EXIT.usage.code);
     const closed = new URL(dbUrl);
     closed.port = '1';
-    const unreachable = await cli(['migrate-sqlite', '--from', dataDir, '--to', closed.toString(), '--json'], { DATABASE_CONNECT_TIMEOUT_MS: '2000' });
+    const unreachable = await spawnCli(['migrate-sqlite', '--from', dataDir, '--to', closed.toString(), '--json'], { DATABASE_CONNECT_TIMEOUT_MS: '2000' });
     expect(unreachable.code).toBe(EXIT.unavailable.code);
     expect(JSON.parse(unreachable.stderr).error.code).toBe('store_unavailable');
     for (const r of [missing, noTarget, wrongScheme, viaUrl, unreachable]) expect(r.stdout + r.stderr).not.toContain(PASSWORD);
