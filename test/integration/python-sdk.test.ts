@@ -1,9 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_KEY, startHarness, type Harness } from '../support/harness.js';
+import { probePython, runPython } from '../support/python.js';
 import { IN_CI } from '../support/setup/prerequisite.js';
 import { PYTHON_INSTALL, PYTHON_SDKS, type PythonSdk } from '../support/setup/python.js';
 
@@ -17,44 +16,6 @@ const SCRIPT = join(ROOT, 'test', 'python', 'sdk_check.py');
 const VIDEO_BYTES = 200_003;
 const RUN_TIMEOUT_MS = 100_000;
 
-/** The child's environment: no proxy may sit between it and the loopback gateway, no stray OpenAI settings. */
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1', NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
-  for (const k of Object.keys(env)) if (/^(https?_proxy|all_proxy|openai_.*)$/i.test(k)) delete env[k];
-  return env;
-}
-
-/** Synchronous on purpose (collection time, nothing is listening yet): is the venv there and does it have openai? */
-function probePython(python: string): { ok: true; version: string } | { ok: false; reason: string } {
-  if (!existsSync(python)) return { ok: false, reason: `${python} does not exist` };
-  const r = spawnSync(python, ['-c', 'import openai; print(openai.__version__)'], { encoding: 'utf8', timeout: 30_000, env: childEnv() });
-  if (r.status !== 0) return { ok: false, reason: `${python} cannot import openai: ${(r.stderr || String(r.error ?? '')).trim().split('\n').pop()}` };
-  return { ok: true, version: r.stdout.trim() };
-}
-
-/** Asynchronous: the gateway runs in this very process and must keep answering while the script runs. */
-function runScript(python: string, args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string; timedOut: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(python, [SCRIPT, ...args], { cwd: ROOT, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    let timedOut = false;
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (output += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (output += s));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, RUN_TIMEOUT_MS);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, output, timedOut });
-    });
-  });
-}
-
 /** The gateway's upstream kinds, each with the models the script exercises through it. */
 const KINDS = [
   { kind: 'newapi', args: [] as string[] },
@@ -62,7 +23,7 @@ const KINDS = [
 ] as const;
 
 function suite(sdk: PythonSdk, { kind, args }: (typeof KINDS)[number]) {
-  const probe = probePython(sdk.python);
+  const probe = probePython(sdk.python, ['-c', 'import openai; print(openai.__version__)'], 'cannot import openai');
   // In CI a missing venv is a failure, not a skip; on a workstation the suite skips, loudly.
   if (!probe.ok && !IN_CI) console.warn(`SKIPPED python SDK suite, ${sdk.line} (${probe.reason}). ${PYTHON_INSTALL}, then run npm test again.`);
 
@@ -77,7 +38,7 @@ function suite(sdk: PythonSdk, { kind, args }: (typeof KINDS)[number]) {
       'creates (with and without input_reference), polls, downloads, lists, deletes and surfaces errors for every model family',
       async () => {
         if (!probe.ok || !h) throw new Error(`python SDK suite (${sdk.line}) cannot run in CI: ${probe.ok ? 'harness did not start' : probe.reason}. The test setup creates ${sdk.venv} from ${sdk.requirements}.`);
-        const r = await runScript(sdk.python, [h.url, CLIENT_KEY, '--video-bytes', String(VIDEO_BYTES), ...args]);
+        const r = await runPython(sdk.python, [SCRIPT, h.url, CLIENT_KEY, '--video-bytes', String(VIDEO_BYTES), ...args], { cwd: ROOT, timeoutMs: RUN_TIMEOUT_MS });
         if (r.code !== 0) {
           // What the upstream actually received helps tell a gateway bug from an SDK difference.
           const creates = h.sim

@@ -1,10 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, startHarness, teamWithKey, type Harness } from '../support/harness.js';
+import { probePython, runPython } from '../support/python.js';
 import { IN_CI } from '../support/setup/prerequisite.js';
 import { PYTHON_INSTALL, SCHEMATHESIS } from '../support/setup/python.js';
 
@@ -28,43 +28,10 @@ const CHECKS = [
   'response_headers_conformance',
 ].join(',');
 
-function childEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, PYTHONDONTWRITEBYTECODE: '1', NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' };
-  for (const k of Object.keys(env)) if (/^(https?_proxy|all_proxy)$/i.test(k)) delete env[k];
-  return env;
-}
-
-function probe(): { ok: true; version: string } | { ok: false; reason: string } {
-  if (!existsSync(CLI)) return { ok: false, reason: `${CLI} does not exist` };
-  const r = spawnSync(CLI, ['--version'], { encoding: 'utf8', timeout: 30_000, env: childEnv() });
-  if (r.status !== 0) return { ok: false, reason: `${CLI} --version failed: ${(r.stderr || String(r.error ?? '')).trim().split('\n').pop()}` };
-  return { ok: true, version: r.stdout.trim() };
-}
-
 /** Asynchronous: the gateway runs in this very process and must keep answering while schemathesis runs. */
-function schemathesis(args: string[], cwd: string): Promise<{ code: number | null; output: string; timedOut: boolean }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(CLI, args, { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    let timedOut = false;
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (output += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (output += s));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, RUN_TIMEOUT_MS);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, output, timedOut });
-    });
-  });
-}
+const schemathesis = (args: string[], cwd: string) => runPython(CLI, args, { cwd, timeoutMs: RUN_TIMEOUT_MS });
 
-const found = probe();
+const found = probePython(CLI, ['--version'], '--version failed');
 if (!found.ok && !IN_CI) console.warn(`SKIPPED schemathesis suite (${found.reason}). ${PYTHON_INSTALL}, then run npm test again.`);
 
 describe.skipIf(!found.ok && !IN_CI)(`${found.ok ? found.version : 'schemathesis (missing)'} against the live gateway's /openapi.json`, () => {
