@@ -42,6 +42,10 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN upstream_name text, ADD COLUMN media_url text;
   `,
+  // 4: derived videos (§9): the source video a remix, extension or edit was made from, and which of the three.
+  `
+  ALTER TABLE jobs ADD COLUMN source_video_id text, ADD COLUMN derivation text CHECK (derivation IN ('remix', 'extension', 'edit'));
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock every replica takes while it migrates. */
