@@ -103,7 +103,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const auth = new Authenticator(store, clock, staticKeys, config.keyCacheMs);
   const requests = new RequestCounter(store, clock, logger);
   const admin = new AdminService(store, clock, catalog, { beforeUsage: () => requests.flush() });
-  const jobs = new VideoJobs({ store, upstream, logger, metrics, clock, statusCacheMs: config.statusCacheMs });
+  const jobs = new VideoJobs({ store, upstream, catalog, logger, metrics, clock, statusCacheMs: config.statusCacheMs });
   const reconciler = new Reconciler(
     { store, jobs, logger, clock },
     {

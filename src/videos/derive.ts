@@ -1,4 +1,4 @@
-import { invalidRequest, type ApiError } from '../http/errors.js';
+import { invalidRequest, unsupportedOperation, type ApiError } from '../http/errors.js';
 import { parseOrThrow } from '../http/validation.js';
 import type { JobRecord } from '../store/types.js';
 import type { UpstreamKind } from '../upstream/providers/types.js';
@@ -16,8 +16,6 @@ export interface DerivedRequest {
   readonly operation: DerivedOperation;
   /** The source video's gateway id. */
   readonly sourceId: string;
-  /** Where the request named the source, for errors about it: the path's `video_id` or the body's `video`. */
-  readonly sourceParam: 'video_id' | 'video';
   readonly prompt: string;
   /** Extensions only: the seconds to add. */
   readonly seconds?: number | undefined;
@@ -55,10 +53,13 @@ export function normalizeDerivedRequest(operation: DerivedOperation, raw: RawReq
   const f = parseOrThrow(SCHEMAS[operation], fields) as { prompt: string; seconds?: string | number; video?: { id: string } };
   const seconds = f.seconds !== undefined ? wholeNumber(f.seconds, 'seconds') : undefined;
   const sourceId = pathId ?? f.video!.id;
-  return { operation, sourceId, sourceParam: pathId !== undefined ? 'video_id' : 'video', prompt: f.prompt, seconds };
+  return { operation, sourceId, prompt: f.prompt, seconds };
 }
 
-const VERB: Readonly<Record<DerivedOperation, string>> = { remix: 'remixed', extension: 'extended', edit: 'edited' };
+/** Errors about the source name `video`, wherever the request named it (the remix route: in its path). */
+export const SOURCE_PARAM = 'video';
+
+export const VERB: Readonly<Record<DerivedOperation, string>> = { remix: 'remixed', extension: 'extended', edit: 'edited' };
 
 /**
  * Why the source's upstream kind cannot make this derived video, from the model table's rules; undefined
@@ -67,16 +68,12 @@ const VERB: Readonly<Record<DerivedOperation, string>> = { remix: 'remixed', ext
 export function derivationRefusal(req: DerivedRequest, source: JobRecord, model: ModelSpec | undefined, kind: UpstreamKind): ApiError | undefined {
   const rules = model?.kinds[kind]?.derive?.[req.operation];
   if (!rules) {
-    return invalidRequest(
-      `Videos of model '${source.model}' cannot be ${VERB[req.operation]} through the upstream that made them: the '${req.operation}' operation is not supported for this video.`,
-      req.sourceParam,
-      'unsupported_operation',
-    );
+    return unsupportedOperation(req.operation, `Videos of model '${source.model}' cannot be ${VERB[req.operation]} through the upstream that made them.`, SOURCE_PARAM);
   }
   if (rules.maxSourceSeconds !== undefined && source.seconds > rules.maxSourceSeconds) {
     return invalidRequest(
       `Only videos of at most ${rules.maxSourceSeconds} seconds can be ${VERB[req.operation]} here; video '${source.id}' has ${source.seconds}.`,
-      req.sourceParam,
+      SOURCE_PARAM,
       'unsupported_value',
     );
   }
