@@ -20,7 +20,7 @@ async function completedSource(key: string, seconds = 6): Promise<string> {
   const { res, body } = await postJson(`${h.url}/v1/videos`, { model: 'grok-video-3', prompt: 'source', seconds }, key);
   expect(res.status).toBe(200);
   h.sim.settle(newestTask(), 'completed');
-  const v = await (await fetch(`${h.url}/v1/videos/${body.id}`, { headers: auth(key) })).json();
+  const v = (await (await fetch(`${h.url}/v1/videos/${body.id}`, { headers: auth(key) })).json()) as any;
   expect(v.status).toBe('completed');
   return body.id as string;
 }
@@ -133,7 +133,7 @@ describe('admission and money (§4)', () => {
     expect(u.day.video_seconds_reserved).toBe(0);
     expect(u.active_jobs).toBe(0);
     // The failed attempts are not the team's videos.
-    const list = await (await fetch(`${h.url}/v1/videos?limit=100`, { headers: auth(key) })).json();
+    const list = (await (await fetch(`${h.url}/v1/videos?limit=100`, { headers: auth(key) })).json()) as any;
     expect(list.data.map((v: { id: string }) => v.id)).toEqual([id]);
   });
 
@@ -145,7 +145,7 @@ describe('admission and money (§4)', () => {
     expect(r.res.status).toBe(200);
     expect((await extend(id, key)).res.status).toBe(429);
     h.sim.settle(newestTask(), 'failed');
-    const v = await (await fetch(`${h.url}/v1/videos/${r.body.id}`, { headers: auth(key) })).json();
+    const v = (await (await fetch(`${h.url}/v1/videos/${r.body.id}`, { headers: auth(key) })).json()) as any;
     expect(v.status).toBe('failed');
     const u = await usage(team);
     expect(u.day).toMatchObject({ video_seconds: 6, video_seconds_reserved: 0 });
