@@ -6,6 +6,7 @@
  *                                  with the previous one), refreshes the table in bench/README.md
  *   npm run bench -- --profile     scenario 2 only, gateway under `node --cpu-prof`; summary of the profile
  *   npm run bench -- --profile=s1  the same for scenario 1 (s4: creates, s5: downloads)
+ *   npm run bench -- --only=s6     scenario 6 only (the stores); prints its ratios, writes bench/out/results-s6.json
  * BENCH_DURATION_S (default 5) sets the length of each measured load run; BENCH_GATEWAY_ENTRY runs another
  * build of the gateway than dist/main.js (for A/B experiments); BENCH_QUICK=1 is the smoke run CI makes.
  */
@@ -248,6 +249,11 @@ async function main() {
     const which = profileArg.split('=')[1] ?? 's2';
     if (!['s1', 's2', 's4', 's5'].includes(which)) throw new Error(`--profile takes s1, s2, s4 or s5, not ${which}`);
     return profileRun(which as ProfileScenario);
+  }
+  const onlyArg = process.argv.slice(2).find((a) => a.startsWith('--only'));
+  if (onlyArg) {
+    if (onlyArg !== '--only=s6') throw new Error(`--only takes s6, not ${onlyArg.split('=')[1] ?? '(nothing)'}`);
+    return storeScenarioOnly();
   }
 
   const machine = machineInfo();
@@ -734,6 +740,34 @@ async function storeScenario(upstream: Upstream, dataDirs: string[]) {
     return out;
   } finally {
     cluster.stop();
+  }
+}
+
+/**
+ * `--only=s6`: scenario 6 alone, for iterating on the stores (a full run takes minutes). Records nothing but
+ * bench/out/results-s6.json; its ratios are as comparable as the full run's, since both stores run in turns.
+ */
+async function storeScenarioOnly() {
+  mkdirSync(OUT, { recursive: true });
+  const upstream = await startUpstream();
+  const dataDirs: string[] = [];
+  try {
+    const s6 = await storeScenario(upstream, dataDirs);
+    if (!s6) return;
+    const ratio = (m: Record<StoreTarget, Measured>, k: 'rps' | 'cpuUsPerReq') => (m.postgres[k] / m.sqlite[k]).toFixed(2);
+    const lines = [
+      `| Measure | PostgreSQL ${s6.version} | SQLite | PostgreSQL ÷ SQLite |`,
+      '|---|---:|---:|---:|',
+      ...([['polls, key without requests_per_minute', s6.polls], ['polls, key with requests_per_minute', s6.pollsRpm], [`creates, ${CREATE_CONNECTIONS} connections`, s6.creates]] as const).map(
+        ([name, m]) => `| ${name} | ${short(m.postgres)} | ${short(m.sqlite)} | ${ratio(m, 'rps')} |`,
+      ),
+      `| gateway CPU per poll, key with requests_per_minute | ${s6.pollsRpm.postgres.cpuUsPerReq.toFixed(0)} µs | ${s6.pollsRpm.sqlite.cpuUsPerReq.toFixed(0)} µs | ${ratio(s6.pollsRpm, 'cpuUsPerReq')} |`,
+    ];
+    process.stdout.write(`\n${lines.join('\n')}\n\nOther processes: ${backgroundNote()}\n`);
+    writeFileSync(join(OUT, 'results-s6.json'), `${JSON.stringify({ startedAt: new Date().toISOString(), quick: QUICK, durationS: DURATION_S, background: backgroundNote(), s6 }, null, 2)}\n`);
+  } finally {
+    await upstream.stop();
+    for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
   }
 }
 

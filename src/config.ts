@@ -4,6 +4,7 @@ import { modelFileSchema, type ModelFile } from './videos/models.js';
 import { UPSTREAM_KINDS, type UpstreamKind } from './upstream/providers/types.js';
 import type { RoutingPolicy } from './upstream/router.js';
 import { DEFAULT_MEDIA_HOSTS } from './upstream/providers/xai.js';
+import { parseAllowedHosts, type AllowedHost } from './webhooks/destination.js';
 
 const MIB = 1024 * 1024;
 
@@ -35,6 +36,8 @@ export const DEFAULTS = {
   databaseConnectTimeoutMs: 3_000,
   databaseStatementTimeoutMs: 5_000,
   databasePoolSize: 10,
+  webhookTimeoutMs: 10_000,
+  webhookPollIntervalMs: 1_000,
 } as const;
 
 /** The key that works against the built-in simulator only; never accepted in production. */
@@ -97,6 +100,16 @@ const envSchema = z.object({
   UPSTREAM_RATE_LIMIT_COOLDOWN_MS: int(DEFAULTS.upstreamRateLimitCooldownMs, 0),
   METRICS_TOKEN: z.preprocess(blankIsUnset, z.string().min(16, 'METRICS_TOKEN must be at least 16 characters').optional()),
   METRICS_PORT: z.preprocess(blankIsUnset, z.coerce.number().int().min(0).max(65_535).optional()),
+  WEBHOOK_ALLOWED_HOSTS: csv.transform((entries, ctx) => {
+    try {
+      return parseAllowedHosts(entries);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: `${(err as Error).message} (comma-separated host[:port], a leading *. for subdomains)` });
+      return z.NEVER;
+    }
+  }),
+  WEBHOOK_TIMEOUT_MS: int(DEFAULTS.webhookTimeoutMs, 1),
+  WEBHOOK_POLL_INTERVAL_MS: int(DEFAULTS.webhookPollIntervalMs, 0),
 });
 
 export interface Config {
@@ -150,6 +163,13 @@ export interface Config {
     readonly token: string | undefined;
     /** A listener of its own for /metrics (0: any free port); unset, /metrics is on the main listener. */
     readonly port: number | undefined;
+  };
+  readonly webhooks: {
+    /** Empty: any host with public addresses only, over https. */
+    readonly allowedHosts: readonly AllowedHost[];
+    readonly timeoutMs: number;
+    /** 0: this replica sends no webhooks (others sharing the store do). */
+    readonly pollIntervalMs: number;
   };
 }
 
@@ -232,6 +252,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       rateLimitCooldownMs: e.UPSTREAM_RATE_LIMIT_COOLDOWN_MS,
     },
     metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
+    webhooks: { allowedHosts: e.WEBHOOK_ALLOWED_HOSTS, timeoutMs: e.WEBHOOK_TIMEOUT_MS, pollIntervalMs: e.WEBHOOK_POLL_INTERVAL_MS },
   });
 }
 

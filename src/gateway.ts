@@ -18,6 +18,9 @@ import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './videos/models.js';
 import { Reconciler } from './videos/reconciler.js';
 import { RequestCounter } from './quota/request-counter.js';
+import { DestinationPolicy, type ResolveHost } from './webhooks/destination.js';
+import { WebhookSender } from './webhooks/sender.js';
+import { WebhookWorker } from './webhooks/worker.js';
 
 const DRAIN_SWEEP_MS = 100;
 const RECONCILE_LEASE_MIN_MS = 60_000;
@@ -34,6 +37,8 @@ export interface GatewayOptions {
   readonly clock?: Clock;
   /** The demo key is accepted only while the gateway runs against its own simulator. */
   readonly acceptDemoKey?: boolean;
+  /** DNS for webhook destinations; tests make names resolve where they need them to. */
+  readonly resolveHost?: ResolveHost;
 }
 
 export interface Gateway {
@@ -46,6 +51,7 @@ export interface Gateway {
   readonly store: Store;
   readonly jobs: VideoJobs;
   readonly reconciler: Reconciler;
+  readonly webhooks: WebhookWorker;
   readonly auth: Authenticator;
   /** Stops taking connections, lets in-flight requests and downloads finish until the deadline, then closes. */
   shutdown(deadlineMs?: number): Promise<void>;
@@ -102,7 +108,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   if (opts.acceptDemoKey) staticKeys.push({ key: DEMO_API_KEY, id: 'demo' });
   const auth = new Authenticator(store, clock, staticKeys, config.keyCacheMs);
   const requests = new RequestCounter(store, clock, logger);
-  const admin = new AdminService(store, clock, catalog, { beforeUsage: () => requests.flush() });
+  const destinations = new DestinationPolicy(config.webhooks.allowedHosts, opts.resolveHost);
+  const admin = new AdminService(store, clock, catalog, destinations, { beforeUsage: () => requests.flush() });
+  const webhookSender = new WebhookSender(destinations, config.webhooks.timeoutMs);
+  const webhooks = new WebhookWorker({ store, sender: webhookSender, clock, logger, metrics }, config.webhooks);
   const jobs = new VideoJobs({ store, upstream, catalog, logger, metrics, clock, statusCacheMs: config.statusCacheMs });
   const reconciler = new Reconciler(
     { store, jobs, logger, clock },
@@ -148,6 +157,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         });
   reconciler.start();
   requests.start();
+  webhooks.start();
   const url = urlOf(server);
 
   let closing: Promise<void> | undefined;
@@ -165,6 +175,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       clearTimeout(timer);
       server.closeAllConnections();
       await reconciler.stop();
+      await webhooks.stop();
+      await webhookSender.close();
       await requests.stop();
       await upstream.close();
       await store.close();
@@ -173,7 +185,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       metricsServer?.close();
     })());
 
-  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, reconciler, auth, shutdown };
+  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, reconciler, webhooks, auth, shutdown };
 }
 
 function urlOf(server: Server): string {

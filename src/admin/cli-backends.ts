@@ -5,6 +5,7 @@ import { systemClock } from '../quota/policy.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
 import { ModelCatalog } from '../videos/models.js';
+import { DestinationPolicy } from '../webhooks/destination.js';
 
 /**
  * The admin operations as the CLI sees them. AdminService satisfies it on a store; AdminHttpClient on a running
@@ -21,6 +22,12 @@ export interface AdminOps {
   listKeys(teamId: string): Promise<unknown>;
   revokeKey(id: string): Promise<unknown>;
   usage(teamId: string, query: Record<string, string>): Promise<unknown>;
+  setWebhook(teamId: string, body: unknown): Promise<unknown>;
+  getWebhook(teamId: string): Promise<unknown>;
+  deleteWebhook(teamId: string): Promise<unknown>;
+  rotateWebhookSecret(teamId: string): Promise<unknown>;
+  listWebhookDeliveries(teamId: string, query: Record<string, string>): Promise<unknown>;
+  replayWebhookDelivery(teamId: string, id: string): Promise<unknown>;
   /** The upstreams' live state (breakers, cool-downs, recent calls): only a running gateway has it. */
   upstreams(): Promise<unknown>;
 }
@@ -40,7 +47,7 @@ export async function directBackend(config: Config): Promise<AdminBackend> {
   }
   // No key cache lives in this process, so there is nothing to drop on change: a running gateway notices a
   // revocation made here when its own cache entry expires (KEY_CACHE_MS).
-  const ops = new AdminService(store, systemClock, new ModelCatalog(config.models, config.defaultModel));
+  const ops = new AdminService(store, systemClock, new ModelCatalog(config.models, config.defaultModel), new DestinationPolicy(config.webhooks.allowedHosts));
   return { ops, close: () => store.close() };
 }
 
@@ -123,6 +130,25 @@ export class AdminHttpClient implements AdminOps {
   usage(teamId: string, query: Record<string, string>) {
     const qs = new URLSearchParams(query).toString();
     return this.call('GET', `/teams/${seg(teamId)}/usage${qs ? `?${qs}` : ''}`);
+  }
+  setWebhook(teamId: string, body: unknown) {
+    return this.call('PUT', `/teams/${seg(teamId)}/webhook`, body);
+  }
+  getWebhook(teamId: string) {
+    return this.call('GET', `/teams/${seg(teamId)}/webhook`);
+  }
+  deleteWebhook(teamId: string) {
+    return this.call('DELETE', `/teams/${seg(teamId)}/webhook`);
+  }
+  rotateWebhookSecret(teamId: string) {
+    return this.call('POST', `/teams/${seg(teamId)}/webhook/rotate-secret`);
+  }
+  listWebhookDeliveries(teamId: string, query: Record<string, string>) {
+    const qs = new URLSearchParams(query).toString();
+    return this.call('GET', `/teams/${seg(teamId)}/webhook/deliveries${qs ? `?${qs}` : ''}`);
+  }
+  replayWebhookDelivery(teamId: string, id: string) {
+    return this.call('POST', `/teams/${seg(teamId)}/webhook/deliveries/${seg(id)}/replay`);
   }
   async upstreams() {
     // A bare array on the wire (§8); a list here, so that it prints as a table.

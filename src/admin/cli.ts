@@ -15,7 +15,7 @@ export const EXIT = {
   ok: { code: 0, meaning: 'done' },
   unexpected: { code: 1, meaning: 'unexpected error (a bug, or the gateway answered 500)' },
   usage: { code: 2, meaning: 'usage: unknown command or flag, missing or extra argument, or a value the admin API refused (400)' },
-  notFound: { code: 3, meaning: 'no such team or key (404)' },
+  notFound: { code: 3, meaning: 'no such team, key, webhook endpoint or delivery (404)' },
   conflict: { code: 4, meaning: 'conflict: the team id exists, or belonged to a deleted team (409)' },
   denied: { code: 5, meaning: 'missing or wrong admin token, or a team key used as one (401, 403)' },
   unavailable: { code: 6, meaning: 'gateway unreachable or timed out, admin API disabled (no ADMIN_TOKEN), store cannot be opened (429, 502-504)' },
@@ -81,6 +81,9 @@ const FLAGS = {
   name: { type: 'string', arg: 'NAME', help: 'a display name' },
   'expires-at': { type: 'string', arg: 'WHEN', help: 'expiry: ISO-8601 date or Unix seconds' },
   days: { type: 'string', arg: 'N', help: 'add `daily` usage for the last N days (1-366)' },
+  events: { type: 'string', arg: 'a,b', help: 'event types: video.completed, video.failed (default both)' },
+  disabled: { type: 'boolean', help: 'keep the endpoint but send it nothing (events are not queued meanwhile)' },
+  limit: { type: 'string', arg: 'N', help: 'how many of the most recent (1-100, default 20)' },
   to: { type: 'string', arg: 'URL', help: 'the PostgreSQL database to copy into (default: DATABASE_URL, which ps does not show)' },
   from: { type: 'string', arg: 'DIR', help: 'the DATA_DIR of the embedded store to copy (default: DATA_DIR, else ./data)' },
 } as const satisfies Record<string, Flag>;
@@ -192,6 +195,45 @@ export const COMMANDS: readonly Command[] = [
     run: (ops, [id]) => ops.revokeKey(id!),
   },
   {
+    name: 'webhook set',
+    args: ['team', 'endpoint-url'],
+    flags: ['events', 'disabled'],
+    summary: "create or replace a team's webhook endpoint; a new one's secret is printed this once",
+    details:
+      'Replacing keeps the secret. The url must be https, or http on a host listed in WEBHOOK_ALLOWED_HOSTS; private, loopback and link-local addresses are refused unless listed.',
+    notice: 'A secret, when shown, is shown only this once: store it now.',
+    run: (ops, [team, url], v) =>
+      ops.setWebhook(team!, {
+        url,
+        ...(typeof v.events === 'string' ? { events: v.events.split(',').map((e) => e.trim()).filter(Boolean) } : {}),
+        enabled: v.disabled !== true,
+      }),
+  },
+  { name: 'webhook get', args: ['team'], flags: [], summary: "show a team's webhook endpoint (never its secret)", run: (ops, [team]) => ops.getWebhook(team!) },
+  { name: 'webhook delete', args: ['team'], flags: [], summary: "delete a team's webhook endpoint", run: (ops, [team]) => ops.deleteWebhook(team!) },
+  {
+    name: 'webhook rotate-secret',
+    args: ['team'],
+    flags: [],
+    summary: 'give the endpoint a new signing secret, printed this once; the old one keeps signing for 24 hours',
+    notice: 'The new secret is shown only this once: store it now.',
+    run: (ops, [team]) => ops.rotateWebhookSecret(team!),
+  },
+  {
+    name: 'webhook deliveries',
+    args: ['team'],
+    flags: ['limit'],
+    summary: "a team's recent webhook deliveries: attempts, last status and error, next retry",
+    run: (ops, [team], v) => ops.listWebhookDeliveries(team!, typeof v.limit === 'string' ? { limit: v.limit } : {}),
+  },
+  {
+    name: 'webhook replay',
+    args: ['team', 'delivery-id'],
+    flags: [],
+    summary: 'send a delivery again now, with a fresh set of attempts and the same event id',
+    run: (ops, [team, id]) => ops.replayWebhookDelivery(team!, id!),
+  },
+  {
     name: 'usage',
     args: ['team'],
     flags: ['days'],
@@ -294,8 +336,12 @@ function table(items: readonly Record<string, unknown>[]): string {
 function human(result: unknown): string {
   const r = result as Record<string, unknown>;
   if (r.object === 'list' && Array.isArray(r.data)) return table(r.data as Record<string, unknown>[]);
-  const fields = Object.entries(r).filter(([k, v]) => k !== 'object' && !Array.isArray(v));
-  const lists = Object.entries(r).filter(([, v]) => Array.isArray(v));
+  // A list of objects is printed as a table below the fields; a list of words, as a field.
+  const isTable = (v: unknown) => Array.isArray(v) && v.some((x) => typeof x === 'object' && x !== null);
+  const fields = Object.entries(r)
+    .filter(([k, v]) => k !== 'object' && !isTable(v))
+    .map(([k, v]): [string, unknown] => [k, Array.isArray(v) ? v.join(', ') : v]);
+  const lists = Object.entries(r).filter(([, v]) => isTable(v));
   return [
     pad(fields.map(([k, v]) => [`${k}:`, formatValue(k, v)])),
     ...lists.map(([k, v]) => `${k}:\n${table(v as Record<string, unknown>[]).replace(/^/gm, '  ')}`),

@@ -59,5 +59,13 @@ export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: 
     return json(c, upstream.views().map((u) => ({ ...u, active_jobs: active.get(u.id) ?? 0 })));
   });
   app.get('/teams/:team/usage', async (c) => json(c, await admin.usage(c.req.param('team'), c.req.query())));
+  app.put('/teams/:team/webhook', async (c) => json(c, await admin.setWebhook(c.req.param('team'), await jsonBody(c.req.raw))));
+  app.get('/teams/:team/webhook', async (c) => json(c, await admin.getWebhook(c.req.param('team'))));
+  app.delete('/teams/:team/webhook', async (c) => json(c, await admin.deleteWebhook(c.req.param('team'))));
+  app.post('/teams/:team/webhook/rotate-secret', async (c) => json(c, await admin.rotateWebhookSecret(c.req.param('team'))));
+  app.get('/teams/:team/webhook/deliveries', async (c) => json(c, await admin.listWebhookDeliveries(c.req.param('team'), c.req.query())));
+  app.post('/teams/:team/webhook/deliveries/:id/replay', async (c) =>
+    json(c, await admin.replayWebhookDelivery(c.req.param('team'), c.req.param('id'))),
+  );
   return app;
 }

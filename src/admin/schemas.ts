@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { UPSTREAM_KINDS } from '../upstream/providers/types.js';
 import { quotaPolicySchema } from '../quota/policy.js';
+import { WEBHOOK_EVENT_TYPES } from '../store/types.js';
 
 /**
  * The wire shapes of the admin API. The service validates with these and the OpenAPI document is
@@ -85,3 +86,53 @@ export const upstreamListSchema = z.array(
     active_jobs: z.number().int(),
   }),
 );
+
+export const webhookInputSchema = z
+  .object({
+    url: z
+      .string()
+      .max(2048)
+      .meta({
+        format: 'uri',
+        // The usual form; the rules themselves are the description's (and src/webhooks/destination.ts).
+        pattern: '^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$',
+        description:
+          'https (http too, for a host listed in WEBHOOK_ALLOWED_HOSTS), no credentials; refused when the host is not listed in a non-empty WEBHOOK_ALLOWED_HOSTS, or resolves to a private, loopback or link-local address that is not listed.',
+      }),
+    events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional().meta({ description: 'Default: both.' }),
+    enabled: z.boolean().optional().meta({ description: 'Default: true. Disabled, no event is queued or sent.' }),
+  })
+  .strict();
+export const deliveriesQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(100).optional().meta({ description: 'Default 20.' }) });
+export const deliveryPathSchema = teamPathSchema.extend({ id: z.string().min(1).meta({ description: 'The delivery id (`whd_…`).' }) });
+
+export const webhookEndpointSchema = z.object({
+  object: z.literal('webhook_endpoint'),
+  team: z.string(),
+  url: z.string(),
+  events: z.array(z.enum(WEBHOOK_EVENT_TYPES)),
+  enabled: z.boolean(),
+  created_at: z.number().int(),
+  previous_secret_expires_at: z.number().int().nullable().meta({ description: 'Until when the secret before the last rotation still signs.' }),
+  secret: z.string().optional().meta({ description: 'The signing secret (`whsec_…`): only when the endpoint is created or its secret rotated.' }),
+});
+export type WebhookEndpointObject = z.output<typeof webhookEndpointSchema>;
+export const webhookDeletedSchema = z.object({ object: z.literal('webhook_endpoint.deleted'), team: z.string(), deleted: z.literal(true) });
+export const deliverySchema = z.object({
+  id: z.string(),
+  object: z.literal('webhook.delivery'),
+  event_id: z.string().meta({ description: 'The `webhook-id` of every attempt.' }),
+  type: z.enum(WEBHOOK_EVENT_TYPES),
+  video_id: z.string(),
+  status: z.enum(['pending', 'delivered', 'failed']),
+  attempts: z.number().int(),
+  last_status: z.number().int().nullable(),
+  last_error: z.string().nullable(),
+  last_latency_ms: z.number().int().nullable(),
+  last_attempt_at: z.number().int().nullable(),
+  next_attempt_at: z.number().int().nullable(),
+  delivered_at: z.number().int().nullable(),
+  created_at: z.number().int(),
+});
+export type DeliveryObject = z.output<typeof deliverySchema>;
+export const deliveryListSchema = z.object({ object: z.literal('list'), data: z.array(deliverySchema) });

@@ -3,9 +3,53 @@ import { generateKey, hashKey, STATIC_TEAM } from '../http/auth.js';
 import { ApiError, invalidRequest, notFound } from '../http/errors.js';
 import { parseOrThrow } from '../http/validation.js';
 import type { Clock, QuotaPolicy } from '../quota/policy.js';
-import type { ApiKeyRecord, Store, Team } from '../store/types.js';
+import { WEBHOOK_EVENT_TYPES, type ApiKeyRecord, type Store, type Team, type WebhookDelivery, type WebhookEndpoint } from '../store/types.js';
 import type { ModelCatalog } from '../videos/models.js';
-import { createTeamSchema, issueKeySchema, patchTeamSchema, usageQuerySchema, type ApiKeyObject, type TeamObject, type UsageObject } from './schemas.js';
+import { RefusedDestinationError, type DestinationPolicy } from '../webhooks/destination.js';
+import { newWebhookSecret, ROTATION_OVERLAP_MS } from '../webhooks/signing.js';
+import {
+  createTeamSchema,
+  deliveriesQuerySchema,
+  issueKeySchema,
+  patchTeamSchema,
+  usageQuerySchema,
+  webhookInputSchema,
+  type ApiKeyObject,
+  type DeliveryObject,
+  type TeamObject,
+  type UsageObject,
+  type WebhookEndpointObject,
+} from './schemas.js';
+
+const unixS = (ms: number | null) => (ms === null ? null : Math.floor(ms / 1000));
+
+/** Never the secret: only the calls that make one return it (`secret`). */
+export const webhookView = (e: WebhookEndpoint, secret?: string): WebhookEndpointObject => ({
+  object: 'webhook_endpoint',
+  team: e.teamId,
+  url: e.url,
+  events: [...e.events],
+  enabled: e.enabled,
+  created_at: e.createdAt,
+  previous_secret_expires_at: e.previousSecret !== null ? unixS(e.previousSecretExpiresAtMs) : null,
+  ...(secret !== undefined ? { secret } : {}),
+});
+export const deliveryView = (d: WebhookDelivery): DeliveryObject => ({
+  id: d.id,
+  object: 'webhook.delivery',
+  event_id: d.eventId,
+  type: d.type,
+  video_id: d.videoId,
+  status: d.status,
+  attempts: d.attempts,
+  last_status: d.lastStatus,
+  last_error: d.lastError,
+  last_latency_ms: d.lastLatencyMs,
+  last_attempt_at: unixS(d.lastAttemptAtMs),
+  next_attempt_at: unixS(d.nextAttemptAtMs),
+  delivered_at: unixS(d.deliveredAtMs),
+  created_at: d.createdAt,
+});
 
 export const teamView = (t: Team): TeamObject => ({ id: t.id, object: 'team', name: t.name, quota: t.quota, created_at: t.createdAt });
 export const keyView = (k: ApiKeyRecord): ApiKeyObject => ({
@@ -21,6 +65,7 @@ export const keyView = (k: ApiKeyRecord): ApiKeyObject => ({
 });
 
 const teamNotFound = (id: string) => notFound(`No team '${id}'.`, 'team', 'team_not_found');
+const webhookNotFound = (team: string) => notFound(`Team '${team}' has no webhook endpoint.`, 'team', 'webhook_not_found');
 const teamConflict = (message: string, code: string) => new ApiError({ status: 409, type: 'invalid_request_error', message, param: 'id', code });
 
 /** Team, key and usage operations, shared by the admin API and the CLI so both behave the same. */
@@ -30,6 +75,8 @@ export class AdminService {
     private readonly clock: Clock,
     /** Model allow-lists must name models or aliases the gateway knows, or they silently allow nothing. */
     private readonly catalog: ModelCatalog,
+    /** Where webhook endpoints may point (WEBHOOK_ALLOWED_HOSTS), checked when one is set. */
+    private readonly destinations: DestinationPolicy,
     /** Revocations and policy changes need no hook: the store tells every replica (Store.onChange). */
     private readonly hooks: {
       /** Writes request counts still held in memory, so usage is exact on this replica. */
@@ -136,5 +183,61 @@ export class AdminService {
       ...(days ? { daily: [...u.daily] } : {}),
     };
     return usage;
+  }
+
+  private async requireTeam(teamId: string): Promise<void> {
+    if (!(await this.store.getTeam(teamId))) throw teamNotFound(teamId);
+  }
+
+  /** Creates the endpoint (its secret shown this once) or replaces its url, events and enabled flag. */
+  async setWebhook(teamId: string, body: unknown) {
+    const input = parseOrThrow(webhookInputSchema, body);
+    await this.requireTeam(teamId);
+    let url: URL;
+    try {
+      url = await this.destinations.check(input.url);
+    } catch (err) {
+      if (err instanceof RefusedDestinationError) throw invalidRequest(`Invalid 'url': ${err.message}.`, 'url', 'webhook_url_refused');
+      throw err;
+    }
+    const events = WEBHOOK_EVENT_TYPES.filter((t) => (input.events ?? WEBHOOK_EVENT_TYPES).includes(t));
+    const secret = newWebhookSecret();
+    const { endpoint, created } = await this.store.putWebhook(teamId, { url: url.href, events, enabled: input.enabled ?? true }, secret, this.clock.now());
+    return webhookView(endpoint, created ? secret : undefined);
+  }
+
+  async getWebhook(teamId: string) {
+    await this.requireTeam(teamId);
+    const endpoint = await this.store.getWebhook(teamId);
+    if (!endpoint) throw webhookNotFound(teamId);
+    return webhookView(endpoint);
+  }
+
+  async deleteWebhook(teamId: string) {
+    await this.requireTeam(teamId);
+    if (!(await this.store.deleteWebhook(teamId))) throw webhookNotFound(teamId);
+    return { object: 'webhook_endpoint.deleted', team: teamId, deleted: true };
+  }
+
+  /** The new secret, shown this once; the old one keeps signing for ROTATION_OVERLAP_MS. */
+  async rotateWebhookSecret(teamId: string) {
+    await this.requireTeam(teamId);
+    const secret = newWebhookSecret();
+    const endpoint = await this.store.rotateWebhookSecret(teamId, secret, ROTATION_OVERLAP_MS, this.clock.now());
+    if (!endpoint) throw webhookNotFound(teamId);
+    return webhookView(endpoint, secret);
+  }
+
+  async listWebhookDeliveries(teamId: string, query: unknown) {
+    const { limit } = parseOrThrow(deliveriesQuerySchema, query);
+    await this.requireTeam(teamId);
+    return { object: 'list', data: (await this.store.listDeliveries(teamId, limit ?? 20)).map(deliveryView) };
+  }
+
+  async replayWebhookDelivery(teamId: string, id: string) {
+    await this.requireTeam(teamId);
+    const delivery = await this.store.replayDelivery(teamId, id, this.clock.now());
+    if (!delivery) throw notFound(`Team '${teamId}' has no webhook delivery '${id}'.`, 'id', 'delivery_not_found');
+    return deliveryView(delivery);
   }
 }

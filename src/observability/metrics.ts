@@ -29,6 +29,7 @@ const LIMIT_OF: Record<Refusal['kind'], string> = {
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
 type CounterChild = { inc(value?: number): void };
+export type WebhookResult = 'delivered' | 'retrying' | 'failed';
 type HistogramChild = { observe(value: number): void };
 
 /** The pair recorded for one upstream call, bound once per (operation, outcome). */
@@ -49,6 +50,7 @@ export class Metrics {
   private readonly refusals: Counter<'limit' | 'scope'>;
   private readonly seconds: Record<Charge, Counter<'team'>>;
   private readonly uncertain: Counter;
+  private readonly webhooks: Record<WebhookResult, CounterChild>;
   private store: { store: Store; clock: Clock } | undefined;
   private stats: { at: number; value: Promise<StoreStats | undefined> } | undefined;
 
@@ -86,6 +88,13 @@ export class Metrics {
       help: 'Creates whose upstream answer never arrived (timeout, reset, garbled): refunded, though the upstream may have started a job.',
       registers,
     });
+    const webhooks = new Counter({
+      name: 'gateway_webhook_deliveries_total',
+      help: 'Webhook delivery attempts by result: delivered, retrying (failed, another attempt is scheduled) or failed (for good).',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.webhooks = { delivered: webhooks.labels('delivered'), retrying: webhooks.labels('retrying'), failed: webhooks.labels('failed') };
     const activeJobs: Gauge<'team'> = new Gauge({
       name: 'gateway_active_jobs',
       help: 'Jobs holding a concurrency slot (reserved, not yet ended), by team.',
@@ -151,6 +160,10 @@ export class Metrics {
 
   uncertainCreate(): void {
     this.uncertain.inc();
+  }
+
+  webhookDelivery(result: WebhookResult): void {
+    this.webhooks[result].inc();
   }
 
   /** Gauges read from the store on scrape (active jobs, reconciler lag). */

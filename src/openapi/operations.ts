@@ -15,6 +15,13 @@ import {
   usageQuerySchema,
   usageSchema,
   upstreamListSchema,
+  webhookDeletedSchema,
+  webhookEndpointSchema,
+  webhookInputSchema,
+  deliveriesQuerySchema,
+  deliveryListSchema,
+  deliveryPathSchema,
+  deliverySchema,
 } from '../admin/schemas.js';
 import { ASSETS } from '../admin/console.js';
 import { errorBodySchema } from '../http/errors.js';
@@ -57,7 +64,7 @@ export interface Answer {
 }
 
 export interface Operation {
-  readonly method: 'get' | 'post' | 'patch' | 'delete';
+  readonly method: 'get' | 'put' | 'post' | 'patch' | 'delete';
   /** OpenAPI form: `{name}` where the app has `:name`. */
   readonly path: string;
   readonly operationId: string;
@@ -85,6 +92,7 @@ export const REQUEST_COMPONENTS = {
   CreateTeamRequest: createTeamSchema,
   UpdateTeamRequest: patchTeamSchema,
   IssueKeyRequest: issueKeySchema,
+  SetWebhookRequest: webhookInputSchema,
   QuotaPolicy: quotaPolicySchema,
 } as const;
 
@@ -111,6 +119,10 @@ export const RESPONSE_COMPONENTS = {
   IssuedApiKey: issuedKeySchema,
   RevokedApiKey: revokedKeySchema,
   Usage: usageSchema,
+  WebhookEndpoint: webhookEndpointSchema,
+  WebhookEndpointDeleted: webhookDeletedSchema,
+  WebhookDelivery: deliverySchema,
+  WebhookDeliveryList: deliveryListSchema,
   Health: healthSchema,
   Readiness: readinessSchema,
 } as const;
@@ -140,6 +152,8 @@ const teamLinks = {
   ListKeys: { operationId: 'listKeys', parameters: { team: '$response.body#/id' } },
   GetUsage: { operationId: 'getUsage', parameters: { team: '$response.body#/id' } },
   DeleteTeam: { operationId: 'deleteTeam', parameters: { team: '$response.body#/id' } },
+  SetWebhook: { operationId: 'setWebhook', parameters: { team: '$response.body#/id' } },
+  ListWebhookDeliveries: { operationId: 'listWebhookDeliveries', parameters: { team: '$response.body#/id' } },
 };
 const adminBody = (schema: z.ZodType, required: boolean) => ({ required, media: { 'application/json': schema } });
 
@@ -358,6 +372,100 @@ export const OPERATIONS: readonly Operation[] = [
     query: usageQuerySchema,
     answers: { 200: { description: 'Usage.', body: usageSchema } },
     errors: [400, 404],
+  },
+  {
+    method: 'put',
+    path: '/admin/teams/{team}/webhook',
+    operationId: 'setWebhook',
+    summary: "Create or replace a team's webhook endpoint (a new one's signing secret is shown once)",
+    tag: 'Admin',
+    auth: 'adminToken',
+    pathParams: teamPathSchema,
+    body: adminBody(webhookInputSchema, true),
+    answers: {
+      200: {
+        description: 'The endpoint; `secret` only when it was created.',
+        body: webhookEndpointSchema,
+        links: {
+          GetWebhook: { operationId: 'getWebhook', parameters: { team: '$response.body#/team' } },
+          RotateWebhookSecret: { operationId: 'rotateWebhookSecret', parameters: { team: '$response.body#/team' } },
+          DeleteWebhook: { operationId: 'deleteWebhook', parameters: { team: '$response.body#/team' } },
+        },
+      },
+    },
+    // 400: also a url that WEBHOOK_ALLOWED_HOSTS or the address rules refuse (`webhook_url_refused`).
+    errors: [400, 404, 413, 415],
+  },
+  {
+    method: 'get',
+    path: '/admin/teams/{team}/webhook',
+    operationId: 'getWebhook',
+    summary: "Get a team's webhook endpoint (never its secret)",
+    tag: 'Admin',
+    auth: 'adminToken',
+    pathParams: teamPathSchema,
+    answers: {
+      200: {
+        description: 'The endpoint.',
+        body: webhookEndpointSchema,
+        links: {
+          RotateWebhookSecret: { operationId: 'rotateWebhookSecret', parameters: { team: '$response.body#/team' } },
+          DeleteWebhook: { operationId: 'deleteWebhook', parameters: { team: '$response.body#/team' } },
+        },
+      },
+    },
+    errors: [404],
+  },
+  {
+    method: 'delete',
+    path: '/admin/teams/{team}/webhook',
+    operationId: 'deleteWebhook',
+    summary: "Delete a team's webhook endpoint",
+    tag: 'Admin',
+    auth: 'adminToken',
+    pathParams: teamPathSchema,
+    answers: { 200: { description: 'Deleted.', body: webhookDeletedSchema } },
+    errors: [404],
+  },
+  {
+    method: 'post',
+    path: '/admin/teams/{team}/webhook/rotate-secret',
+    operationId: 'rotateWebhookSecret',
+    summary: 'Give the endpoint a new signing secret, shown once; the old one keeps signing for 24 hours',
+    tag: 'Admin',
+    auth: 'adminToken',
+    pathParams: teamPathSchema,
+    answers: { 200: { description: 'The endpoint with its new `secret`.', body: webhookEndpointSchema } },
+    errors: [404],
+  },
+  {
+    method: 'get',
+    path: '/admin/teams/{team}/webhook/deliveries',
+    operationId: 'listWebhookDeliveries',
+    summary: "A team's most recent webhook deliveries, newest first",
+    tag: 'Admin',
+    auth: 'adminToken',
+    pathParams: teamPathSchema,
+    query: deliveriesQuerySchema,
+    answers: {
+      200: {
+        description: 'Deliveries: attempts, last answer, next attempt.',
+        body: deliveryListSchema,
+        links: { ReplayWebhookDelivery: { operationId: 'replayWebhookDelivery', parameters: { team: '$request.path.team', id: '$response.body#/data/0/id' } } },
+      },
+    },
+    errors: [400, 404],
+  },
+  {
+    method: 'post',
+    path: '/admin/teams/{team}/webhook/deliveries/{id}/replay',
+    operationId: 'replayWebhookDelivery',
+    summary: 'Send a delivery again now, with a fresh set of attempts and the same event id',
+    tag: 'Admin',
+    auth: 'adminToken',
+    pathParams: deliveryPathSchema,
+    answers: { 200: { description: 'The delivery, due now.', body: deliverySchema } },
+    errors: [404],
   },
   {
     method: 'get',

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Charge, JobRecord } from './types.js';
 
 /** What an abandoned create's hidden record says, for an operator reading the store. */
@@ -13,3 +14,6 @@ export function chargeMove(reserved: number, settled: number): [Charge, number] 
   if (settled > 0) return ['settled', settled];
   return ['refunded', -reserved];
 }
+
+/** Names one claim of a webhook delivery: only its holder may record the attempt. */
+export const leaseToken = () => randomBytes(12).toString('hex');

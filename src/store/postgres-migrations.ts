@@ -5,7 +5,7 @@ import type pg from 'pg';
  * new step at the end. Version n is the step at index n - 1.
  *
  * The tables mirror the embedded store's, so that copying an embedded store into PostgreSQL is a row copy.
- * `quota_scopes` is new: one row per team and per key that admissions lock (see PostgresStore.admit).
+ * `quota_scopes` is new: one row per team and per key that job admissions lock (see PostgresStore.admitJob).
  */
 export const MIGRATIONS: readonly string[] = [
   `
@@ -42,7 +42,21 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN upstream_name text, ADD COLUMN media_url text;
   `,
-  // 4: derived videos (§9): the source video a remix, extension or edit was made from, and which of the three.
+  // 4: webhooks (§6): one endpoint per team, and the outbox of events with the state of their delivery.
+  `
+  CREATE TABLE webhook_endpoints (
+    team_id text PRIMARY KEY, url text NOT NULL, events jsonb NOT NULL, enabled boolean NOT NULL, secret text NOT NULL,
+    previous_secret text, previous_secret_expires_at_ms bigint, created_at bigint NOT NULL);
+  CREATE TABLE webhook_deliveries (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, id text NOT NULL UNIQUE, event_id text NOT NULL UNIQUE,
+    team_id text NOT NULL, video_id text NOT NULL UNIQUE, type text NOT NULL, created_at bigint NOT NULL,
+    status text NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')), attempts integer NOT NULL DEFAULT 0,
+    last_status integer, last_error text, last_latency_ms integer, last_attempt_at_ms bigint, next_attempt_at_ms bigint,
+    delivered_at_ms bigint, lease_until_ms bigint, lease_token text);
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at_ms) WHERE status = 'pending';
+  CREATE INDEX webhook_deliveries_team ON webhook_deliveries (team_id, seq);
+  `,
+  // 5: derived videos (§9): the source video a remix, extension or edit was made from, and which of the three.
   `
   ALTER TABLE jobs ADD COLUMN source_video_id text, ADD COLUMN derivation text CHECK (derivation IN ('remix', 'extension', 'edit'));
   `,

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { DEFAULTS } from '../config.js';
 import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
 import { isTerminal } from '../videos/dialects/task.js';
+import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
 import { ChangeFeed } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
 import { PgListener } from './postgres-listen.js';
@@ -11,7 +12,9 @@ import {
   StoreUnavailableError,
   type Admission,
   type ApiKeyRecord,
+  type AttemptResult,
   type Charge,
+  type ClaimedDelivery,
   type ChargeListener,
   type ChangeListener,
   type CreateTeamResult,
@@ -29,6 +32,9 @@ import {
   type TaskUpdate,
   type Team,
   type TeamUsage,
+  type WebhookDelivery,
+  type WebhookEndpoint,
+  type WebhookEndpointInput,
 } from './types.js';
 
 /**
@@ -137,6 +143,34 @@ const toKey = (r: Row): ApiKeyRecord => ({
   revokedAt: (r.revoked_at as number | null) ?? null,
 });
 
+const toEndpoint = (r: Row): WebhookEndpoint => ({
+  teamId: r.team_id as string,
+  url: r.url as string,
+  events: r.events as WebhookEndpoint['events'],
+  enabled: r.enabled as boolean,
+  secret: r.secret as string,
+  previousSecret: (r.previous_secret as string | null) ?? null,
+  previousSecretExpiresAtMs: (r.previous_secret_expires_at_ms as number | null) ?? null,
+  createdAt: r.created_at as number,
+});
+
+const toDelivery = (r: Row): WebhookDelivery => ({
+  id: r.id as string,
+  eventId: r.event_id as string,
+  teamId: r.team_id as string,
+  videoId: r.video_id as string,
+  type: r.type as WebhookDelivery['type'],
+  createdAt: r.created_at as number,
+  status: r.status as WebhookDelivery['status'],
+  attempts: r.attempts as number,
+  lastStatus: (r.last_status as number | null) ?? null,
+  lastError: (r.last_error as string | null) ?? null,
+  lastLatencyMs: (r.last_latency_ms as number | null) ?? null,
+  lastAttemptAtMs: (r.last_attempt_at_ms as number | null) ?? null,
+  nextAttemptAtMs: (r.next_attempt_at_ms as number | null) ?? null,
+  deliveredAtMs: (r.delivered_at_ms as number | null) ?? null,
+});
+
 const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
 const sec = (ms: number) => Math.floor(ms / 1000);
 
@@ -145,6 +179,8 @@ const CHANGES_CHANNEL = 'grok_gateway_changes';
 const CHANGE_KINDS = new Set(['key', 'team', 'job']);
 
 type Bump = { scope: string; bucket: string; requests: number; reserved: number; settled: number };
+/** A request admission waiting for its team's turn (`PostgresStore.admitRequest`). */
+type PendingRequest = { readonly principal: Principal; readonly nowArg: number; resolve(a: Admission): void; reject(err: unknown): void };
 /** A move of a job's seconds made inside a transaction, told to the ChargeListener once it commits. */
 type ChargeMove = [teamId: string, charge: Charge, seconds: number];
 
@@ -294,18 +330,26 @@ export class PostgresStore implements Store {
         for (const change of told) this.changes.emit(change);
         return out;
       } catch (err) {
-        if (err instanceof StoreUnavailableError) {
-          c.release(true);
-          throw err;
-        }
-        await c.query('ROLLBACK').then(
-          () => c.release(),
-          () => c.release(true),
-        );
-        if (isRetryable(err) && attempt < 3) continue;
+        if (await this.discard(c, err, attempt)) continue;
         throw err;
       }
     }
+  }
+
+  /**
+   * Ends a transaction that failed with `err` and gives its connection back; true if it may simply run again.
+   * A connection that failed as unavailable is dropped (its session, and any transaction, die with it).
+   */
+  private async discard(c: pg.PoolClient, err: unknown, attempt: number): Promise<boolean> {
+    if (err instanceof StoreUnavailableError) {
+      c.release(true);
+      return false;
+    }
+    await c.query('ROLLBACK').then(
+      () => c.release(),
+      () => c.release(true),
+    );
+    return isRetryable(err) && attempt < 3;
   }
 
   /**
@@ -340,8 +384,9 @@ export class PostgresStore implements Store {
   /**
    * Adds to counters in one statement. Rows are merged per (scope, bucket) — ON CONFLICT may touch a row only
    * once per statement — and sorted, so that any two transactions lock counter rows in the same order.
+   * Returns each row's request count after the addition.
    */
-  private async bump(c: Queryable, rows: readonly Bump[]): Promise<void> {
+  private async bump(c: Queryable, rows: readonly Bump[]): Promise<Row[]> {
     const merged = new Map<string, Bump>();
     for (const r of rows) {
       const id = `${r.scope}\0${r.bucket}`;
@@ -350,13 +395,14 @@ export class PostgresStore implements Store {
       else merged.set(id, r);
     }
     const sorted = [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
-    if (sorted.length === 0) return;
-    await this.q(
+    if (sorted.length === 0) return [];
+    return this.q(
       c,
       `INSERT INTO counters AS c (scope, bucket, requests, seconds_reserved, seconds_settled)
        SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
        ON CONFLICT (scope, bucket) DO UPDATE SET requests = c.requests + excluded.requests,
-         seconds_reserved = c.seconds_reserved + excluded.seconds_reserved, seconds_settled = c.seconds_settled + excluded.seconds_settled`,
+         seconds_reserved = c.seconds_reserved + excluded.seconds_reserved, seconds_settled = c.seconds_settled + excluded.seconds_settled
+       RETURNING c.scope, c.bucket, c.requests`,
       [sorted.map((r) => r.scope), sorted.map((r) => r.bucket), sorted.map((r) => r.requests), sorted.map((r) => r.reserved), sorted.map((r) => r.settled)],
     );
   }
@@ -372,9 +418,9 @@ export class PostgresStore implements Store {
   }
 
   /** Moves seconds between reserved and settled (or out, for a refund) in the buckets the job was charged to. */
-  private shift(c: Queryable, moves: ChargeMove[], job: JobRecord, reserved: number, settled: number): Promise<void> {
+  private async shift(c: Queryable, moves: ChargeMove[], job: JobRecord, reserved: number, settled: number): Promise<void> {
     moves.push([job.teamId, ...chargeMove(reserved, settled)]);
-    return this.bump(
+    await this.bump(
       c,
       [scopeKey('team', job.teamId), scopeKey('key', job.keyId)].flatMap((scope) => [
         { scope, bucket: `day:${job.chargeDay}`, requests: 0, reserved, settled },
@@ -383,22 +429,133 @@ export class PostgresStore implements Store {
     );
   }
 
+  /** Per team, the request admissions waiting for the transaction in flight for that team (`admitRequest`). */
+  private readonly admitting = new Map<string, PendingRequest[]>();
+
   /**
-   * One admission, one transaction:
+   * The admission of a request to a key with a per-minute limit: every such request, so the hot path. A
+   * replica runs a team's admissions in turns, one transaction each turn for all that arrived while the
+   * previous one ran (one alone when they do not overlap; they would wait on the same row lock anyway).
+   * Three round trips per turn, and the counter rows locked for the last one only:
+   * 1. `BEGIN` and the database's clock, sent as one query without parameters, which node-postgres sends in
+   *    the simple protocol: both statements in one round trip. No lock is taken.
+   * 2. One statement counts every request of the turn in the minute, day and month counters of its key and
+   *    of the team, unconditionally, and returns the counts (`bump`: rows merged, in its sorted order, the
+   *    same for every writer of counters, so no two can wait on each other in a cycle).
+   * 3. The shared rule judges the requests one after the other, in arrival order, each on the counts as they
+   *    were before the turn (returned minus the turn's own) plus the requests admitted before it. Admitted
+   *    ones stay counted; refused ones are taken out again (one more statement, under the same locks), or,
+   *    when all are refused, the transaction rolls back: a refused request is counted nowhere, in no scope,
+   *    exactly as in the embedded store. Then COMMIT.
+   * Why this is exact across replicas: INSERT … ON CONFLICT DO UPDATE locks each counter row it writes until
+   * the transaction ends, and when it had to wait for that lock, it updates (and returns) the row as the
+   * holder committed it (READ COMMITTED re-reads the locked row's latest version for the update, whatever
+   * the statement's snapshot), or as it was if the holder rolled back. Every turn for a team, on any
+   * replica, writes the team's minute row, so the turns form one serial order on that row lock, each judging
+   * the counts all earlier turns committed; within a turn the requests are judged serially too. So no limit
+   * admits more than it allows, and a refused count, taken out before the locks are released, is never seen
+   * by anyone. The counts and the admissions commit together or not at all, so each admitted request is
+   * counted exactly once (a COMMIT whose answer is lost surfaces as store_unavailable, as in `tx`).
+   * The minute boundary: the clock is read before the lock is waited for, so a turn that waits across the
+   * boundary counts in the minute it read. Each minute's row still holds exactly the admissions stamped in
+   * that minute, at most the limit; only their commits can trail into the next minute by the lock wait
+   * (bounded by the statement timeout), which a fixed window cannot tell from requests that came earlier.
+   * No `quota_scopes` lock: the counter rows are the locks here, and they are held for one round trip
+   * (two with a partial refusal), where `admitJob` holds its locks for four.
+   */
+  admitRequest(principal: Principal, nowArg: number): Promise<Admission> {
+    return new Promise((resolve, reject) => {
+      const pending = { principal, nowArg, resolve, reject };
+      const waiting = this.admitting.get(principal.teamId);
+      if (waiting) waiting.push(pending);
+      else void this.admitInTurns(principal.teamId, [pending]);
+    });
+  }
+
+  /** Runs a team's turns one after the other, each with all the admissions that arrived meanwhile. */
+  private async admitInTurns(teamId: string, turn: PendingRequest[]): Promise<void> {
+    while (turn.length > 0) {
+      this.admitting.set(teamId, []);
+      try {
+        const out = await this.admitTurn(turn);
+        turn.forEach((p, i) => p.resolve(out[i]!));
+      } catch (err) {
+        for (const p of turn) p.reject(err);
+      }
+      turn = this.admitting.get(teamId)!;
+    }
+    this.admitting.delete(teamId);
+  }
+
+  private async admitTurn(turn: readonly PendingRequest[]): Promise<Admission[]> {
+    for (let attempt = 1; ; attempt++) {
+      const c = await this.connect();
+      try {
+        const [, clock] = await this.simple(c, `BEGIN; SELECT ${DB_NOW_MS} AS now_ms`);
+        const at = (p: PendingRequest) => (this.clock === 'caller' ? p.nowArg : (clock!.rows[0]!.now_ms as number));
+        const bumps = turn.flatMap((p) => this.requestBumps(p.principal.teamId, p.principal.keyId, at(p), 1, 0));
+        const counts = new Map((await this.bump(c, bumps)).map((r) => [`${r.scope}\0${r.bucket}`, r.requests as number]));
+        for (const b of bumps) counts.set(`${b.scope}\0${b.bucket}`, counts.get(`${b.scope}\0${b.bucket}`)! - b.requests);
+        const refused: Bump[] = [];
+        const out = turn.map((pending): Admission => {
+          const p = pending.principal;
+          const now = at(pending);
+          const minute = `min:${buckets(now).minute}`;
+          const rows = { key: `${scopeKey('key', p.keyId)}\0${minute}`, team: `${scopeKey('team', p.teamId)}\0${minute}` };
+          const usage = (row: string): UsageSnapshot => ({ requestsThisMinute: counts.get(row)!, activeJobs: 0, daySeconds: 0, monthSeconds: 0 });
+          const scopes = [
+            { scope: 'key' as const, policy: p.keyPolicy, usage: usage(rows.key) },
+            { scope: 'team' as const, policy: p.teamPolicy, usage: usage(rows.team) },
+          ];
+          const refusal = evaluateRequest(scopes, now);
+          if (refusal) {
+            refused.push(...this.requestBumps(p.teamId, p.keyId, now, -1, 0));
+            return { ok: false, refusal };
+          }
+          for (const row of [rows.key, rows.team]) counts.set(row, counts.get(row)! + 1);
+          return { ok: true, rate: rateInfo(scopes, now) };
+        });
+        const admitted = out.some((a) => a.ok);
+        if (admitted && refused.length > 0) await this.bump(c, refused);
+        await this.q(c, admitted ? 'COMMIT' : 'ROLLBACK');
+        c.release();
+        return out;
+      } catch (err) {
+        if (await this.discard(c, err, attempt)) continue;
+        throw err;
+      }
+    }
+  }
+
+  /** Several statements in one round trip (the simple protocol: no parameters); one result each. */
+  private async simple(c: pg.PoolClient, text: string): Promise<pg.QueryResult<Row>[]> {
+    try {
+      return (await c.query<Row>(text)) as unknown as pg.QueryResult<Row>[];
+    } catch (err) {
+      throw classify(err);
+    }
+  }
+
+  /**
+   * One admission of a job, one transaction:
    * 1. Lock the team's row, then the key's, in `quota_scopes` (always in that order, so two admissions can
    *    never wait on each other in a cycle). The rows are created by the same statement on first use: static
    *    keys, and principals whose team row is gone, have no `teams`/`api_keys` row to lock, yet must be
    *    counted like any other. The statement also reads the clock, after both locks are held.
-   * 2. Read the counters (and, for a job, the active jobs) of both scopes — a new statement, so it sees
-   *    every admission committed before this one got its locks.
-   * 3. Evaluate the shared rule, then count (and record the job), and commit, which releases the locks.
-   * Every replica admitting for this team queues on the same row lock and reads what the previous holder
-   * committed, on one clock: the admissions of a team are a single serial sequence however many replicas
-   * there are, so no limit admits more than it allows and each admission is counted exactly once. Seconds
-   * and slots freed concurrently by a settle or refund (which do not take these locks) can only make the
-   * counts read here too high for an instant, never too low.
+   * 2. Read the counters and the active jobs of both scopes — a new statement, so it sees every admission
+   *    committed before this one got its locks.
+   * 3. Evaluate the shared rule, then reserve the seconds and record the job, and commit, which releases the
+   *    locks.
+   * Every replica admitting a job for this team queues on the same row lock and reads what the previous
+   * holder committed, on one clock: the job admissions of a team are a single serial sequence however many
+   * replicas there are, so no limit admits more than it allows and each admission is counted exactly once.
+   * Seconds and slots freed concurrently by a settle or refund (which do not take these locks) can only make
+   * the counts read here too high for an instant, never too low. The active jobs have no row to lock, hence
+   * `quota_scopes` rather than the counter rows `admitRequest` locks; it also keeps the per-request
+   * admissions of the team from waiting behind this transaction's reads (the counter rows are locked here
+   * only from the reservation to the commit).
    */
-  private admit(principal: Principal, job: NewJob | null, nowArg: number): Promise<Admission> {
+  admitJob(principal: Principal, job: NewJob, nowArg: number): Promise<Admission> {
     return this.tx(async (c, moves) => {
       const team = scopeKey('team', principal.teamId);
       const key = scopeKey('key', principal.keyId);
@@ -411,33 +568,27 @@ export class PostgresStore implements Store {
       );
       const now = Math.max(...locked.map((r) => r.now_ms as number));
       const b = buckets(now);
-      // A request needs its minute; a job its day, month and slots (its request was counted on arrival).
+      // The day, the month and the slots (the job's request was counted on arrival).
       const [read] = await this.q(
         c,
         `SELECT
-           (SELECT coalesce(json_agg(json_build_array(scope, bucket, requests, seconds_reserved + seconds_settled)), '[]')
-              FROM counters WHERE scope IN ($1, $2) AND bucket = ANY($3::text[])) AS counters,
-           CASE WHEN $4::boolean THEN (SELECT count(*) FROM jobs WHERE team_id = $5 AND charge = 'reserved') ELSE 0 END AS team_active,
-           CASE WHEN $4::boolean THEN (SELECT count(*) FROM jobs WHERE key_id = $6 AND charge = 'reserved') ELSE 0 END AS key_active`,
-        [team, key, job ? [`day:${b.day}`, `month:${b.month}`] : [`min:${b.minute}`], job !== null, principal.teamId, principal.keyId],
+           (SELECT coalesce(json_agg(json_build_array(scope, bucket, seconds_reserved + seconds_settled)), '[]')
+              FROM counters WHERE scope IN ($1, $2) AND bucket IN ($3, $4)) AS counters,
+           (SELECT count(*) FROM jobs WHERE team_id = $5 AND charge = 'reserved') AS team_active,
+           (SELECT count(*) FROM jobs WHERE key_id = $6 AND charge = 'reserved') AS key_active`,
+        [team, key, `day:${b.day}`, `month:${b.month}`, principal.teamId, principal.keyId],
       );
-      const counters = new Map((read!.counters as Array<[string, string, number, number]>).map(([s, bk, req, secs]) => [`${s}\0${bk}`, { req, secs }]));
+      const seconds = new Map((read!.counters as Array<[string, string, number]>).map(([s, bk, secs]) => [`${s}\0${bk}`, secs]));
       const snapshot = (scope: string, activeJobs: number): UsageSnapshot => ({
-        requestsThisMinute: counters.get(`${scope}\0min:${b.minute}`)?.req ?? 0,
+        requestsThisMinute: 0,
         activeJobs,
-        daySeconds: counters.get(`${scope}\0day:${b.day}`)?.secs ?? 0,
-        monthSeconds: counters.get(`${scope}\0month:${b.month}`)?.secs ?? 0,
+        daySeconds: seconds.get(`${scope}\0day:${b.day}`) ?? 0,
+        monthSeconds: seconds.get(`${scope}\0month:${b.month}`) ?? 0,
       });
       const scopes = [
         { scope: 'key' as const, policy: principal.keyPolicy, usage: snapshot(key, read!.key_active as number) },
         { scope: 'team' as const, policy: principal.teamPolicy, usage: snapshot(team, read!.team_active as number) },
       ];
-      if (!job) {
-        const refusal = evaluateRequest(scopes, now);
-        if (refusal) return { ok: false, refusal };
-        await this.bump(c, this.requestBumps(principal.teamId, principal.keyId, now, 1, 0));
-        return { ok: true, rate: rateInfo(scopes, now) };
-      }
       const refusal = evaluateJob(scopes, job);
       if (refusal) return { ok: false, refusal };
       await this.bump(c, this.requestBumps(principal.teamId, principal.keyId, now, 0, job.seconds));
@@ -451,14 +602,6 @@ export class PostgresStore implements Store {
       moves.push([job.teamId, 'reserved', job.seconds]);
       return { ok: true, rate: null };
     });
-  }
-
-  admitRequest(principal: Principal, nowArg: number): Promise<Admission> {
-    return this.admit(principal, null, nowArg);
-  }
-
-  admitJob(principal: Principal, job: NewJob, nowArg: number): Promise<Admission> {
-    return this.admit(principal, job, nowArg);
   }
 
   /** These counts carry the moment they were made (on the replica that made them); no limit depends on them. */
@@ -482,6 +625,19 @@ export class PostgresStore implements Store {
       [job.id, task.status, task.progress, task.error ? JSON.stringify(task.error) : null, terminal, this.at(nowArg), charge, task.mediaUrl ?? null],
     );
     if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
+    const type = eventTypeFor(task.status);
+    // In the transaction that makes the job terminal, once per job (callers hold its row lock and skip terminal
+    // jobs; the unique video id backs that up). Not for a video its team deleted: it can no longer see it.
+    if (type && row!.deleted_at === null) {
+      await this.q(
+        c,
+        `INSERT INTO webhook_deliveries (id, event_id, team_id, video_id, type, created_at, status, next_attempt_at_ms)
+         SELECT $1, $2, team_id, $3, $4, ${nowMs(6)} / 1000, 'pending', ${nowMs(6)} FROM webhook_endpoints
+         WHERE team_id = $5 AND enabled AND events ? $4
+         ON CONFLICT (video_id) DO NOTHING`,
+        [newDeliveryId(), newEventId(), job.id, type, job.teamId, this.at(nowArg)],
+      );
+    }
     return toJob(row!);
   }
 
@@ -665,6 +821,7 @@ export class PostgresStore implements Store {
         this.at(nowArg),
       ]);
       if (tombstoned.length !== 1) return false;
+      await this.q(c, 'DELETE FROM webhook_endpoints WHERE team_id = $1', [id]);
       await this.notify(c, told, { kind: 'team', teamId: id });
       return true;
     });
@@ -740,6 +897,82 @@ export class PostgresStore implements Store {
       requestsThisMinute: byBucket.get(`min:${b.minute}`)?.requests ?? 0,
       daily,
     };
+  }
+
+  async putWebhook(teamId: string, input: WebhookEndpointInput, secret: string, nowArg: number): Promise<{ endpoint: WebhookEndpoint; created: boolean }> {
+    // xmax is 0 on a row this statement inserted, and the updater's transaction id on one it updated.
+    const [row] = await this.q(
+      this.pool,
+      `INSERT INTO webhook_endpoints AS e (team_id, url, events, enabled, secret, created_at)
+       VALUES ($1, $2, $3::jsonb, $4, $5, ${nowMs(6)} / 1000)
+       ON CONFLICT (team_id) DO UPDATE SET url = excluded.url, events = excluded.events, enabled = excluded.enabled
+       RETURNING e.*, (xmax = 0) AS created`,
+      [teamId, input.url, JSON.stringify(input.events), input.enabled, secret, this.at(nowArg)],
+    );
+    return { endpoint: toEndpoint(row!), created: row!.created as boolean };
+  }
+
+  async getWebhook(teamId: string): Promise<WebhookEndpoint | undefined> {
+    const [row] = await this.q(this.pool, 'SELECT * FROM webhook_endpoints WHERE team_id = $1', [teamId]);
+    return row ? toEndpoint(row) : undefined;
+  }
+
+  async deleteWebhook(teamId: string): Promise<boolean> {
+    return (await this.q(this.pool, 'DELETE FROM webhook_endpoints WHERE team_id = $1 RETURNING team_id', [teamId])).length === 1;
+  }
+
+  async rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, nowArg: number): Promise<WebhookEndpoint | undefined> {
+    const [row] = await this.q(
+      this.pool,
+      `UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_expires_at_ms = ${nowMs(4)} + $3, secret = $2
+       WHERE team_id = $1 RETURNING *`,
+      [teamId, secret, overlapMs, this.at(nowArg)],
+    );
+    return row ? toEndpoint(row) : undefined;
+  }
+
+  /** The outbox as a queue: due rows locked with SKIP LOCKED, so concurrent claimers take disjoint sets. */
+  async claimDeliveries(limit: number, leaseMs: number, nowArg: number): Promise<ClaimedDelivery[]> {
+    const rows = await this.q(
+      this.pool,
+      `WITH due AS (
+         SELECT id FROM webhook_deliveries
+         WHERE status = 'pending' AND next_attempt_at_ms <= ${nowMs(3)} AND (lease_until_ms IS NULL OR lease_until_ms <= ${nowMs(3)})
+         ORDER BY next_attempt_at_ms LIMIT $1 FOR UPDATE SKIP LOCKED)
+       UPDATE webhook_deliveries d SET lease_until_ms = ${nowMs(3)} + $2, lease_token = gen_random_uuid()::text
+       FROM due WHERE d.id = due.id RETURNING d.*`,
+      [limit, leaseMs, this.at(nowArg)],
+    );
+    return rows.map((r) => ({ ...toDelivery(r), leaseToken: r.lease_token as string }));
+  }
+
+  async recordAttempt(id: string, token: string, result: AttemptResult, nowArg: number): Promise<boolean> {
+    const status = result.delivered ? 'delivered' : result.retryInMs === null ? 'failed' : 'pending';
+    const rows = await this.q(
+      this.pool,
+      `UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $3, last_error = $4, last_latency_ms = $5,
+         last_attempt_at_ms = ${nowMs(6)}, status = $7,
+         next_attempt_at_ms = CASE WHEN $7 = 'pending' THEN ${nowMs(6)} + $8 END,
+         delivered_at_ms = CASE WHEN $7 = 'delivered' THEN ${nowMs(6)} ELSE delivered_at_ms END,
+         lease_until_ms = NULL, lease_token = NULL
+       WHERE id = $1 AND lease_token = $2 RETURNING id`,
+      [id, token, result.status, result.error, Math.round(result.latencyMs), this.at(nowArg), status, result.retryInMs ?? 0],
+    );
+    return rows.length === 1;
+  }
+
+  async listDeliveries(teamId: string, limit: number): Promise<WebhookDelivery[]> {
+    return (await this.q(this.pool, 'SELECT * FROM webhook_deliveries WHERE team_id = $1 ORDER BY seq DESC LIMIT $2', [teamId, limit])).map(toDelivery);
+  }
+
+  async replayDelivery(teamId: string, id: string, nowArg: number): Promise<WebhookDelivery | undefined> {
+    const [row] = await this.q(
+      this.pool,
+      `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at_ms = ${nowMs(3)}, delivered_at_ms = NULL,
+         lease_until_ms = NULL, lease_token = NULL WHERE id = $1 AND team_id = $2 RETURNING *`,
+      [id, teamId, this.at(nowArg)],
+    );
+    return row ? toDelivery(row) : undefined;
   }
 
   /**

@@ -3,13 +3,16 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
 import { isTerminal } from '../videos/dialects/task.js';
+import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
 import { ChangeFeed, LocalClaims } from './changes.js';
-import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
+import { ABANDONED, chargeMove, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
 import type {
   Admission,
   ApiKeyRecord,
+  AttemptResult,
   ChangeListener,
   ChargeListener,
+  ClaimedDelivery,
   CreateTeamResult,
   HeldReservation,
   JobRecord,
@@ -23,6 +26,9 @@ import type {
   TaskUpdate,
   Team,
   TeamUsage,
+  WebhookDelivery,
+  WebhookEndpoint,
+  WebhookEndpointInput,
 } from './types.js';
 
 const SCHEMA = `
@@ -47,6 +53,16 @@ CREATE TABLE IF NOT EXISTS counters (
   scope TEXT NOT NULL, bucket TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0,
   seconds_reserved INTEGER NOT NULL DEFAULT 0, seconds_settled INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (scope, bucket)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+  team_id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, enabled INTEGER NOT NULL, secret TEXT NOT NULL,
+  previous_secret TEXT, previous_secret_expires_at_ms INTEGER, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, event_id TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL,
+  video_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, created_at INTEGER NOT NULL, status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, last_status INTEGER, last_error TEXT, last_latency_ms INTEGER,
+  last_attempt_at_ms INTEGER, next_attempt_at_ms INTEGER, delivered_at_ms INTEGER, lease_until_ms INTEGER, lease_token TEXT);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at_ms);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_team ON webhook_deliveries(team_id, seq);
 `;
 
 /**
@@ -122,6 +138,34 @@ const toKey = (r: Row): ApiKeyRecord => ({
 });
 
 const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
+
+const toEndpoint = (r: Row): WebhookEndpoint => ({
+  teamId: r.team_id as string,
+  url: r.url as string,
+  events: JSON.parse(r.events as string),
+  enabled: r.enabled === 1,
+  secret: r.secret as string,
+  previousSecret: (r.previous_secret as string | null) ?? null,
+  previousSecretExpiresAtMs: (r.previous_secret_expires_at_ms as number | null) ?? null,
+  createdAt: r.created_at as number,
+});
+
+const toDelivery = (r: Row): WebhookDelivery => ({
+  id: r.id as string,
+  eventId: r.event_id as string,
+  teamId: r.team_id as string,
+  videoId: r.video_id as string,
+  type: r.type as WebhookDelivery['type'],
+  createdAt: r.created_at as number,
+  status: r.status as WebhookDelivery['status'],
+  attempts: r.attempts as number,
+  lastStatus: (r.last_status as number | null) ?? null,
+  lastError: (r.last_error as string | null) ?? null,
+  lastLatencyMs: (r.last_latency_ms as number | null) ?? null,
+  lastAttemptAtMs: (r.last_attempt_at_ms as number | null) ?? null,
+  nextAttemptAtMs: (r.next_attempt_at_ms as number | null) ?? null,
+  deliveredAtMs: (r.delivered_at_ms as number | null) ?? null,
+});
 
 /** The embedded store: one SQLite file in WAL mode; each quota operation is one immediate transaction. */
 export class SqliteStore implements Store {
@@ -200,6 +244,38 @@ export class SqliteStore implements Store {
       keyByHash: db.prepare('SELECT * FROM api_keys WHERE hash = ?'),
       daily: db.prepare("SELECT bucket, requests, seconds_reserved, seconds_settled FROM counters WHERE scope = ? AND bucket >= ? AND bucket LIKE 'day:%' ORDER BY bucket"),
       pruneMinutes: db.prepare("DELETE FROM counters WHERE bucket LIKE 'min:%' AND bucket < ?"),
+      enqueueEvent: db.prepare(
+        `INSERT OR IGNORE INTO webhook_deliveries (id, event_id, team_id, video_id, type, created_at, status, next_attempt_at_ms)
+         SELECT @id, @eventId, team_id, @videoId, @type, @createdAt, 'pending', @nowMs FROM webhook_endpoints
+         WHERE team_id = @teamId AND enabled = 1 AND EXISTS (SELECT 1 FROM json_each(events) WHERE value = @type)`,
+      ),
+      endpoint: db.prepare('SELECT * FROM webhook_endpoints WHERE team_id = ?'),
+      insertEndpoint: db.prepare(
+        `INSERT OR IGNORE INTO webhook_endpoints (team_id, url, events, enabled, secret, created_at)
+         VALUES (@teamId, @url, @events, @enabled, @secret, @createdAt)`,
+      ),
+      updateEndpoint: db.prepare('UPDATE webhook_endpoints SET url = @url, events = @events, enabled = @enabled WHERE team_id = @teamId'),
+      deleteEndpoint: db.prepare('DELETE FROM webhook_endpoints WHERE team_id = ?'),
+      rotateSecret: db.prepare(
+        'UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_expires_at_ms = ?, secret = ? WHERE team_id = ?',
+      ),
+      dueDeliveries: db.prepare(
+        `SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at_ms <= ?
+           AND (lease_until_ms IS NULL OR lease_until_ms <= ?) ORDER BY next_attempt_at_ms LIMIT ?`,
+      ),
+      lease: db.prepare('UPDATE webhook_deliveries SET lease_until_ms = ?, lease_token = ? WHERE id = ?'),
+      recordAttempt: db.prepare(
+        `UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = @lastStatus, last_error = @lastError,
+           last_latency_ms = @latencyMs, last_attempt_at_ms = @nowMs, status = @status, next_attempt_at_ms = @next,
+           delivered_at_ms = coalesce(@deliveredAt, delivered_at_ms), lease_until_ms = NULL, lease_token = NULL
+         WHERE id = @id AND lease_token = @token`,
+      ),
+      deliveries: db.prepare('SELECT * FROM webhook_deliveries WHERE team_id = ? ORDER BY seq DESC LIMIT ?'),
+      replay: db.prepare(
+        `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at_ms = ?, delivered_at_ms = NULL,
+           lease_until_ms = NULL, lease_token = NULL WHERE id = ? AND team_id = ?`,
+      ),
+      delivery: db.prepare('SELECT * FROM webhook_deliveries WHERE id = ?'),
     };
   }
 
@@ -328,10 +404,21 @@ export class SqliteStore implements Store {
         if (isTerminal(job.status)) return job;
         const terminal = isTerminal(task.status);
         this.s.setStatus.run(task.status, task.progress, task.error ? json(task.error) : null, terminal ? sec(nowMs) : null, task.mediaUrl ?? null, nowMs, id);
-        if (terminal) this.settle(job, task.status === 'completed');
+        if (terminal) {
+          this.settle(job, task.status === 'completed');
+          // Not for a video its team deleted: the event would name a video the team can no longer see.
+          if (row.deleted_at === null) this.enqueueEvent(job, task, nowMs);
+        }
         return toJob(this.s.jobById.get(id) as Row);
       })
       .immediate();
+  }
+
+  /** Inside the transaction that makes the job terminal, which happens once per job; the unique video id backs that up. */
+  private enqueueEvent(job: JobRecord, task: TaskUpdate, nowMs: number) {
+    const type = eventTypeFor(task.status);
+    if (!type) return;
+    this.s.enqueueEvent.run({ id: newDeliveryId(), eventId: newEventId(), videoId: job.id, type, createdAt: sec(nowMs), nowMs, teamId: job.teamId });
   }
 
   /** Exactly once per job, guarded by the `charge = 'reserved'` condition. */
@@ -423,7 +510,9 @@ export class SqliteStore implements Store {
   async deleteTeam(id: string, nowMs: number): Promise<boolean> {
     const deleted = this.db.transaction(() => {
       this.s.revokeTeamKeys.run(sec(nowMs), id);
-      return this.s.deleteTeam.run(sec(nowMs), id).changes === 1;
+      const tombstoned = this.s.deleteTeam.run(sec(nowMs), id).changes === 1;
+      if (tombstoned) this.s.deleteEndpoint.run(id);
+      return tombstoned;
     })();
     if (deleted) this.changes.emit({ kind: 'team', teamId: id });
     return deleted;
@@ -479,6 +568,68 @@ export class SqliteStore implements Store {
       requestsThisMinute: this.counter(sk, `min:${b.minute}`).requests,
       daily,
     };
+  }
+
+  async putWebhook(teamId: string, input: WebhookEndpointInput, secret: string, nowMs: number): Promise<{ endpoint: WebhookEndpoint; created: boolean }> {
+    return this.db
+      .transaction(() => {
+        const values = { teamId, url: input.url, events: json(input.events), enabled: input.enabled ? 1 : 0 };
+        const created = this.s.insertEndpoint.run({ ...values, secret, createdAt: sec(nowMs) }).changes === 1;
+        if (!created) this.s.updateEndpoint.run(values);
+        return { endpoint: toEndpoint(this.s.endpoint.get(teamId) as Row), created };
+      })
+      .immediate();
+  }
+
+  async getWebhook(teamId: string): Promise<WebhookEndpoint | undefined> {
+    const row = this.s.endpoint.get(teamId) as Row | undefined;
+    return row ? toEndpoint(row) : undefined;
+  }
+
+  async deleteWebhook(teamId: string): Promise<boolean> {
+    return this.s.deleteEndpoint.run(teamId).changes === 1;
+  }
+
+  async rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, nowMs: number): Promise<WebhookEndpoint | undefined> {
+    if (this.s.rotateSecret.run(nowMs + overlapMs, secret, teamId).changes !== 1) return undefined;
+    return this.getWebhook(teamId);
+  }
+
+  async claimDeliveries(limit: number, leaseMs: number, nowMs: number): Promise<ClaimedDelivery[]> {
+    return this.db
+      .transaction(() =>
+        (this.s.dueDeliveries.all(nowMs, nowMs, limit) as Row[]).map((r) => {
+          const token = leaseToken();
+          this.s.lease.run(nowMs + leaseMs, token, r.id);
+          return { ...toDelivery(r), leaseToken: token };
+        }),
+      )
+      .immediate();
+  }
+
+  async recordAttempt(id: string, token: string, result: AttemptResult, nowMs: number): Promise<boolean> {
+    const status = result.delivered ? 'delivered' : result.retryInMs === null ? 'failed' : 'pending';
+    const changes = this.s.recordAttempt.run({
+      id,
+      token,
+      status,
+      lastStatus: result.status,
+      lastError: result.error,
+      latencyMs: Math.round(result.latencyMs),
+      nowMs,
+      next: status === 'pending' ? nowMs + (result.retryInMs ?? 0) : null,
+      deliveredAt: result.delivered ? nowMs : null,
+    }).changes;
+    return changes === 1;
+  }
+
+  async listDeliveries(teamId: string, limit: number): Promise<WebhookDelivery[]> {
+    return (this.s.deliveries.all(teamId, limit) as Row[]).map(toDelivery);
+  }
+
+  async replayDelivery(teamId: string, id: string, nowMs: number): Promise<WebhookDelivery | undefined> {
+    if (this.s.replay.run(nowMs, id, teamId).changes !== 1) return undefined;
+    return toDelivery(this.s.delivery.get(id) as Row);
   }
 
   /**

@@ -142,6 +142,66 @@ export type StoreRecord =
 /** Per kind of record: how many an import added, and how many were there already (and were left as they were). */
 export type ImportSummary = Record<StoreRecord['kind'], { copied: number; existing: number }>;
 
+/** The events a team's webhook endpoint may subscribe to (§6). */
+export const WEBHOOK_EVENT_TYPES = ['video.completed', 'video.failed'] as const;
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** A team's webhook endpoint. The secrets are kept because every delivery is signed with them. */
+export interface WebhookEndpoint {
+  readonly teamId: string;
+  readonly url: string;
+  readonly events: readonly WebhookEventType[];
+  readonly enabled: boolean;
+  readonly secret: string;
+  /** The secret before the last rotation, which keeps signing until `previousSecretExpiresAtMs`. */
+  readonly previousSecret: string | null;
+  readonly previousSecretExpiresAtMs: number | null;
+  /** Unix seconds. */
+  readonly createdAt: number;
+}
+
+export type WebhookEndpointInput = Pick<WebhookEndpoint, 'url' | 'events' | 'enabled'>;
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed';
+
+/**
+ * One event in the outbox and the state of its delivery. Written in the same transaction as the job's
+ * terminal status; the event (its id, type, video and time) never changes, so every attempt sends the same
+ * body under the same `webhook-id`.
+ */
+export interface WebhookDelivery {
+  readonly id: string;
+  readonly eventId: string;
+  readonly teamId: string;
+  readonly videoId: string;
+  readonly type: WebhookEventType;
+  /** Unix seconds: the event's `created_at`. */
+  readonly createdAt: number;
+  readonly status: DeliveryStatus;
+  /** Attempts that ended (an attempt cut short by a dying process is not counted, and is made again). */
+  readonly attempts: number;
+  readonly lastStatus: number | null;
+  readonly lastError: string | null;
+  readonly lastLatencyMs: number | null;
+  readonly lastAttemptAtMs: number | null;
+  readonly nextAttemptAtMs: number | null;
+  readonly deliveredAtMs: number | null;
+}
+
+/** A delivery handed to one worker until `leaseUntilMs`; only the holder of `leaseToken` may record its attempt. */
+export interface ClaimedDelivery extends WebhookDelivery {
+  readonly leaseToken: string;
+}
+
+/** How an attempt ended: delivered, to be retried after `retryInMs`, or failed for good (`retryInMs: null`). */
+export interface AttemptResult {
+  readonly delivered: boolean;
+  readonly status: number | null;
+  readonly error: string | null;
+  readonly latencyMs: number;
+  readonly retryInMs: number | null;
+}
+
 /**
  * The store did not answer (down, unreachable, or slower than its timeouts). Nothing was admitted without
  * being counted; the caller may retry shortly.
@@ -191,7 +251,11 @@ export interface Store {
    * has its upstream id: an activation that won the race stands.
    */
   abandonJob(id: string, nowMs: number): Promise<void>;
-  /** Records the latest status; a terminal one settles (completed) or refunds (failed) the reservation once. */
+  /**
+   * Records the latest status; a terminal one settles (completed) or refunds (failed) the reservation once
+   * and, in the same transaction, puts the event in the webhook outbox when the team's enabled endpoint
+   * subscribes to it: exactly one event per job, whichever caller saw the end first.
+   */
   updateJob(id: string, task: TaskUpdate, nowMs: number): Promise<JobRecord | undefined>;
   getJob(teamId: string, id: string): Promise<JobRecord | undefined>;
   listJobs(teamId: string, opts: ListOptions): Promise<{ jobs: JobRecord[]; hasMore: boolean }>;
@@ -230,7 +294,8 @@ export interface Store {
   updateTeam(id: string, patch: { name?: string | null; quota?: QuotaPolicy }): Promise<Team | undefined>;
   /**
    * Revokes the team's keys and tombstones its id: jobs, counters and usage stay keyed by the id (the
-   * record of what the team used), so the id is never given to a new team, which would inherit them.
+   * record of what the team used), so the id is never given to a new team, which would inherit them. Its
+   * webhook endpoint is removed: no event is sent for a deleted team.
    */
   deleteTeam(id: string, nowMs: number): Promise<boolean>;
 
@@ -238,6 +303,28 @@ export interface Store {
   listKeys(teamId: string): Promise<ApiKeyRecord[]>;
   revokeKey(id: string, nowMs: number): Promise<ApiKeyRecord | undefined>;
   findKeyByHash(hash: string): Promise<{ key: ApiKeyRecord; team: Team } | undefined>;
+
+  /**
+   * Creates the team's endpoint (with `secret`) or replaces its url, events and enabled flag (keeping its
+   * secrets); `created` says which.
+   */
+  putWebhook(teamId: string, input: WebhookEndpointInput, secret: string, nowMs: number): Promise<{ endpoint: WebhookEndpoint; created: boolean }>;
+  getWebhook(teamId: string): Promise<WebhookEndpoint | undefined>;
+  deleteWebhook(teamId: string): Promise<boolean>;
+  /** The new secret signs from now on; the current one becomes the previous, signing for `overlapMs` more. */
+  rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, nowMs: number): Promise<WebhookEndpoint | undefined>;
+  /**
+   * Hands out up to `limit` pending deliveries that are due and not leased, leasing each for `leaseMs`
+   * under a fresh token. Replicas claiming at once never get the same delivery; one whose holder died is
+   * handed out again once its lease has run out.
+   */
+  claimDeliveries(limit: number, leaseMs: number, nowMs: number): Promise<ClaimedDelivery[]>;
+  /** Records an attempt and ends the lease; false (nothing written) when the lease was lost meanwhile. */
+  recordAttempt(id: string, leaseToken: string, result: AttemptResult, nowMs: number): Promise<boolean>;
+  /** The team's most recent deliveries, newest first. */
+  listDeliveries(teamId: string, limit: number): Promise<WebhookDelivery[]>;
+  /** Makes a delivery due now with a fresh set of attempts, whatever its state. */
+  replayDelivery(teamId: string, id: string, nowMs: number): Promise<WebhookDelivery | undefined>;
 
   usage(teamId: string, nowMs: number, days: number): Promise<TeamUsage>;
   /**

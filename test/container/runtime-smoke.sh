@@ -150,7 +150,7 @@ rc=0
   timeout 20 "$NODE_BIN" dist/main.js >/dev/null 2>"$tmp/noupstream.err" </dev/null || rc=$?
 [ "$rc" -ne 0 ] || die "gateway started in production without UPSTREAM_BASE_URL"
 [ "$rc" -ne 124 ] || die "gateway hung instead of refusing to start without UPSTREAM_BASE_URL"
-grep -q 'UPSTREAM_BASE_URL is required' "$tmp/noupstream.err" ||
+grep -qE 'UPSTREAM_BASE_URL.* is required' "$tmp/noupstream.err" ||
   die "no clear message about UPSTREAM_BASE_URL (exit $rc): $(head -c 500 "$tmp/noupstream.err")"
 log "refused with exit $rc: $(head -n 1 "$tmp/noupstream.err")"
 

@@ -99,6 +99,20 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
     expect(u.day.video_seconds).toBe(jobs ? admitted * seconds : 0);
   });
 
+  it('a request its key refuses takes nothing of its team: two keys, 50 parallel admissions over two replicas', async () => {
+    await awayFromMinuteEdge(db.url);
+    const team: QuotaPolicy = { requests_per_minute: 20 };
+    const tight: Principal = { teamId: 'shared', keyId: 'tight-key', teamPolicy: team, keyPolicy: { requests_per_minute: 5 } };
+    const loose: Principal = { teamId: 'shared', keyId: 'loose-key', teamPolicy: team, keyPolicy: {} };
+    // Each key's requests alternate between the replicas.
+    const isTight = (i: number) => i % 4 < 2;
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => replicas[i % 2]!.admitRequest(isTight(i) ? tight : loose, 0)));
+    // Counted, the tight key's refusals (at least 20 of its 25) would eat the team's 20 and refuse the loose key.
+    expect(results.filter((r, i) => r.ok && isTight(i)).length).toBeLessThanOrEqual(5);
+    expect(results.filter((r) => r.ok)).toHaveLength(20);
+    expect((await replicas[1]!.usage('shared', 0, 1)).requestsThisMinute).toBe(20);
+  });
+
   it('settles or refunds each job exactly once while both replicas race terminal updates and deletes', async () => {
     const moved = { reserved: 0, settled: 0, refunded: 0 };
     const listen = (_team: string, charge: Charge, seconds: number) => (moved[charge] += seconds);

@@ -300,6 +300,123 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     ]);
   });
 
+  describe('webhook outbox', () => {
+    const endpoint = { url: 'https://hooks.example.com/in', events: ['video.completed', 'video.failed'] as const, enabled: true };
+    const running = async (p: Principal, at = NOW) => {
+      const j = job(p);
+      await store.admitJob(p, j, at);
+      await store.activateJob(j.id, `up-${j.id}`, 'fp', { status: 'in_progress', progress: 1, error: null }, at, 'upstream-a');
+      return j;
+    };
+    const completed = { status: 'completed', progress: 100, error: null } as const;
+    const failed = { status: 'failed', progress: 3, error: { code: 'generation_failed', message: 'no' } } as const;
+
+    it('keeps one endpoint per team: created with its secret, replaced keeping it, rotated, deleted, gone with its team', async () => {
+      const first = await store.putWebhook('t1', endpoint, 'whsec_a', NOW);
+      expect(first).toMatchObject({ created: true, endpoint: { teamId: 't1', url: endpoint.url, enabled: true, secret: 'whsec_a', previousSecret: null } });
+      expect(first.endpoint.events).toEqual(['video.completed', 'video.failed']);
+      const second = await store.putWebhook('t1', { url: 'https://other.example.com/', events: ['video.failed'], enabled: false }, 'whsec_ignored', NOW + 1000);
+      expect(second).toMatchObject({ created: false, endpoint: { url: 'https://other.example.com/', events: ['video.failed'], enabled: false, secret: 'whsec_a' } });
+      expect(second.endpoint.createdAt).toBe(first.endpoint.createdAt);
+      expect(await store.rotateWebhookSecret('t1', 'whsec_b', 86_400_000, NOW)).toMatchObject({
+        secret: 'whsec_b',
+        previousSecret: 'whsec_a',
+        previousSecretExpiresAtMs: NOW + 86_400_000,
+      });
+      expect(await store.rotateWebhookSecret('nobody', 'whsec_c', 1, NOW)).toBeUndefined();
+      expect(await store.deleteWebhook('t1')).toBe(true);
+      expect(await store.deleteWebhook('t1')).toBe(false);
+      expect(await store.getWebhook('t1')).toBeUndefined();
+      await store.createTeam({ id: 't9', name: null, quota: {} }, NOW);
+      await store.putWebhook('t9', endpoint, 'whsec_x', NOW);
+      await store.deleteTeam('t9', NOW);
+      expect(await store.getWebhook('t9')).toBeUndefined();
+    });
+
+    it("puts exactly one event in the outbox when a job ends, only when the team's enabled endpoint subscribes to it", async () => {
+      const p = principal();
+      const other = principal({ teamId: 't2', keyId: 'k2' });
+      const unhooked = await running(p);
+      await store.updateJob(unhooked.id, completed, NOW);
+      expect(await store.listDeliveries('t1', 10)).toEqual([]);
+
+      await store.putWebhook('t1', { ...endpoint, events: ['video.failed'] }, 'whsec_a', NOW);
+      await store.putWebhook('t2', endpoint, 'whsec_b', NOW);
+      const [done, broken, racing, otherTeams] = [await running(p), await running(p), await running(p), await running(other)];
+      await store.updateJob(done.id, completed, NOW + 1000);
+      await store.updateJob(broken.id, failed, NOW + 2000);
+      await store.updateJob(broken.id, failed, NOW + 3000);
+      // Every path that sees the end at once (polls, the reconciler, replicas): one event all the same.
+      await Promise.all(Array.from({ length: 6 }, () => store.updateJob(racing.id, failed, NOW + 4000)));
+      await store.updateJob(otherTeams.id, completed, NOW);
+
+      const mine = await store.listDeliveries('t1', 10);
+      expect(mine.map((d) => [d.videoId, d.type])).toEqual([
+        [racing.id, 'video.failed'],
+        [broken.id, 'video.failed'],
+      ]);
+      expect(mine[1]).toMatchObject({ teamId: 't1', status: 'pending', attempts: 0, createdAt: (NOW + 2000) / 1000, nextAttemptAtMs: NOW + 2000 });
+      expect(mine[1]!.eventId).toMatch(/^evt_/);
+      expect(new Set(mine.map((d) => d.eventId)).size).toBe(2);
+      expect((await store.listDeliveries('t2', 10)).map((d) => [d.videoId, d.type])).toEqual([[otherTeams.id, 'video.completed']]);
+
+      await store.putWebhook('t1', { ...endpoint, enabled: false }, 'whsec_a', NOW);
+      await store.updateJob((await running(p)).id, completed, NOW);
+      // A video its team deleted while it ran raises no event.
+      await store.putWebhook('t1', endpoint, 'whsec_a', NOW);
+      const deleted = await running(p);
+      await store.deleteJob('t1', deleted.id, NOW, 'settle');
+      await store.updateJob(deleted.id, completed, NOW);
+      expect(await store.listDeliveries('t1', 10)).toHaveLength(2);
+    });
+
+    it('claims each due delivery once, under a lease, and hands it out again when the lease runs out', async () => {
+      const p = principal();
+      await store.putWebhook('t1', endpoint, 'whsec_a', NOW);
+      const j = await running(p);
+      await store.updateJob(j.id, completed, NOW);
+      expect(await store.claimDeliveries(10, 60_000, NOW - 1)).toEqual([]);
+      // Claimers at once (replicas) never share a delivery.
+      const claims = (await Promise.all(Array.from({ length: 5 }, () => store.claimDeliveries(10, 60_000, NOW)))).flat();
+      expect(claims).toHaveLength(1);
+      const first = claims[0]!;
+      expect(first).toMatchObject({ videoId: j.id, attempts: 0 });
+      expect(await store.claimDeliveries(10, 60_000, NOW + 59_999)).toEqual([]);
+      // Its holder died mid-delivery: once the lease runs out, another takes it over, and the first may not record.
+      const [second] = await store.claimDeliveries(10, 60_000, NOW + 60_000);
+      expect(second).toMatchObject({ id: first.id, eventId: first.eventId, attempts: 0 });
+      expect(second!.leaseToken).not.toBe(first.leaseToken);
+      const ok = { delivered: true, status: 200, error: null, latencyMs: 12, retryInMs: null };
+      expect(await store.recordAttempt(first.id, first.leaseToken, ok, NOW + 60_001)).toBe(false);
+      expect(await store.recordAttempt(first.id, second!.leaseToken, ok, NOW + 60_001)).toBe(true);
+      expect(await store.recordAttempt(first.id, second!.leaseToken, ok, NOW + 60_002)).toBe(false);
+      const [done] = await store.listDeliveries('t1', 10);
+      expect(done).toMatchObject({ status: 'delivered', attempts: 1, lastStatus: 200, lastLatencyMs: 12, deliveredAtMs: NOW + 60_001, nextAttemptAtMs: null });
+      expect(await store.claimDeliveries(10, 60_000, NOW + 10 * 86_400_000)).toEqual([]);
+    });
+
+    it('records attempts: retried when due, failed for good after the last, and replayed on demand', async () => {
+      const p = principal();
+      await store.putWebhook('t1', endpoint, 'whsec_a', NOW);
+      const j = await running(p);
+      await store.updateJob(j.id, failed, NOW);
+      const [c1] = await store.claimDeliveries(10, 60_000, NOW);
+      expect(await store.recordAttempt(c1!.id, c1!.leaseToken, { delivered: false, status: 500, error: 'HTTP 500', latencyMs: 3, retryInMs: 5_000 }, NOW + 10)).toBe(true);
+      expect((await store.listDeliveries('t1', 1))[0]).toMatchObject({ status: 'pending', attempts: 1, lastStatus: 500, lastError: 'HTTP 500', nextAttemptAtMs: NOW + 5_010 });
+      expect(await store.claimDeliveries(10, 60_000, NOW + 5_009)).toEqual([]);
+      const [c2] = await store.claimDeliveries(10, 60_000, NOW + 5_010);
+      expect(c2).toMatchObject({ eventId: c1!.eventId, attempts: 1 });
+      await store.recordAttempt(c2!.id, c2!.leaseToken, { delivered: false, status: null, error: 'timeout', latencyMs: 10_000, retryInMs: null }, NOW + 6_000);
+      expect((await store.listDeliveries('t1', 1))[0]).toMatchObject({ status: 'failed', attempts: 2, lastStatus: null, lastError: 'timeout', nextAttemptAtMs: null });
+      expect(await store.claimDeliveries(10, 60_000, NOW + 10 * 86_400_000)).toEqual([]);
+
+      expect(await store.replayDelivery('t2', c1!.id, NOW)).toBeUndefined();
+      expect(await store.replayDelivery('t1', c1!.id, NOW + 7_000)).toMatchObject({ status: 'pending', attempts: 0, nextAttemptAtMs: NOW + 7_000 });
+      const [c3] = await store.claimDeliveries(10, 60_000, NOW + 7_000);
+      expect(c3).toMatchObject({ id: c1!.id, eventId: c1!.eventId });
+    });
+  });
+
   it('tells its listeners of each revocation, policy change and delete once the call has returned, and of nothing that changed nothing', async () => {
     const heard: StoreChange[] = [];
     // A `reset` (the shared store's listening connection coming up) may arrive at any moment: not a change.

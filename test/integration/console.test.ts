@@ -8,6 +8,7 @@ import { CONSOLE_CSP } from '../../src/admin/console.js';
 import { ADMIN_TOKEN, admin, startHarness, type Harness } from '../support/harness.js';
 import { IN_CI } from '../support/setup/prerequisite.js';
 import { CHROMIUM_INSTALL, CHROMIUM_PATH, chromiumFound } from '../support/setup/chromium.js';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
 
 /**
  * The operator console end to end: a real gateway, headless Chromium driving /admin/ui as an operator would,
@@ -28,6 +29,7 @@ describe.skipIf(!found && !IN_CI)('operator console (/admin/ui) in headless Chro
   /** Everything the browser complained about, with the step it happened in. */
   const complaints: Array<{ step: string; text: string; url: string }> = [];
   let step = 'start';
+  const receiver = new WebhookReceiver();
 
   const screenshot = (name: string) => page.screenshot({ path: join(ARTIFACTS, `console-${String(++shot).padStart(2, '0')}-${name}.png`), fullPage: true });
   const text = (selector: string) => page.locator(selector).first().textContent();
@@ -36,7 +38,8 @@ describe.skipIf(!found && !IN_CI)('operator console (/admin/ui) in headless Chro
   beforeAll(async () => {
     if (!found) throw new Error(`the operator console suite cannot run under CI: no Chromium at ${CHROMIUM_PATH}. ${CHROMIUM_INSTALL}.`);
     mkdirSync(ARTIFACTS, { recursive: true });
-    h = await startHarness();
+    await receiver.listen();
+    h = await startHarness({ env: { WEBHOOK_ALLOWED_HOSTS: receiver.hostPort, WEBHOOK_POLL_INTERVAL_MS: '50' } });
     browser = await chromium.launch({
       executablePath: CHROMIUM_PATH,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
@@ -57,6 +60,7 @@ describe.skipIf(!found && !IN_CI)('operator console (/admin/ui) in headless Chro
   afterAll(async () => {
     await browser?.close();
     await h?.close();
+    await receiver.close();
   });
 
   it('serves the page and its files without the admin token, with a strict CSP and nothing inline; the API stays closed', async () => {
@@ -190,6 +194,47 @@ describe.skipIf(!found && !IN_CI)('operator console (/admin/ui) in headless Chro
     await screenshot('policy-edited');
   });
 
+  it("sets the team's webhook (secret shown once), lists its deliveries, replays one, rotates the secret and deletes it", async () => {
+    await page.fill('#webhook-form [name=url]', `${receiver.url}/console`);
+    await page.uncheck('#webhook-form [name="video.failed"]');
+    await page.click('#webhook-form button[type=submit]');
+    await page.locator('#new-webhook-secret').waitFor({ state: 'visible' });
+    const hookSecret = (await text('#new-webhook-secret-value')) ?? '';
+    expect(hookSecret).toMatch(/^whsec_/);
+    expect((await admin(h.url, 'GET', '/teams/studio/webhook')).body).toMatchObject({ url: `${receiver.url}/console`, events: ['video.completed'], enabled: true });
+    await expect.poll(() => text('#webhook-state'), WAIT).toBe('(enabled)');
+    await page.click('#dismiss-webhook-secret');
+    expect(await page.content()).not.toContain(hookSecret);
+
+    const client = sdk(secret);
+    const video = await client.videos.create({ model: 'grok-imagine-video', prompt: 'a harbour at night', seconds: '4', size: '1280x720' });
+    await expect.poll(async () => (await client.videos.retrieve(video.id)).status, WAIT).toBe('completed');
+    await receiver.waitFor(1);
+    const event = (await sdk('unused').webhooks.unwrap(receiver.received[0]!.body, receiver.received[0]!.headers as Record<string, string>, hookSecret)) as any;
+    expect(event).toMatchObject({ type: 'video.completed', data: { id: video.id } });
+    await page.click('#refresh');
+    const row = page.locator('#deliveries tbody tr').first();
+    await expect.poll(() => row.locator('td').nth(3).textContent(), WAIT).toBe('delivered');
+    expect(await row.locator('td').nth(0).textContent()).toBe(event.id);
+    await screenshot('webhook-delivered');
+
+    await row.locator('button').click();
+    await receiver.waitFor(2);
+    expect(receiver.received[1]!.headers['webhook-id']).toBe(event.id);
+
+    await page.click('#rotate-webhook-secret');
+    await page.locator('#new-webhook-secret').waitFor({ state: 'visible' });
+    await expect.poll(() => text('#new-webhook-secret-value'), WAIT).toMatch(/^whsec_/);
+    expect(await text('#new-webhook-secret-value')).not.toBe(hookSecret);
+
+    step = 'webhook deleted';
+    await page.locator('#delete-webhook button').click();
+    await page.locator('#delete-webhook button').click();
+    await expect.poll(() => text('#webhook-state'), WAIT).toBe('(none)');
+    expect(await page.isVisible('#new-webhook-secret')).toBe(false);
+    expect((await admin(h.url, 'GET', '/teams/studio/webhook')).res.status).toBe(404);
+  });
+
   it('revokes the key in two clicks; the SDK then gets 401', async () => {
     const row = page.locator('#keys tbody tr').first();
     await row.locator('button.danger').click();
@@ -232,11 +277,13 @@ describe.skipIf(!found && !IN_CI)('operator console (/admin/ui) in headless Chro
   });
 
   it('logged no console error, page error, CSP violation or dialog beyond the expected refusals', () => {
-    // The browser itself logs every non-2xx fetch: the wrong token's 401, and the 404 of GET /admin/upstreams
-    // on a gateway that has no such endpoint (the page then leaves the section out).
+    // The browser itself logs every non-2xx fetch: the wrong token's 401, the 404 of GET /admin/upstreams
+    // on a gateway that has no such endpoint (the page then leaves the section out)
     const expected = (c: (typeof complaints)[number]) =>
       c.text.startsWith('Failed to load resource') &&
-      ((c.step === 'wrong token' && c.url.endsWith('/admin/teams') && c.text.includes('401')) || (c.url.endsWith('/admin/upstreams') && c.text.includes('404')));
+      ((c.step === 'wrong token' && c.url.endsWith('/admin/teams') && c.text.includes('401')) ||
+        // and GET …/webhook of a team that has none
+        ((c.url.endsWith('/admin/upstreams') || c.url.endsWith('/webhook')) && c.text.includes('404')));
     expect(complaints.filter((c) => !expected(c))).toEqual([]);
     expect(complaints.some((c) => c.step === 'wrong token')).toBe(true); // the listener does hear the browser
   });

@@ -74,7 +74,9 @@ describe.skipIf(!found.ok && !IN_CI)(`${found.ok ? found.version : 'schemathesis
 
   beforeAll(async () => {
     if (!found.ok) throw new Error(`schemathesis suite cannot run in CI: ${found.reason}. The test setup creates ${SCHEMATHESIS.venv} from ${SCHEMATHESIS.requirements}.`);
-    h = await startHarness({ env: { LOG_LEVEL: 'warn' } });
+    // Every name resolves to a public address, so that a generated webhook url is judged on its form alone (the
+    // address rules have their own tests in test/integration/webhooks.test.ts), and no lookup leaves the machine.
+    h = await startHarness({ env: { LOG_LEVEL: 'warn' }, resolveHost: async () => [{ address: '93.184.216.34', family: 4 }] });
     // Unguessable, so that the admin run's generated team ids never delete the team this run's key belongs to.
     teamKey = (await teamWithKey(h.url, `schemathesis-${randomBytes(6).toString('hex')}`)).key;
     // Hypothesis keeps its example database in the working directory: a scratch one, removed afterwards.
@@ -94,7 +96,12 @@ describe.skipIf(!found.ok && !IN_CI)(`${found.ok ? found.version : 'schemathesis
       // the team of the /v1 run's key under it.
       const runs = [
         await schemathesis(['run', ...common, '-H', `Authorization: Bearer ${teamKey}`, '--include-path-regex', '^/(v1/|healthz|readyz|metrics|openapi)'], cwd),
-        await schemathesis(['run', ...common, '-H', `Authorization: Bearer ${ADMIN_TOKEN}`, '--include-path-regex', '^/admin/'], cwd),
+        // A webhook delivery exists only once a video of a team with an endpoint has ended, which no generated
+        // sequence reaches, so replaying one could only ever answer 404 (test/integration/webhooks.test.ts covers it).
+        await schemathesis(
+          ['run', ...common, '-H', `Authorization: Bearer ${ADMIN_TOKEN}`, '--include-path-regex', '^/admin/', '--exclude-operation-id', 'replayWebhookDelivery'],
+          cwd,
+        ),
       ];
       for (const [i, r] of runs.entries()) {
         const which = i === 0 ? '/v1 and operations, with a team key' : '/admin, with the admin token';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config.js';
-import { startGateway, type Gateway } from '../../src/gateway.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { UpstreamSimulator, type SimulatorOptions } from '../../src/simulator/server.js';
 import type { Clock } from '../../src/quota/policy.js';
@@ -32,6 +32,7 @@ export async function startHarness(
     upstream?: { sim: UpstreamSimulator; url: string };
     dataDir?: string;
     clock?: Clock;
+    resolveHost?: GatewayOptions['resolveHost'];
   } = {},
 ): Promise<Harness> {
   const sim = opts.upstream?.sim ?? new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 0, ...opts.sim });
@@ -59,7 +60,7 @@ export async function startHarness(
       cb();
     },
   });
-  const gw = await startGateway({ config, logger: createLogger(config.logLevel, sink), upstreamBaseUrl: upstreamUrl, upstreamApiKeys: [UPSTREAM_KEY], ...(opts.clock ? { clock: opts.clock } : {}) });
+  const gw = await startGateway({ config, logger: createLogger(config.logLevel, sink), upstreamBaseUrl: upstreamUrl, upstreamApiKeys: [UPSTREAM_KEY], ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.resolveHost ? { resolveHost: opts.resolveHost } : {}) });
   return {
     sim,
     gw,

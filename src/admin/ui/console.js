@@ -202,6 +202,7 @@ async function createTeam(event) {
 function hideTeam() {
   $('#team-view').hidden = true;
   hideNewKey();
+  hideWebhookSecret();
 }
 
 async function loadTeam(id) {
@@ -220,6 +221,7 @@ async function loadTeam(id) {
   renderUsage(usage);
   renderKeys(keys.data);
   fillPolicy($('#policy-form'), team);
+  await loadWebhook(id);
   $('#team-view').hidden = false;
 }
 
@@ -294,30 +296,36 @@ function renderKeys(keys) {
   $('#keys-empty').hidden = keys.length > 0;
 }
 
-/** Two clicks revoke (no modal dialog): the first arms the button for a few seconds. */
-function revokeButton(key) {
-  const button = el('button', { type: 'button', class: 'danger' }, 'Revoke');
+/** A destructive action takes two clicks (no modal dialog): the first arms the button for a few seconds. */
+function armedButton(label, action) {
+  const button = el('button', { type: 'button', class: 'danger' }, label);
   let disarm;
   button.addEventListener(
     'click',
     handle(async () => {
       if (!button.classList.contains('armed')) {
         button.classList.add('armed');
-        button.textContent = 'Confirm revoke';
+        button.textContent = `Confirm ${label.toLowerCase()}`;
         disarm = setTimeout(() => {
           button.classList.remove('armed');
-          button.textContent = 'Revoke';
+          button.textContent = label;
         }, REVOKE_CONFIRM_MS);
         return;
       }
       clearTimeout(disarm);
       button.disabled = true;
-      await api('DELETE', `keys/${encodeURIComponent(key.id)}`);
-      say(`Key ${key.id} revoked: the gateway refuses it from now on.`);
-      await refresh();
+      await action();
     }),
   );
   return button;
+}
+
+function revokeButton(key) {
+  return armedButton('Revoke', async () => {
+    await api('DELETE', `keys/${encodeURIComponent(key.id)}`);
+    say(`Key ${key.id} revoked: the gateway refuses it from now on.`);
+    await refresh();
+  });
 }
 
 async function issueKey(event) {
@@ -350,6 +358,97 @@ async function copyKey() {
     getSelection().selectAllChildren(secret);
     say('The browser did not allow copying: the key is selected, copy it with Ctrl+C / ⌘C.', 'error');
   }
+}
+
+// --- webhook ------------------------------------------------------------------------------------------
+
+const WEBHOOK_EVENTS = ['video.completed', 'video.failed'];
+
+async function loadWebhook(team) {
+  const [endpoint, deliveries] = await Promise.all([
+    api('GET', teamPath(team, '/webhook')).catch((err) => {
+      if (err instanceof ApiError && err.code === 'webhook_not_found') return null;
+      throw err;
+    }),
+    api('GET', teamPath(team, '/webhook/deliveries?limit=20')),
+  ]);
+  const form = $('#webhook-form');
+  form.elements.url.value = endpoint?.url ?? '';
+  for (const type of WEBHOOK_EVENTS) form.elements[type].checked = endpoint ? endpoint.events.includes(type) : true;
+  form.elements.enabled.checked = endpoint?.enabled ?? true;
+  $('#webhook-state').textContent = endpoint ? (endpoint.enabled ? '(enabled)' : '(disabled)') : '(none)';
+  $('#rotate-webhook-secret').hidden = !endpoint;
+  $('#delete-webhook').replaceChildren(...(endpoint ? [armedButton('Delete', () => deleteWebhook(team))] : []));
+  renderDeliveries(team, deliveries.data);
+}
+
+function renderDeliveries(team, deliveries) {
+  const rows = deliveries.map((d) =>
+    el(
+      'tr',
+      { 'data-delivery': d.id },
+      el('td', {}, el('code', {}, d.event_id)),
+      el('td', {}, d.type),
+      el('td', {}, el('code', {}, d.video_id)),
+      el('td', {}, d.status),
+      el('td', { class: 'num' }, String(d.attempts)),
+      el('td', {}, d.last_error ?? (d.last_status === null ? '—' : String(d.last_status))),
+      el('td', {}, formatTime(d.next_attempt_at)),
+      el('td', {}, formatTime(d.delivered_at)),
+      el('td', {}, replayButton(team, d)),
+    ),
+  );
+  $('#deliveries tbody').replaceChildren(...rows);
+  $('#deliveries-empty').hidden = deliveries.length > 0;
+}
+
+function replayButton(team, delivery) {
+  const button = el('button', { type: 'button' }, 'Replay');
+  button.addEventListener(
+    'click',
+    handle(async () => {
+      button.disabled = true;
+      await api('POST', teamPath(team, `/webhook/deliveries/${encodeURIComponent(delivery.id)}/replay`));
+      say(`Event ${delivery.event_id} will be sent again now.`);
+      await loadWebhook(team);
+    }),
+  );
+  return button;
+}
+
+function showWebhookSecret(secret) {
+  $('#new-webhook-secret-value').textContent = secret;
+  $('#new-webhook-secret').hidden = false;
+}
+
+function hideWebhookSecret() {
+  $('#new-webhook-secret-value').textContent = '';
+  $('#new-webhook-secret').hidden = true;
+}
+
+async function saveWebhook(event) {
+  const form = event.target;
+  const team = selectedTeam();
+  const events = WEBHOOK_EVENTS.filter((type) => form.elements[type].checked);
+  const saved = await api('PUT', teamPath(team, '/webhook'), { url: form.elements.url.value.trim(), events, enabled: form.elements.enabled.checked });
+  if (saved.secret) showWebhookSecret(saved.secret);
+  say(`Webhook of team ${team} saved.`);
+  await loadWebhook(team);
+}
+
+async function rotateWebhookSecret() {
+  const team = selectedTeam();
+  const rotated = await api('POST', teamPath(team, '/webhook/rotate-secret'));
+  showWebhookSecret(rotated.secret);
+  say(`New signing secret for team ${team}; the old one keeps signing for 24 hours.`);
+  await loadWebhook(team);
+}
+
+async function deleteWebhook(team) {
+  await api('DELETE', teamPath(team, '/webhook'));
+  hideWebhookSecret();
+  say(`Webhook of team ${team} deleted.`);
+  await loadWebhook(team);
 }
 
 // --- policies ------------------------------------------------------------------------------------------
@@ -427,8 +526,12 @@ $('#policy-form').addEventListener('submit', handle(savePolicy));
 $('#issue-key-form').addEventListener('submit', handle(issueKey));
 $('#copy-key').addEventListener('click', handle(copyKey));
 $('#dismiss-key').addEventListener('click', hideNewKey);
+$('#webhook-form').addEventListener('submit', handle(saveWebhook));
+$('#rotate-webhook-secret').addEventListener('click', handle(rotateWebhookSecret));
+$('#dismiss-webhook-secret').addEventListener('click', hideWebhookSecret);
 window.addEventListener('hashchange', () => {
   hideNewKey();
+  hideWebhookSecret();
   refresh().catch(fail);
 });
 
