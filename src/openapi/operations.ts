@@ -60,7 +60,7 @@ export interface Answer {
   readonly body?: z.ZodType | Media;
   readonly headers?: Readonly<Record<string, { description: string }>>;
   /** Follow-up operations fed by this answer, for clients and stateful testing (OpenAPI links). */
-  readonly links?: Readonly<Record<string, { operationId: string; parameters: Record<string, string> }>>;
+  readonly links?: Readonly<Record<string, { operationId: string; parameters?: Record<string, string>; requestBody?: unknown }>>;
 }
 
 export interface Operation {
@@ -144,6 +144,9 @@ const videoLinks = {
   GetVideo: { operationId: 'getVideo', parameters: { video_id: '$response.body#/id' } },
   DownloadVideoContent: { operationId: 'downloadVideoContent', parameters: { video_id: '$response.body#/id' } },
   DeleteVideo: { operationId: 'deleteVideo', parameters: { video_id: '$response.body#/id' } },
+  RemixVideo: { operationId: 'remixVideo', parameters: { video_id: '$response.body#/id' } },
+  ExtendVideo: { operationId: 'extendVideo', requestBody: { prompt: 'a continuation', seconds: '4', video: { id: '$response.body#/id' } } },
+  EditVideo: { operationId: 'editVideo', requestBody: { prompt: 'an edit', video: { id: '$response.body#/id' } } },
 };
 const teamLinks = {
   GetTeam: { operationId: 'getTeam', parameters: { team: '$response.body#/id' } },
