@@ -6,6 +6,10 @@
  *   GET    /v1/videos/:id          the task JSON (pre-serialised; re-rendered only when it changes)
  *   GET    /v1/videos/:id/content  BENCH_VIDEO_BYTES of video (byte i is i % 251), with Range
  *   DELETE /v1/videos/:id, GET /v1/models
+ * and, for the xai kind (scenario 7), in the same process so that both kinds share one upstream's costs:
+ *   POST   /v1/videos/generations  xAI's create: a new task, answered `{request_id}`
+ *   GET    /v1/videos/:id          for such a task, xAI's status shape; when done, `video.url` names
+ *   GET    /media/:id.mp4?…        the media route on this same host:port: the same video, no key taken
  * Tasks stay `processing` until settled over IPC, except those whose create body mentions `bench-complete`.
  * It counts what it receives, per task, so the bench can tell how many polls reached the upstream.
  * Self-contained on purpose: run.ts transpiles this file alone and runs it with plain `node`.
@@ -19,6 +23,7 @@ const VIDEO_BYTES = Number(process.env.BENCH_VIDEO_BYTES ?? 256 * 1024 * 1024);
 
 interface Task {
   readonly id: string;
+  readonly kind: 'newapi' | 'xai';
   readonly model: string;
   readonly createdAt: number;
   status: 'processing' | 'completed' | 'failed';
@@ -27,7 +32,10 @@ interface Task {
 }
 
 const tasks = new Map<string, Task>();
-const stats = { gets: 0, creates: 0, contents: 0, other: 0, unauthorized: 0, createBytes: 0 };
+/** `mediaWithKey`: media requests that carried an Authorization header (the gateway must never send one). */
+const stats = { gets: 0, creates: 0, contents: 0, other: 0, unauthorized: 0, createBytes: 0, mediaWithKey: 0 };
+/** This server's own origin, for the media URLs it hands out (known once listening). */
+let origin = '';
 let lastCreate = { id: '', contentType: '', bytes: 0, head: '' };
 let seq = 0;
 /** Arrival times (ms, monotonic) of GETs for one watched task: shows how far apart coalesced polls are. */
@@ -35,6 +43,7 @@ let watched = '';
 let watchTimes: number[] = [];
 
 function render(t: Task): Buffer {
+  if (t.kind === 'xai') return renderXai(t);
   const done = t.status === 'completed';
   return Buffer.from(
     JSON.stringify({
@@ -53,6 +62,15 @@ function render(t: Task): Buffer {
   );
 }
 
+/** xAI's status answer: its own words; when done, the video on the media route with a signed-looking query. */
+function renderXai(t: Task): Buffer {
+  const word = t.status === 'completed' ? 'done' : t.status === 'failed' ? 'failed' : 'pending';
+  const answer: Record<string, unknown> = { status: word, model: t.model };
+  if (word === 'done') answer.video = { url: `${origin}/media/${t.id}.mp4?exp=4102444800000&sig=${'ab'.repeat(32)}`, duration: 6, respect_moderation: true };
+  if (word === 'failed') answer.error = { code: 'content_moderated', message: 'content policy violation' };
+  return Buffer.from(JSON.stringify(answer));
+}
+
 function sendJson(res: ServerResponse, status: number, body: Buffer): void {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': body.length });
   res.end(body);
@@ -67,7 +85,7 @@ const MODELS = Buffer.from('{"object":"list","data":[{"id":"grok-imagine-video",
 const JSON_MODEL = /"model"\s*:\s*"([^"]{1,100})"/;
 const MULTIPART_MODEL = /name="model"\r\n(?:[^\r\n]*\r\n)*\r\n([^\r\n]{1,100})/;
 
-function create(req: IncomingMessage, res: ServerResponse): void {
+function create(req: IncomingMessage, res: ServerResponse, kind: Task['kind']): void {
   const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
   const head: Buffer[] = [];
   let headBytes = 0;
@@ -84,13 +102,13 @@ function create(req: IncomingMessage, res: ServerResponse): void {
     const model = (type === 'application/json' ? JSON_MODEL : MULTIPART_MODEL).exec(text)?.[1];
     if (!model || (type !== 'application/json' && type !== 'multipart/form-data')) return sendJson(res, 400, BAD);
     const id = `task_${process.pid.toString(36)}_${(++seq).toString(36)}`;
-    const task: Task = { id, model, createdAt: Math.floor(Date.now() / 1000), status: text.includes('bench-complete') ? 'completed' : 'processing', json: Buffer.alloc(0), gets: 0 };
+    const task: Task = { id, kind, model, createdAt: Math.floor(Date.now() / 1000), status: text.includes('bench-complete') ? 'completed' : 'processing', json: Buffer.alloc(0), gets: 0 };
     task.json = render(task);
     tasks.set(id, task);
     stats.creates++;
     stats.createBytes += bytes;
     lastCreate = { id, contentType: type, bytes, head: text.slice(0, 200) };
-    sendJson(res, 200, task.json);
+    sendJson(res, 200, kind === 'xai' ? Buffer.from(JSON.stringify({ request_id: id })) : task.json);
   });
 }
 
@@ -139,14 +157,26 @@ function content(req: IncomingMessage, res: ServerResponse): void {
   pump();
 }
 
+const MEDIA = /^\/media\/([^/?]+)\.mp4(?:\?|$)/;
+
 const server = createServer((req, res) => {
+  const url = req.url ?? '/';
+  const media = req.method === 'GET' ? MEDIA.exec(url) : null;
+  if (media) {
+    // The media host takes no credentials: a key sent here would be a leak, which the bench checks for.
+    if (req.headers.authorization !== undefined) stats.mediaWithKey++;
+    req.resume();
+    const task = tasks.get(decodeURIComponent(media[1]!));
+    if (!task || task.kind !== 'xai' || task.status !== 'completed') return sendJson(res, 404, NOT_FOUND);
+    return content(req, res);
+  }
   if (req.headers.authorization !== AUTH) {
     stats.unauthorized++;
     req.resume();
     return sendJson(res, 401, UNAUTHORIZED);
   }
-  const url = req.url ?? '/';
-  if (req.method === 'POST' && url === '/v1/videos') return create(req, res);
+  if (req.method === 'POST' && url === '/v1/videos') return create(req, res, 'newapi');
+  if (req.method === 'POST' && url === '/v1/videos/generations') return create(req, res, 'xai');
   if (url.startsWith('/v1/videos/')) {
     const q = url.indexOf('?');
     const rest = url.slice(11, q === -1 ? undefined : q);
@@ -167,7 +197,7 @@ const server = createServer((req, res) => {
         tasks.delete(id);
         return sendJson(res, 200, Buffer.from(JSON.stringify({ id, object: 'video', deleted: true })));
       }
-    } else if (rest.slice(slash) === '/content' && req.method === 'GET') {
+    } else if (rest.slice(slash) === '/content' && req.method === 'GET' && task.kind === 'newapi') {
       if (task.status !== 'completed') return sendJson(res, 400, NOT_READY);
       return content(req, res);
     }
@@ -211,5 +241,7 @@ process.on('message', (m: Message) => {
 process.on('disconnect', () => process.exit(0));
 
 server.listen(Number(process.env.BENCH_PORT ?? 0), '127.0.0.1', () => {
-  process.send?.({ ready: true, port: (server.address() as AddressInfo).port });
+  const { port } = server.address() as AddressInfo;
+  origin = `http://127.0.0.1:${port}`;
+  process.send?.({ ready: true, port });
 });

@@ -473,6 +473,9 @@ async function main() {
 
   // -- 6. The same gateway on PostgreSQL and on SQLite ---------------------------------------------------------------
   const s6 = await storeScenario(upstream, dataDirs);
+
+  // -- 7. The xai kind beside the reseller kind ------------------------------------------------------------------------
+  const s7 = await kindScenario(upstream, dataDirs);
   await upstream.stop();
   for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
 
@@ -541,6 +544,20 @@ async function main() {
     row(S6, `creates/s, ${CREATE_CONNECTIONS} connections`, 'req/s', 'higher', both(s6.creates, 'rps'));
     row(S6, 'create p50', 'ms', 'lower', both(s6.creates, 'p50'));
   }
+  {
+    // Gateway column: the gateway on the xai kind; Baseline column: the same gateway on the reseller kind.
+    const S7 = '7 xAI kind vs reseller kind';
+    const both = (m: Record<KindTarget, Measured>, k: keyof Measured) => ({ gateway: m.xai[k] as number, baseline: m.newapi[k] as number });
+    const dl = (k: keyof KindDownload) => ({ gateway: s7.downloads.xai[k], baseline: s7.downloads.newapi[k] });
+    row(S7, `in-progress poll req/s, ${CONNECTIONS} connections`, 'req/s', 'higher', both(s7.polls, 'rps'), s7.polls.xai.peakRssMb);
+    row(S7, 'in-progress poll latency p50', 'ms', 'lower', both(s7.polls, 'p50'));
+    row(S7, 'in-progress poll latency p99', 'ms', 'lower', both(s7.polls, 'p99'));
+    row(S7, 'gateway CPU per in-progress poll', 'µs', 'lower', both(s7.polls, 'cpuUsPerReq'));
+    row(S7, 'upstream GETs per poll sent', '', 'lower', { gateway: s7.getsPerPoll.xai, baseline: s7.getsPerPoll.newapi });
+    row(S7, `download ${mibLabel(VIDEO_BYTES)} throughput (median of ${DOWNLOAD_ROUNDS}; xai: from the media URL)`, 'MiB/s', 'higher', dl('mibPerS'), s7.downloads.xai.peakMb);
+    row(S7, 'download: gateway CPU ms per MiB', 'ms', 'lower', dl('cpuMsPerMib'));
+    row(S7, 'download: gateway RSS growth', 'MiB', 'lower', dl('growthMb'));
+  }
   const x = (v: number) => `${v.toFixed(2)}×`;
   const targets: TargetCheck[] = [];
   const check = (scenario: string, target: string, measured: string, met: boolean) => targets.push({ scenario, target, measured, met });
@@ -600,6 +617,7 @@ async function main() {
     s4,
     s5: { runs: s5Runs, range64: s5Range },
     ...(s6 ? { s6 } : {}),
+    s7,
     gatewayAEndRssMb: gwAMem.rssMb,
   });
   const results: Results = {
@@ -617,6 +635,7 @@ async function main() {
       gateway: `${GATEWAY_ENTRY.replace(`${ROOT}/`, '')}, NODE_ENV=production, LOG_LEVEL=warn, SQLite in a temp DATA_DIR, static key`,
       statusCacheMs: `0 (scenarios 1, 2, 4, 5), ${STATUS_WINDOW_MS} (scenario 3)`,
       store6: s6 ? `PostgreSQL ${s6.version} (throwaway cluster on this machine, fsync=off, synchronous_commit=off) vs SQLite (WAL, synchronous=NORMAL)` : 'skipped (no PostgreSQL)',
+      kinds7: `xai (UPSTREAM_KIND=xai, its media route on the fake upstream's host:port in UPSTREAM_MEDIA_HOSTS) vs newapi, same fake upstream, STATUS_CACHE_MS=0`,
       otherProcessesCpu: backgroundNote(),
     },
     rows,
@@ -769,6 +788,87 @@ async function storeScenarioOnly() {
     await upstream.stop();
     for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
   }
+}
+
+type KindTarget = 'newapi' | 'xai';
+const KINDS: readonly KindTarget[] = ['newapi', 'xai'];
+interface KindDownload {
+  readonly mibPerS: number;
+  readonly cpuMsPerMib: number;
+  readonly growthMb: number;
+  readonly peakMb: number;
+}
+
+/**
+ * Scenario 7: the xai kind beside the reseller (newapi) kind, one gateway each, same build and same fake
+ * upstream (which speaks both), measured in turns. In-progress polls are each an upstream round trip
+ * (STATUS_CACHE_MS=0, one video per connection, as in scenario 2); the download of the xai job comes from the
+ * media URL its status named, on the fake upstream's loopback host:port, which the gateway may fetch from only
+ * because UPSTREAM_MEDIA_HOSTS lists it. The fake counts any key sent there, and the bench fails on one.
+ */
+async function kindScenario(upstream: Upstream, dataDirs: string[]) {
+  const envs = {
+    newapi: gatewayEnv(upstream.url, { STATUS_CACHE_MS: '0' }),
+    xai: gatewayEnv(upstream.url, { STATUS_CACHE_MS: '0', UPSTREAM_KIND: 'xai', UPSTREAM_MEDIA_HOSTS: new URL(upstream.url).host }),
+  };
+  dataDirs.push(envs.newapi.dataDir, envs.xai.dataDir);
+  const gws = {
+    newapi: await startGatewayProcess({ name: 'gateway-newapi', env: envs.newapi.env }),
+    xai: await startGatewayProcess({ name: 'gateway-xai', env: envs.xai.env }),
+  };
+  log(`7 gateways on the newapi kind ${gws.newapi.url} (pid ${gws.newapi.pid}) and on the xai kind ${gws.xai.url} (pid ${gws.xai.pid})`);
+  const polled = { newapi: [] as string[], xai: [] as string[] };
+  const upstreamIds = { newapi: [] as string[], xai: [] as string[] };
+  const done = { newapi: '', xai: '' };
+  for (const k of KINDS) {
+    for (let i = 0; i < CONNECTIONS; i++) {
+      const j = await gatewayJob(gws[k], upstream, `bench poll ${k} ${i}`);
+      polled[k].push(`/v1/videos/${j.id}`);
+      upstreamIds[k].push(j.upstreamId);
+    }
+    done[k] = (await gatewayJob(gws[k], upstream, 'bench-complete')).id;
+    const status = await pollStatus(gws[k].url, 'gateway', done[k]);
+    if (status !== 'completed') throw new Error(`7: the ${k} job is ${status}, not completed`);
+  }
+
+  const polls = (durationS: number) => (k: KindTarget) => closedLoop({ url: gws[k].url, paths: polled[k], connections: CONNECTIONS, durationS, headers: headersFor('gateway') });
+  // The quick run only checks that the scenario works: no warm-up, to keep it short.
+  if (!QUICK) for (const k of KINDS) await polls(WARMUP_S)(k);
+  const gets = () => Promise.all(KINDS.map((k) => upstream.rpc<number>('gets', { ids: upstreamIds[k] })));
+  const gets0 = await gets();
+  const pollRuns = await measureRounds(gws, upstream, KINDS, ROUNDS, polls(DURATION_S / ROUNDS));
+  const gets1 = await gets();
+  const getsPerPoll = { newapi: (gets1[0]! - gets0[0]!) / Math.max(1, pollRuns.newapi.sent), xai: (gets1[1]! - gets0[1]!) / Math.max(1, pollRuns.xai.sent) };
+  for (const k of KINDS) log(`7 in-progress poll ${k.padEnd(6)} ${short(pollRuns[k])}, ${pollRuns[k].cpuUsPerReq.toFixed(0)} µs gateway CPU/poll, ${getsPerPoll[k].toFixed(2)} upstream GETs per poll`);
+
+  const dl = async (k: KindTarget): Promise<KindDownload> => {
+    const watch = new MemoryWatch(gws[k].pid);
+    const cpu0 = cpuMs(gws[k].pid);
+    const d = await download(`${gws[k].url}/v1/videos/${done[k]}/content`, headersFor('gateway'));
+    const mem = watch.stop();
+    if (d.status !== 200 || d.bytes !== VIDEO_BYTES || !d.firstByteOk) throw new Error(`7: download via ${k}: ${d.status}, ${d.bytes} bytes`);
+    return { mibPerS: d.mibPerS, cpuMsPerMib: (cpuMs(gws[k].pid) - cpu0) / (d.bytes / MIB), growthMb: mem.growthMb, peakMb: mem.peakMb };
+  };
+  // A Range request first (it warms the path too): the media route must pass it on.
+  for (const k of KINDS) {
+    const r = await download(`${gws[k].url}/v1/videos/${done[k]}/content`, { ...headersFor('gateway'), range: `bytes=0-${MIB - 1}` });
+    if (r.status !== 206 || r.bytes !== MIB || !r.firstByteOk) throw new Error(`7: range via ${k}: ${r.status}, ${r.bytes} bytes`);
+  }
+  const dlRuns = { newapi: [] as KindDownload[], xai: [] as KindDownload[] };
+  for (let round = 0; round < DOWNLOAD_ROUNDS; round++) {
+    for (const k of round % 2 ? [...KINDS].reverse() : KINDS) dlRuns[k].push(await dl(k));
+  }
+  const med = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
+  const downloads = {} as Record<KindTarget, KindDownload>;
+  for (const k of KINDS) {
+    const runs = dlRuns[k];
+    downloads[k] = { mibPerS: med(runs.map((r) => r.mibPerS)), cpuMsPerMib: med(runs.map((r) => r.cpuMsPerMib)), growthMb: Math.max(...runs.map((r) => r.growthMb)), peakMb: Math.max(...runs.map((r) => r.peakMb)) };
+    log(`7 download ${k.padEnd(6)} ${downloads[k].mibPerS.toFixed(0)} MiB/s (median of ${DOWNLOAD_ROUNDS}), ${downloads[k].cpuMsPerMib.toFixed(2)} gateway CPU ms per MiB, RSS growth ${downloads[k].growthMb.toFixed(1)} MiB`);
+  }
+  const { mediaWithKey } = await upstream.rpc<{ mediaWithKey: number }>('stats');
+  if (mediaWithKey) throw new Error(`7: the xai gateway sent an Authorization header to the media host ${mediaWithKey} times`);
+  await Promise.all(KINDS.map((k) => gws[k].stop()));
+  return { polls: pollRuns, getsPerPoll, downloads };
 }
 
 /** How busy the rest of the machine was during the measured load runs (the bench cannot stop it). */

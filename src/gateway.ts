@@ -13,6 +13,7 @@ import { systemClock, type Clock } from './quota/policy.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/types.js';
 import { DEFAULT_UPSTREAM_ID } from './upstream/client.js';
+import type { UpstreamKind } from './upstream/providers/types.js';
 import { UpstreamRouter, type UpstreamSpec } from './upstream/router.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './videos/models.js';
@@ -28,11 +29,11 @@ const RECONCILE_LEASE_MIN_MS = 60_000;
 export interface GatewayOptions {
   readonly config: Config;
   readonly logger: Logger;
-  /** Where the one-upstream shorthand's upstream is; main.ts passes the simulator's address when none is configured. */
+  /** Where the one-upstream shorthand's upstream is (UPSTREAM_BASE_URL, or a test's simulator). */
   readonly upstreamBaseUrl?: string | undefined;
   readonly upstreamApiKeys?: readonly string[];
-  /** Media hosts of the simulator main.ts starts in xAI mode, instead of UPSTREAM_MEDIA_HOSTS. */
-  readonly upstreamMediaHosts?: readonly string[];
+  /** The upstreams main.ts runs itself when none is configured (its simulators, one per kind), in place of the shorthand. */
+  readonly localUpstreams?: readonly LocalUpstream[];
   readonly store?: Store;
   readonly clock?: Clock;
   /** The demo key is accepted only while the gateway runs against its own simulator. */
@@ -57,30 +58,32 @@ export interface Gateway {
   shutdown(deadlineMs?: number): Promise<void>;
 }
 
+/** An upstream given whole rather than in CONFIG_FILE: it serves every model its kind knows, all at one priority. */
+export interface LocalUpstream {
+  readonly id: string;
+  readonly kind: UpstreamKind;
+  readonly baseUrl: string;
+  readonly keys: readonly string[];
+  readonly mediaHosts: readonly string[];
+}
+
 /**
  * The upstreams to route to: CONFIG_FILE's, each model it lists checked against the model table (known, and
- * known to the upstream's kind), or else the one-upstream shorthand, serving every model its kind knows.
+ * known to the upstream's kind), or else main.ts's simulators or the one-upstream shorthand, each serving
+ * every model its kind knows.
  */
 function upstreamSpecs(opts: GatewayOptions, catalog: ModelCatalog): UpstreamSpec[] {
   const { config } = opts;
   const timeouts = config.upstream;
   if (!config.upstreams) {
-    if (!opts.upstreamBaseUrl) throw new ConfigError('no upstream: set UPSTREAM_BASE_URL or upstreams in CONFIG_FILE');
-    const kind = config.upstreamKind;
-    const models = new Map(catalog.specs().filter((m) => m.kinds[kind]).map((m) => [m.id, m.id]));
-    return [
-      {
-        id: DEFAULT_UPSTREAM_ID,
-        kind,
-        baseUrl: opts.upstreamBaseUrl,
-        keys: opts.upstreamApiKeys ?? config.upstreamApiKeys,
-        mediaHosts: opts.upstreamMediaHosts ?? config.upstreamMediaHosts,
-        models,
-        priority: 0,
-        weight: 1,
-        timeouts,
-      },
-    ];
+    const local = opts.localUpstreams ?? [shorthandUpstream(opts)];
+    return local.map((u) => ({
+      ...u,
+      models: new Map(catalog.idsOfKind(u.kind).map((id) => [id, id])),
+      priority: 0,
+      weight: 1,
+      timeouts,
+    }));
   }
   return config.upstreams.map((u) => {
     const models = new Map<string, string>();
@@ -92,6 +95,18 @@ function upstreamSpecs(opts: GatewayOptions, catalog: ModelCatalog): UpstreamSpe
     }
     return { id: u.id, kind: u.kind, baseUrl: u.baseUrl, keys: u.keys, mediaHosts: u.mediaHosts, models, priority: u.priority, weight: u.weight, timeouts };
   });
+}
+
+function shorthandUpstream(opts: GatewayOptions): LocalUpstream {
+  const { config } = opts;
+  if (!opts.upstreamBaseUrl) throw new ConfigError('no upstream: set UPSTREAM_BASE_URL or upstreams in CONFIG_FILE');
+  return {
+    id: DEFAULT_UPSTREAM_ID,
+    kind: config.upstreamKind,
+    baseUrl: opts.upstreamBaseUrl,
+    keys: opts.upstreamApiKeys ?? config.upstreamApiKeys,
+    mediaHosts: config.upstreamMediaHosts,
+  };
 }
 
 /** Wires config → store → upstream → app and listens. Tests start it exactly as main.ts does. */

@@ -1,7 +1,49 @@
 import { ConfigError, DEMO_API_KEY, exitForConfigError, loadConfig } from './config.js';
-import { startGateway } from './gateway.js';
+import { startGateway, type LocalUpstream } from './gateway.js';
 import { createLogger } from './observability/logger.js';
 import { UpstreamSimulator } from './simulator/server.js';
+import type { UpstreamKind } from './upstream/providers/types.js';
+import { ModelCatalog } from './videos/models.js';
+
+const KIND_LABELS: Record<UpstreamKind, string> = { newapi: 'a new-api style reseller', xai: "xAI's own API" };
+
+/**
+ * With no upstream configured, one built-in simulator per kind, both routed to, so that a first `npm start`
+ * shows the routing: a model both kinds know is spread over both. Each xAI simulator is its own media host.
+ */
+async function startSimulators(): Promise<{ upstreams: LocalUpstream[]; close(): Promise<void> }> {
+  const sims: UpstreamSimulator[] = [];
+  const upstreams: LocalUpstream[] = [];
+  for (const kind of Object.keys(KIND_LABELS) as UpstreamKind[]) {
+    const key = `sim-${kind}-key`;
+    const sim = new UpstreamSimulator({ apiKeys: [key], kind });
+    const url = await sim.listen(0);
+    sims.push(sim);
+    upstreams.push({ id: `simulator-${kind}`, kind, baseUrl: url, keys: [key], mediaHosts: [new URL(url).host] });
+  }
+  return { upstreams, close: async () => void (await Promise.all(sims.map((s) => s.close()))) };
+}
+
+/** Loud on purpose: nobody should mistake fake test-pattern videos for a real provider. */
+function simulatorBanner(url: string, upstreams: readonly LocalUpstream[], catalog: ModelCatalog): string {
+  return [
+    '',
+    '  ==== SIMULATED UPSTREAMS ===================================================',
+    '  No upstream is configured, so the gateway routes to built-in simulators, one',
+    '  per upstream kind: videos are fake test patterns, no real provider is reached.',
+    ...upstreams.map((u) => `    ${u.id} (simulated, ${KIND_LABELS[u.kind]}): ${catalog.idsOfKind(u.kind).join(', ')}`),
+    '  A model several of them serve is spread over them. Watch it: set ADMIN_TOKEN',
+    '  and GET /admin/upstreams (or grok-gateway upstreams).',
+    '  For real upstreams set UPSTREAM_BASE_URL and UPSTREAM_API_KEY (UPSTREAM_KIND=xai',
+    '  for an xAI key), or upstreams in CONFIG_FILE.',
+    '  ============================================================================',
+    `  Demo API key (simulator only): ${DEMO_API_KEY}`,
+    `  Try: curl ${url}/v1/videos -H "Authorization: Bearer ${DEMO_API_KEY}" \\`,
+    `         -H "Content-Type: application/json" -d '{"model":"grok-imagine-video","prompt":"a red fox in snow"}'`,
+    '',
+    '',
+  ].join('\n');
+}
 
 /** Process entry: config → (simulator) → gateway → signals. */
 async function main() {
@@ -21,46 +63,18 @@ async function main() {
     logger.warn('REDIS_URL is not used: set DATABASE_URL (postgres://…) for a store shared by several replicas');
   }
 
-  let upstreamBaseUrl = config.upstreamBaseUrl;
-  let upstreamApiKeys = config.upstreamApiKeys;
-  let simulator: UpstreamSimulator | undefined;
-  let upstreamMediaHosts: string[] | undefined;
-  if (!upstreamBaseUrl && !config.upstreams) {
-    const simKey = 'sim-upstream-key';
-    // UPSTREAM_KIND picks which protocol the simulator speaks; in xai mode it is its own media host too.
-    simulator = new UpstreamSimulator({ apiKeys: [simKey], kind: config.upstreamKind });
-    const simUrl = await simulator.listen(0);
-    upstreamBaseUrl = simUrl;
-    upstreamApiKeys = [simKey];
-    upstreamMediaHosts = [new URL(simUrl).host];
-  }
-
+  const simulators = !config.upstreamBaseUrl && !config.upstreams ? await startSimulators() : undefined;
   const gateway = await startGateway({
     config,
     logger,
-    upstreamBaseUrl,
-    upstreamApiKeys,
-    ...(upstreamMediaHosts ? { upstreamMediaHosts } : {}),
-    acceptDemoKey: simulator !== undefined,
+    upstreamBaseUrl: config.upstreamBaseUrl,
+    ...(simulators ? { localUpstreams: simulators.upstreams } : {}),
+    acceptDemoKey: simulators !== undefined,
   });
-  if (simulator) {
-    const banner = [
-      '',
-      '  ==== SIMULATED UPSTREAM ====================================================',
-      '  UPSTREAM_BASE_URL is not set, so the gateway runs against its built-in',
-      '  simulator: videos are fake test patterns and nothing reaches a real provider.',
-      '  Set UPSTREAM_BASE_URL and UPSTREAM_API_KEY to use a real upstream.',
-      '  ============================================================================',
-      `  Demo API key (simulator only): ${DEMO_API_KEY}`,
-      `  Try: curl ${gateway.url}/v1/videos -H "Authorization: Bearer ${DEMO_API_KEY}" \\`,
-      `         -H "Content-Type: application/json" -d '{"model":"grok-imagine-video","prompt":"a red fox in snow"}'`,
-      '',
-    ];
-    process.stderr.write(`${banner.join('\n')}\n`);
-  }
+  if (simulators) process.stderr.write(simulatorBanner(gateway.url, simulators.upstreams, new ModelCatalog(config.models, config.defaultModel)));
 
   // After the banner, so that whoever waits for this line also has the demo key.
-  logger.info({ url: gateway.url, store: gateway.store.kind, upstream: simulator ? 'simulator' : 'configured' }, 'gateway listening');
+  logger.info({ url: gateway.url, store: gateway.store.kind, upstream: simulators ? 'simulator' : 'configured' }, 'gateway listening');
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -69,7 +83,7 @@ async function main() {
     logger.info({ signal, deadlineMs: config.shutdownTimeoutMs }, 'draining');
     gateway
       .shutdown()
-      .then(() => simulator?.close())
+      .then(() => simulators?.close())
       .then(
         () => {
           logger.info('stopped');

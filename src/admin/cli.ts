@@ -252,10 +252,12 @@ export const COMMANDS: readonly Command[] = [
     name: 'migrate-sqlite',
     args: [],
     flags: ['to', 'from'],
-    summary: 'copy an embedded (SQLite) store into PostgreSQL: teams, keys, jobs and usage',
+    summary: 'copy an embedded (SQLite) store into PostgreSQL: teams, keys, jobs, usage and webhooks',
     details:
       'Everything is copied in one transaction: teams (deleted ones stay deleted), keys as hashes (they keep ' +
-      'working, none is re-issued; revoked ones stay revoked), jobs in every state, and usage counters. Records ' +
+      'working, none is re-issued; revoked ones stay revoked), jobs in every state, usage counters, webhook ' +
+      'endpoints with their secrets (receivers verify as before) and webhook deliveries (pending ones are sent ' +
+      'from PostgreSQL, once; the history stays listed). Records ' +
       'already in the database are left as they are, so running it again copies only what is missing and never ' +
       'counts anything twice. Stop the gateway on DATA_DIR first, so that nothing it does afterwards is left behind.',
     notice: 'Start the gateways with DATABASE_URL set to this database; the embedded store was left unchanged.',

@@ -19,6 +19,8 @@ const TABLES: ReadonlyArray<[keyof ImportSummary, string]> = [
   ['key', 'keys'],
   ['job', 'jobs'],
   ['counter', 'usage counters'],
+  ['webhook_endpoint', 'webhook endpoints'],
+  ['webhook_delivery', 'webhook deliveries'],
 ];
 
 const unavailable = (message: string) => new ApiError({ status: 503, type: 'server_error', code: 'store_unavailable', message });
@@ -26,8 +28,10 @@ const unavailable = (message: string) => new ApiError({ status: 503, type: 'serv
 /**
  * Copies the embedded store under `dataDir` into the PostgreSQL database at `databaseUrl` (its schema created
  * or migrated first, as a gateway would): teams with the tombstones of deleted ones, keys (hashes only: the
- * secrets were never stored), jobs in every state with their charges, and the usage counters. One
- * transaction; records already there are left alone, so a second run copies nothing twice.
+ * secrets were never stored), jobs in every state with their charges, the usage counters, the webhook
+ * endpoints with their signing secrets, and the webhook outbox (pending deliveries are sent by the gateways on
+ * PostgreSQL; delivered and failed ones stay listed). One transaction; records already there are left alone,
+ * so a second run copies nothing twice.
  */
 export async function migrateSqlite(dataDir: string, databaseUrl: string, database: Config['database']): Promise<MigrationReport> {
   const file = join(dataDir, 'gateway.db');

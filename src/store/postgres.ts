@@ -220,6 +220,26 @@ const IMPORTS: { readonly [K in StoreRecord['kind']]: { table: string; columns: 
     columns: 'scope, bucket, requests, seconds_reserved, seconds_settled',
     row: ({ counter: c }) => ({ scope: c.scope, bucket: c.bucket, requests: c.requests, seconds_reserved: c.secondsReserved, seconds_settled: c.secondsSettled }),
   },
+  webhook_endpoint: {
+    table: 'webhook_endpoints',
+    columns: 'team_id, url, events, enabled, secret, previous_secret, previous_secret_expires_at_ms, created_at',
+    row: ({ endpoint: e }) => ({
+      team_id: e.teamId, url: e.url, events: e.events, enabled: e.enabled, secret: e.secret, previous_secret: e.previousSecret,
+      previous_secret_expires_at_ms: e.previousSecretExpiresAtMs, created_at: e.createdAt,
+    }),
+  },
+  // lease_until_ms and lease_token are left out, so null: no worker holds a claim on a row just copied.
+  webhook_delivery: {
+    table: 'webhook_deliveries',
+    columns:
+      'id, event_id, team_id, video_id, type, created_at, status, attempts, last_status, last_error, last_latency_ms, ' +
+      'last_attempt_at_ms, next_attempt_at_ms, delivered_at_ms',
+    row: ({ delivery: d }) => ({
+      id: d.id, event_id: d.eventId, team_id: d.teamId, video_id: d.videoId, type: d.type, created_at: d.createdAt, status: d.status,
+      attempts: d.attempts, last_status: d.lastStatus, last_error: d.lastError, last_latency_ms: d.lastLatencyMs,
+      last_attempt_at_ms: d.lastAttemptAtMs, next_attempt_at_ms: d.nextAttemptAtMs, delivered_at_ms: d.deliveredAtMs,
+    }),
+  },
 };
 const IMPORT_BATCH = 500;
 
@@ -977,12 +997,13 @@ export class PostgresStore implements Store {
 
   /**
    * Adds another store's records (see `SqliteStore.exportAll`) in one transaction: all or nothing. A record
-   * whose id (or key hash, or counter bucket) is already here is left as it is and counted as existing, so
-   * importing the same export twice adds nothing the second time. Jobs keep their order (new `seq` values in
-   * export order), so lists page as before.
+   * whose id (or key hash, counter bucket, team's webhook endpoint, or delivery's event or video) is already
+   * here is left as it is and counted as existing, so importing the same export twice adds nothing the second
+   * time. Jobs and webhook deliveries keep their order (new `seq` values in export order), so lists page as
+   * before.
    */
   async importAll(records: AsyncIterable<StoreRecord>): Promise<ImportSummary> {
-    const summary: ImportSummary = { team: { copied: 0, existing: 0 }, key: { copied: 0, existing: 0 }, job: { copied: 0, existing: 0 }, counter: { copied: 0, existing: 0 } };
+    const summary = Object.fromEntries(Object.keys(IMPORTS).map((kind) => [kind, { copied: 0, existing: 0 }])) as ImportSummary;
     const c = await this.connect();
     let batch: StoreRecord[] = [];
     const flush = async () => {

@@ -659,6 +659,12 @@ export class SqliteStore implements Store {
         };
         yield { kind: 'counter', counter };
       }
+      for (const r of this.db.prepare('SELECT * FROM webhook_endpoints ORDER BY created_at, team_id').iterate() as Iterable<Row>) {
+        yield { kind: 'webhook_endpoint', endpoint: toEndpoint(r) };
+      }
+      for (const r of this.db.prepare('SELECT * FROM webhook_deliveries ORDER BY seq').iterate() as Iterable<Row>) {
+        yield { kind: 'webhook_delivery', delivery: toDelivery(r) };
+      }
     } finally {
       this.db.exec('COMMIT');
     }

@@ -130,14 +130,19 @@ export interface CounterRecord {
 
 /**
  * A store's whole content as store-neutral records, for copying one store into another (`migrate-sqlite`):
- * deleted teams (tombstones), revoked keys with their hashes, jobs in every state with their charges, and
- * the usage counters. An export yields teams, then keys, then jobs in creation order, then counters.
+ * deleted teams (tombstones), revoked keys with their hashes, jobs in every state with their charges, the
+ * usage counters, the webhook endpoints with their secrets (current and previous, so that receivers verify as
+ * before), and the webhook outbox in every state. An export yields teams, then keys, then jobs in creation
+ * order, then counters, then endpoints, then deliveries in creation order. A delivery carries no lease: a
+ * lease is held by a worker of the store it was taken in, and none of those holds one on the copy.
  */
 export type StoreRecord =
   | { readonly kind: 'team'; readonly team: Team; readonly deletedAt: number | null }
   | { readonly kind: 'key'; readonly key: ApiKeyRecord; readonly hash: string }
   | { readonly kind: 'job'; readonly job: JobRecord; readonly deletedAt: number | null }
-  | { readonly kind: 'counter'; readonly counter: CounterRecord };
+  | { readonly kind: 'counter'; readonly counter: CounterRecord }
+  | { readonly kind: 'webhook_endpoint'; readonly endpoint: WebhookEndpoint }
+  | { readonly kind: 'webhook_delivery'; readonly delivery: WebhookDelivery };
 
 /** Per kind of record: how many an import added, and how many were there already (and were left as they were). */
 export type ImportSummary = Record<StoreRecord['kind'], { copied: number; existing: number }>;

@@ -200,6 +200,11 @@ export class ModelCatalog {
     return [...this.byId.values()];
   }
 
+  /** The ids of the models an upstream kind knows, in table order: what an upstream of that kind serves by default. */
+  idsOfKind(kind: UpstreamKind): string[] {
+    return this.specs().filter((m) => m.kinds[kind]).map((m) => m.id);
+  }
+
   /** Model ids and aliases, in table order, for `GET /v1/models`. */
   names(): string[] {
     return [...this.byId.keys(), ...this.aliases.keys()];

@@ -161,7 +161,7 @@ log "starting simulator on 127.0.0.1:$sim_port"
 sim_pid=$!
 sim_up() {
   kill -0 "$sim_pid" 2>/dev/null || die "simulator exited early"
-  grep -qs 'SIMULATED UPSTREAM listening on' "$tmp/simulator.log"
+  grep -qsE 'SIMULATED UPSTREAM( \([a-z]+\))? listening on' "$tmp/simulator.log"
 }
 wait_until 15 "the simulator" sim_up
 

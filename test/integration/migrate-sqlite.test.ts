@@ -2,17 +2,20 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../src/admin/cli.js';
 import { UpstreamSimulator } from '../../src/simulator/server.js';
 import { fingerprint } from '../../src/upstream/client.js';
 import { UPSTREAM_KEY, admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
 
 /**
  * `grok-gateway migrate-sqlite`: a gateway on the embedded store is filled through its API, stopped, its store
  * copied into PostgreSQL by the CLI (in its own process, as an operator runs it), and a gateway on the shared
- * store takes over: the same keys, videos, usage, tombstones and revocations, nothing re-issued, nothing doubled.
+ * store takes over: the same keys, videos, usage, tombstones and revocations, webhook endpoint, secrets and
+ * outbox, nothing re-issued, nothing doubled, no event lost or sent twice.
  */
 interface Run {
   code: number | null;
@@ -45,6 +48,7 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
   let sim: UpstreamSimulator;
   let upstream: { sim: UpstreamSimulator; url: string };
   let b: Harness;
+  const receiver = new WebhookReceiver();
 
   /** What the SQLite gateway showed before it stopped, to hold the PostgreSQL one to. */
   const before = {} as {
@@ -56,10 +60,17 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
     keys: unknown;
     usage: Record<string, unknown>;
     content: Buffer;
+    /** The endpoint's first secret, and the one that replaced it (the first still signs for a day). */
+    secrets: { original: string; rotated: string };
+    endpoint: unknown;
+    /** Newest first: the deleted video's event (pending), the failed video's (failed), the completed video's (delivered). */
+    deliveries: any[];
+    received: number;
   };
   let firstRun: any;
 
   const poll = (h: Harness, key: string, id: string) => fetch(`${h.url}/v1/videos/${id}`, { headers: auth(key) });
+  const deliveriesOf = async (url: string) => (await admin(url, 'GET', '/teams/acme/webhook/deliveries?limit=100')).body.data as any[];
   const usageOf = async (url: string) => {
     const { requests_this_minute: _minute, ...rest } = (await admin(url, 'GET', '/teams/acme/usage?days=3')).body;
     return rest as Record<string, unknown>;
@@ -75,9 +86,13 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
     sim = new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 3_600_000 });
     upstream = { sim, url: await sim.listen() };
 
-    const a = await startHarness({ dataDir, upstream });
+    await receiver.listen();
+    // The worker runs only when the test says (a poll interval of 0), so that an event can be left pending.
+    const a = await startHarness({ dataDir, upstream, env: { WEBHOOK_ALLOWED_HOSTS: receiver.hostPort, WEBHOOK_POLL_INTERVAL_MS: '0' } });
     try {
       const acme = await teamWithKey(a.url, 'acme', { requests_per_minute: 1000, max_concurrent_jobs: 10 });
+      const hook = `${receiver.url}/acme`;
+      const original = (await admin(a.url, 'PUT', '/teams/acme/webhook', { url: hook })).body.secret as string;
       const revoked = (await admin(a.url, 'POST', '/teams/acme/keys', { name: 'old' })).body;
       const gone = await teamWithKey(a.url, 'gone');
       Object.assign(before, { acmeKey: acme.key, revokedKey: revoked.key, goneKey: gone.key });
@@ -91,11 +106,33 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
       const failed = await create(acme.key, 5);
       const running = await create(acme.key, 6);
       const deleted = await create(acme.key, 3);
+      // Webhook history of each kind: delivered, failed (the endpoint was disabled when its turn came), pending.
       sim.settle(completed.task.id, 'completed');
+      expect((await poll(a, acme.key, completed.id)).status).toBe(200);
+      expect(await a.gw.webhooks.runOnce()).toBe(1);
       sim.settle(failed.task.id, 'failed');
+      expect((await poll(a, acme.key, failed.id)).status).toBe(200);
+      await admin(a.url, 'PUT', '/teams/acme/webhook', { url: hook, enabled: false });
+      expect(await a.gw.webhooks.runOnce()).toBe(1);
+      await admin(a.url, 'PUT', '/teams/acme/webhook', { url: hook, enabled: true });
+      const rotated = (await admin(a.url, 'POST', '/teams/acme/webhook/rotate-secret')).body.secret as string;
       sim.settle(deleted.task.id, 'completed');
-      for (const v of [completed, failed, deleted]) expect((await poll(a, acme.key, v.id)).status).toBe(200);
+      expect((await poll(a, acme.key, deleted.id)).status).toBe(200);
       expect((await fetch(`${a.url}/v1/videos/${deleted.id}`, { method: 'DELETE', headers: auth(acme.key) })).status).toBe(200);
+      Object.assign(before, {
+        secrets: { original, rotated },
+        endpoint: (await admin(a.url, 'GET', '/teams/acme/webhook')).body,
+        deliveries: await deliveriesOf(a.url),
+        received: receiver.received.length,
+      });
+      expect(before.deliveries.map((d) => [d.video_id, d.status])).toEqual([
+        [deleted.id, 'pending'],
+        [failed.id, 'failed'],
+        [completed.id, 'delivered'],
+      ]);
+      expect(before.received).toBe(1);
+      // The pending event as a worker that died mid-send left it: leased for an hour. The lease is not copied.
+      expect(await a.gw.store.claimDeliveries(10, 3_600_000, Date.now())).toHaveLength(1);
       // A create the upstream refused: its record stays, hidden and refunded.
       sim.failNextCreate({ status: 500 });
       expect((await postJson(`${a.url}/v1/videos`, { model: 'grok-video-3', prompt: 'x', seconds: 2 }, acme.key)).res.status).toBeGreaterThanOrEqual(500);
@@ -116,17 +153,18 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
     }
 
     firstRun = await cli(['migrate-sqlite', '--from', dataDir, '--to', dbUrl, '--json']);
-    b = await startHarness({ env: { DATABASE_URL: dbUrl }, upstream });
+    b = await startHarness({ env: { DATABASE_URL: dbUrl, WEBHOOK_ALLOWED_HOSTS: receiver.hostPort, WEBHOOK_POLL_INTERVAL_MS: '25' }, upstream });
   });
 
   afterAll(async () => {
     await b?.close();
     await sim?.close();
+    await receiver.close();
     await db?.drop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('copies every team, key, job and counter in one run and says what it copied', () => {
+  it('copies every team, key, job, counter, webhook endpoint and delivery in one run and says what it copied', () => {
     expect(firstRun.stderr).toBe('');
     expect(firstRun.code).toBe(EXIT.ok.code);
     const report = JSON.parse(firstRun.stdout);
@@ -138,6 +176,8 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
       // completed, failed, running, deleted, the refused create, and the deleted team's video
       jobs: { copied: 6, existing: 0 },
       'usage counters': { existing: 0 },
+      'webhook endpoints': { copied: 1, existing: 0 },
+      'webhook deliveries': { copied: 3, existing: 0 },
     });
     expect(byTable['usage counters'].copied).toBeGreaterThan(0);
   });
@@ -166,6 +206,36 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
     expect((await usageOf(b.url)).day).toMatchObject({ video_seconds: 13, video_seconds_reserved: 0 });
   });
 
+  it("the PostgreSQL gateway keeps the team's webhook: its endpoint, its history, its pending event sent once, the same secrets signing", async () => {
+    const shown = await admin(b.url, 'GET', '/teams/acme/webhook');
+    expect(shown.body).toEqual(before.endpoint);
+    expect(shown.body).not.toHaveProperty('secret');
+    // The pending event (sent by the PostgreSQL gateway's worker) and the running video's, which ended there.
+    await receiver.waitFor(before.received + 2);
+    await new Promise((r) => setTimeout(r, 500));
+    const sent = receiver.received.slice(before.received);
+    expect(sent).toHaveLength(2);
+    const [pending, failed, delivered] = before.deliveries;
+    const after = await deliveriesOf(b.url);
+    expect(after.map((d) => [d.video_id, d.status, d.attempts])).toEqual([
+      [before.ids.running, 'delivered', 1],
+      [pending.video_id, 'delivered', 1],
+      [failed.video_id, 'failed', 1],
+      [delivered.video_id, 'delivered', 1],
+    ]);
+    expect(after.slice(2)).toEqual([failed, delivered]);
+    expect(after[1]).toMatchObject({ id: pending.id, event_id: pending.event_id, last_status: 204 });
+    expect(new Set(sent.map((r) => r.headers['webhook-id']))).toEqual(new Set([pending.event_id, after[0].event_id]));
+    // Receivers need no change: the secret they were given verifies, and so does the one it was rotated to.
+    const sdk = new OpenAI({ apiKey: 'unused' });
+    for (const r of sent) {
+      for (const secret of [before.secrets.original, before.secrets.rotated]) {
+        expect(await sdk.webhooks.unwrap(r.body, r.headers as Record<string, string>, secret)).toMatchObject({ id: r.headers['webhook-id'] });
+      }
+    }
+    expect(JSON.stringify(b.logs)).not.toContain(before.secrets.original.slice(6));
+  });
+
   it('a revoked key stays revoked, and a deleted team stays deleted with its id retired', async () => {
     for (const key of [before.revokedKey, before.goneKey]) {
       expect((await poll(b, key, before.ids.completed)).status).toBe(401);
@@ -185,6 +255,16 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
     expect(await usageOf(b.url)).toEqual(usage);
     const list = ((await (await fetch(`${b.url}/v1/videos?limit=100`, { headers: auth(before.acmeKey) })).json()) as any).data;
     expect(list.map((v: any) => v.id)).toEqual(before.list);
+    // No event comes back to life: had one been copied again, the gateway's worker would send it.
+    const deliveries = await deliveriesOf(b.url);
+    const received = receiver.received.length;
+    const humanRun = await cli(['migrate-sqlite', '--from', dataDir], { DATABASE_URL: dbUrl });
+    expect(humanRun.code, humanRun.stderr).toBe(EXIT.ok.code);
+    expect(humanRun.stdout).toMatch(/^ +webhook endpoints +0 +1$/m);
+    expect(humanRun.stdout).toMatch(/^ +webhook deliveries +0 +3$/m);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await deliveriesOf(b.url)).toEqual(deliveries);
+    expect(receiver.received.length).toBe(received);
   });
 
   it('refuses what it cannot do, with the CLI exit statuses and nothing copied', async () => {

@@ -109,18 +109,54 @@ describe('configuration (contract §5, §7)', () => {
 });
 
 describe('process lifecycle', () => {
-  it('npm start without an upstream runs the labelled simulator and accepts the demo key', async () => {
-    const child = await spawnGateway({ DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')) });
+  it('npm start without an upstream routes to a labelled simulator of each kind and accepts the demo key', async () => {
+    const child = await spawnGateway({ DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-demo-')), ADMIN_TOKEN });
     try {
-      expect(child.output()).toMatch(/SIMULATED UPSTREAM/);
-      const key = /Demo API key \(simulator only\): (\S+)/.exec(child.output())![1]!;
-      const { res, body } = await postJson(`${child.url}/v1/videos`, { model: 'grok-imagine-video', prompt: 'a red fox in snow' }, key);
-      expect(res.status).toBe(200);
-      expect(body.status).toBe('queued');
+      const out = child.output();
+      expect(out).toMatch(/SIMULATED UPSTREAMS/);
+      expect(out).toMatch(/simulator-newapi \(simulated, a new-api style reseller\): .*grok-video-3/);
+      expect(out).toMatch(/simulator-xai \(simulated, xAI's own API\): grok-imagine-video\b/);
+      const key = /Demo API key \(simulator only\): (\S+)/.exec(out)![1]!;
+
+      const upstreams = async () => {
+        const res = await fetch(`${child.url}/admin/upstreams`, { headers: auth(ADMIN_TOKEN) });
+        expect(res.status).toBe(200);
+        return (await res.json()) as Array<{ id: string; kind: string; models: string[]; active_jobs: number }>;
+      };
+      const before = await upstreams();
+      expect(before.map((u) => [u.id, u.kind])).toEqual([
+        ['simulator-newapi', 'newapi'],
+        ['simulator-xai', 'xai'],
+      ]);
+      expect(before[0]!.models).toEqual(expect.arrayContaining(['grok-imagine-video', 'grok-video-3']));
+      expect(before[1]!.models).toContain('grok-imagine-video');
+      expect(before[1]!.models).not.toContain('grok-video-3');
+
+      const ids: string[] = [];
+      for (const model of ['grok-video-3', 'grok-imagine-video', 'grok-imagine-video', 'grok-imagine-video', 'grok-imagine-video']) {
+        const { res, body } = await postJson(`${child.url}/v1/videos`, { model, prompt: 'a red fox in snow' }, key);
+        expect(res.status, JSON.stringify(body)).toBe(200);
+        expect(body.status).toBe('queued');
+        ids.push(body.id);
+      }
+      // Equal weights: the imagine creates are spread over both kinds; grok-video-3 only the reseller knows.
+      const active = Object.fromEntries((await upstreams()).map((u) => [u.id, u.active_jobs]));
+      expect(active['simulator-xai']).toBeGreaterThanOrEqual(1);
+      expect(active['simulator-newapi']).toBeGreaterThanOrEqual(2);
+      expect(active['simulator-xai']! + active['simulator-newapi']!).toBe(5);
+
+      // Every video finishes and downloads, the xAI ones from the simulator's own media route.
+      for (const id of ids) {
+        const status = async () => ((await (await fetch(`${child.url}/v1/videos/${id}`, { headers: auth(key) })).json()) as { status: string }).status;
+        await expect.poll(status, { timeout: 20_000, interval: 250 }).toBe('completed');
+        const res = await fetch(`${child.url}/v1/videos/${id}/content`, { headers: auth(key) });
+        expect(res.status).toBe(200);
+        expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(0);
+      }
     } finally {
       expect(await child.stop()).toBe(0);
     }
-  });
+  }, 60_000);
 
   it('a port already in use is a one-line start-up error', async () => {
     const first = await spawnGateway({ DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-port-a-')) });
