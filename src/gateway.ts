@@ -127,7 +127,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const admin = new AdminService(store, clock, catalog, destinations, { beforeUsage: () => requests.flush() });
   const webhookSender = new WebhookSender(destinations, config.webhooks.timeoutMs);
   const webhooks = new WebhookWorker({ store, sender: webhookSender, clock, logger, metrics }, config.webhooks);
-  const jobs = new VideoJobs({ store, upstream, logger, metrics, clock, statusCacheMs: config.statusCacheMs });
+  const jobs = new VideoJobs({ store, upstream, catalog, logger, metrics, clock, statusCacheMs: config.statusCacheMs });
   const reconciler = new Reconciler(
     { store, jobs, logger, clock },
     {

@@ -80,7 +80,12 @@ export const notFound = (message: string, param: string | null = null, code = 'n
 export const contentExpired = () =>
   new ApiError({ status: 410, type: 'invalid_request_error', message: "The video's content has expired upstream and can no longer be downloaded.", param: 'video_id', code: 'video_expired' });
 
-export const videoNotFound = (id: string) => notFound(`No video found with id '${id}'.`, 'video_id', 'video_not_found');
+/** One body for an unknown id and for another team's: which ids exist is nobody else's business. */
+export const videoNotFound = (id: string, param: 'video_id' | 'video' = 'video_id') => notFound(`No video found with id '${id}'.`, param, 'video_not_found');
+
+/** A derived video (§9) the source's upstream cannot make: refused before any upstream call. */
+export const unsupportedOperation = (operation: string, message: string, param: string) =>
+  invalidRequest(`${message} The '${operation}' operation is not supported for this video.`, param, 'unsupported_operation');
 
 export const modelNotFound = (model: string) =>
   invalidRequest(`The model '${model}' does not exist or is not a video model.`, 'model', 'model_not_found');

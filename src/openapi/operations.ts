@@ -31,7 +31,13 @@ import {
   contentQuerySchema,
   createVideoFieldsSchema,
   createVideoFormSchema,
+  editVideoFormSchema,
+  editVideoSchema,
+  extendVideoFormSchema,
+  extendVideoSchema,
   listVideosQuerySchema,
+  remixVideoFormSchema,
+  remixVideoSchema,
   modelListSchema,
   videoDeletedSchema,
   videoListSchema,
@@ -54,7 +60,7 @@ export interface Answer {
   readonly body?: z.ZodType | Media;
   readonly headers?: Readonly<Record<string, { description: string }>>;
   /** Follow-up operations fed by this answer, for clients and stateful testing (OpenAPI links). */
-  readonly links?: Readonly<Record<string, { operationId: string; parameters: Record<string, string> }>>;
+  readonly links?: Readonly<Record<string, { operationId: string; parameters?: Record<string, string>; requestBody?: unknown }>>;
 }
 
 export interface Operation {
@@ -78,6 +84,11 @@ export interface Operation {
 export const REQUEST_COMPONENTS = {
   CreateVideoRequest: createVideoFieldsSchema,
   CreateVideoForm: createVideoFormSchema,
+  RemixVideoRequest: remixVideoSchema,
+  ExtendVideoRequest: extendVideoSchema,
+  ExtendVideoForm: extendVideoFormSchema,
+  EditVideoRequest: editVideoSchema,
+  EditVideoForm: editVideoFormSchema,
   CreateTeamRequest: createTeamSchema,
   UpdateTeamRequest: patchTeamSchema,
   IssueKeyRequest: issueKeySchema,
@@ -133,6 +144,9 @@ const videoLinks = {
   GetVideo: { operationId: 'getVideo', parameters: { video_id: '$response.body#/id' } },
   DownloadVideoContent: { operationId: 'downloadVideoContent', parameters: { video_id: '$response.body#/id' } },
   DeleteVideo: { operationId: 'deleteVideo', parameters: { video_id: '$response.body#/id' } },
+  RemixVideo: { operationId: 'remixVideo', parameters: { video_id: '$response.body#/id' } },
+  ExtendVideo: { operationId: 'extendVideo', requestBody: { prompt: 'a continuation', seconds: '4', video: { id: '$response.body#/id' } } },
+  EditVideo: { operationId: 'editVideo', requestBody: { prompt: 'an edit', video: { id: '$response.body#/id' } } },
 };
 const teamLinks = {
   GetTeam: { operationId: 'getTeam', parameters: { team: '$response.body#/id' } },
@@ -158,6 +172,41 @@ export const OPERATIONS: readonly Operation[] = [
     answers: { 200: { description: 'The video, queued.', body: videoSchema, links: videoLinks } },
     // 403: a model the key may not use; 413, 415: the body; 502-504: the upstream's create failed.
     errors: [400, 403, 413, 415, 502, 503, 504],
+  },
+  {
+    method: 'post',
+    path: '/v1/videos/{video_id}/remix',
+    operationId: 'remixVideo',
+    summary: 'Remix a completed video of the team with a new prompt',
+    tag: 'Videos',
+    auth: 'teamKey',
+    pathParams: videoPathSchema,
+    body: { required: true, media: { 'application/json': remixVideoSchema, 'multipart/form-data': remixVideoFormSchema } },
+    answers: { 200: { description: 'The new video, queued; remixed_from_video_id names the source.', body: videoSchema, links: videoLinks } },
+    // 400 also: the source is not completed, or its upstream cannot remix it (unsupported_operation).
+    errors: [400, 403, 404, 413, 415, 502, 503, 504],
+  },
+  {
+    method: 'post',
+    path: '/v1/videos/extensions',
+    operationId: 'extendVideo',
+    summary: 'Extend a completed video of the team by some seconds',
+    tag: 'Videos',
+    auth: 'teamKey',
+    body: { required: true, media: { 'application/json': extendVideoSchema, 'multipart/form-data': extendVideoFormSchema } },
+    answers: { 200: { description: 'The new video, queued.', body: videoSchema, links: videoLinks } },
+    errors: [400, 403, 404, 413, 415, 502, 503, 504],
+  },
+  {
+    method: 'post',
+    path: '/v1/videos/edits',
+    operationId: 'editVideo',
+    summary: 'Edit a completed video of the team with a prompt',
+    tag: 'Videos',
+    auth: 'teamKey',
+    body: { required: true, media: { 'application/json': editVideoSchema, 'multipart/form-data': editVideoFormSchema } },
+    answers: { 200: { description: 'The new video, queued.', body: videoSchema, links: videoLinks } },
+    errors: [400, 403, 404, 413, 415, 502, 503, 504],
   },
   {
     method: 'get',

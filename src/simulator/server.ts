@@ -54,6 +54,10 @@ export interface SimTask {
   deleted: boolean;
   /** xai: which reference field the create used, for tests to see. */
   references?: 'image' | 'reference_images';
+  /** What the video's bytes are shifted by (see `videoByteOf`): none for a create, `derivedSeed` for a derived video. */
+  seed?: number;
+  /** A derived video's source task and operation. */
+  derivedFrom?: { task: string; operation: 'remix' | 'extension' | 'edit' };
 }
 
 type Fail = { status: number; body?: string; headers?: Record<string, string>; destroy?: boolean; delayMs?: number };
@@ -193,6 +197,28 @@ function parseMultipart(headers: IncomingMessage['headers'], body: Buffer) {
 /** Byte i of every generated video is i % 251, so any range can be checked without keeping the file. */
 const PATTERN = Buffer.from(Array.from({ length: 251 * 256 }, (_, i) => i % 251));
 export const videoByte = (i: number) => i % 251;
+/**
+ * A derived video (remix, extension, edit) is the same pattern shifted by a seed from its prompt, 1–250, so
+ * that it differs from its source and a client that knows the prompt can check its bytes too.
+ */
+export const derivedSeed = (prompt: string) => (Buffer.from(prompt, 'utf8').reduce((a, b) => a + b, 0) % 250) + 1;
+export const videoByteOf = (seed: number, i: number) => (i + seed) % 251;
+
+const NEWAPI_DERIVABLE = /^grok-video-3(-pro|-max)?$/;
+/** xAI edits take a source of at most ~8.7 s. */
+const XAI_EDIT_MAX_SOURCE_S = 8.7;
+const exactFields = (body: Record<string, unknown>, fields: readonly string[]) => {
+  for (const k of Object.keys(body)) if (!fields.includes(k)) reject(`unknown field ${k}`, k);
+  for (const k of fields) if (body[k] === undefined) reject(`${k} is required`, k);
+};
+const videoUrlOf = (v: unknown): string => {
+  if (typeof v !== 'object' || v === null || Object.keys(v).length !== 1 || typeof (v as { url?: unknown }).url !== 'string') reject('video must be {url}', 'video');
+  return (v as { url: string }).url;
+};
+const intIn = (v: unknown, min: number, max: number, param: string) => {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) reject(`${param} must be an integer from ${min} to ${max}`, param);
+  return v as number;
+};
 
 export class UpstreamSimulator {
   /** The latest requests, oldest first (see RECORDED_REQUESTS_MAX). */
@@ -269,6 +295,18 @@ export class UpstreamSimulator {
     return this.requests.filter((r) => r.method === 'POST' && (r.path === '/v1/videos' || r.path === '/v1/videos/generations'));
   }
 
+  /** The derived-video requests received (remixes, extensions, edits), whatever their answer. */
+  derives(): RecordedRequest[] {
+    return this.requests.filter((r) => r.method === 'POST' && /^\/v1\/videos\/(extensions|edits|[^/]+\/remix)$/.test(r.path));
+  }
+
+  /** The bytes of a task's video, as the simulator serves them. */
+  contentOf(id: string): Buffer {
+    const t = this.tasks.get(id);
+    if (!t) throw new Error(`no task ${id}`);
+    return Buffer.from(Array.from({ length: this.videoBytes }, (_, i) => videoByteOf(t.seed ?? 0, i)));
+  }
+
   private record(r: RecordedRequest): void {
     this.received++;
     this.requests.push(r);
@@ -335,6 +373,8 @@ export class UpstreamSimulator {
       return this.json(res, { object: 'list', data: [{ id: 'grok-imagine-video', object: 'model' }] });
     }
     if (req.method === 'POST' && url.pathname === '/v1/videos') return this.create(req, res, body);
+    const remix = /^\/v1\/videos\/([^/]+)\/remix$/.exec(url.pathname);
+    if (req.method === 'POST' && (remix || url.pathname === '/v1/videos/extensions')) return this.deriveNewApi(req, res, body, remix ? decodeURIComponent(remix[1]!) : undefined);
     const m = /^\/v1\/videos\/([^/]+)(\/content)?$/.exec(url.pathname);
     const task = m ? this.tasks.get(decodeURIComponent(m[1]!)) : undefined;
     if (!m || !task || task.deleted) return this.error(res, 404, 'task not found');
@@ -345,7 +385,7 @@ export class UpstreamSimulator {
     if (req.method !== 'GET') return this.error(res, 405, 'method not allowed');
     if (!m[2]) return this.json(res, this.taskJson(task));
     if (this.status(task).status !== 'completed') return this.error(res, 400, 'video is not ready');
-    return this.content(req, res);
+    return this.content(req, res, task.seed ?? 0);
   }
 
   /** Answers the next queued failure, if any; true when it did. */
@@ -362,6 +402,96 @@ export class UpstreamSimulator {
     return true;
   }
 
+  /** A derived task: the source's shape, its own seconds, and bytes of its own. */
+  private derivedTask(id: string, source: SimTask, operation: 'remix' | 'extension' | 'edit', prompt: string, seconds: string): SimTask {
+    const task: SimTask = {
+      id,
+      model: source.model,
+      seconds,
+      size: source.size,
+      createdAtMs: Date.now(),
+      completeAfterMs: this.completeAfterMs,
+      outcome: 'completed',
+      deleted: false,
+      seed: derivedSeed(prompt),
+      derivedFrom: { task: source.id, operation },
+    };
+    this.addTask(task);
+    return task;
+  }
+
+  private jsonBody(req: IncomingMessage, body: Buffer): Record<string, unknown> {
+    if ((req.headers['content-type'] ?? '').split(';')[0]!.trim() !== 'application/json') throw new Rejection(415, 'content type must be application/json');
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      throw new Rejection(400, 'invalid JSON body');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Rejection(400, 'body must be a JSON object');
+    return parsed as Record<string, unknown>;
+  }
+
+  /** A finished, undeleted task of the grok-video-3 family, the only ones resellers remix or extend. */
+  private derivableNewApi(id: string, param: string): SimTask {
+    const source = this.tasks.get(id);
+    if (!source || source.deleted) throw new Rejection(404, 'task not found', param);
+    if (this.status(source).status !== 'completed') reject('the source task is not completed', param);
+    if (!NEWAPI_DERIVABLE.test(source.model)) reject(`${source.model} does not support this operation`, param);
+    return source;
+  }
+
+  /** new-api's remix (`POST /v1/videos/{id}/remix {prompt}`) and extension (`POST /v1/videos/extensions`). */
+  private async deriveNewApi(req: IncomingMessage, res: ServerResponse, body: Buffer, remixOf: string | undefined) {
+    if (await this.failed(req, res)) return;
+    try {
+      const b = this.jsonBody(req, body);
+      const id = `task_${randomBytes(8).toString('hex')}`;
+      if (remixOf !== undefined) {
+        exactFields(b, ['prompt']);
+        checkCommon('', b.prompt);
+        const source = this.derivableNewApi(remixOf, 'id');
+        return this.json(res, this.taskJson(this.derivedTask(id, source, 'remix', b.prompt as string, source.seconds)));
+      }
+      exactFields(b, ['model', 'prompt', 'duration', 'start_time', 'video']);
+      checkCommon('', b.prompt);
+      const duration = intIn(b.duration, 1, 15, 'duration');
+      const source = this.derivableNewApi(videoUrlOf(b.video), 'video');
+      if (b.model !== source.model) reject('model must be the source task\'s model', 'model');
+      if (typeof b.start_time !== 'number' || b.start_time < 0 || b.start_time > Number(source.seconds)) reject('start_time must lie within the source video', 'start_time');
+      return this.json(res, this.taskJson(this.derivedTask(id, source, 'extension', b.prompt as string, String(duration))));
+    } catch (err) {
+      if (err instanceof Rejection) return this.error(res, err.status, err.message, err.param);
+      throw err;
+    }
+  }
+
+  /** xAI's edit (`POST /v1/videos/edits`) and extension (`POST /v1/videos/extensions`), the source by its media URL. */
+  private async deriveXai(req: IncomingMessage, res: ServerResponse, body: Buffer, operation: 'edit' | 'extension') {
+    if (await this.failed(req, res)) return;
+    try {
+      const b = this.jsonBody(req, body);
+      exactFields(b, operation === 'edit' ? ['model', 'prompt', 'video'] : ['model', 'prompt', 'duration', 'video']);
+      if (!IMAGINE.test(String(b.model))) reject(`unknown model ${String(b.model)}`, 'model');
+      checkCommon('', b.prompt);
+      const found = this.mediaTask(videoUrlOf(b.video));
+      if (typeof found === 'string') reject(`video.url: ${found}`, 'video');
+      const source = found as SimTask;
+      if (this.status(source).status !== 'completed') reject('the source video is not done', 'video');
+      let seconds = source.seconds;
+      if (operation === 'edit') {
+        if (Number(source.seconds) > XAI_EDIT_MAX_SOURCE_S) reject(`the source video must be at most ${XAI_EDIT_MAX_SOURCE_S} s`, 'video');
+      } else {
+        seconds = String(intIn(b.duration, 1, 10, 'duration'));
+      }
+      const task = this.derivedTask(randomBytes(16).toString('hex'), source, operation, b.prompt as string, seconds);
+      return this.json(res, { request_id: task.id });
+    } catch (err) {
+      if (err instanceof Rejection) return this.error(res, err.status === 400 ? 422 : err.status, err.message, err.param);
+      throw err;
+    }
+  }
+
   private addTask(task: SimTask): void {
     this.tasks.set(task.id, task);
     if (this.tasks.size > TASKS_MAX) this.tasks.delete(this.tasks.keys().next().value!);
@@ -369,6 +499,8 @@ export class UpstreamSimulator {
 
   private async handleXai(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer) {
     if (req.method === 'GET' && url.pathname === '/v1/models') return this.json(res, { data: [{ id: 'grok-imagine-video', object: 'model' }] });
+    if (req.method === 'POST' && url.pathname === '/v1/videos/edits') return this.deriveXai(req, res, body, 'edit');
+    if (req.method === 'POST' && url.pathname === '/v1/videos/extensions') return this.deriveXai(req, res, body, 'extension');
     if (req.method === 'POST' && url.pathname === '/v1/videos/generations') {
       if (await this.failed(req, res)) return;
       try {
@@ -416,17 +548,30 @@ export class UpstreamSimulator {
     return `${this.origin}/media/${id}.mp4?exp=${exp}&sig=${this.signature(id, exp).toString('hex')}`;
   }
 
-  /** The media host: no credentials taken (a key sent here is a leak), a valid unexpired signature required. */
-  private media(req: IncomingMessage, res: ServerResponse, url: URL) {
-    if (req.headers.authorization !== undefined) return this.error(res, 400, 'the media host takes no credentials');
+  /** The task a media URL of this server names, or why it names none. */
+  private mediaTask(raw: string): SimTask | 'bad signature' | 'url expired' | 'not found' {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      return 'bad signature';
+    }
+    if (url.origin !== this.origin) return 'not found';
     const id = /^\/media\/([0-9a-f]+)\.mp4$/.exec(url.pathname)?.[1];
     const exp = url.searchParams.get('exp') ?? '';
     const sig = Buffer.from(url.searchParams.get('sig') ?? '', 'hex');
     const expected = id ? this.signature(id, exp) : Buffer.alloc(0);
-    if (!id || sig.length !== expected.length || !timingSafeEqual(sig, expected)) return this.error(res, 403, 'bad signature');
-    if (Number(exp) < Date.now()) return this.error(res, 403, 'url expired');
-    if (!this.tasks.has(id)) return this.error(res, 404, 'not found');
-    return this.content(req, res);
+    if (!id || sig.length !== expected.length || !timingSafeEqual(sig, expected)) return 'bad signature';
+    if (Number(exp) < Date.now()) return 'url expired';
+    return this.tasks.get(id) ?? 'not found';
+  }
+
+  /** The media host: no credentials taken (a key sent here is a leak), a valid unexpired signature required. */
+  private media(req: IncomingMessage, res: ServerResponse, url: URL) {
+    if (req.headers.authorization !== undefined) return this.error(res, 400, 'the media host takes no credentials');
+    const task = this.mediaTask(`${this.origin}${url.pathname}${url.search}`);
+    if (typeof task === 'string') return this.error(res, task === 'not found' ? 404 : 403, task);
+    return this.content(req, res, task.seed ?? 0);
   }
 
   private async create(req: IncomingMessage, res: ServerResponse, body: Buffer) {
@@ -472,7 +617,7 @@ export class UpstreamSimulator {
     }
   }
 
-  private content(req: IncomingMessage, res: ServerResponse) {
+  private content(req: IncomingMessage, res: ServerResponse, seed: number) {
     const total = this.videoBytes;
     let start = 0;
     let end = total - 1;
@@ -510,7 +655,7 @@ export class UpstreamSimulator {
     let pos = start;
     const pump = () => {
       while (pos <= end) {
-        const offset = pos % 251;
+        const offset = (pos + seed) % 251;
         const n = Math.min(PATTERN.length - offset, end - pos + 1);
         pos += n;
         if (!res.write(PATTERN.subarray(offset, offset + n))) return void res.once('drain', pump);

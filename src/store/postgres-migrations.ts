@@ -56,6 +56,10 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at_ms) WHERE status = 'pending';
   CREATE INDEX webhook_deliveries_team ON webhook_deliveries (team_id, seq);
   `,
+  // 5: derived videos (§9): the source video a remix, extension or edit was made from, and which of the three.
+  `
+  ALTER TABLE jobs ADD COLUMN source_video_id text, ADD COLUMN derivation text CHECK (derivation IN ('remix', 'extension', 'edit'));
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock every replica takes while it migrates. */

@@ -134,11 +134,11 @@ const IMPORTS: { readonly [K in StoreRecord['kind']]: { table: string; columns: 
   job: {
     table: 'jobs',
     columns:
-      'id, team_id, key_id, upstream_id, upstream_key_fp, upstream_name, media_url, model, prompt, seconds, resolution, aspect_ratio, ' +
+      'id, team_id, key_id, upstream_id, upstream_key_fp, upstream_name, media_url, source_video_id, derivation, model, prompt, seconds, resolution, aspect_ratio, ' +
       'status, progress, error, created_at, completed_at, updated_at_ms, charge, charge_day, charge_month, deleted_at',
     row: ({ job: j, deletedAt }) => ({
       id: j.id, team_id: j.teamId, key_id: j.keyId, upstream_id: j.upstreamId, upstream_key_fp: j.upstreamKeyFp,
-      upstream_name: j.upstreamName, media_url: j.mediaUrl, model: j.model,
+      upstream_name: j.upstreamName, media_url: j.mediaUrl, source_video_id: j.sourceVideoId, derivation: j.derivation, model: j.model,
       prompt: j.prompt, seconds: j.seconds, resolution: j.resolution, aspect_ratio: j.aspectRatio, status: j.status,
       progress: j.progress, error: j.error, created_at: j.createdAt, completed_at: j.completedAt, updated_at_ms: j.updatedAtMs,
       charge: j.charge, charge_day: j.chargeDay, charge_month: j.chargeMonth, deleted_at: deletedAt,
@@ -544,9 +544,9 @@ export class PostgresStore implements Store {
       await this.q(
         c,
         `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, status, progress,
-           created_at, updated_at_ms, charge, charge_day, charge_month)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9, $10, 'reserved', $11, $12)`,
-        [job.id, job.teamId, job.keyId, job.model, job.prompt, job.seconds, job.resolution, job.aspectRatio, sec(now), now, b.day, b.month],
+           created_at, updated_at_ms, charge, charge_day, charge_month, source_video_id, derivation)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9, $10, 'reserved', $11, $12, $13, $14)`,
+        [job.id, job.teamId, job.keyId, job.model, job.prompt, job.seconds, job.resolution, job.aspectRatio, sec(now), now, b.day, b.month, job.sourceVideoId ?? null, job.derivation ?? null],
       );
       moves.push([job.teamId, 'reserved', job.seconds]);
       return { ok: true, rate: null };

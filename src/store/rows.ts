@@ -26,6 +26,8 @@ export function rowMappers(c: ColumnDecoders) {
     upstreamKeyFp: opt(r.upstream_key_fp),
     upstreamName: opt(r.upstream_name),
     mediaUrl: opt(r.media_url),
+    sourceVideoId: opt(r.source_video_id),
+    derivation: opt(r.derivation),
     model: r.model as string,
     prompt: r.prompt as string,
     seconds: r.seconds as number,

@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE INDEX IF NOT EXISTS api_keys_team ON api_keys(team_id);
 CREATE TABLE IF NOT EXISTS jobs (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL, key_id TEXT NOT NULL,
-  upstream_id TEXT, upstream_key_fp TEXT, upstream_name TEXT, media_url TEXT, model TEXT NOT NULL, prompt TEXT NOT NULL, seconds INTEGER NOT NULL,
+  upstream_id TEXT, upstream_key_fp TEXT, upstream_name TEXT, media_url TEXT, source_video_id TEXT, derivation TEXT, model TEXT NOT NULL, prompt TEXT NOT NULL, seconds INTEGER NOT NULL,
   resolution INTEGER NOT NULL, aspect_ratio TEXT NOT NULL,
   status TEXT NOT NULL, progress INTEGER NOT NULL, error TEXT, created_at INTEGER NOT NULL, completed_at INTEGER,
   updated_at_ms INTEGER NOT NULL, charge TEXT NOT NULL, charge_day TEXT NOT NULL, charge_month TEXT NOT NULL,
@@ -88,6 +88,8 @@ function upgradeEarlierSchema(db: Database.Database): void {
     if (columns('jobs').includes('reference_count')) db.exec('ALTER TABLE jobs DROP COLUMN reference_count');
     // Before several upstreams: a job's upstream was the only one (a null name means the first configured).
     if (!columns('jobs').includes('upstream_name')) db.exec('ALTER TABLE jobs ADD COLUMN upstream_name TEXT; ALTER TABLE jobs ADD COLUMN media_url TEXT');
+    // Before derived videos (§9): every job was made from a prompt.
+    if (!columns('jobs').includes('source_video_id')) db.exec('ALTER TABLE jobs ADD COLUMN source_video_id TEXT; ALTER TABLE jobs ADD COLUMN derivation TEXT');
   }).immediate();
 }
 
@@ -136,9 +138,9 @@ export class SqliteStore implements Store {
       activeTeam: db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE team_id = ? AND charge = 'reserved'"),
       activeKey: db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE key_id = ? AND charge = 'reserved'"),
       insertJob: db.prepare(
-        `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, status, progress,
+        `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, source_video_id, derivation, status, progress,
            created_at, updated_at_ms, charge, charge_day, charge_month)
-         VALUES (@id, @teamId, @keyId, @model, @prompt, @seconds, @resolution, @aspectRatio, 'queued', 0,
+         VALUES (@id, @teamId, @keyId, @model, @prompt, @seconds, @resolution, @aspectRatio, @sourceVideoId, @derivation, 'queued', 0,
            @createdAt, @nowMs, 'reserved', @day, @month)`,
       ),
       jobById: db.prepare('SELECT * FROM jobs WHERE id = ?'),
@@ -256,7 +258,7 @@ export class SqliteStore implements Store {
     if (refusal) return { ok: false, refusal };
     this.bump(principal.teamId, principal.keyId, nowMs, 0, job.seconds);
     const b = buckets(nowMs);
-    this.s.insertJob.run({ ...job, createdAt: sec(nowMs), nowMs, day: b.day, month: b.month });
+    this.s.insertJob.run({ ...job, sourceVideoId: job.sourceVideoId ?? null, derivation: job.derivation ?? null, createdAt: sec(nowMs), nowMs, day: b.day, month: b.month });
     this.onCharge?.(job.teamId, 'reserved', job.seconds);
     return { ok: true, rate: null };
   }

@@ -1,5 +1,6 @@
 import type { QuotaPolicy, RateInfo, Refusal } from '../quota/policy.js';
 import type { VideoError, VideoStatus } from '../videos/dialects/task.js';
+import type { DerivedOperation } from '../videos/models.js';
 
 /**
  * The store behind the gateway. Every method that counts against a quota is atomic on its own: the
@@ -58,6 +59,9 @@ export interface JobRecord {
   readonly upstreamName: string | null;
   /** Where the upstream keeps the finished video (xAI's `video.url`): for the content route only, never shown to a client. */
   readonly mediaUrl: string | null;
+  /** A derived video's (§9) source video and how it was derived; null for a video created from a prompt. */
+  readonly sourceVideoId: string | null;
+  readonly derivation: DerivedOperation | null;
   readonly model: string;
   readonly prompt: string;
   readonly seconds: number;
@@ -75,7 +79,8 @@ export interface JobRecord {
   readonly chargeMonth: string;
 }
 
-export type NewJob = Pick<JobRecord, 'id' | 'teamId' | 'keyId' | 'model' | 'prompt' | 'seconds' | 'resolution' | 'aspectRatio'>;
+export type NewJob = Pick<JobRecord, 'id' | 'teamId' | 'keyId' | 'model' | 'prompt' | 'seconds' | 'resolution' | 'aspectRatio'> &
+  Partial<Pick<JobRecord, 'sourceVideoId' | 'derivation'>>;
 
 export type Admission = { readonly ok: true; readonly rate: RateInfo | null } | { readonly ok: false; readonly refusal: Refusal };
 

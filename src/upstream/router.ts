@@ -7,7 +7,7 @@ import type { UpstreamTask } from '../videos/dialects/task.js';
 import { kindRefusal, type NormalizedVideoRequest } from '../videos/normalize.js';
 import { failureOf, fingerprint, type CallContext, type ContentStream, type UpstreamTiming } from './client.js';
 import { makeProvider, type ProviderSettings } from './providers/index.js';
-import type { ContentOptions, JobRef, Provider, UpstreamKind } from './providers/types.js';
+import type { ContentOptions, DerivedCall, JobRef, Provider, UpstreamKind } from './providers/types.js';
 
 export interface UpstreamSpec extends Omit<ProviderSettings, 'calls'> {
   readonly id: string;
@@ -154,7 +154,11 @@ class Upstream {
 
   /** The key that created the job; the first one when that key is gone from the configuration. */
   keyFor(fp: string | null): string {
-    return (this.keys.find((k) => k.fp === fp) ?? this.keys[0]!).key;
+    return this.keyRecordFor(fp).key;
+  }
+
+  keyRecordFor(fp: string | null): Key {
+    return this.keys.find((k) => k.fp === fp) ?? this.keys[0]!;
   }
 
   record(ms: number, error: boolean): void {
@@ -256,6 +260,22 @@ export class UpstreamRouter {
       this.deps.logger.warn({ requestId: ctx.requestId, upstream: up.spec.id, key: key.fp, refusal: failure.refusal }, 'upstream refused a create; trying the next candidate');
       return { refusal: err };
     }
+  }
+
+  /** The kind of the upstream a job belongs to, for the model table's rules about it. */
+  kindOf(job: JobRecord): UpstreamKind {
+    return this.of(job).spec.kind;
+  }
+
+  /**
+   * A derived video of `source` (§9), on the source's own upstream and key: the new job is placed there
+   * too, with no other candidate to move on to. Its failures are a create's.
+   */
+  async derive(call: DerivedCall, source: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<Placement> {
+    const up = this.of(source);
+    const key = up.keyRecordFor(source.upstreamKeyFp);
+    const task = await this.call(up, 'create', ctx, timing, () => up.provider.derive(call, refOf(source), up.upstreamModel(source.model), key.key, ctx, timing));
+    return { task, upstream: up.spec.id, keyFingerprint: key.fp };
   }
 
   status(job: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {

@@ -5,16 +5,19 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../quota/policy.js';
 import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
-import type { HeldReservation, JobRecord, Principal, Store, StoreChange } from '../store/types.js';
+import type { HeldReservation, JobRecord, NewJob, Principal, Store, StoreChange } from '../store/types.js';
 import type { CallContext, ContentStream, UpstreamTiming } from '../upstream/client.js';
 import type { Placement, UpstreamRouter } from '../upstream/router.js';
+import { derivationRefusal, derivedSeconds, SOURCE_PARAM, VERB, type DerivedRequest } from './derive.js';
 import { isTerminal } from './dialects/task.js';
+import type { ModelCatalog } from './models.js';
 import type { NormalizedVideoRequest } from './normalize.js';
 
 
 export interface JobsDeps {
   readonly store: Store;
   readonly upstream: UpstreamRouter;
+  readonly catalog: ModelCatalog;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly clock: Clock;
@@ -111,20 +114,45 @@ export class VideoJobs {
     return this.creating.has(id);
   }
 
-  async create(principal: Principal, req: NormalizedVideoRequest, ctx: RequestContext): Promise<JobRecord> {
+  create(principal: Principal, req: NormalizedVideoRequest, ctx: RequestContext): Promise<JobRecord> {
+    const job = { model: req.model.id, prompt: req.prompt, seconds: req.seconds, resolution: req.resolution, aspectRatio: req.aspectRatio };
+    return this.start(principal, job, req.requestedModel, ctx, () => this.deps.upstream.create(req, ctx, ctx.timing));
+  }
+
+  /**
+   * A derived video (§9): the source must be a completed video of the caller's team (anything else is
+   * refused before any upstream call, another team's id exactly as an unknown one), and the source's
+   * upstream must be able to make it; then it is admitted, sent and refunded exactly as a create, to the
+   * source's own upstream and key.
+   */
+  async derive(principal: Principal, req: DerivedRequest, ctx: RequestContext): Promise<JobRecord> {
+    const source = await this.get(principal, req.sourceId, ctx, SOURCE_PARAM);
+    if (source.status !== 'completed') {
+      throw invalidRequest(`Video '${source.id}' is ${source.status}; only a completed video can be ${VERB[req.operation]}.`, SOURCE_PARAM, 'video_not_ready');
+    }
+    const refusal = derivationRefusal(req, source, this.deps.catalog.resolve(source.model), this.deps.upstream.kindOf(source));
+    if (refusal) throw refusal;
+    const seconds = derivedSeconds(req, source);
+    const job = { model: source.model, prompt: req.prompt, seconds, resolution: source.resolution, aspectRatio: source.aspectRatio, sourceVideoId: source.id, derivation: req.operation };
+    const call = { operation: req.operation, prompt: req.prompt, seconds, sourceSeconds: source.seconds };
+    return this.start(principal, job, source.model, ctx, () => this.deps.upstream.derive(call, source, ctx, ctx.timing));
+  }
+
+  /**
+   * Every job's way in, created or derived: the static limits, atomic admission (looking for finished jobs
+   * before refusing on concurrency), then `place` (the upstream call) and what follows it.
+   */
+  private async start(
+    principal: Principal,
+    fields: Omit<NewJob, 'id' | 'teamId' | 'keyId'>,
+    requestedModel: string,
+    ctx: RequestContext,
+    place: () => Promise<Placement>,
+  ): Promise<JobRecord> {
     const { store, clock } = this.deps;
-    checkStaticLimits(principal, req.model.id, req.requestedModel, req.seconds);
+    checkStaticLimits(principal, fields.model, requestedModel, fields.seconds);
     const id = newVideoId();
-    const job = {
-      id,
-      teamId: principal.teamId,
-      keyId: principal.keyId,
-      model: req.model.id,
-      prompt: req.prompt,
-      seconds: req.seconds,
-      resolution: req.resolution,
-      aspectRatio: req.aspectRatio,
-    };
+    const job: NewJob = { id, teamId: principal.teamId, keyId: principal.keyId, ...fields };
     let admission = await store.admitJob(principal, job, clock.now());
     // A slot may be held by a job that has finished upstream but that nobody has polled since: look before refusing.
     if (!admission.ok && admission.refusal.kind === 'concurrency' && (await this.settleFinished(principal, admission.refusal))) {
@@ -134,7 +162,7 @@ export class VideoJobs {
     if (!admission.ok) throw refusalToError(admission.refusal);
     this.creating.add(id);
     try {
-      return await this.send(principal, id, req, ctx);
+      return await this.send(principal, id, ctx, place);
     } finally {
       this.creating.delete(id);
     }
@@ -144,12 +172,12 @@ export class VideoJobs {
    * The upstream call of an admitted create and what follows it. From the moment the call begins the
    * upstream may have the job, so every failure whose outcome is unknown answers `x-should-retry: false`.
    */
-  private async send(principal: Principal, id: string, req: NormalizedVideoRequest, ctx: RequestContext): Promise<JobRecord> {
-    const { store, upstream, clock, logger } = this.deps;
+  private async send(principal: Principal, id: string, ctx: RequestContext, place: () => Promise<Placement>): Promise<JobRecord> {
+    const { store, clock, logger } = this.deps;
     const where = { requestId: ctx.requestId, videoId: id, teamId: principal.teamId };
     let created: Placement;
     try {
-      created = await upstream.create(req, ctx, ctx.timing);
+      created = await place();
     } catch (err) {
       // The upstream client says which of its failures may have started a job; anything else here is unexpected.
       const known = err instanceof ApiError;
@@ -189,10 +217,11 @@ export class VideoJobs {
     return refreshed.some((j) => isTerminal(j.status));
   }
 
-  async get(principal: Principal, id: string, ctx: RequestContext): Promise<JobRecord> {
+  /** `param`: where the request named the video, for the 404. */
+  async get(principal: Principal, id: string, ctx: RequestContext, param: 'video_id' | 'video' = 'video_id'): Promise<JobRecord> {
     const known = this.recall(id)?.job;
     const job = known?.teamId === principal.teamId ? known : await this.deps.store.getJob(principal.teamId, id);
-    if (!job) throw videoNotFound(id);
+    if (!job) throw videoNotFound(id, param);
     if (job !== known) this.remember(job, false);
     return this.refresh(job, ctx);
   }

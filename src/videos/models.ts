@@ -31,7 +31,19 @@ export interface KindRules {
   readonly maxReferences?: number | undefined;
   /** With more than one reference image the kind allows at most this many seconds. */
   readonly maxSecondsWithReferences?: number | undefined;
+  /** The derived videos (§9) the kind can make from a video of this model; one absent here is refused. */
+  readonly derive?: DeriveRules | undefined;
 }
+
+export const DERIVED_OPERATIONS = ['remix', 'extension', 'edit'] as const;
+export type DerivedOperation = (typeof DERIVED_OPERATIONS)[number];
+
+/** What one derived operation allows: how long a source may be, and (extensions) how many seconds it adds. */
+export interface OperationRules {
+  readonly maxSourceSeconds?: number | undefined;
+  readonly seconds?: { readonly min: number; readonly max: number } | undefined;
+}
+export type DeriveRules = Readonly<Partial<Record<DerivedOperation, OperationRules>>>;
 
 export interface ModelSpec {
   readonly id: string;
@@ -62,6 +74,15 @@ export const modelSpecSchema = z
           aspectRatios: z.array(z.string()).min(1).optional(),
           maxReferences: z.number().int().min(0).optional(),
           maxSecondsWithReferences: z.number().int().min(1).optional(),
+          derive: z
+            .partialRecord(
+              z.enum(DERIVED_OPERATIONS),
+              z.object({
+                maxSourceSeconds: z.number().int().min(1).optional(),
+                seconds: z.object({ min: z.number().int().min(1), max: z.number().int().min(1) }).optional(),
+              }),
+            )
+            .optional(),
         }),
       )
       .default({ newapi: {} }),
@@ -87,8 +108,19 @@ export const modelFileSchema = z.object({
 });
 export type ModelFile = z.infer<typeof modelFileSchema>;
 
-/** xAI's own API: seven aspect ratios, and at most 7 reference images, then at most 10 seconds. */
-const XAI_IMAGINE: KindRules = { aspectRatios: ['1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3'], maxReferences: 7, maxSecondsWithReferences: 10 };
+/**
+ * xAI's own API: seven aspect ratios, and at most 7 reference images, then at most 10 seconds. Its edits
+ * (which also serve remixes) take a source of up to ~8.7 s, so 8 whole seconds; its extensions add 1–10 s.
+ */
+const XAI_IMAGINE: KindRules = {
+  aspectRatios: ['1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3'],
+  maxReferences: 7,
+  maxSecondsWithReferences: 10,
+  derive: { remix: { maxSourceSeconds: 8 }, edit: { maxSourceSeconds: 8 }, extension: { seconds: { min: 1, max: 10 } } },
+};
+
+/** new-api resellers remix and extend the grok-video-3 family (and nothing else); they have no edit. */
+const RESELLER_VIDEO_3: KindRules = { derive: { remix: {}, extension: { seconds: { min: 1, max: 15 } } } };
 
 const imagine = (id: string): ModelSpec => ({
   id,
@@ -104,10 +136,10 @@ const imagine = (id: string): ModelSpec => ({
 });
 
 const GROK_VIDEO_3_RATIOS = ['2:3', '3:2', '1:1', '16:9', '9:16'];
-const grokVideo = (id: string, resolutions: readonly Tier[], ratios: readonly string[], seconds: { min: number; max: number }): ModelSpec => ({
+const grokVideo = (id: string, resolutions: readonly Tier[], ratios: readonly string[], seconds: { min: number; max: number }, newapi: KindRules = {}): ModelSpec => ({
   id,
   family: 'grok-video',
-  kinds: { newapi: {} },
+  kinds: { newapi },
   resolutions,
   aspectRatios: ratios,
   customAspectRatio: false,
@@ -130,9 +162,9 @@ export const BUILT_IN_MODELS: readonly ModelSpec[] = [
   grokVideo('grok-video-1.5', V15, ASPECT_PRESETS, FREE),
   grokVideo('grok-video-1.5-pro', V15, ASPECT_PRESETS, PRO),
   grokVideo('grok-video-1.5-max', V15, ASPECT_PRESETS, MAX),
-  grokVideo('grok-video-3', V3, GROK_VIDEO_3_RATIOS, FREE),
-  grokVideo('grok-video-3-pro', V3, GROK_VIDEO_3_RATIOS, PRO),
-  grokVideo('grok-video-3-max', V3, GROK_VIDEO_3_RATIOS, MAX),
+  grokVideo('grok-video-3', V3, GROK_VIDEO_3_RATIOS, FREE, RESELLER_VIDEO_3),
+  grokVideo('grok-video-3-pro', V3, GROK_VIDEO_3_RATIOS, PRO, RESELLER_VIDEO_3),
+  grokVideo('grok-video-3-max', V3, GROK_VIDEO_3_RATIOS, MAX, RESELLER_VIDEO_3),
 ];
 
 /** OpenAI model names map onto Grok models so that code written for Sora runs unchanged. */

@@ -32,9 +32,7 @@ const MAX_SIDE = 8192;
 const MAX_RATIO = 4;
 
 export function normalizeVideoRequest(raw: RawRequest, catalog: ModelCatalog, limits: NormalizeLimits): NormalizedVideoRequest {
-  // As OpenAI's API does: a misspelt field would otherwise be dropped and the default billed in its place.
-  const unknown = [...Object.keys(raw.fields), ...raw.files.map((file) => file.field)].find((k) => !CREATE_VIDEO_FIELDS.has(k));
-  if (unknown !== undefined) throw invalidRequest(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
+  refuseUnknownFields(raw, CREATE_VIDEO_FIELDS);
   const f = parseOrThrow(createVideoFieldsSchema, raw.fields);
   const requested = f.model ?? catalog.defaultModel;
   const model = catalog.resolve(requested);
@@ -46,6 +44,12 @@ export function normalizeVideoRequest(raw: RawRequest, catalog: ModelCatalog, li
   const references = normalizeReferences(f, raw, limits);
   const referenceField = REFERENCE_FIELDS.find((k) => f[k] !== undefined || raw.files.some((file) => file.field === k)) ?? 'input_reference';
   return { model, requestedModel: requested, prompt: f.prompt, seconds, resolution, aspectRatio, references, referenceField };
+}
+
+/** As OpenAI's API does: a misspelt field would otherwise be dropped and a default billed in its place. */
+export function refuseUnknownFields(raw: RawRequest, known: ReadonlySet<string>): void {
+  const unknown = [...Object.keys(raw.fields), ...raw.files.map((file) => file.field)].find((k) => !known.has(k));
+  if (unknown !== undefined) throw invalidRequest(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
 }
 
 /**
@@ -73,7 +77,7 @@ export function kindRefusal(req: NormalizedVideoRequest, kind: UpstreamKind): Ap
   return undefined;
 }
 
-function wholeNumber(v: string | number, param: string): number {
+export function wholeNumber(v: string | number, param: string): number {
   const n = typeof v === 'number' ? v : /^\s*\d+\s*$/.test(v) ? Number(v) : NaN;
   if (!Number.isSafeInteger(n) || n < 1) throw invalidRequest(`'${param}' must be a whole number of seconds, at least 1.`, param);
   return n;

@@ -26,6 +26,18 @@ export interface ParseLimits {
   readonly maxReferenceImages: number;
 }
 
+/** Which fields of a multipart body may be file parts (and long text, a data URI); a file anywhere else is refused. */
+export interface FileRules {
+  readonly fields: ReadonlySet<string>;
+  refuse(field: string, rawName: string): ApiError;
+}
+
+/** A create's: reference images. */
+export const CREATE_FILES: FileRules = {
+  fields: IMAGE_FIELDS,
+  refuse: (field, rawName) => invalidRequest(`Unexpected file in field '${rawName}'; reference images go in 'input_reference'.`, field, 'unexpected_file'),
+};
+
 export const MAX_JSON_DEPTH = 32;
 export const MAX_MULTIPART_PARTS = 32;
 export const MAX_TEXT_FIELD_BYTES = 64 * 1024;
@@ -34,10 +46,11 @@ export async function parseVideoBody(
   contentType: string | undefined,
   body: ReadableStream<Uint8Array> | null,
   limits: ParseLimits,
+  files: FileRules = CREATE_FILES,
 ): Promise<RawRequest> {
   const type = mediaType(contentType);
   if (type === 'application/json') return parseJson(await readAll(body, limits.maxBodyBytes));
-  if (type === 'multipart/form-data') return parseMultipart(contentType as string, body, limits);
+  if (type === 'multipart/form-data') return parseMultipart(contentType as string, body, limits, files);
   throw unsupportedMediaType(
     `Content-Type must be application/json or multipart/form-data, not '${type || '(none)'}'.`,
   );
@@ -93,6 +106,7 @@ function parseMultipart(
   contentType: string,
   body: ReadableStream<Uint8Array> | null,
   limits: ParseLimits,
+  rules: FileRules,
 ): Promise<RawRequest> {
   const maxDataUriChars = Math.ceil(limits.maxImageBytes / 3) * 4 + 256;
   let parser: busboy.Busboy;
@@ -124,7 +138,7 @@ function parseMultipart(
     if (!rawName) return unnamed();
     const name = canonicalName(rawName);
     if (info.valueTruncated) return fail(tooLarge(`Field '${rawName}' is too long.`, name));
-    if (!IMAGE_FIELDS.has(name) && Buffer.byteLength(value) > MAX_TEXT_FIELD_BYTES) {
+    if (!rules.fields.has(name) && Buffer.byteLength(value) > MAX_TEXT_FIELD_BYTES) {
       return fail(tooLarge(`Field '${rawName}' exceeds ${MAX_TEXT_FIELD_BYTES} bytes.`, name));
     }
     if (LIST_FIELDS.has(name)) {
@@ -143,9 +157,9 @@ function parseMultipart(
       return unnamed();
     }
     const name = canonicalName(rawName);
-    if (!IMAGE_FIELDS.has(name)) {
+    if (!rules.fields.has(name)) {
       stream.resume();
-      return fail(invalidRequest(`Unexpected file in field '${rawName}'; reference images go in 'input_reference'.`, name, 'unexpected_file'));
+      return fail(rules.refuse(name, rawName));
     }
     const chunks: Buffer[] = [];
     stream.on('data', (c: Buffer) => chunks.push(c));

@@ -1,7 +1,8 @@
 import { pipeline } from 'node:stream/promises';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import type { Config } from '../config.js';
+import type { JobRecord } from '../store/types.js';
 import { ApiError, toErrorBody, tooLarge } from '../http/errors.js';
 import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setResponseHeader, type AppEnv } from '../http/context.js';
 import { parseOrThrow } from '../http/validation.js';
@@ -9,7 +10,9 @@ import { modelAllowed } from '../quota/refusals.js';
 import type { VideoJobs } from './jobs.js';
 import type { ModelCatalog } from './models.js';
 import { normalizeVideoRequest } from './normalize.js';
-import { parseVideoBody } from './parse.js';
+import { CREATE_FILES, parseVideoBody, type FileRules, type RawRequest } from './parse.js';
+import { DERIVED_FILES, normalizeDerivedRequest } from './derive.js';
+import type { DerivedOperation } from './models.js';
 import { contentQuerySchema, listVideosQuerySchema, type ModelList, type VideoDeleted, type VideoList } from './schemas.js';
 import { toVideoObject, videoJson } from './video-object.js';
 import { CreateSlots } from '../http/semaphore.js';
@@ -29,21 +32,30 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
   // Never the request's Host (a client could point links anywhere): unset, `video_url` is a path on this origin.
   const baseUrl = config.publicBaseUrl ?? '';
 
-  app.post('/videos', async (c) => {
+  /**
+   * A create's body, read within the limits and turned into a job by `start`; every route that starts a job
+   * (creates and derived videos alike) goes through here.
+   */
+  const startJob = async (c: Context<AppEnv>, files: FileRules, start: (raw: RawRequest) => Promise<JobRecord>) => {
     const declared = Number(requestHeader(c, 'content-length'));
     if (declared > limits.maxBodyBytes) throw tooLarge(`Request body exceeds the limit of ${limits.maxBodyBytes} bytes.`);
     // Bodies are held in memory while parsed and sent: the number in flight bounds the memory they take.
     const release = creates.acquire(principalOf(c));
     try {
-      const raw = await parseVideoBody(requestHeader(c, 'content-type'), c.req.raw.body, limits);
-      const normalized = normalizeVideoRequest(raw, catalog, limits);
-      // Detached: once the upstream may have the create, a client hang-up must not orphan the job.
-      const job = await jobs.create(principalOf(c), normalized, callContext(c, true));
+      const job = await start(await parseVideoBody(requestHeader(c, 'content-type'), c.req.raw.body, limits, files));
       return json(c, toVideoObject(job, baseUrl));
     } finally {
       release();
     }
-  });
+  };
+  // Detached contexts: once the upstream may have the create, a client hang-up must not orphan the job.
+  const derived = (operation: DerivedOperation, c: Context<AppEnv>, pathId?: string) =>
+    startJob(c, DERIVED_FILES, (raw) => jobs.derive(principalOf(c), normalizeDerivedRequest(operation, raw, pathId), callContext(c, true)));
+
+  app.post('/videos', (c) => startJob(c, CREATE_FILES, (raw) => jobs.create(principalOf(c), normalizeVideoRequest(raw, catalog, limits), callContext(c, true))));
+  app.post('/videos/:video_id/remix', (c) => derived('remix', c, c.req.param('video_id')));
+  app.post('/videos/extensions', (c) => derived('extension', c));
+  app.post('/videos/edits', (c) => derived('edit', c));
 
   app.get('/videos', async (c) => {
     const q = parseOrThrow(listVideosQuerySchema, c.req.query());

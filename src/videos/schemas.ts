@@ -72,6 +72,20 @@ export const createVideoFormSchema = z
   })
   .strict();
 
+/** A derived video's source: a video of the caller's team, by id (uploads are not supported). */
+const videoReference = z.object({ id: z.string().min(1).meta({ description: "The id of a completed video of the caller's team." }) }).strict();
+const videoIdField = z.string().min(1).meta({ description: "The id of a completed video of the caller's team." });
+
+/** The bodies of the derived-video routes (§9), JSON; the forms below are the same as multipart. */
+export const remixVideoSchema = z.object({ prompt }).strict();
+export const extendVideoSchema = z
+  .object({ prompt, seconds: scalar.meta({ description: 'Whole seconds to add, as a string or a number.' }), video: videoReference })
+  .strict();
+export const editVideoSchema = z.object({ prompt, video: videoReference }).strict();
+export const remixVideoFormSchema = remixVideoSchema;
+export const extendVideoFormSchema = z.object({ prompt, seconds: z.string(), 'video[id]': videoIdField }).strict();
+export const editVideoFormSchema = z.object({ prompt, 'video[id]': videoIdField }).strict();
+
 const LIMIT_RULE = 'must be a whole number from 1 to 100';
 export const listVideosQuerySchema = z.object({
   after: z.string().min(1).optional().meta({ description: 'A video id: the page starts after it.' }),

@@ -22,7 +22,8 @@ export function toVideoObject(job: JobRecord, baseUrl: string): VideoObject {
     prompt: job.prompt,
     seconds: String(job.seconds),
     size: dimensions(job.resolution, job.aspectRatio),
-    remixed_from_video_id: null,
+    // OpenAI's Video names a source for remixes only; extensions and edits have no such field.
+    remixed_from_video_id: job.derivation === 'remix' ? job.sourceVideoId : null,
     error: job.error,
     resolution: `${job.resolution}P`,
     aspect_ratio: job.aspectRatio,

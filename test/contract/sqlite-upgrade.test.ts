@@ -31,6 +31,11 @@ it('opens a data file of an earlier build (jobs.reference_count NOT NULL): old j
     const admitted = await store.admitJob(principal, { id: 'video_new', teamId: 't1', keyId: 'k1', model: 'grok-video-3', prompt: 'x', seconds: 5, resolution: 720, aspectRatio: '16:9' }, Date.now());
     expect(admitted.ok).toBe(true);
     expect(await store.getJob('t1', 'video_new')).toMatchObject({ id: 'video_new', status: 'queued' });
+    // Columns of later builds are added: a derived video records its source.
+    const derived = { id: 'video_remix', teamId: 't1', keyId: 'k1', model: 'grok-video-3', prompt: 'y', seconds: 5, resolution: 720, aspectRatio: '16:9', sourceVideoId: 'video_old', derivation: 'remix' as const };
+    expect((await store.admitJob(principal, derived, Date.now())).ok).toBe(true);
+    expect(await store.getJob('t1', 'video_remix')).toMatchObject({ sourceVideoId: 'video_old', derivation: 'remix' });
+    expect(await store.getJob('t1', 'video_old')).toMatchObject({ sourceVideoId: null, derivation: null });
   } finally {
     await store.close();
   }

@@ -134,6 +134,19 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     expect(await store.getJob('t1', j.id)).toMatchObject({ status: 'completed', upstreamName: 'xai-main', mediaUrl: 'https://vidgen.x.ai/a.mp4' });
   });
 
+  it("records a derived video's source and operation, through activation and updates; a created one has none", async () => {
+    const p = principal();
+    const plain = newJob(p, 3);
+    const derived = { ...newJob(p, 4), sourceVideoId: plain.id, derivation: 'extension' as const };
+    await store.admitJob(p, plain, NOW);
+    await store.admitJob(p, derived, NOW);
+    expect(await store.getJob('t1', plain.id)).toMatchObject({ sourceVideoId: null, derivation: null });
+    await store.activateJob(derived.id, 'req-2', 'fp-1', { status: 'queued', progress: 0, error: null }, NOW, 'up');
+    await store.updateJob(derived.id, { status: 'completed', progress: 100, error: null }, NOW + 1);
+    expect(await store.getJob('t1', derived.id)).toMatchObject({ sourceVideoId: plain.id, derivation: 'extension', seconds: 4, status: 'completed' });
+    expect((await store.listJobs('t1', { limit: 10, order: 'asc' })).jobs.map((j) => j.derivation)).toEqual([null, 'extension']);
+  });
+
   it('an abandon that comes after the activation does nothing', async () => {
     const p = principal();
     const j = newJob(p, 3);

@@ -19,7 +19,10 @@ const RUN_TIMEOUT_MS = 100_000;
 /** The gateway's upstream kinds, each with the models the script exercises through it. */
 const KINDS = [
   { kind: 'newapi', args: [] as string[] },
-  { kind: 'xai', args: ['--models', 'grok-imagine-video', '--multi-reference-model', 'grok-imagine-video'] },
+  {
+    kind: 'xai',
+    args: ['--models', 'grok-imagine-video', '--multi-reference-model', 'grok-imagine-video', '--derive-model', 'grok-imagine-video', '--derive-ops', 'remix,extend,edit', '--unsupported-ops', ''],
+  },
 ] as const;
 
 function suite(sdk: PythonSdk, { kind, args }: (typeof KINDS)[number]) {
@@ -35,7 +38,7 @@ function suite(sdk: PythonSdk, { kind, args }: (typeof KINDS)[number]) {
     afterAll(() => h?.close());
 
     it(
-      'creates (with and without input_reference), polls, downloads, lists, deletes and surfaces errors for every model family',
+      'creates (with and without input_reference), polls, downloads, lists, deletes, remixes, extends and edits, and surfaces errors for every model family',
       async () => {
         if (!probe.ok || !h) throw new Error(`python SDK suite (${sdk.line}) cannot run in CI: ${probe.ok ? 'harness did not start' : probe.reason}. The test setup creates ${sdk.venv} from ${sdk.requirements}.`);
         const r = await runPython(sdk.python, [SCRIPT, h.url, CLIENT_KEY, '--video-bytes', String(VIDEO_BYTES), ...args], { cwd: ROOT, timeoutMs: RUN_TIMEOUT_MS });

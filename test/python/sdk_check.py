@@ -185,6 +185,69 @@ def run_case(client: openai.OpenAI, *, model: str, reference: Any, ref_label: st
         fail(label, f"expected NotFoundError, got a video with status {gone.status!r}")
 
 
+def derived_byte(prompt: str, i: int) -> int:
+    """A derived video's bytes: the pattern shifted by a seed from its prompt (the simulator's derivedSeed)."""
+    return (i + sum(prompt.encode("utf-8")) % 250 + 1) % 251
+
+
+def derive(client: openai.OpenAI, op: str, source_id: str, prompt: str) -> Any:
+    if op == "remix":
+        return client.videos.remix(source_id, prompt=prompt)
+    method = client.videos.extend if op == "extend" else client.videos.edit
+    args: dict[str, Any] = {"prompt": prompt, **({"seconds": "4"} if op == "extend" else {})}
+    try:
+        return method(**args, video={"id": source_id})
+    except RuntimeError as e:
+        # These SDKs take `video` for a file part only and refuse `{"id": ...}` before sending anything (their
+        # own bug); the same request goes out with the reference in extra_body, as `video[id]` in the form.
+        if "Expected entry at `video`" not in str(e):
+            raise
+        print(f"note: videos.{op}(video={{'id': ...}}) raised in the SDK itself; sent via extra_body", flush=True)
+        return method(**args, video=openai.NOT_GIVEN, extra_body={"video": {"id": source_id}})
+
+
+def run_derived(client: openai.OpenAI, *, model: str, ops: list[str], unsupported: list[str], video_bytes: int | None) -> None:
+    """Remix, extend and edit a completed video (§9); the new video completes and downloads with its own bytes."""
+    label = f"{model} source for derived videos"
+    src = call(label, lambda: client.videos.create(model=model, prompt="a harbour at night", seconds="8", size="1280x720"))
+    wait_completed(client, label, src.id)
+    ok(f"{label} -> {src.id} completed")
+    for op in ops:
+        if not hasattr(client.videos, op):
+            print(f"note: this openai has no videos.{op}; skipped", flush=True)
+            continue
+        tag = f"{model} videos.{op}"
+        prompt = f"{op}: the harbour at dawn"
+        v = call(tag, lambda: derive(client, op, src.id, prompt))
+        seconds = "4" if op == "extend" else "8"
+        check_video_object(tag, v, model=model, seconds=seconds, size="1280x720")
+        expected_from = src.id if op == "remix" else None
+        expect(v.remixed_from_video_id == expected_from, tag, f"remixed_from_video_id is {v.remixed_from_video_id!r}, expected {expected_from!r}")
+        done = wait_completed(client, tag, v.id)
+        check_completed(tag, done, v.id)
+        data = call(tag, lambda: client.videos.download_content(v.id)).content
+        if video_bytes is not None:
+            expect(len(data) == video_bytes, tag, f"got {len(data)} bytes, expected {video_bytes}")
+        for i in sorted({0, 1, 250, len(data) // 2, len(data) - 1}):
+            expect(data[i] == derived_byte(prompt, i), tag, f"byte {i} is {data[i]}, expected {derived_byte(prompt, i)}")
+        ok(f"{tag} -> {v.id} completed and downloaded ({len(data)} bytes of its own)")
+    for op in unsupported:
+        if not hasattr(client.videos, op):
+            continue
+        tag = f"{model} videos.{op} (unsupported here)"
+        try:
+            v = derive(client, op, src.id, "p")
+        except openai.BadRequestError as e:
+            body = e.body if isinstance(e.body, dict) else {}
+            expect(body.get("code") == "unsupported_operation", tag, f"code is {body.get('code')!r}; body={e.body!r}")
+            expect(e.param == "video", tag, f"param is {e.param!r}")
+            ok(f"{tag} raises BadRequestError unsupported_operation")
+        except Exception as e:  # noqa: BLE001
+            fail(tag, f"expected BadRequestError, got {describe_error(e)}")
+        else:
+            fail(tag, f"expected BadRequestError, got a video {v.id!r}")
+
+
 def check_bad_model(client: openai.OpenAI) -> None:
     label = "videos.create(model='no-such-model')"
     try:
@@ -211,6 +274,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     # used for the several-references case.
     p.add_argument("--models", default="grok-imagine-video,grok-video-3,sora-2")
     p.add_argument("--multi-reference-model", default="grok-video-3")
+    # Derived videos (§9): the source model, the operations its upstream supports, and those it refuses.
+    p.add_argument("--derive-model", default="grok-video-3")
+    p.add_argument("--derive-ops", default="remix,extend")
+    p.add_argument("--unsupported-ops", default="edit")
     a = p.parse_args(argv)
     if not a.base_url or not a.api_key:
         p.error("base URL and API key are required (arguments, or GATEWAY_URL and GATEWAY_API_KEY)")
@@ -247,6 +314,13 @@ def main(argv: list[str]) -> int:
             reference=[reference, ("ref2.png", PNG_1X1, "image/png")],
             ref_label="input_reference[] two files",
             poll_helper=False,
+            video_bytes=args.video_bytes,
+        )
+        run_derived(
+            client,
+            model=args.derive_model,
+            ops=[o for o in args.derive_ops.split(",") if o],
+            unsupported=[o for o in args.unsupported_ops.split(",") if o],
             video_bytes=args.video_bytes,
         )
         check_bad_model(client)

@@ -1,17 +1,19 @@
 import { Readable } from 'node:stream';
+import { unsupportedOperation } from '../../http/errors.js';
 import { ENCODERS } from '../../videos/dialects/index.js';
 import { GarbledTaskError, decodeTask, type UpstreamTask } from '../../videos/dialects/task.js';
 import type { NormalizedVideoRequest } from '../../videos/normalize.js';
 import type { BufferedResponse } from '../buffered-exchange.js';
 import { garbled, type CallContext, type ContentStream, type UpstreamTiming, type UpstreamTransport } from '../client.js';
-import type { ContentOptions, JobRef, Provider } from './types.js';
+import type { ContentOptions, DerivedCall, JobRef, Provider } from './types.js';
 
 const path = (upstreamId: string) => `/v1/videos/${encodeURIComponent(upstreamId)}`;
 
 /**
  * `newapi`: a new-api style reseller. One `POST /v1/videos` speaking two dialects (the model table's
  * `family` picks the encoder in ../../videos/dialects), an OpenAI-like task object with quirks, content
- * and deletes at the task's own paths.
+ * and deletes at the task's own paths. Derived videos as resellers document them for the grok-video-3
+ * family: a remix at the source task's own path, an extension naming the source task by id; no edit.
  */
 export class NewApiProvider implements Provider {
   constructor(
@@ -35,6 +37,31 @@ export class NewApiProvider implements Provider {
       'create',
     );
     return this.readTask(res, true);
+  }
+
+  async derive(call: DerivedCall, source: JobRef, model: string, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
+    const [target, body] = this.derivedRequest(call, source, model);
+    const text = Buffer.from(JSON.stringify(body));
+    const res = await this.transport.exchange(
+      { method: 'POST', path: target, headers: { 'content-type': 'application/json', 'content-length': String(text.length), accept: 'application/json' }, body: Readable.from([text]) },
+      key,
+      ctx,
+      timing,
+      'create',
+    );
+    return this.readTask(res, true);
+  }
+
+  private derivedRequest(call: DerivedCall, source: JobRef, model: string): [string, Record<string, unknown>] {
+    switch (call.operation) {
+      case 'remix':
+        return [`${path(source.upstreamId)}/remix`, { prompt: call.prompt }];
+      case 'extension':
+        return ['/v1/videos/extensions', { model, prompt: call.prompt, duration: call.seconds, start_time: call.sourceSeconds, video: { url: source.upstreamId } }];
+      case 'edit':
+        // The model table gives no new-api model an edit, so this is reached only through a misconfigured table.
+        throw unsupportedOperation('edit', 'This upstream cannot edit videos.', 'video');
+    }
   }
 
   async status(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {

@@ -1,3 +1,4 @@
+import type { DerivedOperation } from '../../videos/models.js';
 import type { NormalizedVideoRequest } from '../../videos/normalize.js';
 import type { UpstreamTask } from '../../videos/dialects/task.js';
 import type { CallContext, ContentStream, UpstreamTiming } from '../client.js';
@@ -8,9 +9,9 @@ import type { CallContext, ContentStream, UpstreamTiming } from '../client.js';
  * transport's (../client.ts), and which upstream and key a call uses is the router's. Adding a kind is a new
  * file here, an entry in ./index.ts, and the kind named in the model table rows it serves.
  *
- * Derived videos (§9: remix, extension, edit) join this interface as further methods taking the source
- * job's `JobRef`, each kind encoding them its own way (new-api's remix and extensions, xAI's edits and
- * extensions), so that the routes above stay free of per-kind branches.
+ * Derived videos (§9: remix, extension, edit) take the source job's `JobRef`, each kind encoding them its
+ * own way (new-api's remix and extensions, xAI's edits and extensions), so that the routes above stay free
+ * of per-kind branches; which kind can derive what from which model is the model table's (`derive`).
  */
 export const UPSTREAM_KINDS = ['newapi', 'xai'] as const;
 export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
@@ -21,6 +22,16 @@ export interface JobRef {
   readonly mediaUrl: string | null;
 }
 
+/** A derived video as a provider needs it. */
+export interface DerivedCall {
+  readonly operation: DerivedOperation;
+  readonly prompt: string;
+  /** The seconds the call asks for: an extension's added seconds (remixes and edits ask for none). */
+  readonly seconds: number;
+  /** The source's length: where a reseller's extension starts. */
+  readonly sourceSeconds: number;
+}
+
 export interface ContentOptions {
   readonly range?: string | undefined;
   readonly variant?: string | undefined;
@@ -29,6 +40,11 @@ export interface ContentOptions {
 export interface Provider {
   /** `model` is the name this upstream knows the model by (the gateway's unless the config renames it). */
   create(req: NormalizedVideoRequest, model: string, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask>;
+  /**
+   * Starts a derived video of `source`, which the same key created; `model` as for `create`. Answers like
+   * a create (its failures say whether a job may have started).
+   */
+  derive(call: DerivedCall, source: JobRef, model: string, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask>;
   status(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask>;
   content(job: JobRef, key: string, opts: ContentOptions, ctx: CallContext, timing?: UpstreamTiming): Promise<ContentStream>;
   /** Removes the job upstream where the kind can; a kind without deletes does nothing (the record goes all the same). */

@@ -5,7 +5,7 @@ import { GarbledTaskError, str, taskFromWord, type UpstreamTask } from '../../vi
 import type { NormalizedVideoRequest } from '../../videos/normalize.js';
 import type { BufferedResponse } from '../buffered-exchange.js';
 import { garbled, UpstreamTransport, type CallContext, type ContentStream, type TransportOptions, type UpstreamTiming } from '../client.js';
-import type { ContentOptions, JobRef, Provider } from './types.js';
+import type { ContentOptions, DerivedCall, JobRef, Provider } from './types.js';
 
 export const DEFAULT_MEDIA_HOSTS = ['vidgen.x.ai'] as const;
 
@@ -26,6 +26,16 @@ export function encodeXaiCreate(req: NormalizedVideoRequest, model: string) {
   }
   chunks.push(Buffer.from('}'));
   return fromParts('application/json', chunks);
+}
+
+/**
+ * A derived video's path and body: an edit (which also serves OpenAI's remix: the source edited by the new
+ * prompt) or an extension, each naming the source by the media URL xAI gave for it.
+ */
+export function encodeXaiDerived(call: DerivedCall, model: string, sourceUrl: string): [string, Record<string, unknown>] {
+  const video = { url: sourceUrl };
+  if (call.operation === 'extension') return ['/v1/videos/extensions', { model, prompt: call.prompt, duration: call.seconds, video }];
+  return ['/v1/videos/edits', { model, prompt: call.prompt, video }];
 }
 
 /** A create's answer: `{request_id}`. */
@@ -98,6 +108,28 @@ export class XaiProvider implements Provider {
     return parse(res, true, decodeXaiCreated);
   }
 
+  async derive(call: DerivedCall, source: JobRef, model: string, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
+    // The gateway's own record of where the source lies, never anything the client sent.
+    const url = await this.mediaUrlOf(source, key, ctx, timing);
+    const [target, body] = encodeXaiDerived(call, model, url);
+    const text = Buffer.from(JSON.stringify(body));
+    const res = await this.api.exchange(
+      { method: 'POST', path: target, headers: { 'content-type': 'application/json', 'content-length': String(text.length), accept: 'application/json' }, body: Readable.from([text]) },
+      key,
+      ctx,
+      timing,
+      'create',
+    );
+    return parse(res, true, decodeXaiCreated);
+  }
+
+  /** The recorded media URL; a job recorded before URLs were kept asks the upstream once. */
+  private async mediaUrlOf(job: JobRef, key: string, ctx: CallContext, timing: UpstreamTiming | undefined): Promise<string> {
+    const url = job.mediaUrl ?? (await this.status(job, key, ctx, timing)).mediaUrl;
+    if (!url) throw garbled(false);
+    return url;
+  }
+
   async status(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
     const res = await this.api.exchange({ method: 'GET', path: `/v1/videos/${encodeURIComponent(job.upstreamId)}`, headers: { accept: 'application/json' } }, key, ctx, timing, 'status');
     return parse(res, false, (body) => decodeXaiStatus(job.upstreamId, body, this.mediaOptions.secrets));
@@ -106,9 +138,7 @@ export class XaiProvider implements Provider {
   async content(job: JobRef, key: string, opts: ContentOptions, ctx: CallContext, timing?: UpstreamTiming): Promise<ContentStream> {
     // Only the video itself exists on xAI's side: no thumbnail or spritesheet variant.
     if (opts.variant && opts.variant !== 'video') throw notFound(`Videos made through this upstream have no '${opts.variant}' variant.`, 'variant', 'variant_not_found');
-    const url = job.mediaUrl ?? (await this.status(job, key, ctx, timing)).mediaUrl;
-    if (!url) throw garbled(false);
-    const target = this.mediaTarget(url);
+    const target = this.mediaTarget(await this.mediaUrlOf(job, key, ctx, timing));
     const headers: Record<string, string> = { accept: '*/*' };
     if (opts.range) headers.range = opts.range;
     // No key: the media host is not xAI's API and must never see it. Redirects are not followed (undici's
