@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamSimulator } from '../../src/simulator/server.js';
 import { spawnGateway, type ChildGateway } from '../support/child-gateway.js';
-import { ADMIN_TOKEN, UPSTREAM_KEY, admin, auth, postJson, teamWithKey } from '../support/harness.js';
+import { ADMIN_TOKEN, UPSTREAM_KEY, admin, auth, teamWithKey } from '../support/harness.js';
 import { postgresUrl } from '../support/postgres.js';
 import { findPostgresBinDir, startCluster, type Cluster } from '../support/pg-cluster.js';
 
