@@ -58,6 +58,8 @@ export interface SimTask {
   seed?: number;
   /** A derived video's source task and operation. */
   derivedFrom?: { task: string; operation: 'remix' | 'extension' | 'edit' };
+  /** Status calls about the task answer this HTTP status (an upstream failing on one task) instead. */
+  statusFailure?: number;
 }
 
 type Fail = { status: number; body?: string; headers?: Record<string, string>; destroy?: boolean; delayMs?: number };
@@ -383,6 +385,7 @@ export class UpstreamSimulator {
       return this.json(res, { id: task.id, object: 'video', deleted: true });
     }
     if (req.method !== 'GET') return this.error(res, 405, 'method not allowed');
+    if (!m[2] && task.statusFailure) return this.error(res, task.statusFailure, 'simulated status failure');
     if (!m[2]) return this.json(res, this.taskJson(task));
     if (this.status(task).status !== 'completed') return this.error(res, 400, 'video is not ready');
     return this.content(req, res, task.seed ?? 0);
@@ -523,6 +526,7 @@ export class UpstreamSimulator {
     const m = /^\/v1\/videos\/([^/]+)$/.exec(url.pathname);
     const task = m && req.method === 'GET' ? this.tasks.get(decodeURIComponent(m[1]!)) : undefined;
     if (!task) return this.error(res, 404, 'not found');
+    if (task.statusFailure) return this.error(res, task.statusFailure, 'simulated status failure');
     const elapsed = Date.now() - task.createdAtMs;
     // Early on, xAI answers 202 with nothing but the request id.
     if (elapsed < task.completeAfterMs / 8) return this.json(res, { request_id: task.id }, 202);
