@@ -109,7 +109,7 @@ export function createApp(deps: AppDeps) {
 
   // No secret in it, and the same for every caller: no auth, and caches may keep it a while. Built on first use.
   let openApi: string | undefined;
-  const documented = { models: deps.catalog.names(), without: deps.config.metrics.port === undefined ? [] : ['getMetrics'] };
+  const documented = { models: deps.catalog.names((id) => upstream.serves(id)), without: deps.config.metrics.port === undefined ? [] : ['getMetrics'] };
   app.get('/openapi.json', (c) => jsonText(c, (openApi ??= openApiJson(documented)), 200, { 'cache-control': 'public, max-age=300' }));
 
   app.use('/v1/*', async (c, next) => {

@@ -10,13 +10,14 @@ const KIND_LABELS: Record<UpstreamKind, string> = { newapi: 'a new-api style res
 /**
  * With no upstream configured, one built-in simulator per kind, both routed to, so that a first `npm start`
  * shows the routing: a model both kinds know is spread over both. Each xAI simulator is its own media host.
+ * Each accepts the models the gateway's table gives its kind, so that models added by CONFIG_FILE work too.
  */
-async function startSimulators(): Promise<{ upstreams: LocalUpstream[]; close(): Promise<void> }> {
+async function startSimulators(catalog: ModelCatalog): Promise<{ upstreams: LocalUpstream[]; close(): Promise<void> }> {
   const sims: UpstreamSimulator[] = [];
   const upstreams: LocalUpstream[] = [];
   for (const kind of Object.keys(KIND_LABELS) as UpstreamKind[]) {
     const key = `sim-${kind}-key`;
-    const sim = new UpstreamSimulator({ apiKeys: [key], kind });
+    const sim = new UpstreamSimulator({ apiKeys: [key], kind, models: catalog.specs().filter((m) => m.kinds[kind]) });
     const url = await sim.listen(0);
     sims.push(sim);
     upstreams.push({ id: `simulator-${kind}`, kind, baseUrl: url, keys: [key], mediaHosts: [new URL(url).host] });
@@ -63,7 +64,8 @@ async function main() {
     logger.warn('REDIS_URL is not used: set DATABASE_URL (postgres://…) for a store shared by several replicas');
   }
 
-  const simulators = !config.upstreamBaseUrl && !config.upstreams ? await startSimulators() : undefined;
+  const catalog = new ModelCatalog(config.models, config.defaultModel);
+  const simulators = !config.upstreamBaseUrl && !config.upstreams ? await startSimulators(catalog) : undefined;
   const gateway = await startGateway({
     config,
     logger,
@@ -71,7 +73,7 @@ async function main() {
     ...(simulators ? { localUpstreams: simulators.upstreams } : {}),
     acceptDemoKey: simulators !== undefined,
   });
-  if (simulators) process.stderr.write(simulatorBanner(gateway.url, simulators.upstreams, new ModelCatalog(config.models, config.defaultModel)));
+  if (simulators) process.stderr.write(simulatorBanner(gateway.url, simulators.upstreams, catalog));
 
   // After the banner, so that whoever waits for this line also has the demo key.
   logger.info({ url: gateway.url, store: gateway.store.kind, upstream: simulators ? 'simulator' : 'configured' }, 'gateway listening');

@@ -23,6 +23,22 @@ export interface SimulatorOptions {
   readonly completeAfterMs?: number;
   /** Size of every generated video file. */
   readonly videoBytes?: number;
+  /**
+   * Models accepted besides the simulator's own, with their limits: the demo passes the gateway's model table
+   * so that models added by CONFIG_FILE work. A name the simulator knows itself keeps its own rules.
+   */
+  readonly models?: readonly ExtraModel[];
+}
+
+/** A model given to the simulator, with the limits the gateway's table states for it (a ModelSpec fits). */
+export interface ExtraModel {
+  readonly id: string;
+  readonly family: 'imagine' | 'grok-video';
+  readonly resolutions: readonly number[];
+  readonly aspectRatios: readonly string[];
+  readonly customAspectRatio: boolean;
+  readonly seconds: { readonly min: number; readonly max: number };
+  readonly defaultSeconds: number;
 }
 
 /**
@@ -58,6 +74,8 @@ export interface SimTask {
   seed?: number;
   /** A derived video's source task and operation. */
   derivedFrom?: { task: string; operation: 'remix' | 'extension' | 'edit' };
+  /** Status calls about the task answer this HTTP status (an upstream failing on one task) instead. */
+  statusFailure?: number;
 }
 
 type Fail = { status: number; body?: string; headers?: Record<string, string>; destroy?: boolean; delayMs?: number };
@@ -88,16 +106,31 @@ function checkCommon(model: string, prompt: unknown) {
   return model;
 }
 
-function validateImagine(body: Record<string, unknown>) {
+/** The limits of a model the simulator was given (see SimulatorOptions.models), checked as its own are. */
+function checkExtra(m: ExtraModel, seconds: string | undefined, size: string | undefined, ratio: string | undefined, sizeParam: string) {
+  if (seconds !== undefined && (!/^\d+$/.test(seconds) || +seconds < m.seconds.min || +seconds > m.seconds.max)) {
+    reject(`seconds must be a whole number from ${m.seconds.min} to ${m.seconds.max}`, 'seconds');
+  }
+  const sizes = m.resolutions.map((r) => `${r}P`);
+  if (size !== undefined && !sizes.includes(size.toUpperCase())) reject(`${sizeParam} must be one of ${sizes.join(', ')}`, sizeParam);
+  if (ratio !== undefined && !m.aspectRatios.includes(ratio) && !(m.customAspectRatio && /^\d+(\.\d+)?:\d+(\.\d+)?$/.test(ratio))) reject('unsupported aspect_ratio', 'aspect_ratio');
+}
+
+function validateImagine(body: Record<string, unknown>, extra: ExtraModel | undefined) {
   const allowed = new Set(['model', 'prompt', 'seconds', 'aspect_ratio', 'resolution', 'image', 'images']);
   for (const k of Object.keys(body)) if (!allowed.has(k)) reject(`unknown field ${k} for grok-imagine-video`, k);
   checkCommon(body.model as string, body.prompt);
-  if (body.seconds !== undefined && (typeof body.seconds !== 'string' || !/^\d+$/.test(body.seconds) || +body.seconds < 1 || +body.seconds > 15)) {
-    reject('seconds must be a string holding a whole number from 1 to 15', 'seconds');
-  }
-  if (body.resolution !== undefined && !['480P', '720P'].includes(body.resolution as string)) reject('resolution must be 480P or 720P', 'resolution');
-  if (body.aspect_ratio !== undefined && !PRESETS.includes(body.aspect_ratio as string) && !/^\d+(\.\d+)?:\d+(\.\d+)?$/.test(String(body.aspect_ratio))) {
-    reject('invalid aspect_ratio', 'aspect_ratio');
+  if (body.seconds !== undefined && typeof body.seconds !== 'string') reject('seconds must be a string', 'seconds');
+  if (extra) {
+    checkExtra(extra, body.seconds as string | undefined, body.resolution as string | undefined, body.aspect_ratio as string | undefined, 'resolution');
+  } else {
+    if (body.seconds !== undefined && (!/^\d+$/.test(body.seconds as string) || +(body.seconds as string) < 1 || +(body.seconds as string) > 15)) {
+      reject('seconds must be a string holding a whole number from 1 to 15', 'seconds');
+    }
+    if (body.resolution !== undefined && !['480P', '720P'].includes(body.resolution as string)) reject('resolution must be 480P or 720P', 'resolution');
+    if (body.aspect_ratio !== undefined && !PRESETS.includes(body.aspect_ratio as string) && !/^\d+(\.\d+)?:\d+(\.\d+)?$/.test(String(body.aspect_ratio))) {
+      reject('invalid aspect_ratio', 'aspect_ratio');
+    }
   }
   if (body.image !== undefined && body.images !== undefined) reject('do not pass image together with images', 'images');
   if (body.image !== undefined && (typeof body.image !== 'string' || !DATA_URI.test(body.image))) reject('image must be a data URI', 'image');
@@ -105,10 +138,10 @@ function validateImagine(body: Record<string, unknown>) {
     if (!Array.isArray(body.images) || body.images.length === 0) reject('images must be a non-empty array', 'images');
     for (const im of body.images as unknown[]) if (typeof im !== 'string' || !DATA_URI.test(im)) reject('images must hold data URIs', 'images');
   }
-  return { seconds: (body.seconds as string | undefined) ?? '6', size: (body.resolution as string | undefined) ?? '720P' };
+  return { seconds: (body.seconds as string | undefined) ?? String(extra?.defaultSeconds ?? 6), size: (body.resolution as string | undefined) ?? '720P' };
 }
 
-function validateGrokVideo(fields: Map<string, string[]>, files: Array<{ name: string; mime: string; bytes: Buffer }>) {
+function validateGrokVideo(fields: Map<string, string[]>, files: Array<{ name: string; mime: string; bytes: Buffer }>, extra: ExtraModel | undefined) {
   const allowed = new Set(['model', 'prompt', 'seconds', 'size', 'aspect_ratio']);
   for (const [k, v] of fields) {
     if (!allowed.has(k)) reject(`unknown field ${k} for grok-video`, k);
@@ -121,6 +154,10 @@ function validateGrokVideo(fields: Map<string, string[]>, files: Array<{ name: s
   const one = (k: string) => fields.get(k)?.[0];
   const model = one('model') as string;
   checkCommon(model, one('prompt'));
+  if (extra) {
+    checkExtra(extra, one('seconds'), one('size'), one('aspect_ratio'), 'size');
+    return { seconds: one('seconds') ?? String(extra.defaultSeconds), size: one('size') ?? '720P' };
+  }
   const [, version, tier] = GROK_VIDEO.exec(model) as RegExpExecArray;
   const seconds = one('seconds');
   if (seconds !== undefined && (!/^\d+$/.test(seconds) || +seconds < 1 || +seconds > 15)) reject('seconds must be a whole number', 'seconds');
@@ -141,14 +178,17 @@ const isImageUrl = (v: unknown) =>
   (DATA_URI.test((v as { url: string }).url) || /^https:\/\//.test((v as { url: string }).url));
 
 /** xAI's create body, as its documentation states it; `duration` an integer, `resolution` lower case. */
-function validateXai(body: Record<string, unknown>) {
+function validateXai(body: Record<string, unknown>, extraOf: (model: string) => ExtraModel | undefined) {
   for (const k of Object.keys(body)) if (!XAI_FIELDS.has(k)) reject(`unknown field ${k}`, k);
   const model = String(body.model ?? '');
-  if (!IMAGINE.test(model)) reject(`unknown model ${model}`, 'model');
+  const extra = IMAGINE.test(model) ? undefined : extraOf(model);
+  if (!IMAGINE.test(model) && extra?.family !== 'imagine') reject(`unknown model ${model}`, 'model');
   checkCommon(model, body.prompt);
   const d = body.duration;
-  if (d !== undefined && (typeof d !== 'number' || !Number.isInteger(d) || d < 1 || d > 15)) reject('duration must be an integer from 1 to 15', 'duration');
-  if (body.resolution !== undefined && !['480p', '720p'].includes(body.resolution as string)) reject('resolution must be 480p or 720p', 'resolution');
+  if (d !== undefined && (typeof d !== 'number' || !Number.isInteger(d))) reject('duration must be an integer', 'duration');
+  if (extra) checkExtra(extra, d === undefined ? undefined : String(d), body.resolution as string | undefined, undefined, 'resolution');
+  else if (d !== undefined && ((d as number) < 1 || (d as number) > 15)) reject('duration must be an integer from 1 to 15', 'duration');
+  if (!extra && body.resolution !== undefined && !['480p', '720p'].includes(body.resolution as string)) reject('resolution must be 480p or 720p', 'resolution');
   if (body.aspect_ratio !== undefined && !XAI_RATIOS.includes(body.aspect_ratio as string)) reject('unsupported aspect_ratio', 'aspect_ratio');
   if (body.image !== undefined && body.reference_images !== undefined) reject('image and reference_images cannot be combined', 'reference_images');
   if (body.image !== undefined && !isImageUrl(body.image)) reject('image must be {url}', 'image');
@@ -160,7 +200,7 @@ function validateXai(body: Record<string, unknown>) {
     if (((d as number | undefined) ?? 6) > 10) reject('duration must be at most 10 with reference_images', 'duration');
     references = 'reference_images';
   }
-  return { model, seconds: String(d ?? 6), size: ((body.resolution as string | undefined) ?? '720p').toUpperCase(), ...(references ? { references } : {}) };
+  return { model, seconds: String(d ?? extra?.defaultSeconds ?? 6), size: ((body.resolution as string | undefined) ?? '720p').toUpperCase(), ...(references ? { references } : {}) };
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
@@ -278,6 +318,16 @@ export class UpstreamSimulator {
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
 
+  /** A model given in the options that the simulator does not know itself (its own rules come first). */
+  private readonly extraOf = (model: string): ExtraModel | undefined =>
+    IMAGINE.test(model) || GROK_VIDEO.test(model) ? undefined : this.opts.models?.find((m) => m.id === model);
+
+  private familyOf(model: string): ExtraModel['family'] | undefined {
+    if (IMAGINE.test(model)) return 'imagine';
+    if (GROK_VIDEO.test(model)) return 'grok-video';
+    return this.extraOf(model)?.family;
+  }
+
   /** The next create answers with this instead (a status with a body, or a dropped connection). */
   failNextCreate(f: Fail): void {
     this.failures.push(f);
@@ -383,6 +433,7 @@ export class UpstreamSimulator {
       return this.json(res, { id: task.id, object: 'video', deleted: true });
     }
     if (req.method !== 'GET') return this.error(res, 405, 'method not allowed');
+    if (!m[2] && task.statusFailure) return this.error(res, task.statusFailure, 'simulated status failure');
     if (!m[2]) return this.json(res, this.taskJson(task));
     if (this.status(task).status !== 'completed') return this.error(res, 400, 'video is not ready');
     return this.content(req, res, task.seed ?? 0);
@@ -511,7 +562,7 @@ export class UpstreamSimulator {
         } catch {
           throw new Rejection(400, 'invalid JSON body');
         }
-        const spec = validateXai(parsed);
+        const spec = validateXai(parsed, this.extraOf);
         const task: SimTask = { id: randomBytes(16).toString('hex'), ...spec, createdAtMs: Date.now(), completeAfterMs: this.completeAfterMs, outcome: 'completed', deleted: false };
         this.addTask(task);
         return this.json(res, { request_id: task.id });
@@ -523,6 +574,7 @@ export class UpstreamSimulator {
     const m = /^\/v1\/videos\/([^/]+)$/.exec(url.pathname);
     const task = m && req.method === 'GET' ? this.tasks.get(decodeURIComponent(m[1]!)) : undefined;
     if (!task) return this.error(res, 404, 'not found');
+    if (task.statusFailure) return this.error(res, task.statusFailure, 'simulated status failure');
     const elapsed = Date.now() - task.createdAtMs;
     // Early on, xAI answers 202 with nothing but the request id.
     if (elapsed < task.completeAfterMs / 8) return this.json(res, { request_id: task.id }, 202);
@@ -588,15 +640,17 @@ export class UpstreamSimulator {
           throw new Rejection(400, 'invalid JSON body');
         }
         model = String(parsed.model ?? '');
-        if (GROK_VIDEO.test(model)) reject(`${model} requires multipart/form-data`, 'model');
-        if (!IMAGINE.test(model)) reject(`unknown model ${model}`, 'model');
-        spec = validateImagine(parsed);
+        const family = this.familyOf(model);
+        if (family === 'grok-video') reject(`${model} requires multipart/form-data`, 'model');
+        if (family !== 'imagine') reject(`unknown model ${model}`, 'model');
+        spec = validateImagine(parsed, this.extraOf(model));
       } else if (type === 'multipart/form-data') {
         const { fields, files } = await parseMultipart(req.headers, body);
         model = fields.get('model')?.[0] ?? '';
-        if (IMAGINE.test(model)) reject(`${model} requires application/json`, 'model');
-        if (!GROK_VIDEO.test(model)) reject(`unknown model ${model}`, 'model');
-        spec = validateGrokVideo(fields, files);
+        const family = this.familyOf(model);
+        if (family === 'imagine') reject(`${model} requires application/json`, 'model');
+        if (family !== 'grok-video') reject(`unknown model ${model}`, 'model');
+        spec = validateGrokVideo(fields, files, this.extraOf(model));
       } else {
         throw new Rejection(415, `unsupported content type ${type}`);
       }

@@ -64,6 +64,11 @@ export interface FailureInfo {
   readonly retryAfterMs?: number;
   /** What the upstream said, keys redacted: for the log only (it may name the operator's hosts). */
   readonly detail?: string;
+  /**
+   * The status endpoint answered 404: the upstream no longer knows the task (it restarted, or purged it).
+   * Only that definite answer, never a timeout or a 5xx: the job can then be ended on the gateway's authority.
+   */
+  readonly lost?: true;
 }
 
 const failures = new WeakMap<ApiError, FailureInfo>();
@@ -128,7 +133,7 @@ export class UpstreamTransport {
     }
     this.record(op, started, timing, res.statusCode);
     if (res.statusCode >= 200 && res.statusCode < 300) return res;
-    throw this.statusError(res.statusCode, res.headers, res.body.toString('utf8'), isCreate);
+    throw this.statusError(res.statusCode, res.headers, res.body.toString('utf8'), op);
   }
 
   /** A call whose answer is streamed to the client (content); statuses in `passStatuses` are handed back too. */
@@ -153,7 +158,7 @@ export class UpstreamTransport {
     // At most the first MiB, the rest left unread (the socket is dropped): the same rule as for error answers
     // read whole (see bufferedExchange), where only the status really matters.
     const text = (await readCappedBuffer(res.body, MAX_JSON_BYTES, 'cut').catch(() => Buffer.alloc(0))).toString('utf8');
-    throw this.statusError(res.statusCode, res.headers, text, false);
+    throw this.statusError(res.statusCode, res.headers, text, 'content');
   }
 
   /** Readiness: the upstream answers HTTP at all (any status); only a network failure counts as down. */
@@ -225,7 +230,8 @@ export class UpstreamTransport {
    * 5xx's text names the operator's providers and hosts, so those answers carry the gateway's words (the
    * caller logs the upstream's).
    */
-  private statusError(s: number, headers: BufferedResponse['headers'], text: string, isCreate: boolean): ApiError {
+  private statusError(s: number, headers: BufferedResponse['headers'], text: string, op: UpstreamOperation): ApiError {
+    const isCreate = op === 'create';
     const { message: raw, param } = upstreamErrorText(text);
     const actionable = s >= 400 && s < 500 && s !== 429 && s !== 401 && s !== 403;
     const message = actionable ? clientSafeUpstreamText(raw, this.opts.secrets) : '';
@@ -242,7 +248,10 @@ export class UpstreamTransport {
     if (s === 401 || s === 403) {
       return classified(upstreamBadGateway("The upstream refused the gateway's credentials; the operator must check the upstream keys."), { refusal: 'key_rejected', upstreamFault: false, ...detail });
     }
-    if (s === 404) return notFound(`The upstream has no such video.${said}`, null, 'video_not_found');
+    if (s === 404) {
+      const err = notFound(`The upstream has no such video.${said}`, null, 'video_not_found');
+      return op === 'status' ? classified(err, { upstreamFault: false, lost: true, ...detail }) : err;
+    }
     if (s === 413) return tooLarge(`The upstream refused the request as too large.${said}`);
     if (s >= 400 && s < 500) return invalidRequest(`The upstream rejected the request.${said}`, param, 'upstream_rejected');
     if (s === 503) return classified(upstreamBadGateway('The upstream is unavailable (HTTP 503).'), { refusal: 'unavailable', upstreamFault: true, ...detail });

@@ -204,6 +204,11 @@ export class UpstreamRouter {
     if (this.byId.size !== this.upstreams.length) throw new Error('upstream ids must be unique');
   }
 
+  /** Whether some configured upstream serves the model (by its gateway id). */
+  serves(model: string): boolean {
+    return this.upstreams.some((u) => u.serves(model));
+  }
+
   async create(req: NormalizedVideoRequest, ctx: CallContext, timing?: UpstreamTiming): Promise<Placement> {
     const serving = this.upstreams.filter((u) => u.serves(req.model.id));
     if (serving.length === 0) throw invalidRequest(`Model '${req.model.id}' is not served by the configured upstreams.`, 'model', 'model_not_available');

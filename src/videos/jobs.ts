@@ -6,10 +6,10 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../quota/policy.js';
 import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
 import type { HeldReservation, JobRecord, NewJob, Principal, Store, StoreChange } from '../store/types.js';
-import type { CallContext, ContentStream, UpstreamTiming } from '../upstream/client.js';
+import { failureOf, type CallContext, type ContentStream, type UpstreamTiming } from '../upstream/client.js';
 import type { Placement, UpstreamRouter } from '../upstream/router.js';
 import { derivationRefusal, derivedSeconds, SOURCE_PARAM, VERB, type DerivedRequest } from './derive.js';
-import { isTerminal } from './dialects/task.js';
+import { isTerminal, type UpstreamTask } from './dialects/task.js';
 import type { ModelCatalog } from './models.js';
 import type { NormalizedVideoRequest } from './normalize.js';
 
@@ -24,6 +24,10 @@ export interface JobsDeps {
   /** Polls within this window share one upstream call and its answer. */
   readonly statusCacheMs: number;
 }
+
+/** The errors of a job the gateway ends on its own authority; either way the reservation is refunded. */
+const EXPIRED = { code: 'expired', message: "The video did not finish within the gateway's time limit." };
+const UPSTREAM_LOST = { code: 'upstream_lost', message: 'The upstream video service no longer knows this video (it may have restarted or purged it); the job was failed and its reservation refunded.' };
 
 interface CachedRecord {
   readonly job: JobRecord;
@@ -245,20 +249,32 @@ export class VideoJobs {
 
   private async fetch(job: JobRecord, ctx: RequestContext, touch: boolean): Promise<JobRecord> {
     const { store, upstream, clock } = this.deps;
-    // A shared fetch must not die with the first client that asked for it.
-    const task = await upstream.status(job, { requestId: ctx.requestId }, ctx.timing);
+    let task: UpstreamTask;
+    try {
+      // A shared fetch must not die with the first client that asked for it.
+      task = await upstream.status(job, { requestId: ctx.requestId }, ctx.timing);
+    } catch (err) {
+      if (!failureOf(err)?.lost) throw err;
+      this.deps.logger.warn({ requestId: ctx.requestId, videoId: job.id, teamId: job.teamId }, 'upstream no longer knows the job; failed and refunded');
+      return this.end(job, UPSTREAM_LOST);
+    }
     const unchanged = task.status === job.status && task.progress === job.progress;
     const updated = unchanged && !touch ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
     this.remember(updated, true);
     return updated;
   }
 
-  /** Ends a job on the gateway's own authority (the upstream lost it): failed, refunded, caches updated. */
+  /** Ends a job that outlived the gateway's time limit: its upstream task is presumed lost. */
   async expire(job: JobRecord): Promise<void> {
-    const error = { code: 'expired', message: "The video did not finish within the gateway's time limit." };
+    await this.end(job, EXPIRED);
+  }
+
+  /** Ends a job on the gateway's own authority: failed, refunded, caches updated. */
+  private async end(job: JobRecord, error: { code: string; message: string }): Promise<JobRecord> {
     const updated = await this.deps.store.updateJob(job.id, { status: 'failed', progress: job.progress, error }, this.deps.clock.now());
     if (updated) this.remember(updated, false);
     else this.records.delete(job.id);
+    return updated ?? job;
   }
 
   async list(principal: Principal, opts: { after?: string | undefined; limit: number; order: 'asc' | 'desc' }) {

@@ -205,8 +205,11 @@ export class ModelCatalog {
     return this.specs().filter((m) => m.kinds[kind]).map((m) => m.id);
   }
 
-  /** Model ids and aliases, in table order, for `GET /v1/models`. */
-  names(): string[] {
-    return [...this.byId.keys(), ...this.aliases.keys()];
+  /**
+   * Model ids and aliases, in table order, of the models `served` says some upstream serves: what
+   * `GET /v1/models` and the OpenAPI document announce (a model no upstream serves would only be refused).
+   */
+  names(served: (id: string) => boolean = () => true): string[] {
+    return [...[...this.byId.keys()].filter(served), ...[...this.aliases].filter(([, id]) => served(id)).map(([alias]) => alias)];
   }
 }

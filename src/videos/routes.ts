@@ -7,6 +7,7 @@ import { ApiError, toErrorBody, tooLarge } from '../http/errors.js';
 import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setResponseHeader, type AppEnv } from '../http/context.js';
 import { parseOrThrow } from '../http/validation.js';
 import { modelAllowed } from '../quota/refusals.js';
+import type { UpstreamRouter } from '../upstream/router.js';
 import type { VideoJobs } from './jobs.js';
 import type { ModelCatalog } from './models.js';
 import { normalizeVideoRequest } from './normalize.js';
@@ -21,10 +22,11 @@ export interface VideoRouteDeps {
   readonly config: Config;
   readonly catalog: ModelCatalog;
   readonly jobs: VideoJobs;
+  readonly upstream: Pick<UpstreamRouter, 'serves'>;
 }
 
 /** Thin handlers: parse, normalize, hand over to the job lifecycle, render the OpenAI shape. */
-export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
+export function videoRoutes({ config, catalog, jobs, upstream }: VideoRouteDeps) {
   const app = new Hono<AppEnv>();
   const limits = config.limits;
   const creates = new CreateSlots(limits);
@@ -102,7 +104,7 @@ export function videoRoutes({ config, catalog, jobs }: VideoRouteDeps) {
   app.get('/models', (c) => {
     const p = principalOf(c);
     const data = catalog
-      .names()
+      .names((id) => upstream.serves(id))
       .filter((name) => modelAllowed(p, name, catalog.resolve(name)!.id))
       .map((id) => ({ id, object: 'model' as const, created: 0, owned_by: 'grok-video-gateway' }));
     const list: ModelList = { object: 'list', data };

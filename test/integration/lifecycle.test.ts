@@ -41,7 +41,7 @@ describe('the reconciler (issue 16, 8)', () => {
     laterTask.createdAtMs -= laterTask.completeAfterMs / 2;
     expect(await (await poll(key, later.id)).json()).toMatchObject({ status: 'in_progress', progress: 50 });
     // ...and then the pass's own refresh of `later` fails.
-    h.sim.tasks.delete(laterTask.id);
+    laterTask.statusFailure = 500;
     await pass;
     expect(await stored('stale-pass', later.id)).toMatchObject({ status: 'in_progress', progress: 50 });
   });
@@ -68,7 +68,7 @@ describe('deleting a video settles its reservation on the real outcome (issue 16
   it('a job whose outcome cannot be learned is refunded, and the operator is told', async () => {
     const { key } = await teamWithKey(h.url, 'del-unknown');
     const video = await create(key);
-    h.sim.tasks.delete(lastTask().id);
+    lastTask().statusFailure = 500;
     expect((await remove(key, video.id)).status).toBe(200);
     expect(await usage('del-unknown')).toMatchObject({ active_jobs: 0, day: { video_seconds: 0, video_seconds_reserved: 0 } });
     expect(h.logs.join('')).toContain(`"videoId":"${video.id}"`);

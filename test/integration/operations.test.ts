@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -152,6 +152,27 @@ describe('process lifecycle', () => {
         const res = await fetch(`${child.url}/v1/videos/${id}/content`, { headers: auth(key) });
         expect(res.status).toBe(200);
         expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(0);
+      }
+    } finally {
+      expect(await child.stop()).toBe(0);
+    }
+  }, 60_000);
+
+  it("npm start without an upstream: a model added by CONFIG_FILE (the README's example) is accepted by the simulators, within its own limits", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-demo-models-'));
+    const configFile = join(dir, 'models.json');
+    const grokVideo4 = { id: 'grok-video-4', family: 'grok-video', resolutions: [720, 1080], aspectRatios: ['16:9', '9:16'], seconds: { min: 1, max: 20 }, defaultSeconds: 8, defaultResolution: 720, defaultAspectRatio: '16:9' };
+    writeFileSync(configFile, JSON.stringify({ models: [grokVideo4], aliases: { 'sora-2': 'grok-video-4' }, defaultModel: 'grok-video-4' }));
+    const child = await spawnGateway({ DATA_DIR: dir, CONFIG_FILE: configFile });
+    try {
+      const out = child.output();
+      expect(out).toMatch(/simulator-newapi \(simulated, a new-api style reseller\): .*grok-video-4/);
+      const key = /Demo API key \(simulator only\): (\S+)/.exec(out)![1]!;
+      // 20 s is past every built-in model's limit: the simulator holds the table's limits for grok-video-4.
+      for (const body of [{ model: 'grok-video-4', prompt: 'a red fox', seconds: '20', size: '1920x1080' }, { model: 'sora-2', prompt: 'a red fox' }, { prompt: 'a red fox' }]) {
+        const { res, body: video } = await postJson(`${child.url}/v1/videos`, body, key);
+        expect(res.status, JSON.stringify(video)).toBe(200);
+        expect(video.model).toBe('grok-video-4');
       }
     } finally {
       expect(await child.stop()).toBe(0);

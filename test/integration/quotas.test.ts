@@ -223,11 +223,50 @@ describe('refunds and freed slots (contract §4)', () => {
     const key = await fresh('unreachable-jobs');
     const { body } = await create(key, { seconds: 2 });
     const before = (await h.gw.store.getJob('unreachable-jobs', body.id))!.updatedAtMs;
-    // The upstream no longer knows the task: every refresh fails.
-    h.sim.tasks.delete(upstreamIdOf(1)[0]!);
+    // The upstream fails on the task: every refresh fails.
+    h.sim.tasks.get(upstreamIdOf(1)[0]!)!.statusFailure = 500;
     clock.advance(5);
     await h.gw.reconciler.pass();
     expect((await h.gw.store.getJob('unreachable-jobs', body.id))!.updatedAtMs).toBeGreaterThan(before);
+  });
+
+  describe('a job the upstream no longer knows (its status answers 404) is failed and refunded', () => {
+    const expectLost = async (key: string, id: string) => {
+      const polled = await fetch(`${h.url}/v1/videos/${id}`, { headers: auth(key) });
+      expect(polled.status).toBe(200);
+      expect(await polled.json()).toMatchObject({ id, status: 'failed', error: { code: 'upstream_lost', message: expect.stringContaining('no longer knows') } });
+    };
+
+    it('when a client polls it: the poll answers the failed video, and the slot is free', async () => {
+      const key = await fresh('lost-polled');
+      const { body } = await create(key, { seconds: 4 });
+      expect((await create(key)).body.error.code).toBe('concurrency_limit_exceeded');
+      // The simulator restarted and forgot its tasks.
+      h.sim.tasks.delete(upstreamIdOf(1)[0]!);
+      await expectLost(key, body.id);
+      await expectClean('lost-polled');
+      expect((await create(key)).res.status).toBe(200);
+    });
+
+    it('when the reconciler refreshes it', async () => {
+      const key = await fresh('lost-unpolled');
+      const { body } = await create(key, { seconds: 4 });
+      h.sim.tasks.delete(upstreamIdOf(1)[0]!);
+      await h.gw.reconciler.pass();
+      await expectClean('lost-unpolled');
+      await expectLost(key, body.id);
+      expect((await create(key)).res.status).toBe(200);
+    });
+
+    it('a failing status call (5xx) is not a loss: the job stays running', async () => {
+      const key = await fresh('lost-not');
+      const { body } = await create(key, { seconds: 4 });
+      h.sim.tasks.get(upstreamIdOf(1)[0]!)!.statusFailure = 503;
+      const polled = await fetch(`${h.url}/v1/videos/${body.id}`, { headers: auth(key) });
+      expect(polled.status).toBe(502);
+      await h.gw.reconciler.pass();
+      expect((await usage('lost-not')).active_jobs).toBe(1);
+    });
   });
 
   it('the reconciler fails and refunds a job older than MAX_JOB_AGE_MS', async () => {

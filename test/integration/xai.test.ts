@@ -2,6 +2,7 @@ import OpenAI6, { toFile as toFile6 } from 'openai';
 import OpenAI7, { toFile as toFile7 } from 'openai7';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { videoByte } from '../../src/simulator/server.js';
+import { ModelCatalog } from '../../src/videos/models.js';
 import { CLIENT_KEY, UPSTREAM_KEY, auth, postJson, startHarness, type Harness } from '../support/harness.js';
 import { JPEG_BYTES, PNG_1x1, dataUri } from '../support/images.js';
 
@@ -95,6 +96,15 @@ describe.each(sdks)('$name against an xai upstream', ({ make, toFile }) => {
 });
 
 describe('xai specifics', () => {
+  it('lists only the models an xai upstream serves, in /v1/models and in the OpenAPI document', async () => {
+    const imagine = new ModelCatalog().idsOfKind('xai');
+    expect(imagine).toEqual(['grok-imagine-video', 'grok-imagine-video-1.5-preview']);
+    const listed = ((await (await fetch(`${h.url}/v1/models`, { headers: auth() })).json()) as { data: Array<{ id: string }> }).data.map((m) => m.id);
+    expect(listed).toEqual(imagine);
+    const doc = (await (await fetch(`${h.url}/openapi.json`)).json()) as any;
+    expect(doc.components.schemas.CreateVideoRequest.properties.model.anyOf[0].enum).toEqual(imagine);
+  });
+
   it('several references go as reference_images', async () => {
     const { res, body } = await postJson(`${h.url}/v1/videos`, { model: 'grok-imagine-video', prompt: 'x', seconds: 10, images: [dataUri(PNG_1x1), dataUri(JPEG_BYTES, 'image/jpeg')] });
     expect(res.status).toBe(200);
