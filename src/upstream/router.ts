@@ -120,7 +120,11 @@ class Upstream {
   /** Smooth weighted round robin: the running score among upstreams of equal priority. */
   score = 0;
   private next = 0;
-  private readonly recent: Array<{ ms: number; error: boolean }> = [];
+  /** The last RECENT_CALLS calls as a ring, written on every call without allocating; read by the admin view only. */
+  private readonly recentMs = new Float64Array(RECENT_CALLS);
+  private readonly recentError = new Uint8Array(RECENT_CALLS);
+  private recentCount = 0;
+  private recentNext = 0;
 
   constructor(
     readonly spec: UpstreamSpec,
@@ -162,13 +166,17 @@ class Upstream {
   }
 
   record(ms: number, error: boolean): void {
-    this.recent.push({ ms, error });
-    if (this.recent.length > RECENT_CALLS) this.recent.shift();
+    this.recentMs[this.recentNext] = ms;
+    this.recentError[this.recentNext] = error ? 1 : 0;
+    this.recentNext = (this.recentNext + 1) % RECENT_CALLS;
+    if (this.recentCount < RECENT_CALLS) this.recentCount++;
   }
 
   view(): UpstreamView {
     const now = this.clock.now();
-    const sorted = this.recent.map((r) => r.ms).sort((a, b) => a - b);
+    // Order does not matter to a count or a median, so the ring is read from its start.
+    const sorted = this.recentMs.slice(0, this.recentCount).sort();
+    const errors = this.recentError.subarray(0, this.recentCount).reduce((n, e) => n + e, 0);
     return {
       id: this.spec.id,
       kind: this.spec.kind,
@@ -176,8 +184,8 @@ class Upstream {
       state: this.breaker.state(),
       keys: this.keys.map((k) => ({ fingerprint: k.fp, state: k.coolingUntil > now ? 'cooling' : 'ready', cooling_until: k.coolingUntil > now ? k.coolingUntil : null })),
       recent: {
-        requests: this.recent.length,
-        errors: this.recent.filter((r) => r.error).length,
+        requests: this.recentCount,
+        errors,
         p50_ms: sorted.length ? Math.round(sorted[Math.floor((sorted.length - 1) / 2)]!) : null,
       },
     };
