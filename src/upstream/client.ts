@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import {
   ApiError,
@@ -13,6 +13,8 @@ import {
 import { readCappedBuffer } from '../http/read-capped.js';
 import type { UpstreamCallRecorder, UpstreamOperation, UpstreamOutcome } from '../observability/metrics.js';
 import { clientSafeUpstreamText, redactSecrets, UPSTREAM_MESSAGE_MAX_CHARS } from '../observability/redact.js';
+import { GarbledTaskError, type UpstreamTask } from '../videos/dialects/task.js';
+import type { EncodedCreate } from '../videos/dialects/types.js';
 import { bufferedExchange, ResponseTooLargeError, type BufferedResponse } from './buffered-exchange.js';
 
 /**
@@ -273,6 +275,32 @@ export function upstreamErrorText(text: string): { message: string; param: strin
   } catch {
     // Not JSON: the status alone says enough.
     return { message: '', param: null };
+  }
+}
+
+/** A POST of an encoded body (a create), sent chunk by chunk: an 8 MB image is not copied once more into one buffer. */
+export function encodedPost(path: string, body: EncodedCreate): TransportRequest {
+  return {
+    method: 'POST',
+    path,
+    headers: { 'content-type': body.contentType, 'content-length': String(body.length), accept: 'application/json' },
+    body: Readable.from(body.chunks),
+  };
+}
+
+/** A POST of a small JSON document (derived videos). */
+export function jsonPost(path: string, doc: unknown): TransportRequest {
+  const text = Buffer.from(JSON.stringify(doc));
+  return { method: 'POST', path, headers: { 'content-type': 'application/json', 'content-length': String(text.length), accept: 'application/json' }, body: Readable.from([text]) };
+}
+
+/** Decodes a task answer; one that is not JSON or not a task is a garbled answer (which may have started a job, for a create). */
+export function decodeAnswer(res: BufferedResponse, isCreate: boolean, decode: (body: unknown) => UpstreamTask): UpstreamTask {
+  try {
+    return decode(JSON.parse(res.body.toString('utf8')));
+  } catch (err) {
+    if (err instanceof SyntaxError || err instanceof GarbledTaskError) throw garbled(isCreate);
+    throw err;
   }
 }
 

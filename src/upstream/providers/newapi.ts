@@ -1,10 +1,9 @@
-import { Readable } from 'node:stream';
 import { unsupportedOperation } from '../../http/errors.js';
 import { ENCODERS } from '../../videos/dialects/index.js';
-import { GarbledTaskError, decodeTask, type UpstreamTask } from '../../videos/dialects/task.js';
+import { decodeTask, type UpstreamTask } from '../../videos/dialects/task.js';
 import type { NormalizedVideoRequest } from '../../videos/normalize.js';
 import type { BufferedResponse } from '../buffered-exchange.js';
-import { garbled, type CallContext, type ContentStream, type UpstreamTiming, type UpstreamTransport } from '../client.js';
+import { decodeAnswer, encodedPost, jsonPost, type CallContext, type ContentStream, type UpstreamTiming, type UpstreamTransport } from '../client.js';
 import type { ContentOptions, DerivedCall, JobRef, Provider } from './types.js';
 
 const path = (upstreamId: string) => `/v1/videos/${encodeURIComponent(upstreamId)}`;
@@ -23,32 +22,13 @@ export class NewApiProvider implements Provider {
 
   async create(req: NormalizedVideoRequest, model: string, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
     const body = ENCODERS[req.model.family](req, model);
-    const res = await this.transport.exchange(
-      {
-        method: 'POST',
-        path: '/v1/videos',
-        headers: { 'content-type': body.contentType, 'content-length': String(body.length), accept: 'application/json' },
-        // Sent chunk by chunk: an 8 MB image is not copied once more into a single buffer.
-        body: Readable.from(body.chunks),
-      },
-      key,
-      ctx,
-      timing,
-      'create',
-    );
+    const res = await this.transport.exchange(encodedPost('/v1/videos', body), key, ctx, timing, 'create');
     return this.readTask(res, true);
   }
 
   async derive(call: DerivedCall, source: JobRef, model: string, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
     const [target, body] = this.derivedRequest(call, source, model);
-    const text = Buffer.from(JSON.stringify(body));
-    const res = await this.transport.exchange(
-      { method: 'POST', path: target, headers: { 'content-type': 'application/json', 'content-length': String(text.length), accept: 'application/json' }, body: Readable.from([text]) },
-      key,
-      ctx,
-      timing,
-      'create',
-    );
+    const res = await this.transport.exchange(jsonPost(target, body), key, ctx, timing, 'create');
     return this.readTask(res, true);
   }
 
@@ -89,11 +69,6 @@ export class NewApiProvider implements Provider {
   }
 
   private readTask(res: BufferedResponse, isCreate: boolean): UpstreamTask {
-    try {
-      return decodeTask(JSON.parse(res.body.toString('utf8')), this.secrets);
-    } catch (err) {
-      if (err instanceof SyntaxError || err instanceof GarbledTaskError) throw garbled(isCreate);
-      throw err;
-    }
+    return decodeAnswer(res, isCreate, (body) => decodeTask(body, this.secrets));
   }
 }

@@ -1,10 +1,8 @@
-import { Readable } from 'node:stream';
 import { contentExpired, notFound, upstreamBadGateway } from '../../http/errors.js';
 import { fromParts, type BodyPart } from '../../videos/dialects/types.js';
 import { GarbledTaskError, str, taskFromWord, type UpstreamTask } from '../../videos/dialects/task.js';
 import type { NormalizedVideoRequest } from '../../videos/normalize.js';
-import type { BufferedResponse } from '../buffered-exchange.js';
-import { garbled, UpstreamTransport, type CallContext, type ContentStream, type TransportOptions, type UpstreamTiming } from '../client.js';
+import { decodeAnswer, encodedPost, garbled, jsonPost, UpstreamTransport, type CallContext, type ContentStream, type TransportOptions, type UpstreamTiming } from '../client.js';
 import type { ContentOptions, DerivedCall, JobRef, Provider } from './types.js';
 
 export const DEFAULT_MEDIA_HOSTS = ['vidgen.x.ai'] as const;
@@ -61,15 +59,6 @@ export function decodeXaiStatus(upstreamId: string, body: unknown, secrets: read
   return url ? { ...task, mediaUrl: url } : task;
 }
 
-const parse = (res: BufferedResponse, isCreate: boolean, decode: (body: unknown) => UpstreamTask): UpstreamTask => {
-  try {
-    return decode(JSON.parse(res.body.toString('utf8')));
-  } catch (err) {
-    if (err instanceof SyntaxError || err instanceof GarbledTaskError) throw garbled(isCreate);
-    throw err;
-  }
-};
-
 /** The media host may answer these for a URL past its expiry. */
 const EXPIRED_STATUSES = [403, 404, 410];
 
@@ -93,34 +82,16 @@ export class XaiProvider implements Provider {
 
   async create(req: NormalizedVideoRequest, model: string, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
     const body = encodeXaiCreate(req, model);
-    const res = await this.api.exchange(
-      {
-        method: 'POST',
-        path: '/v1/videos/generations',
-        headers: { 'content-type': body.contentType, 'content-length': String(body.length), accept: 'application/json' },
-        body: Readable.from(body.chunks),
-      },
-      key,
-      ctx,
-      timing,
-      'create',
-    );
-    return parse(res, true, decodeXaiCreated);
+    const res = await this.api.exchange(encodedPost('/v1/videos/generations', body), key, ctx, timing, 'create');
+    return decodeAnswer(res, true, decodeXaiCreated);
   }
 
   async derive(call: DerivedCall, source: JobRef, model: string, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
     // The gateway's own record of where the source lies, never anything the client sent.
     const url = await this.mediaUrlOf(source, key, ctx, timing);
     const [target, body] = encodeXaiDerived(call, model, url);
-    const text = Buffer.from(JSON.stringify(body));
-    const res = await this.api.exchange(
-      { method: 'POST', path: target, headers: { 'content-type': 'application/json', 'content-length': String(text.length), accept: 'application/json' }, body: Readable.from([text]) },
-      key,
-      ctx,
-      timing,
-      'create',
-    );
-    return parse(res, true, decodeXaiCreated);
+    const res = await this.api.exchange(jsonPost(target, body), key, ctx, timing, 'create');
+    return decodeAnswer(res, true, decodeXaiCreated);
   }
 
   /** The recorded media URL; a job recorded before URLs were kept asks the upstream once. */
@@ -132,7 +103,7 @@ export class XaiProvider implements Provider {
 
   async status(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
     const res = await this.api.exchange({ method: 'GET', path: `/v1/videos/${encodeURIComponent(job.upstreamId)}`, headers: { accept: 'application/json' } }, key, ctx, timing, 'status');
-    return parse(res, false, (body) => decodeXaiStatus(job.upstreamId, body, this.mediaOptions.secrets));
+    return decodeAnswer(res, false, (body) => decodeXaiStatus(job.upstreamId, body, this.mediaOptions.secrets));
   }
 
   async content(job: JobRef, key: string, opts: ContentOptions, ctx: CallContext, timing?: UpstreamTiming): Promise<ContentStream> {
