@@ -1,5 +1,5 @@
 import { contentExpired, notFound, upstreamBadGateway } from '../../http/errors.js';
-import { fromParts, type BodyPart } from '../../videos/dialects/types.js';
+import { jsonWithReferences } from '../../videos/dialects/types.js';
 import { GarbledTaskError, str, taskFromWord, type UpstreamTask } from '../../videos/dialects/task.js';
 import type { NormalizedVideoRequest } from '../../videos/normalize.js';
 import { decodeAnswer, encodedPost, garbled, jsonPost, UpstreamTransport, type CallContext, type ContentStream, type TransportOptions, type UpstreamTiming } from '../client.js';
@@ -13,17 +13,8 @@ export const DEFAULT_MEDIA_HOSTS = ['vidgen.x.ai'] as const;
  * spliced in as it is sent, as the imagine dialect does.
  */
 export function encodeXaiCreate(req: NormalizedVideoRequest, model: string) {
-  const head = JSON.stringify({ model, prompt: req.prompt, duration: req.seconds, aspect_ratio: req.aspectRatio, resolution: `${req.resolution}p` }).slice(0, -1);
-  const chunks: BodyPart[] = [Buffer.from(head)];
-  if (req.references.length === 1) {
-    chunks.push(Buffer.from(',"image":{"url":"'), req.references[0]!.dataUri(), Buffer.from('"}'));
-  } else if (req.references.length > 1) {
-    chunks.push(Buffer.from(',"reference_images":['));
-    req.references.forEach((ref, i) => chunks.push(Buffer.from(i === 0 ? '{"url":"' : ',{"url":"'), ref.dataUri(), Buffer.from('"}')));
-    chunks.push(Buffer.from(']'));
-  }
-  chunks.push(Buffer.from('}'));
-  return fromParts('application/json', chunks);
+  const fields = { model, prompt: req.prompt, duration: req.seconds, aspect_ratio: req.aspectRatio, resolution: `${req.resolution}p` };
+  return jsonWithReferences(fields, req, { one: 'image', many: 'reference_images', as: 'url' });
 }
 
 /**

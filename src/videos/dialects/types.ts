@@ -32,3 +32,29 @@ export function fromParts(contentType: string, parts: readonly BodyPart[]): Enco
     })(),
   };
 }
+
+/** How a JSON body names its reference images: the key for one and for several, and each as a bare string or as `{"url": …}`. */
+export interface JsonReferences {
+  readonly one: string;
+  readonly many: string;
+  readonly as: 'string' | 'url';
+}
+
+/**
+ * A JSON body with the request's reference images spliced in as it is sent: data URIs need no JSON escaping
+ * (base64), so the original base64 of a JSON request is forwarded undecoded and raw bytes are encoded slice
+ * by slice, never the whole body at once.
+ */
+export function jsonWithReferences(fields: Record<string, unknown>, req: NormalizedVideoRequest, names: JsonReferences): EncodedCreate {
+  const [open, close] = names.as === 'url' ? ['{"url":"', '"}'] : ['"', '"'];
+  const chunks: BodyPart[] = [Buffer.from(JSON.stringify(fields).slice(0, -1))];
+  if (req.references.length === 1) {
+    chunks.push(Buffer.from(`,"${names.one}":${open}`), req.references[0]!.dataUri(), Buffer.from(close));
+  } else if (req.references.length > 1) {
+    chunks.push(Buffer.from(`,"${names.many}":[`));
+    req.references.forEach((ref, i) => chunks.push(Buffer.from(i === 0 ? open : `,${open}`), ref.dataUri(), Buffer.from(close)));
+    chunks.push(Buffer.from(']'));
+  }
+  chunks.push(Buffer.from('}'));
+  return fromParts('application/json', chunks);
+}
