@@ -5,6 +5,7 @@ import { UPSTREAM_KINDS, type UpstreamKind } from './upstream/providers/types.js
 import type { RoutingPolicy } from './upstream/router.js';
 import { DEFAULT_MEDIA_HOSTS } from './upstream/providers/xai.js';
 import { parseAllowedHosts, type AllowedHost } from './webhooks/destination.js';
+import { largestBufferedBody, type CreateBufferLimits } from './http/create-buffer.js';
 
 const MIB = 1024 * 1024;
 
@@ -17,10 +18,11 @@ export const DEFAULTS = {
   maxBodyBytes: 64 * MIB,
   maxReferenceImages: 8,
   maxImageBytes: 20 * MIB,
-  maxConcurrentCreates: 16,
-  /** A quarter and a half of the global slots: one key, or one team, cannot take every upload slot. */
-  maxConcurrentCreatesPerKey: 4,
-  maxConcurrentCreatesPerTeam: 8,
+  /** Four bodies of the largest size at once. */
+  createBufferBytes: 256 * MIB,
+  /** A quarter: one team's uploads, however slow, leave three quarters to the others. */
+  createBufferTeamShare: 0.25,
+  createBufferWaitMs: 2_000,
   upstreamConnectTimeoutMs: 5_000,
   upstreamTimeoutMs: 60_000,
   upstreamIdleTimeoutMs: 30_000,
@@ -81,9 +83,9 @@ const envSchema = z.object({
   MAX_BODY_BYTES: int(DEFAULTS.maxBodyBytes, 1024),
   MAX_REFERENCE_IMAGES: int(DEFAULTS.maxReferenceImages, 0),
   MAX_IMAGE_BYTES: int(DEFAULTS.maxImageBytes, 1),
-  MAX_CONCURRENT_CREATES: int(DEFAULTS.maxConcurrentCreates, 1),
-  MAX_CONCURRENT_CREATES_PER_KEY: int(DEFAULTS.maxConcurrentCreatesPerKey, 1),
-  MAX_CONCURRENT_CREATES_PER_TEAM: int(DEFAULTS.maxConcurrentCreatesPerTeam, 1),
+  CREATE_BUFFER_BYTES: int(DEFAULTS.createBufferBytes, 1024),
+  CREATE_BUFFER_TEAM_SHARE: z.preprocess(blankIsUnset, z.coerce.number().gt(0).max(1).default(DEFAULTS.createBufferTeamShare)),
+  CREATE_BUFFER_WAIT_MS: int(DEFAULTS.createBufferWaitMs, 0),
   UPSTREAM_CONNECT_TIMEOUT_MS: int(DEFAULTS.upstreamConnectTimeoutMs, 1),
   UPSTREAM_TIMEOUT_MS: int(DEFAULTS.upstreamTimeoutMs, 1),
   UPSTREAM_IDLE_TIMEOUT_MS: int(DEFAULTS.upstreamIdleTimeoutMs, 1),
@@ -139,9 +141,8 @@ export interface Config {
     readonly maxBodyBytes: number;
     readonly maxReferenceImages: number;
     readonly maxImageBytes: number;
-    readonly maxConcurrentCreates: number;
-    readonly maxConcurrentCreatesPerKey: number;
-    readonly maxConcurrentCreatesPerTeam: number;
+    /** The bytes of create bodies held at once (§7). */
+    readonly createBuffer: CreateBufferLimits;
   };
   readonly upstream: {
     readonly connectTimeoutMs: number;
@@ -205,6 +206,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.UPSTREAM_BASE_URL && e.UPSTREAM_API_KEY.length === 0) {
     throw new ConfigError('UPSTREAM_API_KEY is required when UPSTREAM_BASE_URL is set');
   }
+  const createBuffer = { bytes: e.CREATE_BUFFER_BYTES, teamShare: e.CREATE_BUFFER_TEAM_SHARE, waitMs: e.CREATE_BUFFER_WAIT_MS };
+  if (largestBufferedBody(createBuffer) < e.MAX_BODY_BYTES) {
+    throw new ConfigError(
+      `CREATE_BUFFER_BYTES × CREATE_BUFFER_TEAM_SHARE (and 7/8 of CREATE_BUFFER_BYTES) must be at least MAX_BODY_BYTES (${e.MAX_BODY_BYTES}): a body within the limit could never be read`,
+    );
+  }
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,
@@ -228,9 +235,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxBodyBytes: e.MAX_BODY_BYTES,
       maxReferenceImages: e.MAX_REFERENCE_IMAGES,
       maxImageBytes: e.MAX_IMAGE_BYTES,
-      maxConcurrentCreates: e.MAX_CONCURRENT_CREATES,
-      maxConcurrentCreatesPerKey: e.MAX_CONCURRENT_CREATES_PER_KEY,
-      maxConcurrentCreatesPerTeam: e.MAX_CONCURRENT_CREATES_PER_TEAM,
+      createBuffer,
     },
     upstream: {
       connectTimeoutMs: e.UPSTREAM_CONNECT_TIMEOUT_MS,

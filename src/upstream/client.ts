@@ -38,6 +38,8 @@ export interface TransportOptions {
 export interface CallContext {
   readonly requestId: string;
   readonly signal?: AbortSignal | undefined;
+  /** Called once a request body has been handed whole to the connection: the client's copy is no longer needed. */
+  readonly onBodySent?: (() => void) | undefined;
 }
 
 export interface ContentStream {
@@ -127,6 +129,7 @@ export class UpstreamTransport {
     const isCreate = op === 'create';
     const started = performance.now();
     let res: BufferedResponse;
+    if (req.body && ctx.onBodySent) req.body.once('end', ctx.onBodySent);
     try {
       res = await bufferedExchange(this.pool, { method: req.method, path: this.prefix + req.path, headers: this.headers(req.headers, key, ctx), body: req.body ?? null }, MAX_JSON_BYTES, ctx.signal);
     } catch (err) {

@@ -44,7 +44,7 @@ export const MAX_TEXT_FIELD_BYTES = 64 * 1024;
 
 export async function parseVideoBody(
   contentType: string | undefined,
-  body: ReadableStream<Uint8Array> | null,
+  body: AsyncIterable<Uint8Array> | null,
   limits: ParseLimits,
   files: FileRules = CREATE_FILES,
 ): Promise<RawRequest> {
@@ -66,7 +66,7 @@ function bodyTooLarge(limit: number) {
 }
 
 /** Reads a stream whole while counting, so a chunked body is stopped at the limit rather than after it. */
-export function readAll(body: ReadableStream<Uint8Array> | null, limit: number): Promise<Buffer> {
+export function readAll(body: AsyncIterable<Uint8Array> | null, limit: number): Promise<Buffer> {
   return body ? readCappedBuffer(body, limit, () => bodyTooLarge(limit)) : Promise.resolve(Buffer.alloc(0));
 }
 
@@ -104,7 +104,7 @@ function canonicalName(name: string): string {
 
 function parseMultipart(
   contentType: string,
-  body: ReadableStream<Uint8Array> | null,
+  body: AsyncIterable<Uint8Array> | null,
   limits: ParseLimits,
   rules: FileRules,
 ): Promise<RawRequest> {

@@ -8,7 +8,7 @@ import { callContext, json, jsonText, principalOf, requestHeader, responseHeader
 import { parseOrThrow } from '../http/validation.js';
 import { modelAllowed } from '../quota/refusals.js';
 import type { UpstreamRouter } from '../upstream/router.js';
-import type { VideoJobs } from './jobs.js';
+import type { RequestContext, VideoJobs } from './jobs.js';
 import type { ModelCatalog } from './models.js';
 import { normalizeVideoRequest } from './normalize.js';
 import { CREATE_FILES, parseVideoBody, type FileRules, type RawRequest } from './parse.js';
@@ -16,7 +16,7 @@ import { DERIVED_FILES, normalizeDerivedRequest } from './derive.js';
 import type { DerivedOperation } from './models.js';
 import { contentQuerySchema, listVideosQuerySchema, type ModelList, type VideoDeleted, type VideoList } from './schemas.js';
 import { toVideoObject, videoJson } from './video-object.js';
-import { CreateSlots } from '../http/semaphore.js';
+import { CreateBuffer, metered } from '../http/create-buffer.js';
 
 export interface VideoRouteDeps {
   readonly config: Config;
@@ -29,7 +29,7 @@ export interface VideoRouteDeps {
 export function videoRoutes({ config, catalog, jobs, upstream }: VideoRouteDeps) {
   const app = new Hono<AppEnv>();
   const limits = config.limits;
-  const creates = new CreateSlots(limits);
+  const buffer = new CreateBuffer(limits.createBuffer);
   const pollAfterMs = String(Math.max(1000, config.statusCacheMs));
   // Never the request's Host (a client could point links anywhere): unset, `video_url` is a path on this origin.
   const baseUrl = config.publicBaseUrl ?? '';
@@ -38,23 +38,26 @@ export function videoRoutes({ config, catalog, jobs, upstream }: VideoRouteDeps)
    * A create's body, read within the limits and turned into a job by `start`; every route that starts a job
    * (creates and derived videos alike) goes through here.
    */
-  const startJob = async (c: Context<AppEnv>, files: FileRules, start: (raw: RawRequest) => Promise<JobRecord>) => {
+  const startJob = async (c: Context<AppEnv>, files: FileRules, start: (raw: RawRequest, ctx: RequestContext) => Promise<JobRecord>) => {
     const declared = Number(requestHeader(c, 'content-length'));
     if (declared > limits.maxBodyBytes) throw tooLarge(`Request body exceeds the limit of ${limits.maxBodyBytes} bytes.`);
-    // Bodies are held in memory while parsed and sent: the number in flight bounds the memory they take.
-    const release = creates.acquire(principalOf(c));
+    // Bodies are held in memory from the first byte read until the upstream has them: their bytes are bounded.
+    const lease = buffer.open(principalOf(c).teamId, limits.maxBodyBytes);
     try {
-      const job = await start(await parseVideoBody(requestHeader(c, 'content-type'), c.req.raw.body, limits, files));
+      if (declared > 0) await lease.hold(declared);
+      const body = c.req.raw.body;
+      const raw = await parseVideoBody(requestHeader(c, 'content-type'), body && metered(body, lease), limits, files);
+      // Detached: once the upstream may have the create, a client hang-up must not orphan the job.
+      const job = await start(raw, { ...callContext(c, true), onBodySent: lease.release });
       return json(c, toVideoObject(job, baseUrl));
     } finally {
-      release();
+      lease.release();
     }
   };
-  // Detached contexts: once the upstream may have the create, a client hang-up must not orphan the job.
   const derived = (operation: DerivedOperation, c: Context<AppEnv>, pathId?: string) =>
-    startJob(c, DERIVED_FILES, (raw) => jobs.derive(principalOf(c), normalizeDerivedRequest(operation, raw, pathId), callContext(c, true)));
+    startJob(c, DERIVED_FILES, (raw, ctx) => jobs.derive(principalOf(c), normalizeDerivedRequest(operation, raw, pathId), ctx));
 
-  app.post('/videos', (c) => startJob(c, CREATE_FILES, (raw) => jobs.create(principalOf(c), normalizeVideoRequest(raw, catalog, limits), callContext(c, true))));
+  app.post('/videos', (c) => startJob(c, CREATE_FILES, (raw, ctx) => jobs.create(principalOf(c), normalizeVideoRequest(raw, catalog, limits), ctx)));
   app.post('/videos/:video_id/remix', (c) => derived('remix', c, c.req.param('video_id')));
   app.post('/videos/extensions', (c) => derived('extension', c));
   app.post('/videos/edits', (c) => derived('edit', c));

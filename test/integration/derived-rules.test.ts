@@ -7,8 +7,7 @@ import { admin, auth, postJson, startHarness, teamWithKey, type Harness } from '
  */
 let h: Harness;
 beforeAll(async () => {
-  const wide = { MAX_CONCURRENT_CREATES: '64', MAX_CONCURRENT_CREATES_PER_KEY: '64', MAX_CONCURRENT_CREATES_PER_TEAM: '64' };
-  h = await startHarness({ sim: { completeAfterMs: 3_600_000 }, env: wide });
+  h = await startHarness({ sim: { completeAfterMs: 3_600_000 } });
 });
 afterAll(() => h.close());
 

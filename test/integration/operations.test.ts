@@ -74,7 +74,7 @@ describe('configuration (contract §5, §7)', () => {
     const c = loadConfig({ PORT: '', UPSTREAM_BASE_URL: ' ', MAX_BODY_BYTES: '' });
     expect(c.port).toBe(8080);
     expect(c.upstreamBaseUrl).toBeUndefined();
-    expect(c.limits).toEqual({ maxBodyBytes: 64 * 1024 * 1024, maxReferenceImages: 8, maxImageBytes: 20 * 1024 * 1024, maxConcurrentCreates: 16, maxConcurrentCreatesPerKey: 4, maxConcurrentCreatesPerTeam: 8 });
+    expect(c.limits).toEqual({ maxBodyBytes: 64 * 1024 * 1024, maxReferenceImages: 8, maxImageBytes: 20 * 1024 * 1024, createBuffer: { bytes: 256 * 1024 * 1024, teamShare: 0.25, waitMs: 2000 } });
     expect(c.upstream).toEqual({ connectTimeoutMs: 5000, timeoutMs: 60000, idleTimeoutMs: 30000 });
     expect(c.shutdownTimeoutMs).toBe(25000);
   });
@@ -101,6 +101,13 @@ describe('configuration (contract §5, §7)', () => {
     });
     expect(r.status).toBe(78);
     expect(r.stderr).toMatch(new RegExp(`^${program}: invalid configuration:\n  PORT: .+\n  MAX_BODY_BYTES: .+\n$`));
+  });
+
+  it('refuses a create buffer that could never hold a body within MAX_BODY_BYTES', () => {
+    expect(() => loadConfig({ CREATE_BUFFER_BYTES: String(128 * 1024 * 1024) })).toThrow(/CREATE_BUFFER_TEAM_SHARE.*MAX_BODY_BYTES/);
+    expect(() => loadConfig({ MAX_BODY_BYTES: '4096', CREATE_BUFFER_BYTES: '4096', CREATE_BUFFER_TEAM_SHARE: '1' })).toThrow(/MAX_BODY_BYTES \(4096\)/);
+    expect(loadConfig({ MAX_BODY_BYTES: '4096', CREATE_BUFFER_BYTES: '16384', CREATE_BUFFER_TEAM_SHARE: '0.25' }).limits.createBuffer).toEqual({ bytes: 16384, teamShare: 0.25, waitMs: 2000 });
+    expect(() => loadConfig({ CREATE_BUFFER_TEAM_SHARE: '0' })).toThrow(/CREATE_BUFFER_TEAM_SHARE/);
   });
 
   it('splits comma-separated upstream keys', () => {

@@ -39,8 +39,6 @@ describe.skipIf(postgresUrl === null)('PostgreSQL stopped and started again duri
       UPSTREAM_TIMEOUT_MS: '2000',
       RECONCILE_INTERVAL_MS: '200',
       STATUS_CACHE_MS: '0',
-      MAX_CONCURRENT_CREATES_PER_KEY: '100',
-      MAX_CONCURRENT_CREATES_PER_TEAM: '100',
       LOG_LEVEL: 'info',
     });
   }, 120_000);

@@ -5,10 +5,8 @@ import { TestClock, admin, auth, postJson, startHarness, teamWithKey, type Harne
 let h: Harness;
 const clock = new TestClock();
 beforeAll(async () => {
-  // Jobs stay in progress until a test settles them. Bursts here test the store's atomic admission, so the
-  // upload slots (tested on their own below) are set wide enough never to refuse first.
-  const wide = { MAX_CONCURRENT_CREATES: '64', MAX_CONCURRENT_CREATES_PER_KEY: '64', MAX_CONCURRENT_CREATES_PER_TEAM: '64' };
-  h = await startHarness({ clock, sim: { completeAfterMs: 3_600_000 }, env: wide });
+  // Jobs stay in progress until a test settles them.
+  h = await startHarness({ clock, sim: { completeAfterMs: 3_600_000 } });
 });
 afterAll(() => h.close());
 

@@ -48,9 +48,6 @@ describe.skipIf(postgresUrl === null)('two gateway processes on one PostgreSQL d
       ADMIN_TOKEN,
       STATUS_CACHE_MS: '0',
       RECONCILE_INTERVAL_MS: '0',
-      // Each replica's own bound on creates in flight would refuse part of a burst before the store is asked.
-      MAX_CONCURRENT_CREATES_PER_KEY: '100',
-      MAX_CONCURRENT_CREATES_PER_TEAM: '100',
       LOG_LEVEL: 'info',
     };
     // One after the other: the second finds the schema migrated (starting together is tested in the store contract).
