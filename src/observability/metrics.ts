@@ -76,6 +76,7 @@ export class Metrics {
   private readonly uncertain: Counter;
   private readonly webhooks: Record<WebhookResult, CounterChild>;
   private store: { store: Store; clock: Clock } | undefined;
+  private createBuffer: { usage(): number } | undefined;
   private stats: { at: number; value: Promise<StoreStats | undefined> } | undefined;
 
   constructor() {
@@ -143,6 +144,14 @@ export class Metrics {
         const stats = await this.storeStats();
         activeJobs.reset();
         for (const t of stats?.teams ?? []) activeJobs.set({ team: t.teamId }, t.jobs);
+      },
+    });
+    const buffered: Gauge = new Gauge({
+      name: 'gateway_create_buffer_bytes',
+      help: 'Bytes of create bodies this process holds (read from clients, not yet sent upstream): near CREATE_BUFFER_BYTES, creates wait and are refused.',
+      registers,
+      collect: () => {
+        if (this.createBuffer) buffered.set(this.createBuffer.usage());
       },
     });
     const lag: Gauge = new Gauge({
@@ -213,6 +222,11 @@ export class Metrics {
   /** Gauges read from the store on scrape (active jobs, reconciler lag). */
   watchStore(store: Store, clock: Clock): void {
     this.store = { store, clock };
+  }
+
+  /** The gauge of the create bodies held, read on scrape. */
+  watchCreateBuffer(buffer: { usage(): number }): void {
+    this.createBuffer = buffer;
   }
 
   private storeStats(): Promise<StoreStats | undefined> {

@@ -7,6 +7,7 @@ import { ApiError, toErrorBody, tooLarge } from '../http/errors.js';
 import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setResponseHeader, type AppEnv } from '../http/context.js';
 import { parseOrThrow } from '../http/validation.js';
 import { modelAllowed } from '../quota/refusals.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { UpstreamRouter } from '../upstream/router.js';
 import type { RequestContext, VideoJobs } from './jobs.js';
 import type { ModelCatalog } from './models.js';
@@ -23,13 +24,15 @@ export interface VideoRouteDeps {
   readonly catalog: ModelCatalog;
   readonly jobs: VideoJobs;
   readonly upstream: Pick<UpstreamRouter, 'serves'>;
+  readonly metrics: Pick<Metrics, 'watchCreateBuffer'>;
 }
 
 /** Thin handlers: parse, normalize, hand over to the job lifecycle, render the OpenAI shape. */
-export function videoRoutes({ config, catalog, jobs, upstream }: VideoRouteDeps) {
+export function videoRoutes({ config, catalog, jobs, upstream, metrics }: VideoRouteDeps) {
   const app = new Hono<AppEnv>();
   const limits = config.limits;
   const buffer = new CreateBuffer(limits.createBuffer);
+  metrics.watchCreateBuffer(buffer);
   const pollAfterMs = String(Math.max(1000, config.statusCacheMs));
   // Never the request's Host (a client could point links anywhere): unset, `video_url` is a path on this origin.
   const baseUrl = config.publicBaseUrl ?? '';

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClock, admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
+import { ADMIN_TOKEN, TestClock, admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
+import { bigPng, dataUri } from '../support/images.js';
 
 /** Polls until `check` holds, or fails after `ms`: for states another process reaches in its own time. */
 async function waitFor(check: () => boolean, ms = 10_000, what = 'condition'): Promise<void> {
@@ -125,60 +126,158 @@ describe('a create whose upstream answer comes late (issue 16 item 5)', () => {
   });
 });
 
-describe('upload slots per key and per team (issue 16 item 7)', () => {
+/** A create whose body trickles: headers declaring `size` bytes and a first piece, then nothing until aborted. */
+function slowUpload(url: string, key: string, size: number) {
+  const req = request(`${url}/v1/videos`, {
+    method: 'POST',
+    headers: { ...auth(key), 'content-type': 'application/json', 'content-length': String(size) },
+  });
+  req.on('error', () => undefined);
+  const answer = new Promise<{ status: number; code: string | undefined; retryAfter: string | undefined }>((resolve) => {
+    req.on('response', (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(text) as { error?: { code: string } }).error?.code, retryAfter: res.headers['retry-after'] as string | undefined }));
+    });
+  });
+  let answered = false;
+  void answer.then(() => (answered = true));
+  req.write('{"prompt":"x","pad":"');
+  return { answer, isAnswered: () => answered, abort: () => req.destroy() };
+}
+
+/** Waits until the gateway holds `bytes` of create bodies, as its metrics tell (the admin token will do there). */
+async function bufferedReaches(url: string, bytes: number): Promise<void> {
+  let held = -1;
+  for (const deadline = Date.now() + 10_000; held !== bytes; await new Promise((r) => setTimeout(r, 20))) {
+    if (Date.now() > deadline) throw new Error(`the create buffer holds ${held} bytes, not ${bytes}`);
+    const text = await (await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+    held = Number(/^gateway_create_buffer_bytes (\d+)$/m.exec(text)?.[1]);
+  }
+}
+
+/** A create with a reference image of about `bytes` bytes: a body that is not small, sent whole at once. */
+const imageCreate = (url: string, key: string, bytes: number) =>
+  postJson(`${url}/v1/videos`, { prompt: 'x', seconds: '4', input_reference: dataUri(bigPng(bytes)) }, key);
+
+describe('a burst of creates from one key is judged by the quota policy alone (issue 19)', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({ env: { MAX_CONCURRENT_CREATES: '3', MAX_CONCURRENT_CREATES_PER_KEY: '2', MAX_CONCURRENT_CREATES_PER_TEAM: '2' } });
+    h = await startHarness({ sim: { completeAfterMs: 3_600_000 } });
   });
   afterAll(() => h.close());
 
-  /** A create whose body trickles: headers and a first piece, then nothing until the test lets go. */
-  function slowUpload(key: string) {
-    const req = request(`${h.url}/v1/videos`, {
-      method: 'POST',
-      headers: { ...auth(key), 'content-type': 'application/json', 'content-length': String(1024 * 1024) },
-    });
-    req.on('error', () => undefined);
-    const answer = new Promise<{ status: number; code: string | undefined }>((resolve) => {
-      req.on('response', (res) => {
-        let text = '';
-        res.on('data', (d: Buffer) => (text += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, code: (JSON.parse(text) as { error?: { code: string } }).error?.code }));
-      });
-    });
-    req.write('{"prompt":"x","pad":"');
-    return { answer, abort: () => req.destroy() };
-  }
+  it('100 concurrent small creates, a policy allowing 60: exactly 60 admitted, 40 refused insufficient_quota, nothing else', async () => {
+    const { key } = await teamWithKey(h.url, 'batch', { video_seconds_per_day: 240 });
+    const before = h.sim.creates().length;
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, async (_, i) => {
+        const { res, body } = await postJson(`${h.url}/v1/videos`, { prompt: `prompt ${i}`, seconds: '4' }, key);
+        return `${res.status} ${body.error?.code ?? 'video'}`;
+      }),
+    );
+    const counts: Record<string, number> = {};
+    for (const a of answers) counts[a] = (counts[a] ?? 0) + 1;
+    expect(counts).toEqual({ '200 video': 60, '429 insufficient_quota': 40 });
+    expect(h.sim.creates().length - before).toBe(60);
+  });
+});
 
-  it("one key holding its upload slots neither takes every slot nor makes another team's create fail", async () => {
-    const { key: hog } = await teamWithKey(h.url, 'hog');
-    const hogTwo = (await admin(h.url, 'POST', '/teams/hog/keys', {})).body.key as string;
-    const { key: other } = await teamWithKey(h.url, 'bystander');
-    const uploads = Array.from({ length: 4 }, () => slowUpload(hog));
+describe('the bytes of create bodies in flight, shared fairly between teams (contract §7)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    // The defaults: a 256 MiB buffer, a quarter of it per team, two seconds of waiting for room.
+    h = await startHarness();
+  });
+  afterAll(() => h.close());
+
+  it("teams uploading slowly at their share neither delay another team's small create nor take the buffer; over its share a team gets 429", async () => {
+    const MIB = 1024 * 1024;
+    const uploads: Array<ReturnType<typeof slowUpload>> = [];
+    const overShare: Array<ReturnType<typeof slowUpload>> = [];
     try {
-      const answered: Array<{ status: number; code: string | undefined }> = [];
-      for (const u of uploads) void u.answer.then((a) => answered.push(a));
-      // The key's bound is 2: two of the four are refused at once, two hold their slots.
-      await waitFor(() => answered.length >= 2, 10_000, 'two uploads to be refused').catch(() => undefined);
-      expect(answered).toEqual([
-        { status: 429, code: 'too_many_concurrent_creates' },
-        { status: 429, code: 'too_many_concurrent_creates' },
-      ]);
-      // The team's bound is 2 as well: its other key is refused, and names the team.
-      const teamRefused = await postJson(`${h.url}/v1/videos`, { prompt: 'x' }, hogTwo);
-      expect(teamRefused.res.status).toBe(429);
-      expect(teamRefused.body.error.message).toMatch(/your team/);
-      // Another team still finds a free slot.
+      for (const team of ['slow-one', 'slow-two']) {
+        const { key } = await teamWithKey(h.url, team);
+        const second = (await admin(h.url, 'POST', `/teams/${team}/keys`, {})).body.key as string;
+        // Eight uploads of 8 MiB from two keys: the team's 64 MiB share, held from their first byte.
+        for (const k of [key, second]) for (let i = 0; i < 4; i++) uploads.push(slowUpload(h.url, k, 8 * MIB));
+      }
+      await bufferedReaches(h.url, 128 * MIB);
+      // One more from each team finds its share full: it waits for room, then is refused as the team's doing.
+      for (const team of ['slow-one', 'slow-two']) {
+        const extra = (await admin(h.url, 'POST', `/teams/${team}/keys`, {})).body.key as string;
+        overShare.push(slowUpload(h.url, extra, 1024));
+      }
+      for (const o of overShare) expect(await o.answer).toEqual({ status: 429, code: 'too_many_uploads', retryAfter: '1' });
+
+      // Both teams hold their share now; another team's small create goes straight through, as does a larger one.
+      const { key: other } = await teamWithKey(h.url, 'bystander');
       expect((await postJson(`${h.url}/v1/videos`, { prompt: 'x' }, other)).res.status).toBe(200);
+      expect((await imageCreate(h.url, other, 512 * 1024)).res.status).toBe(200);
+      expect(uploads.some((u) => u.isAnswered())).toBe(false);
     } finally {
-      for (const u of uploads) u.abort();
+      for (const u of [...uploads, ...overShare]) u.abort();
     }
-    // Slots are given back when the uploads end (the gateway notices the hang-ups in its own time).
+    // The bytes are given back when the uploads end (the gateway notices the hang-ups in its own time).
+    const slow = (await admin(h.url, 'POST', '/teams/slow-one/keys', {})).body.key as string;
     let status = 0;
     for (const deadline = Date.now() + 10_000; status !== 200 && Date.now() < deadline; ) {
-      status = (await postJson(`${h.url}/v1/videos`, { prompt: 'x' }, hog)).res.status;
+      status = (await imageCreate(h.url, slow, 512 * 1024)).res.status;
       if (status !== 200) await new Promise((r) => setTimeout(r, 50));
     }
     expect(status).toBe(200);
+  });
+});
+
+describe('a full create buffer (contract §7)', () => {
+  let h: Harness;
+  const KIB = 1024;
+  beforeAll(async () => {
+    // 4 MiB in all, 2 MiB per team; bodies over 64 KiB fill at most 3.5 MiB of it.
+    h = await startHarness({
+      sim: { completeAfterMs: 3_600_000 },
+      env: { CREATE_BUFFER_BYTES: String(4096 * KIB), CREATE_BUFFER_TEAM_SHARE: '0.5', MAX_BODY_BYTES: String(2048 * KIB), CREATE_BUFFER_WAIT_MS: '1500' },
+    });
+  });
+  afterAll(() => h.close());
+
+  it('a create that finds no room waits for it: it gets it when an upload ends, or 503 server_busy with retry-after; small creates still pass', async () => {
+    const { key: one } = await teamWithKey(h.url, 'full-one');
+    const { key: two } = await teamWithKey(h.url, 'full-two');
+    const { key: three } = await teamWithKey(h.url, 'full-three');
+    const first = slowUpload(h.url, one, 2048 * KIB);
+    const second = slowUpload(h.url, two, 1536 * KIB);
+    try {
+      await bufferedReaches(h.url, 3584 * KIB);
+      const refused = await imageCreate(h.url, three, 200 * KIB);
+      expect(refused.res.status).toBe(503);
+      expect(refused.body.error.code).toBe('server_busy');
+      expect(refused.res.headers.get('retry-after')).toBe('1');
+      expect((await postJson(`${h.url}/v1/videos`, { prompt: 'small' }, three)).res.status).toBe(200);
+
+      const waiting = imageCreate(h.url, three, 200 * KIB);
+      // Well inside its wait: the create is waiting when the room frees.
+      await new Promise((r) => setTimeout(r, 500));
+      second.abort();
+      expect((await waiting).res.status).toBe(200);
+      expect(first.isAnswered()).toBe(false);
+    } finally {
+      first.abort();
+      second.abort();
+    }
+  });
+
+  it('bytes already sent upstream are not held while the upstream answer is awaited', async () => {
+    const { key } = await teamWithKey(h.url, 'sent-then-waiting');
+    const before = h.sim.creates().length;
+    // Each body is about 1.6 MiB: two at once exceed the team's 2 MiB, unless the first's was given back when sent.
+    h.sim.stallMs = 5_000;
+    const firstCreate = imageCreate(h.url, key, 1200 * KIB);
+    await waitFor(() => h.sim.creates().length > before, 10_000, 'the upstream to receive the first create');
+    const secondCreate = imageCreate(h.url, key, 1200 * KIB);
+    await waitFor(() => h.sim.creates().length > before + 1, 10_000, 'the upstream to receive the second create');
+    h.sim.stallMs = 0;
+    expect((await firstCreate).res.status).toBe(200);
+    expect((await secondCreate).res.status).toBe(200);
   });
 });

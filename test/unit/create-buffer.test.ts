@@ -90,9 +90,11 @@ describe('create buffer', () => {
   it('a chunked body holds what it has read, growing by doubling up to the body limit, never past it', async () => {
     const buf = new CreateBuffer(limits);
     const lease = buf.open('a', MAX_BODY);
-    const chunks = Array.from({ length: 9 }, () => new Uint8Array(64 * KIB));
+    async function* chunks() {
+      for (let i = 0; i < 9; i++) yield new Uint8Array(64 * KIB);
+    }
     const seen: number[] = [];
-    for await (const _ of metered(chunks, lease)) seen.push(buf.usage('a'));
+    for await (const _ of metered(chunks(), lease)) seen.push(buf.usage('a'));
     expect(seen).toEqual([64, 128, 256, 256, 512, 512, 512, 512, 512].map((k) => k * KIB));
     lease.release();
     expect(buf.usage()).toBe(0);
