@@ -170,12 +170,14 @@ describe('a burst of creates from one key is judged by the quota policy alone (i
   it('100 concurrent small creates, a policy allowing 60: exactly 60 admitted, 40 refused insufficient_quota, nothing else', async () => {
     const { key } = await teamWithKey(h.url, 'batch', { video_seconds_per_day: 240 });
     const before = h.sim.creates().length;
+    // An upstream takes a moment to accept a create: the burst's creates are in flight together.
+    h.sim.stallMs = 300;
     const answers = await Promise.all(
       Array.from({ length: 100 }, async (_, i) => {
         const { res, body } = await postJson(`${h.url}/v1/videos`, { prompt: `prompt ${i}`, seconds: '4' }, key);
         return `${res.status} ${body.error?.code ?? 'video'}`;
       }),
-    );
+    ).finally(() => (h.sim.stallMs = 0));
     const counts: Record<string, number> = {};
     for (const a of answers) counts[a] = (counts[a] ?? 0) + 1;
     expect(counts).toEqual({ '200 video': 60, '429 insufficient_quota': 40 });
