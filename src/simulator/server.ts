@@ -260,6 +260,8 @@ const intIn = (v: unknown, min: number, max: number, param: string) => {
   return v as number;
 };
 
+const bearerToken = (req: IncomingMessage) => /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+
 export class UpstreamSimulator {
   /** The latest requests, oldest first (see RECORDED_REQUESTS_MAX). */
   readonly requests: RecordedRequest[] = [];
@@ -269,6 +271,8 @@ export class UpstreamSimulator {
   readonly tasks = new Map<string, SimTask>();
   private readonly server: Server;
   private failures: Fail[] = [];
+  /** Every create made with one of these keys answers its failure (a key rate-limited or revoked upstream), after any queued one. */
+  readonly keyFailures = new Map<string, Fail>();
   /** How long tasks created from now on take. */
   completeAfterMs: number;
   videoBytes: number;
@@ -415,7 +419,7 @@ export class UpstreamSimulator {
     this.record({ method: req.method ?? '', path: url.pathname, headers: req.headers, body });
     if (this.stallMs) await new Promise((r) => setTimeout(r, this.stallMs));
     if (this.kind === 'xai' && url.pathname.startsWith('/media/')) return this.media(req, res, url);
-    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const token = bearerToken(req);
     if (!token || !this.opts.apiKeys.includes(token)) return this.error(res, 401, 'invalid token');
     if (this.kind === 'xai') return this.handleXai(req, res, url, body);
 
@@ -441,7 +445,7 @@ export class UpstreamSimulator {
 
   /** Answers the next queued failure, if any; true when it did. */
   private async failed(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const fail = this.failures.shift();
+    const fail = this.failures.shift() ?? this.keyFailures.get(bearerToken(req) ?? '');
     if (!fail) return false;
     if (fail.delayMs) await new Promise((r) => setTimeout(r, fail.delayMs));
     if (fail.destroy) {

@@ -1,4 +1,4 @@
-import { invalidRequest, upstreamBadGateway, upstreamUnavailable } from '../http/errors.js';
+import { type ApiError, invalidRequest, upstreamBadGateway, upstreamUnavailable } from '../http/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../quota/policy.js';
@@ -28,6 +28,12 @@ export interface RoutingPolicy {
   readonly keyCooldownMs: number;
   /** How long a rate-limited key rests when the 429 named no retry-after. */
   readonly rateLimitCooldownMs: number;
+}
+
+/** A create attempt that certainly started no job; `byKey`: the key was refused (401/403, 429), not the upstream. */
+interface Refusal {
+  readonly refusal: ApiError;
+  readonly byKey: boolean;
 }
 
 /** Which upstream and key created a job: every later call about it goes to the same pair. */
@@ -156,6 +162,12 @@ class Upstream {
     return undefined;
   }
 
+  /** When a create may next be tried here: the breaker's reopening, or the end of the shortest key cool-down. */
+  availableAt(now: number): number {
+    if (this.breaker.state() === 'open') return this.breaker.retryAt();
+    return Math.max(now, Math.min(...this.keys.map((k) => k.coolingUntil)));
+  }
+
   /** The key that created the job; the first one when that key is gone from the configuration. */
   keyFor(fp: string | null): string {
     return this.keyRecordFor(fp).key;
@@ -223,15 +235,11 @@ export class UpstreamRouter {
     const able = serving.filter((u) => !kindRefusal(req, u.spec.kind));
     // Nobody can take it as asked: the client learns why (from the table's rules for the first one), before any call.
     if (able.length === 0) throw kindRefusal(req, serving[0]!.spec.kind)!;
-    let last: unknown;
-    let retryAt = Infinity;
+    let last: Refusal | undefined;
     /** The upstream and key whose cool-down ends first, should every key of every candidate be cooling. */
     let resort: { up: Upstream; key: Key } | undefined;
     for (const up of this.order(able)) {
-      if (!up.breaker.admit()) {
-        retryAt = Math.min(retryAt, up.breaker.retryAt());
-        continue;
-      }
+      if (!up.breaker.admit()) continue;
       const key = up.nextKey();
       if (!key) {
         up.breaker.release();
@@ -239,28 +247,56 @@ export class UpstreamRouter {
         if (!resort || soonest.coolingUntil < resort.key.coolingUntil) resort = { up, key: soonest };
         continue;
       }
-      const placed = await this.attempt(up, key, req, ctx, timing);
+      const placed = await this.attemptKeys(up, key, req, ctx, timing);
       if ('task' in placed) return placed;
-      last = placed.refusal;
+      last = placed;
     }
     // Cooling keys are avoided, not locked out: with no other key to go to, the one back soonest is tried
     // (a lone key that was refused once is not shut off for the whole cool-down).
     if (last === undefined && resort && resort.up.breaker.admit()) {
       const placed = await this.attempt(resort.up, resort.key, req, ctx, timing);
       if ('task' in placed) return placed;
-      last = placed.refusal;
+      last = placed;
     }
-    if (last !== undefined) throw last;
-    // Every candidate's breaker is open: nothing to pass on but when one may be back.
-    const seconds = Number.isFinite(retryAt) ? Math.max(1, Math.ceil((retryAt - this.deps.clock.now()) / 1000)) : undefined;
-    throw upstreamUnavailable('Every upstream serving this model is unavailable; try again later.', 'upstream_unavailable', seconds ? { 'retry-after': String(seconds) } : {});
+    throw this.refused(last, able);
+  }
+
+  /**
+   * Attempts on one upstream, from `key` on: a key's refusal (401/403, 429) says nothing of the upstream's
+   * other keys, so the create moves to the next ready key of the same upstream before any other candidate.
+   * Each key is tried once; an upstream's own refusal (503, unreachable) ends the round at once.
+   */
+  private async attemptKeys(up: Upstream, key: Key, req: NormalizedVideoRequest, ctx: CallContext, timing: UpstreamTiming | undefined): Promise<Placement | Refusal> {
+    const tried = new Set([key]);
+    let placed = await this.attempt(up, key, req, ctx, timing);
+    while (!('task' in placed) && placed.byKey) {
+      const next = up.nextKey();
+      if (!next || tried.has(next) || !up.breaker.admit()) break;
+      tried.add(next);
+      placed = await this.attempt(up, next, req, ctx, timing);
+    }
+    return placed;
+  }
+
+  /**
+   * The answer when no candidate took the create (§8): every key of every candidate refused it, or none could
+   * be tried. Always a 503 with when one may be back (the soonest end of a breaker's or a key's cool-down),
+   * never the 502 of one upstream's answer: no job was started, and a retry later may well succeed.
+   */
+  private refused(last: Refusal | undefined, candidates: readonly Upstream[]): ApiError {
+    const now = this.deps.clock.now();
+    const back = Math.min(...candidates.map((u) => u.availableAt(now)));
+    const headers = { 'retry-after': String(Math.max(1, Math.ceil((back - now) / 1000))) };
+    if (!last) return upstreamUnavailable('Every upstream serving this model is unavailable; try again later.', 'upstream_unavailable', headers);
+    const rateLimited = failureOf(last.refusal)?.refusal === 'rate_limited';
+    return upstreamUnavailable(last.refusal.message, rateLimited ? 'upstream_rate_limited' : 'upstream_unavailable', headers);
   }
 
   /**
    * One create attempt: the placement, or the refusal when it certainly started no job (the caller moves on).
    * Anything else is thrown: it may have started a paid job, or it is the client's to fix.
    */
-  private async attempt(up: Upstream, key: Key, req: NormalizedVideoRequest, ctx: CallContext, timing: UpstreamTiming | undefined): Promise<Placement | { refusal: unknown }> {
+  private async attempt(up: Upstream, key: Key, req: NormalizedVideoRequest, ctx: CallContext, timing: UpstreamTiming | undefined): Promise<Placement | Refusal> {
     try {
       const task = await this.call(up, 'create', ctx, timing, () => up.provider.create(req, up.upstreamModel(req.model.id), key.key, ctx, timing));
       return { task, upstream: up.spec.id, keyFingerprint: key.fp };
@@ -270,8 +306,8 @@ export class UpstreamRouter {
       if (failure?.refusal === 'key_rejected') key.coolingUntil = now + this.deps.policy.keyCooldownMs;
       if (failure?.refusal === 'rate_limited') key.coolingUntil = now + (failure.retryAfterMs ?? this.deps.policy.rateLimitCooldownMs);
       if (!failure?.refusal) throw err;
-      this.deps.logger.warn({ requestId: ctx.requestId, upstream: up.spec.id, key: key.fp, refusal: failure.refusal }, 'upstream refused a create; trying the next candidate');
-      return { refusal: err };
+      this.deps.logger.warn({ requestId: ctx.requestId, upstream: up.spec.id, key: key.fp, refusal: failure.refusal }, 'upstream refused a create; trying the next key or candidate');
+      return { refusal: err as ApiError, byKey: failure.refusal === 'key_rejected' || failure.refusal === 'rate_limited' };
     }
   }
 

@@ -202,10 +202,11 @@ describe('upstream failures map to gateway errors and never echo the upstream ke
 
   it.each<[string, Parameters<Harness['sim']['failNextCreate']>[0], number, string, string | null]>([
     ['upstream 400 with param', { status: 400, body: JSON.stringify({ error: { message: 'prompt flagged', type: 'new_api_error', param: 'prompt', code: 'x' } }) }, 400, 'upstream_rejected', null],
-    ['upstream 401 (our key)', { status: 401, body: JSON.stringify({ error: { message: `invalid token ${UPSTREAM_KEY}` } }) }, 502, 'upstream_error', null],
+    // The only key refused: no job started, so the contract's 503 with retry-after (§8), not a 502.
+    ['upstream 401 (our key)', { status: 401, body: JSON.stringify({ error: { message: `invalid token ${UPSTREAM_KEY}` } }) }, 503, 'upstream_unavailable', null],
     ['upstream 429', { status: 429, body: '{}', headers: { 'retry-after': '7' } }, 503, 'upstream_rate_limited', null],
     ['upstream 500 echoing the key', { status: 500, body: JSON.stringify({ error: { message: `boom Bearer ${UPSTREAM_KEY}` } }) }, 502, 'upstream_error', 'false'],
-    ['upstream 503', { status: 503, body: 'down' }, 502, 'upstream_error', null],
+    ['upstream 503', { status: 503, body: 'down' }, 503, 'upstream_unavailable', null],
     ['garbled 200', { status: 200, body: '<html>oops</html>' }, 502, 'upstream_error', 'false'],
     ['200 without an id', { status: 200, body: '{"status":"queued"}' }, 502, 'upstream_error', 'false'],
     ['200 larger than the 1 MiB cap', { status: 200, body: `{"id":"t","status":"queued","pad":"${'x'.repeat(2 * 1024 * 1024)}"}` }, 502, 'upstream_error', 'false'],
@@ -219,6 +220,7 @@ describe('upstream failures map to gateway errors and never echo the upstream ke
     expect(res.headers.get('x-should-retry')).toBe(shouldRetry);
     expect(JSON.stringify(body)).not.toContain(UPSTREAM_KEY);
     if (code === 'upstream_rate_limited') expect(res.headers.get('retry-after')).toBe('7');
+    if (status === 503) expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     if (_n.includes('param')) expect(body.error.message).toMatch(/prompt flagged/);
   });
 

@@ -140,13 +140,30 @@ describe('routing', () => {
 });
 
 describe('failover', () => {
+  const keyRefusals: Array<[string, Parameters<UpstreamSimulator['failNextCreate']>[0]]> = [
+    ['401', { status: 401, body: '{"error":{"message":"invalid token"}}' }],
+    ['403', { status: 403, body: '{}' }],
+    ['429', { status: 429, body: '{"error":{"message":"channel rate limited at gpu-pool-7.internal"}}', headers: { 'retry-after': '30' } }],
+  ];
+
+  it.each(keyRefusals)("on %s from one of A's keys the create goes to A's other key, not to X", async (_n, fail) => {
+    sims.A.failNextCreate(fail);
+    const before = counts();
+    const { res } = await create(PREVIEW);
+    expect(res.status).toBe(200);
+    expect(started(before)).toEqual({ A: 1, B: 0, X: 0 });
+    const [refused, served] = sims.A.creates().slice(-2).map((r) => r.headers.authorization);
+    expect(new Set([refused, served])).toEqual(new Set(KEYS.A.map((k) => `Bearer ${k}`)));
+    clock.advance(61_000);
+  });
+
   it.each<[string, () => void | Promise<void>]>([
-    ['401', () => sims.A.failNextCreate({ status: 401, body: '{"error":{"message":"invalid token"}}' })],
-    ['403', () => sims.A.failNextCreate({ status: 403, body: '{}' })],
-    ['429', () => sims.A.failNextCreate({ status: 429, body: '{"error":{"message":"channel rate limited at gpu-pool-7.internal"}}', headers: { 'retry-after': '30' } })],
+    ...keyRefusals.map(([n, fail]): [string, () => void] => [`${n} from both keys`, () => [0, 1].forEach(() => sims.A.failNextCreate(fail))]),
+    // The upstream's own refusal: its other key is not tried.
     ['503', () => sims.A.failNextCreate({ status: 503, body: 'down' })],
-  ])('on %s from A the create goes to X: one success, exactly one job started', async (_n, arrange) => {
+  ])('on %s of A the create goes to X: one success, exactly one job started', async (_n, arrange) => {
     await arrange();
+    const received = sims.A.received;
     const before = counts();
     const { res, body } = await create(PREVIEW);
     expect(res.status).toBe(200);
@@ -155,6 +172,7 @@ describe('failover', () => {
     const polled = await (await fetch(`${gw.url}/v1/videos/${body.id}`, { headers: auth() })).json();
     expect(polled).toMatchObject({ id: body.id, status: 'completed' });
     expect(sims.X.requests.at(-1)!.path).toBe(`/v1/videos/${[...sims.X.tasks.keys()].at(-1)}`);
+    expect(sims.A.received - received).toBe(_n === '503' ? 1 : 2);
     clock.advance(61_000);
   });
 
@@ -191,7 +209,8 @@ describe('failover', () => {
   it('a key refused with 401 cools down: the other key takes its creates until the cool-down ends', async () => {
     sims.A.failNextCreate({ status: 401, body: '{}' });
     await create(PREVIEW);
-    const refused = sims.A.requests.filter((r) => r.method === 'POST').at(-1)!.headers.authorization!.slice('Bearer '.length);
+    // The refused key's create, then the other key's.
+    const refused = sims.A.creates().at(-2)!.headers.authorization!.slice('Bearer '.length);
     const other = KEYS.A.find((k) => k !== refused)!;
     const a = await view('A');
     expect(a.keys.find((k) => k.fingerprint === fingerprint(refused))).toMatchObject({ state: 'cooling', cooling_until: expect.any(Number) });
