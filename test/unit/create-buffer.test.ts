@@ -25,9 +25,10 @@ describe('create buffer', () => {
     const buf = new CreateBuffer(limits);
     await buf.open('a', MAX_BODY).hold(512 * KIB);
     const other = outcome(buf.open('b', MAX_BODY).hold(300 * KIB));
+    // Granted on the spot, without waiting a turn.
+    expect(buf.usage('b')).toBe(300 * KIB);
     const own = await outcome(buf.open('a', MAX_BODY).hold(1));
     expect(await other).toMatchObject({ granted: true });
-    expect((await other).ms).toBeLessThan(50);
     expect(own).toMatchObject({ granted: false, status: 429, code: 'too_many_uploads', retryAfter: '1' });
     expect(own.ms).toBeGreaterThanOrEqual(90);
     expect(buf.usage('a')).toBe(512 * KIB);
@@ -40,9 +41,9 @@ describe('create buffer', () => {
     await buf.open('b', MAX_BODY).hold(448 * KIB);
     // 896 KiB held: the large bodies' part is full.
     const large = outcome(buf.open('c', MAX_BODY).hold(SMALL_BODY_BYTES + 1));
-    const small = await outcome(buf.open('d', MAX_BODY).hold(SMALL_BODY_BYTES));
-    expect(small).toMatchObject({ granted: true });
-    expect(small.ms).toBeLessThan(50);
+    const small = outcome(buf.open('d', MAX_BODY).hold(SMALL_BODY_BYTES));
+    expect(buf.usage('d')).toBe(SMALL_BODY_BYTES);
+    expect(await small).toMatchObject({ granted: true });
     expect(await large).toMatchObject({ granted: false, status: 503, code: 'server_busy', retryAfter: '1' });
   });
 
@@ -55,7 +56,8 @@ describe('create buffer', () => {
     first.release();
     const got = await waiting;
     expect(got).toMatchObject({ granted: true });
-    expect(got.ms).toBeLessThan(1_000);
+    // Well before its 5 s deadline: woken by the release, not by the timer.
+    expect(got.ms).toBeLessThan(4_000);
     expect(buf.usage('a')).toBe(256 * KIB);
   });
 
@@ -65,9 +67,9 @@ describe('create buffer', () => {
     await a.hold(448 * KIB);
     await buf.open('b', MAX_BODY).hold(448 * KIB);
     const large = outcome(buf.open('c', MAX_BODY).hold(400 * KIB));
-    const small = await outcome(buf.open('d', MAX_BODY).hold(40 * KIB));
-    expect(small).toMatchObject({ granted: true });
-    expect(small.ms).toBeLessThan(50);
+    const small = outcome(buf.open('d', MAX_BODY).hold(40 * KIB));
+    expect(buf.usage('d')).toBe(40 * KIB);
+    expect(await small).toMatchObject({ granted: true });
     a.release();
     expect(await large).toMatchObject({ granted: true });
     expect(buf.usage()).toBe(888 * KIB);
