@@ -5,7 +5,7 @@ import { UPSTREAM_KINDS, type UpstreamKind } from './upstream/providers/types.js
 import type { RoutingPolicy } from './upstream/router.js';
 import { DEFAULT_MEDIA_HOSTS } from './upstream/providers/xai.js';
 import { parseAllowedHosts, type AllowedHost } from './webhooks/destination.js';
-import { largestBufferedBody, type CreateBufferLimits } from './http/create-buffer.js';
+import { largestBufferedBody, SMALL_BODY_HEADROOM, type CreateBufferLimits } from './http/create-buffer.js';
 
 const MIB = 1024 * 1024;
 
@@ -209,7 +209,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const createBuffer = { bytes: e.CREATE_BUFFER_BYTES, teamShare: e.CREATE_BUFFER_TEAM_SHARE, waitMs: e.CREATE_BUFFER_WAIT_MS };
   if (largestBufferedBody(createBuffer) < e.MAX_BODY_BYTES) {
     throw new ConfigError(
-      `CREATE_BUFFER_BYTES × CREATE_BUFFER_TEAM_SHARE (and 7/8 of CREATE_BUFFER_BYTES) must be at least MAX_BODY_BYTES (${e.MAX_BODY_BYTES}): a body within the limit could never be read`,
+      `CREATE_BUFFER_BYTES × CREATE_BUFFER_TEAM_SHARE, and CREATE_BUFFER_BYTES × ${1 - SMALL_BODY_HEADROOM} (what large bodies may fill), must be at least MAX_BODY_BYTES (${e.MAX_BODY_BYTES}): a body within the limit could never be read`,
     );
   }
   return Object.freeze({
