@@ -56,15 +56,16 @@ function clusterUser(): RunAs | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const existing = passwdEntry(CLUSTER_USER);
   if (existing) return existing;
+  let failure = '';
   try {
     execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', CLUSTER_USER], { stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
-    // Another run may have created it meanwhile; only a user that is still missing is a failure.
-    const created = passwdEntry(CLUSTER_USER);
-    if (created) return created;
-    throw new Error(`running as root, but could not create the system user ${CLUSTER_USER} to run the test cluster as: ${(err as Error).message}`);
+    // Another run may have created it meanwhile: only a user that is still missing is a failure.
+    failure = `: ${(err as Error).message}`;
   }
-  return passwdEntry(CLUSTER_USER);
+  const created = passwdEntry(CLUSTER_USER);
+  if (!created) throw new Error(`running as root, but could not create the system user ${CLUSTER_USER} to run the test cluster as${failure}`);
+  return created;
 }
 
 /**
