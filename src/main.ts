@@ -92,11 +92,6 @@ async function main() {
   });
   if (simulators) process.stderr.write(simulatorBanner(gateway.url, simulators.upstreams, catalog, generatedAdminToken));
 
-  // After the banner, so that whoever waits for this line also has the demo key.
-  // metricsUrl: a METRICS_PORT of 0 picks a free port, and this line is the only place that names it.
-  const metricsUrl = gateway.metricsUrl === gateway.url ? {} : { metricsUrl: gateway.metricsUrl };
-  logger.info({ url: gateway.url, ...metricsUrl, store: gateway.store.kind, upstream: simulators ? 'simulator' : 'configured' }, 'gateway listening');
-
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -116,10 +111,17 @@ async function main() {
         },
       );
   };
-  process.off('SIGTERM', early);
-  process.off('SIGINT', early);
+  // The drain handlers go on before the early ones come off: a signal caught while a signal has no listener
+  // at all is lost (Node drops its watcher), and the process would then ignore that SIGTERM.
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.off('SIGTERM', early);
+  process.off('SIGINT', early);
+
+  // Last, after the banner and the handlers: whoever waits for this line has the demo key and may signal.
+  // metricsUrl: a METRICS_PORT of 0 picks a free port, and this line is the only place that names it.
+  const metricsUrl = gateway.metricsUrl === gateway.url ? {} : { metricsUrl: gateway.metricsUrl };
+  logger.info({ url: gateway.url, ...metricsUrl, store: gateway.store.kind, upstream: simulators ? 'simulator' : 'configured' }, 'gateway listening');
 }
 
 main().catch((err: unknown) => {
