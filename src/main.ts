@@ -1,4 +1,5 @@
 import { ConfigError, DEMO_API_KEY, exitForConfigError, loadConfig } from './config.js';
+import { DEMO_ADMIN_TOKEN_FILE, demoAdminToken, hasConfiguredUpstream, refuseSharedStoreWithoutUpstream } from './demo-mode.js';
 import { startGateway, type LocalUpstream } from './gateway.js';
 import { createLogger } from './observability/logger.js';
 import { UpstreamSimulator } from './simulator/server.js';
@@ -26,19 +27,25 @@ async function startSimulators(catalog: ModelCatalog): Promise<{ upstreams: Loca
 }
 
 /** Loud on purpose: nobody should mistake fake test-pattern videos for a real provider. */
-function simulatorBanner(url: string, upstreams: readonly LocalUpstream[], catalog: ModelCatalog): string {
+function simulatorBanner(url: string, upstreams: readonly LocalUpstream[], catalog: ModelCatalog, adminToken: string | undefined): string {
   return [
     '',
     '  ==== SIMULATED UPSTREAMS ===================================================',
     '  No upstream is configured, so the gateway routes to built-in simulators, one',
     '  per upstream kind: videos are fake test patterns, no real provider is reached.',
     ...upstreams.map((u) => `    ${u.id} (simulated, ${KIND_LABELS[u.kind]}): ${catalog.idsOfKind(u.kind).join(', ')}`),
-    '  A model several of them serve is spread over them. Watch it: set ADMIN_TOKEN',
-    '  and GET /admin/upstreams (or grok-gateway upstreams).',
+    '  A model several of them serve is spread over them: GET /admin/upstreams (or',
+    '  grok-gateway upstreams) shows where the jobs went.',
+    '  The simulators keep their jobs in memory: a restart forgets them (finished',
+    '  videos then answer 404 on content, running ones fail), though the gateway',
+    '  remembers its records in DATA_DIR.',
     '  For real upstreams set UPSTREAM_BASE_URL and UPSTREAM_API_KEY (UPSTREAM_KIND=xai',
     '  for an xAI key), or upstreams in CONFIG_FILE.',
     '  ============================================================================',
     `  Demo API key (simulator only): ${DEMO_API_KEY}`,
+    adminToken
+      ? `  Admin token (demo, kept in DATA_DIR/${DEMO_ADMIN_TOKEN_FILE}): ${adminToken}`
+      : '  Admin token: the ADMIN_TOKEN you set',
     `  Try: curl ${url}/v1/videos -H "Authorization: Bearer ${DEMO_API_KEY}" \\`,
     `         -H "Content-Type: application/json" -d '{"model":"grok-imagine-video","prompt":"a red fox in snow"}'`,
     '',
@@ -49,8 +56,14 @@ function simulatorBanner(url: string, upstreams: readonly LocalUpstream[], catal
 /** Process entry: config → (simulator) → gateway → signals. */
 async function main() {
   let config;
+  let generatedAdminToken: string | undefined;
   try {
     config = loadConfig();
+    refuseSharedStoreWithoutUpstream(config);
+    if (!hasConfiguredUpstream(config) && !config.adminToken) {
+      generatedAdminToken = demoAdminToken(config.dataDir);
+      config = { ...config, adminToken: generatedAdminToken };
+    }
   } catch (err) {
     if (err instanceof ConfigError) exitForConfigError('grok-video-gateway', err);
     throw err;
@@ -65,7 +78,11 @@ async function main() {
   }
 
   const catalog = new ModelCatalog(config.models, config.defaultModel);
-  const simulators = !config.upstreamBaseUrl && !config.upstreams ? await startSimulators(catalog) : undefined;
+  const fileDefault = config.models?.defaultModel;
+  if (config.defaultModel && fileDefault && catalog.resolve(config.defaultModel)?.id !== catalog.resolve(fileDefault)?.id) {
+    logger.warn({ defaultModel: config.defaultModel, configFileDefaultModel: fileDefault }, "DEFAULT_MODEL overrides CONFIG_FILE's defaultModel");
+  }
+  const simulators = hasConfiguredUpstream(config) ? undefined : await startSimulators(catalog);
   const gateway = await startGateway({
     config,
     logger,
@@ -73,10 +90,7 @@ async function main() {
     ...(simulators ? { localUpstreams: simulators.upstreams } : {}),
     acceptDemoKey: simulators !== undefined,
   });
-  if (simulators) process.stderr.write(simulatorBanner(gateway.url, simulators.upstreams, catalog));
-
-  // After the banner, so that whoever waits for this line also has the demo key.
-  logger.info({ url: gateway.url, store: gateway.store.kind, upstream: simulators ? 'simulator' : 'configured' }, 'gateway listening');
+  if (simulators) process.stderr.write(simulatorBanner(gateway.url, simulators.upstreams, catalog, generatedAdminToken));
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -97,10 +111,17 @@ async function main() {
         },
       );
   };
-  process.off('SIGTERM', early);
-  process.off('SIGINT', early);
+  // The drain handlers go on before the early ones come off: a signal caught while a signal has no listener
+  // at all is lost (Node drops its watcher), and the process would then ignore that SIGTERM.
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  process.off('SIGTERM', early);
+  process.off('SIGINT', early);
+
+  // Last, after the banner and the handlers: whoever waits for this line has the demo key and may signal.
+  // metricsUrl: a METRICS_PORT of 0 picks a free port, and this line is the only place that names it.
+  const metricsUrl = gateway.metricsUrl === gateway.url ? {} : { metricsUrl: gateway.metricsUrl };
+  logger.info({ url: gateway.url, ...metricsUrl, store: gateway.store.kind, upstream: simulators ? 'simulator' : 'configured' }, 'gateway listening');
 }
 
 main().catch((err: unknown) => {

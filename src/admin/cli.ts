@@ -18,8 +18,8 @@ export const EXIT = {
   notFound: { code: 3, meaning: 'no such team, key, webhook endpoint or delivery (404)' },
   conflict: { code: 4, meaning: 'conflict: the team id exists, or belonged to a deleted team (409)' },
   denied: { code: 5, meaning: 'missing or wrong admin token, or a team key used as one (401, 403)' },
-  unavailable: { code: 6, meaning: 'gateway unreachable or timed out, admin API disabled (no ADMIN_TOKEN), store cannot be opened (429, 502-504)' },
-  config: { code: 78, meaning: 'invalid environment (DATA_DIR, CONFIG_FILE, …), as the gateway itself exits' },
+  unavailable: { code: 6, meaning: 'gateway unreachable or timed out, admin API disabled (no ADMIN_TOKEN), store cannot be opened (an unusable DATA_DIR, PostgreSQL down) (429, 502-504)' },
+  config: { code: 78, meaning: 'invalid environment (a malformed variable, CONFIG_FILE), as the gateway itself exits' },
 } as const;
 type Exit = keyof typeof EXIT;
 

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -128,6 +128,9 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
     json(await onStore('teams', 'create', 'cli-taken'));
     const teamKey = await teamWithKey(h.url, 'cli-keyholder');
     const down = `http://127.0.0.1:${await closedPort()}`;
+    // The store cannot be opened there: unavailable (6), not a configuration error (78).
+    const notADir = join(storeDir, 'not-a-directory');
+    writeFileSync(notADir, '');
     const cases: { name: string; run: () => Promise<CliRun>; exit: keyof typeof EXIT; code: string }[] = [
       { name: 'no such team (API)', run: () => viaApi('teams', 'get', 'nope'), exit: 'notFound', code: 'team_not_found' },
       { name: 'no such key (store)', run: () => onStore('keys', 'revoke', 'key_nope'), exit: 'notFound', code: 'key_not_found' },
@@ -145,6 +148,7 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
       { name: 'value refused (store)', run: () => onStore('teams', 'create', 'no spaces'), exit: 'usage', code: 'invalid_value' },
       { name: 'unknown model (API)', run: () => viaApi('teams', 'update', 'cli-taken', '--models', 'nope'), exit: 'usage', code: 'model_not_found' },
       { name: 'invalid environment', run: () => cli(['--json', 'teams', 'list'], { DATA_DIR: storeDir, CONFIG_FILE: join(storeDir, 'missing.json') }), exit: 'config', code: 'invalid_configuration' },
+      { name: 'DATA_DIR unusable (a file)', run: () => cli(['--json', 'teams', 'list'], { DATA_DIR: notADir }), exit: 'unavailable', code: 'store_unavailable' },
     ];
     // A few at a time: each is a Node process, and the machine is small.
     const results: CliRun[] = [];
@@ -211,9 +215,9 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
     expect(direct.stdout + direct.stderr).toMatch(/--url/);
   });
 
-  it('documents in the README exactly the exit statuses it uses', () => {
-    const readme = readFileSync('README.md', 'utf8');
-    const section = readme.slice(readme.indexOf('### CLI'), readme.indexOf('## Configuration'));
+  it('documents in docs/admin.md exactly the exit statuses it uses', () => {
+    const page = readFileSync('docs/admin.md', 'utf8');
+    const section = page.slice(page.indexOf('## CLI'), page.indexOf('## Webhooks'));
     const documented = [...section.matchAll(/^\| (\d+) \| /gm)].map((m) => Number(m[1]));
     expect(documented).toEqual(Object.values(EXIT).map((e) => e.code));
   });

@@ -165,7 +165,7 @@ describe('process lifecycle', () => {
     }
   }, 60_000);
 
-  it("npm start without an upstream: a model added by CONFIG_FILE (the README's example) is accepted by the simulators, within its own limits", async () => {
+  it("npm start without an upstream: a model added by CONFIG_FILE (as in docs/configuration.md) is accepted by the simulators, within its own limits", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-demo-models-'));
     const configFile = join(dir, 'models.json');
     const grokVideo4 = { id: 'grok-video-4', family: 'grok-video', resolutions: [720, 1080], aspectRatios: ['16:9', '9:16'], seconds: { min: 1, max: 20 }, defaultSeconds: 8, defaultResolution: 720, defaultAspectRatio: '16:9' };
