@@ -19,6 +19,9 @@ export interface ReconcilerOptions {
   readonly leaseMs: number;
 }
 
+/** Expired Idempotency-Keys deleted per pass; a claim also writes over an expired key it meets. */
+export const IDEMPOTENCY_SWEEP_BATCH = 500;
+
 /**
  * Frees concurrency slots and settles reservations for jobs that no client polls any more: each pass
  * claims the least recently refreshed active jobs that no other replica holds and refreshes them, one at a
@@ -79,6 +82,7 @@ export class Reconciler {
         logger.warn({ err: { message: (err as Error).message } }, 'reconciler could not release its claims; retried before the next pass');
       });
     }
+    await store.sweepIdempotencyKeys(this.deps.clock.now(), IDEMPOTENCY_SWEEP_BATCH);
     return claimed.length;
   }
 
