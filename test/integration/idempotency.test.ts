@@ -134,6 +134,45 @@ describe('a repeat with the same key and the same request', () => {
   });
 });
 
+describe('the first request holds its key while it works', () => {
+  it('renewing its lease, however long the upstream takes: a repeat waits for it rather than take it for dead', async () => {
+    const short = await startHarness({ env: { IDEMPOTENCY_LEASE_MS: '300' }, sim: { completeAfterMs: 3_600_000 } });
+    try {
+      short.sim.stallMs = 1_500;
+      const send = () =>
+        fetch(`${short.url}/v1/videos`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json', 'idempotency-key': 'slow' }, body: JSON.stringify(BODY) }).then(
+          async (res) => ({ status: res.status, body: (await res.json()) as any }),
+        );
+      const [first, repeat] = await Promise.all([send(), new Promise((r) => setTimeout(r, 200)).then(send)]);
+      expect(first.status).toBe(200);
+      expect(repeat).toEqual({ status: 200, body: expect.objectContaining({ id: first.body.id }) });
+      expect(short.sim.creates()).toHaveLength(1);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('past its lease on this very replica (its renewals lost), it is still in progress here, never declared lost', async () => {
+    const key = newKey();
+    h.sim.stallMs = 1_000;
+    const first = create(key);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      clock.advance(60_000);
+      const repeat = await create(key);
+      expect(repeat.res.status).toBe(409);
+      expect(repeat.body.error.code).toBe('request_in_progress');
+    } finally {
+      h.sim.stallMs = 0;
+    }
+    const answered = await first;
+    expect(answered.res.status).toBe(200);
+    // That repeat took the key over; once its own lease has run out, the next one finds the video.
+    clock.advance(60_000);
+    expect((await create(key)).body.id).toBe(answered.body.id);
+  });
+});
+
 describe('what a key refuses', () => {
   it('a different request with the same key: 409 idempotency_key_reused, not retried, nothing started', async () => {
     const key = newKey();
