@@ -124,6 +124,10 @@ export const requestInProgress = (retryAfterMs: number) =>
     headers: retryAfter(retryAfterMs),
   });
 
+/** A repeat under an Idempotency-Key whose first request's video has been deleted since: no second one is made. */
+export const idempotentVideoDeleted = (id: string) =>
+  notFound(`The video made by the first request with this Idempotency-Key ('${id}') has been deleted.`, IDEMPOTENCY_KEY_PARAM, 'video_not_found');
+
 /**
  * The first request with an Idempotency-Key was cut off (its gateway process stopped) after its job was
  * admitted and before the upstream's answer was recorded: the upstream may have started the video, and

@@ -4,6 +4,7 @@ import {
   firstAttemptLost,
   IDEMPOTENCY_KEY_PARAM,
   idempotencyKeyReused,
+  idempotentVideoDeleted,
   invalidRequest,
   mayHaveStartedJob,
   requestInProgress,
@@ -13,6 +14,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Clock } from '../quota/policy.js';
 import type { IdempotencyClaim, IdempotencyClaimRequest, IdempotentAnswer, JobRecord, Principal, Store, StoredError } from '../store/types.js';
 import { newVideoId, type RequestContext, type VideoJobs } from './jobs.js';
+import { IDEMPOTENCY_KEY_FORMAT } from './schemas.js';
 
 /** How long a key and its answer are kept from the key's first use (§2, as Stripe keeps them). */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -23,13 +25,10 @@ const IN_PROGRESS_POLL_MS = 200;
 /** What a 409 `request_in_progress` asks the client to wait before it asks again. */
 const IN_PROGRESS_RETRY_MS = 1_000;
 
-/** Printable ASCII, as Stripe takes keys: a UUID, a hash, a job name with its row number. */
-const KEY_FORMAT = /^[\x20-\x7e]{1,255}$/;
-
 /** The request's `Idempotency-Key`, checked before its body is read; undefined without one. */
 export function idempotencyKeyOf(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
-  if (!KEY_FORMAT.test(header)) throw invalidRequest('The Idempotency-Key header must be 1 to 255 printable ASCII characters.', IDEMPOTENCY_KEY_PARAM, 'invalid_idempotency_key');
+  if (!IDEMPOTENCY_KEY_FORMAT.test(header)) throw invalidRequest('The Idempotency-Key header must be 1 to 255 printable ASCII characters.', IDEMPOTENCY_KEY_PARAM, 'invalid_idempotency_key');
   return header;
 }
 
@@ -99,7 +98,7 @@ export class IdempotentCreates {
     this.deps.logger.warn({ requestId: ctx.requestId, teamId, videoId: jobId, job: orphan }, 'idempotency key taken over from a request that stopped mid-flight');
     if (orphan === 'placed') {
       await this.answer(teamId, key, holder, { kind: 'video', jobId }, ctx);
-      return { job: await this.deps.jobs.get(principal, jobId, ctx), replayed: true };
+      return { job: await this.video(principal, jobId, ctx), replayed: true };
     }
     // Still being created by this very process (its renewals failed, say): its own answer will come.
     if (this.deps.jobs.isCreating(jobId)) throw requestInProgress(IN_PROGRESS_RETRY_MS);
@@ -157,10 +156,19 @@ export class IdempotentCreates {
     if (!kept) this.deps.logger.warn({ requestId: ctx.requestId, teamId }, 'idempotency key was taken over before its answer was recorded');
   }
 
-  /** The first request's answer: its video as it is now (a deleted one is a 404, as any deleted video), or its error. */
+  /** The first request's answer: its video as it is now, or its error. */
   private async replay(principal: Principal, answer: IdempotentAnswer, ctx: RequestContext): Promise<JobRecord> {
-    if (answer.kind === 'video') return this.deps.jobs.get(principal, answer.jobId, ctx);
+    if (answer.kind === 'video') return this.video(principal, answer.jobId, ctx);
     const { status, type, code, message, param, headers } = answer.error;
     throw new ApiError({ status, type: type as ErrorType, code, message, param, headers: { ...headers } });
+  }
+
+  /** The key's video as it is now; deleted since, it is gone for the repeat as for anyone (a 404 that names the key). */
+  private async video(principal: Principal, id: string, ctx: RequestContext): Promise<JobRecord> {
+    try {
+      return await this.deps.jobs.get(principal, id, ctx);
+    } catch (err) {
+      throw err instanceof ApiError && err.status === 404 ? idempotentVideoDeleted(id) : err;
+    }
   }
 }

@@ -49,6 +49,17 @@ describe('a repeat with the same key and the same request', () => {
     expect((await create(key)).body).toMatchObject({ id: first.body.id, status: 'completed', progress: 100 });
   });
 
+  it('after its video was deleted: 404 naming the key, and no second video', async () => {
+    const key = newKey();
+    const first = await create(key);
+    expect((await fetch(`${h.url}/v1/videos/${first.body.id}`, { method: 'DELETE', headers: auth() })).status).toBe(200);
+    const before = upstreamCreates();
+    const again = await create(key);
+    expect(again.res.status).toBe(404);
+    expect(again.body.error).toMatchObject({ code: 'video_not_found', param: 'Idempotency-Key' });
+    expect(upstreamCreates()).toBe(before);
+  });
+
   it('is the same request however it is encoded: JSON or multipart (any boundary), keys in any order, "4" for 4, a data URI or a file part', async () => {
     const key = newKey();
     const before = upstreamCreates();
