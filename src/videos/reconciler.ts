@@ -25,7 +25,8 @@ export const IDEMPOTENCY_SWEEP_BATCH = 500;
 /**
  * Frees concurrency slots and settles reservations for jobs that no client polls any more: each pass
  * claims the least recently refreshed active jobs that no other replica holds and refreshes them, one at a
- * time, and passes are jittered so that replicas do not march in step.
+ * time, and passes are jittered so that replicas do not march in step. Each pass also deletes a batch of
+ * expired Idempotency-Keys.
  */
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
