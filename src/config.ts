@@ -40,6 +40,7 @@ export const DEFAULTS = {
   databasePoolSize: 10,
   webhookTimeoutMs: 10_000,
   webhookPollIntervalMs: 1_000,
+  idempotencyLeaseMs: 10_000,
 } as const;
 
 /** The key that works against the built-in simulator only; never accepted in production. */
@@ -112,6 +113,7 @@ const envSchema = z.object({
   }),
   WEBHOOK_TIMEOUT_MS: int(DEFAULTS.webhookTimeoutMs, 1),
   WEBHOOK_POLL_INTERVAL_MS: int(DEFAULTS.webhookPollIntervalMs, 0),
+  IDEMPOTENCY_LEASE_MS: int(DEFAULTS.idempotencyLeaseMs, 100),
 });
 
 export interface Config {
@@ -172,6 +174,11 @@ export interface Config {
     /** 0: this replica sends no webhooks (others sharing the store do). */
     readonly pollIntervalMs: number;
   };
+  /**
+   * How long a create with an Idempotency-Key holds its key without renewing it (it renews while it works):
+   * a repeat finding the key held longer than this takes the first request for dead.
+   */
+  readonly idempotencyLeaseMs: number;
 }
 
 /** A configuration the process cannot start with: a headline, then one line per zod issue. */
@@ -258,6 +265,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
     webhooks: { allowedHosts: e.WEBHOOK_ALLOWED_HOSTS, timeoutMs: e.WEBHOOK_TIMEOUT_MS, pollIntervalMs: e.WEBHOOK_POLL_INTERVAL_MS },
+    idempotencyLeaseMs: e.IDEMPOTENCY_LEASE_MS,
   });
 }
 

@@ -93,14 +93,58 @@ export const modelNotFound = (model: string) =>
 /** The SDKs retry 5xx, 408, 409 and 429 unless told not to. */
 const NO_RETRY = { 'x-should-retry': 'false' };
 
+/** When to try again, in both forms the SDKs read (`retry-after-ms` first). */
+const retryAfter = (ms: number) => ({ 'retry-after': String(Math.max(1, Math.ceil(ms / 1000))), 'retry-after-ms': String(Math.max(0, Math.ceil(ms))) });
+
 export const rateLimited = (message: string, retryAfterMs: number, code: string, extra: Record<string, string> = {}) =>
+  new ApiError({ status: 429, type: 'rate_limit_error', message, code, headers: { ...retryAfter(retryAfterMs), ...extra } });
+
+/** The request header that makes a create idempotent (§2), as errors name it. */
+export const IDEMPOTENCY_KEY_PARAM = 'Idempotency-Key';
+
+/** Not retried: the same key with the same different body would be refused again. */
+export const idempotencyKeyReused = () =>
   new ApiError({
-    status: 429,
-    type: 'rate_limit_error',
-    message,
-    code,
-    headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))), 'retry-after-ms': String(Math.max(0, Math.ceil(retryAfterMs))), ...extra },
+    status: 409,
+    type: 'invalid_request_error',
+    message: 'This Idempotency-Key was already used with a different request in the last 24 hours. Use a new key for a new request.',
+    param: IDEMPOTENCY_KEY_PARAM,
+    code: 'idempotency_key_reused',
+    headers: NO_RETRY,
   });
+
+/** Retried by the SDKs (409), after `retry-after`: by then the first request has likely been answered. */
+export const requestInProgress = (retryAfterMs: number) =>
+  new ApiError({
+    status: 409,
+    type: 'invalid_request_error',
+    message: 'A request with this Idempotency-Key is still being processed. Retry shortly to get its answer.',
+    param: IDEMPOTENCY_KEY_PARAM,
+    code: 'request_in_progress',
+    headers: retryAfter(retryAfterMs),
+  });
+
+/** A repeat under an Idempotency-Key whose first request's video has been deleted since: no second one is made. */
+export const idempotentVideoDeleted = (id: string) =>
+  notFound(`The video made by the first request with this Idempotency-Key ('${id}') has been deleted.`, IDEMPOTENCY_KEY_PARAM, 'video_not_found');
+
+/**
+ * The first request with an Idempotency-Key was cut off (its gateway process stopped) after its job was
+ * admitted and before the upstream's answer was recorded: the upstream may have started the video, and
+ * nobody can tell. The same answer as a create whose upstream answer never came, for every repeat.
+ */
+export const firstAttemptLost = () =>
+  new ApiError({
+    status: 500,
+    type: 'server_error',
+    message:
+      'The first request with this Idempotency-Key was cut off (its gateway process stopped) after the upstream may have started the video; its outcome is unknown and its reservation was refunded. Not retrying automatically.',
+    code: 'create_outcome_unknown',
+    headers: NO_RETRY,
+  });
+
+/** Whether a failed create may have left a job upstream: exactly the server errors the SDKs are told not to retry. */
+export const mayHaveStartedJob = (err: ApiError) => err.status >= 500 && err.headers['x-should-retry'] === 'false';
 
 export const insufficientQuota = (message: string, param: string | null = null) =>
   new ApiError({ status: 429, type: 'insufficient_quota', message, param, code: 'insufficient_quota', headers: NO_RETRY });

@@ -28,6 +28,7 @@ import { errorBodySchema } from '../http/errors.js';
 import { quotaPolicySchema } from '../quota/policy.js';
 import {
   contentHeadersSchema,
+  idempotencyHeadersSchema,
   contentQuerySchema,
   createVideoFieldsSchema,
   createVideoFormSchema,
@@ -159,6 +160,9 @@ const teamLinks = {
   ListWebhookDeliveries: { operationId: 'listWebhookDeliveries', parameters: { team: '$response.body#/id' } },
 };
 const adminBody = (schema: z.ZodType, required: boolean) => ({ required, media: { 'application/json': schema } });
+/** A create's 200, which is also a repeat's under its Idempotency-Key. */
+const REPLAYED = (description: string) =>
+  `${description} A repeat under the request's Idempotency-Key answers the first request's video as it is now, with \`idempotent-replayed: true\`.`;
 
 export const OPERATIONS: readonly Operation[] = [
   {
@@ -168,10 +172,12 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Start generating a video (JSON or multipart, for any model)',
     tag: 'Videos',
     auth: 'teamKey',
+    headers: idempotencyHeadersSchema,
     body: { required: true, media: { 'application/json': createVideoFieldsSchema, 'multipart/form-data': createVideoFormSchema } },
-    answers: { 200: { description: 'The video, queued.', body: videoSchema, links: videoLinks } },
-    // 403: a model the key may not use; 413, 415: the body; 502-504: the upstream's create failed.
-    errors: [400, 403, 413, 415, 502, 503, 504],
+    answers: { 200: { description: REPLAYED('The video, queued.'), body: videoSchema, links: videoLinks } },
+    // 403: a model the key may not use; 404, 409: the Idempotency-Key (its video deleted since; another request, or
+    // still in flight); 413, 415: the body; 502-504: the upstream's create failed.
+    errors: [400, 403, 404, 409, 413, 415, 502, 503, 504],
   },
   {
     method: 'post',
@@ -181,10 +187,11 @@ export const OPERATIONS: readonly Operation[] = [
     tag: 'Videos',
     auth: 'teamKey',
     pathParams: videoPathSchema,
+    headers: idempotencyHeadersSchema,
     body: { required: true, media: { 'application/json': remixVideoSchema, 'multipart/form-data': remixVideoFormSchema } },
-    answers: { 200: { description: 'The new video, queued; remixed_from_video_id names the source.', body: videoSchema, links: videoLinks } },
+    answers: { 200: { description: REPLAYED('The new video, queued; remixed_from_video_id names the source.'), body: videoSchema, links: videoLinks } },
     // 400 also: the source is not completed, or its upstream cannot remix it (unsupported_operation).
-    errors: [400, 403, 404, 413, 415, 502, 503, 504],
+    errors: [400, 403, 404, 409, 413, 415, 502, 503, 504],
   },
   {
     method: 'post',
@@ -193,9 +200,10 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Extend a completed video of the team by some seconds',
     tag: 'Videos',
     auth: 'teamKey',
+    headers: idempotencyHeadersSchema,
     body: { required: true, media: { 'application/json': extendVideoSchema, 'multipart/form-data': extendVideoFormSchema } },
-    answers: { 200: { description: 'The new video, queued.', body: videoSchema, links: videoLinks } },
-    errors: [400, 403, 404, 413, 415, 502, 503, 504],
+    answers: { 200: { description: REPLAYED('The new video, queued.'), body: videoSchema, links: videoLinks } },
+    errors: [400, 403, 404, 409, 413, 415, 502, 503, 504],
   },
   {
     method: 'post',
@@ -204,9 +212,10 @@ export const OPERATIONS: readonly Operation[] = [
     summary: 'Edit a completed video of the team with a prompt',
     tag: 'Videos',
     auth: 'teamKey',
+    headers: idempotencyHeadersSchema,
     body: { required: true, media: { 'application/json': editVideoSchema, 'multipart/form-data': editVideoFormSchema } },
-    answers: { 200: { description: 'The new video, queued.', body: videoSchema, links: videoLinks } },
-    errors: [400, 403, 404, 413, 415, 502, 503, 504],
+    answers: { 200: { description: REPLAYED('The new video, queued.'), body: videoSchema, links: videoLinks } },
+    errors: [400, 403, 404, 409, 413, 415, 502, 503, 504],
   },
   {
     method: 'get',

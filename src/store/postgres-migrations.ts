@@ -60,6 +60,15 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE jobs ADD COLUMN source_video_id text, ADD COLUMN derivation text CHECK (derivation IN ('remix', 'extension', 'edit'));
   `,
+  // 6: Idempotency-Key (§2), per team: the request that first used the key (its fingerprint), the video id its
+  // job is admitted under, its holder's lease while in flight, and its answer once it has one (null: in flight).
+  `
+  CREATE TABLE idempotency_keys (
+    team_id text NOT NULL, key text NOT NULL, fingerprint text NOT NULL, job_id text NOT NULL, holder text,
+    lease_until_ms bigint, answer jsonb, created_at_ms bigint NOT NULL, expires_at_ms bigint NOT NULL,
+    PRIMARY KEY (team_id, key));
+  CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at_ms);
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock every replica takes while it migrates. */

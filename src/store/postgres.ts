@@ -6,6 +6,7 @@ import { isTerminal } from '../videos/dialects/task.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
 import { ChangeFeed } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
+import { answerKey, claimKey, releaseKey, renewKey, sweepKeys, type PgQuery } from './idempotency-postgres.js';
 import { PgListener } from './postgres-listen.js';
 import { migrate } from './postgres-migrations.js';
 import { rowMappers, type Row } from './rows.js';
@@ -20,6 +21,9 @@ import {
   type ChangeListener,
   type CreateTeamResult,
   type HeldReservation,
+  type IdempotencyClaim,
+  type IdempotencyClaimRequest,
+  type IdempotentAnswer,
   type ImportSummary,
   type JobRecord,
   type ListOptions,
@@ -923,6 +927,36 @@ export class PostgresStore implements Store {
       [id, teamId, this.at(nowArg)],
     );
     return row ? toDelivery(row) : undefined;
+  }
+
+  /** Now on the store's clock (see PostgresClock), for the Idempotency-Key table's leases and times. */
+  private async moment(c: Queryable, nowArg: number): Promise<number> {
+    const [row] = await this.q(c, `SELECT ${nowMs(1)} AS now_ms`, [this.at(nowArg)]);
+    return row!.now_ms as number;
+  }
+
+  private queryOn(c: Queryable): PgQuery {
+    return (text, values) => this.q(c, text, values);
+  }
+
+  claimIdempotencyKey(request: IdempotencyClaimRequest, nowArg: number): Promise<IdempotencyClaim> {
+    return this.tx(async (c) => claimKey(this.queryOn(c), request, await this.moment(c, nowArg)));
+  }
+
+  async renewIdempotencyKey(teamId: string, key: string, holder: string, leaseMs: number, nowArg: number): Promise<boolean> {
+    return renewKey(this.queryOn(this.pool), teamId, key, holder, (await this.moment(this.pool, nowArg)) + leaseMs);
+  }
+
+  answerIdempotencyKey(teamId: string, key: string, holder: string, answer: IdempotentAnswer): Promise<boolean> {
+    return answerKey(this.queryOn(this.pool), teamId, key, holder, answer);
+  }
+
+  releaseIdempotencyKey(teamId: string, key: string, holder: string): Promise<void> {
+    return releaseKey(this.queryOn(this.pool), teamId, key, holder);
+  }
+
+  async sweepIdempotencyKeys(nowArg: number, limit: number): Promise<number> {
+    return sweepKeys(this.queryOn(this.pool), await this.moment(this.pool, nowArg), limit);
   }
 
   /**

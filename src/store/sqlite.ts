@@ -5,6 +5,7 @@ import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type
 import { isTerminal } from '../videos/dialects/task.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
 import { ChangeFeed, LocalClaims } from './changes.js';
+import { SqliteIdempotency } from './idempotency-sqlite.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
 import { rowMappers, type Row } from './rows.js';
 import type {
@@ -16,6 +17,9 @@ import type {
   ClaimedDelivery,
   CreateTeamResult,
   HeldReservation,
+  IdempotencyClaim,
+  IdempotencyClaimRequest,
+  IdempotentAnswer,
   JobRecord,
   ListOptions,
   NewJob,
@@ -109,6 +113,7 @@ export class SqliteStore implements Store {
   /** One process writes this file (a CLI beside it changes it unheard): its changes are told in-process only. */
   private readonly changes = new ChangeFeed();
   private readonly claims = new LocalClaims();
+  private readonly idempotency: SqliteIdempotency;
 
   /** `onCharge` hears of each move of video-seconds from inside the (synchronous) transaction that makes it. */
   constructor(path: string, private readonly onCharge?: ChargeListener) {
@@ -119,6 +124,7 @@ export class SqliteStore implements Store {
     this.db.exec(SCHEMA);
     upgradeEarlierSchema(this.db);
     this.s = this.prepare();
+    this.idempotency = new SqliteIdempotency(this.db);
   }
 
   static inDataDir(dataDir: string, onCharge?: ChargeListener): SqliteStore {
@@ -564,6 +570,26 @@ export class SqliteStore implements Store {
   async replayDelivery(teamId: string, id: string, nowMs: number): Promise<WebhookDelivery | undefined> {
     if (this.s.replay.run(nowMs, id, teamId).changes !== 1) return undefined;
     return toDelivery(this.s.delivery.get(id) as Row);
+  }
+
+  async claimIdempotencyKey(request: IdempotencyClaimRequest, nowMs: number): Promise<IdempotencyClaim> {
+    return this.idempotency.claim(request, nowMs);
+  }
+
+  async renewIdempotencyKey(teamId: string, key: string, holder: string, leaseMs: number, nowMs: number): Promise<boolean> {
+    return this.idempotency.renew(teamId, key, holder, leaseMs, nowMs);
+  }
+
+  async answerIdempotencyKey(teamId: string, key: string, holder: string, answer: IdempotentAnswer): Promise<boolean> {
+    return this.idempotency.answer(teamId, key, holder, answer);
+  }
+
+  async releaseIdempotencyKey(teamId: string, key: string, holder: string): Promise<void> {
+    this.idempotency.release(teamId, key, holder);
+  }
+
+  async sweepIdempotencyKeys(nowMs: number, limit: number): Promise<number> {
+    return this.idempotency.sweep(nowMs, limit);
   }
 
   /**

@@ -226,6 +226,52 @@ export type StoreChange =
 
 export type ChangeListener = (change: StoreChange) => void;
 
+/**
+ * A request's claim on an `Idempotency-Key` (§2), which is kept per team. `fingerprint` identifies the
+ * request (its normalized form), `jobId` is the video id its job is admitted under should it be the first,
+ * and `holder` names this attempt: only the holder renews, answers or releases the key.
+ */
+export interface IdempotencyClaimRequest {
+  readonly teamId: string;
+  readonly key: string;
+  readonly fingerprint: string;
+  readonly jobId: string;
+  readonly holder: string;
+  /** The holder renews its lease while it works; a lease left to run out means the holder died. */
+  readonly leaseMs: number;
+  /** How long the key and its answer are kept from its first use. */
+  readonly ttlMs: number;
+}
+
+/** An error answer kept as the key's answer: the OpenAI error's fields and the headers it was sent with. */
+export interface StoredError {
+  readonly status: number;
+  readonly type: string;
+  readonly code: string | null;
+  readonly message: string;
+  readonly param: string | null;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** The answer every repeat of a key gets: its video (as it is now), or the error it ended with. */
+export type IdempotentAnswer = { readonly kind: 'video'; readonly jobId: string } | { readonly kind: 'error'; readonly error: StoredError };
+
+/**
+ * What became of the job of a key whose holder stopped renewing its lease: never admitted (`absent`: nothing
+ * happened), admitted but no upstream id recorded (`unplaced`: the upstream may or may not have it), or
+ * accepted by the upstream (`placed`).
+ */
+export type OrphanedJob = 'absent' | 'unplaced' | 'placed';
+
+export type IdempotencyClaim =
+  /** The key is the caller's to work under, with this job id; `orphan` when it was taken over from a dead holder. */
+  | { readonly kind: 'claimed'; readonly jobId: string; readonly orphan?: OrphanedJob }
+  /** The key was first used with a different request. */
+  | { readonly kind: 'mismatch' }
+  /** Its holder is still working (its lease runs). */
+  | { readonly kind: 'in_progress' }
+  | { readonly kind: 'answered'; readonly answer: IdempotentAnswer };
+
 export class StoreUnavailableError extends Error {
   override readonly name = 'StoreUnavailableError';
 }
@@ -330,6 +376,23 @@ export interface Store {
   listDeliveries(teamId: string, limit: number): Promise<WebhookDelivery[]>;
   /** Makes a delivery due now with a fresh set of attempts, whatever its state. */
   replayDelivery(teamId: string, id: string, nowMs: number): Promise<WebhookDelivery | undefined>;
+
+
+  /**
+   * Claims an `Idempotency-Key`, atomically across replicas: a key unknown, or past its time, becomes the
+   * caller's; one first used with another fingerprint is a `mismatch`; an answered one gives its answer; one
+   * whose holder's lease still runs is `in_progress`; one whose holder let the lease run out (died) is taken
+   * over, its job id kept and `orphan` saying what became of that job. Leases and times run on the store's clock.
+   */
+  claimIdempotencyKey(request: IdempotencyClaimRequest, nowMs: number): Promise<IdempotencyClaim>;
+  /** Extends the holder's lease; false when the key is no longer its own (taken over, answered or gone). */
+  renewIdempotencyKey(teamId: string, key: string, holder: string, leaseMs: number, nowMs: number): Promise<boolean>;
+  /** Records the key's answer, by its holder only; false when the key is no longer its own. */
+  answerIdempotencyKey(teamId: string, key: string, holder: string, answer: IdempotentAnswer): Promise<boolean>;
+  /** Forgets a key whose request changed nothing, so that the same request may be made again; its holder's only. */
+  releaseIdempotencyKey(teamId: string, key: string, holder: string): Promise<void>;
+  /** Deletes up to `limit` keys past their time; returns how many it deleted. */
+  sweepIdempotencyKeys(nowMs: number, limit: number): Promise<number>;
 
   usage(teamId: string, nowMs: number, days: number): Promise<TeamUsage>;
   /**

@@ -118,9 +118,10 @@ export class VideoJobs {
     return this.creating.has(id);
   }
 
-  create(principal: Principal, req: NormalizedVideoRequest, ctx: RequestContext): Promise<JobRecord> {
+  /** `id`: the video id to admit the job under (an Idempotency-Key chooses it before the job exists). */
+  create(principal: Principal, req: NormalizedVideoRequest, ctx: RequestContext, id = newVideoId()): Promise<JobRecord> {
     const job = { model: req.model.id, prompt: req.prompt, seconds: req.seconds, resolution: req.resolution, aspectRatio: req.aspectRatio };
-    return this.start(principal, job, req.requestedModel, ctx, () => this.deps.upstream.create(req, ctx, ctx.timing));
+    return this.start(principal, id, job, req.requestedModel, ctx, () => this.deps.upstream.create(req, ctx, ctx.timing));
   }
 
   /**
@@ -129,7 +130,7 @@ export class VideoJobs {
    * upstream must be able to make it; then it is admitted, sent and refunded exactly as a create, to the
    * source's own upstream and key.
    */
-  async derive(principal: Principal, req: DerivedRequest, ctx: RequestContext): Promise<JobRecord> {
+  async derive(principal: Principal, req: DerivedRequest, ctx: RequestContext, id = newVideoId()): Promise<JobRecord> {
     const source = await this.get(principal, req.sourceId, ctx, SOURCE_PARAM);
     if (source.status !== 'completed') {
       throw invalidRequest(`Video '${source.id}' is ${source.status}; only a completed video can be ${VERB[req.operation]}.`, SOURCE_PARAM, 'video_not_ready');
@@ -139,7 +140,7 @@ export class VideoJobs {
     const seconds = derivedSeconds(req, source);
     const job = { model: source.model, prompt: req.prompt, seconds, resolution: source.resolution, aspectRatio: source.aspectRatio, sourceVideoId: source.id, derivation: req.operation };
     const call = { operation: req.operation, prompt: req.prompt, seconds, sourceSeconds: source.seconds };
-    return this.start(principal, job, source.model, ctx, () => this.deps.upstream.derive(call, source, ctx, ctx.timing));
+    return this.start(principal, id, job, source.model, ctx, () => this.deps.upstream.derive(call, source, ctx, ctx.timing));
   }
 
   /**
@@ -148,6 +149,7 @@ export class VideoJobs {
    */
   private async start(
     principal: Principal,
+    id: string,
     fields: Omit<NewJob, 'id' | 'teamId' | 'keyId'>,
     requestedModel: string,
     ctx: RequestContext,
@@ -155,7 +157,6 @@ export class VideoJobs {
   ): Promise<JobRecord> {
     const { store, clock } = this.deps;
     checkStaticLimits(principal, fields.model, requestedModel, fields.seconds);
-    const id = newVideoId();
     const job: NewJob = { id, teamId: principal.teamId, keyId: principal.keyId, ...fields };
     let admission = await store.admitJob(principal, job, clock.now());
     // A slot may be held by a job that has finished upstream but that nobody has polled since: look before refusing.

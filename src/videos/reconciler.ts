@@ -19,10 +19,14 @@ export interface ReconcilerOptions {
   readonly leaseMs: number;
 }
 
+/** Expired Idempotency-Keys deleted per pass; a claim also writes over an expired key it meets. */
+export const IDEMPOTENCY_SWEEP_BATCH = 500;
+
 /**
  * Frees concurrency slots and settles reservations for jobs that no client polls any more: each pass
  * claims the least recently refreshed active jobs that no other replica holds and refreshes them, one at a
- * time, and passes are jittered so that replicas do not march in step.
+ * time, and passes are jittered so that replicas do not march in step. Each pass also deletes a batch of
+ * expired Idempotency-Keys.
  */
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
@@ -79,6 +83,7 @@ export class Reconciler {
         logger.warn({ err: { message: (err as Error).message } }, 'reconciler could not release its claims; retried before the next pass');
       });
     }
+    await store.sweepIdempotencyKeys(this.deps.clock.now(), IDEMPOTENCY_SWEEP_BATCH);
     return claimed.length;
   }
 

@@ -2,13 +2,16 @@ import { pipeline } from 'node:stream/promises';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
 import type { Config } from '../config.js';
-import type { JobRecord } from '../store/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { Clock } from '../quota/policy.js';
+import type { JobRecord, Store } from '../store/types.js';
 import { ApiError, toErrorBody, tooLarge } from '../http/errors.js';
 import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setResponseHeader, type AppEnv } from '../http/context.js';
 import { parseOrThrow } from '../http/validation.js';
 import { modelAllowed } from '../quota/refusals.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { UpstreamRouter } from '../upstream/router.js';
+import { idempotencyKeyOf, IdempotentCreates } from './idempotency.js';
 import type { RequestContext, VideoJobs } from './jobs.js';
 import type { ModelCatalog } from './models.js';
 import { normalizeVideoRequest } from './normalize.js';
@@ -16,6 +19,7 @@ import { CREATE_FILES, parseVideoBody, type FileRules, type RawRequest } from '.
 import { DERIVED_FILES, normalizeDerivedRequest } from './derive.js';
 import type { DerivedOperation } from './models.js';
 import { contentQuerySchema, listVideosQuerySchema, type ModelList, type VideoDeleted, type VideoList } from './schemas.js';
+import { createFingerprint, derivedFingerprint } from './request-fingerprint.js';
 import { toVideoObject, videoJson } from './video-object.js';
 import { CreateBuffer, metered } from '../http/create-buffer.js';
 
@@ -25,23 +29,37 @@ export interface VideoRouteDeps {
   readonly jobs: VideoJobs;
   readonly upstream: Pick<UpstreamRouter, 'serves'>;
   readonly metrics: Pick<Metrics, 'watchCreateBuffer'>;
+  readonly store: Store;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/** A create's body made sense of: what identifies it under an Idempotency-Key, and how its job starts. */
+interface PreparedCreate {
+  fingerprint(method: string, path: string): string;
+  /** `videoId`: the id an Idempotency-Key chose; a new one without a key. */
+  start(ctx: RequestContext, videoId?: string): Promise<JobRecord>;
 }
 
 /** Thin handlers: parse, normalize, hand over to the job lifecycle, render the OpenAI shape. */
-export function videoRoutes({ config, catalog, jobs, upstream, metrics }: VideoRouteDeps) {
+export function videoRoutes({ config, catalog, jobs, upstream, metrics, store, clock, logger }: VideoRouteDeps) {
   const app = new Hono<AppEnv>();
   const limits = config.limits;
   const buffer = new CreateBuffer(limits.createBuffer);
   metrics.watchCreateBuffer(buffer);
+  const idempotent = new IdempotentCreates({ store, jobs, clock, logger, leaseMs: config.idempotencyLeaseMs });
   const pollAfterMs = String(Math.max(1000, config.statusCacheMs));
   // Never the request's Host (a client could point links anywhere): unset, `video_url` is a path on this origin.
   const baseUrl = config.publicBaseUrl ?? '';
 
   /**
-   * A create's body, read within the limits and turned into a job by `start`; every route that starts a job
-   * (creates and derived videos alike) goes through here.
+   * A create's body, read within the limits, made sense of by `prepare` and turned into a job — once per
+   * Idempotency-Key when the request has one; every route that starts a job (creates and derived videos
+   * alike) goes through here.
    */
-  const startJob = async (c: Context<AppEnv>, files: FileRules, start: (raw: RawRequest, ctx: RequestContext) => Promise<JobRecord>) => {
+  const startJob = async (c: Context<AppEnv>, files: FileRules, prepare: (raw: RawRequest) => PreparedCreate) => {
+    // Before the body is read: a bad key costs no upload.
+    const key = idempotencyKeyOf(requestHeader(c, 'idempotency-key'));
     const declared = Number(requestHeader(c, 'content-length'));
     if (declared > limits.maxBodyBytes) throw tooLarge(`Request body exceeds the limit of ${limits.maxBodyBytes} bytes.`);
     // Bodies are held in memory from the first byte read until the upstream has them: their bytes are bounded.
@@ -49,18 +67,28 @@ export function videoRoutes({ config, catalog, jobs, upstream, metrics }: VideoR
     try {
       if (declared > 0) await lease.hold(declared);
       const body = c.req.raw.body;
-      const raw = await parseVideoBody(requestHeader(c, 'content-type'), body && metered(body, lease), limits, files);
+      const create = prepare(await parseVideoBody(requestHeader(c, 'content-type'), body && metered(body, lease), limits, files));
       // Detached: once the upstream may have the create, a client hang-up must not orphan the job.
-      const job = await start(raw, { ...callContext(c, true), onBodySent: lease.release });
-      return json(c, toVideoObject(job, baseUrl));
+      const ctx: RequestContext = { ...callContext(c, true), onBodySent: lease.release };
+      if (key === undefined) return json(c, toVideoObject(await create.start(ctx), baseUrl));
+      const { job, replayed } = await idempotent.run(principalOf(c), key, create.fingerprint(c.req.method, c.req.path), ctx, (id) => create.start(ctx, id));
+      return json(c, toVideoObject(job, baseUrl), 200, replayed ? { 'idempotent-replayed': 'true' } : undefined);
     } finally {
       lease.release();
     }
   };
   const derived = (operation: DerivedOperation, c: Context<AppEnv>, pathId?: string) =>
-    startJob(c, DERIVED_FILES, (raw, ctx) => jobs.derive(principalOf(c), normalizeDerivedRequest(operation, raw, pathId), ctx));
+    startJob(c, DERIVED_FILES, (raw) => {
+      const req = normalizeDerivedRequest(operation, raw, pathId);
+      return { fingerprint: (method, path) => derivedFingerprint(method, path, req), start: (ctx, id) => jobs.derive(principalOf(c), req, ctx, id) };
+    });
 
-  app.post('/videos', (c) => startJob(c, CREATE_FILES, (raw, ctx) => jobs.create(principalOf(c), normalizeVideoRequest(raw, catalog, limits), ctx)));
+  app.post('/videos', (c) =>
+    startJob(c, CREATE_FILES, (raw) => {
+      const req = normalizeVideoRequest(raw, catalog, limits);
+      return { fingerprint: (method, path) => createFingerprint(method, path, req), start: (ctx, id) => jobs.create(principalOf(c), req, ctx, id) };
+    }),
+  );
   app.post('/videos/:video_id/remix', (c) => derived('remix', c, c.req.param('video_id')));
   app.post('/videos/extensions', (c) => derived('extension', c));
   app.post('/videos/edits', (c) => derived('edit', c));

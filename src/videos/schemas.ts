@@ -97,6 +97,18 @@ export const contentQuerySchema = z.object({ variant: z.enum(['video', 'thumbnai
 export const contentHeadersSchema = z.object({
   range: z.string().optional().meta({ description: 'Passed to the upstream: a byte range answers 206, an unsatisfiable one 416.' }),
 });
+/** An Idempotency-Key (§2): printable ASCII, as Stripe takes keys (a UUID, a hash, a job name with its row number). */
+export const IDEMPOTENCY_KEY_FORMAT = /^[\x20-\x7e]{1,255}$/;
+export const idempotencyHeadersSchema = z.object({
+  'Idempotency-Key': z
+    .string()
+    .regex(IDEMPOTENCY_KEY_FORMAT)
+    .optional()
+    .meta({
+      description:
+        "Makes the create idempotent for 24 hours, per team and on every replica: a repeat of the same request (compared as normalized, whatever its encoding) answers the first request's video as it is now, with `idempotent-replayed: true`, and never starts a second job; another request with the key is 409 `idempotency_key_reused`; a repeat while the first is in flight waits for it up to 5 s, then is 409 `request_in_progress` with `retry-after`. Answers that changed nothing (invalid input, quota refusals, an upstream refusal) are not kept.",
+    }),
+});
 export const videoPathSchema = z.object({ video_id: z.string().min(1).meta({ description: "The gateway's video id." }) });
 
 export const videoStatusSchema = z.enum(['queued', 'in_progress', 'completed', 'failed']);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { Principal, Store, StoreChange } from '../../src/store/types.js';
+import type { IdempotencyClaimRequest, Principal, Store, StoreChange } from '../../src/store/types.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 import { newJob } from '../support/store.js';
 
@@ -465,6 +465,101 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     // An ended job is not active, claimed or not.
     await store.updateJob(jobs[2]!.id, { status: 'completed', progress: 100, error: null }, NOW + 60_020);
     expect(ids(await store.claimActiveJobs(10, 60_000, NOW + 200_000))).toEqual(ids([jobs[0]!, jobs[1]!, jobs[3]!, jobs[4]!]));
+  });
+
+  describe('Idempotency-Key', () => {
+    const LEASE = 10_000;
+    const TTL = 86_400_000;
+    const claimOf = (over: Partial<IdempotencyClaimRequest> = {}): IdempotencyClaimRequest => ({
+      teamId: 't1', key: 'key-1', fingerprint: 'fp-a', jobId: `video_idem_${++claims}`, holder: `holder-${claims}`, leaseMs: LEASE, ttlMs: TTL, ...over,
+    });
+    let claims = 0;
+    const error = { status: 502, type: 'upstream_error', code: 'upstream_error', message: 'm', param: null, headers: { 'x-should-retry': 'false' } };
+
+    it('the first claim holds the key under its job id; a repeat while it works is in progress, another request a mismatch', async () => {
+      const first = claimOf();
+      expect(await store.claimIdempotencyKey(first, NOW)).toEqual({ kind: 'claimed', jobId: first.jobId });
+      expect(await store.claimIdempotencyKey(claimOf(), NOW + 1)).toEqual({ kind: 'in_progress' });
+      expect(await store.claimIdempotencyKey(claimOf({ fingerprint: 'fp-b' }), NOW + 2)).toEqual({ kind: 'mismatch' });
+      // Per team: the same key of another team is another key.
+      const other = claimOf({ teamId: 't2' });
+      expect(await store.claimIdempotencyKey(other, NOW + 3)).toEqual({ kind: 'claimed', jobId: other.jobId });
+    });
+
+    it('keeps the answer its holder gives, for every repeat until it expires; nobody else can answer or renew', async () => {
+      const first = claimOf();
+      await store.claimIdempotencyKey(first, NOW);
+      expect(await store.answerIdempotencyKey('t1', 'key-1', 'someone-else', { kind: 'video', jobId: 'video_x' })).toBe(false);
+      expect(await store.renewIdempotencyKey('t1', 'key-1', 'someone-else', LEASE, NOW)).toBe(false);
+      expect(await store.answerIdempotencyKey('t1', 'key-1', first.holder, { kind: 'video', jobId: first.jobId })).toBe(true);
+      expect(await store.claimIdempotencyKey(claimOf(), NOW + LEASE * 3)).toEqual({ kind: 'answered', answer: { kind: 'video', jobId: first.jobId } });
+      expect(await store.claimIdempotencyKey(claimOf({ fingerprint: 'fp-b' }), NOW + 5)).toEqual({ kind: 'mismatch' });
+      // Answered once: neither the holder's second answer nor a renewal changes it.
+      expect(await store.answerIdempotencyKey('t1', 'key-1', first.holder, { kind: 'error', error })).toBe(false);
+      expect(await store.renewIdempotencyKey('t1', 'key-1', first.holder, LEASE, NOW)).toBe(false);
+
+      const failed = claimOf({ key: 'key-2' });
+      await store.claimIdempotencyKey(failed, NOW);
+      await store.answerIdempotencyKey('t1', 'key-2', failed.holder, { kind: 'error', error });
+      expect(await store.claimIdempotencyKey(claimOf({ key: 'key-2' }), NOW + 1)).toEqual({ kind: 'answered', answer: { kind: 'error', error } });
+
+      // Past its time the key is new again, whatever request comes with it.
+      const later = claimOf({ fingerprint: 'fp-c' });
+      expect(await store.claimIdempotencyKey(later, NOW + TTL)).toEqual({ kind: 'claimed', jobId: later.jobId });
+    });
+
+    it('a key released by its holder (its request changed nothing) may be claimed again at once', async () => {
+      const first = claimOf();
+      await store.claimIdempotencyKey(first, NOW);
+      await store.releaseIdempotencyKey('t1', 'key-1', 'someone-else');
+      expect(await store.claimIdempotencyKey(claimOf(), NOW + 1)).toEqual({ kind: 'in_progress' });
+      await store.releaseIdempotencyKey('t1', 'key-1', first.holder);
+      const again = claimOf({ fingerprint: 'fp-b' });
+      expect(await store.claimIdempotencyKey(again, NOW + 2)).toEqual({ kind: 'claimed', jobId: again.jobId });
+    });
+
+    it('a holder that renews keeps the key; one that lets its lease run out loses it to a repeat, which learns what became of its job', async () => {
+      const p = principal();
+      const cases = [
+        { key: 'never-admitted', admit: false, place: false, orphan: 'absent' },
+        { key: 'admitted', admit: true, place: false, orphan: 'unplaced' },
+        { key: 'placed', admit: true, place: true, orphan: 'placed' },
+      ] as const;
+      for (const c of cases) {
+        const first = claimOf({ key: c.key });
+        await store.claimIdempotencyKey(first, NOW);
+        if (c.admit) await store.admitJob(p, { ...newJob(p), id: first.jobId }, NOW);
+        if (c.place) await store.activateJob(first.jobId, 'up-1', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
+        expect(await store.renewIdempotencyKey('t1', c.key, first.holder, LEASE, NOW + LEASE - 1)).toBe(true);
+        expect(await store.claimIdempotencyKey(claimOf({ key: c.key }), NOW + LEASE + 1)).toEqual({ kind: 'in_progress' });
+        const repeat = claimOf({ key: c.key });
+        expect(await store.claimIdempotencyKey(repeat, NOW + 2 * LEASE)).toEqual({ kind: 'claimed', jobId: first.jobId, orphan: c.orphan });
+        // The key is the repeat's now: the first holder can no longer renew or answer it, the repeat can.
+        expect(await store.renewIdempotencyKey('t1', c.key, first.holder, LEASE, NOW + 2 * LEASE)).toBe(false);
+        expect(await store.answerIdempotencyKey('t1', c.key, first.holder, { kind: 'video', jobId: first.jobId })).toBe(false);
+        expect(await store.claimIdempotencyKey(claimOf({ key: c.key }), NOW + 2 * LEASE + 1)).toEqual({ kind: 'in_progress' });
+        expect(await store.answerIdempotencyKey('t1', c.key, repeat.holder, { kind: 'video', jobId: first.jobId })).toBe(true);
+      }
+    });
+
+    it('of many claims of one new key at once, exactly one holds it', async () => {
+      const results = await Promise.all(Array.from({ length: 12 }, () => store.claimIdempotencyKey(claimOf({ key: 'burst' }), NOW)));
+      expect(results.filter((r) => r.kind === 'claimed')).toHaveLength(1);
+      expect(results.filter((r) => r.kind === 'in_progress')).toHaveLength(11);
+    });
+
+    it('sweeps keys past their time, answered or not, in batches, and leaves the others', async () => {
+      for (const [i, key] of ['old-1', 'old-2', 'old-3'].entries()) {
+        const c = claimOf({ key });
+        await store.claimIdempotencyKey(c, NOW + i);
+        if (i === 0) await store.answerIdempotencyKey('t1', key, c.holder, { kind: 'video', jobId: c.jobId });
+      }
+      await store.claimIdempotencyKey(claimOf({ key: 'young' }), NOW + TTL);
+      expect(await store.sweepIdempotencyKeys(NOW + TTL + 10, 2)).toBe(2);
+      expect(await store.sweepIdempotencyKeys(NOW + TTL + 10, 2)).toBe(1);
+      expect(await store.sweepIdempotencyKeys(NOW + TTL + 10, 2)).toBe(0);
+      expect(await store.claimIdempotencyKey(claimOf({ key: 'young' }), NOW + TTL + 10)).toEqual({ kind: 'in_progress' });
+    });
   });
 
   it('survives being reopened', async () => {

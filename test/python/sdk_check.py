@@ -265,6 +265,30 @@ def check_bad_model(client: openai.OpenAI) -> None:
         fail(label, f"expected BadRequestError, got a video {v.id!r}")
 
 
+def check_idempotency_key(client: openai.OpenAI, model: str, reference: Any) -> None:
+    """The SDK sends no key of its own; one passed per request (extra_headers) makes a repeat answer the first video."""
+    key = f"sdk-check-{os.getpid()}-{time.time_ns()}"
+    headers = {"Idempotency-Key": key}
+    label = f"videos.create({model!r}, Idempotency-Key) twice"
+    # A reference file: multipart in 3.x, so the repeat goes out with another boundary.
+    first = call(label, lambda: client.videos.with_raw_response.create(model=model, prompt="idempotent", seconds="8", input_reference=reference, extra_headers=headers))
+    again = call(label, lambda: client.videos.with_raw_response.create(model=model, prompt="idempotent", seconds="8", input_reference=reference, extra_headers=headers))
+    expect(first.parse().id == again.parse().id, label, f"two videos: {first.parse().id!r} and {again.parse().id!r}")
+    expect(again.headers.get("idempotent-replayed") == "true", label, f"idempotent-replayed is {again.headers.get('idempotent-replayed')!r}")
+    ok(f"{label}: one video {first.parse().id!r}, the repeat marked as replayed")
+    label = f"videos.create({model!r}, same Idempotency-Key, another prompt)"
+    try:
+        v = client.videos.create(model=model, prompt="another", seconds="8", input_reference=reference, extra_headers=headers)
+    except openai.ConflictError as e:
+        body = e.body if isinstance(e.body, dict) else {}
+        expect(body.get("code") == "idempotency_key_reused", label, f"body={e.body!r}")
+        ok(f"{label} raises ConflictError idempotency_key_reused")
+    except Exception as e:  # noqa: BLE001
+        fail(label, f"expected ConflictError, got {describe_error(e)}")
+    else:
+        fail(label, f"expected ConflictError, got a video {v.id!r}")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("base_url", nargs="?", default=os.environ.get("GATEWAY_URL") or os.environ.get("OPENAI_BASE_URL"))
@@ -324,6 +348,7 @@ def main(argv: list[str]) -> int:
             video_bytes=args.video_bytes,
         )
         check_bad_model(client)
+        check_idempotency_key(client, args.multi_reference_model, reference)
     except CheckFailed as e:
         print(f"FAIL {e}", flush=True)
         return 1

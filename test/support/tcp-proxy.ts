@@ -9,6 +9,7 @@ export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private mode: 'forward' | 'blackhole' = 'forward';
+  private answersToDrop = 0;
   port = 0;
 
   constructor(
@@ -19,10 +20,24 @@ export class TcpProxy {
     const server = createServer((client) => {
       if (this.mode === 'blackhole') return this.hold(client);
       const upstream = connect(this.target.port, this.target.host);
+      // Whether the server has begun answering the client's latest request (HTTP/1.1: one at a time).
+      let answering = false;
       this.hold(client);
       this.hold(upstream);
-      client.on('data', (d) => this.mode === 'forward' && upstream.write(d));
-      upstream.on('data', (d) => this.mode === 'forward' && client.write(d));
+      client.on('data', (d) => {
+        if (this.mode !== 'forward') return;
+        answering = false;
+        upstream.write(d);
+      });
+      upstream.on('data', (d) => {
+        if (this.mode !== 'forward') return;
+        if (this.answersToDrop > 0 && !answering) {
+          this.answersToDrop--;
+          return client.destroy();
+        }
+        answering = true;
+        client.write(d);
+      });
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
@@ -52,6 +67,14 @@ export class TcpProxy {
   /** Connections stay open, new ones are accepted, and no byte goes through in either direction. */
   blackhole(): void {
     this.mode = 'blackhole';
+  }
+
+  /**
+   * The next `n` answers the server begins are cut instead, with their connections: the server did the work,
+   * and the client never hears of it (an answer lost to a dropped connection).
+   */
+  dropNextAnswers(n: number): void {
+    this.answersToDrop = n;
   }
 
   /** Back in service on the same port. */
