@@ -83,9 +83,17 @@ export async function postJson(url: string, body: unknown, key = CLIENT_KEY) {
   return { res, body: (await res.json()) as any };
 }
 
-/** A clock the test can move forward: minute windows, UTC days and job ages without waiting. */
+const DAY_MS = 86_400_000;
+/** Tests advance the clock by up to hours; starting this close to a UTC midnight, one would cross it. */
+const DAY_END_MARGIN_MS = 8 * 3_600_000;
+
+/**
+ * A clock the test can move forward: minute windows, UTC days and job ages without waiting. It starts clear
+ * of the end of the UTC day (moved back when the real time is within the margin), so that a day's usage read
+ * after an advance is the day the job was charged to, whatever the hour the suite runs at.
+ */
 export class TestClock implements Clock {
-  offsetMs = 0;
+  offsetMs = DAY_MS - (Date.now() % DAY_MS) < DAY_END_MARGIN_MS ? -DAY_END_MARGIN_MS : 0;
   now(): number {
     return Date.now() + this.offsetMs;
   }
