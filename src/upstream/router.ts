@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { invalidRequest, upstreamBadGateway, upstreamUnavailable } from '../http/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -156,13 +157,9 @@ class Upstream {
     return undefined;
   }
 
-  /** The key that created the job; the first one when that key is gone from the configuration. */
-  keyFor(fp: string | null): string {
-    return this.keyRecordFor(fp).key;
-  }
-
-  keyRecordFor(fp: string | null): Key {
-    return this.keys.find((k) => k.fp === fp) ?? this.keys[0]!;
+  /** The key that created the job, if it is still configured. */
+  keyOf(fp: string | null): Key | undefined {
+    return this.keys.find((k) => k.fp === fp);
   }
 
   record(ms: number, error: boolean): void {
@@ -201,6 +198,8 @@ class Upstream {
 export class UpstreamRouter {
   private readonly upstreams: readonly Upstream[];
   private readonly byId: ReadonlyMap<string, Upstream>;
+  /** Jobs already reported for a key gone from the configuration: each is reported once. */
+  private readonly keyMissingTold = new LRUCache<string, true>({ max: 10_000 });
 
   constructor(
     specs: readonly UpstreamSpec[],
@@ -286,24 +285,28 @@ export class UpstreamRouter {
    */
   async derive(call: DerivedCall, source: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<Placement> {
     const up = this.of(source);
-    const key = up.keyRecordFor(source.upstreamKeyFp);
+    const key = this.keyFor(up, source);
     const task = await this.call(up, 'create', ctx, timing, () => up.provider.derive(call, refOf(source), up.upstreamModel(source.model), key.key, ctx, timing));
     return { task, upstream: up.spec.id, keyFingerprint: key.fp };
   }
 
-  status(job: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
+  // Async, as every call about a job: an upstream no longer configured is a rejection for the caller to handle.
+  async status(job: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
     const up = this.of(job);
-    return this.call(up, 'status', ctx, timing, () => up.provider.status(refOf(job), up.keyFor(job.upstreamKeyFp), ctx, timing));
+    const { key } = this.keyFor(up, job);
+    return this.call(up, 'status', ctx, timing, () => up.provider.status(refOf(job), key, ctx, timing));
   }
 
-  content(job: JobRecord, opts: ContentOptions, ctx: CallContext, timing?: UpstreamTiming): Promise<ContentStream> {
+  async content(job: JobRecord, opts: ContentOptions, ctx: CallContext, timing?: UpstreamTiming): Promise<ContentStream> {
     const up = this.of(job);
-    return this.call(up, 'content', ctx, timing, () => up.provider.content(refOf(job), up.keyFor(job.upstreamKeyFp), opts, ctx, timing));
+    const { key } = this.keyFor(up, job);
+    return this.call(up, 'content', ctx, timing, () => up.provider.content(refOf(job), key, opts, ctx, timing));
   }
 
-  delete(job: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<void> {
+  async delete(job: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<void> {
     const up = this.of(job);
-    return this.call(up, 'delete', ctx, timing, () => up.provider.delete(refOf(job), up.keyFor(job.upstreamKeyFp), ctx, timing));
+    const { key } = this.keyFor(up, job);
+    return this.call(up, 'delete', ctx, timing, () => up.provider.delete(refOf(job), key, ctx, timing));
   }
 
   /** Readiness: some upstream answers. */
@@ -341,6 +344,21 @@ export class UpstreamRouter {
       first.score -= total;
       return [first, ...group.filter((u) => u !== first).sort((a, b) => b.score - a.score)];
     });
+  }
+
+  /**
+   * The key that created the job; the upstream's first one when that key is gone from the configuration, which
+   * the operator hears of (once per job: the log line names the key by its fingerprint only) and can count.
+   */
+  private keyFor(up: Upstream, job: JobRecord): Key {
+    const key = up.keyOf(job.upstreamKeyFp);
+    if (key) return key;
+    if (job.upstreamKeyFp !== null && !this.keyMissingTold.has(job.id)) {
+      this.keyMissingTold.set(job.id, true);
+      this.deps.metrics.upstreamKeyMissing(up.spec.id);
+      this.deps.logger.warn({ videoId: job.id, upstream: up.spec.id, key: job.upstreamKeyFp }, "the job's upstream key is no longer configured; using the upstream's first key");
+    }
+    return up.keys[0]!;
   }
 
   private of(job: JobRecord): Upstream {
