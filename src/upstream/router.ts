@@ -293,8 +293,15 @@ export class UpstreamRouter {
   // Async, as every call about a job: an upstream no longer configured is a rejection for the caller to handle.
   async status(job: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
     const up = this.of(job);
-    const { key } = this.keyFor(up, job);
-    return this.call(up, 'status', ctx, timing, () => up.provider.status(refOf(job), key, ctx, timing));
+    const key = this.keyFor(up, job);
+    try {
+      return await this.call(up, 'status', ctx, timing, () => up.provider.status(refOf(job), key.key, ctx, timing));
+    } catch (err) {
+      // Another key (another account, on a reseller) need not see the task: its "no such task" is no proof that
+      // the upstream lost it, so the job is not ended for it (the age limit ends it, should it never be seen again).
+      if (job.upstreamKeyFp !== null && key.fp !== job.upstreamKeyFp && failureOf(err)?.lost) throw upstreamBadGateway("The upstream does not show this video to the gateway's current key.");
+      throw err;
+    }
   }
 
   async content(job: JobRecord, opts: ContentOptions, ctx: CallContext, timing?: UpstreamTiming): Promise<ContentStream> {
@@ -356,7 +363,7 @@ export class UpstreamRouter {
     if (job.upstreamKeyFp !== null && !this.keyMissingTold.has(job.id)) {
       this.keyMissingTold.set(job.id, true);
       this.deps.metrics.upstreamKeyMissing(up.spec.id);
-      this.deps.logger.warn({ videoId: job.id, upstream: up.spec.id, key: job.upstreamKeyFp }, "the job's upstream key is no longer configured; using the upstream's first key");
+      this.deps.logger.warn({ videoId: job.id, upstream: up.spec.id, keyFingerprint: job.upstreamKeyFp }, "the job's upstream key is no longer configured; using the upstream's first key");
     }
     return up.keys[0]!;
   }
