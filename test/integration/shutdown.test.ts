@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UpstreamSimulator } from '../../src/simulator/server.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
 import { spawnGateway, type ChildGateway } from '../support/child-gateway.js';
-import { CLIENT_KEY, UPSTREAM_KEY, auth, postJson } from '../support/harness.js';
+import { flaky, type FlakyStore } from '../support/flaky-store.js';
+import { CLIENT_KEY, UPSTREAM_KEY, auth, postJson, startHarness } from '../support/harness.js';
 
 /**
  * SIGTERM while the upstream holds a create: the gateway process of its own (as `npm start` runs it), a
@@ -42,8 +44,8 @@ async function gateway(shutdownMs: number): Promise<ChildGateway> {
 }
 
 /** The create's answer, or how its connection failed. */
-const createOn = (child: ChildGateway) =>
-  postJson(`${child.url}/v1/videos`, { model: 'grok-imagine-video', prompt: 'a fox' }).then(
+const createOn = (url: string) =>
+  postJson(`${url}/v1/videos`, { model: 'grok-imagine-video', prompt: 'a fox' }).then(
     ({ res, body }) => ({ status: res.status, shouldRetry: res.headers.get('x-should-retry'), body }),
     (err: Error) => ({ status: 0, shouldRetry: null, body: { failure: String(err.cause ?? err) } }),
   );
@@ -53,7 +55,7 @@ describe('SIGTERM with a create still waiting on the upstream', () => {
     const child = await gateway(4_000);
     // The upstream answers nothing for far longer than the drain (and than UPSTREAM_TIMEOUT_MS would allow).
     sim.stallMs = 120_000;
-    const answer = createOn(child);
+    const answer = createOn(child.url);
     await expect.poll(() => sim.creates().length, { timeout: 10_000, interval: 20 }).toBe(1);
     const started = performance.now();
     const exit = child.stop('SIGTERM');
@@ -73,7 +75,7 @@ describe('SIGTERM with a create still waiting on the upstream', () => {
     sim.slowAnswersMs = 6_400;
     // Still queued in the create's answer: only a poll with the recorded task id can find it completed.
     sim.completeAfterMs = 2_000;
-    const answer = createOn(child);
+    const answer = createOn(child.url);
     await expect.poll(() => sim.creates().length, { timeout: 10_000, interval: 20 }).toBe(1);
     const exit = child.stop('SIGTERM');
     expect(await answer).toMatchObject({ status: 503, shouldRetry: 'false', body: { error: { code: 'shutting_down' } } });
@@ -90,4 +92,29 @@ describe('SIGTERM with a create still waiting on the upstream', () => {
     expect(sim.requests.at(-1)!.path).toBe(`/v1/videos/${[...sim.tasks.keys()][0]}`);
     expect(await again.stop('SIGTERM')).toBe(0);
   }, 60_000);
+});
+
+describe('a create admitted only after the drain answered the creates in flight', () => {
+  it('is not sent upstream: refunded, and a 503 the SDKs may retry elsewhere', async () => {
+    let store!: FlakyStore;
+    const h = await startHarness({ upstream: { sim, url: upstreamUrl }, wrapStore: (s) => (store = flaky(s)).store });
+    let admit!: () => void;
+    const admitted = new Promise<void>((resolve) => (admit = resolve));
+    store.before('admitJob', () => admitted);
+    const answer = createOn(h.url);
+    await expect.poll(() => store.calls('admitJob'), { interval: 10 }).toBe(1);
+    // 5 s: creates in flight are answered at 3.5 s, connections cut at 4.5 s; this one is admitted at 3.9 s.
+    const drained = h.gw.shutdown(5_000);
+    await new Promise((r) => setTimeout(r, 3_900));
+    admit();
+    const got = await answer;
+    expect(got).toMatchObject({ status: 503, shouldRetry: null, body: { error: { code: 'shutting_down' } } });
+    expect(got.body.error.message).toMatch(/nothing was sent upstream/);
+    await drained;
+    expect(sim.creates()).toHaveLength(0);
+    const after = SqliteStore.inDataDir(h.dataDir);
+    expect(await after.usage('default', Date.now(), 1)).toMatchObject({ activeJobs: 0, day: { video_seconds: 0, video_seconds_reserved: 0 } });
+    await after.close();
+    await h.close();
+  }, 30_000);
 });
