@@ -31,6 +31,9 @@ const DRAIN_SWEEP_MS = 100;
 const CREATE_ANSWER_RESERVE_MS = 3_000;
 /** The drain's last stretch: upstream calls still in flight are cut, their creates refunded, the store closed. */
 const CLOSE_RESERVE_MS = 1_000;
+/** The most of a short deadline that either reserve takes. */
+const CREATE_ANSWER_RESERVE_SHARE = 0.3;
+const CLOSE_RESERVE_SHARE = 0.1;
 const RECONCILE_LEASE_MIN_MS = 60_000;
 
 export interface GatewayOptions {
@@ -203,11 +206,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       // Keep-alive connections turn idle as their last response (a download, say) ends: close each then.
       const sweeper = setInterval(() => server.closeIdleConnections(), DRAIN_SWEEP_MS);
       server.closeIdleConnections();
-      await until(deadlineMs - Math.min(CREATE_ANSWER_RESERVE_MS, deadlineMs * 0.3), closed);
+      await until(deadlineMs - Math.min(CREATE_ANSWER_RESERVE_MS, deadlineMs * CREATE_ANSWER_RESERVE_SHARE), closed);
       // Answered now, while their connections are still open; each create runs on, so that a job the upstream
       // accepts before the cut is still recorded.
       jobs.answerCreatesNow();
-      const cutAt = deadlineMs - Math.min(CLOSE_RESERVE_MS, deadlineMs * 0.1);
+      const cutAt = deadlineMs - Math.min(CLOSE_RESERVE_MS, deadlineMs * CLOSE_RESERVE_SHARE);
       await until(cutAt, Promise.all([closed, jobs.createsSettled()]));
       clearInterval(sweeper);
       server.closeAllConnections();
