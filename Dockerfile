@@ -37,6 +37,7 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "dist/healthcheck.js"]
 # Node runs as PID 1 without an init: main.ts handles SIGTERM/SIGINT itself (drain, then exit 0) and the
 # gateway starts no child processes, so there are no zombies to reap. Give `docker stop` more than
-# SHUTDOWN_TIMEOUT_MS (25 s) of grace, e.g. `--stop-timeout 30`, or the drain is cut short by SIGKILL.
+# SHUTDOWN_TIMEOUT_MS (25 s) of grace, e.g. `--stop-timeout 30` (docker-compose.yml: stop_grace_period 30s),
+# or the drain is cut short by SIGKILL and an accepted job may go unrecorded.
 STOPSIGNAL SIGTERM
 CMD ["node", "dist/main.js"]

@@ -24,6 +24,16 @@ import { WebhookSender } from './webhooks/sender.js';
 import { WebhookWorker } from './webhooks/worker.js';
 
 const DRAIN_SWEEP_MS = 100;
+/**
+ * Creates still waiting on the upstream this long before the drain deadline are answered then (an error with
+ * `x-should-retry: false`) rather than dropped with their connection, which the SDKs would retry.
+ */
+const CREATE_ANSWER_RESERVE_MS = 3_000;
+/** The drain's last stretch: upstream calls still in flight are cut, their creates refunded, the store closed. */
+const CLOSE_RESERVE_MS = 1_000;
+/** The most of a short deadline that either reserve takes. */
+const CREATE_ANSWER_RESERVE_SHARE = 0.3;
+const CLOSE_RESERVE_SHARE = 0.1;
 const RECONCILE_LEASE_MIN_MS = 60_000;
 
 export interface GatewayOptions {
@@ -176,25 +186,40 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const url = urlOf(server);
 
   let closing: Promise<void> | undefined;
+  /**
+   * The drain, all of it within `deadlineMs` (SHUTDOWN_TIMEOUT_MS, which the container's stop timeout must
+   * exceed): requests and downloads finish; creates still waiting on the upstream near the end are answered;
+   * at the cut, whatever is left is ended, accepted jobs recorded, and the store closed.
+   */
   const shutdown = (deadlineMs = config.shutdownTimeoutMs) =>
     (closing ??= (async () => {
+      const startedAt = performance.now();
+      /** `work`, or the moment `atMs` into the drain, whichever comes first. */
+      const until = async (atMs: number, work: Promise<unknown>) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, startedAt + atMs - performance.now()))));
+        await Promise.race([work.catch((err: unknown) => logger.error({ err: { message: (err as Error).message } }, 'drain step failed')), late]);
+        clearTimeout(timer);
+      };
       draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // Keep-alive connections turn idle as their last response (a download, say) ends: close each then.
       const sweeper = setInterval(() => server.closeIdleConnections(), DRAIN_SWEEP_MS);
       server.closeIdleConnections();
-      let timer: NodeJS.Timeout | undefined;
-      const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)));
-      await Promise.race([closed, deadline]);
+      await until(deadlineMs - Math.min(CREATE_ANSWER_RESERVE_MS, deadlineMs * CREATE_ANSWER_RESERVE_SHARE), closed);
+      // Answered now, while their connections are still open; each create runs on, so that a job the upstream
+      // accepts before the cut is still recorded.
+      jobs.answerCreatesNow();
+      const cutAt = deadlineMs - Math.min(CLOSE_RESERVE_MS, deadlineMs * CLOSE_RESERVE_SHARE);
+      await until(cutAt, Promise.all([closed, jobs.createsSettled()]));
       clearInterval(sweeper);
-      clearTimeout(timer);
       server.closeAllConnections();
-      await reconciler.stop();
-      await webhooks.stop();
-      await webhookSender.close();
-      await requests.stop();
-      await upstream.close();
-      await store.close();
+      const background = Promise.all([reconciler.stop(), webhooks.stop()]);
+      // Cuts every upstream call still in flight: a create cut here is refunded as one whose answer never came.
+      await until(deadlineMs, upstream.close());
+      await until(deadlineMs, Promise.all([background, webhookSender.close(), jobs.close()]));
+      await until(deadlineMs, requests.stop());
+      await until(deadlineMs, store.close());
       // Last, so that the drain itself can be watched.
       metricsServer?.closeAllConnections();
       metricsServer?.close();

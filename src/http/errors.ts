@@ -196,6 +196,35 @@ export const createOutcomeUnknown = () =>
     headers: NO_RETRY,
   });
 
+/**
+ * The upstream accepted a create that the store would not record in time: the video exists and the gateway
+ * keeps trying to record it, so the SDKs must not start a second one.
+ */
+export const createNotRecorded = () =>
+  new ApiError({
+    status: 503,
+    type: 'server_error',
+    message: 'The upstream accepted the video, but the gateway cannot reach its database to record it; it keeps trying, and the video then appears in GET /v1/videos. Not retrying automatically.',
+    code: 'store_unavailable',
+    headers: NO_RETRY,
+  });
+
+/**
+ * A create the drain answered before the upstream did, rather than dropping its connection (which the SDKs
+ * retry). `maybeCreated`: the upstream call had begun, so no retry; otherwise nothing was sent and another
+ * replica may take it.
+ */
+export const shuttingDown = (maybeCreated: boolean) =>
+  new ApiError({
+    status: 503,
+    type: 'server_error',
+    message: maybeCreated
+      ? 'The gateway is shutting down and the upstream has not answered yet. It may still have started the video (it then appears in GET /v1/videos); not retrying automatically.'
+      : 'The gateway is shutting down; nothing was sent upstream. Retry the request.',
+    code: 'shutting_down',
+    headers: maybeCreated ? NO_RETRY : { 'retry-after': '1' },
+  });
+
 export function toErrorBody(err: ApiError): ErrorBody {
   return { error: { message: err.message, type: err.type, param: err.param, code: err.code } };
 }

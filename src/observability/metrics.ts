@@ -74,6 +74,8 @@ export class Metrics {
   private readonly refusals: Counter<'limit' | 'scope'>;
   private readonly seconds: Record<Charge, Counter<'team'>>;
   private readonly uncertain: Counter;
+  private readonly unrecorded: Counter;
+  private readonly keyMissing: Counter<'upstream'>;
   private readonly webhooks: Record<WebhookResult, CounterChild>;
   private store: { store: Store; clock: Clock } | undefined;
   private createBuffer: { usage(): number } | undefined;
@@ -126,6 +128,17 @@ export class Metrics {
     this.uncertain = new Counter({
       name: 'gateway_uncertain_creates_total',
       help: 'Creates whose upstream answer never arrived (timeout, reset, garbled): refunded, though the upstream may have started a job.',
+      registers,
+    });
+    this.unrecorded = new Counter({
+      name: 'gateway_unrecorded_upstream_jobs_total',
+      help: 'Jobs the upstream accepted that the store still had not recorded when the process stopped (each logged with its upstream task id).',
+      registers,
+    });
+    this.keyMissing = new Counter({
+      name: 'gateway_upstream_key_missing_total',
+      help: "Jobs whose upstream key is no longer configured, called about with their upstream's first key instead (once per job and process), by upstream.",
+      labelNames: ['upstream'],
       registers,
     });
     const webhooks = new Counter({
@@ -213,6 +226,14 @@ export class Metrics {
 
   uncertainCreate(): void {
     this.uncertain.inc();
+  }
+
+  unrecordedJob(): void {
+    this.unrecorded.inc();
+  }
+
+  upstreamKeyMissing(upstream: string): void {
+    this.keyMissing.labels(upstream).inc();
   }
 
   webhookDelivery(result: WebhookResult): void {

@@ -6,8 +6,9 @@ export const REQUEST_FLUSH_MS = 1_000;
 
 /**
  * Requests of keys and teams without a per-minute limit need counting (for usage) but no admission, so
- * they are summed in memory and written once a second instead of costing a store transaction each. A
- * crash loses at most a second of these counts; no budget depends on them.
+ * they are summed in memory and written once a second instead of costing a store transaction each. A batch
+ * the store refuses (it is down) is kept and written with the next one; a crash loses what is unwritten,
+ * at least a second of these counts. No budget depends on them.
  */
 export class RequestCounter {
   private pending = new Map<string, { teamId: string; keyId: string; atMs: number; count: number }>();
@@ -30,9 +31,20 @@ export class RequestCounter {
 
   async flush(): Promise<void> {
     if (this.pending.size === 0) return;
-    const batch = [...this.pending.values()];
+    const batch = this.pending;
     this.pending = new Map();
-    await this.store.countRequests(batch);
+    try {
+      await this.store.countRequests([...batch.values()]);
+    } catch (err) {
+      // One statement (one transaction): a failure wrote none of it, but for an answer lost after the commit,
+      // which then counts twice, the lesser harm. Back into the counts, beside any made meanwhile.
+      for (const [id, entry] of batch) {
+        const later = this.pending.get(id);
+        if (later) later.count += entry.count;
+        else this.pending.set(id, entry);
+      }
+      throw err;
+    }
   }
 
   start(): void {

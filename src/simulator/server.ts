@@ -282,6 +282,11 @@ export class UpstreamSimulator {
   slowAnswersMs = 0;
   /** Labels video files with this content-encoding (as if stored pre-compressed); the bytes stay as they are. */
   contentEncoding: string | undefined;
+  /**
+   * How a new-api simulator answers about a task it does not know: 400 `task_not_exist`, as new-api does
+   * (for an unknown task and for another account's alike), or a plain 404 as other resellers do.
+   */
+  unknownTask: 'task_not_exist' | 'not_found' = 'task_not_exist';
   /** Video downloads being answered now: a download ends when its last byte is sent or its connection closes. */
   openDownloads = 0;
   readonly kind: 'newapi' | 'xai';
@@ -406,6 +411,13 @@ export class UpstreamSimulator {
     res.end(JSON.stringify({ error: { message, type: 'new_api_error', param, code: status === 400 ? 'invalid_request' : 'error' } }));
   }
 
+  /** new-api's task error: `{code, message, data}`, not the `{error:{…}}` of its relay errors. */
+  private noSuchTask(res: ServerResponse) {
+    if (this.unknownTask === 'not_found') return this.error(res, 404, 'task not found');
+    res.writeHead(400, { 'content-type': 'application/json', server: 'new-api' });
+    res.end(JSON.stringify({ code: 'task_not_exist', message: 'task_not_exist', data: null }));
+  }
+
   private async json(res: ServerResponse, body: unknown, status = 200) {
     const text = JSON.stringify(body);
     if (this.slowAnswersMs) await new Promise((r) => setTimeout(r, this.slowAnswersMs));
@@ -431,7 +443,8 @@ export class UpstreamSimulator {
     if (req.method === 'POST' && (remix || url.pathname === '/v1/videos/extensions')) return this.deriveNewApi(req, res, body, remix ? decodeURIComponent(remix[1]!) : undefined);
     const m = /^\/v1\/videos\/([^/]+)(\/content)?$/.exec(url.pathname);
     const task = m ? this.tasks.get(decodeURIComponent(m[1]!)) : undefined;
-    if (!m || !task || task.deleted) return this.error(res, 404, 'task not found');
+    if (!m) return this.error(res, 404, 'not found');
+    if (!task || task.deleted) return this.noSuchTask(res);
     if (req.method === 'DELETE' && !m[2]) {
       task.deleted = true;
       return this.json(res, { id: task.id, object: 'video', deleted: true });
@@ -516,6 +529,7 @@ export class UpstreamSimulator {
       if (typeof b.start_time !== 'number' || b.start_time < 0 || b.start_time > Number(source.seconds)) reject('start_time must lie within the source video', 'start_time');
       return this.json(res, this.taskJson(this.derivedTask(id, source, 'extension', b.prompt as string, String(duration))));
     } catch (err) {
+      if (err instanceof Rejection && err.status === 404) return this.noSuchTask(res);
       if (err instanceof Rejection) return this.error(res, err.status, err.message, err.param);
       throw err;
     }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Charge, JobRecord } from './types.js';
+import type { Charge, HeldReservation, JobRecord, ReservationOnDelete } from './types.js';
 
 /** What an abandoned create's hidden record says, for an operator reading the store. */
 export const ABANDONED = { code: 'create_abandoned', message: 'The create got no answer from the upstream in time; its reservation was refunded.' };
@@ -7,6 +7,9 @@ export const ABANDONED = { code: 'create_abandoned', message: 'The create got no
 export const isAbandoned = (job: JobRecord) => job.upstreamId === null && job.charge === 'refunded' && job.error?.code === ABANDONED.code;
 /** Deleted by its team while the create was on its way, and refunded then because the outcome was unknown. */
 export const isDeletedPending = (job: JobRecord) => job.upstreamId === null && job.charge === 'refunded' && !isAbandoned(job);
+
+/** What a delete does with the reservation `job` (as its transaction found it) still holds. */
+export const heldOnDelete = (held: ReservationOnDelete, job: JobRecord): HeldReservation => (typeof held === 'function' ? held(job) : held);
 
 /** How a shift of a job's seconds (reserved and settled deltas) is reported to a ChargeListener. */
 export function chargeMove(reserved: number, settled: number): [Charge, number] {

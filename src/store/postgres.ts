@@ -5,7 +5,7 @@ import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type
 import { isTerminal } from '../videos/dialects/task.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
 import { ChangeFeed } from './changes.js';
-import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
+import { ABANDONED, chargeMove, heldOnDelete, isAbandoned, isDeletedPending } from './lifecycle.js';
 import { answerKey, claimKey, releaseKey, renewKey, sweepKeys, type PgQuery } from './idempotency-postgres.js';
 import { PgListener } from './postgres-listen.js';
 import { migrate } from './postgres-migrations.js';
@@ -24,6 +24,7 @@ import {
   type IdempotencyClaim,
   type IdempotencyClaimRequest,
   type IdempotentAnswer,
+  type ReservationOnDelete,
   type ImportSummary,
   type JobRecord,
   type ListOptions,
@@ -675,12 +676,12 @@ export class PostgresStore implements Store {
     await this.q(this.pool, `UPDATE jobs SET updated_at_ms = ${nowMs(2)} WHERE id = $1`, [id, this.at(nowArg)]);
   }
 
-  deleteJob(teamId: string, id: string, nowArg: number, held: HeldReservation): Promise<boolean> {
+  deleteJob(teamId: string, id: string, nowArg: number, held: ReservationOnDelete): Promise<boolean> {
     return this.tx(async (c, moves, told) => {
       const [row] = await this.q(c, 'SELECT * FROM jobs WHERE id = $1 AND team_id = $2 AND deleted_at IS NULL FOR UPDATE', [id, teamId]);
       if (!row) return false;
       const job = toJob(row);
-      const charge = job.charge !== 'reserved' ? job.charge : held === 'settle' ? 'settled' : 'refunded';
+      const charge = job.charge !== 'reserved' ? job.charge : heldOnDelete(held, job) === 'settle' ? 'settled' : 'refunded';
       await this.q(c, `UPDATE jobs SET deleted_at = ${nowMs(2)}, charge = $3 WHERE id = $1`, [id, this.at(nowArg), charge]);
       if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
       await this.notify(c, told, { kind: 'job', jobId: id, deleted: true });

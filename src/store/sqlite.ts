@@ -6,7 +6,7 @@ import { isTerminal } from '../videos/dialects/task.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
 import { ChangeFeed, LocalClaims } from './changes.js';
 import { SqliteIdempotency } from './idempotency-sqlite.js';
-import { ABANDONED, chargeMove, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
+import { ABANDONED, chargeMove, heldOnDelete, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
 import { rowMappers, type Row } from './rows.js';
 import type {
   Admission,
@@ -20,6 +20,7 @@ import type {
   IdempotencyClaim,
   IdempotencyClaimRequest,
   IdempotentAnswer,
+  ReservationOnDelete,
   JobRecord,
   ListOptions,
   NewJob,
@@ -387,12 +388,13 @@ export class SqliteStore implements Store {
     this.s.touch.run(nowMs, id);
   }
 
-  async deleteJob(teamId: string, id: string, nowMs: number, held: HeldReservation): Promise<boolean> {
+  async deleteJob(teamId: string, id: string, nowMs: number, held: ReservationOnDelete): Promise<boolean> {
     const deleted = this.db
       .transaction(() => {
         const row = this.s.jobForTeam.get(id, teamId) as Row | undefined;
         if (!row) return false;
-        this.settle(toJob(row), held === 'settle');
+        const job = toJob(row);
+        if (job.charge === 'reserved') this.settle(job, heldOnDelete(held, job) === 'settle');
         return this.s.markDeleted.run(nowMs, id, teamId).changes === 1;
       })
       .immediate();

@@ -110,6 +110,11 @@ export type CreateTeamResult = { readonly ok: true; readonly team: Team } | { re
 
 /** What becomes of the reservation a deleted job still holds. */
 export type HeldReservation = 'settle' | 'refund';
+/**
+ * A delete's decision on a reservation: given, or taken on the job as the delete's transaction finds it (so
+ * that a create activated after the caller read the job is seen). Asked only of a job still holding one.
+ */
+export type ReservationOnDelete = HeldReservation | ((job: JobRecord) => HeldReservation);
 
 export interface TeamUsage {
   readonly day: PeriodUsage;
@@ -320,7 +325,7 @@ export interface Store {
    * reservation it still holds is settled (`'settle'`: the job was running) or refunded (`'refund'`: its
    * outcome could not be learned), once, in the same transaction; a job that had ended keeps its charge.
    */
-  deleteJob(teamId: string, id: string, nowMs: number, held: HeldReservation): Promise<boolean>;
+  deleteJob(teamId: string, id: string, nowMs: number, held: ReservationOnDelete): Promise<boolean>;
   /** Jobs still running upstream, least recently refreshed first. */
   activeJobs(limit: number): Promise<JobRecord[]>;
   /**

@@ -69,8 +69,9 @@ export interface FailureInfo {
   /** What the upstream said, keys redacted: for the log only (it may name the operator's hosts). */
   readonly detail?: string;
   /**
-   * The status endpoint answered 404: the upstream no longer knows the task (it restarted, or purged it).
-   * Only that definite answer, never a timeout or a 5xx: the job can then be ended on the gateway's authority.
+   * The status endpoint answered 404 (or new-api's 400 `task_not_exist`): the upstream no longer knows the task
+   * (it restarted, or purged it). Only that definite answer, never a timeout or a 5xx: the job can then be ended
+   * on the gateway's authority.
    */
   readonly lost?: true;
 }
@@ -84,6 +85,8 @@ const classified = (err: ApiError, info: FailureInfo): ApiError => {
 };
 
 export const USER_AGENT = 'grok-video-gateway/0.1';
+/** new-api's answer (with HTTP 400) about a task it does not know, or that another account made: its 404. */
+const TASK_NOT_EXIST = 'task_not_exist';
 /** The id of the upstream that UPSTREAM_BASE_URL and UPSTREAM_API_KEY describe. */
 export const DEFAULT_UPSTREAM_ID = 'default';
 const MAX_JSON_BYTES = 1024 * 1024;
@@ -192,8 +195,12 @@ export class UpstreamTransport {
     if (typeof result === 'number') timing.status = result;
   }
 
+  /**
+   * Ends every call still in flight (a graceful close would wait out UPSTREAM_TIMEOUT_MS, past any drain
+   * deadline): the drain calls it once it has waited for them as long as it may.
+   */
   close(): Promise<void> {
-    return this.pool.close();
+    return this.pool.destroy();
   }
 
   private headers(extra: Record<string, string>, key: string | null, ctx: CallContext): Record<string, string> {
@@ -237,7 +244,7 @@ export class UpstreamTransport {
    */
   private statusError(s: number, headers: BufferedResponse['headers'], text: string, op: UpstreamOperation): ApiError {
     const isCreate = op === 'create';
-    const { message: raw, param } = upstreamErrorText(text);
+    const { message: raw, param, code } = upstreamErrorText(text);
     const actionable = s >= 400 && s < 500 && s !== 429 && s !== 401 && s !== 403;
     const message = actionable ? clientSafeUpstreamText(raw, this.opts.secrets) : '';
     const said = message ? ` Upstream said: ${message}` : '';
@@ -253,10 +260,13 @@ export class UpstreamTransport {
     if (s === 401 || s === 403) {
       return classified(upstreamBadGateway("The upstream refused the gateway's credentials; the operator must check the upstream keys."), { refusal: 'key_rejected', upstreamFault: false, ...detail });
     }
-    if (s === 404) {
+    if (s === 404 || (s === 400 && code === TASK_NOT_EXIST)) {
       const err = notFound(`The upstream has no such video.${said}`, null, 'video_not_found');
       return op === 'status' ? classified(err, { upstreamFault: false, lost: true, ...detail }) : err;
     }
+    // A poll is the client's valid request about its own video: the upstream refusing it is the upstream's
+    // failure (logged by the router with the upstream's words), never the client's invalid request.
+    if (op === 'status' && s >= 400 && s < 500) return classified(upstreamBadGateway(`The upstream refused the status request (HTTP ${s}).`), { upstreamFault: false, ...detail });
     if (s === 413) return tooLarge(`The upstream refused the request as too large.${said}`);
     if (s >= 400 && s < 500) return invalidRequest(`The upstream rejected the request.${said}`, param, 'upstream_rejected');
     if (s === 503) return classified(upstreamBadGateway('The upstream is unavailable (HTTP 503).'), { refusal: 'unavailable', upstreamFault: true, ...detail });
@@ -265,19 +275,20 @@ export class UpstreamTransport {
 }
 
 /**
- * An upstream error body's message and param, in either shape the upstreams use: `{error:{message,param}}`
- * (new-api, OpenAI) or `{code, error: "message"}` (xAI).
+ * An upstream error body's message, param and code, in each shape the upstreams use: `{error:{message,param,code}}`
+ * (new-api, OpenAI), `{code, message}` (new-api's task errors) or `{code, error: "message"}` (xAI).
  */
-export function upstreamErrorText(text: string): { message: string; param: string | null } {
+export function upstreamErrorText(text: string): { message: string; param: string | null; code: string | null } {
   try {
-    const body = JSON.parse(text) as { error?: unknown; message?: unknown };
-    if (typeof body.error === 'string') return { message: body.error, param: null };
-    const e = body.error as { message?: unknown; param?: unknown } | undefined;
+    const body = JSON.parse(text) as { error?: unknown; message?: unknown; code?: unknown };
+    const topCode = typeof body.code === 'string' ? body.code : null;
+    if (typeof body.error === 'string') return { message: body.error, param: null, code: topCode };
+    const e = body.error as { message?: unknown; param?: unknown; code?: unknown } | undefined;
     const message = typeof e?.message === 'string' ? e.message : typeof body.message === 'string' ? body.message : '';
-    return { message, param: typeof e?.param === 'string' && e.param ? e.param : null };
+    return { message, param: typeof e?.param === 'string' && e.param ? e.param : null, code: typeof e?.code === 'string' ? e.code : topCode };
   } catch {
     // Not JSON: the status alone says enough.
-    return { message: '', param: null };
+    return { message: '', param: null, code: null };
   }
 }
 

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { type ApiError, invalidRequest, upstreamBadGateway, upstreamUnavailable } from '../http/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -168,13 +169,9 @@ class Upstream {
     return Math.max(now, Math.min(...this.keys.map((k) => k.coolingUntil)));
   }
 
-  /** The key that created the job; the first one when that key is gone from the configuration. */
-  keyFor(fp: string | null): string {
-    return this.keyRecordFor(fp).key;
-  }
-
-  keyRecordFor(fp: string | null): Key {
-    return this.keys.find((k) => k.fp === fp) ?? this.keys[0]!;
+  /** The key that created the job, if it is still configured. */
+  keyOf(fp: string | null): Key | undefined {
+    return this.keys.find((k) => k.fp === fp);
   }
 
   record(ms: number, error: boolean): void {
@@ -213,6 +210,8 @@ class Upstream {
 export class UpstreamRouter {
   private readonly upstreams: readonly Upstream[];
   private readonly byId: ReadonlyMap<string, Upstream>;
+  /** Jobs already reported for a key gone from the configuration: each is reported once. */
+  private readonly keyMissingTold = new LRUCache<string, true>({ max: 10_000 });
 
   constructor(
     specs: readonly UpstreamSpec[],
@@ -322,24 +321,35 @@ export class UpstreamRouter {
    */
   async derive(call: DerivedCall, source: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<Placement> {
     const up = this.of(source);
-    const key = up.keyRecordFor(source.upstreamKeyFp);
+    const key = this.keyFor(up, source);
     const task = await this.call(up, 'create', ctx, timing, () => up.provider.derive(call, refOf(source), up.upstreamModel(source.model), key.key, ctx, timing));
     return { task, upstream: up.spec.id, keyFingerprint: key.fp };
   }
 
-  status(job: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
+  // Async, as every call about a job: an upstream no longer configured is a rejection for the caller to handle.
+  async status(job: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
     const up = this.of(job);
-    return this.call(up, 'status', ctx, timing, () => up.provider.status(refOf(job), up.keyFor(job.upstreamKeyFp), ctx, timing));
+    const key = this.keyFor(up, job);
+    try {
+      return await this.call(up, 'status', ctx, timing, () => up.provider.status(refOf(job), key.key, ctx, timing));
+    } catch (err) {
+      // Another key (another account, on a reseller) need not see the task: its "no such task" is no proof that
+      // the upstream lost it, so the job is not ended for it (the age limit ends it, should it never be seen again).
+      if (job.upstreamKeyFp !== null && key.fp !== job.upstreamKeyFp && failureOf(err)?.lost) throw upstreamBadGateway("The upstream does not show this video to the gateway's current key.");
+      throw err;
+    }
   }
 
-  content(job: JobRecord, opts: ContentOptions, ctx: CallContext, timing?: UpstreamTiming): Promise<ContentStream> {
+  async content(job: JobRecord, opts: ContentOptions, ctx: CallContext, timing?: UpstreamTiming): Promise<ContentStream> {
     const up = this.of(job);
-    return this.call(up, 'content', ctx, timing, () => up.provider.content(refOf(job), up.keyFor(job.upstreamKeyFp), opts, ctx, timing));
+    const { key } = this.keyFor(up, job);
+    return this.call(up, 'content', ctx, timing, () => up.provider.content(refOf(job), key, opts, ctx, timing));
   }
 
-  delete(job: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<void> {
+  async delete(job: JobRecord, ctx: CallContext, timing?: UpstreamTiming): Promise<void> {
     const up = this.of(job);
-    return this.call(up, 'delete', ctx, timing, () => up.provider.delete(refOf(job), up.keyFor(job.upstreamKeyFp), ctx, timing));
+    const { key } = this.keyFor(up, job);
+    return this.call(up, 'delete', ctx, timing, () => up.provider.delete(refOf(job), key, ctx, timing));
   }
 
   /** Readiness: some upstream answers. */
@@ -377,6 +387,21 @@ export class UpstreamRouter {
       first.score -= total;
       return [first, ...group.filter((u) => u !== first).sort((a, b) => b.score - a.score)];
     });
+  }
+
+  /**
+   * The key that created the job; the upstream's first one when that key is gone from the configuration, which
+   * the operator hears of (once per job: the log line names the key by its fingerprint only) and can count.
+   */
+  private keyFor(up: Upstream, job: JobRecord): Key {
+    const key = up.keyOf(job.upstreamKeyFp);
+    if (key) return key;
+    if (job.upstreamKeyFp !== null && !this.keyMissingTold.has(job.id)) {
+      this.keyMissingTold.set(job.id, true);
+      this.deps.metrics.upstreamKeyMissing(up.spec.id);
+      this.deps.logger.warn({ videoId: job.id, upstream: up.spec.id, keyFingerprint: job.upstreamKeyFp }, "the job's upstream key is no longer configured; using the upstream's first key");
+    }
+    return up.keys[0]!;
   }
 
   private of(job: JobRecord): Upstream {

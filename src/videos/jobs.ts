@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { ApiError, createOutcomeUnknown, invalidRequest, videoNotFound } from '../http/errors.js';
+import { ApiError, createNotRecorded, createOutcomeUnknown, invalidRequest, shuttingDown, videoNotFound } from '../http/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../quota/policy.js';
@@ -8,6 +8,8 @@ import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
 import type { HeldReservation, JobRecord, NewJob, Principal, Store, StoreChange } from '../store/types.js';
 import { failureOf, type CallContext, type ContentStream, type UpstreamTiming } from '../upstream/client.js';
 import type { Placement, UpstreamRouter } from '../upstream/router.js';
+import { Activations, type ActivationSite } from './activation.js';
+import { CreatesInFlight } from './creates-in-flight.js';
 import { derivationRefusal, derivedSeconds, SOURCE_PARAM, VERB, type DerivedRequest } from './derive.js';
 import { isTerminal, type UpstreamTask } from './dialects/task.js';
 import type { ModelCatalog } from './models.js';
@@ -95,9 +97,12 @@ export class VideoJobs {
   private readonly deleted: LRUCache<string, true>;
   /** Creates admitted here whose upstream answer has not been handled yet: the reconciler leaves them be. */
   private readonly creating = new Set<string>();
+  private readonly inFlight = new CreatesInFlight();
+  private readonly activations: Activations;
 
   constructor(private readonly deps: JobsDeps) {
     this.recordTtlMs = Math.max(RECORD_CACHE_MS, deps.statusCacheMs);
+    this.activations = new Activations(deps, (job) => this.remember(job, false));
     this.deleted = new LRUCache<string, true>({ max: 10_000, ttl: RECORD_CACHE_MS, perf: deps.clock });
     deps.store.onChange((change) => this.changed(change));
   }
@@ -113,9 +118,25 @@ export class VideoJobs {
     return hit && performance.now() - hit.storedAt < this.recordTtlMs ? hit : undefined;
   }
 
-  /** Whether this process is still waiting for the job's create to be answered (it may yet be accepted). */
+  /** Whether this process is still waiting for the job's create to be answered (it may yet be accepted) or recorded. */
   isCreating(id: string): boolean {
-    return this.creating.has(id);
+    return this.creating.has(id) || this.activations.has(id);
+  }
+
+  /** The drain's moment to answer every create still waiting on the upstream (see CreatesInFlight). */
+  answerCreatesNow(): void {
+    this.inFlight.answerNow();
+  }
+
+  /** Resolves once every create in flight has finished with the upstream and the store. */
+  createsSettled(): Promise<void> {
+    return this.inFlight.settled();
+  }
+
+  /** The drain's end: creates settled, one last attempt to record each accepted job the store has not taken yet. */
+  async close(): Promise<void> {
+    await this.inFlight.settled();
+    await this.activations.close();
   }
 
   /** `id`: the video id to admit the job under (an Idempotency-Key chooses it before the job exists). */
@@ -165,12 +186,13 @@ export class VideoJobs {
     }
     this.deps.metrics.admission('job', admission);
     if (!admission.ok) throw refusalToError(admission.refusal);
-    this.creating.add(id);
-    try {
-      return await this.send(principal, id, ctx, place);
-    } finally {
-      this.creating.delete(id);
+    if (this.inFlight.closing) {
+      // Nothing was sent: refunded, and the client may retry on another replica.
+      await this.abandon(id, { requestId: ctx.requestId, videoId: id, teamId: principal.teamId });
+      throw shuttingDown(false);
     }
+    this.creating.add(id);
+    return this.inFlight.run(this.send(principal, id, ctx, place).finally(() => this.creating.delete(id)));
   }
 
   /**
@@ -178,7 +200,7 @@ export class VideoJobs {
    * upstream may have the job, so every failure whose outcome is unknown answers `x-should-retry: false`.
    */
   private async send(principal: Principal, id: string, ctx: RequestContext, place: () => Promise<Placement>): Promise<JobRecord> {
-    const { store, clock, logger } = this.deps;
+    const { logger } = this.deps;
     const where = { requestId: ctx.requestId, videoId: id, teamId: principal.teamId };
     let created: Placement;
     try {
@@ -187,10 +209,7 @@ export class VideoJobs {
       // The upstream client says which of its failures may have started a job; anything else here is unexpected.
       const known = err instanceof ApiError;
       const uncertain = !known || err.headers['x-should-retry'] === 'false';
-      await store.abandonJob(id, clock.now()).catch((abandonErr: unknown) => {
-        // The reservation stays held until the reconciler abandons the job: the answer to the client stands.
-        logger.error({ ...where, err: { message: (abandonErr as Error).message } }, 'could not refund a failed create');
-      });
+      await this.abandon(id, where);
       if (uncertain) {
         // The upstream may have started a job that nobody can see or poll: the operator must know.
         this.deps.metrics.uncertainCreate();
@@ -198,15 +217,19 @@ export class VideoJobs {
       }
       throw known ? err : createOutcomeUnknown();
     }
-    try {
-      const active = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now(), created.upstream);
-      this.remember(active, false);
-      return active;
-    } catch (err) {
-      // The upstream runs (and bills) a job that the gateway could not record: the operator must reconcile it.
-      logger.error({ ...where, upstreamId: created.task.id, err: { message: (err as Error).message } }, 'upstream accepted a create the gateway could not record');
-      throw createOutcomeUnknown();
-    }
+    // The upstream runs (and bills) the job from here on: recorded before the client hears of it, or retried.
+    const active = await this.activations.record(id, created, where);
+    if (!active) throw createNotRecorded();
+    this.remember(active, false);
+    return active;
+  }
+
+  /** Refunds a create that started no job here (refused, failed or never sent) and hides it. */
+  private async abandon(id: string, where: ActivationSite): Promise<void> {
+    await this.deps.store.abandonJob(id, this.deps.clock.now()).catch((err: unknown) => {
+      // The reservation stays held until the reconciler abandons the job: the answer to the client stands.
+      this.deps.logger.error({ ...where, err: { message: (err as Error).message } }, 'could not refund a failed create');
+    });
   }
 
   /**
@@ -287,15 +310,19 @@ export class VideoJobs {
     const job = await store.getJob(principal.teamId, id);
     if (!job) throw videoNotFound(id);
     // Before the upstream delete, which may leave the outcome unknowable.
-    const held = await this.reservationOnDelete(job, ctx);
+    const learned = await this.reservationOnDelete(job, ctx);
     if (job.upstreamId) {
       await upstream.delete(job, ctx, ctx.timing).catch((err: unknown) => {
         // The gateway's record goes regardless: the client asked for the video to be gone from its list.
         logger.warn({ requestId: ctx.requestId, videoId: id, code: err instanceof ApiError ? err.code : 'error' }, 'upstream delete failed');
       });
     }
-    // The store tells `changed` of the delete, which drops the record here as on every other replica.
-    await store.deleteJob(principal.teamId, id, clock.now(), held);
+    // Decided on the job as the delete's transaction finds it: a create activated since it was read above runs
+    // (and is billed) upstream. The store tells `changed` of the delete, which drops the record here as on every
+    // other replica.
+    let held: HeldReservation | undefined;
+    await store.deleteJob(principal.teamId, id, clock.now(), (now) => (held = now.upstreamId !== job.upstreamId ? 'settle' : learned));
+    if (held === 'refund') logger.warn({ requestId: ctx.requestId, videoId: job.id, teamId: job.teamId }, 'job deleted with its outcome unknown; reservation refunded');
   }
 
   /**
@@ -308,7 +335,6 @@ export class VideoJobs {
     // An ended job's charge is decided already; the store ignores the answer.
     if (job.charge !== 'reserved') return 'settle';
     if (job.upstreamId && (await within(DELETE_REFRESH_MS, this.refresh(job, ctx)))) return 'settle';
-    this.deps.logger.warn({ requestId: ctx.requestId, videoId: job.id, teamId: job.teamId }, 'job deleted with its outcome unknown; reservation refunded');
     return 'refund';
   }
 

@@ -77,6 +77,19 @@ describe(FILE, () => {
     expect(loaded.databaseUrl).toMatch(/^postgres:\/\/gateway:.+@postgres:5432\/gateway$/);
   });
 
+  it("gives each gateway's drain (SHUTDOWN_TIMEOUT_MS, as the compose environment sets it) time to finish before SIGKILL", () => {
+    const seconds = (v: unknown) => {
+      const m = /^(\d+)s$/.exec(String(v));
+      if (!m) throw new Error(`stop_grace_period ${String(v)}: expected whole seconds, e.g. 30s`);
+      return Number(m[1]) * 1000;
+    };
+    for (const g of gateways) {
+      const { shutdownTimeoutMs } = loadConfig({ NODE_ENV: 'production', DATA_DIR: '/data', ...withDefaults(services[g].environment) });
+      // Compose's own default (10 s) is shorter than the drain's: the period must be set, and longer.
+      expect(seconds(services[g].stop_grace_period)).toBeGreaterThan(shutdownTimeoutMs);
+    }
+  });
+
   it('every service has a healthcheck: its own, or the image HEALTHCHECK for the gateways', () => {
     expect(services.simulator.healthcheck.test.length).toBeGreaterThan(1);
     expect(readFileSync('Dockerfile', 'utf8')).toMatch(/^HEALTHCHECK .*\n\s+CMD \["node", "dist\/healthcheck.js"\]/m);

@@ -263,6 +263,24 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     expect(await store.activeJobs(10)).toEqual([]);
   });
 
+  it('a delete decides on the job as its own transaction finds it, asked only while the job holds a reservation', async () => {
+    const p = principal();
+    const [running, ended] = [newJob(p, 5), newJob(p, 3)];
+    await store.admitJob(p, running, NOW);
+    await store.admitJob(p, ended, NOW);
+    await store.activateJob(running.id, 'up-running', 'fp', { status: 'in_progress', progress: 10, error: null }, NOW, 'upstream-a');
+    await store.activateJob(ended.id, 'up-ended', 'fp', { status: 'failed', progress: 100, error: null }, NOW, 'upstream-a');
+    const asked: Array<string | null> = [];
+    const decide = (job: { upstreamId: string | null }) => {
+      asked.push(job.upstreamId);
+      return job.upstreamId === null ? ('refund' as const) : ('settle' as const);
+    };
+    expect(await store.deleteJob('t1', running.id, NOW, decide)).toBe(true);
+    expect(await store.deleteJob('t1', ended.id, NOW, decide)).toBe(true);
+    expect(asked).toEqual(['up-running']);
+    expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 5, video_seconds_reserved: 0 });
+  });
+
   it.each<['completed' | 'failed', number]>([
     ['completed', 5],
     ['failed', 0],

@@ -228,21 +228,27 @@ describe('refunds and freed slots (contract §4)', () => {
     expect((await h.gw.store.getJob('unreachable-jobs', body.id))!.updatedAtMs).toBeGreaterThan(before);
   });
 
-  describe('a job the upstream no longer knows (its status answers 404) is failed and refunded', () => {
+  describe("a job the upstream no longer knows (its status answers new-api's 400 task_not_exist, or 404) is failed and refunded", () => {
     const expectLost = async (key: string, id: string) => {
       const polled = await fetch(`${h.url}/v1/videos/${id}`, { headers: auth(key) });
       expect(polled.status).toBe(200);
       expect(await polled.json()).toMatchObject({ id, status: 'failed', error: { code: 'upstream_lost', message: expect.stringContaining('no longer knows') } });
     };
 
-    it('when a client polls it: the poll answers the failed video, and the slot is free', async () => {
-      const key = await fresh('lost-polled');
+    it.each(['task_not_exist', 'not_found'] as const)('when a client polls it (%s): the poll answers the failed video, and the slot is free', async (answer) => {
+      const team = `lost-polled-${answer}`;
+      const key = await fresh(team);
       const { body } = await create(key, { seconds: 4 });
       expect((await create(key)).body.error.code).toBe('concurrency_limit_exceeded');
       // The simulator restarted and forgot its tasks.
+      h.sim.unknownTask = answer;
       h.sim.tasks.delete(upstreamIdOf(1)[0]!);
-      await expectLost(key, body.id);
-      await expectClean('lost-polled');
+      try {
+        await expectLost(key, body.id);
+      } finally {
+        h.sim.unknownTask = 'task_not_exist';
+      }
+      await expectClean(team);
       expect((await create(key)).res.status).toBe(200);
     });
 
@@ -256,14 +262,20 @@ describe('refunds and freed slots (contract §4)', () => {
       expect((await create(key)).res.status).toBe(200);
     });
 
-    it('a failing status call (5xx) is not a loss: the job stays running', async () => {
-      const key = await fresh('lost-not');
+    it.each([503, 400, 422])('a failing status call (%i) is not a loss, nor the client\'s invalid request: 502, and the job stays running', async (status) => {
+      const team = `lost-not-${status}`;
+      const key = await fresh(team);
       const { body } = await create(key, { seconds: 4 });
-      h.sim.tasks.get(upstreamIdOf(1)[0]!)!.statusFailure = 503;
+      h.sim.tasks.get(upstreamIdOf(1)[0]!)!.statusFailure = status;
       const polled = await fetch(`${h.url}/v1/videos/${body.id}`, { headers: auth(key) });
       expect(polled.status).toBe(502);
+      const { error } = (await polled.json()) as { error: { type: string; code: string; message: string; param: string | null } };
+      expect(error).toMatchObject({ type: 'upstream_error', code: 'upstream_error', param: null });
+      // The upstream's words go to the log only.
+      expect(error.message).not.toMatch(/simulated/);
+      expect(h.logs.join('')).toMatch(/"op":"status","upstreamSaid":"simulated status failure"/);
       await h.gw.reconciler.pass();
-      expect((await usage('lost-not')).active_jobs).toBe(1);
+      expect((await usage(team)).active_jobs).toBe(1);
     });
   });
 

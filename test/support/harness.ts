@@ -7,6 +7,8 @@ import { startGateway, type Gateway, type GatewayOptions } from '../../src/gatew
 import { createLogger } from '../../src/observability/logger.js';
 import { UpstreamSimulator, type SimulatorOptions } from '../../src/simulator/server.js';
 import type { Clock } from '../../src/quota/policy.js';
+import { openStore } from '../../src/store/open.js';
+import type { Store } from '../../src/store/types.js';
 
 export const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcdef';
 export const CLIENT_KEY = 'gw-test-static-key-0123456789';
@@ -33,6 +35,8 @@ export async function startHarness(
     dataDir?: string;
     clock?: Clock;
     resolveHost?: GatewayOptions['resolveHost'];
+    /** Puts something around the store the gateway would open (see support/flaky-store.ts). */
+    wrapStore?: (store: Store) => Store;
   } = {},
 ): Promise<Harness> {
   const sim = opts.upstream?.sim ?? new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 0, ...opts.sim });
@@ -60,7 +64,8 @@ export async function startHarness(
       cb();
     },
   });
-  const gw = await startGateway({ config, logger: createLogger(config.logLevel, sink), upstreamBaseUrl: upstreamUrl, upstreamApiKeys: [UPSTREAM_KEY], ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.resolveHost ? { resolveHost: opts.resolveHost } : {}) });
+  const store = opts.wrapStore ? { store: opts.wrapStore(await openStore(config)) } : {};
+  const gw = await startGateway({ config, logger: createLogger(config.logLevel, sink), upstreamBaseUrl: upstreamUrl, upstreamApiKeys: [UPSTREAM_KEY], ...store, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.resolveHost ? { resolveHost: opts.resolveHost } : {}) });
   return {
     sim,
     gw,
