@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { modelFileSchema, type ModelFile } from './videos/models.js';
+import { modelFileSchema, type ModelFile } from './domain/models.js';
 import { UPSTREAM_KINDS, type UpstreamKind } from './upstream/providers/types.js';
 import type { RoutingPolicy } from './upstream/router.js';
 import { DEFAULT_MEDIA_HOSTS } from './upstream/providers/xai.js';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
-import { ApiError } from '../http/errors.js';
+import { ApiError } from '../domain/errors.js';
 import { PostgresStore, safeDatabaseLabel } from '../store/postgres.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { StoreUnavailableError, type ImportSummary } from '../store/types.js';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { UPSTREAM_KINDS } from '../upstream/providers/types.js';
-import { quotaPolicySchema } from '../quota/policy.js';
+import { quotaPolicySchema } from '../domain/quota-policy.js';
 import { WEBHOOK_EVENT_TYPES } from '../store/types.js';
 
 /**

@@ -1,5 +1,5 @@
-import { invalidRequest, tooLarge } from '../http/errors.js';
-import type { BodyPart } from './dialects/types.js';
+import { invalidRequest, tooLarge } from './errors.js';
+import type { BodyPart } from '../upstream/dialects/types.js';
 
 const SIGNATURES: ReadonlyArray<{ mime: string; test: (b: Buffer) => boolean }> = [
   { mime: 'image/png', test: (b) => b.length >= 8 && b.readUInt32BE(0) === 0x89504e47 && b.readUInt32BE(4) === 0x0d0a1a0a },

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { modelNameSchema } from '../videos/models.js';
+import { modelNameSchema } from './models.js';
 
 /** All fields optional; an absent field is unlimited. */
 export const quotaPolicySchema = z

@@ -1,4 +1,4 @@
-import { ApiError, rateLimited } from './errors.js';
+import { ApiError, rateLimited } from '../domain/errors.js';
 import type { Principal } from '../store/types.js';
 
 /** Counters of busy slots by name; `tryAcquire` never waits, so overload is refused instead of queued. */

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Clock, Refusal } from '../quota/policy.js';
+import type { Clock, Refusal } from '../domain/quota-policy.js';
 import type { Admission, Charge, Store } from '../store/types.js';
 
 /**

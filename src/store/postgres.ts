@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { DEFAULTS } from '../config.js';
-import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
-import { isTerminal } from '../videos/dialects/task.js';
+import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../domain/quota-policy.js';
+import { isTerminal } from '../upstream/dialects/task.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
 import { ChangeFeed } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';

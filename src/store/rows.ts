@@ -1,4 +1,4 @@
-import type { QuotaPolicy } from '../quota/policy.js';
+import type { QuotaPolicy } from '../domain/quota-policy.js';
 import type { ApiKeyRecord, JobRecord, Team, WebhookDelivery, WebhookEndpoint } from './types.js';
 
 /** A row as the driver returns it, keyed by column name. */

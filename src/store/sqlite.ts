@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
-import { isTerminal } from '../videos/dialects/task.js';
+import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../domain/quota-policy.js';
+import { isTerminal } from '../upstream/dialects/task.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
 import { ChangeFeed, LocalClaims } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';

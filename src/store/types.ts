@@ -1,6 +1,6 @@
-import type { QuotaPolicy, RateInfo, Refusal } from '../quota/policy.js';
-import type { VideoError, VideoStatus } from '../videos/dialects/task.js';
-import type { DerivedOperation } from '../videos/models.js';
+import type { QuotaPolicy, RateInfo, Refusal } from '../domain/quota-policy.js';
+import type { VideoError, VideoStatus } from '../upstream/dialects/task.js';
+import type { DerivedOperation } from '../domain/models.js';
 
 /**
  * The store behind the gateway. Every method that counts against a quota is atomic on its own: the

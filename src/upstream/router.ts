@@ -1,9 +1,9 @@
-import { invalidRequest, upstreamBadGateway, upstreamUnavailable } from '../http/errors.js';
+import { invalidRequest, upstreamBadGateway, upstreamUnavailable } from '../domain/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Clock } from '../quota/policy.js';
+import type { Clock } from '../domain/quota-policy.js';
 import type { JobRecord } from '../store/types.js';
-import type { UpstreamTask } from '../videos/dialects/task.js';
+import type { UpstreamTask } from './dialects/task.js';
 import { kindRefusal, type NormalizedVideoRequest } from '../videos/normalize.js';
 import { failureOf, fingerprint, type CallContext, type ContentStream, type UpstreamTiming } from './client.js';
 import { makeProvider, type ProviderSettings } from './providers/index.js';

@@ -1,16 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { ApiError, createOutcomeUnknown, invalidRequest, videoNotFound } from '../http/errors.js';
+import { ApiError, createOutcomeUnknown, invalidRequest, videoNotFound } from '../domain/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Clock } from '../quota/policy.js';
+import type { Clock } from '../domain/quota-policy.js';
 import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
 import type { HeldReservation, JobRecord, NewJob, Principal, Store, StoreChange } from '../store/types.js';
 import { failureOf, type CallContext, type ContentStream, type UpstreamTiming } from '../upstream/client.js';
 import type { Placement, UpstreamRouter } from '../upstream/router.js';
 import { derivationRefusal, derivedSeconds, SOURCE_PARAM, VERB, type DerivedRequest } from './derive.js';
-import { isTerminal, type UpstreamTask } from './dialects/task.js';
-import type { ModelCatalog } from './models.js';
+import { isTerminal, type UpstreamTask } from '../upstream/dialects/task.js';
+import type { ModelCatalog } from '../domain/models.js';
 import type { NormalizedVideoRequest } from './normalize.js';
 
 

@@ -1,8 +1,8 @@
-import { invalidRequest, modelNotFound, type ApiError } from '../http/errors.js';
+import { invalidRequest, modelNotFound, type ApiError } from '../domain/errors.js';
 import type { UpstreamKind } from '../upstream/providers/types.js';
-import { parseOrThrow } from '../http/validation.js';
-import { ImageRef } from './image-ref.js';
-import { TIERS, type ModelCatalog, type ModelSpec, type Tier } from './models.js';
+import { parseOrThrow } from '../domain/validation.js';
+import { ImageRef } from '../domain/image-ref.js';
+import { TIERS, type ModelCatalog, type ModelSpec, type Tier } from '../domain/models.js';
 import type { RawRequest } from './parse.js';
 import { CREATE_VIDEO_FIELDS, createVideoFieldsSchema, type CreateVideoFields } from './schemas.js';
 

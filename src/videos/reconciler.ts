@@ -1,5 +1,5 @@
 import type { Logger } from '../observability/logger.js';
-import type { Clock } from '../quota/policy.js';
+import type { Clock } from '../domain/quota-policy.js';
 import type { JobRecord, Store } from '../store/types.js';
 import { backgroundContext, type VideoJobs } from './jobs.js';
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { VideoStatus } from '../videos/dialects/task.js';
+import type { VideoStatus } from '../upstream/dialects/task.js';
 import type { WebhookDelivery, WebhookEventType } from '../store/types.js';
 
 export const newEventId = () => `evt_${randomBytes(16).toString('hex')}`;

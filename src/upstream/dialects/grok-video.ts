@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { NormalizedVideoRequest } from '../normalize.js';
+import type { NormalizedVideoRequest } from '../../videos/normalize.js';
 import { fromParts, type BodyPart, type EncodedCreate } from './types.js';
 
 /**

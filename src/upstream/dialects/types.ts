@@ -1,4 +1,4 @@
-import type { NormalizedVideoRequest } from '../normalize.js';
+import type { NormalizedVideoRequest } from '../../videos/normalize.js';
 
 /**
  * A piece of a create body: bytes at hand, or bytes produced on demand while the body is sent (a reference

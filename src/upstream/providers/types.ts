@@ -1,6 +1,6 @@
-import type { DerivedOperation } from '../../videos/models.js';
+import type { DerivedOperation } from '../../domain/models.js';
 import type { NormalizedVideoRequest } from '../../videos/normalize.js';
-import type { UpstreamTask } from '../../videos/dialects/task.js';
+import type { UpstreamTask } from '../dialects/task.js';
 import type { CallContext, ContentStream, UpstreamTiming } from '../client.js';
 
 /**
