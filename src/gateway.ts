@@ -13,7 +13,7 @@ import { systemClock, type Clock } from './domain/quota-policy.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/types.js';
 import { DEFAULT_UPSTREAM_ID } from './upstream/client.js';
-import type { UpstreamKind } from './upstream/providers/types.js';
+import type { UpstreamKind } from './domain/upstream-kinds.js';
 import { UpstreamRouter, type UpstreamSpec } from './upstream/router.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './domain/models.js';

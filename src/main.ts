@@ -2,7 +2,7 @@ import { ConfigError, DEMO_API_KEY, exitForConfigError, loadConfig } from './con
 import { startGateway, type LocalUpstream } from './gateway.js';
 import { createLogger } from './observability/logger.js';
 import { UpstreamSimulator } from './simulator/server.js';
-import type { UpstreamKind } from './upstream/providers/types.js';
+import type { UpstreamKind } from './domain/upstream-kinds.js';
 import { ModelCatalog } from './domain/models.js';
 
 const KIND_LABELS: Record<UpstreamKind, string> = { newapi: 'a new-api style reseller', xai: "xAI's own API" };

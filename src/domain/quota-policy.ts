@@ -35,6 +35,9 @@ export interface RateInfo {
   readonly resetMs: number;
 }
 
+/** A store's answer to an admission check: admitted (with the per-minute view, when counted), or why not. */
+export type Admission = { readonly ok: true; readonly rate: RateInfo | null } | { readonly ok: false; readonly refusal: Refusal };
+
 export interface Clock {
   now(): number;
 }

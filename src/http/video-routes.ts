@@ -2,7 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type Context } from 'hono';
 import type { Config } from '../config.js';
-import type { JobRecord } from '../store/types.js';
+import type { JobRecord } from '../domain/job.js';
 import { ApiError, toErrorBody, tooLarge } from '../domain/errors.js';
 import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setResponseHeader, type AppEnv } from './context.js';
 import { parseOrThrow } from '../domain/validation.js';

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { DEFAULTS } from '../config.js';
-import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../domain/quota-policy.js';
-import { isTerminal } from '../upstream/dialects/task.js';
-import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
+import { buckets, evaluateJob, evaluateRequest, rateInfo, type Admission, type QuotaPolicy, type Scope, type UsageSnapshot } from '../domain/quota-policy.js';
+import { isTerminal } from '../domain/job.js';
+import { eventTypeFor, newDeliveryId, newEventId } from '../domain/webhook-event.js';
 import { ChangeFeed } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
 import { PgListener } from './postgres-listen.js';
@@ -11,17 +10,14 @@ import { migrate } from './postgres-migrations.js';
 import { rowMappers, type Row } from './rows.js';
 import {
   StoreUnavailableError,
-  type Admission,
   type ApiKeyRecord,
   type AttemptResult,
-  type Charge,
   type ClaimedDelivery,
   type ChargeListener,
   type ChangeListener,
   type CreateTeamResult,
   type HeldReservation,
   type ImportSummary,
-  type JobRecord,
   type ListOptions,
   type NewJob,
   type PeriodUsage,
@@ -37,6 +33,7 @@ import {
   type WebhookEndpoint,
   type WebhookEndpointInput,
 } from './types.js';
+import type { Charge, JobRecord } from '../domain/job.js';
 
 /**
  * Where the store's moments come from.
@@ -62,6 +59,9 @@ export interface PostgresStoreOptions {
   /** Hears of each move of video-seconds once the transaction that made it has committed (the metrics). */
   readonly onCharge?: ChargeListener;
 }
+
+/** The pool's settings where the options give none; config.ts takes its DATABASE_* defaults from here. */
+export const POSTGRES_DEFAULTS = { connectTimeoutMs: 3_000, statementTimeoutMs: 5_000, poolSize: 10 } as const;
 
 /** Now, in ms, on the server's clock. `clock_timestamp()` rather than `now()`: the latter is frozen at BEGIN. */
 const DB_NOW_MS = 'floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
@@ -192,11 +192,11 @@ export class PostgresStore implements Store {
 
   /** Connects, migrates the schema to the current version, and returns the store. */
   static async open(opts: PostgresStoreOptions): Promise<PostgresStore> {
-    const statementTimeoutMs = opts.statementTimeoutMs ?? DEFAULTS.databaseStatementTimeoutMs;
+    const statementTimeoutMs = opts.statementTimeoutMs ?? POSTGRES_DEFAULTS.statementTimeoutMs;
     const pool = new pg.Pool({
       connectionString: opts.url,
-      max: opts.poolSize ?? DEFAULTS.databasePoolSize,
-      connectionTimeoutMillis: opts.connectTimeoutMs ?? DEFAULTS.databaseConnectTimeoutMs,
+      max: opts.poolSize ?? POSTGRES_DEFAULTS.poolSize,
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? POSTGRES_DEFAULTS.connectTimeoutMs,
       statement_timeout: statementTimeoutMs,
       // The server's timeout answers first and leaves the connection usable; this one catches a server that
       // cannot answer at all (a dead link), and the pool then discards the connection.
@@ -212,7 +212,7 @@ export class PostgresStore implements Store {
     pool.on('error', ignore);
     const store = new PostgresStore(pool, opts.clock ?? 'database', opts.onCharge, {
       url: opts.url,
-      timeoutMs: opts.connectTimeoutMs ?? DEFAULTS.databaseConnectTimeoutMs,
+      timeoutMs: opts.connectTimeoutMs ?? POSTGRES_DEFAULTS.connectTimeoutMs,
     });
     try {
       await store.migrate();

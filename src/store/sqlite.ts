@@ -1,14 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../domain/quota-policy.js';
-import { isTerminal } from '../upstream/dialects/task.js';
-import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
+import { buckets, evaluateJob, evaluateRequest, rateInfo, type Admission, type QuotaPolicy, type Scope, type UsageSnapshot } from '../domain/quota-policy.js';
+import { isTerminal } from '../domain/job.js';
+import { eventTypeFor, newDeliveryId, newEventId } from '../domain/webhook-event.js';
 import { ChangeFeed, LocalClaims } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
 import { rowMappers, type Row } from './rows.js';
 import type {
-  Admission,
   ApiKeyRecord,
   AttemptResult,
   ChangeListener,
@@ -16,7 +15,6 @@ import type {
   ClaimedDelivery,
   CreateTeamResult,
   HeldReservation,
-  JobRecord,
   ListOptions,
   NewJob,
   PeriodUsage,
@@ -31,6 +29,7 @@ import type {
   WebhookEndpoint,
   WebhookEndpointInput,
 } from './types.js';
+import type { JobRecord } from '../domain/job.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS teams (

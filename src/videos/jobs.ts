@@ -5,13 +5,15 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../domain/quota-policy.js';
 import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
-import type { HeldReservation, JobRecord, NewJob, Principal, Store, StoreChange } from '../store/types.js';
+import type { HeldReservation, NewJob, Principal, Store, StoreChange } from '../store/types.js';
+import type { JobRecord } from '../domain/job.js';
 import { failureOf, type CallContext, type ContentStream, type UpstreamTiming } from '../upstream/client.js';
 import type { Placement, UpstreamRouter } from '../upstream/router.js';
 import { derivationRefusal, derivedSeconds, SOURCE_PARAM, VERB, type DerivedRequest } from './derive.js';
-import { isTerminal, type UpstreamTask } from '../upstream/dialects/task.js';
+import type { UpstreamTask } from '../upstream/dialects/task.js';
+import { isTerminal } from '../domain/job.js';
 import type { ModelCatalog } from '../domain/models.js';
-import type { NormalizedVideoRequest } from './normalize.js';
+import type { NormalizedVideoRequest } from '../domain/request.js';
 
 
 export interface JobsDeps {

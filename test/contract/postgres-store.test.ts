@@ -3,7 +3,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { MIGRATIONS } from '../../src/store/postgres-migrations.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { LISTEN_HEARTBEAT_MS } from '../../src/store/postgres-listen.js';
-import { StoreUnavailableError, type Charge, type Principal, type Store, type StoreChange } from '../../src/store/types.js';
+import { StoreUnavailableError, type Principal, type Store, type StoreChange } from '../../src/store/types.js';
+import type { Charge } from '../../src/domain/job.js';
 import type { QuotaPolicy } from '../../src/domain/quota-policy.js';
 import { freshDatabase, freshDatabaseBehindProxy, postgresUrl } from '../support/postgres.js';
 import { newJob } from '../support/store.js';

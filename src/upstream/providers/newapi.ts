@@ -1,7 +1,7 @@
 import { unsupportedOperation } from '../../domain/errors.js';
 import { ENCODERS } from '../dialects/index.js';
 import { decodeTask, type UpstreamTask } from '../dialects/task.js';
-import type { NormalizedVideoRequest } from '../../videos/normalize.js';
+import type { NormalizedVideoRequest } from '../../domain/request.js';
 import type { BufferedResponse } from '../buffered-exchange.js';
 import { decodeAnswer, encodedPost, jsonPost, type CallContext, type ContentStream, type UpstreamTiming, type UpstreamTransport } from '../client.js';
 import type { ContentOptions, DerivedCall, JobRef, Provider } from './types.js';
