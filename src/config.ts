@@ -5,7 +5,7 @@ import { UPSTREAM_KINDS, type UpstreamKind } from './domain/upstream-kinds.js';
 import type { RoutingPolicy } from './upstream/router.js';
 import { DEFAULT_MEDIA_HOSTS } from './upstream/providers/xai.js';
 import { parseAllowedHosts, type AllowedHost } from './webhooks/destination.js';
-import { POSTGRES_DEFAULTS } from './store/postgres.js';
+import { POSTGRES_DEFAULTS } from './store/postgres/store.js';
 
 const MIB = 1024 * 1024;
 

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
 import { ApiError } from '../domain/errors.js';
-import { PostgresStore, safeDatabaseLabel } from '../store/postgres.js';
+import { PostgresStore, safeDatabaseLabel } from '../store/postgres/store.js';
 import { SqliteStore } from '../store/sqlite.js';
 import { StoreUnavailableError, type ImportSummary } from '../store/types.js';
 

@@ -1,4 +1,4 @@
-import { PostgresStore, safeDatabaseLabel } from './postgres.js';
+import { PostgresStore, safeDatabaseLabel } from './postgres/store.js';
 import { SqliteStore } from './sqlite.js';
 import type { ChargeListener, Store } from './types.js';
 

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { buckets, evaluateJob, evaluateRequest, rateInfo, type Admission, type QuotaPolicy, type Scope, type UsageSnapshot } from '../domain/quota-policy.js';
-import { isTerminal } from '../domain/job.js';
-import { eventTypeFor, newDeliveryId, newEventId } from '../domain/webhook-event.js';
-import { ChangeFeed } from './changes.js';
-import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
-import { PgListener } from './postgres-listen.js';
-import { migrate } from './postgres-migrations.js';
-import { rowMappers, type Row } from './rows.js';
+import { buckets, evaluateJob, evaluateRequest, rateInfo, type Admission, type QuotaPolicy, type Scope, type UsageSnapshot } from '../../domain/quota-policy.js';
+import { isTerminal } from '../../domain/job.js';
+import { eventTypeFor, newDeliveryId, newEventId } from '../../domain/webhook-event.js';
+import { ChangeFeed } from '../changes.js';
+import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from '../lifecycle.js';
+import { PgListener } from './listen.js';
+import { migrate } from './migrations.js';
+import { rowMappers, type Row } from '../rows.js';
 import {
   StoreUnavailableError,
   type ApiKeyRecord,
@@ -32,8 +32,8 @@ import {
   type WebhookDelivery,
   type WebhookEndpoint,
   type WebhookEndpointInput,
-} from './types.js';
-import type { Charge, JobRecord } from '../domain/job.js';
+} from '../types.js';
+import type { Charge, JobRecord } from '../../domain/job.js';
 
 /**
  * Where the store's moments come from.
