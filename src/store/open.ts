@@ -1,5 +1,5 @@
 import { PostgresStore, safeDatabaseLabel } from './postgres/store.js';
-import { SqliteStore } from './sqlite.js';
+import { SqliteStore } from './sqlite/store.js';
 import type { ChargeListener, Store } from './types.js';
 
 /** The part of the configuration (src/config.ts) that chooses and opens the store. */

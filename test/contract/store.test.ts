@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres/store.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import type { Principal, Store, StoreChange } from '../../src/store/types.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 import { newJob } from '../support/store.js';

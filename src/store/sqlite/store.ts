@@ -1,12 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { buckets, evaluateJob, evaluateRequest, rateInfo, type Admission, type QuotaPolicy, type Scope, type UsageSnapshot } from '../domain/quota-policy.js';
-import { isTerminal } from '../domain/job.js';
-import { eventTypeFor, newDeliveryId, newEventId } from '../domain/webhook-event.js';
-import { ChangeFeed, LocalClaims } from './changes.js';
-import { ABANDONED, chargeMove, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
-import { rowMappers, type Row } from './rows.js';
+import { buckets, evaluateJob, evaluateRequest, rateInfo, type Admission, type QuotaPolicy, type Scope, type UsageSnapshot } from '../../domain/quota-policy.js';
+import { isTerminal } from '../../domain/job.js';
+import { eventTypeFor, newDeliveryId, newEventId } from '../../domain/webhook-event.js';
+import { ChangeFeed, LocalClaims } from '../changes.js';
+import { ABANDONED, chargeMove, isAbandoned, isDeletedPending, leaseToken } from '../lifecycle.js';
+import { rowMappers, type Row } from '../rows.js';
 import type {
   ApiKeyRecord,
   AttemptResult,
@@ -28,8 +28,8 @@ import type {
   WebhookDelivery,
   WebhookEndpoint,
   WebhookEndpointInput,
-} from './types.js';
-import type { JobRecord } from '../domain/job.js';
+} from '../types.js';
+import type { JobRecord } from '../../domain/job.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS teams (
