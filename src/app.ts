@@ -6,20 +6,20 @@ import { consoleRoutes } from './admin/console.js';
 import { bearer, type Authenticator } from './http/auth.js';
 import { READINESS_PROBE_INTERVAL_MS, SharedProbe } from './http/readiness.js';
 import { type AppEnv, json, jsonText, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
-import { ApiError, notFound, serverError, storeUnavailable, toErrorBody, unauthorized } from './http/errors.js';
+import { ApiError, notFound, serverError, storeUnavailable, toErrorBody, unauthorized } from './domain/errors.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
-import { metricsRoute, routeLabel } from './observability/metrics-http.js';
+import { metricsRoute, routeLabel } from './http/metrics-route.js';
 import { openApiJson } from './openapi/document.js';
-import type { Clock } from './quota/policy.js';
+import type { Clock } from './domain/quota-policy.js';
 import { refusalToError } from './quota/refusals.js';
 import type { RequestCounter } from './quota/request-counter.js';
 import { StoreUnavailableError, type Store } from './store/types.js';
 import type { UpstreamRouter } from './upstream/router.js';
 import type { VideoJobs } from './videos/jobs.js';
 import type { AdminService } from './admin/service.js';
-import type { ModelCatalog } from './videos/models.js';
-import { videoRoutes } from './videos/routes.js';
+import type { ModelCatalog } from './domain/models.js';
+import { videoRoutes } from './http/video-routes.js';
 
 export interface AppDeps {
   readonly config: Config;

@@ -1,15 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { modelFileSchema, type ModelFile } from './videos/models.js';
-import { UPSTREAM_KINDS, type UpstreamKind } from './upstream/providers/types.js';
+import { modelFileSchema, type ModelFile } from './domain/models.js';
+import { UPSTREAM_KINDS, type UpstreamKind } from './domain/upstream-kinds.js';
 import type { RoutingPolicy } from './upstream/router.js';
 import { DEFAULT_MEDIA_HOSTS } from './upstream/providers/xai.js';
 import { parseAllowedHosts, type AllowedHost } from './webhooks/destination.js';
 import { largestBufferedBody, SMALL_BODY_HEADROOM, type CreateBufferLimits } from './http/create-buffer.js';
+import { POSTGRES_DEFAULTS } from './store/postgres/store.js';
 
 const MIB = 1024 * 1024;
 
-/** Every default lives here, once. */
+/** Every default lives here, once (the database pool's are the store's own, named beside it). */
 export const DEFAULTS = {
   port: 8080,
   host: '0.0.0.0',
@@ -35,9 +36,9 @@ export const DEFAULTS = {
   upstreamBreakerCooldownMs: 30_000,
   upstreamKeyCooldownMs: 5 * 60_000,
   upstreamRateLimitCooldownMs: 10_000,
-  databaseConnectTimeoutMs: 3_000,
-  databaseStatementTimeoutMs: 5_000,
-  databasePoolSize: 10,
+  databaseConnectTimeoutMs: POSTGRES_DEFAULTS.connectTimeoutMs,
+  databaseStatementTimeoutMs: POSTGRES_DEFAULTS.statementTimeoutMs,
+  databasePoolSize: POSTGRES_DEFAULTS.poolSize,
   webhookTimeoutMs: 10_000,
   webhookPollIntervalMs: 1_000,
   idempotencyLeaseMs: 10_000,

@@ -3,8 +3,8 @@ import { DEMO_ADMIN_TOKEN_FILE, demoAdminToken, hasConfiguredUpstream, refuseSha
 import { startGateway, type LocalUpstream } from './gateway.js';
 import { createLogger } from './observability/logger.js';
 import { UpstreamSimulator } from './simulator/server.js';
-import type { UpstreamKind } from './upstream/providers/types.js';
-import { ModelCatalog } from './videos/models.js';
+import type { UpstreamKind } from './domain/upstream-kinds.js';
+import { ModelCatalog } from './domain/models.js';
 
 const KIND_LABELS: Record<UpstreamKind, string> = { newapi: 'a new-api style reseller', xai: "xAI's own API" };
 

@@ -1,10 +1,10 @@
 import { AdminService } from './service.js';
 import type { Config } from '../config.js';
-import { ApiError, type ErrorType } from '../http/errors.js';
-import { systemClock } from '../quota/policy.js';
+import { ApiError, type ErrorType } from '../domain/errors.js';
+import { systemClock } from '../domain/quota-policy.js';
 import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
-import { ModelCatalog } from '../videos/models.js';
+import { ModelCatalog } from '../domain/models.js';
 import { DestinationPolicy } from '../webhooks/destination.js';
 
 /**

@@ -2,8 +2,8 @@ import { parseArgs } from 'node:util';
 import { directBackend, httpBackend, type AdminBackend, type AdminOps } from './cli-backends.js';
 import { migrateSqlite } from './migrate-sqlite.js';
 import { ConfigError, loadConfig } from '../config.js';
-import { ApiError, invalidRequest, toErrorBody } from '../http/errors.js';
-import type { QuotaPolicy } from '../quota/policy.js';
+import { ApiError, invalidRequest, toErrorBody } from '../domain/errors.js';
+import type { QuotaPolicy } from '../domain/quota-policy.js';
 
 /**
  * The operator CLI: the admin API's operations for people at a shell and for scripts. It runs through a running

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Hono } from 'hono';
-import { notFound } from '../http/errors.js';
+import { notFound } from '../domain/errors.js';
 import type { AppContext, AppEnv } from '../http/context.js';
 
 /**

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config.js';
-import { ApiError } from '../http/errors.js';
-import { PostgresStore, safeDatabaseLabel } from '../store/postgres.js';
-import { SqliteStore } from '../store/sqlite.js';
+import { ApiError } from '../domain/errors.js';
+import { PostgresStore, safeDatabaseLabel } from '../store/postgres/store.js';
+import { SqliteStore } from '../store/sqlite/store.js';
 import { StoreUnavailableError, type ImportSummary } from '../store/types.js';
 
 /** What `grok-gateway migrate-sqlite` prints: per table, the records it added and those already there. */

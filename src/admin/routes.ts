@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { bearer, safeEqual, type Authenticator } from '../http/auth.js';
 import { json, requestHeader, type AppEnv } from '../http/context.js';
-import { ApiError, forbidden, invalidRequest, unauthorized, unsupportedMediaType } from '../http/errors.js';
+import { ApiError, forbidden, invalidRequest, unauthorized, unsupportedMediaType } from '../domain/errors.js';
 import type { Config } from '../config.js';
 import { mediaType, readAll } from '../videos/parse.js';
 import type { Store } from '../store/types.js';

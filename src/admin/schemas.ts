@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { UPSTREAM_KINDS } from '../upstream/providers/types.js';
-import { quotaPolicySchema } from '../quota/policy.js';
-import { WEBHOOK_EVENT_TYPES } from '../store/types.js';
+import { UPSTREAM_KINDS } from '../domain/upstream-kinds.js';
+import { quotaPolicySchema } from '../domain/quota-policy.js';
+import { WEBHOOK_EVENT_TYPES } from '../domain/webhook-event.js';
 
 /**
  * The wire shapes of the admin API. The service validates with these and the OpenAPI document is

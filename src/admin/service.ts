@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { generateKey, hashKey, STATIC_TEAM } from '../http/auth.js';
-import { ApiError, invalidRequest, notFound } from '../http/errors.js';
-import { parseOrThrow } from '../http/validation.js';
-import type { Clock, QuotaPolicy } from '../quota/policy.js';
-import { WEBHOOK_EVENT_TYPES, type ApiKeyRecord, type Store, type Team, type WebhookDelivery, type WebhookEndpoint } from '../store/types.js';
-import type { ModelCatalog } from '../videos/models.js';
+import { ApiError, invalidRequest, notFound } from '../domain/errors.js';
+import { parseOrThrow } from '../domain/validation.js';
+import type { Clock, QuotaPolicy } from '../domain/quota-policy.js';
+import type { ApiKeyRecord, Store, Team, WebhookDelivery, WebhookEndpoint } from '../store/types.js';
+import { WEBHOOK_EVENT_TYPES } from '../domain/webhook-event.js';
+import type { ModelCatalog } from '../domain/models.js';
 import { RefusedDestinationError, type DestinationPolicy } from '../webhooks/destination.js';
 import { newWebhookSecret, ROTATION_OVERLAP_MS } from '../webhooks/signing.js';
 import {

@@ -1,6 +1,6 @@
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Clock } from '../quota/policy.js';
+import type { Clock } from '../domain/quota-policy.js';
 import type { Principal, Store, StoreChange } from '../store/types.js';
 
 /**

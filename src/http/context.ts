@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
-import type { RateInfo } from '../quota/policy.js';
+import type { RateInfo } from '../domain/quota-policy.js';
 import type { Principal } from '../store/types.js';
 import type { UpstreamTiming } from '../upstream/client.js';
 import type { RequestContext } from '../videos/jobs.js';

@@ -1,4 +1,4 @@
-import { ApiError, rateLimited } from './errors.js';
+import { ApiError, rateLimited } from '../domain/errors.js';
 
 export interface CreateBufferLimits {
   /** Bytes of create bodies the process holds at most: read from clients and not yet sent upstream. */

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { RequestError } from '@hono/node-server';
 import type { Logger } from '../observability/logger.js';
 import { newRequestId } from './context.js';
-import { ApiError, malformedRequest, serverError, toErrorBody } from './errors.js';
+import { ApiError, malformedRequest, serverError, toErrorBody } from '../domain/errors.js';
 
 /**
  * Answers to requests that never reach the app: node:http refuses them while parsing ('clientError') or

@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Clock, Refusal } from '../quota/policy.js';
-import type { Admission, Charge, Store } from '../store/types.js';
+import type { Charge } from '../domain/job.js';
+import type { Admission, Clock, Refusal } from '../domain/quota-policy.js';
 
 /**
  * The gateway's Prometheus metrics, on a registry of their own (several gateways may share a process, as in
@@ -53,6 +53,11 @@ class BatchedCount {
   }
 }
 
+/** What the gauges read on scrape: the store, handed over at composition (this module imports none). */
+export interface ActiveJobStats {
+  activeJobStats(): Promise<Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>>;
+}
+
 /** The pair recorded for one upstream call, bound once per (operation, outcome). */
 export interface UpstreamCallRecorder {
   record(operation: UpstreamOperation, outcome: UpstreamOutcome, seconds: number): void;
@@ -77,7 +82,7 @@ export class Metrics {
   private readonly unrecorded: Counter;
   private readonly keyMissing: Counter<'upstream'>;
   private readonly webhooks: Record<WebhookResult, CounterChild>;
-  private store: { store: Store; clock: Clock } | undefined;
+  private store: { store: ActiveJobStats; clock: Clock } | undefined;
   private createBuffer: { usage(): number } | undefined;
   private stats: { at: number; value: Promise<StoreStats | undefined> } | undefined;
 
@@ -241,7 +246,7 @@ export class Metrics {
   }
 
   /** Gauges read from the store on scrape (active jobs, reconciler lag). */
-  watchStore(store: Store, clock: Clock): void {
+  watchStore(store: ActiveJobStats, clock: Clock): void {
     this.store = { store, clock };
   }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { modelNameSchema } from '../videos/models.js';
+import { modelNameSchema } from '../domain/models.js';
 import { AUTH_ERRORS, OPERATIONS, REQUEST_COMPONENTS, RESPONSE_COMPONENTS, type Answer, type Auth, type Media, type Operation } from './operations.js';
 
 /**

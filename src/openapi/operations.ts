@@ -24,8 +24,8 @@ import {
   deliverySchema,
 } from '../admin/schemas.js';
 import { ASSETS } from '../admin/console.js';
-import { errorBodySchema } from '../http/errors.js';
-import { quotaPolicySchema } from '../quota/policy.js';
+import { errorBodySchema } from '../domain/errors.js';
+import { quotaPolicySchema } from '../domain/quota-policy.js';
 import {
   contentHeadersSchema,
   idempotencyHeadersSchema,

@@ -1,6 +1,6 @@
-import { forbidden, insufficientQuota, invalidRequest, rateLimited, type ApiError } from '../http/errors.js';
+import { forbidden, insufficientQuota, invalidRequest, rateLimited, type ApiError } from '../domain/errors.js';
 import type { Principal } from '../store/types.js';
-import type { QuotaPolicy, Refusal } from './policy.js';
+import type { QuotaPolicy, Refusal } from '../domain/quota-policy.js';
 
 /** How long a client refused for concurrency should wait: slots free only as jobs end. */
 export const CONCURRENCY_RETRY_MS = 5_000;

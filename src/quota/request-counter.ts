@@ -1,6 +1,6 @@
 import type { Logger } from '../observability/logger.js';
 import type { Principal, Store } from '../store/types.js';
-import type { Clock } from './policy.js';
+import type { Clock } from '../domain/quota-policy.js';
 
 export const REQUEST_FLUSH_MS = 1_000;
 

@@ -1,12 +1,13 @@
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import busboy from 'busboy';
+import { NewApiRoutes } from './newapi.js';
+import { bearerToken, GROK_VIDEO, IMAGINE, Rejection, type ExtraModel, type KindRoutes, type SimCore, type SimTask } from './shared.js';
+import { XaiRoutes } from './xai.js';
 
 /**
  * A simulated upstream of either kind. `newapi` (the default) speaks both reseller dialects strictly, as the real provider documents them: the
  * imagine family only as JSON, the grok-video family only as multipart, each with its own fields. It
- * backs the quick start, the tests and the benchmarks. Its rules are written out here on their own, not
+ * backs the quick start, the tests and the benchmarks. Its rules are written out on their own (./newapi.ts, ./xai.ts), not
  * borrowed from the gateway's model table, so that a mistake in that table shows up as a rejection.
  */
 export interface SimulatorOptions {
@@ -30,17 +31,6 @@ export interface SimulatorOptions {
   readonly models?: readonly ExtraModel[];
 }
 
-/** A model given to the simulator, with the limits the gateway's table states for it (a ModelSpec fits). */
-export interface ExtraModel {
-  readonly id: string;
-  readonly family: 'imagine' | 'grok-video';
-  readonly resolutions: readonly number[];
-  readonly aspectRatios: readonly string[];
-  readonly customAspectRatio: boolean;
-  readonly seconds: { readonly min: number; readonly max: number };
-  readonly defaultSeconds: number;
-}
-
 /**
  * How many of the latest requests the simulator remembers, and how many body bytes at most: the tests read
  * the last few, while a demo gateway runs against the simulator for days.
@@ -57,151 +47,7 @@ export interface RecordedRequest {
   readonly body: Buffer;
 }
 
-export interface SimTask {
-  id: string;
-  model: string;
-  seconds: string;
-  size: string;
-  createdAtMs: number;
-  completeAfterMs: number;
-  outcome: 'completed' | 'failed' | 'cancelled';
-  /** What a failed task says went wrong (the upstream's free text). */
-  failMessage?: string;
-  deleted: boolean;
-  /** xai: which reference field the create used, for tests to see. */
-  references?: 'image' | 'reference_images';
-  /** What the video's bytes are shifted by (see `videoByteOf`): none for a create, `derivedSeed` for a derived video. */
-  seed?: number;
-  /** A derived video's source task and operation. */
-  derivedFrom?: { task: string; operation: 'remix' | 'extension' | 'edit' };
-  /** Status calls about the task answer this HTTP status (an upstream failing on one task) instead. */
-  statusFailure?: number;
-}
-
 type Fail = { status: number; body?: string; headers?: Record<string, string>; destroy?: boolean; delayMs?: number };
-
-const IMAGINE = /^grok-imagine-video(-[\w.-]+)?$/;
-const GROK_VIDEO = /^grok-video-(1\.5|3)(-pro|-max)?$/;
-const PRESETS = ['1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3', '2:1', '1:2', '19.5:9', '9:19.5', '20:9', '9:20'];
-const V3_RATIOS = ['2:3', '3:2', '1:1', '16:9', '9:16'];
-const DATA_URI = /^data:image\/(png|jpeg|jpg|webp|gif);base64,[A-Za-z0-9+/]+={0,2}$/;
-
-class Rejection extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly param: string | null = null,
-  ) {
-    super(message);
-  }
-}
-
-const reject = (message: string, param: string | null = null): never => {
-  throw new Rejection(400, message, param);
-};
-
-function checkCommon(model: string, prompt: unknown) {
-  if (typeof prompt !== 'string' || prompt.length === 0) reject('prompt is required', 'prompt');
-  if ((prompt as string).length > 4096) reject('prompt must be at most 4096 characters', 'prompt');
-  return model;
-}
-
-/** The limits of a model the simulator was given (see SimulatorOptions.models), checked as its own are. */
-function checkExtra(m: ExtraModel, seconds: string | undefined, size: string | undefined, ratio: string | undefined, sizeParam: string) {
-  if (seconds !== undefined && (!/^\d+$/.test(seconds) || +seconds < m.seconds.min || +seconds > m.seconds.max)) {
-    reject(`seconds must be a whole number from ${m.seconds.min} to ${m.seconds.max}`, 'seconds');
-  }
-  const sizes = m.resolutions.map((r) => `${r}P`);
-  if (size !== undefined && !sizes.includes(size.toUpperCase())) reject(`${sizeParam} must be one of ${sizes.join(', ')}`, sizeParam);
-  if (ratio !== undefined && !m.aspectRatios.includes(ratio) && !(m.customAspectRatio && /^\d+(\.\d+)?:\d+(\.\d+)?$/.test(ratio))) reject('unsupported aspect_ratio', 'aspect_ratio');
-}
-
-function validateImagine(body: Record<string, unknown>, extra: ExtraModel | undefined) {
-  const allowed = new Set(['model', 'prompt', 'seconds', 'aspect_ratio', 'resolution', 'image', 'images']);
-  for (const k of Object.keys(body)) if (!allowed.has(k)) reject(`unknown field ${k} for grok-imagine-video`, k);
-  checkCommon(body.model as string, body.prompt);
-  if (body.seconds !== undefined && typeof body.seconds !== 'string') reject('seconds must be a string', 'seconds');
-  if (extra) {
-    checkExtra(extra, body.seconds as string | undefined, body.resolution as string | undefined, body.aspect_ratio as string | undefined, 'resolution');
-  } else {
-    if (body.seconds !== undefined && (!/^\d+$/.test(body.seconds as string) || +(body.seconds as string) < 1 || +(body.seconds as string) > 15)) {
-      reject('seconds must be a string holding a whole number from 1 to 15', 'seconds');
-    }
-    if (body.resolution !== undefined && !['480P', '720P'].includes(body.resolution as string)) reject('resolution must be 480P or 720P', 'resolution');
-    if (body.aspect_ratio !== undefined && !PRESETS.includes(body.aspect_ratio as string) && !/^\d+(\.\d+)?:\d+(\.\d+)?$/.test(String(body.aspect_ratio))) {
-      reject('invalid aspect_ratio', 'aspect_ratio');
-    }
-  }
-  if (body.image !== undefined && body.images !== undefined) reject('do not pass image together with images', 'images');
-  if (body.image !== undefined && (typeof body.image !== 'string' || !DATA_URI.test(body.image))) reject('image must be a data URI', 'image');
-  if (body.images !== undefined) {
-    if (!Array.isArray(body.images) || body.images.length === 0) reject('images must be a non-empty array', 'images');
-    for (const im of body.images as unknown[]) if (typeof im !== 'string' || !DATA_URI.test(im)) reject('images must hold data URIs', 'images');
-  }
-  return { seconds: (body.seconds as string | undefined) ?? String(extra?.defaultSeconds ?? 6), size: (body.resolution as string | undefined) ?? '720P' };
-}
-
-function validateGrokVideo(fields: Map<string, string[]>, files: Array<{ name: string; mime: string; bytes: Buffer }>, extra: ExtraModel | undefined) {
-  const allowed = new Set(['model', 'prompt', 'seconds', 'size', 'aspect_ratio']);
-  for (const [k, v] of fields) {
-    if (!allowed.has(k)) reject(`unknown field ${k} for grok-video`, k);
-    if (v.length > 1) reject(`field ${k} given twice`, k);
-  }
-  for (const f of files) {
-    if (f.name !== 'input_reference') reject(`unexpected file field ${f.name}`, f.name);
-    if (!/^image\/(png|jpeg|webp|gif)$/.test(f.mime)) reject('input_reference must be an image file', 'input_reference');
-  }
-  const one = (k: string) => fields.get(k)?.[0];
-  const model = one('model') as string;
-  checkCommon(model, one('prompt'));
-  if (extra) {
-    checkExtra(extra, one('seconds'), one('size'), one('aspect_ratio'), 'size');
-    return { seconds: one('seconds') ?? String(extra.defaultSeconds), size: one('size') ?? '720P' };
-  }
-  const [, version, tier] = GROK_VIDEO.exec(model) as RegExpExecArray;
-  const seconds = one('seconds');
-  if (seconds !== undefined && (!/^\d+$/.test(seconds) || +seconds < 1 || +seconds > 15)) reject('seconds must be a whole number', 'seconds');
-  if (tier === '-pro' && seconds !== undefined && seconds !== '10') reject('pro tier is fixed at 10 seconds', 'seconds');
-  if (tier === '-max' && seconds !== undefined && seconds !== '15') reject('max tier is fixed at 15 seconds', 'seconds');
-  const size = one('size');
-  const sizes = version === '3' ? ['720P', '1080P'] : ['480P', '540P', '720P', '1080P'];
-  if (size !== undefined && !sizes.includes(size)) reject(`size must be one of ${sizes.join(', ')}`, 'size');
-  const ratio = one('aspect_ratio');
-  if (ratio !== undefined && !(version === '3' ? V3_RATIOS : PRESETS).includes(ratio)) reject('unsupported aspect_ratio', 'aspect_ratio');
-  return { seconds: seconds ?? (tier === '-pro' ? '10' : tier === '-max' ? '15' : '6'), size: size ?? '720P' };
-}
-
-const XAI_RATIOS = ['1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3'];
-const XAI_FIELDS = new Set(['model', 'prompt', 'duration', 'aspect_ratio', 'resolution', 'image', 'reference_images']);
-const isImageUrl = (v: unknown) =>
-  typeof v === 'object' && v !== null && Object.keys(v).length === 1 && typeof (v as { url?: unknown }).url === 'string' &&
-  (DATA_URI.test((v as { url: string }).url) || /^https:\/\//.test((v as { url: string }).url));
-
-/** xAI's create body, as its documentation states it; `duration` an integer, `resolution` lower case. */
-function validateXai(body: Record<string, unknown>, extraOf: (model: string) => ExtraModel | undefined) {
-  for (const k of Object.keys(body)) if (!XAI_FIELDS.has(k)) reject(`unknown field ${k}`, k);
-  const model = String(body.model ?? '');
-  const extra = IMAGINE.test(model) ? undefined : extraOf(model);
-  if (!IMAGINE.test(model) && extra?.family !== 'imagine') reject(`unknown model ${model}`, 'model');
-  checkCommon(model, body.prompt);
-  const d = body.duration;
-  if (d !== undefined && (typeof d !== 'number' || !Number.isInteger(d))) reject('duration must be an integer', 'duration');
-  if (extra) checkExtra(extra, d === undefined ? undefined : String(d), body.resolution as string | undefined, undefined, 'resolution');
-  else if (d !== undefined && ((d as number) < 1 || (d as number) > 15)) reject('duration must be an integer from 1 to 15', 'duration');
-  if (!extra && body.resolution !== undefined && !['480p', '720p'].includes(body.resolution as string)) reject('resolution must be 480p or 720p', 'resolution');
-  if (body.aspect_ratio !== undefined && !XAI_RATIOS.includes(body.aspect_ratio as string)) reject('unsupported aspect_ratio', 'aspect_ratio');
-  if (body.image !== undefined && body.reference_images !== undefined) reject('image and reference_images cannot be combined', 'reference_images');
-  if (body.image !== undefined && !isImageUrl(body.image)) reject('image must be {url}', 'image');
-  let references: 'image' | 'reference_images' | undefined = body.image !== undefined ? 'image' : undefined;
-  if (body.reference_images !== undefined) {
-    const refs = body.reference_images;
-    if (!Array.isArray(refs) || refs.length === 0 || refs.length > 7) reject('reference_images takes 1 to 7 images', 'reference_images');
-    for (const r of refs as unknown[]) if (!isImageUrl(r)) reject('reference_images must hold {url} objects', 'reference_images');
-    if (((d as number | undefined) ?? 6) > 10) reject('duration must be at most 10 with reference_images', 'duration');
-    references = 'reference_images';
-  }
-  return { model, seconds: String(d ?? extra?.defaultSeconds ?? 6), size: ((body.resolution as string | undefined) ?? '720p').toUpperCase(), ...(references ? { references } : {}) };
-}
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, rejectP) => {
@@ -209,28 +55,6 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', rejectP);
-  });
-}
-
-function parseMultipart(headers: IncomingMessage['headers'], body: Buffer) {
-  return new Promise<{ fields: Map<string, string[]>; files: Array<{ name: string; mime: string; bytes: Buffer }> }>((resolve, rejectP) => {
-    const fields = new Map<string, string[]>();
-    const files: Array<{ name: string; mime: string; bytes: Buffer }> = [];
-    let bb: busboy.Busboy;
-    try {
-      bb = busboy({ headers, limits: { fieldSize: 1 << 20 } });
-    } catch {
-      return rejectP(new Rejection(400, 'malformed multipart body'));
-    }
-    bb.on('field', (name, value) => fields.set(name, [...(fields.get(name) ?? []), value]));
-    bb.on('file', (name, stream, info) => {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => files.push({ name, mime: info.mimeType, bytes: Buffer.concat(chunks) }));
-    });
-    bb.on('close', () => resolve({ fields, files }));
-    bb.on('error', () => rejectP(new Rejection(400, 'malformed multipart body')));
-    bb.end(body);
   });
 }
 
@@ -244,25 +68,7 @@ export const videoByte = (i: number) => i % 251;
 export const derivedSeed = (prompt: string) => (Buffer.from(prompt, 'utf8').reduce((a, b) => a + b, 0) % 250) + 1;
 export const videoByteOf = (seed: number, i: number) => (i + seed) % 251;
 
-const NEWAPI_DERIVABLE = /^grok-video-3(-pro|-max)?$/;
-/** xAI edits take a source of at most ~8.7 s. */
-const XAI_EDIT_MAX_SOURCE_S = 8.7;
-const exactFields = (body: Record<string, unknown>, fields: readonly string[]) => {
-  for (const k of Object.keys(body)) if (!fields.includes(k)) reject(`unknown field ${k}`, k);
-  for (const k of fields) if (body[k] === undefined) reject(`${k} is required`, k);
-};
-const videoUrlOf = (v: unknown): string => {
-  if (typeof v !== 'object' || v === null || Object.keys(v).length !== 1 || typeof (v as { url?: unknown }).url !== 'string') reject('video must be {url}', 'video');
-  return (v as { url: string }).url;
-};
-const intIn = (v: unknown, min: number, max: number, param: string) => {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) reject(`${param} must be an integer from ${min} to ${max}`, param);
-  return v as number;
-};
-
-const bearerToken = (req: IncomingMessage) => /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-
-export class UpstreamSimulator {
+export class UpstreamSimulator implements SimCore {
   /** The latest requests, oldest first (see RECORDED_REQUESTS_MAX). */
   readonly requests: RecordedRequest[] = [];
   /** Every request ever received, including those no longer in `requests`. */
@@ -282,27 +88,25 @@ export class UpstreamSimulator {
   slowAnswersMs = 0;
   /** Labels video files with this content-encoding (as if stored pre-compressed); the bytes stay as they are. */
   contentEncoding: string | undefined;
-  /**
-   * How a new-api simulator answers about a task it does not know: 400 `task_not_exist`, as new-api does
-   * (for an unknown task and for another account's alike), or a plain 404 as other resellers do.
-   */
   unknownTask: 'task_not_exist' | 'not_found' = 'task_not_exist';
   /** Video downloads being answered now: a download ends when its last byte is sent or its connection closes. */
   openDownloads = 0;
   readonly kind: 'newapi' | 'xai';
   /** How long xai media URLs handed out from now on stay valid. */
   mediaUrlTtlMs: number;
-  private readonly mediaSecret = randomBytes(16);
-  private origin = '';
+  private readonly routes: KindRoutes;
+  /** Where the simulator listens, once `listen` has answered. */
+  origin = '';
 
   constructor(private readonly opts: SimulatorOptions) {
     this.completeAfterMs = opts.completeAfterMs ?? 3_000;
     this.videoBytes = opts.videoBytes ?? 1024 * 1024;
     this.kind = opts.kind ?? 'newapi';
     this.mediaUrlTtlMs = opts.mediaUrlTtlMs ?? 60 * 60 * 1000;
+    this.routes = this.kind === 'xai' ? new XaiRoutes(this) : new NewApiRoutes(this);
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
-        if (!res.headersSent) this.error(res, 500, (err as Error).message);
+        if (!res.headersSent) this.routes.error(res, 500, (err as Error).message);
         else res.destroy();
       });
     });
@@ -328,10 +132,10 @@ export class UpstreamSimulator {
   }
 
   /** A model given in the options that the simulator does not know itself (its own rules come first). */
-  private readonly extraOf = (model: string): ExtraModel | undefined =>
+  readonly extraOf = (model: string): ExtraModel | undefined =>
     IMAGINE.test(model) || GROK_VIDEO.test(model) ? undefined : this.opts.models?.find((m) => m.id === model);
 
-  private familyOf(model: string): ExtraModel['family'] | undefined {
+  familyOf(model: string): ExtraModel['family'] | undefined {
     if (IMAGINE.test(model)) return 'imagine';
     if (GROK_VIDEO.test(model)) return 'grok-video';
     return this.extraOf(model)?.family;
@@ -376,49 +180,14 @@ export class UpstreamSimulator {
     }
   }
 
-  private status(t: SimTask) {
+  status(t: SimTask) {
     const elapsed = Date.now() - t.createdAtMs;
     if (elapsed >= t.completeAfterMs) return { status: t.outcome, progress: 100 };
     if (elapsed < t.completeAfterMs / 4) return { status: 'queued', progress: 0 };
     return { status: 'processing', progress: Math.floor((elapsed / t.completeAfterMs) * 100) };
   }
 
-  private taskJson(t: SimTask) {
-    const { status, progress } = this.status(t);
-    const done = status === 'completed';
-    return {
-      id: t.id,
-      object: 'video',
-      model: t.model,
-      status,
-      progress,
-      created_at: Math.floor(t.createdAtMs / 1000),
-      completed_at: done ? Math.floor(Date.now() / 1000) : 0,
-      seconds: t.seconds,
-      size: t.size,
-      video_url: done ? `https://cdn.upstream.invalid/${t.id}.mp4` : '',
-      error: status === 'failed' ? { message: t.failMessage ?? 'content policy violation', code: 'failed' } : { message: '', code: '' },
-    };
-  }
-
-  private error(res: ServerResponse, status: number, message: string, param: string | null = null) {
-    if (this.kind === 'xai') {
-      // xAI's own shape: a code and the message as a string.
-      res.writeHead(status, { 'content-type': 'application/json' });
-      return res.end(JSON.stringify({ code: status === 401 ? 'unauthenticated' : status === 404 ? 'not-found' : 'invalid-argument', error: message }));
-    }
-    res.writeHead(status, { 'content-type': 'application/json', 'set-cookie': 'upstream_session=secret', server: 'new-api' });
-    res.end(JSON.stringify({ error: { message, type: 'new_api_error', param, code: status === 400 ? 'invalid_request' : 'error' } }));
-  }
-
-  /** new-api's task error: `{code, message, data}`, not the `{error:{…}}` of its relay errors. */
-  private noSuchTask(res: ServerResponse) {
-    if (this.unknownTask === 'not_found') return this.error(res, 404, 'task not found');
-    res.writeHead(400, { 'content-type': 'application/json', server: 'new-api' });
-    res.end(JSON.stringify({ code: 'task_not_exist', message: 'task_not_exist', data: null }));
-  }
-
-  private async json(res: ServerResponse, body: unknown, status = 200) {
+  async json(res: ServerResponse, body: unknown, status = 200) {
     const text = JSON.stringify(body);
     if (this.slowAnswersMs) await new Promise((r) => setTimeout(r, this.slowAnswersMs));
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'set-cookie': 'upstream_session=secret', server: 'new-api', via: '1.1 upstream' });
@@ -430,34 +199,14 @@ export class UpstreamSimulator {
     const body = await readBody(req);
     this.record({ method: req.method ?? '', path: url.pathname, headers: req.headers, body });
     if (this.stallMs) await new Promise((r) => setTimeout(r, this.stallMs));
-    if (this.kind === 'xai' && url.pathname.startsWith('/media/')) return this.media(req, res, url);
+    if (this.routes.answerWithoutKey(req, res, url)) return;
     const token = bearerToken(req);
-    if (!token || !this.opts.apiKeys.includes(token)) return this.error(res, 401, 'invalid token');
-    if (this.kind === 'xai') return this.handleXai(req, res, url, body);
-
-    if (req.method === 'GET' && url.pathname === '/v1/models') {
-      return this.json(res, { object: 'list', data: [{ id: 'grok-imagine-video', object: 'model' }] });
-    }
-    if (req.method === 'POST' && url.pathname === '/v1/videos') return this.create(req, res, body);
-    const remix = /^\/v1\/videos\/([^/]+)\/remix$/.exec(url.pathname);
-    if (req.method === 'POST' && (remix || url.pathname === '/v1/videos/extensions')) return this.deriveNewApi(req, res, body, remix ? decodeURIComponent(remix[1]!) : undefined);
-    const m = /^\/v1\/videos\/([^/]+)(\/content)?$/.exec(url.pathname);
-    const task = m ? this.tasks.get(decodeURIComponent(m[1]!)) : undefined;
-    if (!m) return this.error(res, 404, 'not found');
-    if (!task || task.deleted) return this.noSuchTask(res);
-    if (req.method === 'DELETE' && !m[2]) {
-      task.deleted = true;
-      return this.json(res, { id: task.id, object: 'video', deleted: true });
-    }
-    if (req.method !== 'GET') return this.error(res, 405, 'method not allowed');
-    if (!m[2] && task.statusFailure) return this.error(res, task.statusFailure, 'simulated status failure');
-    if (!m[2]) return this.json(res, this.taskJson(task));
-    if (this.status(task).status !== 'completed') return this.error(res, 400, 'video is not ready');
-    return this.content(req, res, task.seed ?? 0);
+    if (!token || !this.opts.apiKeys.includes(token)) return this.routes.error(res, 401, 'invalid token');
+    return this.routes.handle(req, res, url, body);
   }
 
   /** Answers the next queued failure, if any; true when it did. */
-  private async failed(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  async failed(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const fail = this.failures.shift() ?? this.keyFailures.get(bearerToken(req) ?? '');
     if (!fail) return false;
     if (fail.delayMs) await new Promise((r) => setTimeout(r, fail.delayMs));
@@ -471,7 +220,7 @@ export class UpstreamSimulator {
   }
 
   /** A derived task: the source's shape, its own seconds, and bytes of its own. */
-  private derivedTask(id: string, source: SimTask, operation: 'remix' | 'extension' | 'edit', prompt: string, seconds: string): SimTask {
+  derivedTask(id: string, source: SimTask, operation: 'remix' | 'extension' | 'edit', prompt: string, seconds: string): SimTask {
     const task: SimTask = {
       id,
       model: source.model,
@@ -488,7 +237,7 @@ export class UpstreamSimulator {
     return task;
   }
 
-  private jsonBody(req: IncomingMessage, body: Buffer): Record<string, unknown> {
+  jsonBody(req: IncomingMessage, body: Buffer): Record<string, unknown> {
     if ((req.headers['content-type'] ?? '').split(';')[0]!.trim() !== 'application/json') throw new Rejection(415, 'content type must be application/json');
     let parsed: unknown;
     try {
@@ -500,196 +249,12 @@ export class UpstreamSimulator {
     return parsed as Record<string, unknown>;
   }
 
-  /** A finished, undeleted task of the grok-video-3 family, the only ones resellers remix or extend. */
-  private derivableNewApi(id: string, param: string): SimTask {
-    const source = this.tasks.get(id);
-    if (!source || source.deleted) throw new Rejection(404, 'task not found', param);
-    if (this.status(source).status !== 'completed') reject('the source task is not completed', param);
-    if (!NEWAPI_DERIVABLE.test(source.model)) reject(`${source.model} does not support this operation`, param);
-    return source;
-  }
-
-  /** new-api's remix (`POST /v1/videos/{id}/remix {prompt}`) and extension (`POST /v1/videos/extensions`). */
-  private async deriveNewApi(req: IncomingMessage, res: ServerResponse, body: Buffer, remixOf: string | undefined) {
-    if (await this.failed(req, res)) return;
-    try {
-      const b = this.jsonBody(req, body);
-      const id = `task_${randomBytes(8).toString('hex')}`;
-      if (remixOf !== undefined) {
-        exactFields(b, ['prompt']);
-        checkCommon('', b.prompt);
-        const source = this.derivableNewApi(remixOf, 'id');
-        return this.json(res, this.taskJson(this.derivedTask(id, source, 'remix', b.prompt as string, source.seconds)));
-      }
-      exactFields(b, ['model', 'prompt', 'duration', 'start_time', 'video']);
-      checkCommon('', b.prompt);
-      const duration = intIn(b.duration, 1, 15, 'duration');
-      const source = this.derivableNewApi(videoUrlOf(b.video), 'video');
-      if (b.model !== source.model) reject('model must be the source task\'s model', 'model');
-      if (typeof b.start_time !== 'number' || b.start_time < 0 || b.start_time > Number(source.seconds)) reject('start_time must lie within the source video', 'start_time');
-      return this.json(res, this.taskJson(this.derivedTask(id, source, 'extension', b.prompt as string, String(duration))));
-    } catch (err) {
-      if (err instanceof Rejection && err.status === 404) return this.noSuchTask(res);
-      if (err instanceof Rejection) return this.error(res, err.status, err.message, err.param);
-      throw err;
-    }
-  }
-
-  /** xAI's edit (`POST /v1/videos/edits`) and extension (`POST /v1/videos/extensions`), the source by its media URL. */
-  private async deriveXai(req: IncomingMessage, res: ServerResponse, body: Buffer, operation: 'edit' | 'extension') {
-    if (await this.failed(req, res)) return;
-    try {
-      const b = this.jsonBody(req, body);
-      exactFields(b, operation === 'edit' ? ['model', 'prompt', 'video'] : ['model', 'prompt', 'duration', 'video']);
-      if (!IMAGINE.test(String(b.model))) reject(`unknown model ${String(b.model)}`, 'model');
-      checkCommon('', b.prompt);
-      const found = this.mediaTask(videoUrlOf(b.video));
-      if (typeof found === 'string') reject(`video.url: ${found}`, 'video');
-      const source = found as SimTask;
-      if (this.status(source).status !== 'completed') reject('the source video is not done', 'video');
-      let seconds = source.seconds;
-      if (operation === 'edit') {
-        if (Number(source.seconds) > XAI_EDIT_MAX_SOURCE_S) reject(`the source video must be at most ${XAI_EDIT_MAX_SOURCE_S} s`, 'video');
-      } else {
-        seconds = String(intIn(b.duration, 1, 10, 'duration'));
-      }
-      const task = this.derivedTask(randomBytes(16).toString('hex'), source, operation, b.prompt as string, seconds);
-      return this.json(res, { request_id: task.id });
-    } catch (err) {
-      if (err instanceof Rejection) return this.error(res, err.status === 400 ? 422 : err.status, err.message, err.param);
-      throw err;
-    }
-  }
-
-  private addTask(task: SimTask): void {
+  addTask(task: SimTask): void {
     this.tasks.set(task.id, task);
     if (this.tasks.size > TASKS_MAX) this.tasks.delete(this.tasks.keys().next().value!);
   }
 
-  private async handleXai(req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer) {
-    if (req.method === 'GET' && url.pathname === '/v1/models') return this.json(res, { data: [{ id: 'grok-imagine-video', object: 'model' }] });
-    if (req.method === 'POST' && url.pathname === '/v1/videos/edits') return this.deriveXai(req, res, body, 'edit');
-    if (req.method === 'POST' && url.pathname === '/v1/videos/extensions') return this.deriveXai(req, res, body, 'extension');
-    if (req.method === 'POST' && url.pathname === '/v1/videos/generations') {
-      if (await this.failed(req, res)) return;
-      try {
-        if ((req.headers['content-type'] ?? '').split(';')[0]!.trim() !== 'application/json') throw new Rejection(415, 'content type must be application/json');
-        let parsed: Record<string, unknown>;
-        try {
-          parsed = JSON.parse(body.toString('utf8'));
-        } catch {
-          throw new Rejection(400, 'invalid JSON body');
-        }
-        const spec = validateXai(parsed, this.extraOf);
-        const task: SimTask = { id: randomBytes(16).toString('hex'), ...spec, createdAtMs: Date.now(), completeAfterMs: this.completeAfterMs, outcome: 'completed', deleted: false };
-        this.addTask(task);
-        return this.json(res, { request_id: task.id });
-      } catch (err) {
-        if (err instanceof Rejection) return this.error(res, err.status === 400 ? 422 : err.status, err.message, err.param);
-        throw err;
-      }
-    }
-    const m = /^\/v1\/videos\/([^/]+)$/.exec(url.pathname);
-    const task = m && req.method === 'GET' ? this.tasks.get(decodeURIComponent(m[1]!)) : undefined;
-    if (!task) return this.error(res, 404, 'not found');
-    if (task.statusFailure) return this.error(res, task.statusFailure, 'simulated status failure');
-    const elapsed = Date.now() - task.createdAtMs;
-    // Early on, xAI answers 202 with nothing but the request id.
-    if (elapsed < task.completeAfterMs / 8) return this.json(res, { request_id: task.id }, 202);
-    const { status, progress } = this.status(task);
-    const word = status === 'completed' ? 'done' : status === 'cancelled' ? 'expired' : status === 'queued' ? 'pending' : status;
-    const answer: Record<string, unknown> = { status: word, model: task.model };
-    if (word === 'processing') answer.progress = progress;
-    if (word === 'done') {
-      answer.video = { url: this.mediaUrl(task.id), duration: Number(task.seconds), respect_moderation: true };
-      answer.usage = { cost_in_usd_ticks: 5_000_000 * Number(task.seconds) };
-    }
-    if (word === 'failed') answer.error = { code: 'content_moderated', message: task.failMessage ?? 'content policy violation' };
-    return this.json(res, answer);
-  }
-
-  private signature(id: string, exp: string): Buffer {
-    return createHmac('sha256', this.mediaSecret).update(`${id}.${exp}`).digest();
-  }
-
-  /** A signed, expiring URL on this server's media route, as xAI's media host hands out. */
-  private mediaUrl(id: string): string {
-    const exp = String(Date.now() + this.mediaUrlTtlMs);
-    return `${this.origin}/media/${id}.mp4?exp=${exp}&sig=${this.signature(id, exp).toString('hex')}`;
-  }
-
-  /** The task a media URL of this server names, or why it names none. */
-  private mediaTask(raw: string): SimTask | 'bad signature' | 'url expired' | 'not found' {
-    let url: URL;
-    try {
-      url = new URL(raw);
-    } catch {
-      return 'bad signature';
-    }
-    if (url.origin !== this.origin) return 'not found';
-    const id = /^\/media\/([0-9a-f]+)\.mp4$/.exec(url.pathname)?.[1];
-    const exp = url.searchParams.get('exp') ?? '';
-    const sig = Buffer.from(url.searchParams.get('sig') ?? '', 'hex');
-    const expected = id ? this.signature(id, exp) : Buffer.alloc(0);
-    if (!id || sig.length !== expected.length || !timingSafeEqual(sig, expected)) return 'bad signature';
-    if (Number(exp) < Date.now()) return 'url expired';
-    return this.tasks.get(id) ?? 'not found';
-  }
-
-  /** The media host: no credentials taken (a key sent here is a leak), a valid unexpired signature required. */
-  private media(req: IncomingMessage, res: ServerResponse, url: URL) {
-    if (req.headers.authorization !== undefined) return this.error(res, 400, 'the media host takes no credentials');
-    const task = this.mediaTask(`${this.origin}${url.pathname}${url.search}`);
-    if (typeof task === 'string') return this.error(res, task === 'not found' ? 404 : 403, task);
-    return this.content(req, res, task.seed ?? 0);
-  }
-
-  private async create(req: IncomingMessage, res: ServerResponse, body: Buffer) {
-    if (await this.failed(req, res)) return;
-    try {
-      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
-      let model: string;
-      let spec: { seconds: string; size: string };
-      if (type === 'application/json') {
-        let parsed: Record<string, unknown>;
-        try {
-          parsed = JSON.parse(body.toString('utf8'));
-        } catch {
-          throw new Rejection(400, 'invalid JSON body');
-        }
-        model = String(parsed.model ?? '');
-        const family = this.familyOf(model);
-        if (family === 'grok-video') reject(`${model} requires multipart/form-data`, 'model');
-        if (family !== 'imagine') reject(`unknown model ${model}`, 'model');
-        spec = validateImagine(parsed, this.extraOf(model));
-      } else if (type === 'multipart/form-data') {
-        const { fields, files } = await parseMultipart(req.headers, body);
-        model = fields.get('model')?.[0] ?? '';
-        const family = this.familyOf(model);
-        if (family === 'imagine') reject(`${model} requires application/json`, 'model');
-        if (family !== 'grok-video') reject(`unknown model ${model}`, 'model');
-        spec = validateGrokVideo(fields, files, this.extraOf(model));
-      } else {
-        throw new Rejection(415, `unsupported content type ${type}`);
-      }
-      const task: SimTask = {
-        id: `task_${randomBytes(8).toString('hex')}`,
-        model,
-        ...spec,
-        createdAtMs: Date.now(),
-        completeAfterMs: this.completeAfterMs,
-        outcome: 'completed',
-        deleted: false,
-      };
-      this.addTask(task);
-      return this.json(res, this.taskJson(task));
-    } catch (err) {
-      if (err instanceof Rejection) return this.error(res, err.status, err.message, err.param);
-      throw err;
-    }
-  }
-
-  private content(req: IncomingMessage, res: ServerResponse, seed: number) {
+  content(req: IncomingMessage, res: ServerResponse, seed: number) {
     const total = this.videoBytes;
     let start = 0;
     let end = total - 1;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { Charge, HeldReservation, JobRecord, ReservationOnDelete } from './types.js';
+import type { Charge, JobRecord } from '../domain/job.js';
+import type { HeldReservation, ReservationOnDelete } from './types.js';
 
 /** What an abandoned create's hidden record says, for an operator reading the store. */
 export const ABANDONED = { code: 'create_abandoned', message: 'The create got no answer from the upstream in time; its reservation was refunded.' };

@@ -1,5 +1,6 @@
-import type { QuotaPolicy } from '../quota/policy.js';
-import type { ApiKeyRecord, JobRecord, Team, WebhookDelivery, WebhookEndpoint } from './types.js';
+import type { QuotaPolicy } from '../domain/quota-policy.js';
+import type { ApiKeyRecord, Team, WebhookDelivery, WebhookEndpoint } from './types.js';
+import type { JobRecord } from '../domain/job.js';
 
 /** A row as the driver returns it, keyed by column name. */
 export type Row = Record<string, unknown>;

@@ -1,6 +1,6 @@
-import type { QuotaPolicy, RateInfo, Refusal } from '../quota/policy.js';
-import type { VideoError, VideoStatus } from '../videos/dialects/task.js';
-import type { DerivedOperation } from '../videos/models.js';
+import type { Charge, JobRecord, VideoError, VideoStatus } from '../domain/job.js';
+import type { Admission, QuotaPolicy } from '../domain/quota-policy.js';
+import type { WebhookEventType } from '../domain/webhook-event.js';
 
 /**
  * The store behind the gateway. Every method that counts against a quota is atomic on its own: the
@@ -40,49 +40,11 @@ export interface RequestCount {
   readonly count: number;
 }
 
-export type Charge = 'reserved' | 'settled' | 'refunded';
-
 /** Told of each move of a job's video-seconds (reserved, settled, refunded), once per move, for the metrics. */
 export type ChargeListener = (teamId: string, charge: Charge, seconds: number) => void;
 
-export interface JobRecord {
-  readonly id: string;
-  readonly teamId: string;
-  readonly keyId: string;
-  /** Null while the create is still on its way to the upstream. */
-  readonly upstreamId: string | null;
-  readonly upstreamKeyFp: string | null;
-  /**
-   * The configured upstream (its `id`) that created the job, which every later call about it goes to; null
-   * while pending, and for jobs recorded before upstreams had ids (they belong to the first upstream).
-   */
-  readonly upstreamName: string | null;
-  /** Where the upstream keeps the finished video (xAI's `video.url`): for the content route only, never shown to a client. */
-  readonly mediaUrl: string | null;
-  /** A derived video's (§9) source video and how it was derived; null for a video created from a prompt. */
-  readonly sourceVideoId: string | null;
-  readonly derivation: DerivedOperation | null;
-  readonly model: string;
-  readonly prompt: string;
-  readonly seconds: number;
-  readonly resolution: number;
-  readonly aspectRatio: string;
-  readonly status: VideoStatus;
-  readonly progress: number;
-  readonly error: VideoError | null;
-  /** Unix seconds, as the OpenAI object has them. */
-  readonly createdAt: number;
-  readonly completedAt: number | null;
-  readonly updatedAtMs: number;
-  readonly charge: Charge;
-  readonly chargeDay: string;
-  readonly chargeMonth: string;
-}
-
 export type NewJob = Pick<JobRecord, 'id' | 'teamId' | 'keyId' | 'model' | 'prompt' | 'seconds' | 'resolution' | 'aspectRatio'> &
   Partial<Pick<JobRecord, 'sourceVideoId' | 'derivation'>>;
-
-export type Admission = { readonly ok: true; readonly rate: RateInfo | null } | { readonly ok: false; readonly refusal: Refusal };
 
 export interface TaskUpdate {
   readonly status: VideoStatus;
@@ -151,10 +113,6 @@ export type StoreRecord =
 
 /** Per kind of record: how many an import added, and how many were there already (and were left as they were). */
 export type ImportSummary = Record<StoreRecord['kind'], { copied: number; existing: number }>;
-
-/** The events a team's webhook endpoint may subscribe to (§6). */
-export const WEBHOOK_EVENT_TYPES = ['video.completed', 'video.failed'] as const;
-export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 /** A team's webhook endpoint. The secrets are kept because every delivery is signed with them. */
 export interface WebhookEndpoint {

@@ -9,12 +9,12 @@ import {
   upstreamBadGateway,
   upstreamTimeout,
   upstreamUnavailable,
-} from '../http/errors.js';
-import { readCappedBuffer } from '../http/read-capped.js';
+} from '../domain/errors.js';
+import { readCappedBuffer } from '../domain/read-capped.js';
 import type { UpstreamCallRecorder, UpstreamOperation, UpstreamOutcome } from '../observability/metrics.js';
 import { clientSafeUpstreamText, redactSecrets, UPSTREAM_MESSAGE_MAX_CHARS } from '../observability/redact.js';
-import { GarbledTaskError, type UpstreamTask } from '../videos/dialects/task.js';
-import type { EncodedCreate } from '../videos/dialects/types.js';
+import { GarbledTaskError, type UpstreamTask } from './dialects/task.js';
+import type { EncodedCreate } from './dialects/types.js';
 import { bufferedExchange, ResponseTooLargeError, type BufferedResponse } from './buffered-exchange.js';
 
 /**

@@ -1,14 +1,15 @@
 import { LRUCache } from 'lru-cache';
-import { type ApiError, invalidRequest, upstreamBadGateway, upstreamUnavailable } from '../http/errors.js';
+import { type ApiError, invalidRequest, upstreamBadGateway, upstreamUnavailable } from '../domain/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Clock } from '../quota/policy.js';
-import type { JobRecord } from '../store/types.js';
-import type { UpstreamTask } from '../videos/dialects/task.js';
-import { kindRefusal, type NormalizedVideoRequest } from '../videos/normalize.js';
+import type { Clock } from '../domain/quota-policy.js';
+import type { JobRecord } from '../domain/job.js';
+import type { UpstreamTask } from './dialects/task.js';
+import { kindRefusal, type NormalizedVideoRequest } from '../domain/request.js';
 import { failureOf, fingerprint, type CallContext, type ContentStream, type UpstreamTiming } from './client.js';
 import { makeProvider, type ProviderSettings } from './providers/index.js';
-import type { ContentOptions, DerivedCall, JobRef, Provider, UpstreamKind } from './providers/types.js';
+import type { ContentOptions, DerivedCall, JobRef, Provider } from './providers/types.js';
+import type { UpstreamKind } from '../domain/upstream-kinds.js';
 
 export interface UpstreamSpec extends Omit<ProviderSettings, 'calls'> {
   readonly id: string;

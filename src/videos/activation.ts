@@ -1,7 +1,8 @@
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Clock } from '../quota/policy.js';
-import type { JobRecord, Store } from '../store/types.js';
+import type { Clock } from '../domain/quota-policy.js';
+import type { JobRecord } from '../domain/job.js';
+import type { Store } from '../store/types.js';
 import type { Placement } from '../upstream/router.js';
 
 /** The waits between attempts to record an accepted create while its client waits: about 3 s in all. */

@@ -1,4 +1,4 @@
-import { shuttingDown } from '../http/errors.js';
+import { shuttingDown } from '../domain/errors.js';
 
 const ignore = () => undefined;
 

@@ -1,8 +1,8 @@
-import { invalidRequest, unsupportedOperation, type ApiError } from '../http/errors.js';
-import { parseOrThrow } from '../http/validation.js';
-import type { JobRecord } from '../store/types.js';
-import type { UpstreamKind } from '../upstream/providers/types.js';
-import type { DerivedOperation, ModelSpec } from './models.js';
+import { invalidRequest, unsupportedOperation, type ApiError } from '../domain/errors.js';
+import { parseOrThrow } from '../domain/validation.js';
+import type { JobRecord } from '../domain/job.js';
+import type { UpstreamKind } from '../domain/upstream-kinds.js';
+import type { DerivedOperation, ModelSpec } from '../domain/models.js';
 import { refuseUnknownFields, wholeNumber } from './normalize.js';
 import type { FileRules, RawRequest } from './parse.js';
 import { editVideoSchema, extendVideoSchema, remixVideoSchema } from './schemas.js';

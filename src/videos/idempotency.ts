@@ -9,10 +9,11 @@ import {
   mayHaveStartedJob,
   requestInProgress,
   type ErrorType,
-} from '../http/errors.js';
+} from '../domain/errors.js';
 import type { Logger } from '../observability/logger.js';
-import type { Clock } from '../quota/policy.js';
-import type { IdempotencyClaim, IdempotencyClaimRequest, IdempotentAnswer, JobRecord, Principal, Store, StoredError } from '../store/types.js';
+import type { Clock } from '../domain/quota-policy.js';
+import type { JobRecord } from '../domain/job.js';
+import type { IdempotencyClaim, IdempotencyClaimRequest, IdempotentAnswer, Principal, Store, StoredError } from '../store/types.js';
 import { newVideoId, type RequestContext, type VideoJobs } from './jobs.js';
 import { IDEMPOTENCY_KEY_FORMAT } from './schemas.js';
 

@@ -1,19 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { ApiError, createNotRecorded, createOutcomeUnknown, invalidRequest, shuttingDown, videoNotFound } from '../http/errors.js';
+import { ApiError, createNotRecorded, createOutcomeUnknown, invalidRequest, shuttingDown, videoNotFound } from '../domain/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Clock } from '../quota/policy.js';
+import type { Clock } from '../domain/quota-policy.js';
 import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
-import type { HeldReservation, JobRecord, NewJob, Principal, Store, StoreChange } from '../store/types.js';
+import type { HeldReservation, NewJob, Principal, Store, StoreChange } from '../store/types.js';
+import type { JobRecord } from '../domain/job.js';
 import { failureOf, type CallContext, type ContentStream, type UpstreamTiming } from '../upstream/client.js';
 import type { Placement, UpstreamRouter } from '../upstream/router.js';
 import { Activations, type ActivationSite } from './activation.js';
 import { CreatesInFlight } from './creates-in-flight.js';
 import { derivationRefusal, derivedSeconds, SOURCE_PARAM, VERB, type DerivedRequest } from './derive.js';
-import { isTerminal, type UpstreamTask } from './dialects/task.js';
-import type { ModelCatalog } from './models.js';
-import type { NormalizedVideoRequest } from './normalize.js';
+import type { UpstreamTask } from '../upstream/dialects/task.js';
+import { isTerminal } from '../domain/job.js';
+import type { ModelCatalog } from '../domain/models.js';
+import type { NormalizedVideoRequest } from '../domain/request.js';
 
 
 export interface JobsDeps {

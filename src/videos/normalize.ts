@@ -1,24 +1,10 @@
-import { invalidRequest, modelNotFound, type ApiError } from '../http/errors.js';
-import type { UpstreamKind } from '../upstream/providers/types.js';
-import { parseOrThrow } from '../http/validation.js';
-import { ImageRef } from './image-ref.js';
-import { TIERS, type ModelCatalog, type ModelSpec, type Tier } from './models.js';
+import { invalidRequest, modelNotFound } from '../domain/errors.js';
+import { parseOrThrow } from '../domain/validation.js';
+import { ImageRef } from '../domain/image-ref.js';
+import type { NormalizedVideoRequest } from '../domain/request.js';
+import { TIERS, type ModelCatalog, type ModelSpec, type Tier } from '../domain/models.js';
 import type { RawRequest } from './parse.js';
 import { CREATE_VIDEO_FIELDS, createVideoFieldsSchema, type CreateVideoFields } from './schemas.js';
-
-/** The one validated form every request becomes, whatever its encoding and dialect. */
-export interface NormalizedVideoRequest {
-  readonly model: ModelSpec;
-  /** The name the client used (an alias, perhaps): model allow-lists may name either. */
-  readonly requestedModel: string;
-  readonly prompt: string;
-  readonly seconds: number;
-  readonly resolution: Tier;
-  readonly aspectRatio: string;
-  readonly references: readonly ImageRef[];
-  /** The field the references came in, for errors about them. */
-  readonly referenceField: string;
-}
 
 export interface NormalizeLimits {
   readonly maxImageBytes: number;
@@ -50,31 +36,6 @@ export function normalizeVideoRequest(raw: RawRequest, catalog: ModelCatalog, li
 export function refuseUnknownFields(raw: RawRequest, known: ReadonlySet<string>): void {
   const unknown = [...Object.keys(raw.fields), ...raw.files.map((file) => file.field)].find((k) => !known.has(k));
   if (unknown !== undefined) throw invalidRequest(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
-}
-
-/**
- * Why an upstream of `kind` cannot take the request, from the model table's rules for that kind, as the 400
- * the client gets when no upstream can; undefined when it can. Checked before any upstream call.
- */
-export function kindRefusal(req: NormalizedVideoRequest, kind: UpstreamKind): ApiError | undefined {
-  const rules = req.model.kinds[kind];
-  const id = req.model.id;
-  if (!rules) return invalidRequest(`Model '${id}' is not served by the configured upstreams.`, 'model', 'model_not_available');
-  if (rules.aspectRatios && !rules.aspectRatios.includes(req.aspectRatio)) {
-    return invalidRequest(`Model '${id}' supports aspect ratios ${rules.aspectRatios.join(', ')} here; got '${req.aspectRatio}'.`, 'aspect_ratio', 'unsupported_value');
-  }
-  const refs = req.references.length;
-  if (rules.maxReferences !== undefined && refs > rules.maxReferences) {
-    return invalidRequest(`Model '${id}' takes at most ${rules.maxReferences} reference images here; got ${refs}.`, req.referenceField, 'too_many_images');
-  }
-  if (refs > 1 && rules.maxSecondsWithReferences !== undefined && req.seconds > rules.maxSecondsWithReferences) {
-    return invalidRequest(
-      `Model '${id}' takes at most ${rules.maxSecondsWithReferences} seconds with several reference images here; got ${req.seconds}.`,
-      'seconds',
-      'unsupported_value',
-    );
-  }
-  return undefined;
 }
 
 export function wholeNumber(v: string | number, param: string): number {

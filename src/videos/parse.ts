@@ -1,6 +1,6 @@
 import busboy from 'busboy';
-import { ApiError, invalidRequest, tooLarge, unsupportedMediaType } from '../http/errors.js';
-import { readCapped, readCappedBuffer } from '../http/read-capped.js';
+import { ApiError, invalidRequest, tooLarge, unsupportedMediaType } from '../domain/errors.js';
+import { readCapped, readCappedBuffer } from '../domain/read-capped.js';
 // Image fields may carry a data URI, and so may be longer than an ordinary text field.
 import { IMAGE_FIELDS, LIST_FIELDS } from './schemas.js';
 

@@ -1,6 +1,7 @@
 import type { Logger } from '../observability/logger.js';
-import type { Clock } from '../quota/policy.js';
-import type { JobRecord, Store } from '../store/types.js';
+import type { Clock } from '../domain/quota-policy.js';
+import type { Store } from '../store/types.js';
+import type { JobRecord } from '../domain/job.js';
 import { backgroundContext, type VideoJobs } from './jobs.js';
 
 export interface ReconcilerOptions {

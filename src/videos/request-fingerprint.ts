@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DerivedRequest } from './derive.js';
-import type { ImageRef } from './image-ref.js';
-import type { NormalizedVideoRequest } from './normalize.js';
+import type { ImageRef } from '../domain/image-ref.js';
+import type { NormalizedVideoRequest } from '../domain/request.js';
 
 /**
  * What makes two requests with one Idempotency-Key "the same request": the route and the request as

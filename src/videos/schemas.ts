@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { modelNameSchema } from './models.js';
+import { modelNameSchema } from '../domain/models.js';
 
 /**
  * The wire shapes of `/v1`: what requests may carry and what answers hold. The routes validate with these

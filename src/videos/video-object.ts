@@ -1,4 +1,4 @@
-import type { JobRecord } from '../store/types.js';
+import type { JobRecord } from '../domain/job.js';
 import type { VideoObject } from './schemas.js';
 
 /** OpenAI's `size` is `WxH`: the tier is the short side, the long side follows the ratio, rounded to even. */

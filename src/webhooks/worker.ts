@@ -1,6 +1,6 @@
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { Clock } from '../quota/policy.js';
+import type { Clock } from '../domain/quota-policy.js';
 import type { ClaimedDelivery, Store, WebhookEndpoint } from '../store/types.js';
 import { eventBody } from './event.js';
 import { SendAbortedError, type Attempt, type WebhookSender } from './sender.js';

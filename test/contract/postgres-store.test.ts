@@ -1,10 +1,11 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS } from '../../src/store/postgres-migrations.js';
-import { PostgresStore } from '../../src/store/postgres.js';
-import { LISTEN_HEARTBEAT_MS } from '../../src/store/postgres-listen.js';
-import { StoreUnavailableError, type Charge, type Principal, type Store, type StoreChange } from '../../src/store/types.js';
-import type { QuotaPolicy } from '../../src/quota/policy.js';
+import { MIGRATIONS } from '../../src/store/postgres/migrations.js';
+import { PostgresStore } from '../../src/store/postgres/store.js';
+import { LISTEN_HEARTBEAT_MS } from '../../src/store/postgres/listen.js';
+import { StoreUnavailableError, type Principal, type Store, type StoreChange } from '../../src/store/types.js';
+import type { Charge } from '../../src/domain/job.js';
+import type { QuotaPolicy } from '../../src/domain/quota-policy.js';
 import { freshDatabase, freshDatabaseBehindProxy, postgresUrl } from '../support/postgres.js';
 import { newJob } from '../support/store.js';
 import { TcpProxy } from '../support/tcp-proxy.js';

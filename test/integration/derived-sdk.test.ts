@@ -1,7 +1,8 @@
 import OpenAI6 from 'openai';
 import OpenAI7, { toFile } from 'openai7';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { derivedSeed, videoByteOf, type SimTask } from '../../src/simulator/server.js';
+import { derivedSeed, videoByteOf } from '../../src/simulator/server.js';
+import type { SimTask } from '../../src/simulator/shared.js';
 import { CLIENT_KEY, startHarness, type Harness } from '../support/harness.js';
 
 /**

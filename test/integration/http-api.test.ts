@@ -3,7 +3,7 @@ import { get as httpGet, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, CLIENT_KEY, UPSTREAM_KEY, auth, postJson, startHarness, type Harness } from '../support/harness.js';
-import { ModelCatalog } from '../../src/videos/models.js';
+import { ModelCatalog } from '../../src/domain/models.js';
 import { JPEG_BYTES, PNG_1x1, bigPng, dataUri } from '../support/images.js';
 import { parseMultipart } from '../support/multipart.js';
 

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamSimulator } from '../../src/simulator/server.js';
-import { PostgresStore } from '../../src/store/postgres.js';
+import { PostgresStore } from '../../src/store/postgres/store.js';
 import { spawnGateway, type ChildGateway } from '../support/child-gateway.js';
 import { ADMIN_TOKEN, UPSTREAM_KEY, admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { createLogger } from '../../src/observability/logger.js';
 import { RequestCounter } from '../../src/quota/request-counter.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import type { Principal } from '../../src/store/types.js';
 import { flaky, type FlakyStore } from '../support/flaky-store.js';
 import { TestClock } from '../support/harness.js';

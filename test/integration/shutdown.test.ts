@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UpstreamSimulator } from '../../src/simulator/server.js';
-import { SqliteStore } from '../../src/store/sqlite.js';
+import { SqliteStore } from '../../src/store/sqlite/store.js';
 import { spawnGateway, type ChildGateway } from '../support/child-gateway.js';
 import { flaky, type FlakyStore } from '../support/flaky-store.js';
 import { CLIENT_KEY, UPSTREAM_KEY, auth, postJson, startHarness } from '../support/harness.js';

@@ -2,7 +2,7 @@ import OpenAI6, { toFile as toFile6 } from 'openai';
 import OpenAI7, { toFile as toFile7 } from 'openai7';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { videoByte } from '../../src/simulator/server.js';
-import { ModelCatalog } from '../../src/videos/models.js';
+import { ModelCatalog } from '../../src/domain/models.js';
 import { CLIENT_KEY, UPSTREAM_KEY, auth, postJson, startHarness, type Harness } from '../support/harness.js';
 import { JPEG_BYTES, PNG_1x1, dataUri } from '../support/images.js';
 

@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { UpstreamSimulator, type SimulatorOptions } from '../../src/simulator/server.js';
-import type { Clock } from '../../src/quota/policy.js';
+import type { Clock } from '../../src/domain/quota-policy.js';
 import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/types.js';
 

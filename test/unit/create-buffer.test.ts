@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/http/errors.js';
+import { ApiError } from '../../src/domain/errors.js';
 import { CreateBuffer, metered, SMALL_BODY_BYTES } from '../../src/http/create-buffer.js';
 
 const KIB = 1024;

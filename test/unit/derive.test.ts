@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/http/errors.js';
-import type { JobRecord } from '../../src/store/types.js';
+import { ApiError } from '../../src/domain/errors.js';
+import type { JobRecord } from '../../src/domain/job.js';
 import { derivationRefusal, normalizeDerivedRequest, type DerivedRequest } from '../../src/videos/derive.js';
-import { ModelCatalog, type DerivedOperation } from '../../src/videos/models.js';
+import { ModelCatalog, type DerivedOperation } from '../../src/domain/models.js';
 import type { RawRequest } from '../../src/videos/parse.js';
 
 const catalog = new ModelCatalog();

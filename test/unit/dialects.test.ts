@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { encodeGrokVideo } from '../../src/videos/dialects/grok-video.js';
-import { encodeImagine } from '../../src/videos/dialects/imagine.js';
-import type { EncodedCreate } from '../../src/videos/dialects/types.js';
-import { decodeTask, GarbledTaskError } from '../../src/videos/dialects/task.js';
-import { ModelCatalog } from '../../src/videos/models.js';
+import { encodeGrokVideo } from '../../src/upstream/dialects/grok-video.js';
+import { encodeImagine } from '../../src/upstream/dialects/imagine.js';
+import type { EncodedCreate } from '../../src/upstream/dialects/types.js';
+import { decodeTask, GarbledTaskError } from '../../src/upstream/dialects/task.js';
+import { ModelCatalog } from '../../src/domain/models.js';
 import { normalizeVideoRequest } from '../../src/videos/normalize.js';
 import { JPEG_BYTES, PNG_1x1, dataUri } from '../support/images.js';
 import { parseMultipart } from '../support/multipart.js';

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ApiError } from '../../src/http/errors.js';
-import { ModelCatalog } from '../../src/videos/models.js';
-import { normalizeVideoRequest, type NormalizedVideoRequest } from '../../src/videos/normalize.js';
+import { ApiError } from '../../src/domain/errors.js';
+import { ModelCatalog } from '../../src/domain/models.js';
+import { normalizeVideoRequest } from '../../src/videos/normalize.js';
+import type { NormalizedVideoRequest } from '../../src/domain/request.js';
 import type { RawRequest } from '../../src/videos/parse.js';
-import type { BodyPart } from '../../src/videos/dialects/types.js';
+import type { BodyPart } from '../../src/domain/image-ref.js';
 import { GIF_BYTES, JPEG_BYTES, PNG_1x1, WEBP_BYTES, dataUri } from '../support/images.js';
 
 const catalog = new ModelCatalog();

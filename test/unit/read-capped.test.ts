@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { readCappedBuffer } from '../../src/http/read-capped.js';
+import { readCappedBuffer } from '../../src/domain/read-capped.js';
 
 class Over extends Error {}
 const over = () => new Over('over the cap');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clientSafeUpstreamText, UPSTREAM_MESSAGE_MAX_CHARS } from '../../src/observability/redact.js';
-import { decodeTask } from '../../src/videos/dialects/task.js';
+import { decodeTask } from '../../src/upstream/dialects/task.js';
 
 const KEY = 'sk-upstream-secret-0123456789abcdef';
 

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { GarbledTaskError } from '../../src/videos/dialects/task.js';
+import { GarbledTaskError } from '../../src/upstream/dialects/task.js';
 import { decodeXaiCreated, decodeXaiStatus, encodeXaiCreate } from '../../src/upstream/providers/xai.js';
 import { upstreamErrorText } from '../../src/upstream/client.js';
-import { ModelCatalog } from '../../src/videos/models.js';
-import { kindRefusal, normalizeVideoRequest } from '../../src/videos/normalize.js';
+import { ModelCatalog } from '../../src/domain/models.js';
+import { normalizeVideoRequest } from '../../src/videos/normalize.js';
+import { kindRefusal } from '../../src/domain/request.js';
 import { JPEG_BYTES, PNG_1x1, dataUri } from '../support/images.js';
 
 /** xAI's documented wire shapes (test/fixtures/xai), against the provider's encoder and decoders. */

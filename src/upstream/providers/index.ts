@@ -1,7 +1,8 @@
 import { UpstreamTransport, type TransportOptions } from '../client.js';
 import { NewApiProvider } from './newapi.js';
 import { DEFAULT_MEDIA_HOSTS, XaiProvider } from './xai.js';
-import type { Provider, UpstreamKind } from './types.js';
+import type { UpstreamKind } from '../../domain/upstream-kinds.js';
+import type { Provider } from './types.js';
 
 export interface ProviderSettings {
   readonly baseUrl: string;

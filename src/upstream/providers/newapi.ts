@@ -1,7 +1,7 @@
-import { unsupportedOperation } from '../../http/errors.js';
-import { ENCODERS } from '../../videos/dialects/index.js';
-import { decodeTask, type UpstreamTask } from '../../videos/dialects/task.js';
-import type { NormalizedVideoRequest } from '../../videos/normalize.js';
+import { unsupportedOperation } from '../../domain/errors.js';
+import { ENCODERS } from '../dialects/index.js';
+import { decodeTask, type UpstreamTask } from '../dialects/task.js';
+import type { NormalizedVideoRequest } from '../../domain/request.js';
 import type { BufferedResponse } from '../buffered-exchange.js';
 import { decodeAnswer, encodedPost, jsonPost, type CallContext, type ContentStream, type UpstreamTiming, type UpstreamTransport } from '../client.js';
 import type { ContentOptions, DerivedCall, JobRef, Provider } from './types.js';
@@ -10,7 +10,7 @@ const path = (upstreamId: string) => `/v1/videos/${encodeURIComponent(upstreamId
 
 /**
  * `newapi`: a new-api style reseller. One `POST /v1/videos` speaking two dialects (the model table's
- * `family` picks the encoder in ../../videos/dialects), an OpenAI-like task object with quirks, content
+ * `family` picks the encoder in ../dialects), an OpenAI-like task object with quirks, content
  * and deletes at the task's own paths. Derived videos as resellers document them for the grok-video-3
  * family: a remix at the source task's own path, an extension naming the source task by id; no edit.
  */

@@ -1,20 +1,7 @@
-import type { DerivedOperation } from '../../videos/models.js';
-import type { NormalizedVideoRequest } from '../../videos/normalize.js';
-import type { UpstreamTask } from '../../videos/dialects/task.js';
+import type { DerivedOperation } from '../../domain/models.js';
+import type { NormalizedVideoRequest } from '../../domain/request.js';
+import type { UpstreamTask } from '../dialects/task.js';
 import type { CallContext, ContentStream, UpstreamTiming } from '../client.js';
-
-/**
- * One upstream protocol ("kind"). A provider encodes the one normalized request its own way, decodes its
- * upstream's answers into our terms, and knows its paths; how calls travel and fail is the shared
- * transport's (../client.ts), and which upstream and key a call uses is the router's. Adding a kind is a new
- * file here, an entry in ./index.ts, and the kind named in the model table rows it serves.
- *
- * Derived videos (§9: remix, extension, edit) take the source job's `JobRef`, each kind encoding them its
- * own way (new-api's remix and extensions, xAI's edits and extensions), so that the routes above stay free
- * of per-kind branches; which kind can derive what from which model is the model table's (`derive`).
- */
-export const UPSTREAM_KINDS = ['newapi', 'xai'] as const;
-export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
 
 /** What a provider needs to know of an existing job: the upstream's id and, for xAI, where its video lies. */
 export interface JobRef {
@@ -37,6 +24,17 @@ export interface ContentOptions {
   readonly variant?: string | undefined;
 }
 
+/**
+ * One upstream protocol ("kind"). A provider encodes the one normalized request its own way, decodes its
+ * upstream's answers into our terms, and knows its paths; how calls travel and fail is the shared
+ * transport's (../client.ts), and which upstream and key a call uses is the router's. Adding a kind is a new
+ * file here, its name in src/domain/upstream-kinds.ts, an entry in ./index.ts, and the kind named in the
+ * model table rows it serves.
+ *
+ * Derived videos (§9: remix, extension, edit) take the source job's `JobRef`, each kind encoding them its
+ * own way (new-api's remix and extensions, xAI's edits and extensions), so that the routes above stay free
+ * of per-kind branches; which kind can derive what from which model is the model table's (`derive`).
+ */
 export interface Provider {
   /** `model` is the name this upstream knows the model by (the gateway's unless the config renames it). */
   create(req: NormalizedVideoRequest, model: string, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask>;

@@ -1,7 +1,7 @@
-import { contentExpired, notFound, upstreamBadGateway } from '../../http/errors.js';
-import { jsonWithReferences } from '../../videos/dialects/types.js';
-import { GarbledTaskError, str, taskFromWord, type UpstreamTask } from '../../videos/dialects/task.js';
-import type { NormalizedVideoRequest } from '../../videos/normalize.js';
+import { contentExpired, notFound, upstreamBadGateway } from '../../domain/errors.js';
+import { jsonWithReferences } from '../dialects/types.js';
+import { GarbledTaskError, str, taskFromWord, type UpstreamTask } from '../dialects/task.js';
+import type { NormalizedVideoRequest } from '../../domain/request.js';
 import { decodeAnswer, encodedPost, garbled, jsonPost, UpstreamTransport, type CallContext, type ContentStream, type TransportOptions, type UpstreamTiming } from '../client.js';
 import type { ContentOptions, DerivedCall, JobRef, Provider } from './types.js';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { UPSTREAM_KINDS, type UpstreamKind } from '../upstream/providers/types.js';
+import { UPSTREAM_KINDS, type UpstreamKind } from './upstream-kinds.js';
 
 /**
  * The model table: everything the gateway knows about a model is a row here. Adding a model (built in or

@@ -1,4 +1,4 @@
-import type { Family } from '../models.js';
+import type { Family } from '../../domain/models.js';
 import { encodeGrokVideo } from './grok-video.js';
 import { encodeImagine } from './imagine.js';
 import type { CreateEncoder } from './types.js';

@@ -1,3 +1,4 @@
+import type { VideoError, VideoStatus } from '../../domain/job.js';
 import { clientSafeUpstreamText } from '../../observability/redact.js';
 
 /**
@@ -5,13 +6,6 @@ import { clientSafeUpstreamText } from '../../observability/redact.js';
  * `processing`/`cancelled` statuses, `completed_at: 0`, an empty `error` object on success, `720P` sizes,
  * string seconds — stop here.
  */
-export type VideoStatus = 'queued' | 'in_progress' | 'completed' | 'failed';
-
-export interface VideoError {
-  readonly code: string;
-  readonly message: string;
-}
-
 export interface UpstreamTask {
   readonly id: string;
   readonly status: VideoStatus;
@@ -45,21 +39,6 @@ const STATUS_WORDS: Readonly<Record<string, Mapping>> = {
   canceled: { status: 'failed', errorCode: 'cancelled', errorMessage: 'The video generation was cancelled upstream.' },
   expired: { status: 'failed', errorCode: 'expired', errorMessage: 'The video generation expired before it finished.' },
 };
-
-export function isTerminal(status: VideoStatus): boolean {
-  switch (status) {
-    case 'completed':
-    case 'failed':
-      return true;
-    case 'queued':
-    case 'in_progress':
-      return false;
-    default: {
-      const unreachable: never = status;
-      return unreachable;
-    }
-  }
-}
 
 export class GarbledTaskError extends Error {}
 

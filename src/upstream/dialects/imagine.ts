@@ -1,4 +1,4 @@
-import type { NormalizedVideoRequest } from '../normalize.js';
+import type { NormalizedVideoRequest } from '../../domain/request.js';
 import { jsonWithReferences, type EncodedCreate } from './types.js';
 
 /**

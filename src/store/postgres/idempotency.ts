@@ -1,10 +1,12 @@
-import { judgeClaim, KEY_WITH_JOB, toIdempotencyRow } from './idempotency.js';
-import type { Row } from './rows.js';
-import type { IdempotencyClaim, IdempotencyClaimRequest, IdempotentAnswer } from './types.js';
+import type pg from 'pg';
+import { judgeClaim, KEY_WITH_JOB, toIdempotencyRow } from '../idempotency.js';
+import type { Row } from '../rows.js';
+import type { IdempotencyClaim, IdempotencyClaimRequest, IdempotentAnswer } from '../types.js';
+import { nowMs, PgPart } from './part.js';
 
 /**
- * The shared store's `Idempotency-Key` table (migration 6; see Store.claimIdempotencyKey). PostgresStore hands
- * each function its statements' way to the database and, where times matter, the moment on the store's clock.
+ * The shared store's `Idempotency-Key` table (migration 6; see Store.claimIdempotencyKey). PgIdempotencyKeys
+ * hands each function its statements' way to the database and, where times matter, the moment on the store's clock.
  */
 export type PgQuery = (text: string, values?: unknown[]) => Promise<Row[]>;
 
@@ -67,4 +69,37 @@ export async function sweepKeys(query: PgQuery, nowMs: number, limit: number): P
     [nowMs, limit],
   );
   return rows.length;
+}
+
+/** The store's part for the Idempotency-Key table: the functions above on its pool and clock. */
+export class PgIdempotencyKeys extends PgPart {
+  /** Now on the store's clock (see PostgresClock), for the table's leases and times. */
+  private async moment(c: pg.Pool | pg.PoolClient, nowArg: number): Promise<number> {
+    const [row] = await this.q(c, `SELECT ${nowMs(1)} AS now_ms`, [this.at(nowArg)]);
+    return row!.now_ms as number;
+  }
+
+  private queryOn(c: pg.Pool | pg.PoolClient): PgQuery {
+    return (text, values) => this.q(c, text, values);
+  }
+
+  claimIdempotencyKey(request: IdempotencyClaimRequest, nowArg: number): Promise<IdempotencyClaim> {
+    return this.tx(async (c) => claimKey(this.queryOn(c), request, await this.moment(c, nowArg)));
+  }
+
+  async renewIdempotencyKey(teamId: string, key: string, holder: string, leaseMs: number, nowArg: number): Promise<boolean> {
+    return renewKey(this.queryOn(this.pool), teamId, key, holder, (await this.moment(this.pool, nowArg)) + leaseMs);
+  }
+
+  answerIdempotencyKey(teamId: string, key: string, holder: string, answer: IdempotentAnswer): Promise<boolean> {
+    return answerKey(this.queryOn(this.pool), teamId, key, holder, answer);
+  }
+
+  releaseIdempotencyKey(teamId: string, key: string, holder: string): Promise<void> {
+    return releaseKey(this.queryOn(this.pool), teamId, key, holder);
+  }
+
+  async sweepIdempotencyKeys(nowArg: number, limit: number): Promise<number> {
+    return sweepKeys(this.queryOn(this.pool), await this.moment(this.pool, nowArg), limit);
+  }
 }

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
-import { judgeClaim, KEY_WITH_JOB, toIdempotencyRow } from './idempotency.js';
-import type { Row } from './rows.js';
-import type { IdempotencyClaim, IdempotencyClaimRequest, IdempotentAnswer } from './types.js';
+import { judgeClaim, KEY_WITH_JOB, toIdempotencyRow } from '../idempotency.js';
+import type { Row } from '../rows.js';
+import type { IdempotencyClaim, IdempotencyClaimRequest, IdempotentAnswer } from '../types.js';
 
 /** Created with the store; `IF NOT EXISTS`, so data files of earlier builds gain the table as they open. */
 const SCHEMA = `

@@ -1,5 +1,10 @@
-import { invalidRequest, tooLarge } from '../http/errors.js';
-import type { BodyPart } from './dialects/types.js';
+import { invalidRequest, tooLarge } from './errors.js';
+
+/**
+ * A piece of a create body: bytes at hand, or bytes produced on demand while the body is sent (a reference
+ * image decoded from or encoded to base64 slice by slice), whose length is known beforehand.
+ */
+export type BodyPart = Buffer | { readonly length: number; chunks(): Iterable<Buffer> };
 
 const SIGNATURES: ReadonlyArray<{ mime: string; test: (b: Buffer) => boolean }> = [
   { mime: 'image/png', test: (b) => b.length >= 8 && b.readUInt32BE(0) === 0x89504e47 && b.readUInt32BE(4) === 0x0d0a1a0a },

@@ -2,10 +2,10 @@ import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { matchedRoutes } from 'hono/route';
-import { bearer, safeEqual } from '../http/auth.js';
-import { type AppEnv, json, requestHeader } from '../http/context.js';
-import { ApiError, notFound, serverError, toErrorBody, unauthorized } from '../http/errors.js';
-import { UNMATCHED_ROUTE, type Metrics } from './metrics.js';
+import { bearer, safeEqual } from './auth.js';
+import { type AppEnv, json, requestHeader } from './context.js';
+import { ApiError, notFound, serverError, toErrorBody, unauthorized } from '../domain/errors.js';
+import { UNMATCHED_ROUTE, type Metrics } from '../observability/metrics.js';
 
 /**
  * The pattern of the route that answered (`/v1/videos/:video_id`), also when a middleware refused the request

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { NormalizedVideoRequest } from '../normalize.js';
-import { fromParts, type BodyPart, type EncodedCreate } from './types.js';
+import type { NormalizedVideoRequest } from '../../domain/request.js';
+import { fromParts, type EncodedCreate } from './types.js';
+import type { BodyPart } from '../../domain/image-ref.js';
 
 /**
  * `grok-video-*` family: multipart, `size` as a tier (`720P`), `seconds` as a whole number, each reference

@@ -1,10 +1,5 @@
-import type { NormalizedVideoRequest } from '../normalize.js';
-
-/**
- * A piece of a create body: bytes at hand, or bytes produced on demand while the body is sent (a reference
- * image decoded from or encoded to base64 slice by slice), whose length is known beforehand.
- */
-export type BodyPart = Buffer | { readonly length: number; chunks(): Iterable<Buffer> };
+import type { NormalizedVideoRequest } from '../../domain/request.js';
+import type { BodyPart } from '../../domain/image-ref.js';
 
 /** A create request in the exact wire form one upstream family wants. */
 export interface EncodedCreate {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { modelNameSchema } from '../videos/models.js';
+import { modelNameSchema } from './models.js';
 
 /** All fields optional; an absent field is unlimited. */
 export const quotaPolicySchema = z
@@ -34,6 +34,9 @@ export interface RateInfo {
   readonly remaining: number;
   readonly resetMs: number;
 }
+
+/** A store's answer to an admission check: admitted (with the per-minute view, when counted), or why not. */
+export type Admission = { readonly ok: true; readonly rate: RateInfo | null } | { readonly ok: false; readonly refusal: Refusal };
 
 export interface Clock {
   now(): number;

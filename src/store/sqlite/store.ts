@@ -1,15 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
-import { isTerminal } from '../videos/dialects/task.js';
-import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
-import { ChangeFeed, LocalClaims } from './changes.js';
-import { SqliteIdempotency } from './idempotency-sqlite.js';
-import { ABANDONED, chargeMove, heldOnDelete, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
-import { rowMappers, type Row } from './rows.js';
+import { buckets, evaluateJob, evaluateRequest, rateInfo, type Admission, type QuotaPolicy, type Scope, type UsageSnapshot } from '../../domain/quota-policy.js';
+import { isTerminal } from '../../domain/job.js';
+import { eventTypeFor, newDeliveryId, newEventId } from '../../domain/webhook-event.js';
+import { ChangeFeed, LocalClaims } from '../changes.js';
+import { ABANDONED, chargeMove, heldOnDelete, isAbandoned, isDeletedPending, leaseToken } from '../lifecycle.js';
+import { rowMappers, type Row } from '../rows.js';
+import { SqliteIdempotency } from './idempotency.js';
+import { SCHEMA, upgradeEarlierSchema } from './schema.js';
+import { prepareStatements, type Statements } from './statements.js';
 import type {
-  Admission,
   ApiKeyRecord,
   AttemptResult,
   ChangeListener,
@@ -21,7 +22,6 @@ import type {
   IdempotencyClaimRequest,
   IdempotentAnswer,
   ReservationOnDelete,
-  JobRecord,
   ListOptions,
   NewJob,
   PeriodUsage,
@@ -35,68 +35,8 @@ import type {
   WebhookDelivery,
   WebhookEndpoint,
   WebhookEndpointInput,
-} from './types.js';
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS teams (
-  id TEXT PRIMARY KEY, name TEXT, quota TEXT NOT NULL, created_at INTEGER NOT NULL, deleted_at INTEGER);
-CREATE TABLE IF NOT EXISTS api_keys (
-  id TEXT PRIMARY KEY, team_id TEXT NOT NULL, name TEXT, prefix TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
-  quota TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER);
-CREATE INDEX IF NOT EXISTS api_keys_team ON api_keys(team_id);
-CREATE TABLE IF NOT EXISTS jobs (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL, key_id TEXT NOT NULL,
-  upstream_id TEXT, upstream_key_fp TEXT, upstream_name TEXT, media_url TEXT, source_video_id TEXT, derivation TEXT, model TEXT NOT NULL, prompt TEXT NOT NULL, seconds INTEGER NOT NULL,
-  resolution INTEGER NOT NULL, aspect_ratio TEXT NOT NULL,
-  status TEXT NOT NULL, progress INTEGER NOT NULL, error TEXT, created_at INTEGER NOT NULL, completed_at INTEGER,
-  updated_at_ms INTEGER NOT NULL, charge TEXT NOT NULL, charge_day TEXT NOT NULL, charge_month TEXT NOT NULL,
-  deleted_at INTEGER);
-CREATE INDEX IF NOT EXISTS jobs_team ON jobs(team_id, seq);
-CREATE INDEX IF NOT EXISTS jobs_team_charge ON jobs(team_id, charge);
-CREATE INDEX IF NOT EXISTS jobs_key_charge ON jobs(key_id, charge);
-CREATE INDEX IF NOT EXISTS jobs_reserved ON jobs(charge, updated_at_ms);
-CREATE TABLE IF NOT EXISTS counters (
-  scope TEXT NOT NULL, bucket TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0,
-  seconds_reserved INTEGER NOT NULL DEFAULT 0, seconds_settled INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (scope, bucket)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS webhook_endpoints (
-  team_id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, enabled INTEGER NOT NULL, secret TEXT NOT NULL,
-  previous_secret TEXT, previous_secret_expires_at_ms INTEGER, created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS webhook_deliveries (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, event_id TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL,
-  video_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, created_at INTEGER NOT NULL, status TEXT NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0, last_status INTEGER, last_error TEXT, last_latency_ms INTEGER,
-  last_attempt_at_ms INTEGER, next_attempt_at_ms INTEGER, delivered_at_ms INTEGER, lease_until_ms INTEGER, lease_token TEXT);
-CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at_ms);
-CREATE INDEX IF NOT EXISTS webhook_deliveries_team ON webhook_deliveries(team_id, seq);
-`;
-
-/**
- * Stores made before team ids were tombstoned removed a deleted team's row: add the column, and tombstone
- * the ids that keys still name but no team row holds (the only way such an id came about was a delete).
- */
-const TOMBSTONE_TEAMS = `
-ALTER TABLE teams ADD COLUMN deleted_at INTEGER;
-INSERT OR IGNORE INTO teams (id, name, quota, created_at, deleted_at)
-  SELECT DISTINCT team_id, NULL, '{}', 0, 0 FROM api_keys WHERE team_id NOT IN (SELECT id FROM teams);
-`;
-
-/**
- * Brings data files of earlier builds up to date, in one write transaction so that a CLI and a gateway
- * opening the same file at once do not both try. Besides TOMBSTONE_TEAMS: `jobs.reference_count NOT NULL`,
- * which nothing reads and new inserts do not fill, is dropped.
- */
-function upgradeEarlierSchema(db: Database.Database): void {
-  const columns = (table: string) => (db.pragma(`table_info(${table})`) as Array<{ name: string }>).map((c) => c.name);
-  db.transaction(() => {
-    if (!columns('teams').includes('deleted_at')) db.exec(TOMBSTONE_TEAMS);
-    if (columns('jobs').includes('reference_count')) db.exec('ALTER TABLE jobs DROP COLUMN reference_count');
-    // Before several upstreams: a job's upstream was the only one (a null name means the first configured).
-    if (!columns('jobs').includes('upstream_name')) db.exec('ALTER TABLE jobs ADD COLUMN upstream_name TEXT; ALTER TABLE jobs ADD COLUMN media_url TEXT');
-    // Before derived videos (§9): every job was made from a prompt.
-    if (!columns('jobs').includes('source_video_id')) db.exec('ALTER TABLE jobs ADD COLUMN source_video_id TEXT; ALTER TABLE jobs ADD COLUMN derivation TEXT');
-  }).immediate();
-}
+} from '../types.js';
+import type { JobRecord } from '../../domain/job.js';
 
 const json = (v: unknown) => JSON.stringify(v);
 const sec = (ms: number) => Math.floor(ms / 1000);
@@ -110,7 +50,7 @@ const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   private readonly db: Database.Database;
-  private readonly s: ReturnType<SqliteStore['prepare']>;
+  private readonly s: Statements;
   /** One process writes this file (a CLI beside it changes it unheard): its changes are told in-process only. */
   private readonly changes = new ChangeFeed();
   private readonly claims = new LocalClaims();
@@ -124,100 +64,13 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     upgradeEarlierSchema(this.db);
-    this.s = this.prepare();
+    this.s = prepareStatements(this.db);
     this.idempotency = new SqliteIdempotency(this.db);
   }
 
   static inDataDir(dataDir: string, onCharge?: ChargeListener): SqliteStore {
     mkdirSync(dataDir, { recursive: true });
     return new SqliteStore(join(dataDir, 'gateway.db'), onCharge);
-  }
-
-  private prepare() {
-    const db = this.db;
-    return {
-      counter: db.prepare('SELECT requests, seconds_reserved, seconds_settled FROM counters WHERE scope = ? AND bucket = ?'),
-      bump: db.prepare(
-        `INSERT INTO counters (scope, bucket, requests, seconds_reserved, seconds_settled) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (scope, bucket) DO UPDATE SET requests = requests + excluded.requests,
-           seconds_reserved = seconds_reserved + excluded.seconds_reserved, seconds_settled = seconds_settled + excluded.seconds_settled`,
-      ),
-      activeTeam: db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE team_id = ? AND charge = 'reserved'"),
-      activeKey: db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE key_id = ? AND charge = 'reserved'"),
-      insertJob: db.prepare(
-        `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, source_video_id, derivation, status, progress,
-           created_at, updated_at_ms, charge, charge_day, charge_month)
-         VALUES (@id, @teamId, @keyId, @model, @prompt, @seconds, @resolution, @aspectRatio, @sourceVideoId, @derivation, 'queued', 0,
-           @createdAt, @nowMs, 'reserved', @day, @month)`,
-      ),
-      jobById: db.prepare('SELECT * FROM jobs WHERE id = ?'),
-      jobForTeam: db.prepare('SELECT * FROM jobs WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
-      activate: db.prepare(
-        'UPDATE jobs SET upstream_id = ?, upstream_key_fp = ?, upstream_name = ?, status = ?, progress = ?, updated_at_ms = ? WHERE id = ?',
-      ),
-      markAbandoned: db.prepare("UPDATE jobs SET status = 'failed', error = ?, deleted_at = ?, updated_at_ms = ? WHERE id = ?"),
-      revive: db.prepare("UPDATE jobs SET charge = 'reserved', error = NULL, deleted_at = NULL WHERE id = ?"),
-      setStatus: db.prepare('UPDATE jobs SET status = ?, progress = ?, error = ?, completed_at = ?, media_url = COALESCE(?, media_url), updated_at_ms = ? WHERE id = ?'),
-      setCharge: db.prepare("UPDATE jobs SET charge = ? WHERE id = ? AND charge = 'reserved'"),
-      setChargeFrom: db.prepare('UPDATE jobs SET charge = ? WHERE id = ? AND charge = ?'),
-      touch: db.prepare('UPDATE jobs SET updated_at_ms = ? WHERE id = ?'),
-      markDeleted: db.prepare('UPDATE jobs SET deleted_at = ? WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
-      seqOf: db.prepare('SELECT seq FROM jobs WHERE id = ? AND team_id = ?'),
-      listDesc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq < ? ORDER BY seq DESC LIMIT ?'),
-      listAsc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq > ? ORDER BY seq ASC LIMIT ?'),
-      reserved: db.prepare("SELECT * FROM jobs WHERE charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
-      activeStats: db.prepare("SELECT team_id AS teamId, COUNT(*) AS jobs, MIN(updated_at_ms) AS oldestRefreshMs FROM jobs WHERE charge = 'reserved' GROUP BY team_id"),
-      reservedOfTeam: db.prepare("SELECT * FROM jobs WHERE team_id = ? AND charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
-      insertTeam: db.prepare('INSERT OR IGNORE INTO teams (id, name, quota, created_at) VALUES (?, ?, ?, ?)'),
-      team: db.prepare('SELECT * FROM teams WHERE id = ? AND deleted_at IS NULL'),
-      teamDeletedAt: db.prepare('SELECT deleted_at FROM teams WHERE id = ?'),
-      teams: db.prepare('SELECT * FROM teams WHERE deleted_at IS NULL ORDER BY created_at, id'),
-      updateTeam: db.prepare('UPDATE teams SET name = ?, quota = ? WHERE id = ? AND deleted_at IS NULL'),
-      deleteTeam: db.prepare('UPDATE teams SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL'),
-      revokeTeamKeys: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE team_id = ? AND revoked_at IS NULL'),
-      insertKey: db.prepare(
-        `INSERT INTO api_keys (id, team_id, name, prefix, hash, quota, created_at, expires_at)
-         VALUES (@id, @teamId, @name, @prefix, @hash, @quota, @createdAt, @expiresAt)`,
-      ),
-      keys: db.prepare('SELECT * FROM api_keys WHERE team_id = ? ORDER BY created_at, id'),
-      key: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
-      revokeKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
-      keyByHash: db.prepare('SELECT * FROM api_keys WHERE hash = ?'),
-      daily: db.prepare("SELECT bucket, requests, seconds_reserved, seconds_settled FROM counters WHERE scope = ? AND bucket >= ? AND bucket LIKE 'day:%' ORDER BY bucket"),
-      pruneMinutes: db.prepare("DELETE FROM counters WHERE bucket LIKE 'min:%' AND bucket < ?"),
-      enqueueEvent: db.prepare(
-        `INSERT OR IGNORE INTO webhook_deliveries (id, event_id, team_id, video_id, type, created_at, status, next_attempt_at_ms)
-         SELECT @id, @eventId, team_id, @videoId, @type, @createdAt, 'pending', @nowMs FROM webhook_endpoints
-         WHERE team_id = @teamId AND enabled = 1 AND EXISTS (SELECT 1 FROM json_each(events) WHERE value = @type)`,
-      ),
-      endpoint: db.prepare('SELECT * FROM webhook_endpoints WHERE team_id = ?'),
-      insertEndpoint: db.prepare(
-        `INSERT OR IGNORE INTO webhook_endpoints (team_id, url, events, enabled, secret, created_at)
-         VALUES (@teamId, @url, @events, @enabled, @secret, @createdAt)`,
-      ),
-      updateEndpoint: db.prepare('UPDATE webhook_endpoints SET url = @url, events = @events, enabled = @enabled WHERE team_id = @teamId'),
-      deleteEndpoint: db.prepare('DELETE FROM webhook_endpoints WHERE team_id = ?'),
-      rotateSecret: db.prepare(
-        'UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_expires_at_ms = ?, secret = ? WHERE team_id = ?',
-      ),
-      dueDeliveries: db.prepare(
-        `SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at_ms <= ?
-           AND (lease_until_ms IS NULL OR lease_until_ms <= ?) ORDER BY next_attempt_at_ms LIMIT ?`,
-      ),
-      lease: db.prepare('UPDATE webhook_deliveries SET lease_until_ms = ?, lease_token = ? WHERE id = ?'),
-      recordAttempt: db.prepare(
-        `UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = @lastStatus, last_error = @lastError,
-           last_latency_ms = @latencyMs, last_attempt_at_ms = @nowMs, status = @status, next_attempt_at_ms = @next,
-           delivered_at_ms = coalesce(@deliveredAt, delivered_at_ms), lease_until_ms = NULL, lease_token = NULL
-         WHERE id = @id AND lease_token = @token`,
-      ),
-      deliveries: db.prepare('SELECT * FROM webhook_deliveries WHERE team_id = ? ORDER BY seq DESC LIMIT ?'),
-      replay: db.prepare(
-        `UPDATE webhook_deliveries SET status = 'pending', attempts = 0, next_attempt_at_ms = ?, delivered_at_ms = NULL,
-           lease_until_ms = NULL, lease_token = NULL WHERE id = ? AND team_id = ?`,
-      ),
-      delivery: db.prepare('SELECT * FROM webhook_deliveries WHERE id = ?'),
-    };
   }
 
   private counter(scope: string, bucket: string) {

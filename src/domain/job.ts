@@ -1,0 +1,63 @@
+import type { DerivedOperation } from './models.js';
+
+/**
+ * A video job in the gateway's own terms: its states, and the record every store keeps of it. The upstream's
+ * words for states are decoded into these at the upstream's edge (src/upstream/dialects/task.ts).
+ */
+export type VideoStatus = 'queued' | 'in_progress' | 'completed' | 'failed';
+
+export interface VideoError {
+  readonly code: string;
+  readonly message: string;
+}
+
+export function isTerminal(status: VideoStatus): boolean {
+  switch (status) {
+    case 'completed':
+    case 'failed':
+      return true;
+    case 'queued':
+    case 'in_progress':
+      return false;
+    default: {
+      const unreachable: never = status;
+      return unreachable;
+    }
+  }
+}
+
+export type Charge = 'reserved' | 'settled' | 'refunded';
+
+export interface JobRecord {
+  readonly id: string;
+  readonly teamId: string;
+  readonly keyId: string;
+  /** Null while the create is still on its way to the upstream. */
+  readonly upstreamId: string | null;
+  readonly upstreamKeyFp: string | null;
+  /**
+   * The configured upstream (its `id`) that created the job, which every later call about it goes to; null
+   * while pending, and for jobs recorded before upstreams had ids (they belong to the first upstream).
+   */
+  readonly upstreamName: string | null;
+  /** Where the upstream keeps the finished video (xAI's `video.url`): for the content route only, never shown to a client. */
+  readonly mediaUrl: string | null;
+  /** A derived video's (§9) source video and how it was derived; null for a video created from a prompt. */
+  readonly sourceVideoId: string | null;
+  readonly derivation: DerivedOperation | null;
+  readonly model: string;
+  readonly prompt: string;
+  readonly seconds: number;
+  readonly resolution: number;
+  readonly aspectRatio: string;
+  readonly status: VideoStatus;
+  readonly progress: number;
+  readonly error: VideoError | null;
+  /** Unix seconds, as the OpenAI object has them. */
+  readonly createdAt: number;
+  readonly completedAt: number | null;
+  readonly updatedAtMs: number;
+  readonly charge: Charge;
+  readonly chargeDay: string;
+  readonly chargeMonth: string;
+}

@@ -1,0 +1,63 @@
+import type Database from 'better-sqlite3';
+
+/** The embedded store's tables, created where missing whenever a data file is opened. */
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS teams (
+  id TEXT PRIMARY KEY, name TEXT, quota TEXT NOT NULL, created_at INTEGER NOT NULL, deleted_at INTEGER);
+CREATE TABLE IF NOT EXISTS api_keys (
+  id TEXT PRIMARY KEY, team_id TEXT NOT NULL, name TEXT, prefix TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,
+  quota TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER, revoked_at INTEGER);
+CREATE INDEX IF NOT EXISTS api_keys_team ON api_keys(team_id);
+CREATE TABLE IF NOT EXISTS jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL, key_id TEXT NOT NULL,
+  upstream_id TEXT, upstream_key_fp TEXT, upstream_name TEXT, media_url TEXT, source_video_id TEXT, derivation TEXT, model TEXT NOT NULL, prompt TEXT NOT NULL, seconds INTEGER NOT NULL,
+  resolution INTEGER NOT NULL, aspect_ratio TEXT NOT NULL,
+  status TEXT NOT NULL, progress INTEGER NOT NULL, error TEXT, created_at INTEGER NOT NULL, completed_at INTEGER,
+  updated_at_ms INTEGER NOT NULL, charge TEXT NOT NULL, charge_day TEXT NOT NULL, charge_month TEXT NOT NULL,
+  deleted_at INTEGER);
+CREATE INDEX IF NOT EXISTS jobs_team ON jobs(team_id, seq);
+CREATE INDEX IF NOT EXISTS jobs_team_charge ON jobs(team_id, charge);
+CREATE INDEX IF NOT EXISTS jobs_key_charge ON jobs(key_id, charge);
+CREATE INDEX IF NOT EXISTS jobs_reserved ON jobs(charge, updated_at_ms);
+CREATE TABLE IF NOT EXISTS counters (
+  scope TEXT NOT NULL, bucket TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0,
+  seconds_reserved INTEGER NOT NULL DEFAULT 0, seconds_settled INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (scope, bucket)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS webhook_endpoints (
+  team_id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, enabled INTEGER NOT NULL, secret TEXT NOT NULL,
+  previous_secret TEXT, previous_secret_expires_at_ms INTEGER, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_deliveries (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, event_id TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL,
+  video_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, created_at INTEGER NOT NULL, status TEXT NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0, last_status INTEGER, last_error TEXT, last_latency_ms INTEGER,
+  last_attempt_at_ms INTEGER, next_attempt_at_ms INTEGER, delivered_at_ms INTEGER, lease_until_ms INTEGER, lease_token TEXT);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at_ms);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_team ON webhook_deliveries(team_id, seq);
+`;
+
+/**
+ * Stores made before team ids were tombstoned removed a deleted team's row: add the column, and tombstone
+ * the ids that keys still name but no team row holds (the only way such an id came about was a delete).
+ */
+const TOMBSTONE_TEAMS = `
+ALTER TABLE teams ADD COLUMN deleted_at INTEGER;
+INSERT OR IGNORE INTO teams (id, name, quota, created_at, deleted_at)
+  SELECT DISTINCT team_id, NULL, '{}', 0, 0 FROM api_keys WHERE team_id NOT IN (SELECT id FROM teams);
+`;
+
+/**
+ * Brings data files of earlier builds up to date, in one write transaction so that a CLI and a gateway
+ * opening the same file at once do not both try. Besides TOMBSTONE_TEAMS: `jobs.reference_count NOT NULL`,
+ * which nothing reads and new inserts do not fill, is dropped.
+ */
+export function upgradeEarlierSchema(db: Database.Database): void {
+  const columns = (table: string) => (db.pragma(`table_info(${table})`) as Array<{ name: string }>).map((c) => c.name);
+  db.transaction(() => {
+    if (!columns('teams').includes('deleted_at')) db.exec(TOMBSTONE_TEAMS);
+    if (columns('jobs').includes('reference_count')) db.exec('ALTER TABLE jobs DROP COLUMN reference_count');
+    // Before several upstreams: a job's upstream was the only one (a null name means the first configured).
+    if (!columns('jobs').includes('upstream_name')) db.exec('ALTER TABLE jobs ADD COLUMN upstream_name TEXT; ALTER TABLE jobs ADD COLUMN media_url TEXT');
+    // Before derived videos (§9): every job was made from a prompt.
+    if (!columns('jobs').includes('source_video_id')) db.exec('ALTER TABLE jobs ADD COLUMN source_video_id TEXT; ALTER TABLE jobs ADD COLUMN derivation TEXT');
+  }).immediate();
+}
