@@ -4,6 +4,7 @@ import { Hono, type Context } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { bearer, safeEqual } from '../http/auth.js';
 import { type AppEnv, json, requestHeader } from '../http/context.js';
+import { quoted } from '../http/text.js';
 import { ApiError, notFound, serverError, toErrorBody, unauthorized } from '../http/errors.js';
 import { UNMATCHED_ROUTE, type Metrics } from './metrics.js';
 
@@ -39,7 +40,7 @@ export function metricsRoute(metrics: Metrics, token: string | undefined) {
 export async function listenForMetrics(metrics: Metrics, opts: { port: number; host: string; token: string | undefined }): Promise<Server> {
   const app = new Hono<AppEnv>();
   app.route('/', metricsRoute(metrics, opts.token));
-  app.notFound((c) => json(c, toErrorBody(notFound(`Unknown route: ${c.req.method} ${c.req.path}`, null, 'unknown_route')), 404));
+  app.notFound((c) => json(c, toErrorBody(notFound(`Unknown route: ${c.req.method} ${quoted(c.req.path)}`, null, 'unknown_route')), 404));
   app.onError((err, c) => {
     const e = err instanceof ApiError ? err : serverError();
     return json(c, toErrorBody(e), e.status, e.headers);

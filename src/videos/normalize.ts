@@ -1,5 +1,6 @@
 import { invalidRequest, modelNotFound, type ApiError } from '../http/errors.js';
 import type { UpstreamKind } from '../upstream/providers/types.js';
+import { quoted } from '../http/text.js';
 import { parseOrThrow } from '../http/validation.js';
 import { ImageRef } from './image-ref.js';
 import { TIERS, type ModelCatalog, type ModelSpec, type Tier } from './models.js';
@@ -49,7 +50,7 @@ export function normalizeVideoRequest(raw: RawRequest, catalog: ModelCatalog, li
 /** As OpenAI's API does: a misspelt field would otherwise be dropped and a default billed in its place. */
 export function refuseUnknownFields(raw: RawRequest, known: ReadonlySet<string>): void {
   const unknown = [...Object.keys(raw.fields), ...raw.files.map((file) => file.field)].find((k) => !known.has(k));
-  if (unknown !== undefined) throw invalidRequest(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
+  if (unknown !== undefined) throw invalidRequest(`Unrecognized request argument supplied: ${quoted(unknown)}`, quoted(unknown), 'unknown_parameter');
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Config } from '../config.js';
 import type { JobRecord } from '../store/types.js';
 import { ApiError, toErrorBody, tooLarge } from '../http/errors.js';
 import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setResponseHeader, type AppEnv } from '../http/context.js';
-import { parseOrThrow } from '../http/validation.js';
+import { parseOrThrow, pathParams } from '../http/validation.js';
 import { modelAllowed } from '../quota/refusals.js';
 import type { UpstreamRouter } from '../upstream/router.js';
 import type { VideoJobs } from './jobs.js';
@@ -14,7 +14,7 @@ import { normalizeVideoRequest } from './normalize.js';
 import { CREATE_FILES, parseVideoBody, type FileRules, type RawRequest } from './parse.js';
 import { DERIVED_FILES, normalizeDerivedRequest } from './derive.js';
 import type { DerivedOperation } from './models.js';
-import { contentQuerySchema, listVideosQuerySchema, type ModelList, type VideoDeleted, type VideoList } from './schemas.js';
+import { contentQuerySchema, listVideosQuerySchema, videoPathSchema, type ModelList, type VideoDeleted, type VideoList } from './schemas.js';
 import { toVideoObject, videoJson } from './video-object.js';
 import { CreateSlots } from '../http/semaphore.js';
 
@@ -24,6 +24,8 @@ export interface VideoRouteDeps {
   readonly jobs: VideoJobs;
   readonly upstream: Pick<UpstreamRouter, 'serves'>;
 }
+
+const videoIdOf = (c: Context<AppEnv>) => pathParams(c, videoPathSchema).video_id;
 
 /** Thin handlers: parse, normalize, hand over to the job lifecycle, render the OpenAI shape. */
 export function videoRoutes({ config, catalog, jobs, upstream }: VideoRouteDeps) {
@@ -55,7 +57,7 @@ export function videoRoutes({ config, catalog, jobs, upstream }: VideoRouteDeps)
     startJob(c, DERIVED_FILES, (raw) => jobs.derive(principalOf(c), normalizeDerivedRequest(operation, raw, pathId), callContext(c, true)));
 
   app.post('/videos', (c) => startJob(c, CREATE_FILES, (raw) => jobs.create(principalOf(c), normalizeVideoRequest(raw, catalog, limits), callContext(c, true))));
-  app.post('/videos/:video_id/remix', (c) => derived('remix', c, c.req.param('video_id')));
+  app.post('/videos/:video_id/remix', (c) => derived('remix', c, videoIdOf(c)));
   app.post('/videos/extensions', (c) => derived('extension', c));
   app.post('/videos/edits', (c) => derived('edit', c));
 
@@ -70,13 +72,13 @@ export function videoRoutes({ config, catalog, jobs, upstream }: VideoRouteDeps)
   app.get('/videos/:video_id', async (c) => {
     // Detached: the status fetch is shared by every poller of this video, so no single client may cancel it
     // (and not touching the request's abort signal keeps the hot path free of a full Request object).
-    const job = await jobs.get(principalOf(c), c.req.param('video_id'), callContext(c, true));
+    const job = await jobs.get(principalOf(c), videoIdOf(c), callContext(c, true));
     if (job.status === 'queued' || job.status === 'in_progress') setResponseHeader(c, 'openai-poll-after-ms', pollAfterMs);
     return jsonText(c, videoJson(job, baseUrl));
   });
 
   app.delete('/videos/:video_id', async (c) => {
-    const id = c.req.param('video_id');
+    const id = videoIdOf(c);
     await jobs.remove(principalOf(c), id, callContext(c, true));
     const deleted: VideoDeleted = { id, object: 'video.deleted', deleted: true };
     return json(c, deleted);
@@ -84,7 +86,7 @@ export function videoRoutes({ config, catalog, jobs, upstream }: VideoRouteDeps)
 
   app.get('/videos/:video_id/content', async (c) => {
     const { variant } = parseOrThrow(contentQuerySchema, c.req.query());
-    const stream = await jobs.content(principalOf(c), c.req.param('video_id'), { range: requestHeader(c, 'range'), variant }, callContext(c));
+    const stream = await jobs.content(principalOf(c), videoIdOf(c), { range: requestHeader(c, 'range'), variant }, callContext(c));
     if (stream.status === 416) {
       stream.body.resume();
       const err = new ApiError({ status: 416, type: 'invalid_request_error', code: 'range_not_satisfiable', param: 'range', message: 'The requested range is not satisfiable.' });
