@@ -228,7 +228,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'teamKey',
     pathParams: videoPathSchema,
     answers: { 200: { description: 'The video.', body: videoSchema } },
-    errors: [404, 502, 503, 504],
+    errors: [400, 404, 502, 503, 504],
   },
   {
     method: 'delete',
@@ -239,7 +239,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'teamKey',
     pathParams: videoPathSchema,
     answers: { 200: { description: 'Deleted; the id answers 404 from now on.', body: videoDeletedSchema } },
-    errors: [404, 502, 503, 504],
+    errors: [400, 404, 502, 503, 504],
   },
   {
     method: 'get',
@@ -299,7 +299,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'adminToken',
     pathParams: teamPathSchema,
     answers: { 200: { description: 'The team.', body: teamSchema } },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'patch',
@@ -322,7 +322,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'adminToken',
     pathParams: teamPathSchema,
     answers: { 200: { description: 'Deleted.', body: teamDeletedSchema } },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'post',
@@ -351,7 +351,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'adminToken',
     pathParams: teamPathSchema,
     answers: { 200: { description: "The team's keys, revoked ones included.", body: apiKeyListSchema } },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'delete',
@@ -362,7 +362,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'adminToken',
     pathParams: keyPathSchema,
     answers: { 200: { description: 'The key, revoked.', body: revokedKeySchema } },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'get',
@@ -417,7 +417,7 @@ export const OPERATIONS: readonly Operation[] = [
         },
       },
     },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'delete',
@@ -428,7 +428,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'adminToken',
     pathParams: teamPathSchema,
     answers: { 200: { description: 'Deleted.', body: webhookDeletedSchema } },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'post',
@@ -439,7 +439,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'adminToken',
     pathParams: teamPathSchema,
     answers: { 200: { description: 'The endpoint with its new `secret`.', body: webhookEndpointSchema } },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'get',
@@ -468,7 +468,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'adminToken',
     pathParams: deliveryPathSchema,
     answers: { 200: { description: 'The delivery, due now.', body: deliverySchema } },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'get',

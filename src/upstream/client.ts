@@ -12,7 +12,7 @@ import {
 } from '../http/errors.js';
 import { readCappedBuffer } from '../http/read-capped.js';
 import type { UpstreamCallRecorder, UpstreamOperation, UpstreamOutcome } from '../observability/metrics.js';
-import { clientSafeUpstreamText, redactSecrets, UPSTREAM_MESSAGE_MAX_CHARS } from '../observability/redact.js';
+import { clientSafeUpstreamParam, clientSafeUpstreamText, redactSecrets, UPSTREAM_MESSAGE_MAX_CHARS } from '../observability/redact.js';
 import { GarbledTaskError, type UpstreamTask } from '../videos/dialects/task.js';
 import type { EncodedCreate } from '../videos/dialects/types.js';
 import { bufferedExchange, ResponseTooLargeError, type BufferedResponse } from './buffered-exchange.js';
@@ -255,7 +255,7 @@ export class UpstreamTransport {
       return op === 'status' ? classified(err, { upstreamFault: false, lost: true, ...detail }) : err;
     }
     if (s === 413) return tooLarge(`The upstream refused the request as too large.${said}`);
-    if (s >= 400 && s < 500) return invalidRequest(`The upstream rejected the request.${said}`, param, 'upstream_rejected');
+    if (s >= 400 && s < 500) return invalidRequest(`The upstream rejected the request.${said}`, clientSafeUpstreamParam(param, this.opts.secrets), 'upstream_rejected');
     if (s === 503) return classified(upstreamBadGateway('The upstream is unavailable (HTTP 503).'), { refusal: 'unavailable', upstreamFault: true, ...detail });
     return classified(upstreamBadGateway(`The upstream failed with HTTP ${s}.`, { maybeCreated: isCreate }), { upstreamFault: s >= 500, ...detail });
   }
