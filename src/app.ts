@@ -10,7 +10,7 @@ import { type AppEnv, json, jsonText, newRequestId, requestHeader, setRateHeader
 import { ApiError, notFound, serverError, storeUnavailable, toErrorBody, unauthorized } from './http/errors.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
-import { metricsRoute, routeLabel } from './observability/metrics-http.js';
+import { metricsAccess, metricsRoute, routeLabel } from './observability/metrics-http.js';
 import { openApiJson } from './openapi/document.js';
 import type { Clock } from './quota/policy.js';
 import { refusalToError } from './quota/refusals.js';
@@ -130,7 +130,7 @@ export function createApp(deps: AppDeps) {
     await next();
   });
   // With a port of its own (METRICS_PORT), /metrics is served there only.
-  if (deps.config.metrics.port === undefined) app.route('/', metricsRoute(deps.metrics, deps.config.metrics.token));
+  if (deps.config.metrics.port === undefined) app.route('/', metricsRoute(deps.metrics, metricsAccess(deps.config, 'main')));
   app.route('/v1', videoRoutes(deps));
   // Before the admin API: the console's files are public, and its routes answer before the API's bearer check.
   app.route('/admin', consoleRoutes());

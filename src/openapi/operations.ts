@@ -132,8 +132,8 @@ export const AUTH_ERRORS: Readonly<Record<Auth, readonly number[]>> = {
   teamKey: [401, 429, 500],
   // 403: a team key on the admin API; 503: ADMIN_TOKEN is not set.
   adminToken: [401, 403, 500, 503],
-  // Only when METRICS_TOKEN is set.
-  metricsToken: [401],
+  // 404: neither METRICS_TOKEN nor ADMIN_TOKEN is set, so /metrics is not served on this listener.
+  metricsToken: [401, 404],
   none: [],
 };
 

@@ -173,7 +173,7 @@ describe('webhooks: endpoints, signed events verified by the official SDKs, exac
     }
     if (pythons === 0) console.warn('SKIPPED the Python SDK half of the webhook check: no venv (see test/support/setup/python.ts)');
 
-    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    const metrics = await (await fetch(`${h.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
     expect(metrics).toMatch(/gateway_webhook_deliveries_total\{outcome="delivered"\} [3-9]/);
     for (const r of [...mine, ...other.received]) expect(h.logs.join('')).not.toContain(r.headers['webhook-signature']);
   });
@@ -309,7 +309,7 @@ describe('webhooks: retries, final failure, rotation (worker driven by the test,
     expect(row.last_attempt_at * 1000 - start).toBeGreaterThan(DAY_MS);
     clock.advance(30 * DAY_MS);
     expect(await h.gw.webhooks.runOnce()).toBe(0);
-    expect(await (await fetch(`${h.url}/metrics`)).text()).toMatch(/gateway_webhook_deliveries_total\{outcome="failed"\} 1\b/);
+    expect(await (await fetch(`${h.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text()).toMatch(/gateway_webhook_deliveries_total\{outcome="failed"\} 1\b/);
   });
 
   it('signs with both secrets for a day after a rotation, then with the new one only', async () => {
