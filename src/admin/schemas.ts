@@ -112,7 +112,11 @@ export const webhookEndpointSchema = z.object({
   events: z.array(z.enum(WEBHOOK_EVENT_TYPES)),
   enabled: z.boolean(),
   created_at: z.number().int(),
-  previous_secret_expires_at: z.number().int().nullable().meta({ description: 'Until when the secret before the last rotation still signs.' }),
+  previous_secret_expires_at: z
+    .number()
+    .int()
+    .nullable()
+    .meta({ description: 'Until when the secret before the last rotation still signs (those of earlier rotations stop sooner, each 24 h after its own).' }),
   secret: z.string().optional().meta({ description: 'The signing secret (`whsec_…`): only when the endpoint is created or its secret rotated.' }),
 });
 export type WebhookEndpointObject = z.output<typeof webhookEndpointSchema>;

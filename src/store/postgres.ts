@@ -8,7 +8,7 @@ import { ChangeFeed } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
 import { PgListener } from './postgres-listen.js';
 import { migrate } from './postgres-migrations.js';
-import { rowMappers, type Row } from './rows.js';
+import { rowMappers, toStoredSecrets, type Row } from './rows.js';
 import {
   StoreUnavailableError,
   type Admission,
@@ -27,6 +27,7 @@ import {
   type PeriodUsage,
   type Principal,
   type RequestCount,
+  type SecretRotation,
   type Store,
   type StoreRecord,
   type StoreChange,
@@ -151,10 +152,10 @@ const IMPORTS: { readonly [K in StoreRecord['kind']]: { table: string; columns: 
   },
   webhook_endpoint: {
     table: 'webhook_endpoints',
-    columns: 'team_id, url, events, enabled, secret, previous_secret, previous_secret_expires_at_ms, created_at',
+    columns: 'team_id, url, events, enabled, secret, previous_secrets, created_at',
     row: ({ endpoint: e }) => ({
-      team_id: e.teamId, url: e.url, events: e.events, enabled: e.enabled, secret: e.secret, previous_secret: e.previousSecret,
-      previous_secret_expires_at_ms: e.previousSecretExpiresAtMs, created_at: e.createdAt,
+      team_id: e.teamId, url: e.url, events: e.events, enabled: e.enabled, secret: e.secret, previous_secrets: toStoredSecrets(e.previousSecrets),
+      created_at: e.createdAt,
     }),
   },
   // lease_until_ms and lease_token are left out, so null: no worker holds a claim on a row just copied.
@@ -871,14 +872,17 @@ export class PostgresStore implements Store {
     return (await this.q(this.pool, 'DELETE FROM webhook_endpoints WHERE team_id = $1 RETURNING team_id', [teamId])).length === 1;
   }
 
-  async rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, nowArg: number): Promise<WebhookEndpoint | undefined> {
+  async rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, maxPrevious: number, nowArg: number): Promise<SecretRotation> {
+    // Only the row's own columns: a rotation waiting on another's row lock re-reads them, and loses no secret.
+    const signing = `(SELECT coalesce(jsonb_agg(p), '[]') FROM jsonb_array_elements(previous_secrets) p WHERE (p->>'expires_at_ms')::bigint > ${nowMs(5)})`;
     const [row] = await this.q(
       this.pool,
-      `UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_expires_at_ms = ${nowMs(4)} + $3, secret = $2
-       WHERE team_id = $1 RETURNING *`,
-      [teamId, secret, overlapMs, this.at(nowArg)],
+      `UPDATE webhook_endpoints
+       SET previous_secrets = jsonb_build_array(jsonb_build_object('secret', secret, 'expires_at_ms', ${nowMs(5)} + $3)) || ${signing}, secret = $2
+       WHERE team_id = $1 AND jsonb_array_length(${signing}) < $4 RETURNING *`,
+      [teamId, secret, overlapMs, maxPrevious, this.at(nowArg)],
     );
-    return row ? toEndpoint(row) : undefined;
+    return row ? { ok: true, endpoint: toEndpoint(row) } : { ok: false, endpoint: await this.getWebhook(teamId) };
   }
 
   /** The outbox as a queue: due rows locked with SKIP LOCKED, so concurrent claimers take disjoint sets. */

@@ -6,7 +6,7 @@ import { isTerminal } from '../videos/dialects/task.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
 import { ChangeFeed, LocalClaims } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
-import { rowMappers, type Row } from './rows.js';
+import { rowMappers, toStoredSecrets, type Row } from './rows.js';
 import type {
   Admission,
   ApiKeyRecord,
@@ -22,6 +22,7 @@ import type {
   PeriodUsage,
   Principal,
   RequestCount,
+  SecretRotation,
   Store,
   StoreRecord,
   TaskUpdate,
@@ -56,7 +57,7 @@ CREATE TABLE IF NOT EXISTS counters (
   PRIMARY KEY (scope, bucket)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS webhook_endpoints (
   team_id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, enabled INTEGER NOT NULL, secret TEXT NOT NULL,
-  previous_secret TEXT, previous_secret_expires_at_ms INTEGER, created_at INTEGER NOT NULL);
+  previous_secrets TEXT NOT NULL DEFAULT '[]', created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, event_id TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL,
   video_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, created_at INTEGER NOT NULL, status TEXT NOT NULL,
@@ -76,6 +77,14 @@ INSERT OR IGNORE INTO teams (id, name, quota, created_at, deleted_at)
   SELECT DISTINCT team_id, NULL, '{}', 0, 0 FROM api_keys WHERE team_id NOT IN (SELECT id FROM teams);
 `;
 
+const KEEP_EVERY_PREVIOUS_SECRET = `
+ALTER TABLE webhook_endpoints ADD COLUMN previous_secrets TEXT NOT NULL DEFAULT '[]';
+UPDATE webhook_endpoints SET previous_secrets = json_array(json_object('secret', previous_secret, 'expires_at_ms', previous_secret_expires_at_ms))
+  WHERE previous_secret IS NOT NULL AND previous_secret_expires_at_ms IS NOT NULL;
+ALTER TABLE webhook_endpoints DROP COLUMN previous_secret;
+ALTER TABLE webhook_endpoints DROP COLUMN previous_secret_expires_at_ms;
+`;
+
 /**
  * Brings data files of earlier builds up to date, in one write transaction so that a CLI and a gateway
  * opening the same file at once do not both try. Besides TOMBSTONE_TEAMS: `jobs.reference_count NOT NULL`,
@@ -90,6 +99,8 @@ function upgradeEarlierSchema(db: Database.Database): void {
     if (!columns('jobs').includes('upstream_name')) db.exec('ALTER TABLE jobs ADD COLUMN upstream_name TEXT; ALTER TABLE jobs ADD COLUMN media_url TEXT');
     // Before derived videos (§9): every job was made from a prompt.
     if (!columns('jobs').includes('source_video_id')) db.exec('ALTER TABLE jobs ADD COLUMN source_video_id TEXT; ALTER TABLE jobs ADD COLUMN derivation TEXT');
+    // Before every rotated secret kept its own expiry: only the last one was kept.
+    if (!columns('webhook_endpoints').includes('previous_secrets')) db.exec(KEEP_EVERY_PREVIOUS_SECRET);
   }).immediate();
 }
 
@@ -190,9 +201,7 @@ export class SqliteStore implements Store {
       ),
       updateEndpoint: db.prepare('UPDATE webhook_endpoints SET url = @url, events = @events, enabled = @enabled WHERE team_id = @teamId'),
       deleteEndpoint: db.prepare('DELETE FROM webhook_endpoints WHERE team_id = ?'),
-      rotateSecret: db.prepare(
-        'UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_expires_at_ms = ?, secret = ? WHERE team_id = ?',
-      ),
+      rotateSecret: db.prepare('UPDATE webhook_endpoints SET previous_secrets = ?, secret = ? WHERE team_id = ?'),
       dueDeliveries: db.prepare(
         `SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at_ms <= ?
            AND (lease_until_ms IS NULL OR lease_until_ms <= ?) ORDER BY next_attempt_at_ms LIMIT ?`,
@@ -524,9 +533,18 @@ export class SqliteStore implements Store {
     return this.s.deleteEndpoint.run(teamId).changes === 1;
   }
 
-  async rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, nowMs: number): Promise<WebhookEndpoint | undefined> {
-    if (this.s.rotateSecret.run(nowMs + overlapMs, secret, teamId).changes !== 1) return undefined;
-    return this.getWebhook(teamId);
+  async rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, maxPrevious: number, nowMs: number): Promise<SecretRotation> {
+    return this.db
+      .transaction((): SecretRotation => {
+        const row = this.s.endpoint.get(teamId) as Row | undefined;
+        const endpoint = row ? toEndpoint(row) : undefined;
+        const signing = endpoint?.previousSecrets.filter((p) => p.expiresAtMs > nowMs) ?? [];
+        if (!endpoint || signing.length >= maxPrevious) return { ok: false, endpoint };
+        const previous = [{ secret: endpoint.secret, expiresAtMs: nowMs + overlapMs }, ...signing];
+        this.s.rotateSecret.run(json(toStoredSecrets(previous)), secret, teamId);
+        return { ok: true, endpoint: toEndpoint(this.s.endpoint.get(teamId) as Row) };
+      })
+      .immediate();
   }
 
   async claimDeliveries(limit: number, leaseMs: number, nowMs: number): Promise<ClaimedDelivery[]> {
