@@ -4,10 +4,9 @@ import type { Config } from './config.js';
 import { adminRoutes } from './admin/routes.js';
 import { consoleRoutes } from './admin/console.js';
 import { bearer, type Authenticator } from './http/auth.js';
-import { quoted } from './http/text.js';
 import { READINESS_PROBE_INTERVAL_MS, SharedProbe } from './http/readiness.js';
 import { type AppEnv, json, jsonText, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
-import { ApiError, notFound, serverError, storeUnavailable, toErrorBody, unauthorized } from './http/errors.js';
+import { ApiError, serverError, storeUnavailable, toErrorBody, unauthorized, unknownRoute } from './http/errors.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
 import { metricsAccess, metricsRoute, routeLabel } from './observability/metrics-http.js';
@@ -94,7 +93,7 @@ export function createApp(deps: AppDeps) {
     return json(c, toErrorBody(e), e.status, e.headers);
   });
   app.notFound((c) => {
-    const e = notFound(`Unknown route: ${c.req.method} ${quoted(c.req.path)}`, null, 'unknown_route');
+    const e = unknownRoute(c.req.method, c.req.path);
     return json(c, toErrorBody(e), 404);
   });
 

@@ -4,8 +4,7 @@ import { Hono, type Context } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { bearer, safeEqual } from '../http/auth.js';
 import { type AppEnv, json, requestHeader } from '../http/context.js';
-import { quoted } from '../http/text.js';
-import { ApiError, notFound, serverError, toErrorBody, unauthorized } from '../http/errors.js';
+import { ApiError, notFound, serverError, toErrorBody, unauthorized, unknownRoute } from '../http/errors.js';
 import type { Config } from '../config.js';
 import { UNMATCHED_ROUTE, type Metrics } from './metrics.js';
 
@@ -57,7 +56,7 @@ export function metricsRoute(metrics: Metrics, access: MetricsAccess) {
 export async function listenForMetrics(metrics: Metrics, opts: { port: number; host: string; access: MetricsAccess }): Promise<Server> {
   const app = new Hono<AppEnv>();
   app.route('/', metricsRoute(metrics, opts.access));
-  app.notFound((c) => json(c, toErrorBody(notFound(`Unknown route: ${c.req.method} ${quoted(c.req.path)}`, null, 'unknown_route')), 404));
+  app.notFound((c) => json(c, toErrorBody(unknownRoute(c.req.method, c.req.path)), 404));
   app.onError((err, c) => {
     const e = err instanceof ApiError ? err : serverError();
     return json(c, toErrorBody(e), e.status, e.headers);

@@ -105,6 +105,9 @@ describe.each(stores)('strings from clients on %s', (_name, onPostgres) => {
     const wrongType = await send(`${h.url}/v1/videos`, { method: 'POST', headers: { 'content-type': `text/${'x'.repeat(4000)}` }, body: 'x' });
     expect(wrongType.status).toBe(415);
     expect(wrongType.bytes).toBeLessThan(SMALL_ANSWER_BYTES);
+    const unknownRoute = await send(`${h.url}/no/such/${'p'.repeat(8000)}`);
+    expect(unknownRoute).toMatchObject({ status: 404, body: { error: { code: 'unknown_route' } } });
+    expect(unknownRoute.bytes).toBeLessThan(SMALL_ANSWER_BYTES);
     expect(await listed()).toBe(before);
   });
 
