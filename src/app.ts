@@ -6,10 +6,10 @@ import { consoleRoutes } from './admin/console.js';
 import { bearer, type Authenticator } from './http/auth.js';
 import { READINESS_PROBE_INTERVAL_MS, SharedProbe } from './http/readiness.js';
 import { type AppEnv, json, jsonText, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
-import { ApiError, notFound, serverError, storeUnavailable, toErrorBody, unauthorized } from './domain/errors.js';
+import { ApiError, serverError, storeUnavailable, toErrorBody, unauthorized, unknownRoute } from './domain/errors.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
-import { metricsRoute, routeLabel } from './http/metrics-route.js';
+import { metricsAccess, metricsRoute, routeLabel } from './http/metrics-route.js';
 import { openApiJson } from './openapi/document.js';
 import type { Clock } from './domain/quota-policy.js';
 import { refusalToError } from './quota/refusals.js';
@@ -93,7 +93,7 @@ export function createApp(deps: AppDeps) {
     return json(c, toErrorBody(e), e.status, e.headers);
   });
   app.notFound((c) => {
-    const e = notFound(`Unknown route: ${c.req.method} ${c.req.path}`, null, 'unknown_route');
+    const e = unknownRoute(c.req.method, c.req.path);
     return json(c, toErrorBody(e), 404);
   });
 
@@ -129,7 +129,7 @@ export function createApp(deps: AppDeps) {
     await next();
   });
   // With a port of its own (METRICS_PORT), /metrics is served there only.
-  if (deps.config.metrics.port === undefined) app.route('/', metricsRoute(deps.metrics, deps.config.metrics.token));
+  if (deps.config.metrics.port === undefined) app.route('/', metricsRoute(deps.metrics, metricsAccess(deps.config, 'main')));
   app.route('/v1', videoRoutes(deps));
   // Before the admin API: the console's files are public, and its routes answer before the API's bearer check.
   app.route('/admin', consoleRoutes());

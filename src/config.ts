@@ -163,7 +163,7 @@ export interface Config {
   readonly upstreams: readonly UpstreamConfig[] | undefined;
   readonly routing: RoutingPolicy;
   readonly metrics: {
-    /** Bearer token that /metrics asks for; unset, /metrics is open. */
+    /** Bearer token that /metrics asks for (src/http/metrics-route.ts says where and what else). */
     readonly token: string | undefined;
     /** A listener of its own for /metrics (0: any free port); unset, /metrics is on the main listener. */
     readonly port: number | undefined;

@@ -8,7 +8,7 @@ import { Authenticator } from './http/auth.js';
 import { TransportErrors } from './http/transport.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
-import { listenForMetrics } from './http/metrics-route.js';
+import { listenForMetrics, metricsAccess } from './http/metrics-route.js';
 import { systemClock, type Clock } from './domain/quota-policy.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/types.js';
@@ -175,7 +175,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const metricsServer =
     config.metrics.port === undefined
       ? undefined
-      : await listenForMetrics(metrics, { port: config.metrics.port, host: config.host, token: config.metrics.token }).catch(async (err: Error) => {
+      : await listenForMetrics(metrics, { port: config.metrics.port, host: config.host, access: metricsAccess(config, 'own') }).catch(async (err: Error) => {
           server.close();
           await Promise.all([upstream.close(), store.close()]);
           throw err;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Hono } from 'hono';
-import { notFound } from '../domain/errors.js';
+import { unknownRoute } from '../domain/errors.js';
 import type { AppContext, AppEnv } from '../http/context.js';
 
 /**
@@ -60,7 +60,7 @@ export function consoleRoutes() {
   app.get('/ui/:name{.+}', (c) => {
     const name = c.req.param('name');
     // Other paths under /admin/ui are unknown here rather than left to the admin API's bearer check.
-    if (name === 'index.html' || !Object.hasOwn(ASSETS, name)) throw notFound(`Unknown route: ${c.req.method} ${c.req.path}`, null, 'unknown_route');
+    if (name === 'index.html' || !Object.hasOwn(ASSETS, name)) throw unknownRoute(c.req.method, c.req.path);
     return serve(c, name as AssetName);
   });
   return app;

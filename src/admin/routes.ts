@@ -1,12 +1,15 @@
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { bearer, safeEqual, type Authenticator } from '../http/auth.js';
 import { json, requestHeader, type AppEnv } from '../http/context.js';
 import { ApiError, forbidden, invalidRequest, unauthorized, unsupportedMediaType } from '../domain/errors.js';
 import type { Config } from '../config.js';
+import { quoted } from '../domain/text.js';
+import { pathParams } from '../domain/validation.js';
 import { mediaType, readAll } from '../videos/parse.js';
 import type { Store } from '../store/types.js';
 import type { UpstreamRouter } from '../upstream/router.js';
 import type { AdminService } from './service.js';
+import { deliveryPathSchema, keyPathSchema, teamPathSchema } from './schemas.js';
 
 /** Admin bodies are small JSON documents; anything larger is refused while it is read. */
 const MAX_ADMIN_BODY_BYTES = 64 * 1024;
@@ -15,7 +18,7 @@ async function jsonBody(req: Request): Promise<unknown> {
   const text = (await readAll(req.body, MAX_ADMIN_BODY_BYTES)).toString('utf8');
   if (!text) return {};
   const type = mediaType(req.headers.get('content-type'));
-  if (type !== 'application/json') throw unsupportedMediaType(`Admin bodies must be application/json, not '${type || '(none)'}'.`);
+  if (type !== 'application/json') throw unsupportedMediaType(`Admin bodies must be application/json, not '${quoted(type) || '(none)'}'.`);
   try {
     return JSON.parse(text);
   } catch {
@@ -23,10 +26,16 @@ async function jsonBody(req: Request): Promise<unknown> {
   }
 }
 
-/** The operator API: only ADMIN_TOKEN opens it; a team key is recognised and refused with 403. */
 /** Jobs counted per upstream for the admin view: at most this many active jobs are looked at. */
 const ACTIVE_JOBS_SCAN = 100_000;
 
+const team = (c: Context<AppEnv>) => pathParams(c, teamPathSchema).team;
+const delivery = (c: Context<AppEnv>) => {
+  const p = pathParams(c, deliveryPathSchema);
+  return [p.team, p.id] as const;
+};
+
+/** The operator API: only ADMIN_TOKEN opens it; a team key is recognised and refused with 403. */
 export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: AdminService; upstream: UpstreamRouter; store: Store }) {
   const { config, auth, admin, upstream, store } = deps;
   const app = new Hono<AppEnv>();
@@ -43,12 +52,12 @@ export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: 
 
   app.post('/teams', async (c) => json(c, await admin.createTeam(await jsonBody(c.req.raw)), 201));
   app.get('/teams', async (c) => json(c, await admin.listTeams()));
-  app.get('/teams/:team', async (c) => json(c, await admin.getTeam(c.req.param('team'))));
-  app.patch('/teams/:team', async (c) => json(c, await admin.updateTeam(c.req.param('team'), await jsonBody(c.req.raw))));
-  app.delete('/teams/:team', async (c) => json(c, await admin.deleteTeam(c.req.param('team'))));
-  app.post('/teams/:team/keys', async (c) => json(c, await admin.issueKey(c.req.param('team'), await jsonBody(c.req.raw)), 201));
-  app.get('/teams/:team/keys', async (c) => json(c, await admin.listKeys(c.req.param('team'))));
-  app.delete('/keys/:id', async (c) => json(c, await admin.revokeKey(c.req.param('id'))));
+  app.get('/teams/:team', async (c) => json(c, await admin.getTeam(team(c))));
+  app.patch('/teams/:team', async (c) => json(c, await admin.updateTeam(team(c), await jsonBody(c.req.raw))));
+  app.delete('/teams/:team', async (c) => json(c, await admin.deleteTeam(team(c))));
+  app.post('/teams/:team/keys', async (c) => json(c, await admin.issueKey(team(c), await jsonBody(c.req.raw)), 201));
+  app.get('/teams/:team/keys', async (c) => json(c, await admin.listKeys(team(c))));
+  app.delete('/keys/:id', async (c) => json(c, await admin.revokeKey(pathParams(c, keyPathSchema).id)));
   app.get('/upstreams', async (c) => {
     const active = new Map<string, number>();
     for (const job of await store.activeJobs(ACTIVE_JOBS_SCAN)) {
@@ -58,14 +67,14 @@ export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: 
     }
     return json(c, upstream.views().map((u) => ({ ...u, active_jobs: active.get(u.id) ?? 0 })));
   });
-  app.get('/teams/:team/usage', async (c) => json(c, await admin.usage(c.req.param('team'), c.req.query())));
-  app.put('/teams/:team/webhook', async (c) => json(c, await admin.setWebhook(c.req.param('team'), await jsonBody(c.req.raw))));
-  app.get('/teams/:team/webhook', async (c) => json(c, await admin.getWebhook(c.req.param('team'))));
-  app.delete('/teams/:team/webhook', async (c) => json(c, await admin.deleteWebhook(c.req.param('team'))));
-  app.post('/teams/:team/webhook/rotate-secret', async (c) => json(c, await admin.rotateWebhookSecret(c.req.param('team'))));
-  app.get('/teams/:team/webhook/deliveries', async (c) => json(c, await admin.listWebhookDeliveries(c.req.param('team'), c.req.query())));
+  app.get('/teams/:team/usage', async (c) => json(c, await admin.usage(team(c), c.req.query())));
+  app.put('/teams/:team/webhook', async (c) => json(c, await admin.setWebhook(team(c), await jsonBody(c.req.raw))));
+  app.get('/teams/:team/webhook', async (c) => json(c, await admin.getWebhook(team(c))));
+  app.delete('/teams/:team/webhook', async (c) => json(c, await admin.deleteWebhook(team(c))));
+  app.post('/teams/:team/webhook/rotate-secret', async (c) => json(c, await admin.rotateWebhookSecret(team(c))));
+  app.get('/teams/:team/webhook/deliveries', async (c) => json(c, await admin.listWebhookDeliveries(team(c), c.req.query())));
   app.post('/teams/:team/webhook/deliveries/:id/replay', async (c) =>
-    json(c, await admin.replayWebhookDelivery(c.req.param('team'), c.req.param('id'))),
+    json(c, await admin.replayWebhookDelivery(...delivery(c))),
   );
   return app;
 }

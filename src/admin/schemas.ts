@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { idText, lineText, MAX_NAME_CHARS } from '../domain/text.js';
 import { UPSTREAM_KINDS } from '../domain/upstream-kinds.js';
 import { quotaPolicySchema } from '../domain/quota-policy.js';
 import { WEBHOOK_EVENT_TYPES } from '../domain/webhook-event.js';
@@ -9,7 +10,7 @@ import { WEBHOOK_EVENT_TYPES } from '../domain/webhook-event.js';
  */
 
 export const teamIdSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'use 1-64 letters, digits, dots, dashes or underscores');
-const name = z.string().max(200).nullable().optional();
+const name = lineText(MAX_NAME_CHARS).nullable().optional();
 
 export const createTeamSchema = z.object({ id: teamIdSchema, name, quota: quotaPolicySchema.default({}) }).strict();
 export const patchTeamSchema = z.object({ name, quota: quotaPolicySchema.optional() }).strict();
@@ -25,8 +26,8 @@ export const usageQuerySchema = z.object({
   days: z.coerce.number().int().min(1).max(366).optional().meta({ description: 'Adds `daily`, one entry per UTC day, for the last N days.' }),
 });
 
-export const teamPathSchema = z.object({ team: z.string().min(1) });
-export const keyPathSchema = z.object({ id: z.string().min(1).meta({ description: 'The key id (`key_…`), never its secret.' }) });
+export const teamPathSchema = z.object({ team: idText() });
+export const keyPathSchema = z.object({ id: idText().meta({ description: 'The key id (`key_…`), never its secret.' }) });
 
 export const teamSchema = z.object({ id: z.string(), object: z.literal('team'), name: z.string().nullable(), quota: quotaPolicySchema, created_at: z.number().int() });
 export type TeamObject = z.output<typeof teamSchema>;
@@ -87,24 +88,22 @@ export const upstreamListSchema = z.array(
   }),
 );
 
+const MAX_WEBHOOK_URL_CHARS = 2048;
 export const webhookInputSchema = z
   .object({
-    url: z
-      .string()
-      .max(2048)
-      .meta({
-        format: 'uri',
-        // The usual form; the rules themselves are the description's (and src/webhooks/destination.ts).
-        pattern: '^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$',
-        description:
-          'https (http too, for a host listed in WEBHOOK_ALLOWED_HOSTS), no credentials; refused when the host is not listed in a non-empty WEBHOOK_ALLOWED_HOSTS, or resolves to a private, loopback or link-local address that is not listed.',
-      }),
+    url: lineText(MAX_WEBHOOK_URL_CHARS).meta({
+      format: 'uri',
+      // The usual form; the rules themselves are the description's (and src/webhooks/destination.ts).
+      pattern: '^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$',
+      description:
+        'https (http too, for a host listed in WEBHOOK_ALLOWED_HOSTS), no credentials; refused when the host is not listed in a non-empty WEBHOOK_ALLOWED_HOSTS, or resolves to a private, loopback or link-local address that is not listed.',
+    }),
     events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional().meta({ description: 'Default: both.' }),
     enabled: z.boolean().optional().meta({ description: 'Default: true. Disabled, no event is queued or sent.' }),
   })
   .strict();
 export const deliveriesQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(100).optional().meta({ description: 'Default 20.' }) });
-export const deliveryPathSchema = teamPathSchema.extend({ id: z.string().min(1).meta({ description: 'The delivery id (`whd_…`).' }) });
+export const deliveryPathSchema = teamPathSchema.extend({ id: idText().meta({ description: 'The delivery id (`whd_…`).' }) });
 
 export const webhookEndpointSchema = z.object({
   object: z.literal('webhook_endpoint'),
@@ -113,7 +112,11 @@ export const webhookEndpointSchema = z.object({
   events: z.array(z.enum(WEBHOOK_EVENT_TYPES)),
   enabled: z.boolean(),
   created_at: z.number().int(),
-  previous_secret_expires_at: z.number().int().nullable().meta({ description: 'Until when the secret before the last rotation still signs.' }),
+  previous_secret_expires_at: z
+    .number()
+    .int()
+    .nullable()
+    .meta({ description: 'Until when the secret before the last rotation still signs (those of earlier rotations stop sooner, each 24 h after its own).' }),
   secret: z.string().optional().meta({ description: 'The signing secret (`whsec_…`): only when the endpoint is created or its secret rotated.' }),
 });
 export type WebhookEndpointObject = z.output<typeof webhookEndpointSchema>;

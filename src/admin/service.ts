@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { generateKey, hashKey, STATIC_TEAM } from '../http/auth.js';
-import { ApiError, invalidRequest, notFound } from '../domain/errors.js';
+import { ApiError, invalidRequest, notFound, rateLimited } from '../domain/errors.js';
 import { parseOrThrow } from '../domain/validation.js';
 import type { Clock, QuotaPolicy } from '../domain/quota-policy.js';
 import type { ApiKeyRecord, Store, Team, WebhookDelivery, WebhookEndpoint } from '../store/types.js';
 import { WEBHOOK_EVENT_TYPES } from '../domain/webhook-event.js';
 import type { ModelCatalog } from '../domain/models.js';
 import { RefusedDestinationError, type DestinationPolicy } from '../webhooks/destination.js';
-import { newWebhookSecret, ROTATION_OVERLAP_MS } from '../webhooks/signing.js';
+import { MAX_PREVIOUS_SECRETS, newWebhookSecret, ROTATION_OVERLAP_MS, signingPreviousSecrets } from '../webhooks/signing.js';
 import {
   createTeamSchema,
   deliveriesQuerySchema,
@@ -32,7 +32,7 @@ export const webhookView = (e: WebhookEndpoint, secret?: string): WebhookEndpoin
   events: [...e.events],
   enabled: e.enabled,
   created_at: e.createdAt,
-  previous_secret_expires_at: e.previousSecret !== null ? unixS(e.previousSecretExpiresAtMs) : null,
+  previous_secret_expires_at: e.previousSecrets.length ? unixS(Math.max(...e.previousSecrets.map((p) => p.expiresAtMs))) : null,
   ...(secret !== undefined ? { secret } : {}),
 });
 export const deliveryView = (d: WebhookDelivery): DeliveryObject => ({
@@ -220,13 +220,23 @@ export class AdminService {
     return { object: 'webhook_endpoint.deleted', team: teamId, deleted: true };
   }
 
-  /** The new secret, shown this once; the old one keeps signing for ROTATION_OVERLAP_MS. */
+  /**
+   * The new secret, shown this once; the one it replaces keeps signing for ROTATION_OVERLAP_MS, as do those of
+   * earlier rotations for the rest of theirs. Refused (429) while MAX_PREVIOUS_SECRETS of them still sign.
+   */
   async rotateWebhookSecret(teamId: string) {
     await this.requireTeam(teamId);
     const secret = newWebhookSecret();
-    const endpoint = await this.store.rotateWebhookSecret(teamId, secret, ROTATION_OVERLAP_MS, this.clock.now());
-    if (!endpoint) throw webhookNotFound(teamId);
-    return webhookView(endpoint, secret);
+    const now = this.clock.now();
+    const rotation = await this.store.rotateWebhookSecret(teamId, secret, ROTATION_OVERLAP_MS, MAX_PREVIOUS_SECRETS, now);
+    if (rotation.ok) return webhookView(rotation.endpoint, secret);
+    if (!rotation.endpoint) throw webhookNotFound(teamId);
+    const oldest = Math.min(...signingPreviousSecrets(rotation.endpoint, now).map((p) => p.expiresAtMs));
+    throw rateLimited(
+      `Team '${teamId}' has ${MAX_PREVIOUS_SECRETS} replaced secrets still signing every delivery (each for ${ROTATION_OVERLAP_MS / 3_600_000} h after its rotation); the oldest stops at ${new Date(oldest).toISOString()}: rotate again then.`,
+      oldest - now,
+      'too_many_previous_secrets',
+    );
   }
 
   async listWebhookDeliveries(teamId: string, query: unknown) {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { quoted } from './text.js';
 
 /**
  * The one error family of the gateway. Everything that goes wrong becomes an ApiError, and `toErrorBody`
@@ -75,6 +76,9 @@ export const forbidden = (message: string, param: string | null = null, code = '
 
 export const notFound = (message: string, param: string | null = null, code = 'not_found') =>
   new ApiError({ status: 404, type: 'invalid_request_error', message, param, code });
+
+/** No route serves this path (its echo cut short: a path may be kilobytes long). */
+export const unknownRoute = (method: string, path: string) => notFound(`Unknown route: ${method} ${quoted(path)}`, null, 'unknown_route');
 
 /** The video existed, but the place the upstream kept it for download has expired. */
 export const contentExpired = () =>

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { UPSTREAM_KINDS, type UpstreamKind } from './upstream-kinds.js';
+import { idText } from './text.js';
 
 /**
  * The model table: everything the gateway knows about a model is a row here. Adding a model (built in or
@@ -15,7 +16,7 @@ export type Tier = (typeof TIERS)[number];
  * A model id or alias as a request names it. Which names exist depends on the configuration, so the check
  * is the catalog's; the OpenAPI document lists this gateway's names for it (src/openapi/document.ts).
  */
-export const modelNameSchema = z.string().min(1, 'must not be empty');
+export const modelNameSchema = idText();
 
 export const ASPECT_PRESETS = [
   '1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3', '2:1', '1:2', '19.5:9', '9:19.5', '20:9', '9:20',

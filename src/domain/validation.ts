@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { invalidRequest } from './errors.js';
+import { quoted } from './text.js';
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   let v = root;
@@ -13,7 +14,20 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown): z.
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const param = issue.path.length ? issue.path.map(String).join('.') : null;
+  if (issue.code === 'unrecognized_keys') {
+    // zod's own message lists every key, whatever their number and length: name the first, bounded.
+    const name = param ? `${param}.${quoted(issue.keys[0]!)}` : quoted(issue.keys[0]!);
+    throw invalidRequest(`Unrecognized request argument supplied: ${name}`, name, 'unknown_parameter');
+  }
   const missing = issue.code === 'invalid_type' && valueAt(value, issue.path) === undefined;
   const message = missing ? `Missing required parameter: '${param}'.` : param ? `Invalid '${param}': ${issue.message}` : issue.message;
   throw invalidRequest(message, param, missing ? 'missing_required_parameter' : 'invalid_value');
+}
+
+/**
+ * A route's path parameters, checked by the schema that documents them: an id is held to the same rule in a
+ * path as in a body (src/domain/text.ts), so a NUL or an overlong one is a 400 naming it, never a store error.
+ */
+export function pathParams<S extends z.ZodObject>(c: { req: { param(): Record<string, string> } }, schema: S): z.output<S> {
+  return parseOrThrow(schema, c.req.param());
 }

@@ -4,7 +4,8 @@ import { Hono, type Context } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import { bearer, safeEqual } from './auth.js';
 import { type AppEnv, json, requestHeader } from './context.js';
-import { ApiError, notFound, serverError, toErrorBody, unauthorized } from '../domain/errors.js';
+import { ApiError, notFound, serverError, toErrorBody, unauthorized, unknownRoute } from '../domain/errors.js';
+import type { Config } from '../config.js';
 import { UNMATCHED_ROUTE, type Metrics } from '../observability/metrics.js';
 
 /**
@@ -19,16 +20,32 @@ export function routeLabel(c: Context): string {
   return UNMATCHED_ROUTE;
 }
 
+/** Who may read /metrics on a listener: anyone, the bearer of `token`, or nobody (it is not served there). */
+export type MetricsAccess = { readonly open: true } | { readonly open: false; readonly token: string | undefined };
+
 /**
- * `GET /metrics`. Without METRICS_TOKEN it is open, as Prometheus endpoints usually are: it names routes,
- * team ids and counts, never a key, a path or a video id. Set the token (or METRICS_PORT on a private
- * interface) when the listener is reachable by people who should not see which teams use the gateway.
+ * /metrics names every team and its usage. The main listener is reachable by every client, so there it wants
+ * METRICS_TOKEN, or else ADMIN_TOKEN, and with neither it is not served (404). METRICS_PORT is a listener of
+ * its own, meant for a private interface that Prometheus scrapes as usual: open there unless METRICS_TOKEN is set.
  */
-export function metricsRoute(metrics: Metrics, token: string | undefined) {
+export function metricsAccess(config: Pick<Config, 'metrics' | 'adminToken'>, listener: 'main' | 'own'): MetricsAccess {
+  if (listener === 'own') return config.metrics.token === undefined ? { open: true } : { open: false, token: config.metrics.token };
+  return { open: false, token: config.metrics.token ?? config.adminToken };
+}
+
+/** `GET /metrics`: routes, team ids and counts, never a key, a path or a video id. */
+export function metricsRoute(metrics: Metrics, access: MetricsAccess) {
   const app = new Hono<AppEnv>();
   app.get('/metrics', async (c) => {
-    const given = bearer(requestHeader(c, 'authorization'));
-    if (token && !(given && safeEqual(given, token))) throw unauthorized('Missing or incorrect metrics token. Pass it as "Authorization: Bearer <METRICS_TOKEN>".');
+    if (!access.open) {
+      if (access.token === undefined) {
+        throw notFound('Metrics are not served on this listener: set METRICS_TOKEN (or ADMIN_TOKEN) to serve them here to its bearer, or METRICS_PORT.', null, 'metrics_disabled');
+      }
+      const given = bearer(requestHeader(c, 'authorization'));
+      if (!(given && safeEqual(given, access.token))) {
+        throw unauthorized('Missing or incorrect metrics token. Pass METRICS_TOKEN (or, when it is unset, ADMIN_TOKEN) as "Authorization: Bearer <token>".');
+      }
+    }
     const { contentType, body } = await metrics.render();
     return new Response(body, { headers: { 'content-type': contentType } });
   });
@@ -36,10 +53,10 @@ export function metricsRoute(metrics: Metrics, token: string | undefined) {
 }
 
 /** The listener of METRICS_PORT: /metrics and nothing else, errors in the OpenAI shape like the main one. */
-export async function listenForMetrics(metrics: Metrics, opts: { port: number; host: string; token: string | undefined }): Promise<Server> {
+export async function listenForMetrics(metrics: Metrics, opts: { port: number; host: string; access: MetricsAccess }): Promise<Server> {
   const app = new Hono<AppEnv>();
-  app.route('/', metricsRoute(metrics, opts.token));
-  app.notFound((c) => json(c, toErrorBody(notFound(`Unknown route: ${c.req.method} ${c.req.path}`, null, 'unknown_route')), 404));
+  app.route('/', metricsRoute(metrics, opts.access));
+  app.notFound((c) => json(c, toErrorBody(unknownRoute(c.req.method, c.req.path)), 404));
   app.onError((err, c) => {
     const e = err instanceof ApiError ? err : serverError();
     return json(c, toErrorBody(e), e.status, e.headers);

@@ -8,7 +8,7 @@ import type { JobRecord } from '../domain/job.js';
 import type { Store } from '../store/types.js';
 import { ApiError, toErrorBody, tooLarge } from '../domain/errors.js';
 import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setResponseHeader, type AppEnv } from './context.js';
-import { parseOrThrow } from '../domain/validation.js';
+import { parseOrThrow, pathParams } from '../domain/validation.js';
 import { modelAllowed } from '../quota/refusals.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { UpstreamRouter } from '../upstream/router.js';
@@ -19,7 +19,7 @@ import { normalizeVideoRequest } from '../videos/normalize.js';
 import { CREATE_FILES, parseVideoBody, type FileRules, type RawRequest } from '../videos/parse.js';
 import { DERIVED_FILES, normalizeDerivedRequest } from '../videos/derive.js';
 import type { DerivedOperation } from '../domain/models.js';
-import { contentQuerySchema, listVideosQuerySchema, type ModelList, type VideoDeleted, type VideoList } from '../videos/schemas.js';
+import { contentQuerySchema, listVideosQuerySchema, videoPathSchema, type ModelList, type VideoDeleted, type VideoList } from '../videos/schemas.js';
 import { createFingerprint, derivedFingerprint } from '../videos/request-fingerprint.js';
 import { toVideoObject, videoJson } from '../videos/video-object.js';
 import { CreateBuffer, metered } from './create-buffer.js';
@@ -41,6 +41,8 @@ interface PreparedCreate {
   /** `videoId`: the id an Idempotency-Key chose; a new one without a key. */
   start(ctx: RequestContext, videoId?: string): Promise<JobRecord>;
 }
+
+const videoIdOf = (c: Context<AppEnv>) => pathParams(c, videoPathSchema).video_id;
 
 /** Thin handlers: parse, normalize, hand over to the job lifecycle, render the OpenAI shape. */
 export function videoRoutes({ config, catalog, jobs, upstream, metrics, store, clock, logger }: VideoRouteDeps) {
@@ -90,7 +92,7 @@ export function videoRoutes({ config, catalog, jobs, upstream, metrics, store, c
       return { fingerprint: (method, path) => createFingerprint(method, path, req), start: (ctx, id) => jobs.create(principalOf(c), req, ctx, id) };
     }),
   );
-  app.post('/videos/:video_id/remix', (c) => derived('remix', c, c.req.param('video_id')));
+  app.post('/videos/:video_id/remix', (c) => derived('remix', c, videoIdOf(c)));
   app.post('/videos/extensions', (c) => derived('extension', c));
   app.post('/videos/edits', (c) => derived('edit', c));
 
@@ -105,13 +107,13 @@ export function videoRoutes({ config, catalog, jobs, upstream, metrics, store, c
   app.get('/videos/:video_id', async (c) => {
     // Detached: the status fetch is shared by every poller of this video, so no single client may cancel it
     // (and not touching the request's abort signal keeps the hot path free of a full Request object).
-    const job = await jobs.get(principalOf(c), c.req.param('video_id'), callContext(c, true));
+    const job = await jobs.get(principalOf(c), videoIdOf(c), callContext(c, true));
     if (job.status === 'queued' || job.status === 'in_progress') setResponseHeader(c, 'openai-poll-after-ms', pollAfterMs);
     return jsonText(c, videoJson(job, baseUrl));
   });
 
   app.delete('/videos/:video_id', async (c) => {
-    const id = c.req.param('video_id');
+    const id = videoIdOf(c);
     await jobs.remove(principalOf(c), id, callContext(c, true));
     const deleted: VideoDeleted = { id, object: 'video.deleted', deleted: true };
     return json(c, deleted);
@@ -119,7 +121,7 @@ export function videoRoutes({ config, catalog, jobs, upstream, metrics, store, c
 
   app.get('/videos/:video_id/content', async (c) => {
     const { variant } = parseOrThrow(contentQuerySchema, c.req.query());
-    const stream = await jobs.content(principalOf(c), c.req.param('video_id'), { range: requestHeader(c, 'range'), variant }, callContext(c));
+    const stream = await jobs.content(principalOf(c), videoIdOf(c), { range: requestHeader(c, 'range'), variant }, callContext(c));
     if (stream.status === 416) {
       stream.body.resume();
       const err = new ApiError({ status: 416, type: 'invalid_request_error', code: 'range_not_satisfiable', param: 'range', message: 'The requested range is not satisfiable.' });

@@ -49,3 +49,18 @@ export function clientSafeUpstreamText(text: string, secrets: readonly string[])
   out = out.replace(/[\u0000-\u001f\u007f-\u009f\s]+/g, ' ').trim();
   return out.length > UPSTREAM_MESSAGE_MAX_CHARS ? `${out.slice(0, UPSTREAM_MESSAGE_MAX_CHARS - 1)}…` : out;
 }
+
+/** The longest upstream `param` a client is shown: a field name, never prose. */
+export const UPSTREAM_PARAM_MAX_CHARS = 64;
+/** A field name as the upstreams write them: `prompt`, `images[0]` (a dotted one reads as a host name, and is dropped). */
+const FIELD_NAME = /^[A-Za-z_][\w.-]*(?:\[\d*\])*$/;
+
+/**
+ * An upstream error's `param`, through the same rule as its text, and passed on only while it still reads as
+ * a field name of at most UPSTREAM_PARAM_MAX_CHARS: anything else (prose, a host, a key) is dropped (null).
+ */
+export function clientSafeUpstreamParam(param: string | null, secrets: readonly string[]): string | null {
+  if (param === null) return null;
+  const safe = clientSafeUpstreamText(param, secrets);
+  return safe.length <= UPSTREAM_PARAM_MAX_CHARS && FIELD_NAME.test(safe) ? safe : null;
+}

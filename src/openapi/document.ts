@@ -71,8 +71,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
 const SECURITY: Readonly<Record<Auth, JsonSchema[]>> = {
   teamKey: [{ teamKey: [] }],
   adminToken: [{ adminToken: [] }],
-  // Open unless METRICS_TOKEN is set: either requirement satisfies it.
-  metricsToken: [{}, { metricsToken: [] }],
+  metricsToken: [{ metricsToken: [] }],
   none: [],
 };
 
@@ -168,7 +167,7 @@ export function buildOpenApiDocument({ models, without }: DocumentOptions): Json
       securitySchemes: {
         teamKey: { type: 'http', scheme: 'bearer', description: 'A team API key (POST /admin/teams/{team}/keys), or a static key from GATEWAY_API_KEYS.' },
         adminToken: { type: 'http', scheme: 'bearer', description: 'The operator token, ADMIN_TOKEN. Team keys are refused with 403.' },
-        metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when it is set; /metrics is open otherwise.' },
+        metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, or ADMIN_TOKEN when it is unset. (On a METRICS_PORT listener of its own, /metrics is open unless METRICS_TOKEN is set.)' },
       },
     },
   };

@@ -133,8 +133,8 @@ export const AUTH_ERRORS: Readonly<Record<Auth, readonly number[]>> = {
   teamKey: [401, 429, 500],
   // 403: a team key on the admin API; 503: ADMIN_TOKEN is not set.
   adminToken: [401, 403, 500, 503],
-  // Only when METRICS_TOKEN is set.
-  metricsToken: [401],
+  // 404: neither METRICS_TOKEN nor ADMIN_TOKEN is set, so /metrics is not served on this listener.
+  metricsToken: [401, 404],
   none: [],
 };
 
@@ -237,7 +237,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'teamKey',
     pathParams: videoPathSchema,
     answers: { 200: { description: 'The video.', body: videoSchema } },
-    errors: [404, 502, 503, 504],
+    errors: [400, 404, 502, 503, 504],
   },
   {
     method: 'delete',
@@ -248,7 +248,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'teamKey',
     pathParams: videoPathSchema,
     answers: { 200: { description: 'Deleted; the id answers 404 from now on.', body: videoDeletedSchema } },
-    errors: [404, 502, 503, 504],
+    errors: [400, 404, 502, 503, 504],
   },
   {
     method: 'get',
@@ -308,7 +308,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'adminToken',
     pathParams: teamPathSchema,
     answers: { 200: { description: 'The team.', body: teamSchema } },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'patch',
@@ -331,7 +331,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'adminToken',
     pathParams: teamPathSchema,
     answers: { 200: { description: 'Deleted.', body: teamDeletedSchema } },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'post',
@@ -360,7 +360,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'adminToken',
     pathParams: teamPathSchema,
     answers: { 200: { description: "The team's keys, revoked ones included.", body: apiKeyListSchema } },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'delete',
@@ -371,7 +371,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'adminToken',
     pathParams: keyPathSchema,
     answers: { 200: { description: 'The key, revoked.', body: revokedKeySchema } },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'get',
@@ -426,7 +426,7 @@ export const OPERATIONS: readonly Operation[] = [
         },
       },
     },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'delete',
@@ -437,18 +437,18 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'adminToken',
     pathParams: teamPathSchema,
     answers: { 200: { description: 'Deleted.', body: webhookDeletedSchema } },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'post',
     path: '/admin/teams/{team}/webhook/rotate-secret',
     operationId: 'rotateWebhookSecret',
-    summary: 'Give the endpoint a new signing secret, shown once; the old one keeps signing for 24 hours',
+    summary: 'Give the endpoint a new signing secret, shown once; each replaced one keeps signing for 24 hours after its rotation (at most 10 at once: 429)',
     tag: 'Admin',
     auth: 'adminToken',
     pathParams: teamPathSchema,
     answers: { 200: { description: 'The endpoint with its new `secret`.', body: webhookEndpointSchema } },
-    errors: [404],
+    errors: [400, 404, 429],
   },
   {
     method: 'get',
@@ -477,7 +477,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'adminToken',
     pathParams: deliveryPathSchema,
     answers: { 200: { description: 'The delivery, due now.', body: deliverySchema } },
-    errors: [404],
+    errors: [400, 404],
   },
   {
     method: 'get',

@@ -1,5 +1,5 @@
 import type { QuotaPolicy } from '../domain/quota-policy.js';
-import type { ApiKeyRecord, Team, WebhookDelivery, WebhookEndpoint } from './types.js';
+import type { ApiKeyRecord, RetiredSecret, Team, WebhookDelivery, WebhookEndpoint } from './types.js';
 import type { JobRecord } from '../domain/job.js';
 
 /** A row as the driver returns it, keyed by column name. */
@@ -13,6 +13,14 @@ export interface ColumnDecoders {
   json(v: unknown): unknown;
   bool(v: unknown): boolean;
 }
+
+/** One entry of `webhook_endpoints.previous_secrets`, a JSON array in both stores. */
+export interface StoredSecret {
+  readonly secret: string;
+  readonly expires_at_ms: number;
+}
+
+export const toStoredSecrets = (list: readonly RetiredSecret[]): StoredSecret[] => list.map((p) => ({ secret: p.secret, expires_at_ms: p.expiresAtMs }));
 
 /** A nullable column. */
 const opt = <T>(v: unknown): T | null => (v as T | null | undefined) ?? null;
@@ -69,8 +77,7 @@ export function rowMappers(c: ColumnDecoders) {
     events: c.json(r.events) as WebhookEndpoint['events'],
     enabled: c.bool(r.enabled),
     secret: r.secret as string,
-    previousSecret: opt(r.previous_secret),
-    previousSecretExpiresAtMs: opt(r.previous_secret_expires_at_ms),
+    previousSecrets: (c.json(r.previous_secrets) as StoredSecret[]).map((p) => ({ secret: p.secret, expiresAtMs: p.expires_at_ms })),
     createdAt: r.created_at as number,
   });
 

@@ -121,12 +121,19 @@ export interface WebhookEndpoint {
   readonly events: readonly WebhookEventType[];
   readonly enabled: boolean;
   readonly secret: string;
-  /** The secret before the last rotation, which keeps signing until `previousSecretExpiresAtMs`. */
-  readonly previousSecret: string | null;
-  readonly previousSecretExpiresAtMs: number | null;
+  /** The secrets that rotations replaced, newest first, each signing until its own `expiresAtMs`. */
+  readonly previousSecrets: readonly RetiredSecret[];
   /** Unix seconds. */
   readonly createdAt: number;
 }
+
+export interface RetiredSecret {
+  readonly secret: string;
+  readonly expiresAtMs: number;
+}
+
+/** A rotation refused leaves the endpoint as it was: none there (undefined), or too many secrets still signing. */
+export type SecretRotation = { readonly ok: true; readonly endpoint: WebhookEndpoint } | { readonly ok: false; readonly endpoint: WebhookEndpoint | undefined };
 
 export type WebhookEndpointInput = Pick<WebhookEndpoint, 'url' | 'events' | 'enabled'>;
 
@@ -325,8 +332,11 @@ export interface Store {
   putWebhook(teamId: string, input: WebhookEndpointInput, secret: string, nowMs: number): Promise<{ endpoint: WebhookEndpoint; created: boolean }>;
   getWebhook(teamId: string): Promise<WebhookEndpoint | undefined>;
   deleteWebhook(teamId: string): Promise<boolean>;
-  /** The new secret signs from now on; the current one becomes the previous, signing for `overlapMs` more. */
-  rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, nowMs: number): Promise<WebhookEndpoint | undefined>;
+  /**
+   * The new secret signs from now on; the current one joins the previous secrets, signing for `overlapMs` more,
+   * and those past their own expiry are dropped. Refused while `maxPrevious` previous secrets still sign.
+   */
+  rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, maxPrevious: number, nowMs: number): Promise<SecretRotation>;
   /**
    * Hands out up to `limit` pending deliveries that are due and not leased, leasing each for `leaseMs`
    * under a fresh token. Replicas claiming at once never get the same delivery; one whose holder died is

@@ -12,7 +12,7 @@ import {
 } from '../domain/errors.js';
 import { readCappedBuffer } from '../domain/read-capped.js';
 import type { UpstreamCallRecorder, UpstreamOperation, UpstreamOutcome } from '../observability/metrics.js';
-import { clientSafeUpstreamText, redactSecrets, UPSTREAM_MESSAGE_MAX_CHARS } from '../observability/redact.js';
+import { clientSafeUpstreamParam, clientSafeUpstreamText, redactSecrets, UPSTREAM_MESSAGE_MAX_CHARS } from '../observability/redact.js';
 import { GarbledTaskError, type UpstreamTask } from './dialects/task.js';
 import type { EncodedCreate } from './dialects/types.js';
 import { bufferedExchange, ResponseTooLargeError, type BufferedResponse } from './buffered-exchange.js';
@@ -268,7 +268,7 @@ export class UpstreamTransport {
     // failure (logged by the router with the upstream's words), never the client's invalid request.
     if (op === 'status' && s >= 400 && s < 500) return classified(upstreamBadGateway(`The upstream refused the status request (HTTP ${s}).`), { upstreamFault: false, ...detail });
     if (s === 413) return tooLarge(`The upstream refused the request as too large.${said}`);
-    if (s >= 400 && s < 500) return invalidRequest(`The upstream rejected the request.${said}`, param, 'upstream_rejected');
+    if (s >= 400 && s < 500) return invalidRequest(`The upstream rejected the request.${said}`, clientSafeUpstreamParam(param, this.opts.secrets), 'upstream_rejected');
     if (s === 503) return classified(upstreamBadGateway('The upstream is unavailable (HTTP 503).'), { refusal: 'unavailable', upstreamFault: true, ...detail });
     return classified(upstreamBadGateway(`The upstream failed with HTTP ${s}.`, { maybeCreated: isCreate }), { upstreamFault: s >= 500, ...detail });
   }

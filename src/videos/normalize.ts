@@ -1,4 +1,5 @@
 import { invalidRequest, modelNotFound } from '../domain/errors.js';
+import { quoted } from '../domain/text.js';
 import { parseOrThrow } from '../domain/validation.js';
 import { ImageRef } from '../domain/image-ref.js';
 import type { NormalizedVideoRequest } from '../domain/request.js';
@@ -35,7 +36,7 @@ export function normalizeVideoRequest(raw: RawRequest, catalog: ModelCatalog, li
 /** As OpenAI's API does: a misspelt field would otherwise be dropped and a default billed in its place. */
 export function refuseUnknownFields(raw: RawRequest, known: ReadonlySet<string>): void {
   const unknown = [...Object.keys(raw.fields), ...raw.files.map((file) => file.field)].find((k) => !known.has(k));
-  if (unknown !== undefined) throw invalidRequest(`Unrecognized request argument supplied: ${unknown}`, unknown, 'unknown_parameter');
+  if (unknown !== undefined) throw invalidRequest(`Unrecognized request argument supplied: ${quoted(unknown)}`, quoted(unknown), 'unknown_parameter');
 }
 
 export function wholeNumber(v: string | number, param: string): number {

@@ -1,6 +1,7 @@
 import busboy from 'busboy';
 import { ApiError, invalidRequest, tooLarge, unsupportedMediaType } from '../domain/errors.js';
 import { readCapped, readCappedBuffer } from '../domain/read-capped.js';
+import { quoted } from '../domain/text.js';
 // Image fields may carry a data URI, and so may be longer than an ordinary text field.
 import { IMAGE_FIELDS, LIST_FIELDS } from './schemas.js';
 
@@ -52,7 +53,7 @@ export async function parseVideoBody(
   if (type === 'application/json') return parseJson(await readAll(body, limits.maxBodyBytes));
   if (type === 'multipart/form-data') return parseMultipart(contentType as string, body, limits, files);
   throw unsupportedMediaType(
-    `Content-Type must be application/json or multipart/form-data, not '${type || '(none)'}'.`,
+    `Content-Type must be application/json or multipart/form-data, not '${quoted(type) || '(none)'}'.`,
   );
 }
 

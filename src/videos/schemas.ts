@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { freeText, idText, lineText, MAX_SCALAR_CHARS } from '../domain/text.js';
 import { modelNameSchema } from '../domain/models.js';
 
 /**
@@ -10,16 +11,12 @@ const MAX_PROMPT_CHARS = 4096;
 
 /** JSON `null` means the same as leaving a field out. */
 const opt = <T extends z.ZodType>(t: T) => t.nullish().transform((v) => v ?? undefined);
-const scalar = z.union([z.string(), z.number()], { error: 'must be a string or a number' });
+const shortText = () => lineText(MAX_SCALAR_CHARS);
+const scalar = z.union([shortText(), z.number()], { error: 'must be a string or a number' });
 const dataUriOrObject = z.union([z.string(), z.object({ image_url: z.string().optional(), file_id: z.string().optional() })]);
 
-const prompt = z
-  .string()
-  // `\S` is exactly what trim() strips, and JSON Schema's `pattern` can say it.
-  .regex(/\S/, 'must not be empty')
-  // Counted in code points, as JSON Schema's maxLength counts.
-  .refine((p) => [...p].length <= MAX_PROMPT_CHARS, `must be at most ${MAX_PROMPT_CHARS} characters`)
-  .meta({ maxLength: MAX_PROMPT_CHARS });
+// `\S` is exactly what trim() strips, and JSON Schema's `pattern` can say it.
+const prompt = freeText(MAX_PROMPT_CHARS).regex(/\S/, 'must not be empty');
 
 /**
  * The fields of a create, JSON or multipart alike (a multipart text field is a string, which each field
@@ -34,7 +31,7 @@ export const createVideoFieldsSchema = z
     duration: opt(scalar).meta({ description: "A synonym of 'seconds'." }),
     size: opt(scalar).meta({ description: "WIDTHxHEIGHT (such as '1280x720') or a resolution tier ('720P')." }),
     resolution: opt(scalar).meta({ description: "A resolution tier: '480P', '720P', …" }),
-    aspect_ratio: opt(z.string()).meta({ description: "A preset or custom ratio such as '16:9'." }),
+    aspect_ratio: opt(shortText()).meta({ description: "A preset or custom ratio such as '16:9'." }),
     image: opt(z.union([z.string(), z.array(z.string()).length(1)], { error: "takes one data URI; send several as 'images'" })),
     images: opt(z.union([z.string(), z.array(z.string())])),
     input_reference: opt(z.union([dataUriOrObject, z.array(dataUriOrObject)])).meta({
@@ -59,13 +56,13 @@ const imagePart = z.union([imageFile, z.string()]);
  */
 export const createVideoFormSchema = z
   .object({
-    model: z.string().optional(),
+    model: modelNameSchema.optional(),
     prompt,
-    seconds: z.string().optional(),
-    duration: z.string().optional(),
-    size: z.string().optional(),
-    resolution: z.string().optional(),
-    aspect_ratio: z.string().optional(),
+    seconds: shortText().optional(),
+    duration: shortText().optional(),
+    size: shortText().optional(),
+    resolution: shortText().optional(),
+    aspect_ratio: shortText().optional(),
     image: imagePart.optional(),
     images: z.array(imagePart).optional(),
     input_reference: z.union([imagePart, z.array(imagePart)]).optional(),
@@ -73,8 +70,8 @@ export const createVideoFormSchema = z
   .strict();
 
 /** A derived video's source: a video of the caller's team, by id (uploads are not supported). */
-const videoReference = z.object({ id: z.string().min(1).meta({ description: "The id of a completed video of the caller's team." }) }).strict();
-const videoIdField = z.string().min(1).meta({ description: "The id of a completed video of the caller's team." });
+const videoReference = z.object({ id: idText().meta({ description: "The id of a completed video of the caller's team." }) }).strict();
+const videoIdField = idText().meta({ description: "The id of a completed video of the caller's team." });
 
 /** The bodies of the derived-video routes (§9), JSON; the forms below are the same as multipart. */
 export const remixVideoSchema = z.object({ prompt }).strict();
@@ -83,12 +80,12 @@ export const extendVideoSchema = z
   .strict();
 export const editVideoSchema = z.object({ prompt, video: videoReference }).strict();
 export const remixVideoFormSchema = remixVideoSchema;
-export const extendVideoFormSchema = z.object({ prompt, seconds: z.string(), 'video[id]': videoIdField }).strict();
+export const extendVideoFormSchema = z.object({ prompt, seconds: shortText(), 'video[id]': videoIdField }).strict();
 export const editVideoFormSchema = z.object({ prompt, 'video[id]': videoIdField }).strict();
 
 const LIMIT_RULE = 'must be a whole number from 1 to 100';
 export const listVideosQuerySchema = z.object({
-  after: z.string().min(1).optional().meta({ description: 'A video id: the page starts after it.' }),
+  after: idText().optional().meta({ description: 'A video id: the page starts after it.' }),
   limit: z.coerce.number({ error: LIMIT_RULE }).int(LIMIT_RULE).min(1, 'must be at least 1').max(100, 'must be at most 100').default(20),
   order: z.enum(['asc', 'desc']).default('desc'),
 });
@@ -109,7 +106,7 @@ export const idempotencyHeadersSchema = z.object({
         "Makes the create idempotent for 24 hours, per team and on every replica: a repeat of the same request (compared as normalized, whatever its encoding) answers the first request's video as it is now, with `idempotent-replayed: true`, and never starts a second job; another request with the key is 409 `idempotency_key_reused`; a repeat while the first is in flight waits for it up to 5 s, then is 409 `request_in_progress` with `retry-after`. Answers that changed nothing (invalid input, quota refusals, an upstream refusal) are not kept.",
     }),
 });
-export const videoPathSchema = z.object({ video_id: z.string().min(1).meta({ description: "The gateway's video id." }) });
+export const videoPathSchema = z.object({ video_id: idText().meta({ description: "The gateway's video id." }) });
 
 export const videoStatusSchema = z.enum(['queued', 'in_progress', 'completed', 'failed']);
 

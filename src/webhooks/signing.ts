@@ -10,13 +10,17 @@ const PREFIX = 'whsec_';
 /** 32 random bytes, in the form the SDKs expect. */
 export const newWebhookSecret = () => `${PREFIX}${randomBytes(32).toString('base64')}`;
 
-/** After a rotation the previous secret keeps signing this long, so receivers can switch over (§6). */
+/** After a rotation each secret it replaced keeps signing this long, so receivers can switch over (§6). */
 export const ROTATION_OVERLAP_MS = 24 * 60 * 60 * 1000;
+/** Replaced secrets signing at once, at most: each adds an entry to the `webhook-signature` of every delivery. */
+export const MAX_PREVIOUS_SECRETS = 10;
 
-/** The secrets that sign now: the current one, and the previous one inside its overlap. */
+/** The previous secrets still inside their overlap. */
+export const signingPreviousSecrets = (endpoint: WebhookEndpoint, nowMs: number) => endpoint.previousSecrets.filter((p) => p.expiresAtMs > nowMs);
+
+/** The secrets that sign now: the current one, and every previous one inside its own overlap. */
 export function activeSecrets(endpoint: WebhookEndpoint, nowMs: number): string[] {
-  const previous = endpoint.previousSecret !== null && (endpoint.previousSecretExpiresAtMs ?? 0) > nowMs ? [endpoint.previousSecret] : [];
-  return [endpoint.secret, ...previous];
+  return [endpoint.secret, ...signingPreviousSecrets(endpoint, nowMs).map((p) => p.secret)];
 }
 
 /** `webhook-signature`: one `v1,<base64>` entry per secret, space-separated. */

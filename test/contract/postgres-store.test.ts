@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MIGRATIONS } from '../../src/store/postgres/migrations.js';
+import { migrate, MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { PostgresStore } from '../../src/store/postgres/store.js';
 import { LISTEN_HEARTBEAT_MS } from '../../src/store/postgres/listen.js';
 import { StoreUnavailableError, type Principal, type Store, type StoreChange } from '../../src/store/types.js';
@@ -221,6 +221,38 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
     }
   });
 });
+
+describe.skipIf(postgresUrl === null)('postgres store: upgrading a database of an earlier version', () => {
+  it("keeps an endpoint's previous secret, with its expiry, when every replaced secret gets one of its own", async () => {
+    const fresh = await freshDatabase();
+    const client = new pg.Client({ connectionString: fresh.url });
+    await client.connect();
+    try {
+      const before = MIGRATIONS.findIndex((step) => step.includes('previous_secrets'));
+      await migrateTo(client, before);
+      await client.query(
+        `INSERT INTO webhook_endpoints (team_id, url, events, enabled, secret, previous_secret, previous_secret_expires_at_ms, created_at)
+         VALUES ('rotated', 'https://hooks.example.com/', '["video.completed"]', true, 'whsec_new', 'whsec_old', 4102444800000, 1),
+                ('never', 'https://hooks.example.com/', '["video.completed"]', true, 'whsec_only', NULL, NULL, 1)`,
+      );
+      const store = await PostgresStore.open({ url: fresh.url });
+      try {
+        expect(await store.getWebhook('rotated')).toMatchObject({ secret: 'whsec_new', previousSecrets: [{ secret: 'whsec_old', expiresAtMs: 4102444800000 }] });
+        expect(await store.getWebhook('never')).toMatchObject({ secret: 'whsec_only', previousSecrets: [] });
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await client.end();
+      await fresh.drop();
+    }
+  });
+});
+
+/** The schema as it stood after the first `n` steps. */
+async function migrateTo(client: pg.Client, n: number): Promise<void> {
+  await migrate(client, MIGRATIONS.slice(0, n));
+}
 
 describe.skipIf(postgresUrl === null)('postgres store: the database unreachable', () => {
   const BOUND_MS = 8_000;

@@ -72,3 +72,28 @@ it('an embedded store from before team tombstones retires the ids of teams it de
   expect((await again.listTeams()).map((t) => t.id)).toEqual(['live', 'fresh']);
   await again.close();
 });
+
+it('an embedded store from before every replaced webhook secret was kept keeps its previous secret and expiry', async () => {
+  dir = mkdtempSync(join(tmpdir(), 'gw-upgrade-'));
+  const path = join(dir, 'gateway.db');
+  const old = new Database(path);
+  old.exec(`
+    CREATE TABLE webhook_endpoints (
+      team_id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, enabled INTEGER NOT NULL, secret TEXT NOT NULL,
+      previous_secret TEXT, previous_secret_expires_at_ms INTEGER, created_at INTEGER NOT NULL);
+    INSERT INTO webhook_endpoints VALUES ('rotated', 'https://hooks.example.com/', '["video.completed"]', 1, 'whsec_new', 'whsec_old', 4102444800000, 1);
+    INSERT INTO webhook_endpoints VALUES ('never', 'https://hooks.example.com/', '["video.completed"]', 1, 'whsec_only', NULL, NULL, 1);
+  `);
+  old.close();
+
+  const store = new SqliteStore(path);
+  try {
+    expect(await store.getWebhook('rotated')).toMatchObject({ secret: 'whsec_new', previousSecrets: [{ secret: 'whsec_old', expiresAtMs: 4102444800000 }] });
+    expect(await store.getWebhook('never')).toMatchObject({ secret: 'whsec_only', previousSecrets: [] });
+    const rotated = await store.rotateWebhookSecret('rotated', 'whsec_newer', 1000, 10, Date.now());
+    expect(rotated.ok && rotated.endpoint.previousSecrets.map((p) => p.secret)).toEqual(['whsec_new', 'whsec_old']);
+  } finally {
+    await store.close();
+  }
+  await new SqliteStore(path).close();
+});

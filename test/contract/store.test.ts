@@ -321,17 +321,16 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
 
     it('keeps one endpoint per team: created with its secret, replaced keeping it, rotated, deleted, gone with its team', async () => {
       const first = await store.putWebhook('t1', endpoint, 'whsec_a', NOW);
-      expect(first).toMatchObject({ created: true, endpoint: { teamId: 't1', url: endpoint.url, enabled: true, secret: 'whsec_a', previousSecret: null } });
+      expect(first).toMatchObject({ created: true, endpoint: { teamId: 't1', url: endpoint.url, enabled: true, secret: 'whsec_a', previousSecrets: [] } });
       expect(first.endpoint.events).toEqual(['video.completed', 'video.failed']);
       const second = await store.putWebhook('t1', { url: 'https://other.example.com/', events: ['video.failed'], enabled: false }, 'whsec_ignored', NOW + 1000);
       expect(second).toMatchObject({ created: false, endpoint: { url: 'https://other.example.com/', events: ['video.failed'], enabled: false, secret: 'whsec_a' } });
       expect(second.endpoint.createdAt).toBe(first.endpoint.createdAt);
-      expect(await store.rotateWebhookSecret('t1', 'whsec_b', 86_400_000, NOW)).toMatchObject({
-        secret: 'whsec_b',
-        previousSecret: 'whsec_a',
-        previousSecretExpiresAtMs: NOW + 86_400_000,
+      expect(await store.rotateWebhookSecret('t1', 'whsec_b', 86_400_000, 10, NOW)).toMatchObject({
+        ok: true,
+        endpoint: { secret: 'whsec_b', previousSecrets: [{ secret: 'whsec_a', expiresAtMs: NOW + 86_400_000 }] },
       });
-      expect(await store.rotateWebhookSecret('nobody', 'whsec_c', 1, NOW)).toBeUndefined();
+      expect(await store.rotateWebhookSecret('nobody', 'whsec_c', 1, 10, NOW)).toEqual({ ok: false, endpoint: undefined });
       expect(await store.deleteWebhook('t1')).toBe(true);
       expect(await store.deleteWebhook('t1')).toBe(false);
       expect(await store.getWebhook('t1')).toBeUndefined();
@@ -339,6 +338,26 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
       await store.putWebhook('t9', endpoint, 'whsec_x', NOW);
       await store.deleteTeam('t9', NOW);
       expect(await store.getWebhook('t9')).toBeUndefined();
+    });
+
+    it('keeps every replaced secret until its own expiry, drops it then, and refuses a rotation while the most allowed still sign', async () => {
+      const DAY = 86_400_000;
+      await store.putWebhook('t1', endpoint, 'whsec_a', NOW);
+      await store.rotateWebhookSecret('t1', 'whsec_b', DAY, 3, NOW);
+      const twice = await store.rotateWebhookSecret('t1', 'whsec_c', DAY, 3, NOW + 3_600_000);
+      expect(twice).toEqual({ ok: true, endpoint: expect.objectContaining({ secret: 'whsec_c' }) });
+      const expiries = (e: { previousSecrets: readonly { secret: string; expiresAtMs: number }[] }) =>
+        Object.fromEntries(e.previousSecrets.map((p) => [p.secret, p.expiresAtMs]));
+      expect(expiries((await store.getWebhook('t1'))!)).toEqual({ whsec_a: NOW + DAY, whsec_b: NOW + 3_600_000 + DAY });
+      await store.rotateWebhookSecret('t1', 'whsec_d', DAY, 3, NOW + 7_200_000);
+      const full = await store.rotateWebhookSecret('t1', 'whsec_e', DAY, 3, NOW + 7_200_000);
+      expect(full.ok).toBe(false);
+      expect(full.endpoint).toMatchObject({ secret: 'whsec_d' });
+      expect(Object.keys(expiries(full.endpoint!)).sort()).toEqual(['whsec_a', 'whsec_b', 'whsec_c']);
+      // Once whsec_a has expired, a rotation goes through and drops it.
+      const later = await store.rotateWebhookSecret('t1', 'whsec_e', DAY, 3, NOW + DAY + 1);
+      expect(later.ok).toBe(true);
+      expect(expiries(later.endpoint!)).toEqual({ whsec_b: NOW + 3_600_000 + DAY, whsec_c: NOW + 7_200_000 + DAY, whsec_d: NOW + 2 * DAY + 1 });
     });
 
     it("puts exactly one event in the outbox when a job ends, only when the team's enabled endpoint subscribes to it", async () => {

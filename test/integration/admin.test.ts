@@ -44,7 +44,7 @@ describe('admin API (contract §5)', () => {
   it.each<[string, unknown, string]>([
     ['bad id', { id: 'no spaces allowed' }, 'id'],
     ['negative limit', { id: 'x1', quota: { requests_per_minute: -1 } }, 'quota.requests_per_minute'],
-    ['unknown policy field', { id: 'x2', quota: { requests_per_hour: 5 } }, 'quota'],
+    ['unknown policy field', { id: 'x2', quota: { requests_per_hour: 5 } }, 'quota.requests_per_hour'],
     ['reserved id', { id: 'default' }, 'id'],
   ])('rejects a team with %s, naming the param', async (_n, body, param) => {
     const r = await admin(h.url, 'POST', '/teams', body);

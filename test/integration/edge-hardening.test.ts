@@ -39,6 +39,17 @@ describe('upstream free text reaches clients bounded and redacted, by one rule f
     expect(res.status).toBe(400);
     expectClean(body.error.message);
   });
+
+  it("its param too: passed on as a field name, dropped when it is anything else", async () => {
+    h.sim.failNextCreate({ status: 400, body: JSON.stringify({ error: { message: 'too long', param: 'prompt' } }) });
+    expect((await postJson(`${h.url}/v1/videos`, { prompt: 'x' })).body.error.param).toBe('prompt');
+    for (const param of [LEAKY, `key ${UPSTREAM_KEY}`, 'worker gpu-7.pool.internal:8443']) {
+      h.sim.failNextCreate({ status: 400, body: JSON.stringify({ error: { message: 'bad', param } }) });
+      const { res, body } = await postJson(`${h.url}/v1/videos`, { prompt: 'x' });
+      expect(res.status).toBe(400);
+      expect(body.error.param).toBeNull();
+    }
+  });
 });
 
 describe('/readyz reaches the upstream at most once per interval', () => {

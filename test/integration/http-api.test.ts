@@ -164,11 +164,13 @@ describe('errors: OpenAI-shaped, with param, never reaching the upstream', () =>
     expect(err.message).toMatch(/1048576/);
   });
 
-  it('more than 32 multipart parts → 400', async () => {
+  it('more than 32 multipart parts → 400 too_many_parts, even when every part is a field that may repeat', async () => {
+    // Known, repeatable fields: without the parts limit this body would be judged on its images instead.
     const form = new FormData();
     form.set('prompt', 'x');
-    for (let i = 0; i < 40; i++) form.append(`junk${i}`, 'v');
-    await expectError(await fetch(`${h.url}/v1/videos`, { method: 'POST', headers: auth(), body: form }), 400);
+    for (let i = 0; i < 40; i++) form.append('input_reference', new Blob([PNG_1x1], { type: 'image/png' }), `ref${i}.png`);
+    const err = await expectError(await fetch(`${h.url}/v1/videos`, { method: 'POST', headers: auth(), body: form }), 400);
+    expect(err.code).toBe('too_many_parts');
   });
 
   it('a text field over 64 KiB → 413 naming it', async () => {

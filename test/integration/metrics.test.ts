@@ -5,7 +5,8 @@ import { ADMIN_TOKEN, CLIENT_KEY, TestClock, UPSTREAM_KEY, auth, postJson, start
 /** A scrape as `name{label="v",…}` → value, labels in the order the gateway writes them. */
 type Scrape = { text: string; values: Map<string, number> };
 
-async function scrape(url: string, token?: string): Promise<Scrape> {
+/** `token`: on the main listener, the admin token stands in for an unset METRICS_TOKEN; null sends none. */
+async function scrape(url: string, token: string | null = ADMIN_TOKEN): Promise<Scrape> {
   const res = await fetch(`${url}/metrics`, token ? { headers: { authorization: `Bearer ${token}` } } : {});
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
@@ -172,6 +173,49 @@ describe('METRICS_PORT and METRICS_TOKEN', () => {
   });
 });
 
+describe('who may read /metrics, which names every team and its usage', () => {
+  const TOKEN = 'metrics-token-0123456789abcdef';
+  const harnesses: Harness[] = [];
+  const start = async (env: Record<string, string>) => {
+    const h = await startHarness({ env });
+    harnesses.push(h);
+    return h;
+  };
+  afterAll(() => Promise.all(harnesses.map((h) => h.close())));
+  const status = async (url: string, headers: Record<string, string> = {}) => {
+    const res = await fetch(`${url}/metrics`, { headers });
+    const body = res.status === 200 ? undefined : ((await res.json()) as any).error;
+    return { status: res.status, code: body?.code as string | undefined };
+  };
+  const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+  it('on the main listener, without METRICS_TOKEN: the admin token only, never a team key or nothing', async () => {
+    const h = await start({});
+    expect(await status(h.url)).toEqual({ status: 401, code: 'invalid_api_key' });
+    expect(await status(h.url, auth())).toEqual({ status: 401, code: 'invalid_api_key' });
+    expect(await status(h.url, bearer(ADMIN_TOKEN))).toEqual({ status: 200, code: undefined });
+  });
+
+  it('on the main listener, with METRICS_TOKEN: that token only', async () => {
+    const h = await start({ METRICS_TOKEN: TOKEN });
+    expect(await status(h.url)).toEqual({ status: 401, code: 'invalid_api_key' });
+    expect(await status(h.url, bearer(ADMIN_TOKEN))).toEqual({ status: 401, code: 'invalid_api_key' });
+    expect(await status(h.url, bearer(TOKEN))).toEqual({ status: 200, code: undefined });
+  });
+
+  it('on the main listener, with neither token: not served (404 metrics_disabled, OpenAI-shaped)', async () => {
+    const h = await start({ ADMIN_TOKEN: '' });
+    expect(await status(h.url)).toEqual({ status: 404, code: 'metrics_disabled' });
+    expect(await status(h.url, auth())).toEqual({ status: 404, code: 'metrics_disabled' });
+  });
+
+  it('on a METRICS_PORT listener of its own without METRICS_TOKEN: open, as Prometheus scrapes it; nothing on the main one', async () => {
+    const h = await start({ METRICS_PORT: '0' });
+    expect(await status(h.gw.metricsUrl)).toEqual({ status: 200, code: undefined });
+    expect(await status(h.url, bearer(ADMIN_TOKEN))).toEqual({ status: 404, code: 'unknown_route' });
+  });
+});
+
 describe('metrics configuration', () => {
   it.each([
     [{ METRICS_PORT: '8080', PORT: '8080' }, /METRICS_PORT must differ from PORT/],
@@ -182,7 +226,7 @@ describe('metrics configuration', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 
-  it('defaults to the main listener, open', () => {
+  it('defaults to the main listener', () => {
     expect(loadConfig({}).metrics).toEqual({ token: undefined, port: undefined });
     expect(loadConfig({ METRICS_PORT: '9464', METRICS_TOKEN: ' ' }).metrics).toEqual({ token: undefined, port: 9464 });
   });

@@ -67,7 +67,7 @@ describe('GET /openapi.json', () => {
           : path.startsWith('/admin/') && !path.startsWith('/admin/ui')
             ? [{ adminToken: [] }]
             : path === '/metrics'
-              ? [{}, { metricsToken: [] }]
+              ? [{ metricsToken: [] }]
               : [];
         expect(op.security, `${path} ${op.operationId}`).toEqual(expected);
         if (expected.length) expect(op.responses['401'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });

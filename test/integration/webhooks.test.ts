@@ -173,7 +173,7 @@ describe('webhooks: endpoints, signed events verified by the official SDKs, exac
     }
     if (pythons === 0) console.warn('SKIPPED the Python SDK half of the webhook check: no venv (see test/support/setup/python.ts)');
 
-    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    const metrics = await (await fetch(`${h.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
     expect(metrics).toMatch(/gateway_webhook_deliveries_total\{outcome="delivered"\} [3-9]/);
     for (const r of [...mine, ...other.received]) expect(h.logs.join('')).not.toContain(r.headers['webhook-signature']);
   });
@@ -309,7 +309,7 @@ describe('webhooks: retries, final failure, rotation (worker driven by the test,
     expect(row.last_attempt_at * 1000 - start).toBeGreaterThan(DAY_MS);
     clock.advance(30 * DAY_MS);
     expect(await h.gw.webhooks.runOnce()).toBe(0);
-    expect(await (await fetch(`${h.url}/metrics`)).text()).toMatch(/gateway_webhook_deliveries_total\{outcome="failed"\} 1\b/);
+    expect(await (await fetch(`${h.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text()).toMatch(/gateway_webhook_deliveries_total\{outcome="failed"\} 1\b/);
   });
 
   it('signs with both secrets for a day after a rotation, then with the new one only', async () => {
@@ -330,6 +330,51 @@ describe('webhooks: retries, final failure, rotation (worker driven by the test,
     await sdk.webhooks.unwrap(after.body, after.headers as Record<string, string>, fresh, 40 * DAY_MS);
     await expect(sdk.webhooks.unwrap(after.body, after.headers as Record<string, string>, secret, 40 * DAY_MS)).rejects.toThrow(/signature/);
     secret = fresh;
+  });
+
+  it('keeps each replaced secret signing for a day after its own rotation, however many rotations that day; refuses the 11th', async () => {
+    const HOUR_MS = 3_600_000;
+    const sdk = new OpenAI({ apiKey: 'unused' });
+    const rotate = async () => (await admin(h.url, 'POST', '/teams/retry/webhook/rotate-secret')).body.secret as string;
+    const delivered = async () => {
+      const before = receiver.received.length;
+      await queued();
+      expect(await h.gw.webhooks.runOnce()).toBe(1);
+      const r = receiver.received[before]!;
+      const verifies = (s: string) =>
+        sdk.webhooks.unwrap(r.body, r.headers as Record<string, string>, s, 40 * DAY_MS).then(() => true, () => false);
+      return { signatures: String(r.headers['webhook-signature']).split(' ').length, verifies };
+    };
+    const first = secret;
+    const second = await rotate();
+    clock.advance(HOUR_MS);
+    const third = await rotate();
+    let sent = await delivered();
+    expect(sent.signatures).toBe(3);
+    for (const s of [first, second, third]) expect(await sent.verifies(s)).toBe(true);
+
+    // A day after the first rotation: its secret stops, the second's goes on for the hour it was rotated later.
+    clock.advance(DAY_MS - HOUR_MS + 1000);
+    sent = await delivered();
+    expect(sent.signatures).toBe(2);
+    expect([await sent.verifies(first), await sent.verifies(second), await sent.verifies(third)]).toEqual([false, true, true]);
+    clock.advance(HOUR_MS);
+    sent = await delivered();
+    expect(sent.signatures).toBe(1);
+    expect(await sent.verifies(third)).toBe(true);
+
+    // Ten replaced secrets signing at once is the most: the next rotation waits until the oldest stops.
+    let current = third;
+    for (let i = 0; i < 10; i++) current = await rotate();
+    const refused = await admin(h.url, 'POST', '/teams/retry/webhook/rotate-secret');
+    expect(refused.res.status).toBe(429);
+    expect(refused.body.error).toMatchObject({ type: 'rate_limit_error', code: 'too_many_previous_secrets' });
+    expect(Number(refused.res.headers.get('retry-after'))).toBeGreaterThan(DAY_MS / 1000 - 60);
+    sent = await delivered();
+    expect(sent.signatures).toBe(11);
+    expect(await sent.verifies(current)).toBe(true);
+    clock.advance(DAY_MS + 1000);
+    secret = current;
   });
 
   it('follows no redirect (a 3xx is a failed attempt) and stops reading an oversized answer', async () => {

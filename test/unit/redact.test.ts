@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientSafeUpstreamText, UPSTREAM_MESSAGE_MAX_CHARS } from '../../src/observability/redact.js';
+import { clientSafeUpstreamParam, clientSafeUpstreamText, UPSTREAM_MESSAGE_MAX_CHARS, UPSTREAM_PARAM_MAX_CHARS } from '../../src/observability/redact.js';
 import { decodeTask } from '../../src/upstream/dialects/task.js';
 
 const KEY = 'sk-upstream-secret-0123456789abcdef';
@@ -60,5 +60,26 @@ describe('clientSafeUpstreamText: the one rule for upstream text shown to client
     expect(task.error?.message).not.toContain('internal');
     const failReason = decodeTask({ id: 't', status: 'failed', fail_reason: `boom at 10.1.2.3` }, [KEY]);
     expect(failReason.error?.message).toBe('The video generation failed. Upstream said: boom at [ip]');
+  });
+});
+
+describe('clientSafeUpstreamParam: an upstream error param passes only as a field name', () => {
+  it.each<[string, string | null, string | null]>([
+    ['a field name', 'prompt', 'prompt'],
+    ['a nested field', 'video[0]', 'video[0]'],
+    ['a dotted name reads as a host, as in the text: dropped', 'video.url', null],
+    ['none', null, null],
+    ['a known key', KEY, null],
+    ['a known key inside a name', `x${KEY}y`, null],
+    ['an unknown key', 'sk-proj-a1b2c3d4e5f6', null],
+    ['a host', 'gpu-7.pool.internal:8443', null],
+    ['a URL', 'https://storage.internal.example/bucket', null],
+    ['prose', 'the prompt is too long', null],
+    ['control characters are folded away, as in the text', '\u0000prompt\u001b', 'prompt'],
+    ['a name at the bound', 'p'.repeat(UPSTREAM_PARAM_MAX_CHARS), 'p'.repeat(UPSTREAM_PARAM_MAX_CHARS)],
+    ['a name past the bound', 'p'.repeat(UPSTREAM_PARAM_MAX_CHARS + 1), null],
+    ['megabytes of it', 'p'.repeat(2_000_000), null],
+  ])('%s', (_name, input, expected) => {
+    expect(clientSafeUpstreamParam(input, [KEY])).toBe(expected);
   });
 });

@@ -91,8 +91,16 @@ describe('xai answers', () => {
     expect(t.error?.message).not.toContain('gpu-pool-7.internal');
   });
 
-  it.each([null, 'x', {}, { status: 'done', video: {} }])('garbled: %j', (body) => {
-    expect(() => decodeXaiStatus('r1', body, [])).toThrow(GarbledTaskError);
+  it.each([null, 'x', {}, { status: 'done', video: {} }, { status: 'done', video: { url: 'https://vidgen.x.ai/a\u0000.mp4' } }, { status: 'done', video: { url: `https://vidgen.x.ai/${'a'.repeat(9000)}` } }])(
+    'garbled: %j',
+    (body) => {
+      expect(() => decodeXaiStatus('r1', body, [])).toThrow(GarbledTaskError);
+    },
+  );
+
+  it('a request id the store could not keep is garbled', () => {
+    for (const request_id of ['r\u0000', 'r\n1', 'r'.repeat(257)]) expect(() => decodeXaiCreated({ request_id })).toThrow(GarbledTaskError);
+    expect(decodeXaiCreated({ request_id: 'r'.repeat(256) }).id).toHaveLength(256);
   });
 
   it('reads both error shapes xAI uses', () => {

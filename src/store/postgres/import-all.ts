@@ -1,4 +1,4 @@
-import type { Row } from '../rows.js';
+import { toStoredSecrets, type Row } from '../rows.js';
 import { StoreUnavailableError, type ImportSummary, type StoreRecord } from '../types.js';
 import { PgPart } from './part.js';
 
@@ -40,10 +40,10 @@ const IMPORTS: { readonly [K in StoreRecord['kind']]: { table: string; columns: 
   },
   webhook_endpoint: {
     table: 'webhook_endpoints',
-    columns: 'team_id, url, events, enabled, secret, previous_secret, previous_secret_expires_at_ms, created_at',
+    columns: 'team_id, url, events, enabled, secret, previous_secrets, created_at',
     row: ({ endpoint: e }) => ({
-      team_id: e.teamId, url: e.url, events: e.events, enabled: e.enabled, secret: e.secret, previous_secret: e.previousSecret,
-      previous_secret_expires_at_ms: e.previousSecretExpiresAtMs, created_at: e.createdAt,
+      team_id: e.teamId, url: e.url, events: e.events, enabled: e.enabled, secret: e.secret, previous_secrets: toStoredSecrets(e.previousSecrets),
+      created_at: e.createdAt,
     }),
   },
   // lease_until_ms and lease_token are left out, so null: no worker holds a claim on a row just copied.

@@ -69,6 +69,15 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (team_id, key));
   CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at_ms);
   `,
+  // 7: every secret a rotation replaced keeps signing until its own expiry (§6), not only the last one:
+  // [{secret, expires_at_ms}], newest first.
+  `
+  ALTER TABLE webhook_endpoints ADD COLUMN previous_secrets jsonb NOT NULL DEFAULT '[]';
+  UPDATE webhook_endpoints
+    SET previous_secrets = jsonb_build_array(jsonb_build_object('secret', previous_secret, 'expires_at_ms', previous_secret_expires_at_ms))
+    WHERE previous_secret IS NOT NULL AND previous_secret_expires_at_ms IS NOT NULL;
+  ALTER TABLE webhook_endpoints DROP COLUMN previous_secret, DROP COLUMN previous_secret_expires_at_ms;
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock every replica takes while it migrates. */

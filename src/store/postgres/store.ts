@@ -17,6 +17,7 @@ import type {
   ListOptions,
   NewJob,
   Principal,
+  SecretRotation,
   ReservationOnDelete,
   RequestCount,
   Store,
@@ -261,8 +262,8 @@ export class PostgresStore extends PgPart implements Store {
     return this.webhooks.deleteWebhook(teamId);
   }
 
-  rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, nowArg: number): Promise<WebhookEndpoint | undefined> {
-    return this.webhooks.rotateWebhookSecret(teamId, secret, overlapMs, nowArg);
+  rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, maxPrevious: number, nowArg: number): Promise<SecretRotation> {
+    return this.webhooks.rotateWebhookSecret(teamId, secret, overlapMs, maxPrevious, nowArg);
   }
 
   claimDeliveries(limit: number, leaseMs: number, nowArg: number): Promise<ClaimedDelivery[]> {

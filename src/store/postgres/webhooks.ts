@@ -1,4 +1,4 @@
-import type { AttemptResult, ClaimedDelivery, WebhookDelivery, WebhookEndpoint, WebhookEndpointInput } from '../types.js';
+import type { AttemptResult, ClaimedDelivery, SecretRotation, WebhookDelivery, WebhookEndpoint, WebhookEndpointInput } from '../types.js';
 import { nowMs, PgPart, toDelivery, toEndpoint } from './part.js';
 
 /** A team's webhook endpoint, and the outbox of deliveries (written by `PgJobs` with each terminal status). */
@@ -25,14 +25,17 @@ export class PgWebhooks extends PgPart {
     return (await this.q(this.pool, 'DELETE FROM webhook_endpoints WHERE team_id = $1 RETURNING team_id', [teamId])).length === 1;
   }
 
-  async rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, nowArg: number): Promise<WebhookEndpoint | undefined> {
+  async rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, maxPrevious: number, nowArg: number): Promise<SecretRotation> {
+    // Only the row's own columns: a rotation waiting on another's row lock re-reads them, and loses no secret.
+    const signing = `(SELECT coalesce(jsonb_agg(p), '[]') FROM jsonb_array_elements(previous_secrets) p WHERE (p->>'expires_at_ms')::bigint > ${nowMs(5)})`;
     const [row] = await this.q(
       this.pool,
-      `UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_expires_at_ms = ${nowMs(4)} + $3, secret = $2
-       WHERE team_id = $1 RETURNING *`,
-      [teamId, secret, overlapMs, this.at(nowArg)],
+      `UPDATE webhook_endpoints
+       SET previous_secrets = jsonb_build_array(jsonb_build_object('secret', secret, 'expires_at_ms', ${nowMs(5)} + $3)) || ${signing}, secret = $2
+       WHERE team_id = $1 AND jsonb_array_length(${signing}) < $4 RETURNING *`,
+      [teamId, secret, overlapMs, maxPrevious, this.at(nowArg)],
     );
-    return row ? toEndpoint(row) : undefined;
+    return row ? { ok: true, endpoint: toEndpoint(row) } : { ok: false, endpoint: await this.getWebhook(teamId) };
   }
 
   /** The outbox as a queue: due rows locked with SKIP LOCKED, so concurrent claimers take disjoint sets. */

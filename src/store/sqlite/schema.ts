@@ -25,7 +25,7 @@ CREATE TABLE IF NOT EXISTS counters (
   PRIMARY KEY (scope, bucket)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS webhook_endpoints (
   team_id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, enabled INTEGER NOT NULL, secret TEXT NOT NULL,
-  previous_secret TEXT, previous_secret_expires_at_ms INTEGER, created_at INTEGER NOT NULL);
+  previous_secrets TEXT NOT NULL DEFAULT '[]', created_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS webhook_deliveries (
   seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, event_id TEXT NOT NULL UNIQUE, team_id TEXT NOT NULL,
   video_id TEXT NOT NULL UNIQUE, type TEXT NOT NULL, created_at INTEGER NOT NULL, status TEXT NOT NULL,
@@ -45,6 +45,14 @@ INSERT OR IGNORE INTO teams (id, name, quota, created_at, deleted_at)
   SELECT DISTINCT team_id, NULL, '{}', 0, 0 FROM api_keys WHERE team_id NOT IN (SELECT id FROM teams);
 `;
 
+const KEEP_EVERY_PREVIOUS_SECRET = `
+ALTER TABLE webhook_endpoints ADD COLUMN previous_secrets TEXT NOT NULL DEFAULT '[]';
+UPDATE webhook_endpoints SET previous_secrets = json_array(json_object('secret', previous_secret, 'expires_at_ms', previous_secret_expires_at_ms))
+  WHERE previous_secret IS NOT NULL AND previous_secret_expires_at_ms IS NOT NULL;
+ALTER TABLE webhook_endpoints DROP COLUMN previous_secret;
+ALTER TABLE webhook_endpoints DROP COLUMN previous_secret_expires_at_ms;
+`;
+
 /**
  * Brings data files of earlier builds up to date, in one write transaction so that a CLI and a gateway
  * opening the same file at once do not both try. Besides TOMBSTONE_TEAMS: `jobs.reference_count NOT NULL`,
@@ -59,5 +67,7 @@ export function upgradeEarlierSchema(db: Database.Database): void {
     if (!columns('jobs').includes('upstream_name')) db.exec('ALTER TABLE jobs ADD COLUMN upstream_name TEXT; ALTER TABLE jobs ADD COLUMN media_url TEXT');
     // Before derived videos (§9): every job was made from a prompt.
     if (!columns('jobs').includes('source_video_id')) db.exec('ALTER TABLE jobs ADD COLUMN source_video_id TEXT; ALTER TABLE jobs ADD COLUMN derivation TEXT');
+    // Before every rotated secret kept its own expiry: only the last one was kept.
+    if (!columns('webhook_endpoints').includes('previous_secrets')) db.exec(KEEP_EVERY_PREVIOUS_SECRET);
   }).immediate();
 }

@@ -64,9 +64,7 @@ export function prepareStatements(db: Database.Database) {
     ),
     updateEndpoint: db.prepare('UPDATE webhook_endpoints SET url = @url, events = @events, enabled = @enabled WHERE team_id = @teamId'),
     deleteEndpoint: db.prepare('DELETE FROM webhook_endpoints WHERE team_id = ?'),
-    rotateSecret: db.prepare(
-      'UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_expires_at_ms = ?, secret = ? WHERE team_id = ?',
-    ),
+    rotateSecret: db.prepare('UPDATE webhook_endpoints SET previous_secrets = ?, secret = ? WHERE team_id = ?'),
     dueDeliveries: db.prepare(
       `SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at_ms <= ?
          AND (lease_until_ms IS NULL OR lease_until_ms <= ?) ORDER BY next_attempt_at_ms LIMIT ?`,

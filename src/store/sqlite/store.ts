@@ -6,7 +6,7 @@ import { isTerminal } from '../../domain/job.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../../domain/webhook-event.js';
 import { ChangeFeed, LocalClaims } from '../changes.js';
 import { ABANDONED, chargeMove, heldOnDelete, isAbandoned, isDeletedPending, leaseToken } from '../lifecycle.js';
-import { rowMappers, type Row } from '../rows.js';
+import { rowMappers, toStoredSecrets, type Row } from '../rows.js';
 import { SqliteIdempotency } from './idempotency.js';
 import { SCHEMA, upgradeEarlierSchema } from './schema.js';
 import { prepareStatements, type Statements } from './statements.js';
@@ -27,6 +27,7 @@ import type {
   PeriodUsage,
   Principal,
   RequestCount,
+  SecretRotation,
   Store,
   StoreRecord,
   TaskUpdate,
@@ -385,9 +386,18 @@ export class SqliteStore implements Store {
     return this.s.deleteEndpoint.run(teamId).changes === 1;
   }
 
-  async rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, nowMs: number): Promise<WebhookEndpoint | undefined> {
-    if (this.s.rotateSecret.run(nowMs + overlapMs, secret, teamId).changes !== 1) return undefined;
-    return this.getWebhook(teamId);
+  async rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, maxPrevious: number, nowMs: number): Promise<SecretRotation> {
+    return this.db
+      .transaction((): SecretRotation => {
+        const row = this.s.endpoint.get(teamId) as Row | undefined;
+        const endpoint = row ? toEndpoint(row) : undefined;
+        const signing = endpoint?.previousSecrets.filter((p) => p.expiresAtMs > nowMs) ?? [];
+        if (!endpoint || signing.length >= maxPrevious) return { ok: false, endpoint };
+        const previous = [{ secret: endpoint.secret, expiresAtMs: nowMs + overlapMs }, ...signing];
+        this.s.rotateSecret.run(json(toStoredSecrets(previous)), secret, teamId);
+        return { ok: true, endpoint: toEndpoint(this.s.endpoint.get(teamId) as Row) };
+      })
+      .immediate();
   }
 
   async claimDeliveries(limit: number, leaseMs: number, nowMs: number): Promise<ClaimedDelivery[]> {

@@ -44,11 +44,26 @@ export class GarbledTaskError extends Error {}
 
 export const str = (v: unknown) => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '');
 
+/** Task ids run to a few dozen characters; media URLs (signed) to a few hundred. */
+export const MAX_UPSTREAM_ID_CHARS = 256;
+export const MAX_MEDIA_URL_CHARS = 8192;
+
+/**
+ * A value of an upstream's answer that the gateway stores and sends back upstream (a task id, a media URL):
+ * one that is overlong or holds control characters would fail the store (PostgreSQL refuses a NUL) after the
+ * upstream accepted the job, so the answer counts as garbled instead, as the caller's rules for that say.
+ */
+export function storable(v: unknown, max: number, what: string): string {
+  const s = str(v);
+  if (s.length > max || /[\u0000-\u001f\u007f]/.test(s)) throw new GarbledTaskError(`${what} is overlong or holds control characters`);
+  return s;
+}
+
 /** `secrets`: the upstream keys, never to be echoed back in a failure reason. */
 export function decodeTask(body: unknown, secrets: readonly string[] = []): UpstreamTask {
   if (typeof body !== 'object' || body === null) throw new GarbledTaskError('task is not a JSON object');
   const t = body as Record<string, unknown>;
-  const id = str(t.id) || str(t.task_id);
+  const id = storable(t.id, MAX_UPSTREAM_ID_CHARS, 'task id') || storable(t.task_id, MAX_UPSTREAM_ID_CHARS, 'task id');
   if (!id) throw new GarbledTaskError('task has no id');
   return taskFromWord(id, str(t.status), t.progress, t, secrets);
 }

@@ -1,6 +1,6 @@
 import { contentExpired, notFound, upstreamBadGateway } from '../../domain/errors.js';
 import { jsonWithReferences } from '../dialects/types.js';
-import { GarbledTaskError, str, taskFromWord, type UpstreamTask } from '../dialects/task.js';
+import { GarbledTaskError, MAX_MEDIA_URL_CHARS, MAX_UPSTREAM_ID_CHARS, storable, str, taskFromWord, type UpstreamTask } from '../dialects/task.js';
 import type { NormalizedVideoRequest } from '../../domain/request.js';
 import { decodeAnswer, encodedPost, garbled, jsonPost, UpstreamTransport, type CallContext, type ContentStream, type TransportOptions, type UpstreamTiming } from '../client.js';
 import type { ContentOptions, DerivedCall, JobRef, Provider } from './types.js';
@@ -29,7 +29,7 @@ export function encodeXaiDerived(call: DerivedCall, model: string, sourceUrl: st
 
 /** A create's answer: `{request_id}`. */
 export function decodeXaiCreated(body: unknown): UpstreamTask {
-  const id = typeof body === 'object' && body !== null ? str((body as Record<string, unknown>).request_id) : '';
+  const id = typeof body === 'object' && body !== null ? storable((body as Record<string, unknown>).request_id, MAX_UPSTREAM_ID_CHARS, 'request_id') : '';
   if (!id) throw new GarbledTaskError('create answer has no request_id');
   return { id, status: 'queued', progress: 0, error: null };
 }
@@ -45,7 +45,7 @@ export function decodeXaiStatus(upstreamId: string, body: unknown, secrets: read
   if (!word && !str(t.request_id)) throw new GarbledTaskError('status answer has neither status nor request_id');
   const task = taskFromWord(upstreamId, word || 'queued', t.progress, t, secrets);
   const video = typeof t.video === 'object' && t.video !== null ? (t.video as Record<string, unknown>) : undefined;
-  const url = str(video?.url);
+  const url = storable(video?.url, MAX_MEDIA_URL_CHARS, 'video.url');
   if (task.status === 'completed' && !url) throw new GarbledTaskError('a done video has no url');
   return url ? { ...task, mediaUrl: url } : task;
 }
