@@ -23,6 +23,8 @@ export interface SimulatorOptions {
   readonly completeAfterMs?: number;
   /** Size of every generated video file. */
   readonly videoBytes?: number;
+  /** How long the answer to a create takes, the task already made (an upstream slow to say it accepted). */
+  readonly createDelayMs?: number;
   /**
    * Models accepted besides the simulator's own, with their limits: the demo passes the gateway's model table
    * so that models added by CONFIG_FILE work. A name the simulator knows itself keeps its own rules.
@@ -76,7 +78,16 @@ export interface SimTask {
   derivedFrom?: { task: string; operation: 'remix' | 'extension' | 'edit' };
   /** Status calls about the task answer this HTTP status (an upstream failing on one task) instead. */
   statusFailure?: number;
+  /** The create's prompt, for GET /_simulator/tasks (a soak tells its creates apart by it). */
+  prompt?: string;
 }
+
+/** A prompt holding this makes a task that ends failed, so that a client can ask for a failure over the network. */
+export const FAIL_PROMPT_MARK = '[simulate:fail]';
+const outcomeOf = (prompt: string): SimTask['outcome'] => (prompt.includes(FAIL_PROMPT_MARK) ? 'failed' : 'completed');
+
+/** Every task the simulator keeps, with its prompt: what a soak compares with the gateway's records. */
+export const TASKS_PATH = '/_simulator/tasks';
 
 type Fail = { status: number; body?: string; headers?: Record<string, string>; destroy?: boolean; delayMs?: number };
 
@@ -276,6 +287,8 @@ export class UpstreamSimulator {
   /** How long tasks created from now on take. */
   completeAfterMs: number;
   videoBytes: number;
+  /** See SimulatorOptions.createDelayMs. */
+  createDelayMs: number;
   /** Stops upstream answers (headers) for this long, to exercise timeouts. */
   stallMs = 0;
   /** Holds each JSON answer this long after it is computed (a slow way back), to exercise races. */
@@ -298,6 +311,7 @@ export class UpstreamSimulator {
   constructor(private readonly opts: SimulatorOptions) {
     this.completeAfterMs = opts.completeAfterMs ?? 3_000;
     this.videoBytes = opts.videoBytes ?? 1024 * 1024;
+    this.createDelayMs = opts.createDelayMs ?? 0;
     this.kind = opts.kind ?? 'newapi';
     this.mediaUrlTtlMs = opts.mediaUrlTtlMs ?? 60 * 60 * 1000;
     this.server = createServer((req, res) => {
@@ -401,6 +415,10 @@ export class UpstreamSimulator {
     };
   }
 
+  private inspection(t: SimTask) {
+    return { id: t.id, model: t.model, seconds: t.seconds, prompt: t.prompt ?? null, created_at_ms: t.createdAtMs, status: this.status(t).status, deleted: t.deleted, derived_from: t.derivedFrom ?? null };
+  }
+
   private error(res: ServerResponse, status: number, message: string, param: string | null = null) {
     if (this.kind === 'xai') {
       // xAI's own shape: a code and the message as a string.
@@ -433,6 +451,7 @@ export class UpstreamSimulator {
     if (this.kind === 'xai' && url.pathname.startsWith('/media/')) return this.media(req, res, url);
     const token = bearerToken(req);
     if (!token || !this.opts.apiKeys.includes(token)) return this.error(res, 401, 'invalid token');
+    if (req.method === 'GET' && url.pathname === TASKS_PATH) return this.json(res, { object: 'list', data: [...this.tasks.values()].map((t) => this.inspection(t)) });
     if (this.kind === 'xai') return this.handleXai(req, res, url, body);
 
     if (req.method === 'GET' && url.pathname === '/v1/models') {
@@ -477,9 +496,10 @@ export class UpstreamSimulator {
       model: source.model,
       seconds,
       size: source.size,
+      prompt,
       createdAtMs: Date.now(),
       completeAfterMs: this.completeAfterMs,
-      outcome: 'completed',
+      outcome: outcomeOf(prompt),
       deleted: false,
       seed: derivedSeed(prompt),
       derivedFrom: { task: source.id, operation },
@@ -581,8 +601,10 @@ export class UpstreamSimulator {
           throw new Rejection(400, 'invalid JSON body');
         }
         const spec = validateXai(parsed, this.extraOf);
-        const task: SimTask = { id: randomBytes(16).toString('hex'), ...spec, createdAtMs: Date.now(), completeAfterMs: this.completeAfterMs, outcome: 'completed', deleted: false };
+        const prompt = parsed.prompt as string;
+        const task: SimTask = { id: randomBytes(16).toString('hex'), ...spec, prompt, createdAtMs: Date.now(), completeAfterMs: this.completeAfterMs, outcome: outcomeOf(prompt), deleted: false };
         this.addTask(task);
+        if (this.createDelayMs) await new Promise((r) => setTimeout(r, this.createDelayMs));
         return this.json(res, { request_id: task.id });
       } catch (err) {
         if (err instanceof Rejection) return this.error(res, err.status === 400 ? 422 : err.status, err.message, err.param);
@@ -650,6 +672,7 @@ export class UpstreamSimulator {
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
       let model: string;
       let spec: { seconds: string; size: string };
+      let prompt: string;
       if (type === 'application/json') {
         let parsed: Record<string, unknown>;
         try {
@@ -662,6 +685,7 @@ export class UpstreamSimulator {
         if (family === 'grok-video') reject(`${model} requires multipart/form-data`, 'model');
         if (family !== 'imagine') reject(`unknown model ${model}`, 'model');
         spec = validateImagine(parsed, this.extraOf(model));
+        prompt = parsed.prompt as string;
       } else if (type === 'multipart/form-data') {
         const { fields, files } = await parseMultipart(req.headers, body);
         model = fields.get('model')?.[0] ?? '';
@@ -669,6 +693,7 @@ export class UpstreamSimulator {
         if (family === 'imagine') reject(`${model} requires application/json`, 'model');
         if (family !== 'grok-video') reject(`unknown model ${model}`, 'model');
         spec = validateGrokVideo(fields, files, this.extraOf(model));
+        prompt = fields.get('prompt')![0]!;
       } else {
         throw new Rejection(415, `unsupported content type ${type}`);
       }
@@ -676,12 +701,14 @@ export class UpstreamSimulator {
         id: `task_${randomBytes(8).toString('hex')}`,
         model,
         ...spec,
+        prompt,
         createdAtMs: Date.now(),
         completeAfterMs: this.completeAfterMs,
-        outcome: 'completed',
+        outcome: outcomeOf(prompt),
         deleted: false,
       };
       this.addTask(task);
+      if (this.createDelayMs) await new Promise((r) => setTimeout(r, this.createDelayMs));
       return this.json(res, this.taskJson(task));
     } catch (err) {
       if (err instanceof Rejection) return this.error(res, err.status, err.message, err.param);
