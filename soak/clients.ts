@@ -42,9 +42,16 @@ export interface KeyRecord {
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 const label = (a: Answer) => (a.status === 0 ? `no answer (${a.code})` : a.code ? `${a.status} ${a.code}` : String(a.status));
 
+/**
+ * How often a careful client asks again after a 5xx that says `x-should-retry: false`: with its key it is safe to
+ * (the key never starts a second job, and may by then answer the video), but such an answer may be the key's for good.
+ */
+const FINAL_LOOKING_RETRIES = 3;
+
 /** Whether a careful client holding an Idempotency-Key asks again after this answer. */
-function retryable(a: Answer): boolean {
-  if (a.status === 0 || a.status >= 500) return true;
+function retryable(a: Answer, finalLooking: number): boolean {
+  if (a.status === 0) return true;
+  if (a.status >= 500) return a.headers.get('x-should-retry') !== 'false' || finalLooking <= FINAL_LOOKING_RETRIES;
   if (a.status === 409) return a.code === 'request_in_progress';
   return a.status === 429 && a.code !== 'insufficient_quota' && a.headers.has('retry-after');
 }
@@ -59,6 +66,8 @@ export class Client {
     private readonly name: string,
     private readonly plan: ClientPlan,
     private readonly records: KeyRecord[],
+    /** Where its first request goes (a burst aimed at one replica); then round-robin as every request. */
+    private firstTo: string | undefined = undefined,
   ) {}
 
   private get auth() {
@@ -67,18 +76,22 @@ export class Client {
 
   async run(stopped: () => boolean): Promise<void> {
     while (!stopped()) {
-      this.n++;
-      const rec = await this.create();
-      if (rec.outcome === 'video') {
-        const id = [...rec.videoIds][0]!;
-        if (this.n % 5 === 0) await this.repeat(rec);
-        await this.follow(rec, id);
-      } else {
-        // Refused for good (a spent budget): a client would not hammer it.
-        await sleep(2_000);
-      }
+      const rec = await this.one();
+      // Refused for good (a spent budget): a client would not hammer it.
+      if (rec.outcome !== 'video') await sleep(2_000);
       if (this.n % 3 === 0) await this.traffic.call('list', '/v1/videos?limit=20&order=desc', { headers: this.auth });
     }
+  }
+
+  /** One video: created under a new key, now and then asked for again under it, followed, downloaded. */
+  async one(): Promise<KeyRecord> {
+    this.n++;
+    const rec = await this.create();
+    if (rec.outcome === 'video') {
+      if (this.n % 5 === 0) await this.repeat(rec);
+      await this.follow(rec, [...rec.videoIds][0]!);
+    }
+    return rec;
   }
 
   /** Every third create is multipart (the OpenAI SDKs' encoding), the others JSON; every sixth asks for a failure. */
@@ -95,7 +108,9 @@ export class Client {
 
   private send(kind: 'create' | 'replay', rec: KeyRecord): Promise<Answer> {
     const { body, headers } = this.body(rec);
-    return this.traffic.call(kind, '/v1/videos', { method: 'POST', body, headers: { ...this.auth, ...headers, 'idempotency-key': rec.key } });
+    const to = this.firstTo;
+    this.firstTo = undefined;
+    return this.traffic.call(kind, '/v1/videos', { method: 'POST', body, headers: { ...this.auth, ...headers, 'idempotency-key': rec.key } }, to);
   }
 
   private async create(): Promise<KeyRecord> {
@@ -116,6 +131,7 @@ export class Client {
     };
     this.records.push(rec);
     const giveUpAt = performance.now() + this.plan.createPatienceMs;
+    let finalLooking = 0;
     for (;;) {
       rec.attempts++;
       const a = await this.send('create', rec);
@@ -125,7 +141,8 @@ export class Client {
         rec.outcome = 'video';
         return rec;
       }
-      if (!retryable(a)) {
+      if (a.status >= 500 && a.headers.get('x-should-retry') === 'false') finalLooking++;
+      if (!retryable(a, finalLooking)) {
         rec.outcome = 'refused';
         return rec;
       }

@@ -21,10 +21,15 @@ import { markdown, type Fault } from './report.js';
 
 const QUICK = process.env.SOAK_QUICK === '1';
 const PLAN = QUICK
-  ? { trafficS: 24, dbStopAtS: 5, dbDownS: 3, killAtS: 13, restartAfterS: 1, jobMs: 1_500, budgetSeconds: 15, patienceMs: 30_000, endWaitMs: 30_000 }
+  ? { trafficS: 24, dbStopAtS: 5, dbDownS: 4, killAtS: 14, restartAfterS: 1, jobMs: 1_500, budgetSeconds: 15, patienceMs: 30_000, endWaitMs: 30_000 }
   : { trafficS: 150, dbStopAtS: 35, dbDownS: 5, killAtS: 85, restartAfterS: 3, jobMs: 4_000, budgetSeconds: 60, patienceMs: 60_000, endWaitMs: 60_000 };
-/** The simulator holds each create's answer this long, the task already made: a window a kill can fall into. */
-const CREATE_DELAY_MS = 300;
+/** The simulator holds each create's answer this long, the task already made: the window a fault falls into. */
+const CREATE_DELAY_MS = 1_000;
+/**
+ * Creates sent just before each fault, the fault injected once the simulator holds some of them: so that it cuts
+ * creates the upstream has accepted and the gateway has not recorded yet, the case where money is lost.
+ */
+const BURST = 6;
 const VIDEO_BYTES = 256 * 1024;
 const CLIENTS_PER_TEAM = 2;
 /** One team per limit the soak exercises, and one with none. */
@@ -100,6 +105,17 @@ function logCounts(files: readonly string[]): Map<string, number> {
   return counts;
 }
 
+/** Waits until the simulator holds `n` tasks whose prompt has `mark`, for at most `ms`. */
+async function simulatorHolds(url: string, mark: string, n: number, ms: number): Promise<number> {
+  const until = performance.now() + ms;
+  for (;;) {
+    const res = await fetch(`${url}${TASKS_PATH}`, { headers: { authorization: `Bearer ${SIM_KEY}` } });
+    const held = ((await res.json()) as { data: Array<{ prompt: string | null }> }).data.filter((t) => t.prompt?.includes(mark)).length;
+    if (held >= n || performance.now() > until) return held;
+    await sleep(20);
+  }
+}
+
 async function setUpTeams(traffic: Traffic, base: string): Promise<Map<string, string>> {
   const keys = new Map<string, string>();
   const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
@@ -141,18 +157,31 @@ async function main(): Promise<number> {
     );
     log(`traffic: ${loops.length} clients of ${TEAMS.length} teams for ${PLAN.trafficS} s`);
 
+    const bursts: Array<Promise<KeyRecord>> = [];
+    /** BURST creates of team `open` (keys `open.<label>N.1`), the first attempt of each to `to` if given; how many the simulator holds. */
+    const burst = async (label: string, to?: string) => {
+      for (let i = 1; i <= BURST; i++) bursts.push(new Client(traffic, 'open', keys.get('open')!, `open.${label}${i}`, plan, records, to).one());
+      return simulatorHolds(simulatorUrl, `open.${label}`, BURST / 2, 3_000);
+    };
+
     const faults: Fault[] = [];
     const until = (s: number) => sleep(Math.max(0, s * 1000 - (performance.now() - trafficStart)));
     await until(PLAN.dbStopAtS);
+    const dbHeld = await burst('db-burst');
     const stopAt = at();
     cluster.pause();
     log('database stopped (pg_ctl stop -m fast)');
-    await until(PLAN.dbStopAtS + PLAN.dbDownS);
+    await until(stopAt + PLAN.dbDownS);
     cluster.resume();
-    faults.push({ atS: stopAt, what: 'PostgreSQL stopped (`pg_ctl stop -m fast`), then started', detail: `down ${(at() - stopAt).toFixed(1)} s, mid-traffic` });
+    faults.push({
+      atS: stopAt,
+      what: 'PostgreSQL stopped (`pg_ctl stop -m fast`), then started',
+      detail: `down ${(at() - stopAt).toFixed(1)} s, mid-traffic; stopped while the upstream held ${dbHeld} of a burst of ${BURST} creates`,
+    });
     log('database started again');
 
     await until(PLAN.killAtS);
+    const killHeld = await burst('kill-burst', b.url);
     const killAt = at();
     const killedAtMs = Date.now();
     const exited = new Promise((resolve) => b.proc.once('exit', resolve));
@@ -162,13 +191,17 @@ async function main(): Promise<number> {
     await sleep(PLAN.restartAfterS * 1000);
     b = await startGatewayProcess({ name: 'gateway-b-restarted', env, port: bPort, outDir: OUT });
     gateways.push(b);
-    faults.push({ atS: killAt, what: 'replica B SIGKILLed, then restarted on its port', detail: `healthy again ${(at() - killAt).toFixed(1)} s after the kill; its clients' connections reset or refused meanwhile` });
+    faults.push({
+      atS: killAt,
+      what: 'replica B SIGKILLed, then restarted on its port',
+      detail: `killed while the upstream held ${killHeld} of a burst of ${BURST} creates sent to it; healthy again ${(at() - killAt).toFixed(1)} s after the kill`,
+    });
     log('replica B restarted');
 
     await until(PLAN.trafficS);
     stopped = true;
     log('traffic stopping: each client finishes the video it is following');
-    await Promise.all(loops);
+    await Promise.all([...loops, ...bursts]);
     const trafficS = at();
     const open = await waitForJobsToEnd(cluster.url, PLAN.endWaitMs);
     log(`${open} jobs still open after waiting; checking`);
