@@ -37,6 +37,8 @@ export interface KeyRecord {
   followed?: Followed;
   /** For a completed video: whether its bytes arrived whole and right. */
   downloaded?: boolean;
+  /** Refusals (4xx) of its download after the client was told it completed: each is a client-visible error. */
+  readonly downloadRefusals: string[];
 }
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -128,6 +130,7 @@ export class Client {
       replays: 0,
       replayedHeader: 0,
       outcome: 'gave up',
+      downloadRefusals: [],
     };
     this.records.push(rec);
     const giveUpAt = performance.now() + this.plan.createPatienceMs;
@@ -180,14 +183,15 @@ export class Client {
       }
       await sleep(a.status === 200 ? Number(a.headers.get('openai-poll-after-ms') ?? 1_000) : retryDelayMs(a, 1_000));
     }
-    if (rec.followed === 'completed') rec.downloaded = await this.download(id);
+    if (rec.followed === 'completed') rec.downloaded = await this.download(rec, id);
   }
 
   /** The video's bytes, checked against the simulator's pattern; a few attempts, as a downloader would make. */
-  private async download(id: string): Promise<boolean> {
+  private async download(rec: KeyRecord, id: string): Promise<boolean> {
     for (let attempt = 1; attempt <= 5; attempt++) {
       const a = await this.traffic.call('download', `/v1/videos/${id}/content`, { headers: this.auth });
       if (a.status === 200) return a.body.length === this.plan.videoBytes && a.body.every((b, i) => b === videoByte(i));
+      if (a.status >= 400 && a.status < 500) rec.downloadRefusals.push(label(a));
       await sleep(retryDelayMs(a, 1_000));
     }
     return false;

@@ -183,10 +183,10 @@ async function main(): Promise<number> {
     await until(PLAN.killAtS);
     const killHeld = await burst('kill-burst', b.url);
     const killAt = at();
-    const killedAtMs = Date.now();
     const exited = new Promise((resolve) => b.proc.once('exit', resolve));
     b.proc.kill('SIGKILL');
     await exited;
+    const killedAtMs = Date.now();
     log('replica B SIGKILLed');
     await sleep(PLAN.restartAfterS * 1000);
     b = await startGatewayProcess({ name: 'gateway-b-restarted', env, port: bPort, outDir: OUT });
