@@ -148,7 +148,8 @@ export interface Child {
   stop(): Promise<void>;
 }
 
-function track(proc: ChildProcess): void {
+/** Makes the process one the bench (or the soak) stops whatever way it ends. */
+export function track(proc: ChildProcess): void {
   children.add(proc);
   proc.once('exit', () => children.delete(proc));
 }
@@ -228,15 +229,21 @@ export interface GatewayChild extends Child {
   readonly logFile: string;
 }
 
-/** Starts the built gateway (`dist/main.js`) as production would, and waits until /healthz answers. */
+/**
+ * Starts the built gateway (`dist/main.js`) as production would, and waits until /healthz answers. `port`: a
+ * given one (a replica restarted where its clients expect it); `outDir`: where its log goes (bench/out).
+ */
 export async function startGatewayProcess(opts: {
   name: string;
   env: Record<string, string>;
   nodeArgs?: string[];
+  port?: number;
+  outDir?: string;
 }): Promise<GatewayChild> {
-  const port = await freePort();
-  mkdirSync(OUT, { recursive: true });
-  const logFile = join(OUT, `${opts.name}.log`);
+  const port = opts.port ?? (await freePort());
+  const outDir = opts.outDir ?? OUT;
+  mkdirSync(outDir, { recursive: true });
+  const logFile = join(outDir, `${opts.name}.log`);
   const fd = openSync(logFile, 'w');
   const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), GATEWAY_ENTRY], {
     cwd: ROOT,

@@ -10,6 +10,14 @@ function fail(message: string): never {
   process.exit(78);
 }
 
+/** A whole-number variable, or undefined when unset (the simulator's own default then). */
+function wholeNumber(name: string, min: number): number | undefined {
+  const raw = process.env[name]?.trim();
+  if (!raw) return undefined;
+  if (!/^\d+$/.test(raw) || Number(raw) < min) fail(`${name} must be a whole number ≥ ${min}, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
 function main() {
   // Comma-separated like the gateway's UPSTREAM_API_KEY, so one variable can feed both sides.
   const apiKeys = (process.env.SIM_API_KEY ?? '')
@@ -25,7 +33,16 @@ function main() {
 
   const kind = process.env.SIMULATOR_KIND?.trim() || 'newapi';
   if (kind !== 'newapi' && kind !== 'xai') fail(`SIMULATOR_KIND must be newapi or xai, got ${JSON.stringify(kind)}`);
-  const simulator = new UpstreamSimulator({ apiKeys, kind });
+  const completeAfterMs = wholeNumber('SIM_COMPLETE_AFTER_MS', 0);
+  const videoBytes = wholeNumber('SIM_VIDEO_BYTES', 1);
+  const createDelayMs = wholeNumber('SIM_CREATE_DELAY_MS', 0);
+  const simulator = new UpstreamSimulator({
+    apiKeys,
+    kind,
+    ...(completeAfterMs !== undefined ? { completeAfterMs } : {}),
+    ...(videoBytes !== undefined ? { videoBytes } : {}),
+    ...(createDelayMs !== undefined ? { createDelayMs } : {}),
+  });
   simulator.listen(port, host).then(
     (url) => {
       // Loud on purpose: nobody should mistake fake test-pattern videos for a real provider.

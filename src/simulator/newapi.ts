@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import busboy from 'busboy';
-import { checkCommon, checkExtra, DATA_URI, exactFields, GROK_VIDEO, intIn, PRESETS, reject, Rejection, videoUrlOf, type ExtraModel, type KindRoutes, type SimCore, type SimTask } from './shared.js';
+import { checkCommon, checkExtra, DATA_URI, exactFields, GROK_VIDEO, intIn, outcomeOf, PRESETS, reject, Rejection, videoUrlOf, type ExtraModel, type KindRoutes, type SimCore, type SimTask } from './shared.js';
 
 const V3_RATIOS = ['2:3', '3:2', '1:1', '16:9', '9:16'];
 
@@ -154,6 +154,7 @@ export class NewApiRoutes implements KindRoutes {
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
       let model: string;
       let spec: { seconds: string; size: string };
+      let prompt: string;
       if (type === 'application/json') {
         let parsed: Record<string, unknown>;
         try {
@@ -166,6 +167,7 @@ export class NewApiRoutes implements KindRoutes {
         if (family === 'grok-video') reject(`${model} requires multipart/form-data`, 'model');
         if (family !== 'imagine') reject(`unknown model ${model}`, 'model');
         spec = validateImagine(parsed, this.sim.extraOf(model));
+        prompt = parsed.prompt as string;
       } else if (type === 'multipart/form-data') {
         const { fields, files } = await parseMultipart(req.headers, body);
         model = fields.get('model')?.[0] ?? '';
@@ -173,6 +175,7 @@ export class NewApiRoutes implements KindRoutes {
         if (family === 'imagine') reject(`${model} requires application/json`, 'model');
         if (family !== 'grok-video') reject(`unknown model ${model}`, 'model');
         spec = validateGrokVideo(fields, files, this.sim.extraOf(model));
+        prompt = fields.get('prompt')![0]!;
       } else {
         throw new Rejection(415, `unsupported content type ${type}`);
       }
@@ -180,12 +183,14 @@ export class NewApiRoutes implements KindRoutes {
         id: `task_${randomBytes(8).toString('hex')}`,
         model,
         ...spec,
+        prompt,
         createdAtMs: Date.now(),
         completeAfterMs: this.sim.completeAfterMs,
-        outcome: 'completed',
+        outcome: outcomeOf(prompt),
         deleted: false,
       };
       this.sim.addTask(task);
+      if (this.sim.createDelayMs) await new Promise((r) => setTimeout(r, this.sim.createDelayMs));
       return this.sim.json(res, this.taskJson(task));
     } catch (err) {
       if (err instanceof Rejection) return this.error(res, err.status, err.message, err.param);

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { NewApiRoutes } from './newapi.js';
-import { bearerToken, GROK_VIDEO, IMAGINE, Rejection, type ExtraModel, type KindRoutes, type SimCore, type SimTask } from './shared.js';
+import { bearerToken, GROK_VIDEO, IMAGINE, outcomeOf, Rejection, TASKS_PATH, type ExtraModel, type KindRoutes, type SimCore, type SimTask } from './shared.js';
 import { XaiRoutes } from './xai.js';
 
 /**
@@ -24,6 +24,8 @@ export interface SimulatorOptions {
   readonly completeAfterMs?: number;
   /** Size of every generated video file. */
   readonly videoBytes?: number;
+  /** How long the answer to a create takes, the task already made (an upstream slow to say it accepted). */
+  readonly createDelayMs?: number;
   /**
    * Models accepted besides the simulator's own, with their limits: the demo passes the gateway's model table
    * so that models added by CONFIG_FILE work. A name the simulator knows itself keeps its own rules.
@@ -82,6 +84,8 @@ export class UpstreamSimulator implements SimCore {
   /** How long tasks created from now on take. */
   completeAfterMs: number;
   videoBytes: number;
+  /** See SimulatorOptions.createDelayMs. */
+  createDelayMs: number;
   /** Stops upstream answers (headers) for this long, to exercise timeouts. */
   stallMs = 0;
   /** Holds each JSON answer this long after it is computed (a slow way back), to exercise races. */
@@ -101,6 +105,7 @@ export class UpstreamSimulator implements SimCore {
   constructor(private readonly opts: SimulatorOptions) {
     this.completeAfterMs = opts.completeAfterMs ?? 3_000;
     this.videoBytes = opts.videoBytes ?? 1024 * 1024;
+    this.createDelayMs = opts.createDelayMs ?? 0;
     this.kind = opts.kind ?? 'newapi';
     this.mediaUrlTtlMs = opts.mediaUrlTtlMs ?? 60 * 60 * 1000;
     this.routes = this.kind === 'xai' ? new XaiRoutes(this) : new NewApiRoutes(this);
@@ -202,7 +207,12 @@ export class UpstreamSimulator implements SimCore {
     if (this.routes.answerWithoutKey(req, res, url)) return;
     const token = bearerToken(req);
     if (!token || !this.opts.apiKeys.includes(token)) return this.routes.error(res, 401, 'invalid token');
+    if (req.method === 'GET' && url.pathname === TASKS_PATH) return this.json(res, { object: 'list', data: [...this.tasks.values()].map((t) => this.inspection(t)) });
     return this.routes.handle(req, res, url, body);
+  }
+
+  private inspection(t: SimTask) {
+    return { id: t.id, model: t.model, seconds: t.seconds, prompt: t.prompt ?? null, created_at_ms: t.createdAtMs, status: this.status(t).status, deleted: t.deleted, derived_from: t.derivedFrom ?? null };
   }
 
   /** Answers the next queued failure, if any; true when it did. */
@@ -226,9 +236,10 @@ export class UpstreamSimulator implements SimCore {
       model: source.model,
       seconds,
       size: source.size,
+      prompt,
       createdAtMs: Date.now(),
       completeAfterMs: this.completeAfterMs,
-      outcome: 'completed',
+      outcome: outcomeOf(prompt),
       deleted: false,
       seed: derivedSeed(prompt),
       derivedFrom: { task: source.id, operation },

@@ -34,6 +34,8 @@ export interface SimTask {
   derivedFrom?: { task: string; operation: 'remix' | 'extension' | 'edit' };
   /** Status calls about the task answer this HTTP status (an upstream failing on one task) instead. */
   statusFailure?: number;
+  /** The create's prompt, for GET /_simulator/tasks (a soak tells its creates apart by it). */
+  prompt?: string;
 }
 
 export const IMAGINE = /^grok-imagine-video(-[\w.-]+)?$/;
@@ -86,11 +88,20 @@ export const intIn = (v: unknown, min: number, max: number, param: string) => {
 
 
 /** The simulator as its kinds see it: the tasks, and the helpers every kind answers with. */
+/** A prompt holding this makes a task that ends failed, so that a client can ask for a failure over the network. */
+export const FAIL_PROMPT_MARK = '[simulate:fail]';
+export const outcomeOf = (prompt: string): SimTask['outcome'] => (prompt.includes(FAIL_PROMPT_MARK) ? 'failed' : 'completed');
+
+/** Every task the simulator keeps, with its prompt: what a soak compares with the gateway's records. */
+export const TASKS_PATH = '/_simulator/tasks';
+
 export const bearerToken = (req: IncomingMessage) => /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
 
 export interface SimCore {
   readonly tasks: Map<string, SimTask>;
   readonly completeAfterMs: number;
+  /** See SimulatorOptions.createDelayMs. */
+  readonly createDelayMs: number;
   readonly mediaUrlTtlMs: number;
   /**
    * How a new-api simulator answers about a task it does not know: 400 `task_not_exist`, as new-api does

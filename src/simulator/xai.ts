@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { checkCommon, checkExtra, DATA_URI, exactFields, IMAGINE, intIn, reject, Rejection, videoUrlOf, type ExtraModel, type KindRoutes, type SimCore, type SimTask } from './shared.js';
+import { checkCommon, checkExtra, DATA_URI, exactFields, IMAGINE, intIn, outcomeOf, reject, Rejection, videoUrlOf, type ExtraModel, type KindRoutes, type SimCore, type SimTask } from './shared.js';
 
 const XAI_RATIOS = ['1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3'];
 const XAI_FIELDS = new Set(['model', 'prompt', 'duration', 'aspect_ratio', 'resolution', 'image', 'reference_images']);
@@ -67,8 +67,10 @@ export class XaiRoutes implements KindRoutes {
           throw new Rejection(400, 'invalid JSON body');
         }
         const spec = validateXai(parsed, this.sim.extraOf);
-        const task: SimTask = { id: randomBytes(16).toString('hex'), ...spec, createdAtMs: Date.now(), completeAfterMs: this.sim.completeAfterMs, outcome: 'completed', deleted: false };
+        const prompt = parsed.prompt as string;
+        const task: SimTask = { id: randomBytes(16).toString('hex'), ...spec, prompt, createdAtMs: Date.now(), completeAfterMs: this.sim.completeAfterMs, outcome: outcomeOf(prompt), deleted: false };
         this.sim.addTask(task);
+        if (this.sim.createDelayMs) await new Promise((r) => setTimeout(r, this.sim.createDelayMs));
         return this.sim.json(res, { request_id: task.id });
       } catch (err) {
         if (err instanceof Rejection) return this.error(res, err.status === 400 ? 422 : err.status, err.message);

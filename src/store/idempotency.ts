@@ -24,10 +24,20 @@ export type ClaimWrite = 'fresh' | 'takeover' | 'none';
 export function judgeClaim(row: IdempotencyRow | undefined, req: IdempotencyClaimRequest, nowMs: number): { write: ClaimWrite; claim: IdempotencyClaim } {
   if (!row || row.expiresAtMs <= nowMs) return { write: 'fresh', claim: { kind: 'claimed', jobId: req.jobId } };
   if (row.fingerprint !== req.fingerprint) return { write: 'none', claim: { kind: 'mismatch' } };
-  if (row.answer) return { write: 'none', claim: { kind: 'answered', answer: row.answer } };
+  if (row.answer) return { write: 'none', claim: { kind: 'answered', answer: answerNow(row.answer, row) } };
   if ((row.leaseUntilMs ?? 0) > nowMs) return { write: 'none', claim: { kind: 'in_progress' } };
   const orphan = row.jobUpstreamId === undefined ? 'absent' : row.jobUpstreamId === null ? 'unplaced' : 'placed';
   return { write: 'takeover', claim: { kind: 'claimed', jobId: row.jobId, orphan } };
+}
+
+/**
+ * A key answered with an error keeps it unless the key's job has since been recorded with its upstream id: the
+ * errors a key keeps are those after which the upstream may have the job (a create the store could not record
+ * yet, one cut off mid-flight), and a late activation proves it does. Its video is then the answer, so that
+ * the client holding the key learns of the video it is billed for.
+ */
+function answerNow(answer: IdempotentAnswer, row: IdempotencyRow): IdempotentAnswer {
+  return answer.kind === 'error' && row.jobUpstreamId ? { kind: 'video', jobId: row.jobId } : answer;
 }
 
 /** The columns of the key's row joined with its job's, as both stores select them. */

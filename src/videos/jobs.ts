@@ -369,8 +369,20 @@ export class VideoJobs {
     pending.then(unpin, unpin);
   }
 
+  /**
+   * The job as the store has it, when another replica has recorded it completed: this replica's status cache
+   * may lag by up to STATUS_CACHE_MS, and a client just told "completed" there must not be refused here.
+   */
+  private async completedElsewhere(job: JobRecord): Promise<JobRecord> {
+    const stored = await this.deps.store.getJob(job.teamId, job.id);
+    if (stored?.status !== 'completed') return job;
+    this.remember(stored, false);
+    return stored;
+  }
+
   async content(principal: Principal, id: string, opts: { range?: string | undefined; variant?: string | undefined }, ctx: RequestContext): Promise<ContentStream> {
-    const job = await this.get(principal, id, ctx);
+    let job = await this.get(principal, id, ctx);
+    if (job.status !== 'completed') job = await this.completedElsewhere(job);
     if (job.status !== 'completed') {
       throw invalidRequest(`Video '${id}' is ${job.status}; its content is available once it is completed.`, 'video_id', 'video_not_ready');
     }

@@ -61,6 +61,25 @@ describe('a store blip after the upstream accepted a create (embedded store, its
     expect((await h.gw.store.usage('blip-long', job!.createdAt * 1000, 1)).day).toMatchObject({ video_seconds: 4, video_seconds_reserved: 0 });
     expect(h.sim.creates().length).toBe(tasksBefore + 1);
   }, 30_000);
+
+  it('with an Idempotency-Key: the key keeps that 503, but once the background records the job a repeat answers its video', async () => {
+    const { key } = await teamWithKey(h.url, 'blip-keyed');
+    blip.failNext('activateJob', ATTEMPTS_WHILE_WAITING);
+    const send = () =>
+      fetch(`${h.url}/v1/videos`, { method: 'POST', headers: { ...auth(key), 'content-type': 'application/json', 'idempotency-key': 'keyed-blip' }, body: JSON.stringify(createBody) });
+    const first = await send();
+    expect(first.status).toBe(503);
+    expect(first.headers.get('x-should-retry')).toBe('false');
+    const [pending] = await listed(h.url, key);
+    await expect.poll(async () => (await h.gw.store.getJob('blip-keyed', pending!.id))?.upstreamId, { timeout: 15_000, interval: 100 }).toBeTruthy();
+
+    const tasks = h.sim.tasks.size;
+    const again = await send();
+    expect(again.status).toBe(200);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(((await again.json()) as { id: string }).id).toBe(pending!.id);
+    expect(h.sim.tasks.size).toBe(tasks);
+  }, 30_000);
 });
 
 describe.skipIf(postgresUrl === null)('a store blip after the upstream accepted a create (PostgreSQL, its connection cut)', () => {
