@@ -1,14 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { UpstreamSimulator } from '../../src/simulator/server.js';
 import { fingerprint } from '../../src/upstream/client.js';
-import { ADMIN_TOKEN, admin, auth, postJson, teamWithKey } from '../support/harness.js';
+import { ADMIN_TOKEN, admin, auth, capturingSink, postJson, teamWithKey } from '../support/harness.js';
 
 /**
  * Jobs outlive the configuration that created them: a restart may come without the upstream key a job was
@@ -48,12 +47,7 @@ async function start(upstreams: ReadonlyArray<'A' | 'B'>, aKeys: string) {
     LOG_LEVEL: 'info',
   });
   logs = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(String(chunk));
-      cb();
-    },
-  });
+  const { sink } = capturingSink(logs);
   gw = await startGateway({ config, logger: createLogger(config.logLevel, sink) });
   return gw.url;
 }

@@ -1,14 +1,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { UpstreamSimulator } from '../../src/simulator/server.js';
 import { fingerprint } from '../../src/upstream/client.js';
-import { ADMIN_TOKEN, CLIENT_KEY, TestClock, admin, auth, postJson } from '../support/harness.js';
+import { ADMIN_TOKEN, CLIENT_KEY, TestClock, admin, auth, capturingSink, postJson } from '../support/harness.js';
 
 /**
  * Three upstreams at once (§8): two new-api resellers, A (weight 3) and B (weight 1) at priority 0, and xAI
@@ -63,12 +62,7 @@ async function start(weights = { A: 3, B: 1 }) {
     LOG_LEVEL: 'info',
   });
   logs = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(String(chunk));
-      cb();
-    },
-  });
+  const { sink } = capturingSink(logs);
   gw = await startGateway({ config, logger: createLogger(config.logLevel, sink), clock });
 }
 

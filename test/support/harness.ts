@@ -10,6 +10,17 @@ import type { Clock } from '../../src/domain/quota-policy.js';
 import { openStore } from '../../src/store/open.js';
 import type { Store } from '../../src/store/types.js';
 
+/** A log destination that keeps every line, for tests that read what the gateway logged (and what it must not). */
+export function capturingSink(into: string[] = []): { logs: string[]; sink: Writable } {
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      into.push(String(chunk));
+      cb();
+    },
+  });
+  return { logs: into, sink };
+}
+
 export const UPSTREAM_KEY = 'sk-upstream-secret-0123456789abcdef';
 export const CLIENT_KEY = 'gw-test-static-key-0123456789';
 export const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
@@ -57,13 +68,7 @@ export async function startHarness(
     ...kindEnv,
     ...opts.env,
   });
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(String(chunk));
-      cb();
-    },
-  });
+  const { logs, sink } = capturingSink();
   const store = opts.wrapStore ? { store: opts.wrapStore(await openStore(config)) } : {};
   const gw = await startGateway({ config, logger: createLogger(config.logLevel, sink), upstreamBaseUrl: upstreamUrl, upstreamApiKeys: [UPSTREAM_KEY], ...store, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.resolveHost ? { resolveHost: opts.resolveHost } : {}) });
   return {
