@@ -1,4 +1,5 @@
 import type { QuotaPolicy } from '../quota/policy.js';
+import { copyOfRow } from './copies.js';
 import type { ApiKeyRecord, JobRecord, Team, WebhookDelivery, WebhookEndpoint } from './types.js';
 
 /** A row as the driver returns it, keyed by column name. */
@@ -42,6 +43,8 @@ export function rowMappers(c: ColumnDecoders) {
     charge: r.charge as JobRecord['charge'],
     chargeDay: r.charge_day as string,
     chargeMonth: r.charge_month as string,
+    expiresAt: opt(r.expires_at),
+    storage: copyOfRow(r),
   });
 
   const toTeam = (r: Row): Team => ({

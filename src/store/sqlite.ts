@@ -7,6 +7,8 @@ import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
 import { ChangeFeed, LocalClaims } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
 import { rowMappers, type Row } from './rows.js';
+import { addCopyColumns, SqliteCopies } from './sqlite-copies.js';
+import type { CopyLedger } from './copies.js';
 import type {
   Admission,
   ApiKeyRecord,
@@ -109,6 +111,7 @@ export class SqliteStore implements Store {
   /** One process writes this file (a CLI beside it changes it unheard): its changes are told in-process only. */
   private readonly changes = new ChangeFeed();
   private readonly claims = new LocalClaims();
+  readonly copies: CopyLedger;
 
   /** `onCharge` hears of each move of video-seconds from inside the (synchronous) transaction that makes it. */
   constructor(path: string, private readonly onCharge?: ChargeListener) {
@@ -118,7 +121,9 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     upgradeEarlierSchema(this.db);
+    addCopyColumns(this.db);
     this.s = this.prepare();
+    this.copies = new SqliteCopies(this.db, toJob);
   }
 
   static inDataDir(dataDir: string, onCharge?: ChargeListener): SqliteStore {

@@ -1,6 +1,7 @@
 import type { QuotaPolicy, RateInfo, Refusal } from '../quota/policy.js';
 import type { VideoError, VideoStatus } from '../videos/dialects/task.js';
 import type { DerivedOperation } from '../videos/models.js';
+import type { CopyLedger, StoredCopy } from './copies.js';
 
 /**
  * The store behind the gateway. Every method that counts against a quota is atomic on its own: the
@@ -77,6 +78,10 @@ export interface JobRecord {
   readonly charge: Charge;
   readonly chargeDay: string;
   readonly chargeMonth: string;
+  /** Unix seconds after which the content is gone (§12 retention); null until a copy was scheduled. */
+  readonly expiresAt: number | null;
+  /** The video's stored copy (§12); null while none was ever scheduled. */
+  readonly storage: StoredCopy | null;
 }
 
 export type NewJob = Pick<JobRecord, 'id' | 'teamId' | 'keyId' | 'model' | 'prompt' | 'seconds' | 'resolution' | 'aspectRatio'> &
@@ -232,6 +237,8 @@ export class StoreUnavailableError extends Error {
 
 export interface Store {
   readonly kind: string;
+  /** Stored results (§12): which videos are copied, and which copies are to go. */
+  readonly copies: CopyLedger;
 
   /** Counts one request against the per-minute limits of the key and its team, or refuses it. */
   admitRequest(principal: Principal, nowMs: number): Promise<Admission>;

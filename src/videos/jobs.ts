@@ -8,6 +8,8 @@ import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
 import type { HeldReservation, JobRecord, NewJob, Principal, Store, StoreChange } from '../store/types.js';
 import { failureOf, type CallContext, type ContentStream, type UpstreamTiming } from '../upstream/client.js';
 import type { Placement, UpstreamRouter } from '../upstream/router.js';
+import type { StoredResults } from '../storage/results.js';
+import type { ContentRequest } from '../storage/serve.js';
 import { derivationRefusal, derivedSeconds, SOURCE_PARAM, VERB, type DerivedRequest } from './derive.js';
 import { isTerminal, type UpstreamTask } from './dialects/task.js';
 import type { ModelCatalog } from './models.js';
@@ -23,6 +25,8 @@ export interface JobsDeps {
   readonly clock: Clock;
   /** Polls within this window share one upstream call and its answer. */
   readonly statusCacheMs: number;
+  /** Stored results (§12); undefined with STORAGE_URL=none. */
+  readonly results?: StoredResults | undefined;
 }
 
 /** The errors of a job the gateway ends on its own authority; either way the reservation is refunded. */
@@ -139,7 +143,10 @@ export class VideoJobs {
     const seconds = derivedSeconds(req, source);
     const job = { model: source.model, prompt: req.prompt, seconds, resolution: source.resolution, aspectRatio: source.aspectRatio, sourceVideoId: source.id, derivation: req.operation };
     const call = { operation: req.operation, prompt: req.prompt, seconds, sourceSeconds: source.seconds };
-    return this.start(principal, job, source.model, ctx, () => this.deps.upstream.derive(call, source, ctx, ctx.timing));
+    // A stored copy outlives the upstream's own URL of the source (xAI's expire).
+    const storedUrl = await this.deps.results?.derivedSource(source, this.deps.upstream.kindOf(source));
+    const sent = storedUrl ? { ...source, mediaUrl: storedUrl } : source;
+    return this.start(principal, job, source.model, ctx, () => this.deps.upstream.derive(call, sent, ctx, ctx.timing));
   }
 
   /**
@@ -200,7 +207,8 @@ export class VideoJobs {
     try {
       const active = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now(), created.upstream);
       this.remember(active, false);
-      return active;
+      // An upstream may answer a create with a finished video.
+      return await this.withCopy(active);
     } catch (err) {
       // The upstream runs (and bills) a job that the gateway could not record: the operator must reconcile it.
       logger.error({ ...where, upstreamId: created.task.id, err: { message: (err as Error).message } }, 'upstream accepted a create the gateway could not record');
@@ -227,7 +235,24 @@ export class VideoJobs {
     const job = known?.teamId === principal.teamId ? known : await this.deps.store.getJob(principal.teamId, id);
     if (!job) throw videoNotFound(id, param);
     if (job !== known) this.remember(job, false);
-    return this.refresh(job, ctx);
+    return this.withCopy(await this.refresh(job, ctx));
+  }
+
+  /**
+   * Schedules a completed video's copy (§12) the first time the gateway sees it completed, and caches the
+   * record with its expiry. A failure leaves the job as it is: the next look (a poll, a download) tries again.
+   */
+  private async withCopy(job: JobRecord): Promise<JobRecord> {
+    const results = this.deps.results;
+    if (!results || job.status !== 'completed' || job.storage) return job;
+    try {
+      const scheduled = await results.schedule(job);
+      this.remember(scheduled, false);
+      return scheduled;
+    } catch (err) {
+      this.deps.logger.warn({ videoId: job.id, err: { message: (err as Error).message } }, 'could not schedule the copy of a completed video');
+      return job;
+    }
   }
 
   /**
@@ -261,7 +286,7 @@ export class VideoJobs {
     const unchanged = task.status === job.status && task.progress === job.progress;
     const updated = unchanged && !touch ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
     this.remember(updated, true);
-    return updated;
+    return this.withCopy(updated);
   }
 
   /** Ends a job that outlived the gateway's time limit: its upstream task is presumed lost. */
@@ -295,6 +320,7 @@ export class VideoJobs {
     }
     // The store tells `changed` of the delete, which drops the record here as on every other replica.
     await store.deleteJob(principal.teamId, id, clock.now(), held);
+    this.deps.results?.deleted();
   }
 
   /**
@@ -340,11 +366,13 @@ export class VideoJobs {
     pending.then(unpin, unpin);
   }
 
-  async content(principal: Principal, id: string, opts: { range?: string | undefined; variant?: string | undefined }, ctx: RequestContext): Promise<ContentStream> {
+  async content(principal: Principal, id: string, opts: ContentRequest & { variant?: string | undefined }, ctx: RequestContext): Promise<ContentStream> {
     const job = await this.get(principal, id, ctx);
     if (job.status !== 'completed') {
       throw invalidRequest(`Video '${id}' is ${job.status}; its content is available once it is completed.`, 'video_id', 'video_not_ready');
     }
-    return this.deps.upstream.content(job, opts, ctx, ctx.timing);
+    const stored = await this.deps.results?.content(job, opts);
+    if (stored) return stored;
+    return this.deps.upstream.content(job, { range: opts.range, variant: opts.variant }, ctx, ctx.timing);
   }
 }
