@@ -153,6 +153,24 @@ describe.skipIf(!available && !IN_CI)('stored results on S3 (moto server)', () =
     });
   });
 
+  it("sends an xAI upstream a presigned URL of the stored source once xAI's own URL expired, and the edit is made", async () => {
+    const h = await startHarness({ sim: { kind: 'xai', completeAfterMs: 0, videoBytes: 60_000, mediaUrlTtlMs: 400 }, env: env() });
+    try {
+      const { body } = await postJson(`${h.url}/v1/videos`, { model: 'grok-imagine-video', prompt: 'a kite', seconds: 6 });
+      await polledToCompletion(h.url, body.id);
+      await until('the uploaded object', () => head(body.id));
+      await new Promise((r) => setTimeout(r, 500));
+      const edit = await postJson(`${h.url}/v1/videos/edits`, { prompt: 'the kite at dusk', video: { id: body.id } });
+      expect(edit.res.status).toBe(200);
+      const sent = new URL(JSON.parse(h.sim.derives().at(-1)!.body.toString('utf8')).video.url);
+      expect(sent.origin).toBe(proxy.url);
+      expect(sent.searchParams.get('X-Amz-Expires')).toBe('3600');
+      await polledToCompletion(h.url, edit.body.id);
+    } finally {
+      await h.close();
+    }
+  });
+
   describe('CONTENT_REDIRECT=presigned', () => {
     let h: Harness;
     let video: { id: string };

@@ -216,3 +216,37 @@ describe('stored results by default and turned off', () => {
     }
   });
 });
+
+describe('derived videos of an xAI source whose upstream URL expired', () => {
+  const XAI_BYTES = 40_000;
+  for (const stored of [true, false]) {
+    it(stored ? 'sends the stored copy (a data URI, from a directory) and the remix is made' : 'without a stored copy, xAI refuses the expired URL', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'gw-videos-'));
+      const h = await startHarness({
+        sim: { kind: 'xai', completeAfterMs: 0, videoBytes: XAI_BYTES, mediaUrlTtlMs: 400 },
+        env: { STORAGE_URL: stored ? `file://${dir}` : 'none', STORAGE_POLL_INTERVAL_MS: '50' },
+      });
+      try {
+        const { body } = await postJson(`${h.url}/v1/videos`, { model: 'grok-imagine-video', prompt: 'a paper boat', seconds: 6 });
+        await polledToCompletion(h.url, body.id);
+        if (stored) await until('the stored file', () => existsSync(join(dir, objectKey(body.id))));
+        await new Promise((r) => setTimeout(r, 500));
+
+        const remix = await postJson(`${h.url}/v1/videos/${body.id}/remix`, { prompt: 'the boat sails at night' });
+        const sent = JSON.parse(h.sim.derives().at(-1)!.body.toString('utf8'));
+        if (!stored) {
+          expect(sent.video.url.startsWith(h.upstreamUrl)).toBe(true);
+          expect(remix.res.status).toBe(400);
+          return;
+        }
+        expect(sent.video.url.startsWith('data:video/mp4;base64,')).toBe(true);
+        expect(Buffer.from(sent.video.url.split(',')[1], 'base64').length).toBe(XAI_BYTES);
+        expect(remix.res.status).toBe(200);
+        expect((await polledToCompletion(h.url, remix.body.id)).remixed_from_video_id).toBe(body.id);
+      } finally {
+        await h.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
