@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -249,4 +249,38 @@ describe('derived videos of an xAI source whose upstream URL expired', () => {
       }
     });
   }
+});
+
+describe('copies are bounded', () => {
+  it('in number (STORAGE_COPY_CONCURRENCY) and bandwidth (STORAGE_COPY_BYTES_PER_SEC), and never on the request path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-videos-'));
+    const bytes = 200_000;
+    const h = await startHarness({
+      sim: { completeAfterMs: 0, videoBytes: bytes },
+      env: { STORAGE_URL: `file://${dir}`, STORAGE_POLL_INTERVAL_MS: '50', STORAGE_COPY_CONCURRENCY: '1', STORAGE_COPY_BYTES_PER_SEC: '400000' },
+    });
+    // Copies being written are the `.part` files in the directory: count them as the copies run.
+    let most = 0;
+    const partial = () => readdirSync(dir, { recursive: true }).filter((f) => String(f).endsWith('.part')).length;
+    const sampler = setInterval(() => (most = Math.max(most, partial())), 5);
+    try {
+      const started = performance.now();
+      const ids: string[] = [];
+      for (let i = 0; i < 4; i++) {
+        const id = (await completedVideo(h.url)).id;
+        ids.push(id);
+        // Completion only marks the copy: once the budget's burst is spent, the poll that saw it answers long
+        // before its copy (queued behind the others, at 400 kB/s) exists.
+        if (i >= 2) expect(existsSync(join(dir, objectKey(id)))).toBe(false);
+      }
+      await until('every copy', () => ids.every((id) => existsSync(join(dir, objectKey(id)))), 15_000);
+      // 800 kB at 400 kB/s, of which one second's budget passes at once: at least one more second.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(900);
+      expect(most).toBe(1);
+    } finally {
+      clearInterval(sampler);
+      await h.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
