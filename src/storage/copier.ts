@@ -35,9 +35,9 @@ export function copyRetryDelay(attempts: number, retryMs: number, random: () => 
 }
 
 /** A failure that no retry can mend: the upstream no longer has the video, or sends it in a form not kept. */
-class SourceGone extends Error {}
+class PermanentFailure extends Error {}
 
-const isSourceGone = (err: unknown) => err instanceof SourceGone || (err instanceof ApiError && (err.status === 404 || err.status === 410));
+const isPermanent = (err: unknown) => err instanceof PermanentFailure || (err instanceof ApiError && (err.status === 404 || err.status === 410));
 
 /**
  * Copies completed videos from their upstream into storage, in the background only: claims due copies (at
@@ -119,7 +119,7 @@ export class Copier {
         return;
       }
       const reason = err instanceof ApiError ? `${err.status} ${err.code ?? ''}`.trim() : (err as Error).message;
-      const gone = isSourceGone(err);
+      const gone = isPermanent(err);
       const retryAt = gone ? null : clock.now() + copyRetryDelay(line.attempt, this.opts.retryMs);
       await ledger.recordFailure(job.id, token, reason.slice(0, 500), retryAt).catch((e: unknown) =>
         logger.error({ ...line, err: { message: (e as Error).message } }, 'could not record a failed copy; it is tried again once its claim runs out'),
@@ -141,7 +141,7 @@ export class Copier {
     if (encoding && encoding !== 'identity') {
       source.body.resume();
       // Served from storage, the bytes would lose the encoding that describes them.
-      throw new SourceGone(`the upstream sends the video ${encoding}-encoded`);
+      throw new PermanentFailure(`the upstream sends the video ${encoding}-encoded`);
     }
     let bytes = 0;
     const bandwidth = this.deps.bandwidth;

@@ -284,3 +284,20 @@ describe('copies are bounded', () => {
     }
   });
 });
+
+it('gives a copy up for good when the upstream no longer has the video (an expired xAI URL)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-videos-'));
+  const h = await startHarness({ sim: { kind: 'xai', completeAfterMs: 0, videoBytes: 1000, mediaUrlTtlMs: 1 }, env: { STORAGE_URL: `file://${dir}`, STORAGE_POLL_INTERVAL_MS: '50', STORAGE_COPY_RETRY_MS: '50' } });
+  try {
+    const { body } = await postJson(`${h.url}/v1/videos`, { model: 'grok-imagine-video', prompt: 'gone at once', seconds: 6 });
+    await polledToCompletion(h.url, body.id);
+    await until('the copy to be given up', async () => /gateway_storage_failed_copies 1\b/.test(await (await fetch(`${h.url}/metrics`)).text()));
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    expect(metrics).toMatch(/gateway_storage_copies_total\{outcome="failed"\} 1\b/);
+    expect(metrics).not.toMatch(/gateway_storage_copies_total\{outcome="retrying"\}/);
+    expect(existsSync(join(dir, objectKey(body.id)))).toBe(false);
+  } finally {
+    await h.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
