@@ -83,9 +83,8 @@ describe.skipIf(!found.ok && !IN_CI)(`${found.ok ? found.version : 'schemathesis
         ),
         // Deleting or rotating a webhook endpoint needs one on that team first, which a generated sequence reaches
         // or not depending on the seed and on every other schema (a new policy field shifted it): their 404s are
-        // right answers, so every answer is checked against the document with the warnings off (no stateful
-        // phase: its links start at operations this run leaves out)
-        // (test/integration/webhooks.test.ts covers success).
+        // right answers, so every answer is checked against the document with the warnings off, and without the
+        // stateful phase, whose links start at operations this run leaves out (webhooks.test.ts covers success).
         await schemathesis(['run', ...common, '-H', `Authorization: Bearer ${ADMIN_TOKEN}`, '--warnings', 'off', '--phases', 'examples,coverage,fuzzing', ...endpointOps.flatMap((id) => ['--include-operation-id', id])], cwd),
       ];
       for (const [i, r] of runs.entries()) {
