@@ -3,6 +3,7 @@
  *
  *   edge: app.ts, gateway.ts, main.ts, cli.ts, config.ts, http/, admin/, openapi/
  *   videos/                      the job lifecycle: parse, normalize, derive, jobs, reconciler
+ *   storage/ ─▶ upstream/, store/ stored results: copier, sweeper, backends (file, S3), serving a copy
  *   webhooks/ ─▶ upstream/       outbox worker ─▶ transport, providers, encoders, router
  *   quota/    ─▶ store/          admission answers ─▶ the Store and its two implementations
  *   observability/               logger, redaction, metrics (handed what they read)
@@ -28,7 +29,8 @@ module.exports = {
     floor('quota-above-store', 'quota', ['domain', 'observability', 'store', 'quota']),
     floor('upstream-above-observability', 'upstream', ['domain', 'observability', 'upstream']),
     floor('webhooks-above-upstream-and-store', 'webhooks', ['domain', 'observability', 'store', 'upstream', 'webhooks']),
-    floor('videos-below-edge', 'videos', ['domain', 'observability', 'store', 'quota', 'upstream', 'webhooks', 'videos']),
+    floor('storage-above-upstream-and-store', 'storage', ['domain', 'observability', 'store', 'upstream', 'storage']),
+    floor('videos-below-edge', 'videos', ['domain', 'observability', 'store', 'quota', 'upstream', 'webhooks', 'storage', 'videos']),
     floor('simulator-stands-alone', 'simulator', ['simulator']),
   ],
   options: {

@@ -80,6 +80,8 @@ function gatewayEnv(upstreamUrl: string, extra: Record<string, string> = {}) {
       UPSTREAM_BASE_URL: upstreamUrl,
       UPSTREAM_API_KEY: UPSTREAM_KEY,
       GATEWAY_API_KEYS: CLIENT_KEY,
+      // Scenarios 1–7 measure the upstream path; scenario 8 turns stored results on.
+      STORAGE_URL: 'none',
       ...extra,
     },
   };
@@ -252,7 +254,8 @@ async function main() {
   }
   const onlyArg = process.argv.slice(2).find((a) => a.startsWith('--only'));
   if (onlyArg) {
-    if (onlyArg !== '--only=s6') throw new Error(`--only takes s6, not ${onlyArg.split('=')[1] ?? '(nothing)'}`);
+    if (onlyArg === '--only=s8') return storedScenarioOnly();
+    if (onlyArg !== '--only=s6') throw new Error(`--only takes s6 or s8, not ${onlyArg.split('=')[1] ?? '(nothing)'}`);
     return storeScenarioOnly();
   }
 
@@ -871,6 +874,88 @@ async function kindScenario(upstream: Upstream, dataDirs: string[]) {
   if (mediaWithKey) throw new Error(`7: the xai gateway sent an Authorization header to the media host ${mediaWithKey} times`);
   await Promise.all(KINDS.map((k) => gws[k].stop()));
   return { polls: pollRuns, getsPerPoll, downloads };
+}
+
+type StoredTarget = 'stored' | 'baseline' | 'streamed';
+const STORED_TARGETS: readonly StoredTarget[] = ['stored', 'baseline', 'streamed'];
+/** Scenario 8 takes the median of this many downloads per target. */
+const STORED_ROUNDS = 5;
+
+/**
+ * `--only=s8`: downloads of a stored video (issue 23, §12) beside the bare proxy, in one run. Gateway
+ * `stored` keeps results in a directory (STORAGE_URL=file://…), and its video is copied before measuring;
+ * `baseline` is the bare node:http proxy in front of the fake upstream; `streamed` is the same gateway build
+ * with STORAGE_URL=none, streaming from the upstream. Full downloads in turns (alternating order), median of
+ * STORED_ROUNDS each, with the CPU per MiB of every process on the path (a stored download has no upstream).
+ * Writes bench/out/results-s8.json; keeps results.json.
+ */
+async function storedScenarioOnly() {
+  mkdirSync(OUT, { recursive: true });
+  const upstream = await startUpstream();
+  const baseline = await forkHelper('baseline-proxy', transpile('baseline-proxy.ts'), { BENCH_UPSTREAM_URL: upstream.url, BENCH_UPSTREAM_KEY: UPSTREAM_KEY });
+  const storedEnv = gatewayEnv(upstream.url, { STORAGE_URL: '', STORAGE_COPY_BYTES_PER_SEC: '0' });
+  const streamedEnv = gatewayEnv(upstream.url);
+  const gws = {
+    stored: await startGatewayProcess({ name: 'gateway-stored', env: storedEnv.env }),
+    streamed: await startGatewayProcess({ name: 'gateway-streamed', env: streamedEnv.env }),
+  };
+  try {
+    const done = { stored: await gatewayJob(gws.stored, upstream, 'bench-complete'), streamed: await gatewayJob(gws.streamed, upstream, 'bench-complete') };
+    for (const k of ['stored', 'streamed'] as const) {
+      if ((await pollStatus(gws[k].url, 'gateway', done[k].id)) !== 'completed') throw new Error(`8: the ${k} job did not complete`);
+    }
+    const file = join(storedEnv.dataDir, 'videos', done.stored.id.slice(6, 8), done.stored.id);
+    const deadline = performance.now() + 120_000;
+    while (!existsSync(file) || statSync(file).size !== VIDEO_BYTES) {
+      if (performance.now() > deadline) throw new Error(`8: the video was not stored at ${file}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    log(`8 gateway with stored results ${gws.stored.url} (pid ${gws.stored.pid}, the video copied to ${file}), gateway streaming ${gws.streamed.url}, baseline ${baseline.url}`);
+    const upDone = await create(upstream.url, 'direct', smallJob('bench-complete'), 'application/json');
+    const target = {
+      stored: { pid: gws.stored.pid, url: `${gws.stored.url}/v1/videos/${done.stored.id}/content`, headers: headersFor('gateway') },
+      streamed: { pid: gws.streamed.pid, url: `${gws.streamed.url}/v1/videos/${done.streamed.id}/content`, headers: headersFor('gateway') },
+      baseline: { pid: baseline.pid, url: `${baseline.url}/v1/videos/${upDone}/content`, headers: headersFor('baseline') },
+    };
+    const dl = async (t: StoredTarget) => {
+      const cpu0 = { proxy: cpuMs(target[t].pid), upstream: cpuMs(upstream.pid), client: cpuMs(process.pid) };
+      const d = await download(target[t].url, target[t].headers);
+      if (d.status !== 200 || d.bytes !== VIDEO_BYTES || !d.firstByteOk) throw new Error(`8: download via ${t}: ${d.status}, ${d.bytes} bytes`);
+      const mibs = d.bytes / MIB;
+      return {
+        mibPerS: d.mibPerS,
+        proxyCpuMsPerMib: (cpuMs(target[t].pid) - cpu0.proxy) / mibs,
+        pathCpuMsPerMib: (cpuMs(target[t].pid) - cpu0.proxy + cpuMs(upstream.pid) - cpu0.upstream + cpuMs(process.pid) - cpu0.client) / mibs,
+      };
+    };
+    for (const t of STORED_TARGETS) await dl(t);
+    const runs = { stored: [], baseline: [], streamed: [] } as Record<StoredTarget, Array<Awaited<ReturnType<typeof dl>>>>;
+    const background = new BackgroundLoad(CORES);
+    for (let round = 0; round < STORED_ROUNDS; round++) {
+      for (const t of round % 2 ? [...STORED_TARGETS].reverse() : STORED_TARGETS) runs[t].push(await dl(t));
+    }
+    const otherPct = background.pct();
+    const med = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)]!;
+    const summary = Object.fromEntries(
+      STORED_TARGETS.map((t) => [t, { mibPerS: med(runs[t].map((r) => r.mibPerS)), proxyCpuMsPerMib: med(runs[t].map((r) => r.proxyCpuMsPerMib)), pathCpuMsPerMib: med(runs[t].map((r) => r.pathCpuMsPerMib)) }]),
+    ) as Record<StoredTarget, { mibPerS: number; proxyCpuMsPerMib: number; pathCpuMsPerMib: number }>;
+    const ratios = STORED_TARGETS.map((t) => ({ t, ratios: runs[t].map((r, i) => r.mibPerS / runs.baseline[i]!.mibPerS) }));
+    const lines = [
+      `| ${mibLabel(VIDEO_BYTES)} download, median of ${STORED_ROUNDS} | MiB/s | ÷ baseline (median of per-round ratios) | CPU ms per MiB: serving process | CPU ms per MiB: whole path (+ upstream + client) |`,
+      '|---|---:|---:|---:|---:|',
+      ...STORED_TARGETS.map((t) => {
+        const s8 = summary[t];
+        return `| ${t} | ${s8.mibPerS.toFixed(0)} | ${med(ratios.find((r) => r.t === t)!.ratios).toFixed(2)} | ${s8.proxyCpuMsPerMib.toFixed(2)} | ${s8.pathCpuMsPerMib.toFixed(2)} |`;
+      }),
+    ];
+    const note = `other processes: mean ${otherPct.toFixed(0)}% of the machine`;
+    process.stdout.write(`\n${lines.join('\n')}\n\n${note}\n`);
+    writeFileSync(join(OUT, 'results-s8.json'), `${JSON.stringify({ startedAt: new Date().toISOString(), quick: QUICK, videoBytes: VIDEO_BYTES, note, runs, summary }, null, 2)}\n`);
+  } finally {
+    await Promise.all([gws.stored.stop(), gws.streamed.stop(), baseline.stop()]);
+    await upstream.stop();
+    for (const d of [storedEnv.dataDir, streamedEnv.dataDir]) rmSync(d, { recursive: true, force: true });
+  }
 }
 
 /** How busy the rest of the machine was during the measured load runs (the bench cannot stop it). */

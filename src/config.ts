@@ -7,6 +7,8 @@ import { DEFAULT_MEDIA_HOSTS } from './upstream/providers/xai.js';
 import { parseAllowedHosts, type AllowedHost } from './webhooks/destination.js';
 import { largestBufferedBody, SMALL_BODY_HEADROOM, type CreateBufferLimits } from './http/create-buffer.js';
 import { POSTGRES_DEFAULTS } from './store/postgres/store.js';
+import type { StorageConfig } from './storage/config.js';
+import { parseStorageUrl, type StorageTarget } from './storage/target.js';
 
 const MIB = 1024 * 1024;
 
@@ -42,6 +44,18 @@ export const DEFAULTS = {
   webhookTimeoutMs: 10_000,
   webhookPollIntervalMs: 1_000,
   idempotencyLeaseMs: 10_000,
+  videoRetentionDays: 7,
+  /** Presigned content URLs: long enough to start a download, short enough that a leaked one soon dies. */
+  contentRedirectTtlS: 300,
+  storageCopyConcurrency: 2,
+  /** All copies of a replica together; a download of the API is never slowed by them. */
+  storageCopyBytesPerSec: 64 * MIB,
+  storageCopyRetryMs: 10_000,
+  storagePollIntervalMs: 5_000,
+  storageSweepIntervalMs: 60_000,
+  /** A derived video of a stored xAI source, on the file backend, sends it as a data URI up to this size. */
+  storageDataUriMaxBytes: 8 * MIB,
+  awsRegion: 'us-east-1',
 } as const;
 
 /** The key that works against the built-in simulator only; never accepted in production. */
@@ -115,6 +129,19 @@ const envSchema = z.object({
   WEBHOOK_TIMEOUT_MS: int(DEFAULTS.webhookTimeoutMs, 1),
   WEBHOOK_POLL_INTERVAL_MS: int(DEFAULTS.webhookPollIntervalMs, 0),
   IDEMPOTENCY_LEASE_MS: int(DEFAULTS.idempotencyLeaseMs, 100),
+  STORAGE_URL: optionalString,
+  S3_ENDPOINT: z.preprocess(blankIsUnset, z.url({ protocol: /^https?$/ }).optional()),
+  AWS_REGION: optionalString,
+  AWS_DEFAULT_REGION: optionalString,
+  CONTENT_REDIRECT: z.preprocess(blankIsUnset, z.enum(['none', 'presigned']).default('none')),
+  CONTENT_REDIRECT_TTL_S: int(DEFAULTS.contentRedirectTtlS, 1),
+  VIDEO_RETENTION_DAYS: int(DEFAULTS.videoRetentionDays, 1),
+  STORAGE_COPY_CONCURRENCY: int(DEFAULTS.storageCopyConcurrency, 1),
+  STORAGE_COPY_BYTES_PER_SEC: int(DEFAULTS.storageCopyBytesPerSec, 0),
+  STORAGE_COPY_RETRY_MS: int(DEFAULTS.storageCopyRetryMs, 1),
+  STORAGE_POLL_INTERVAL_MS: int(DEFAULTS.storagePollIntervalMs, 0),
+  STORAGE_SWEEP_INTERVAL_MS: int(DEFAULTS.storageSweepIntervalMs, 1),
+  STORAGE_DATA_URI_MAX_BYTES: int(DEFAULTS.storageDataUriMaxBytes, 0),
 });
 
 export interface Config {
@@ -180,7 +207,9 @@ export interface Config {
    * a repeat finding the key held longer than this takes the first request for dead.
    */
   readonly idempotencyLeaseMs: number;
+  readonly storage: StorageConfig;
 }
+
 
 /** A configuration the process cannot start with: a headline, then one line per zod issue. */
 export class ConfigError extends Error {
@@ -219,6 +248,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(
       `CREATE_BUFFER_BYTES × CREATE_BUFFER_TEAM_SHARE, and CREATE_BUFFER_BYTES × ${1 - SMALL_BODY_HEADROOM} (what large bodies may fill), must be at least MAX_BODY_BYTES (${e.MAX_BODY_BYTES}): a body within the limit could never be read`,
     );
+  }
+  let storageTarget: StorageTarget | undefined;
+  try {
+    storageTarget = parseStorageUrl(e.STORAGE_URL, e.DATA_DIR);
+  } catch (err) {
+    throw new ConfigError(`STORAGE_URL ${(err as Error).message}`);
+  }
+  if (e.CONTENT_REDIRECT === 'presigned' && storageTarget?.kind !== 's3') {
+    throw new ConfigError('CONTENT_REDIRECT=presigned needs an s3:// STORAGE_URL (a directory has no URL to redirect to)');
   }
   return Object.freeze({
     port: e.PORT,
@@ -267,6 +305,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     metrics: { token: e.METRICS_TOKEN, port: e.METRICS_PORT },
     webhooks: { allowedHosts: e.WEBHOOK_ALLOWED_HOSTS, timeoutMs: e.WEBHOOK_TIMEOUT_MS, pollIntervalMs: e.WEBHOOK_POLL_INTERVAL_MS },
     idempotencyLeaseMs: e.IDEMPOTENCY_LEASE_MS,
+    storage: {
+      target: storageTarget,
+      s3Endpoint: e.S3_ENDPOINT,
+      region: e.AWS_REGION ?? e.AWS_DEFAULT_REGION ?? DEFAULTS.awsRegion,
+      contentRedirect: e.CONTENT_REDIRECT,
+      contentRedirectTtlS: e.CONTENT_REDIRECT_TTL_S,
+      retentionDays: e.VIDEO_RETENTION_DAYS,
+      copyConcurrency: e.STORAGE_COPY_CONCURRENCY,
+      copyBytesPerSec: e.STORAGE_COPY_BYTES_PER_SEC,
+      copyRetryMs: e.STORAGE_COPY_RETRY_MS,
+      pollIntervalMs: e.STORAGE_POLL_INTERVAL_MS,
+      sweepIntervalMs: e.STORAGE_SWEEP_INTERVAL_MS,
+      dataUriMaxBytes: e.STORAGE_DATA_URI_MAX_BYTES,
+    },
   });
 }
 

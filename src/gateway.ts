@@ -15,6 +15,7 @@ import type { Store } from './store/types.js';
 import { DEFAULT_UPSTREAM_ID } from './upstream/client.js';
 import type { UpstreamKind } from './domain/upstream-kinds.js';
 import { UpstreamRouter, type UpstreamSpec } from './upstream/router.js';
+import { openStorage, type Storage } from './storage/open.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './domain/models.js';
 import { Reconciler } from './videos/reconciler.js';
@@ -64,6 +65,8 @@ export interface Gateway {
   readonly reconciler: Reconciler;
   readonly webhooks: WebhookWorker;
   readonly auth: Authenticator;
+  /** Stored results (§12); undefined with STORAGE_URL=none. */
+  readonly storage: Storage | undefined;
   /** Stops taking connections, lets in-flight requests and downloads finish until the deadline, then closes. */
   shutdown(deadlineMs?: number): Promise<void>;
 }
@@ -137,7 +140,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const admin = new AdminService(store, clock, catalog, destinations, { beforeUsage: () => requests.flush() });
   const webhookSender = new WebhookSender(destinations, config.webhooks.timeoutMs);
   const webhooks = new WebhookWorker({ store, sender: webhookSender, clock, logger, metrics }, config.webhooks);
-  const jobs = new VideoJobs({ store, upstream, catalog, logger, metrics, clock, statusCacheMs: config.statusCacheMs });
+  const storage = openStorage(config.storage, { store, upstream, clock, logger, metrics });
+  const jobs = new VideoJobs({ store, upstream, catalog, logger, metrics, clock, statusCacheMs: config.statusCacheMs, results: storage?.results });
   const reconciler = new Reconciler(
     { store, jobs, logger, clock },
     {
@@ -183,6 +187,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   reconciler.start();
   requests.start();
   webhooks.start();
+  storage?.start();
   const url = urlOf(server);
 
   let closing: Promise<void> | undefined;
@@ -214,7 +219,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await until(cutAt, Promise.all([closed, jobs.createsSettled()]));
       clearInterval(sweeper);
       server.closeAllConnections();
-      const background = Promise.all([reconciler.stop(), webhooks.stop()]);
+      const background = Promise.all([reconciler.stop(), webhooks.stop(), storage?.stop()]);
       // Cuts every upstream call still in flight: a create cut here is refunded as one whose answer never came.
       await until(deadlineMs, upstream.close());
       await until(deadlineMs, Promise.all([background, webhookSender.close(), jobs.close()]));
@@ -225,7 +230,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       metricsServer?.close();
     })());
 
-  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, reconciler, webhooks, auth, shutdown };
+  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, reconciler, webhooks, auth, storage, shutdown };
 }
 
 function urlOf(server: Server): string {

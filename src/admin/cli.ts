@@ -64,6 +64,7 @@ const QUOTA_FIELDS = {
   'seconds-per-day': 'video_seconds_per_day',
   'seconds-per-month': 'video_seconds_per_month',
   'max-seconds-per-video': 'max_seconds_per_video',
+  'retention-days': 'video_retention_days',
 } as const satisfies Record<string, keyof QuotaPolicy>;
 
 const QUOTA_FLAGS = {

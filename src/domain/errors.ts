@@ -84,6 +84,10 @@ export const unknownRoute = (method: string, path: string) => notFound(`Unknown 
 export const contentExpired = () =>
   new ApiError({ status: 410, type: 'invalid_request_error', message: "The video's content has expired upstream and can no longer be downloaded.", param: 'video_id', code: 'video_expired' });
 
+/** The video is past its retention (§12): its content is gone, its record and usage stay. */
+export const retentionExpired = (id: string, expiresAt: number) =>
+  notFound(`The content of video '${id}' expired at ${new Date(expiresAt * 1000).toISOString()} and has been removed.`, 'video_id', 'video_expired');
+
 /** One body for an unknown id and for another team's: which ids exist is nobody else's business. */
 export const videoNotFound = (id: string, param: 'video_id' | 'video' = 'video_id') => notFound(`No video found with id '${id}'.`, param, 'video_not_found');
 

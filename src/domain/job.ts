@@ -1,4 +1,5 @@
 import type { DerivedOperation } from './models.js';
+import type { StoredCopy } from './stored-copy.js';
 
 /**
  * A video job in the gateway's own terms: its states, and the record every store keeps of it. The upstream's
@@ -60,4 +61,8 @@ export interface JobRecord {
   readonly charge: Charge;
   readonly chargeDay: string;
   readonly chargeMonth: string;
+  /** Unix seconds after which the content is gone (§12 retention); null until a copy was scheduled. */
+  readonly expiresAt: number | null;
+  /** The video's stored copy (§12); null while none was ever scheduled. */
+  readonly storage: StoredCopy | null;
 }

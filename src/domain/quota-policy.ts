@@ -10,6 +10,8 @@ export const quotaPolicySchema = z
     video_seconds_per_month: z.number().int().min(0).optional(),
     max_seconds_per_video: z.number().int().min(1).optional(),
     models: z.array(modelNameSchema).optional(),
+    /** Stored results (§12): days a completed video stays downloadable; read from the team's policy only. */
+    video_retention_days: z.number().int().min(1).optional(),
   })
   .strict();
 export type QuotaPolicy = z.infer<typeof quotaPolicySchema>;

@@ -121,7 +121,8 @@ export function videoRoutes({ config, catalog, jobs, upstream, metrics, store, c
 
   app.get('/videos/:video_id/content', async (c) => {
     const { variant } = parseOrThrow(contentQuerySchema, c.req.query());
-    const stream = await jobs.content(principalOf(c), videoIdOf(c), { range: requestHeader(c, 'range'), variant }, callContext(c));
+    const conditions = { range: requestHeader(c, 'range'), ifNoneMatch: requestHeader(c, 'if-none-match'), ifRange: requestHeader(c, 'if-range') };
+    const stream = await jobs.content(principalOf(c), videoIdOf(c), { ...conditions, variant }, callContext(c));
     if (stream.status === 416) {
       stream.body.resume();
       const err = new ApiError({ status: 416, type: 'invalid_request_error', code: 'range_not_satisfiable', param: 'range', message: 'The requested range is not satisfiable.' });

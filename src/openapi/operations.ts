@@ -263,8 +263,11 @@ export const OPERATIONS: readonly Operation[] = [
     answers: {
       200: { description: 'The whole file.', body: { 'video/mp4': binary, 'image/*': binary } },
       206: { description: 'The requested range.', body: { 'video/mp4': binary, 'image/*': binary } },
+      302: { description: 'CONTENT_REDIRECT=presigned and the video is stored: a short-lived presigned URL of the copy, to be fetched without credentials.', headers: { location: { description: 'The presigned URL.' } } },
+      304: { description: "If-None-Match names the stored copy's ETag." },
     },
-    // 400: not completed yet, or an unknown variant; 410: the upstream's media URL expired; 416: an unsatisfiable range.
+    // 400: not completed yet, or an unknown variant; 404 video_expired: past its expires_at; 410: the upstream's
+    // media URL expired; 416: an unsatisfiable range.
     errors: [400, 404, 410, 416, 502, 503, 504],
   },
   {

@@ -103,6 +103,8 @@ export interface SimCore {
   /** See SimulatorOptions.createDelayMs. */
   readonly createDelayMs: number;
   readonly mediaUrlTtlMs: number;
+  /** The length of every task's video (its bytes follow from the task's seed, see videoByteOf). */
+  readonly videoBytes: number;
   /**
    * How a new-api simulator answers about a task it does not know: 400 `task_not_exist`, as new-api does
    * (for an unknown task and for another account's alike), or a plain 404 as other resellers do.

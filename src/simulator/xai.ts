@@ -111,7 +111,8 @@ export class XaiRoutes implements KindRoutes {
       exactFields(b, operation === 'edit' ? ['model', 'prompt', 'video'] : ['model', 'prompt', 'duration', 'video']);
       if (!IMAGINE.test(String(b.model))) reject(`unknown model ${String(b.model)}`, 'model');
       checkCommon('', b.prompt);
-      const found = this.mediaTask(videoUrlOf(b.video));
+      const url = videoUrlOf(b.video);
+      const found = url.startsWith(`${this.sim.origin}/`) ? this.mediaTask(url) : await this.taskByContent(url);
       if (typeof found === 'string') reject(`video.url: ${found}`, 'video');
       const source = found as SimTask;
       if (this.sim.status(source).status !== 'completed') reject('the source video is not done', 'video');
@@ -155,6 +156,25 @@ export class XaiRoutes implements KindRoutes {
     if (!id || sig.length !== expected.length || !timingSafeEqual(sig, expected)) return 'bad signature';
     if (Number(exp) < Date.now()) return 'url expired';
     return this.sim.tasks.get(id) ?? 'not found';
+  }
+
+  /**
+   * The task whose video a foreign source holds: a data URI, or a URL elsewhere (a gateway's stored copy),
+   * fetched without credentials as xAI would. Its first byte is the task's seed (see videoByteOf); the
+   * latest task with that seed and its length is taken.
+   */
+  private async taskByContent(url: string): Promise<SimTask | 'not found' | 'unreachable'> {
+    let bytes: Buffer;
+    const data = /^data:[\w/+.-]+;base64,(.*)$/s.exec(url);
+    if (data) bytes = Buffer.from(data[1]!, 'base64');
+    else {
+      const res = await fetch(url).catch(() => undefined);
+      if (!res?.ok) return 'unreachable';
+      bytes = Buffer.from(await res.arrayBuffer());
+    }
+    if (bytes.length !== this.sim.videoBytes) return 'not found';
+    const tasks = [...this.sim.tasks.values()].reverse();
+    return tasks.find((t) => (t.seed ?? 0) === bytes[0] && !t.deleted) ?? 'not found';
   }
 
   /** The media host: no credentials taken (a key sent here is a leak), a valid unexpired signature required. */

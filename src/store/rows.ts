@@ -1,6 +1,7 @@
 import type { QuotaPolicy } from '../domain/quota-policy.js';
 import type { ApiKeyRecord, RetiredSecret, Team, WebhookDelivery, WebhookEndpoint } from './types.js';
 import type { JobRecord } from '../domain/job.js';
+import { copyOfRow } from './copies.js';
 
 /** A row as the driver returns it, keyed by column name. */
 export type Row = Record<string, unknown>;
@@ -51,6 +52,8 @@ export function rowMappers(c: ColumnDecoders) {
     charge: r.charge as JobRecord['charge'],
     chargeDay: r.charge_day as string,
     chargeMonth: r.charge_month as string,
+    expiresAt: opt(r.expires_at),
+    storage: copyOfRow(r),
   });
 
   const toTeam = (r: Row): Team => ({

@@ -1,6 +1,7 @@
 import type { Charge, JobRecord, VideoError, VideoStatus } from '../domain/job.js';
 import type { Admission, QuotaPolicy } from '../domain/quota-policy.js';
 import type { WebhookEventType } from '../domain/webhook-event.js';
+import type { CopyLedger } from './copies.js';
 
 /**
  * The store behind the gateway. Every method that counts against a quota is atomic on its own: the
@@ -248,6 +249,8 @@ export class StoreUnavailableError extends Error {
 
 export interface Store {
   readonly kind: string;
+  /** Stored results (§12): which videos are copied, and which copies are to go. */
+  readonly copies: CopyLedger;
 
   /** Counts one request against the per-minute limits of the key and its team, or refuses it. */
   admitRequest(principal: Principal, nowMs: number): Promise<Admission>;

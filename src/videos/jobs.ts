@@ -11,6 +11,8 @@ import { failureOf, type CallContext, type ContentStream, type UpstreamTiming } 
 import type { Placement, UpstreamRouter } from '../upstream/router.js';
 import { Activations, type ActivationSite } from './activation.js';
 import { CreatesInFlight } from './creates-in-flight.js';
+import type { StoredResults } from '../storage/results.js';
+import type { ContentRequest } from '../storage/serve.js';
 import { derivationRefusal, derivedSeconds, SOURCE_PARAM, VERB, type DerivedRequest } from './derive.js';
 import type { UpstreamTask } from '../upstream/dialects/task.js';
 import { isTerminal } from '../domain/job.js';
@@ -27,6 +29,8 @@ export interface JobsDeps {
   readonly clock: Clock;
   /** Polls within this window share one upstream call and its answer. */
   readonly statusCacheMs: number;
+  /** Stored results (§12); undefined with STORAGE_URL=none. */
+  readonly results?: StoredResults | undefined;
 }
 
 /** The errors of a job the gateway ends on its own authority; either way the reservation is refunded. */
@@ -163,7 +167,10 @@ export class VideoJobs {
     const seconds = derivedSeconds(req, source);
     const job = { model: source.model, prompt: req.prompt, seconds, resolution: source.resolution, aspectRatio: source.aspectRatio, sourceVideoId: source.id, derivation: req.operation };
     const call = { operation: req.operation, prompt: req.prompt, seconds, sourceSeconds: source.seconds };
-    return this.start(principal, id, job, source.model, ctx, () => this.deps.upstream.derive(call, source, ctx, ctx.timing));
+    // A stored copy outlives the upstream's own URL of the source (xAI's expire).
+    const storedUrl = await this.deps.results?.derivedSource(source, this.deps.upstream.kindOf(source));
+    const sent = storedUrl ? { ...source, mediaUrl: storedUrl } : source;
+    return this.start(principal, id, job, source.model, ctx, () => this.deps.upstream.derive(call, sent, ctx, ctx.timing));
   }
 
   /**
@@ -223,7 +230,8 @@ export class VideoJobs {
     const active = await this.activations.record(id, created, where);
     if (!active) throw createNotRecorded();
     this.remember(active, false);
-    return active;
+    // An upstream may answer a create with a finished video.
+    return this.withCopy(active);
   }
 
   /** Refunds a create that started no job here (refused, failed or never sent) and hides it. */
@@ -253,7 +261,24 @@ export class VideoJobs {
     const job = known?.teamId === principal.teamId ? known : await this.deps.store.getJob(principal.teamId, id);
     if (!job) throw videoNotFound(id, param);
     if (job !== known) this.remember(job, false);
-    return this.refresh(job, ctx);
+    return this.withCopy(await this.refresh(job, ctx));
+  }
+
+  /**
+   * Schedules a completed video's copy (§12) the first time the gateway sees it completed, and caches the
+   * record with its expiry. A failure leaves the job as it is: the next look (a poll, a download) tries again.
+   */
+  private async withCopy(job: JobRecord): Promise<JobRecord> {
+    const results = this.deps.results;
+    if (!results || job.status !== 'completed' || job.storage) return job;
+    try {
+      const scheduled = await results.schedule(job);
+      this.remember(scheduled, false);
+      return scheduled;
+    } catch (err) {
+      this.deps.logger.warn({ videoId: job.id, err: { message: (err as Error).message } }, 'could not schedule the copy of a completed video');
+      return job;
+    }
   }
 
   /**
@@ -287,7 +312,7 @@ export class VideoJobs {
     const unchanged = task.status === job.status && task.progress === job.progress;
     const updated = unchanged && !touch ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
     this.remember(updated, true);
-    return updated;
+    return this.withCopy(updated);
   }
 
   /** Ends a job that outlived the gateway's time limit: its upstream task is presumed lost. */
@@ -325,6 +350,7 @@ export class VideoJobs {
     let held: HeldReservation | undefined;
     await store.deleteJob(principal.teamId, id, clock.now(), (now) => (held = now.upstreamId !== job.upstreamId ? 'settle' : learned));
     if (held === 'refund') logger.warn({ requestId: ctx.requestId, videoId: job.id, teamId: job.teamId }, 'job deleted with its outcome unknown; reservation refunded');
+    this.deps.results?.deleted();
   }
 
   /**
@@ -380,12 +406,14 @@ export class VideoJobs {
     return stored;
   }
 
-  async content(principal: Principal, id: string, opts: { range?: string | undefined; variant?: string | undefined }, ctx: RequestContext): Promise<ContentStream> {
+  async content(principal: Principal, id: string, opts: ContentRequest & { variant?: string | undefined }, ctx: RequestContext): Promise<ContentStream> {
     let job = await this.get(principal, id, ctx);
     if (job.status !== 'completed') job = await this.completedElsewhere(job);
     if (job.status !== 'completed') {
       throw invalidRequest(`Video '${id}' is ${job.status}; its content is available once it is completed.`, 'video_id', 'video_not_ready');
     }
-    return this.deps.upstream.content(job, opts, ctx, ctx.timing);
+    const stored = await this.deps.results?.content(job, opts);
+    if (stored) return stored;
+    return this.deps.upstream.content(job, { range: opts.range, variant: opts.variant }, ctx, ctx.timing);
   }
 }

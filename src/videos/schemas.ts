@@ -92,7 +92,9 @@ export const listVideosQuerySchema = z.object({
 
 export const contentQuerySchema = z.object({ variant: z.enum(['video', 'thumbnail', 'spritesheet']).optional() });
 export const contentHeadersSchema = z.object({
-  range: z.string().optional().meta({ description: 'Passed to the upstream: a byte range answers 206, an unsatisfiable one 416.' }),
+  range: z.string().optional().meta({ description: 'A byte range answers 206, an unsatisfiable one 416 (passed to the upstream until the video is stored).' }),
+  'if-none-match': z.string().optional().meta({ description: "The stored copy's ETag: 304 while it still matches." }),
+  'if-range': z.string().optional().meta({ description: 'With Range: the range only if the stored copy still has this ETag, else the whole video.' }),
 });
 /** An Idempotency-Key (§2): printable ASCII, as Stripe takes keys (a UUID, a hash, a job name with its row number). */
 export const IDEMPOTENCY_KEY_FORMAT = /^[\x20-\x7e]{1,255}$/;

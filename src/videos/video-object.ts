@@ -18,7 +18,7 @@ export function toVideoObject(job: JobRecord, baseUrl: string): VideoObject {
     progress: job.progress,
     created_at: job.createdAt,
     completed_at: job.completedAt,
-    expires_at: null,
+    expires_at: job.expiresAt,
     prompt: job.prompt,
     seconds: String(job.seconds),
     size: dimensions(job.resolution, job.aspectRatio),

@@ -36,6 +36,9 @@ it('opens a data file of an earlier build (jobs.reference_count NOT NULL): old j
     expect((await store.admitJob(principal, derived, Date.now())).ok).toBe(true);
     expect(await store.getJob('t1', 'video_remix')).toMatchObject({ sourceVideoId: 'video_old', derivation: 'remix' });
     expect(await store.getJob('t1', 'video_old')).toMatchObject({ sourceVideoId: null, derivation: null });
+    // Stored results (§12): an old completed video has no copy yet, and can be scheduled for one.
+    expect(await store.getJob('t1', 'video_old')).toMatchObject({ expiresAt: null, storage: null });
+    expect(await store.copies.schedule('video_old', 86_400, Date.now())).toMatchObject({ expiresAt: 86_400, storage: { state: 'pending' } });
   } finally {
     await store.close();
   }

@@ -60,6 +60,8 @@ async function start(weights = { A: 3, B: 1 }) {
     UPSTREAM_BREAKER_COOLDOWN_MS: '60000',
     UPSTREAM_KEY_COOLDOWN_MS: '60000',
     LOG_LEVEL: 'info',
+    // Routing is counted call by call here: no background copies of completed videos (§12) among them.
+    STORAGE_URL: 'none',
   });
   logs = [];
   const { sink } = capturingSink(logs);

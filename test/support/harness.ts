@@ -64,6 +64,8 @@ export async function startHarness(
     ADMIN_TOKEN,
     RECONCILE_INTERVAL_MS: '0',
     STATUS_CACHE_MS: '0',
+    // Suites about stored results (§12) turn it on; the others test the upstream path alone.
+    STORAGE_URL: 'none',
     LOG_LEVEL: 'info',
     ...kindEnv,
     ...opts.env,

@@ -15,6 +15,7 @@ const POLICY_FIELDS = [
   { name: 'video_seconds_per_day', label: 'Video-seconds per day (UTC)', min: 0 },
   { name: 'video_seconds_per_month', label: 'Video-seconds per month (UTC)', min: 0 },
   { name: 'max_seconds_per_video', label: 'Seconds per video, at most', min: 1 },
+  { name: 'video_retention_days', label: 'Days videos are kept', min: 1, placeholder: 'VIDEO_RETENTION_DAYS' },
 ];
 
 const $ = (selector) => document.querySelector(selector);
@@ -455,7 +456,7 @@ async function deleteWebhook(team) {
 
 function buildPolicyFields() {
   for (const fieldset of document.querySelectorAll('fieldset.policy')) {
-    for (const f of POLICY_FIELDS) fieldset.append(el('label', {}, f.label, el('input', { name: f.name, type: 'number', min: f.min, step: 1, placeholder: 'no limit' })));
+    for (const f of POLICY_FIELDS) fieldset.append(el('label', {}, f.label, el('input', { name: f.name, type: 'number', min: f.min, step: 1, placeholder: f.placeholder ?? 'no limit' })));
     fieldset.append(el('label', {}, 'Models (comma-separated)', el('input', { name: 'models', placeholder: 'all models', spellcheck: 'false' })));
   }
 }

@@ -24,13 +24,18 @@ const IMPORTS: { readonly [K in StoreRecord['kind']]: { table: string; columns: 
     table: 'jobs',
     columns:
       'id, team_id, key_id, upstream_id, upstream_key_fp, upstream_name, media_url, source_video_id, derivation, model, prompt, seconds, resolution, aspect_ratio, ' +
-      'status, progress, error, created_at, completed_at, updated_at_ms, charge, charge_day, charge_month, deleted_at',
+      'status, progress, error, created_at, completed_at, updated_at_ms, charge, charge_day, charge_month, deleted_at, ' +
+      'expires_at, storage_state, storage_bytes, storage_type, storage_attempts, storage_next_at_ms, storage_error',
     row: ({ job: j, deletedAt }) => ({
       id: j.id, team_id: j.teamId, key_id: j.keyId, upstream_id: j.upstreamId, upstream_key_fp: j.upstreamKeyFp,
       upstream_name: j.upstreamName, media_url: j.mediaUrl, source_video_id: j.sourceVideoId, derivation: j.derivation, model: j.model,
       prompt: j.prompt, seconds: j.seconds, resolution: j.resolution, aspect_ratio: j.aspectRatio, status: j.status,
       progress: j.progress, error: j.error, created_at: j.createdAt, completed_at: j.completedAt, updated_at_ms: j.updatedAtMs,
       charge: j.charge, charge_day: j.chargeDay, charge_month: j.chargeMonth, deleted_at: deletedAt,
+      // The copy's state and retention travel with the job; a claim on it does not (no worker here holds one).
+      expires_at: j.expiresAt, storage_state: j.storage?.state ?? null, storage_bytes: j.storage?.bytes ?? null,
+      storage_type: j.storage?.contentType ?? null, storage_attempts: j.storage?.attempts ?? 0,
+      storage_next_at_ms: j.storage?.nextAttemptAtMs ?? null, storage_error: j.storage?.error ?? null,
     }),
   },
   counter: {

@@ -78,6 +78,16 @@ export const MIGRATIONS: readonly string[] = [
     WHERE previous_secret IS NOT NULL AND previous_secret_expires_at_ms IS NOT NULL;
   ALTER TABLE webhook_endpoints DROP COLUMN previous_secret, DROP COLUMN previous_secret_expires_at_ms;
   `,
+  // 8: stored results (§12): when the content expires, and the state of the video's copy in the operator's
+  // storage with the copier's and sweeper's claims on it (see domain/stored-copy.ts, store/copies.ts).
+  `
+  ALTER TABLE jobs ADD COLUMN expires_at bigint,
+    ADD COLUMN storage_state text CHECK (storage_state IN ('pending', 'stored', 'failed', 'removed')),
+    ADD COLUMN storage_bytes bigint, ADD COLUMN storage_type text, ADD COLUMN storage_attempts integer NOT NULL DEFAULT 0,
+    ADD COLUMN storage_next_at_ms bigint, ADD COLUMN storage_error text,
+    ADD COLUMN storage_lease_until_ms bigint, ADD COLUMN storage_lease_token text;
+  CREATE INDEX jobs_storage ON jobs (storage_state, storage_next_at_ms) WHERE storage_state IN ('pending', 'stored', 'failed');
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock every replica takes while it migrates. */

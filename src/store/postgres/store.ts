@@ -30,7 +30,9 @@ import type {
   WebhookEndpoint,
   WebhookEndpointInput,
 } from '../types.js';
+import type { CopyLedger } from '../copies.js';
 import { PgAdmission } from './admission.js';
+import { PgCopies } from './copies.js';
 import { PgIdempotencyKeys } from './idempotency.js';
 import { PgImport } from './import-all.js';
 import { PgJobs } from './jobs.js';
@@ -82,6 +84,7 @@ export class PostgresStore extends PgPart implements Store {
   private readonly webhooks: PgWebhooks;
   private readonly transfer: PgImport;
   private readonly idempotency: PgIdempotencyKeys;
+  readonly copies: CopyLedger;
   private listener: PgListener | undefined;
 
   private constructor(
@@ -95,6 +98,7 @@ export class PostgresStore extends PgPart implements Store {
     this.webhooks = new PgWebhooks(shared);
     this.transfer = new PgImport(shared);
     this.idempotency = new PgIdempotencyKeys(shared);
+    this.copies = new PgCopies(shared);
   }
 
   /** Connects, migrates the schema to the current version, and returns the store. */

@@ -10,6 +10,8 @@ import { rowMappers, toStoredSecrets, type Row } from '../rows.js';
 import { SqliteIdempotency } from './idempotency.js';
 import { SCHEMA, upgradeEarlierSchema } from './schema.js';
 import { prepareStatements, type Statements } from './statements.js';
+import type { CopyLedger } from '../copies.js';
+import { addCopyColumns, SqliteCopies } from './copies.js';
 import type {
   ApiKeyRecord,
   AttemptResult,
@@ -56,6 +58,7 @@ export class SqliteStore implements Store {
   private readonly changes = new ChangeFeed();
   private readonly claims = new LocalClaims();
   private readonly idempotency: SqliteIdempotency;
+  readonly copies: CopyLedger;
 
   /** `onCharge` hears of each move of video-seconds from inside the (synchronous) transaction that makes it. */
   constructor(path: string, private readonly onCharge?: ChargeListener) {
@@ -65,8 +68,10 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     upgradeEarlierSchema(this.db);
+    addCopyColumns(this.db);
     this.s = prepareStatements(this.db);
     this.idempotency = new SqliteIdempotency(this.db);
+    this.copies = new SqliteCopies(this.db, toJob);
   }
 
   static inDataDir(dataDir: string, onCharge?: ChargeListener): SqliteStore {

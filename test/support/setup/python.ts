@@ -34,10 +34,13 @@ const venv = (line: string, name: string, suite: string): PythonVenv => ({
 
 const PYTHON_SUITE = 'Python SDK suite (test/integration/python-sdk.test.ts)';
 const SCHEMATHESIS_SUITE = 'schemathesis suite (test/integration/schemathesis.test.ts)';
+const MOTO_SUITE = 'S3 stored-results suite (test/integration/stored-results-s3.test.ts)';
 
 /** 3.x is current; 2.x is the oldest line with `videos`, and it sends JSON where 3.x sends multipart. */
 export const PYTHON_SDKS: readonly PythonSdk[] = [venv('openai 3.x', 'openai3', PYTHON_SUITE), venv('openai 2.x', 'openai2', PYTHON_SUITE)];
 export const SCHEMATHESIS: PythonVenv = venv('schemathesis', 'schemathesis', SCHEMATHESIS_SUITE);
+/** moto in server mode: a real S3-compatible HTTP server for the S3 backend's suite. */
+export const MOTO: PythonVenv = venv('moto', 'moto', MOTO_SUITE);
 
 export const PYTHON_INSTALL = 'Install python3 with its venv module (Debian/Ubuntu: apt-get install python3 python3-venv)';
 
@@ -69,6 +72,6 @@ async function ensureVenv(s: PythonVenv, pythonVersion: string): Promise<void> {
 
 export async function setupPython(): Promise<void> {
   const version = basePython();
-  if (!version) return prerequisiteMissing(`${PYTHON_SUITE} and ${SCHEMATHESIS_SUITE}`, 'python3 (or its venv module) was not found', PYTHON_INSTALL);
-  await Promise.all([...PYTHON_SDKS, SCHEMATHESIS].map((s) => ensureVenv(s, version)));
+  if (!version) return prerequisiteMissing(`${PYTHON_SUITE}, ${SCHEMATHESIS_SUITE} and ${MOTO_SUITE}`, 'python3 (or its venv module) was not found', PYTHON_INSTALL);
+  await Promise.all([...PYTHON_SDKS, SCHEMATHESIS, MOTO].map((s) => ensureVenv(s, version)));
 }

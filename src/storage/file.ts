@@ -1,0 +1,58 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { CopyMissingError, type ByteRange, type StorageBackend } from './backend.js';
+
+/** Bytes read from disk per chunk: large chunks mean fewer reads and fewer socket writes per download. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+/** Files being written end in this; a crash leaves them behind, and nothing ever serves them. */
+export const PARTIAL_SUFFIX = '.part';
+
+/**
+ * A directory (STORAGE_URL=file:///path). A video is written to a temporary file beside its place, flushed
+ * to disk, then renamed into place, so a reader sees all of it or nothing. Reads are file streams piped
+ * straight to the client socket: one read into a buffer and one write of it, the fewest copies Node allows.
+ */
+export class FileBackend implements StorageBackend {
+  readonly kind = 'file';
+
+  constructor(private readonly root: string) {}
+
+  private path(key: string): string {
+    return join(this.root, key);
+  }
+
+  async put(key: string, body: Readable, _contentType: string, signal: AbortSignal): Promise<void> {
+    const target = this.path(key);
+    await mkdir(dirname(target), { recursive: true });
+    const partial = `${target}.${randomBytes(6).toString('hex')}${PARTIAL_SUFFIX}`;
+    try {
+      // `flush`: on disk before the rename makes it visible, so a crash cannot leave a short file in place.
+      await pipeline(body, createWriteStream(partial, { flush: true }), { signal });
+      await rename(partial, target);
+    } catch (err) {
+      await rm(partial, { force: true });
+      throw err;
+    }
+  }
+
+  async open(key: string, range: ByteRange | undefined): Promise<Readable> {
+    let file;
+    try {
+      file = await open(this.path(key), 'r');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new CopyMissingError(`no file for ${key}`);
+      throw err;
+    }
+    return file.createReadStream({ highWaterMark: READ_CHUNK_BYTES, ...(range ? { start: range.start, end: range.end } : {}) });
+  }
+
+  async remove(key: string): Promise<void> {
+    await rm(this.path(key), { force: true });
+  }
+
+  close(): void {}
+}

@@ -1,0 +1,60 @@
+import type { Logger } from '../observability/logger.js';
+import type { Clock } from '../domain/quota-policy.js';
+import type { CopyLedger } from '../store/copies.js';
+import { objectKey, type StorageBackend } from './backend.js';
+import type { StorageMetrics } from './metrics.js';
+import { Periodic } from './periodic.js';
+
+/** Removals claimed per pass; a full batch runs the next pass at once. */
+const BATCH = 32;
+/** A removal is one small request; a replica that died holding some leaves them this long. */
+const REMOVAL_LEASE_MS = 5 * 60_000;
+
+/**
+ * Deletes the copies of videos past their `expires_at` and of videos their team deleted, claimed across
+ * replicas, so that disks and buckets do not grow without bound. The record and its usage stay.
+ */
+export class Sweeper {
+  private readonly loop: Periodic;
+
+  constructor(
+    private readonly deps: { ledger: CopyLedger; backend: StorageBackend; clock: Clock; logger: Logger; metrics: StorageMetrics },
+    private readonly enabled: boolean,
+    intervalMs: number,
+  ) {
+    this.loop = new Periodic(() => this.pass(), intervalMs, (err) => deps.logger.error({ err: { message: (err as Error).message } }, 'storage sweep failed'));
+  }
+
+  start(): void {
+    if (this.enabled) this.loop.start();
+  }
+
+  /** A video was just deleted: its copy goes now rather than at the next interval. */
+  wake(): void {
+    this.loop.wake();
+  }
+
+  stop(): Promise<void> {
+    return this.loop.stop();
+  }
+
+  private async pass(): Promise<boolean> {
+    const { ledger, backend, clock, logger, metrics } = this.deps;
+    const claimed = await ledger.claimRemovals(BATCH, REMOVAL_LEASE_MS, clock.now());
+    for (const { job, token } of claimed) {
+      try {
+        // Whatever the state: a copy whose outcome went unrecorded may have left an object all the same.
+        await backend.remove(objectKey(job.id));
+      } catch (err) {
+        // Left claimed: tried again once the lease runs out, not in a tight loop while storage is down.
+        logger.warn({ videoId: job.id, err: { message: (err as Error).message } }, 'could not remove a stored copy; will retry');
+        continue;
+      }
+      if (await ledger.recordRemoved(job.id, token)) {
+        if (job.storage?.state === 'stored') metrics.removed();
+        logger.info({ videoId: job.id, teamId: job.teamId, reason: job.expiresAt !== null && job.expiresAt * 1000 <= clock.now() ? 'expired' : 'deleted' }, 'stored copy removed');
+      }
+    }
+    return claimed.length === BATCH;
+  }
+}
