@@ -11,20 +11,27 @@ import { Metrics } from './observability/metrics.js';
 import { listenForMetrics } from './observability/metrics-http.js';
 import { systemClock, type Clock } from './quota/policy.js';
 import { openStore } from './store/open.js';
-import type { Store } from './store/types.js';
+import type { JobRecord, Store } from './store/types.js';
+import { DueWriter } from './tracking/due-writer.js';
+import { CheckRecorder } from './tracking/recorder.js';
+import { StatusBudget } from './tracking/status-budget.js';
+import { Tracker } from './tracking/tracker.js';
 import { DEFAULT_UPSTREAM_ID } from './upstream/client.js';
 import type { UpstreamKind } from './upstream/providers/types.js';
 import { UpstreamRouter, type UpstreamSpec } from './upstream/router.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './videos/models.js';
-import { Reconciler } from './videos/reconciler.js';
 import { RequestCounter } from './quota/request-counter.js';
 import { DestinationPolicy, type ResolveHost } from './webhooks/destination.js';
 import { WebhookSender } from './webhooks/sender.js';
 import { WebhookWorker } from './webhooks/worker.js';
 
 const DRAIN_SWEEP_MS = 100;
-const RECONCILE_LEASE_MIN_MS = 60_000;
+const TRACK_LEASE_MIN_MS = 60_000;
+/** Status calls in flight at once to one upstream from the tracker: a second's budget, so answers under a second keep up. */
+const TRACKER_MIN_CALLS_PER_UPSTREAM = 16;
+/** The tracker holds two seconds' worth of its upstreams' budgets at once, and never fewer than this. */
+const TRACKER_MIN_HELD = 64;
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -51,7 +58,7 @@ export interface Gateway {
   readonly server: Server;
   readonly store: Store;
   readonly jobs: VideoJobs;
-  readonly reconciler: Reconciler;
+  readonly tracker: Tracker;
   readonly webhooks: WebhookWorker;
   readonly auth: Authenticator;
   /** Stops taking connections, lets in-flight requests and downloads finish until the deadline, then closes. */
@@ -127,15 +134,31 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const admin = new AdminService(store, clock, catalog, destinations, { beforeUsage: () => requests.flush() });
   const webhookSender = new WebhookSender(destinations, config.webhooks.timeoutMs);
   const webhooks = new WebhookWorker({ store, sender: webhookSender, clock, logger, metrics }, config.webhooks);
-  const jobs = new VideoJobs({ store, upstream, catalog, logger, metrics, clock, statusCacheMs: config.statusCacheMs });
-  const reconciler = new Reconciler(
-    { store, jobs, logger, clock },
+  const budget = new StatusBudget(config.upstreamStatusRps, metrics);
+  const dueWriter = new DueWriter({ store, clock, logger });
+  const upstreamOf = (job: JobRecord) => upstream.upstreamIdOf(job);
+  const recorder = new CheckRecorder({
+    writer: dueWriter,
+    budget,
+    upstreamOf,
+    catalog,
+    clock,
+    metrics,
+    maxJobAgeMs: config.maxJobAgeMs,
+    // The event of a job that just ended is sent at once, not at the worker's next look.
+    onEnded: () => webhooks.wake(),
+  });
+  const jobs = new VideoJobs({ store, upstream, catalog, logger, metrics, clock, statusCacheMs: config.statusCacheMs, watch: recorder });
+  const tracker = new Tracker(
+    { store, jobs, recorder, writer: dueWriter, budget, upstreamOf, logger, clock },
     {
-      intervalMs: config.reconcileIntervalMs,
+      idleMs: config.reconcileIntervalMs,
       maxJobAgeMs: config.maxJobAgeMs,
       pendingGraceMs: config.upstream.timeoutMs * 2,
-      // A refresh takes at most an upstream timeout; a replica killed mid-pass holds its jobs this long at most.
-      leaseMs: Math.max(RECONCILE_LEASE_MIN_MS, config.upstream.timeoutMs * 2),
+      // A check takes at most an upstream timeout; a replica killed mid-check holds its jobs this long at most.
+      leaseMs: Math.max(TRACK_LEASE_MIN_MS, config.upstream.timeoutMs * 2),
+      maxHeld: Math.max(TRACKER_MIN_HELD, 2 * config.upstreamStatusRps * specs.length),
+      callsPerUpstream: Math.max(TRACKER_MIN_CALLS_PER_UPSTREAM, config.upstreamStatusRps),
     },
   );
   let draining = false;
@@ -170,7 +193,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           await Promise.all([upstream.close(), store.close()]);
           throw err;
         });
-  reconciler.start();
+  tracker.start();
   requests.start();
   webhooks.start();
   const url = urlOf(server);
@@ -189,7 +212,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       clearInterval(sweeper);
       clearTimeout(timer);
       server.closeAllConnections();
-      await reconciler.stop();
+      await tracker.stop();
       await webhooks.stop();
       await webhookSender.close();
       await requests.stop();
@@ -200,7 +223,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       metricsServer?.close();
     })());
 
-  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, reconciler, webhooks, auth, shutdown };
+  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, tracker, webhooks, auth, shutdown };
 }
 
 function urlOf(server: Server): string {

@@ -76,6 +76,8 @@ export interface SimTask {
   derivedFrom?: { task: string; operation: 'remix' | 'extension' | 'edit' };
   /** Status calls about the task answer this HTTP status (an upstream failing on one task) instead. */
   statusFailure?: number;
+  /** Status calls received about the task, answered or failed. */
+  statusCalls?: number;
 }
 
 type Fail = { status: number; body?: string; headers?: Record<string, string>; destroy?: boolean; delayMs?: number };
@@ -338,7 +340,7 @@ export class UpstreamSimulator {
     const t = this.tasks.get(id);
     if (!t) throw new Error(`no task ${id}`);
     t.outcome = outcome;
-    if (now) t.completeAfterMs = 0;
+    if (now) t.completeAfterMs = Math.min(t.completeAfterMs, Date.now() - t.createdAtMs);
   }
 
   creates(): RecordedRequest[] {
@@ -384,7 +386,7 @@ export class UpstreamSimulator {
       status,
       progress,
       created_at: Math.floor(t.createdAtMs / 1000),
-      completed_at: done ? Math.floor(Date.now() / 1000) : 0,
+      completed_at: done ? Math.floor((t.createdAtMs + t.completeAfterMs) / 1000) : 0,
       seconds: t.seconds,
       size: t.size,
       video_url: done ? `https://cdn.upstream.invalid/${t.id}.mp4` : '',
@@ -433,6 +435,7 @@ export class UpstreamSimulator {
       return this.json(res, { id: task.id, object: 'video', deleted: true });
     }
     if (req.method !== 'GET') return this.error(res, 405, 'method not allowed');
+    if (!m[2]) task.statusCalls = (task.statusCalls ?? 0) + 1;
     if (!m[2] && task.statusFailure) return this.error(res, task.statusFailure, 'simulated status failure');
     if (!m[2]) return this.json(res, this.taskJson(task));
     if (this.status(task).status !== 'completed') return this.error(res, 400, 'video is not ready');
@@ -574,6 +577,7 @@ export class UpstreamSimulator {
     const m = /^\/v1\/videos\/([^/]+)$/.exec(url.pathname);
     const task = m && req.method === 'GET' ? this.tasks.get(decodeURIComponent(m[1]!)) : undefined;
     if (!task) return this.error(res, 404, 'not found');
+    task.statusCalls = (task.statusCalls ?? 0) + 1;
     if (task.statusFailure) return this.error(res, task.statusFailure, 'simulated status failure');
     const elapsed = Date.now() - task.createdAtMs;
     // Early on, xAI answers 202 with nothing but the request id.

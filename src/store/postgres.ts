@@ -8,6 +8,7 @@ import { ChangeFeed } from './changes.js';
 import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
 import { PgListener } from './postgres-listen.js';
 import { migrate } from './postgres-migrations.js';
+import { claimDeliveriesSql, claimDueJobsSql, dueChecksSql, scheduleChecksSql } from './postgres-queues.js';
 import { rowMappers, type Row } from './rows.js';
 import {
   StoreUnavailableError,
@@ -18,7 +19,11 @@ import {
   type ClaimedDelivery,
   type ChargeListener,
   type ChangeListener,
+  type CheckSchedule,
   type CreateTeamResult,
+  type DeliveryShares,
+  type DueChecks,
+  type DueJobsOptions,
   type HeldReservation,
   type ImportSummary,
   type JobRecord,
@@ -667,10 +672,6 @@ export class PostgresStore implements Store {
     return { jobs: rows.slice(0, opts.limit).map(toJob), hasMore: rows.length > opts.limit };
   }
 
-  async touchJob(id: string, nowArg: number): Promise<void> {
-    await this.q(this.pool, `UPDATE jobs SET updated_at_ms = ${nowMs(2)} WHERE id = $1`, [id, this.at(nowArg)]);
-  }
-
   deleteJob(teamId: string, id: string, nowArg: number, held: HeldReservation): Promise<boolean> {
     return this.tx(async (c, moves, told) => {
       const [row] = await this.q(c, 'SELECT * FROM jobs WHERE id = $1 AND team_id = $2 AND deleted_at IS NULL FOR UPDATE', [id, teamId]);
@@ -688,30 +689,20 @@ export class PostgresStore implements Store {
     return (await this.q(this.pool, "SELECT * FROM jobs WHERE charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT $1", [limit])).map(toJob);
   }
 
-  /**
-   * One statement: pick the free jobs and mark them held. SKIP LOCKED passes over rows another replica is
-   * claiming at this instant; a row it claimed and committed meanwhile is re-checked against the newest
-   * version (READ COMMITTED), finds itself held, and is left out. So two claims never share a job.
-   */
-  async claimActiveJobs(limit: number, leaseMs: number, nowArg: number): Promise<JobRecord[]> {
-    const rows = await this.q(
-      this.pool,
-      `UPDATE jobs j SET claimed_by = $3, claimed_until = ${nowMs(4)} + $2::bigint
-       FROM (SELECT seq FROM jobs WHERE charge = 'reserved' AND (claimed_until IS NULL OR claimed_until <= ${nowMs(4)})
-             ORDER BY updated_at_ms ASC LIMIT $1 FOR UPDATE SKIP LOCKED) free
-       WHERE j.seq = free.seq RETURNING j.*`,
-      [limit, leaseMs, this.instance, this.at(nowArg)],
-    );
-    return rows.map(toJob).sort((a, b) => a.updatedAtMs - b.updatedAtMs);
+  /** One statement (see postgres-queues.ts); the rows come back in their turns. */
+  async claimDueJobs(limit: number, leaseMs: number, nowArg: number, opts: DueJobsOptions): Promise<JobRecord[]> {
+    const rows = await this.q(this.pool, claimDueJobsSql(nowMs(4)), [limit, leaseMs, this.instance, this.at(nowArg), opts.horizonMs, opts.pendingGraceMs]);
+    return rows.sort((a, b) => (a.turn as number) - (b.turn as number) || (a.next_check_at as number) - (b.next_check_at as number)).map(toJob);
   }
 
-  async releaseJobs(ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return;
-    // Only this instance's claims: one whose lease ran out may have been claimed by another replica since.
-    await this.q(this.pool, 'UPDATE jobs SET claimed_by = NULL, claimed_until = NULL WHERE id = ANY($1::text[]) AND claimed_by = $2', [
-      ids,
-      this.instance,
-    ]);
+  async scheduleChecks(items: readonly CheckSchedule[], nowArg: number): Promise<void> {
+    if (items.length === 0) return;
+    await this.q(this.pool, scheduleChecksSql(nowMs(4)), [items.map((i) => i.id), items.map((i) => i.inMs), items.map((i) => i.checks), this.at(nowArg), this.instance]);
+  }
+
+  async dueChecks(nowArg: number): Promise<DueChecks> {
+    const [row] = await this.q(this.pool, dueChecksSql(nowMs(1)), [this.at(nowArg)]);
+    return { due: row!.due as number, nextInMs: (row!.next_in_ms as number | null) ?? null };
   }
 
   async activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
@@ -719,12 +710,9 @@ export class PostgresStore implements Store {
     return rows.map(toJob);
   }
 
-  async activeJobStats(): Promise<Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>> {
-    const rows = await this.q(
-      this.pool,
-      `SELECT team_id AS "teamId", count(*) AS jobs, min(updated_at_ms) AS "oldestRefreshMs" FROM jobs WHERE charge = 'reserved' GROUP BY team_id`,
-    );
-    return rows as Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>;
+  async activeJobStats(): Promise<Array<{ teamId: string; jobs: number }>> {
+    const rows = await this.q(this.pool, `SELECT team_id AS "teamId", count(*) AS jobs FROM jobs WHERE charge = 'reserved' GROUP BY team_id`);
+    return rows as Array<{ teamId: string; jobs: number }>;
   }
 
   async createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowArg: number): Promise<CreateTeamResult> {
@@ -881,19 +869,18 @@ export class PostgresStore implements Store {
     return row ? toEndpoint(row) : undefined;
   }
 
-  /** The outbox as a queue: due rows locked with SKIP LOCKED, so concurrent claimers take disjoint sets. */
-  async claimDeliveries(limit: number, leaseMs: number, nowArg: number): Promise<ClaimedDelivery[]> {
-    const rows = await this.q(
-      this.pool,
-      `WITH due AS (
-         SELECT id FROM webhook_deliveries
-         WHERE status = 'pending' AND next_attempt_at_ms <= ${nowMs(3)} AND (lease_until_ms IS NULL OR lease_until_ms <= ${nowMs(3)})
-         ORDER BY next_attempt_at_ms LIMIT $1 FOR UPDATE SKIP LOCKED)
-       UPDATE webhook_deliveries d SET lease_until_ms = ${nowMs(3)} + $2, lease_token = gen_random_uuid()::text
-       FROM due WHERE d.id = due.id RETURNING d.*`,
-      [limit, leaseMs, this.at(nowArg)],
-    );
-    return rows.map((r) => ({ ...toDelivery(r), leaseToken: r.lease_token as string }));
+  /** The outbox as a queue (see postgres-queues.ts); the rows come back in their turns. */
+  async claimDeliveries(limit: number, leaseMs: number, nowArg: number, shares?: DeliveryShares): Promise<ClaimedDelivery[]> {
+    const rows = await this.q(this.pool, claimDeliveriesSql(nowMs(3)), [
+      limit,
+      leaseMs,
+      this.at(nowArg),
+      JSON.stringify(shares?.busy ?? {}),
+      shares?.perTeam ?? Number.MAX_SAFE_INTEGER,
+    ]);
+    return rows
+      .sort((a, b) => (a.turn as number) - (b.turn as number) || (a.due as number) - (b.due as number))
+      .map((r) => ({ ...toDelivery(r), leaseToken: r.lease_token as string }));
   }
 
   async recordAttempt(id: string, token: string, result: AttemptResult, nowArg: number): Promise<boolean> {

@@ -4,17 +4,22 @@ import Database from 'better-sqlite3';
 import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type Scope, type UsageSnapshot } from '../quota/policy.js';
 import { isTerminal } from '../videos/dialects/task.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
-import { ChangeFeed, LocalClaims } from './changes.js';
-import { ABANDONED, chargeMove, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
+import { ChangeFeed } from './changes.js';
+import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
 import { rowMappers, type Row } from './rows.js';
+import { SqliteQueues } from './sqlite-queues.js';
 import type {
   Admission,
   ApiKeyRecord,
   AttemptResult,
   ChangeListener,
   ChargeListener,
+  CheckSchedule,
   ClaimedDelivery,
   CreateTeamResult,
+  DeliveryShares,
+  DueChecks,
+  DueJobsOptions,
   HeldReservation,
   JobRecord,
   ListOptions,
@@ -45,7 +50,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   resolution INTEGER NOT NULL, aspect_ratio TEXT NOT NULL,
   status TEXT NOT NULL, progress INTEGER NOT NULL, error TEXT, created_at INTEGER NOT NULL, completed_at INTEGER,
   updated_at_ms INTEGER NOT NULL, charge TEXT NOT NULL, charge_day TEXT NOT NULL, charge_month TEXT NOT NULL,
-  deleted_at INTEGER);
+  deleted_at INTEGER, next_check_at INTEGER NOT NULL DEFAULT 0, status_checks INTEGER NOT NULL DEFAULT 0, claimed_until INTEGER);
 CREATE INDEX IF NOT EXISTS jobs_team ON jobs(team_id, seq);
 CREATE INDEX IF NOT EXISTS jobs_team_charge ON jobs(team_id, charge);
 CREATE INDEX IF NOT EXISTS jobs_key_charge ON jobs(key_id, charge);
@@ -76,6 +81,12 @@ INSERT OR IGNORE INTO teams (id, name, quota, created_at, deleted_at)
   SELECT DISTINCT team_id, NULL, '{}', 0, 0 FROM api_keys WHERE team_id NOT IN (SELECT id FROM teams);
 `;
 
+const TRACKING_COLUMNS = `
+ALTER TABLE jobs ADD COLUMN next_check_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN status_checks INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN claimed_until INTEGER;
+`;
+
 /**
  * Brings data files of earlier builds up to date, in one write transaction so that a CLI and a gateway
  * opening the same file at once do not both try. Besides TOMBSTONE_TEAMS: `jobs.reference_count NOT NULL`,
@@ -90,6 +101,9 @@ function upgradeEarlierSchema(db: Database.Database): void {
     if (!columns('jobs').includes('upstream_name')) db.exec('ALTER TABLE jobs ADD COLUMN upstream_name TEXT; ALTER TABLE jobs ADD COLUMN media_url TEXT');
     // Before derived videos (§9): every job was made from a prompt.
     if (!columns('jobs').includes('source_video_id')) db.exec('ALTER TABLE jobs ADD COLUMN source_video_id TEXT; ALTER TABLE jobs ADD COLUMN derivation TEXT');
+    // Before each job had its own next check (§11): every active job is due at once.
+    if (!columns('jobs').includes('next_check_at')) db.exec(TRACKING_COLUMNS);
+    db.exec('CREATE INDEX IF NOT EXISTS jobs_due ON jobs(charge, next_check_at)');
   }).immediate();
 }
 
@@ -108,7 +122,7 @@ export class SqliteStore implements Store {
   private readonly s: ReturnType<SqliteStore['prepare']>;
   /** One process writes this file (a CLI beside it changes it unheard): its changes are told in-process only. */
   private readonly changes = new ChangeFeed();
-  private readonly claims = new LocalClaims();
+  private readonly queues: SqliteQueues;
 
   /** `onCharge` hears of each move of video-seconds from inside the (synchronous) transaction that makes it. */
   constructor(path: string, private readonly onCharge?: ChargeListener) {
@@ -119,6 +133,7 @@ export class SqliteStore implements Store {
     this.db.exec(SCHEMA);
     upgradeEarlierSchema(this.db);
     this.s = this.prepare();
+    this.queues = new SqliteQueues(this.db);
   }
 
   static inDataDir(dataDir: string, onCharge?: ChargeListener): SqliteStore {
@@ -153,13 +168,12 @@ export class SqliteStore implements Store {
       setStatus: db.prepare('UPDATE jobs SET status = ?, progress = ?, error = ?, completed_at = ?, media_url = COALESCE(?, media_url), updated_at_ms = ? WHERE id = ?'),
       setCharge: db.prepare("UPDATE jobs SET charge = ? WHERE id = ? AND charge = 'reserved'"),
       setChargeFrom: db.prepare('UPDATE jobs SET charge = ? WHERE id = ? AND charge = ?'),
-      touch: db.prepare('UPDATE jobs SET updated_at_ms = ? WHERE id = ?'),
       markDeleted: db.prepare('UPDATE jobs SET deleted_at = ? WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
       seqOf: db.prepare('SELECT seq FROM jobs WHERE id = ? AND team_id = ?'),
       listDesc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq < ? ORDER BY seq DESC LIMIT ?'),
       listAsc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq > ? ORDER BY seq ASC LIMIT ?'),
       reserved: db.prepare("SELECT * FROM jobs WHERE charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
-      activeStats: db.prepare("SELECT team_id AS teamId, COUNT(*) AS jobs, MIN(updated_at_ms) AS oldestRefreshMs FROM jobs WHERE charge = 'reserved' GROUP BY team_id"),
+      activeStats: db.prepare("SELECT team_id AS teamId, COUNT(*) AS jobs FROM jobs WHERE charge = 'reserved' GROUP BY team_id"),
       reservedOfTeam: db.prepare("SELECT * FROM jobs WHERE team_id = ? AND charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
       insertTeam: db.prepare('INSERT OR IGNORE INTO teams (id, name, quota, created_at) VALUES (?, ?, ?, ?)'),
       team: db.prepare('SELECT * FROM teams WHERE id = ? AND deleted_at IS NULL'),
@@ -193,11 +207,6 @@ export class SqliteStore implements Store {
       rotateSecret: db.prepare(
         'UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_expires_at_ms = ?, secret = ? WHERE team_id = ?',
       ),
-      dueDeliveries: db.prepare(
-        `SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at_ms <= ?
-           AND (lease_until_ms IS NULL OR lease_until_ms <= ?) ORDER BY next_attempt_at_ms LIMIT ?`,
-      ),
-      lease: db.prepare('UPDATE webhook_deliveries SET lease_until_ms = ?, lease_token = ? WHERE id = ?'),
       recordAttempt: db.prepare(
         `UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = @lastStatus, last_error = @lastError,
            last_latency_ms = @latencyMs, last_attempt_at_ms = @nowMs, status = @status, next_attempt_at_ms = @next,
@@ -377,10 +386,6 @@ export class SqliteStore implements Store {
     return { jobs: rows.slice(0, opts.limit).map(toJob), hasMore: rows.length > opts.limit };
   }
 
-  async touchJob(id: string, nowMs: number): Promise<void> {
-    this.s.touch.run(nowMs, id);
-  }
-
   async deleteJob(teamId: string, id: string, nowMs: number, held: HeldReservation): Promise<boolean> {
     const deleted = this.db
       .transaction(() => {
@@ -398,24 +403,24 @@ export class SqliteStore implements Store {
     return (this.s.reserved.all(limit) as Row[]).map(toJob);
   }
 
-  async claimActiveJobs(limit: number, leaseMs: number, nowMs: number): Promise<JobRecord[]> {
-    // At most `claims.size` of the rows read are held by a claim, so this many always holds `limit` free ones.
-    const rows = this.s.reserved.all(limit + this.claims.size) as Row[];
-    const free = rows.map(toJob).filter((j) => !this.claims.held(j.id, nowMs)).slice(0, limit);
-    this.claims.take(free.map((j) => j.id), nowMs + leaseMs);
-    return free;
+  async claimDueJobs(limit: number, leaseMs: number, nowMs: number, opts: DueJobsOptions): Promise<JobRecord[]> {
+    return this.queues.claimDueJobs(limit, leaseMs, nowMs, opts).map(toJob);
   }
 
-  async releaseJobs(ids: readonly string[]): Promise<void> {
-    this.claims.release(ids);
+  async scheduleChecks(items: readonly CheckSchedule[], nowMs: number): Promise<void> {
+    this.queues.scheduleChecks(items, nowMs);
+  }
+
+  async dueChecks(nowMs: number): Promise<DueChecks> {
+    return this.queues.dueChecks(nowMs);
   }
 
   async activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
     return (this.s.reservedOfTeam.all(teamId, limit) as Row[]).map(toJob);
   }
 
-  async activeJobStats(): Promise<Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>> {
-    return this.s.activeStats.all() as Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>;
+  async activeJobStats(): Promise<Array<{ teamId: string; jobs: number }>> {
+    return this.s.activeStats.all() as Array<{ teamId: string; jobs: number }>;
   }
 
   async createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<CreateTeamResult> {
@@ -529,16 +534,8 @@ export class SqliteStore implements Store {
     return this.getWebhook(teamId);
   }
 
-  async claimDeliveries(limit: number, leaseMs: number, nowMs: number): Promise<ClaimedDelivery[]> {
-    return this.db
-      .transaction(() =>
-        (this.s.dueDeliveries.all(nowMs, nowMs, limit) as Row[]).map((r) => {
-          const token = leaseToken();
-          this.s.lease.run(nowMs + leaseMs, token, r.id);
-          return { ...toDelivery(r), leaseToken: token };
-        }),
-      )
-      .immediate();
+  async claimDeliveries(limit: number, leaseMs: number, nowMs: number, shares?: DeliveryShares): Promise<ClaimedDelivery[]> {
+    return this.queues.claimDeliveries(limit, leaseMs, nowMs, shares).map((r) => ({ ...toDelivery(r), leaseToken: r.leaseToken }));
   }
 
   async recordAttempt(id: string, token: string, result: AttemptResult, nowMs: number): Promise<boolean> {

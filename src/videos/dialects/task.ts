@@ -19,6 +19,8 @@ export interface UpstreamTask {
   readonly error: VideoError | null;
   /** Where the finished video lies, for kinds that name it (xAI's `video.url`); never shown to a client. */
   readonly mediaUrl?: string | undefined;
+  /** When the upstream says the task ended (new-api's `completed_at`), for the notice-lag metric only. */
+  readonly finishedAtMs?: number | undefined;
 }
 
 type Mapping = { status: VideoStatus; errorCode?: string; errorMessage?: string };
@@ -71,7 +73,16 @@ export function decodeTask(body: unknown, secrets: readonly string[] = []): Upst
   const t = body as Record<string, unknown>;
   const id = str(t.id) || str(t.task_id);
   if (!id) throw new GarbledTaskError('task has no id');
-  return taskFromWord(id, str(t.status), t.progress, t, secrets);
+  const task = taskFromWord(id, str(t.status), t.progress, t, secrets);
+  const finishedAtMs = isTerminal(task.status) ? epochMs(t.completed_at) : undefined;
+  return finishedAtMs === undefined ? task : { ...task, finishedAtMs };
+}
+
+/** Resellers give unix seconds or milliseconds (`0` or nothing while running). */
+function epochMs(v: unknown): number | undefined {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) return undefined;
+  return n < 1e11 ? n * 1000 : n;
 }
 
 /**
