@@ -25,8 +25,8 @@ export interface TrackerOptions {
 
 /** However soon the next check is due, the tracker does not look at the store more often than this. */
 const MIN_SLEEP_MS = 20;
-/** A sweep (`pass({ all: true })`) takes every active job, due or not. */
-const EVERYTHING_MS = Number.MAX_SAFE_INTEGER / 2;
+/** A sweep (`pass({ all: true })`) takes every active job, due or not: none is due this far out. */
+const EVERYTHING_MS = 10 * 365 * 86_400_000;
 
 /** The status calls of one upstream: a queue of held jobs, at most `callsPerUpstream` of them checked at once. */
 interface Lane {
