@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/config.js';
 import type { UpstreamSimulator } from '../../src/simulator/server.js';
 import { MAX_SENDS_PER_TEAM } from '../../src/webhooks/worker.js';
-import { admin, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
+import { admin, auth, postJson, startHarness, teamWithKey, TestClock, type Harness } from '../support/harness.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 import { WebhookReceiver, type Received } from '../support/webhook-receiver.js';
 
@@ -176,5 +176,87 @@ describe("webhook delivery is fair across teams: one team's hanging endpoint nev
     await healthy.waitFor(10, 5_000);
     expect(Math.max(...healthy.received.map((r) => r.at)) - noticed).toBeLessThan(2_000);
     expect(hanging.received).toHaveLength(MAX_SENDS_PER_TEAM);
+  });
+});
+
+describe('client polls and the tracker (issue 21)', () => {
+  const clock = new TestClock();
+  let h: Harness;
+  beforeAll(async () => {
+    // Jobs stay in progress; the tracker runs on demand; three status calls a second to the upstream.
+    h = await startHarness({ clock, sim: { completeAfterMs: 3_600_000 }, env: { UPSTREAM_STATUS_RPS: '3' } });
+  });
+  afterAll(() => h?.close());
+
+  const create = async () => (await postJson(`${h.url}/v1/videos`, { model: 'grok-imagine-video', prompt: 'x', seconds: '4' })).body.id as string;
+  const poll = async (id: string) => (await fetch(`${h.url}/v1/videos/${id}`, { headers: auth() })).json() as Promise<{ status: string }>;
+  /** The next checks are written a few milliseconds after the calls. */
+  const written = () => new Promise((r) => setTimeout(r, 100));
+
+  it('a poll that checks a job moves its next check: the tracker leaves the job be until then', async () => {
+    const id = await create();
+    clock.advance(60_000);
+    await poll(id);
+    await written();
+    expect(await h.gw.tracker.pass()).toBe(0);
+    clock.advance(60_000);
+    expect(await h.gw.tracker.pass()).toBe(1);
+    expect((await h.gw.store.getJob('default', id))?.statusChecks).toBe(2);
+  });
+
+  it("polls share the upstream's status calls with the tracker: past the budget, a poll answers what is known", async () => {
+    const id = await create();
+    const task = [...h.sim.tasks.values()].at(-1)!;
+    await new Promise((r) => setTimeout(r, 1_100));
+    const before = task.statusCalls ?? 0;
+    const answers = [];
+    for (let i = 0; i < 8; i++) answers.push(await poll(id));
+    expect(answers.every((a) => a.status === 'queued' || a.status === 'in_progress')).toBe(true);
+    const made = (task.statusCalls ?? 0) - before;
+    expect(made).toBeGreaterThanOrEqual(3);
+    expect(made).toBeLessThanOrEqual(4);
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    expect(Number(/^gateway_upstream_status_budget_exhausted_total\{upstream="default"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(8 - made);
+  });
+});
+
+describe('jobs that clients poll never hold up the ones nobody polls (issue 21)', () => {
+  const receiver = new WebhookReceiver();
+  let h: Harness;
+  beforeAll(async () => {
+    await receiver.listen();
+    h = await startHarness({ sim: { completeAfterMs: FINISH_MS }, env: { ...trackingEnv(receiver), STATUS_CACHE_MS: String(DEFAULTS.statusCacheMs) } });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await receiver.close();
+  });
+
+  it('60 jobs polled all along, whose status does not change; the one nobody polls is noticed within the bound', { timeout: 60_000 }, async () => {
+    const { key } = await teamWithKey(h.url, 'watched');
+    const polled: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      polled.push((await postJson(`${h.url}/v1/videos`, { model: 'grok-imagine-video', prompt: `polled ${i}`, seconds: '4' }, key)).body.id);
+      [...h.sim.tasks.values()].at(-1)!.completeAfterMs = 3_600_000;
+    }
+    // Each polled about twice a second, so that its status, cached for a second, is mostly fresh.
+    let polling = true;
+    const polls = (async () => {
+      while (polling) {
+        await inParallel(polled, 8, async (id) => void (await fetch(`${h.url}/v1/videos/${id}`, { headers: auth(key) })));
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    })();
+    try {
+      const { key: quietKey } = await teamWithKey(h.url, 'quiet');
+      await admin(h.url, 'PUT', '/teams/quiet/webhook', { url: `${receiver.url}/quiet` });
+      await postJson(`${h.url}/v1/videos`, { model: 'grok-imagine-video', prompt: 'nobody polls me', seconds: '4' }, quietKey);
+      const task = [...h.sim.tasks.values()].at(-1)!;
+      await receiver.waitFor(1, 20_000);
+      expect(receiver.received[0]!.at - (task.createdAtMs + task.completeAfterMs)).toBeLessThanOrEqual(LAG_P95_MS);
+    } finally {
+      polling = false;
+      await polls;
+    }
   });
 });
