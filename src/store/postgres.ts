@@ -276,7 +276,7 @@ export class PostgresStore implements Store {
         const out = await fn(c, moves, told);
         // A COMMIT whose answer is lost leaves the outcome unknown and surfaces as store_unavailable. For an
         // admission that errs on the safe side: a job counted but never created upstream has no upstream id,
-        // and the reconciler refunds such jobs after its grace period.
+        // and the tracker refunds such jobs after its grace period.
         await this.q(c, 'COMMIT');
         c.release();
         // Told only once committed: a transaction rolled back (or run again) moved nothing.
@@ -630,7 +630,7 @@ export class PostgresStore implements Store {
   async abandonJob(id: string, nowArg: number): Promise<void> {
     await this.tx(async (c, moves, told) => {
       const job = await this.lockJob(c, id);
-      // Activated meanwhile (the reconciler read its worklist before the upstream answered): not abandoned.
+      // Activated meanwhile (the tracker read its worklist before the upstream answered): not abandoned.
       if (!job || job.upstreamId !== null || job.charge !== 'reserved') return;
       await this.q(
         c,

@@ -326,7 +326,7 @@ export class SqliteStore implements Store {
     const abandoned = this.db
       .transaction(() => {
         const row = this.s.jobById.get(id) as Row | undefined;
-        // Activated meanwhile (the reconciler read its worklist before the upstream answered): not abandoned.
+        // Activated meanwhile (the tracker read its worklist before the upstream answered): not abandoned.
         if (!row || row.upstream_id !== null) return false;
         const job = toJob(row);
         if (this.s.setCharge.run('refunded', id).changes !== 1) return false;

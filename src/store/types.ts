@@ -278,7 +278,7 @@ export interface Store {
   admitJob(principal: Principal, job: NewJob, nowMs: number): Promise<Admission>;
   /**
    * The upstream accepted the create. A job abandoned meanwhile (its answer came later than another
-   * replica's reconciler would wait) is brought back as if it had never been: visible again, its seconds
+   * replica's tracker would wait) is brought back as if it had never been: visible again, its seconds
    * and its slot reserved again, whatever the limits now say, since the upstream runs and bills it anyway.
    * `upstreamName`: which configured upstream accepted it (with `upstreamKeyFp`, the job's placement).
    */

@@ -154,7 +154,8 @@ export class Tracker {
       }
       await this.inLane(this.deps.upstreamOf(job), () => this.check(job, requestId));
     } catch (err) {
-      if (err instanceof TokenWaitAbortedError) return;
+      // Stopping: the job is left as it was, its claim ended so that another replica (or this one, restarted) checks it.
+      if (err instanceof TokenWaitAbortedError) return writer.put(job.id, null, 0);
       logger.warn({ requestId, videoId: job.id, err: { message: (err as Error).message } }, 'tracker could not handle a job');
     } finally {
       this.held--;

@@ -360,7 +360,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
       await store.updateJob(done.id, completed, NOW + 1000);
       await store.updateJob(broken.id, failed, NOW + 2000);
       await store.updateJob(broken.id, failed, NOW + 3000);
-      // Every path that sees the end at once (polls, the reconciler, replicas): one event all the same.
+      // Every path that sees the end at once (polls, the tracker, replicas): one event all the same.
       await Promise.all(Array.from({ length: 6 }, () => store.updateJob(racing.id, failed, NOW + 4000)));
       await store.updateJob(otherTeams.id, completed, NOW);
 

@@ -91,7 +91,7 @@ function epochMs(v: unknown): number | undefined {
  */
 export function taskFromWord(id: string, statusWord: string, rawProgress: unknown, t: Record<string, unknown>, secrets: readonly string[]): UpstreamTask {
   const word = statusWord.trim().toLowerCase();
-  // An unknown word is treated as still running: the reconciler's age limit ends it if it never settles.
+  // An unknown word is treated as still running: the tracker's age limit ends it if it never settles.
   const mapping = STATUS_WORDS[word] ?? { status: 'in_progress' };
   const error = mapping.status === 'failed' ? failure(t, mapping, secrets) : null;
   const n = Number(rawProgress);
