@@ -28,10 +28,14 @@ import { WebhookWorker } from './webhooks/worker.js';
 
 const DRAIN_SWEEP_MS = 100;
 const TRACK_LEASE_MIN_MS = 60_000;
-/** Status calls in flight at once to one upstream from the tracker: a second's budget, so answers under a second keep up. */
-const TRACKER_MIN_CALLS_PER_UPSTREAM = 16;
-/** The tracker holds two seconds' worth of its upstreams' budgets at once, and never fewer than this. */
-const TRACKER_MIN_HELD = 64;
+/**
+ * Status calls in flight at once from the tracker to one upstream: a second's budget (so that answers within
+ * a second keep up with it), within these bounds.
+ */
+const TRACKER_CALLS_PER_UPSTREAM = { min: 16, max: 128 };
+/** Jobs the tracker holds at once: two seconds' worth of its upstreams' budgets, within these bounds. */
+const TRACKER_HELD = { min: 64, max: 1_000 };
+const clampTo = (n: number, bounds: { min: number; max: number }) => Math.min(bounds.max, Math.max(bounds.min, n));
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -157,8 +161,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       pendingGraceMs: config.upstream.timeoutMs * 2,
       // A check takes at most an upstream timeout; a replica killed mid-check holds its jobs this long at most.
       leaseMs: Math.max(TRACK_LEASE_MIN_MS, config.upstream.timeoutMs * 2),
-      maxHeld: Math.max(TRACKER_MIN_HELD, 2 * config.upstreamStatusRps * specs.length),
-      callsPerUpstream: Math.max(TRACKER_MIN_CALLS_PER_UPSTREAM, config.upstreamStatusRps),
+      maxHeld: clampTo(2 * config.upstreamStatusRps * specs.length, TRACKER_HELD),
+      callsPerUpstream: clampTo(config.upstreamStatusRps, TRACKER_CALLS_PER_UPSTREAM),
     },
   );
   let draining = false;

@@ -20,11 +20,13 @@ export class SqliteQueues {
 
   constructor(private readonly db: Database.Database) {
     this.s = {
+      // Ranked on narrow columns, and only the rows handed out read whole: a backlog may hold thousands.
       dueJobs: db.prepare(
-        `SELECT * FROM (
-           SELECT *, row_number() OVER (PARTITION BY team_id ORDER BY next_check_at, seq) AS turn FROM jobs
-           WHERE ${UNCLAIMED} AND next_check_at <= @dueBy AND (upstream_id IS NOT NULL OR created_at <= @pendingBefore))
-         ORDER BY turn, next_check_at LIMIT @limit`,
+        `SELECT j.* FROM (
+           SELECT seq, next_check_at AS due, row_number() OVER (PARTITION BY team_id ORDER BY next_check_at, seq) AS turn FROM jobs
+           WHERE ${UNCLAIMED} AND next_check_at <= @dueBy AND (upstream_id IS NOT NULL OR created_at <= @pendingBefore)
+           ORDER BY turn, due LIMIT @limit) d
+         JOIN jobs j ON j.seq = d.seq ORDER BY d.turn, d.due`,
       ),
       claimJob: db.prepare('UPDATE jobs SET claimed_until = ? WHERE id = ?'),
       schedule: db.prepare(
