@@ -22,6 +22,8 @@ export class DueWriter {
   private pending = new Map<string, Pending>();
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
+  /** The earliest due time of the batches being written, which the store may not show yet. */
+  private writingEarliest = Infinity;
   private listener: ((dueAtMs: number) => void) | undefined;
 
   constructor(private readonly deps: { store: Store; clock: Clock; logger: Logger }) {}
@@ -39,6 +41,13 @@ export class DueWriter {
     else this.timer ??= setTimeout(() => void this.flush(), DUE_FLUSH_DELAY_MS);
   }
 
+  /** The earliest due time not yet written (gateway clock; Infinity: none): a look at the store would miss it. */
+  earliestUnwritten(): number {
+    let earliest = this.writingEarliest;
+    for (const p of this.pending.values()) if (p.dueAtMs !== null && p.dueAtMs < earliest) earliest = p.dueAtMs;
+    return earliest;
+  }
+
   /** Writes what is pending, after any write already under way; resolves once all of it is written (or given up). */
   flush(): Promise<void> {
     clearTimeout(this.timer);
@@ -46,8 +55,15 @@ export class DueWriter {
     if (this.pending.size === 0) return this.writing;
     const batch = this.pending;
     this.pending = new Map();
-    this.writing = this.writing.then(() => this.write(batch));
-    return this.writing;
+    for (const p of batch.values()) if (p.dueAtMs !== null) this.writingEarliest = Math.min(this.writingEarliest, p.dueAtMs);
+    const chained: Promise<void> = this.writing
+      .then(() => this.write(batch))
+      .finally(() => {
+        // The last write under way has ended: what is unwritten now is only what is pending.
+        if (this.writing === chained) this.writingEarliest = Infinity;
+      });
+    this.writing = chained;
+    return chained;
   }
 
   private async write(batch: ReadonlyMap<string, Pending>): Promise<void> {

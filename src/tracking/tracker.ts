@@ -108,8 +108,10 @@ export class Tracker {
           for (const job of claimed) this.track(this.handle(job));
           if (claimed.length < room) {
             const { nextInMs } = await store.dueChecks(clock.now());
-            // Due yet not claimed: another replica is claiming it at this instant; look again shortly.
-            if (nextInMs !== null) sleepMs = Math.min(this.opts.idleMs, Math.max(MIN_SLEEP_MS, nextInMs));
+            // Due yet not claimed: another replica is claiming it at this instant; look again shortly. A due time
+            // on its way to the store is not there yet: it counts all the same.
+            const unwrittenInMs = this.deps.writer.earliestUnwritten() - clock.now();
+            sleepMs = Math.min(this.opts.idleMs, Math.max(MIN_SLEEP_MS, Math.min(nextInMs ?? Infinity, unwrittenInMs)));
           }
         }
       } catch (err) {
