@@ -20,7 +20,8 @@ export class SqliteQueues {
 
   constructor(private readonly db: Database.Database) {
     this.s = {
-      // Ranked on narrow columns, and only the rows handed out read whole: a backlog may hold thousands.
+      // Both queues are ranked on narrow columns, and only the rows handed out are read whole: a backlog may
+      // hold thousands.
       dueJobs: db.prepare(
         `SELECT j.* FROM (
            SELECT seq, next_check_at AS due, row_number() OVER (PARTITION BY team_id ORDER BY next_check_at, seq) AS turn FROM jobs
@@ -37,11 +38,14 @@ export class SqliteQueues {
       dueCount: db.prepare(`SELECT count(*) AS n FROM jobs WHERE ${UNCLAIMED} AND upstream_id IS NOT NULL AND next_check_at <= @now`),
       nextDue: db.prepare(`SELECT next_check_at AS at FROM jobs WHERE ${UNCLAIMED} AND upstream_id IS NOT NULL ORDER BY next_check_at LIMIT 1`),
       dueDeliveries: db.prepare(
-        `SELECT * FROM (
-           SELECT d.*, row_number() OVER (PARTITION BY d.team_id ORDER BY d.next_attempt_at_ms, d.seq) + coalesce(b.value, 0) AS turn
-           FROM webhook_deliveries d LEFT JOIN json_each(@busy) b ON b.key = d.team_id
-           WHERE d.status = 'pending' AND d.next_attempt_at_ms <= @now AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= @now))
-         WHERE turn <= @perTeam ORDER BY turn, next_attempt_at_ms LIMIT @limit`,
+        `SELECT w.* FROM (
+           SELECT seq, due, turn FROM (
+             SELECT d.seq, d.next_attempt_at_ms AS due,
+               row_number() OVER (PARTITION BY d.team_id ORDER BY d.next_attempt_at_ms, d.seq) + coalesce(b.value, 0) AS turn
+             FROM webhook_deliveries d LEFT JOIN json_each(@busy) b ON b.key = d.team_id
+             WHERE d.status = 'pending' AND d.next_attempt_at_ms <= @now AND (d.lease_until_ms IS NULL OR d.lease_until_ms <= @now))
+           WHERE turn <= @perTeam ORDER BY turn, due LIMIT @limit) r
+         JOIN webhook_deliveries w ON w.seq = r.seq ORDER BY r.turn, r.due`,
       ),
       lease: db.prepare('UPDATE webhook_deliveries SET lease_until_ms = ?, lease_token = ? WHERE id = ?'),
     };

@@ -36,6 +36,11 @@ export interface WebhookWorkerOptions {
 export const MAX_SENDS_IN_FLIGHT = 64;
 /** Sends of one team in flight at once in one process: a team whose endpoint hangs holds no more than these. */
 export const MAX_SENDS_PER_TEAM = 4;
+/**
+ * After a claim that found events, the next waits this long: a claim ranks every due event across teams,
+ * which under a backlog of thousands is worth doing for the sends that ended meanwhile, not for each one.
+ */
+const CLAIM_PAUSE_MS = 25;
 
 /** Why an event cannot be sent at all (the endpoint changed since it was queued); the operator may replay it. */
 const undeliverable = (endpoint: WebhookEndpoint | undefined) => (endpoint ? 'endpoint disabled' : 'endpoint deleted');
@@ -106,9 +111,10 @@ export class WebhookWorker {
       } catch (err) {
         this.deps.logger.error({ err: { message: (err as Error).message } }, 'webhook delivery pass failed');
       }
-      // Something was due, so more may be: look again at once. Otherwise wait for the interval, a send that
+      // Something was due, so more may be: look again shortly. Otherwise wait for the interval, a send that
       // ends (room again) or an event queued here.
-      if (claimed === 0) await this.wakeup.sleep(this.opts.pollIntervalMs);
+      if (claimed > 0) await new Promise((resolve) => setTimeout(resolve, CLAIM_PAUSE_MS));
+      else await this.wakeup.sleep(this.opts.pollIntervalMs);
     }
   }
 
