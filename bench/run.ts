@@ -985,11 +985,12 @@ async function trackingRun(upstream: Upstream, dataDirs: string[], jobs: number,
     const t0 = performance.now();
     let next = 0;
     await Promise.all(
-      Array.from({ length: TRACK_CREATE_CONNECTIONS }, async () => {
+      // Each connection keeps to one team's key: two creates in flight per key.
+      Array.from({ length: TRACK_CREATE_CONNECTIONS }, async (_, c) => {
         for (let i = next++; i < jobs; i = next++) {
           const tag = `${run}-${i}`;
           const body = Buffer.from(JSON.stringify({ model: 'grok-imagine-video', prompt: `bench-finish-${finishMs}-${tag}` }));
-          const r = await send(`${gw.url}/v1/videos`, { method: 'POST', headers: { authorization: `Bearer ${keys[i % TRACK_TEAMS]}`, 'content-type': 'application/json' }, body });
+          const r = await send(`${gw.url}/v1/videos`, { method: 'POST', headers: { authorization: `Bearer ${keys[c % TRACK_TEAMS]}`, 'content-type': 'application/json' }, body });
           if (r.status !== 200) throw new Error(`8: create ${i}: ${r.status} ${r.text.slice(0, 300)}`);
           videoOf.set(tag, (JSON.parse(r.text) as { id: string }).id);
         }

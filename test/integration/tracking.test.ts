@@ -21,15 +21,14 @@ const CALLS_PER_JOB = 5;
 const eventOf = (r: Received) => JSON.parse(r.body) as { id: string; type: string; data: { id: string } };
 const quantile = (xs: readonly number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
 
-/** Runs `fn` over `items`, `width` at a time. */
-async function inParallel<T>(items: readonly T[], width: number, fn: (item: T, i: number) => Promise<void>): Promise<void> {
+/** Runs `fn` over `items`, `width` at a time; `worker` says which of the `width` runs it. */
+async function inParallel<T>(items: readonly T[], width: number, fn: (item: T, worker: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: width }, async (_, worker) => {
+      while (next < items.length) await fn(items[next++]!, worker);
+    }),
+  );
 }
 
 /**
@@ -45,11 +44,12 @@ async function runFleet(gateways: readonly Harness[], sim: UpstreamSimulator, re
   }
   const from = receiver.received.length;
   const videos = new Map<string, { team: string; gateway: Harness }>();
-  await inParallel(Array.from({ length: JOBS }, (_, i) => i), 8, async (i) => {
-    const gateway = gateways[i % gateways.length]!;
-    const { res, body } = await postJson(`${gateway.url}/v1/videos`, { model: 'grok-imagine-video', prompt: `fleet ${i}`, seconds: '4' }, keys[i % TEAMS]);
-    expect(res.status).toBe(200);
-    videos.set(body.id as string, { team: `${prefix}-${i % TEAMS}`, gateway });
+  // Each of the 8 runs keeps to one team's key and one gateway: two creates in flight per key, as a key may have four.
+  await inParallel(Array.from({ length: JOBS }, (_, i) => i), 8, async (i, worker) => {
+    const gateway = gateways[worker % gateways.length]!;
+    const { res, body } = await postJson(`${gateway.url}/v1/videos`, { model: 'grok-imagine-video', prompt: `fleet ${i}`, seconds: '4' }, keys[worker % TEAMS]);
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    videos.set(body.id as string, { team: `${prefix}-${worker % TEAMS}`, gateway });
   });
   await receiver.waitFor(from + JOBS, 60_000);
   // Time for a duplicate to show up, were one sent.
