@@ -60,4 +60,12 @@ export interface JobRecord {
   readonly charge: Charge;
   readonly chargeDay: string;
   readonly chargeMonth: string;
+  /** Upstream status calls made for the job, as recorded with its next check (§11). */
+  readonly statusChecks: number;
+}
+
+/** The tracker's backlog: checks due and not taken, and how soon the next one not taken is due (negative: late). */
+export interface DueChecks {
+  readonly due: number;
+  readonly nextInMs: number | null;
 }

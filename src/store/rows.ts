@@ -51,6 +51,7 @@ export function rowMappers(c: ColumnDecoders) {
     charge: r.charge as JobRecord['charge'],
     chargeDay: r.charge_day as string,
     chargeMonth: r.charge_month as string,
+    statusChecks: (r.status_checks as number | undefined) ?? 0,
   });
 
   const toTeam = (r: Row): Team => ({

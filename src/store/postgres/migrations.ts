@@ -78,6 +78,13 @@ export const MIGRATIONS: readonly string[] = [
     WHERE previous_secret IS NOT NULL AND previous_secret_expires_at_ms IS NOT NULL;
   ALTER TABLE webhook_endpoints DROP COLUMN previous_secret, DROP COLUMN previous_secret_expires_at_ms;
   `,
+  // 8: tracking at fleet scale (§11): each job's next status check (ms on the database's clock; 0: due at once,
+  // which is what every job active before this step is), the status calls made for it, and the index of the
+  // tracker's worklist. Claims stay in claimed_by and claimed_until (step 2).
+  `
+  ALTER TABLE jobs ADD COLUMN next_check_at bigint NOT NULL DEFAULT 0, ADD COLUMN status_checks integer NOT NULL DEFAULT 0;
+  CREATE INDEX jobs_due ON jobs (next_check_at) WHERE charge = 'reserved';
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock every replica takes while it migrates. */
