@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/config.js';
 import type { UpstreamSimulator } from '../../src/simulator/server.js';
 import { MAX_SENDS_PER_TEAM } from '../../src/webhooks/worker.js';
-import { admin, auth, postJson, startHarness, teamWithKey, TestClock, type Harness } from '../support/harness.js';
+import { admin, ADMIN_TOKEN, auth, postJson, startHarness, teamWithKey, TestClock, type Harness } from '../support/harness.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 import { WebhookReceiver, type Received } from '../support/webhook-receiver.js';
 
@@ -215,7 +215,7 @@ describe('client polls and the tracker (issue 21)', () => {
     const made = (task.statusCalls ?? 0) - before;
     expect(made).toBeGreaterThanOrEqual(3);
     expect(made).toBeLessThanOrEqual(4);
-    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    const metrics = await (await fetch(`${h.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
     expect(Number(/^gateway_upstream_status_budget_exhausted_total\{upstream="default"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(8 - made);
   });
 });
