@@ -577,6 +577,7 @@ async function main() {
     row(S8, 'upstream status calls per job, max', '', 'lower', { gateway: r.callsPerJob.max });
     row(S8, 'upstream status calls per second, mean over the run', 'req/s', 'lower', { gateway: r.callsPerS });
     row(S8, 'creates per second while tracking', 'req/s', 'higher', { gateway: r.jobs / r.createS });
+    row(S8, 'gateway CPU per job (create, checks, event)', 'ms', 'lower', { gateway: r.gatewayCpuMsPerJob });
   }
   const x = (v: number) => `${v.toFixed(2)}×`;
   const targets: TargetCheck[] = [];
@@ -938,6 +939,10 @@ interface TrackRun {
   /** Events received (deliveries, a repeat counted again) and distinct event ids. */
   readonly events: number;
   readonly eventIds: number;
+  /** The gateway's CPU time for everything a job cost: its create, its checks, its event. */
+  readonly gatewayCpuMsPerJob: number;
+  /** Share of the machine that processes other than the bench's used meanwhile. */
+  readonly otherProcessesPct: number;
 }
 
 async function trackingScenario(upstream: Upstream, dataDirs: string[]): Promise<TrackRun[]> {
@@ -984,6 +989,8 @@ async function trackingRun(upstream: Upstream, dataDirs: string[], jobs: number,
     log(`8 ${jobs} jobs ending ${finishMs / 1000} s after their creates, gateway ${gw.url} (pid ${gw.pid})`);
     const run = `r${jobs}`;
     const videoOf = new Map<string, string>();
+    const cpu0 = cpuMs(gw.pid);
+    const background = new BackgroundLoad(CORES);
     const t0 = performance.now();
     let next = 0;
     await Promise.all(
@@ -1024,10 +1031,13 @@ async function trackingRun(upstream: Upstream, dataDirs: string[], jobs: number,
       callsPerS: gets.reduce((a, b) => a + b, 0) / windowS,
       events,
       eventIds: eventIds.size,
+      gatewayCpuMsPerJob: (cpuMs(gw.pid) - cpu0) / jobs,
+      otherProcessesPct: background.pct(),
     };
     log(
       `8 ${jobs} jobs: end → event p50 ${(out.lag.p50 / 1000).toFixed(2)} s, p95 ${(out.lag.p95 / 1000).toFixed(2)} s, max ${(out.lag.max / 1000).toFixed(2)} s; ` +
-        `${out.callsPerJob.mean.toFixed(2)} status calls per job (max ${out.callsPerJob.max}), ${out.callsPerS.toFixed(0)} calls/s; ${events} events, ${eventIds.size} distinct`,
+        `${out.callsPerJob.mean.toFixed(2)} status calls per job (max ${out.callsPerJob.max}), ${out.callsPerS.toFixed(0)} calls/s; ${events} events, ${eventIds.size} distinct; ` +
+        `${out.gatewayCpuMsPerJob.toFixed(2)} ms gateway CPU per job; other processes ${out.otherProcessesPct.toFixed(0)}% of the machine`,
     );
     return out;
   } finally {
@@ -1047,11 +1057,11 @@ async function trackingScenarioOnly() {
   try {
     const s8 = await trackingScenario(upstream, dataDirs);
     const lines = [
-      '| Jobs nobody polls | Each ends after | Creates/s | End → event p50 | p95 | max | Status calls per job (mean / max) | Status calls/s (mean) |',
-      '|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| Jobs nobody polls | Each ends after | Creates/s | End → event p50 | p95 | max | Status calls per job (mean / max) | Status calls/s (mean) | Gateway CPU per job | Other processes |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...s8.map(
         (r) =>
-          `| ${r.jobs.toLocaleString('en-US')} | ${r.finishMs / 1000} s | ${(r.jobs / r.createS).toFixed(0)} | ${(r.lag.p50 / 1000).toFixed(2)} s | ${(r.lag.p95 / 1000).toFixed(2)} s | ${(r.lag.max / 1000).toFixed(2)} s | ${r.callsPerJob.mean.toFixed(2)} / ${r.callsPerJob.max} | ${r.callsPerS.toFixed(0)} |`,
+          `| ${r.jobs.toLocaleString('en-US')} | ${r.finishMs / 1000} s | ${(r.jobs / r.createS).toFixed(0)} | ${(r.lag.p50 / 1000).toFixed(2)} s | ${(r.lag.p95 / 1000).toFixed(2)} s | ${(r.lag.max / 1000).toFixed(2)} s | ${r.callsPerJob.mean.toFixed(2)} / ${r.callsPerJob.max} | ${r.callsPerS.toFixed(0)} | ${r.gatewayCpuMsPerJob.toFixed(2)} ms | ${r.otherProcessesPct.toFixed(0)}% |`,
       ),
     ];
     process.stdout.write(`\n${lines.join('\n')}\n\nSettings: ${TRACKING_SETTINGS}.\n`);

@@ -24,8 +24,11 @@ export interface TrackerOptions {
   readonly callsPerUpstream: number;
 }
 
-/** However soon the next check is due, the tracker does not look at the store more often than this. */
-const MIN_SLEEP_MS = 20;
+/**
+ * However soon the next check is due, the tracker does not look at the store more often than this: a claim
+ * takes every check due by then, so checks come at most this late, and a fleet costs a few claims a second.
+ */
+const MIN_SLEEP_MS = 100;
 /** A sweep (`pass({ all: true })`) takes every active job, due or not: none is due this far out. */
 const EVERYTHING_MS = 10 * 365 * 86_400_000;
 
@@ -178,8 +181,8 @@ export class Tracker {
       if (err instanceof TokenWaitAbortedError) return writer.put(job.id, null, 0);
       logger.warn({ requestId, videoId: job.id, err: { message: (err as Error).message } }, 'tracker could not handle a job');
     } finally {
-      this.held--;
-      if (this.held <= this.opts.maxHeld / 2) this.wakeup.wakeUp();
+      // Room for a batch again (see `run`): once, as the count passes half, not at every job that ends.
+      if (this.held-- === Math.ceil(this.opts.maxHeld / 2)) this.wakeup.wakeUp();
     }
   }
 
