@@ -2,7 +2,8 @@
  * The import rules of src/ (`npm run lint:deps`, part of `npm test`). Imports run down only, floor by floor:
  *
  *   edge: app.ts, gateway.ts, main.ts, cli.ts, config.ts, http/, admin/, openapi/
- *   videos/                      the job lifecycle: parse, normalize, derive, jobs, reconciler
+ *   tracking/ ─▶ videos/         the tracker drives VideoJobs' status checks and schedules the next (§11)
+ *   videos/                      the job lifecycle: parse, normalize, derive, jobs
  *   storage/ ─▶ upstream/, store/ stored results: copier, sweeper, backends (file, S3), serving a copy
  *   webhooks/ ─▶ upstream/       outbox worker ─▶ transport, providers, encoders, router
  *   quota/    ─▶ store/          admission answers ─▶ the Store and its two implementations
@@ -31,6 +32,7 @@ module.exports = {
     floor('webhooks-above-upstream-and-store', 'webhooks', ['domain', 'observability', 'store', 'upstream', 'webhooks']),
     floor('storage-above-upstream-and-store', 'storage', ['domain', 'observability', 'store', 'upstream', 'storage']),
     floor('videos-below-edge', 'videos', ['domain', 'observability', 'store', 'quota', 'upstream', 'webhooks', 'storage', 'videos']),
+    floor('tracking-above-videos', 'tracking', ['domain', 'observability', 'store', 'quota', 'upstream', 'webhooks', 'storage', 'videos', 'tracking']),
     floor('simulator-stands-alone', 'simulator', ['simulator']),
   ],
   options: {

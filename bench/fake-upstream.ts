@@ -10,7 +10,9 @@
  *   POST   /v1/videos/generations  xAI's create: a new task, answered `{request_id}`
  *   GET    /v1/videos/:id          for such a task, xAI's status shape; when done, `video.url` names
  *   GET    /media/:id.mp4?…        the media route on this same host:port: the same video, no key taken
- * Tasks stay `processing` until settled over IPC, except those whose create body mentions `bench-complete`.
+ * Tasks stay `processing` until settled over IPC, except those whose create body mentions `bench-complete`
+ * (done at once) or `bench-finish-<ms>-<tag>` (done <ms> after the create, by time, as real upstreams are:
+ * queued for the first quarter, then progressing linearly, with `completed_at` their real end; scenario 8).
  * It counts what it receives, per task, so the bench can tell how many polls reached the upstream.
  * Self-contained on purpose: run.ts transpiles this file alone and runs it with plain `node`.
  */
@@ -29,6 +31,8 @@ interface Task {
   status: 'processing' | 'completed' | 'failed';
   json: Buffer;
   gets: number;
+  /** A task that ends by time: when (epoch ms), and the tag the bench gave it. */
+  readonly timed?: { readonly finishAtMs: number; readonly startMs: number; readonly tag: string };
 }
 
 const tasks = new Map<string, Task>();
@@ -42,18 +46,40 @@ let seq = 0;
 let watched = '';
 let watchTimes: number[] = [];
 
-function render(t: Task): Buffer {
+/** A timed task's state now; its JSON is rendered again only when that changes. */
+function timedState(t: Task & { timed: NonNullable<Task['timed']> }): { word: string; progress: number } {
+  const { startMs, finishAtMs } = t.timed;
+  const now = Date.now();
+  if (now >= finishAtMs) return { word: 'completed', progress: 100 };
+  const progress = Math.floor(((now - startMs) / (finishAtMs - startMs)) * 100);
+  return progress < 25 ? { word: 'queued', progress: 0 } : { word: 'processing', progress };
+}
+const timedRendered = new Map<string, string>();
+
+function timedJson(t: Task & { timed: NonNullable<Task['timed']> }): Buffer {
+  const state = timedState(t);
+  const key = `${state.word}:${state.progress}`;
+  if (timedRendered.get(t.id) !== key) {
+    timedRendered.set(t.id, key);
+    if (state.word === 'completed') t.status = 'completed';
+    t.json = render(t, state);
+  }
+  return t.json;
+}
+
+function render(t: Task, state?: { word: string; progress: number }): Buffer {
   if (t.kind === 'xai') return renderXai(t);
   const done = t.status === 'completed';
+  const finished = t.timed ? Math.floor(t.timed.finishAtMs / 1000) : t.createdAt + 30;
   return Buffer.from(
     JSON.stringify({
       id: t.id,
       object: 'video',
       model: t.model,
-      status: t.status,
-      progress: done ? 100 : 42,
+      status: state?.word ?? t.status,
+      progress: state?.progress ?? (done ? 100 : 42),
       created_at: t.createdAt,
-      completed_at: done ? t.createdAt + 30 : 0,
+      completed_at: done ? finished : 0,
       seconds: '6',
       size: '720P',
       video_url: done ? `https://cdn.upstream.invalid/${t.id}.mp4` : '',
@@ -83,6 +109,7 @@ const NOT_READY = Buffer.from('{"error":{"message":"video is not ready","type":"
 const MODELS = Buffer.from('{"object":"list","data":[{"id":"grok-imagine-video","object":"model"}]}');
 
 const JSON_MODEL = /"model"\s*:\s*"([^"]{1,100})"/;
+const FINISH = /bench-finish-(\d+)-([\w-]{1,40})/;
 const MULTIPART_MODEL = /name="model"\r\n(?:[^\r\n]*\r\n)*\r\n([^\r\n]{1,100})/;
 
 function create(req: IncomingMessage, res: ServerResponse, kind: Task['kind']): void {
@@ -102,8 +129,11 @@ function create(req: IncomingMessage, res: ServerResponse, kind: Task['kind']): 
     const model = (type === 'application/json' ? JSON_MODEL : MULTIPART_MODEL).exec(text)?.[1];
     if (!model || (type !== 'application/json' && type !== 'multipart/form-data')) return sendJson(res, 400, BAD);
     const id = `task_${process.pid.toString(36)}_${(++seq).toString(36)}`;
-    const task: Task = { id, kind, model, createdAt: Math.floor(Date.now() / 1000), status: text.includes('bench-complete') ? 'completed' : 'processing', json: Buffer.alloc(0), gets: 0 };
-    task.json = render(task);
+    const now = Date.now();
+    const finish = FINISH.exec(text);
+    const timed = finish ? { startMs: now, finishAtMs: now + Number(finish[1]), tag: finish[2]! } : undefined;
+    const task: Task = { id, kind, model, createdAt: Math.floor(now / 1000), status: text.includes('bench-complete') ? 'completed' : 'processing', json: Buffer.alloc(0), gets: 0, ...(timed ? { timed } : {}) };
+    task.json = task.timed ? timedJson(task as Task & { timed: NonNullable<Task['timed']> }) : render(task);
     tasks.set(id, task);
     stats.creates++;
     stats.createBytes += bytes;
@@ -190,7 +220,7 @@ const server = createServer((req, res) => {
         stats.gets++;
         task.gets++;
         if (id === watched) watchTimes.push(performance.now());
-        return sendJson(res, 200, task.json);
+        return sendJson(res, 200, task.timed ? timedJson(task as Task & { timed: NonNullable<Task['timed']> }) : task.json);
       }
       if (req.method === 'DELETE') {
         stats.other++;
@@ -234,6 +264,8 @@ process.on('message', (m: Message) => {
       return reply(true);
     case 'watchTimes':
       return reply(watchTimes);
+    case 'timed':
+      return reply([...tasks.values()].flatMap((t) => (t.timed ? [{ tag: t.timed.tag, finishAtMs: t.timed.finishAtMs, gets: t.gets }] : [])));
     default:
       return reply(null);
   }

@@ -7,10 +7,16 @@
  *   npm run bench -- --profile     scenario 2 only, gateway under `node --cpu-prof`; summary of the profile
  *   npm run bench -- --profile=s1  the same for scenario 1 (s4: creates, s5: downloads)
  *   npm run bench -- --only=s6     scenario 6 only (the stores); prints its ratios, writes bench/out/results-s6.json
+ *   npm run bench -- --only=s8     scenario 8 only (downloads of a stored video); writes bench/out/results-s8.json
+ *   npm run bench -- --only=s9     scenario 9 only (tracking jobs nobody polls); prints its figures, writes
+ *                                  bench/out/results-s9.json
  * BENCH_DURATION_S (default 5) sets the length of each measured load run; BENCH_GATEWAY_ENTRY runs another
  * build of the gateway than dist/main.js (for A/B experiments); BENCH_QUICK=1 is the smoke run CI makes.
  */
 import { execFileSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -255,7 +261,8 @@ async function main() {
   const onlyArg = process.argv.slice(2).find((a) => a.startsWith('--only'));
   if (onlyArg) {
     if (onlyArg === '--only=s8') return storedScenarioOnly();
-    if (onlyArg !== '--only=s6') throw new Error(`--only takes s6 or s8, not ${onlyArg.split('=')[1] ?? '(nothing)'}`);
+    if (onlyArg === '--only=s9') return trackingScenarioOnly();
+    if (onlyArg !== '--only=s6') throw new Error(`--only takes s6, s8 or s9, not ${onlyArg.split('=')[1] ?? '(nothing)'}`);
     return storeScenarioOnly();
   }
 
@@ -479,6 +486,9 @@ async function main() {
 
   // -- 7. The xai kind beside the reseller kind ------------------------------------------------------------------------
   const s7 = await kindScenario(upstream, dataDirs);
+
+  // -- 8. Tracking jobs nobody polls -------------------------------------------------------------------------------------
+  const s9 = await trackingScenario(upstream, dataDirs);
   await upstream.stop();
   for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
 
@@ -561,6 +571,18 @@ async function main() {
     row(S7, 'download: gateway CPU ms per MiB', 'ms', 'lower', dl('cpuMsPerMib'));
     row(S7, 'download: gateway RSS growth', 'MiB', 'lower', dl('growthMb'));
   }
+  for (const r of s9) {
+    // Gateway column only: the bare proxy and the upstream track nothing.
+    const S9 = `9 Tracking ${r.jobs.toLocaleString('en-US')} jobs nobody polls (each ends ${r.finishMs / 1000} s after its create)`;
+    row(S9, 'end → event received, p50', 'ms', 'lower', { gateway: r.lag.p50 });
+    row(S9, 'end → event received, p95', 'ms', 'lower', { gateway: r.lag.p95 });
+    row(S9, 'end → event received, max', 'ms', 'lower', { gateway: r.lag.max });
+    row(S9, 'upstream status calls per job, mean', '', 'lower', { gateway: r.callsPerJob.mean });
+    row(S9, 'upstream status calls per job, max', '', 'lower', { gateway: r.callsPerJob.max });
+    row(S9, 'upstream status calls per second, mean over the run', 'req/s', 'lower', { gateway: r.callsPerS });
+    row(S9, 'creates per second while tracking', 'req/s', 'higher', { gateway: r.jobs / r.createS });
+    row(S9, 'gateway CPU per job (create, checks, event)', 'ms', 'lower', { gateway: r.gatewayCpuMsPerJob });
+  }
   const x = (v: number) => `${v.toFixed(2)}×`;
   const targets: TargetCheck[] = [];
   const check = (scenario: string, target: string, measured: string, met: boolean) => targets.push({ scenario, target, measured, met });
@@ -612,6 +634,15 @@ async function main() {
     check('6', 'Polls of a key with requests_per_minute: PostgreSQL ≥ 0.6 × SQLite', vs(s6.pollsRpm), s6.pollsRpm.postgres.rps >= 0.6 * s6.pollsRpm.sqlite.rps);
   }
 
+  for (const r of s9) {
+    check(
+      '9',
+      `${r.jobs.toLocaleString('en-US')} jobs nobody polls: each end's event received within 5 s (p95), 15 s at most, of the upstream finishing`,
+      `p50 ${(r.lag.p50 / 1000).toFixed(2)} s, p95 ${(r.lag.p95 / 1000).toFixed(2)} s, max ${(r.lag.max / 1000).toFixed(2)} s; ${r.callsPerJob.mean.toFixed(1)} status calls per job (max ${r.callsPerJob.max}); ${r.events} events for ${r.jobs} jobs`,
+      r.lag.p95 <= 5_000 && r.lag.max <= 15_000 && r.events === r.jobs,
+    );
+  }
+
   Object.assign(details, {
     simulator: simRun,
     s1: { ...s1, upstreamGets: s1UpstreamGets },
@@ -621,6 +652,7 @@ async function main() {
     s5: { runs: s5Runs, range64: s5Range },
     ...(s6 ? { s6 } : {}),
     s7,
+    s9,
     gatewayAEndRssMb: gwAMem.rssMb,
   });
   const results: Results = {
@@ -639,6 +671,7 @@ async function main() {
       statusCacheMs: `0 (scenarios 1, 2, 4, 5), ${STATUS_WINDOW_MS} (scenario 3)`,
       store6: s6 ? `PostgreSQL ${s6.version} (throwaway cluster on this machine, fsync=off, synchronous_commit=off) vs SQLite (WAL, synchronous=NORMAL)` : 'skipped (no PostgreSQL)',
       kinds7: `xai (UPSTREAM_KIND=xai, its media route on the fake upstream's host:port in UPSTREAM_MEDIA_HOSTS) vs newapi, same fake upstream, STATUS_CACHE_MS=0`,
+      tracking8: TRACKING_SETTINGS,
       otherProcessesCpu: backgroundNote(),
     },
     rows,
@@ -955,6 +988,173 @@ async function storedScenarioOnly() {
     await Promise.all([gws.stored.stop(), gws.streamed.stop(), baseline.stop()]);
     await upstream.stop();
     for (const d of [storedEnv.dataDir, streamedEnv.dataDir]) rmSync(d, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Scenario 9's runs: jobs nobody polls, each ended by the fake upstream `finishMs` after its create (queued for
+ * the first quarter, then progressing linearly, as the simulator does), long enough that all of a run's jobs
+ * are active at once.
+ */
+const TRACK_RUNS: ReadonlyArray<{ jobs: number; finishMs: number }> = QUICK
+  ? [{ jobs: 1_000, finishMs: 10_000 }]
+  : [
+      { jobs: 1_000, finishMs: 10_000 },
+      { jobs: 10_000, finishMs: 60_000 },
+    ];
+const TRACK_TEAMS = 8;
+/** Two creates in flight per team's key: MAX_CONCURRENT_CREATES_PER_KEY allows four. */
+const TRACK_CREATE_CONNECTIONS = 2 * TRACK_TEAMS;
+/**
+ * The fake upstream has no rate limit of its own; the gateway's (UPSTREAM_STATUS_RPS) is set above what the
+ * runs need, so that what is measured is the tracking, and "status calls per second" what it takes.
+ */
+const TRACK_STATUS_RPS = 5_000;
+const TRACKING_SETTINGS = `SQLite, ${TRACK_TEAMS} teams each with a webhook endpoint on a receiver in the bench process, ${TRACK_CREATE_CONNECTIONS} create connections, nobody polling, UPSTREAM_STATUS_RPS=${TRACK_STATUS_RPS}, other settings at their defaults`;
+
+interface TrackRun {
+  readonly jobs: number;
+  readonly finishMs: number;
+  /** How long the creates took (all jobs active by then). */
+  readonly createS: number;
+  /** From each task's end at the upstream to its event at the receiver. */
+  readonly lag: { readonly p50: number; readonly p95: number; readonly max: number };
+  readonly callsPerJob: { readonly mean: number; readonly max: number };
+  /** Status calls per second, from the first create to the last end. */
+  readonly callsPerS: number;
+  /** Events received (deliveries, a repeat counted again) and distinct event ids. */
+  readonly events: number;
+  readonly eventIds: number;
+  /** The gateway's CPU time for everything a job cost: its create, its checks, its event. */
+  readonly gatewayCpuMsPerJob: number;
+  /** Share of the machine that processes other than the bench's used meanwhile. */
+  readonly otherProcessesPct: number;
+}
+
+async function trackingScenario(upstream: Upstream, dataDirs: string[]): Promise<TrackRun[]> {
+  const runs: TrackRun[] = [];
+  for (const { jobs, finishMs } of TRACK_RUNS) runs.push(await trackingRun(upstream, dataDirs, jobs, finishMs));
+  return runs;
+}
+
+/** One gateway, `jobs` creates over TRACK_TEAMS teams as fast as it takes them, then every event awaited. */
+async function trackingRun(upstream: Upstream, dataDirs: string[], jobs: number, finishMs: number): Promise<TrackRun> {
+  const arrivals = new Map<string, number>();
+  const eventIds = new Set<string>();
+  let events = 0;
+  const receiver = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const at = Date.now();
+      events++;
+      eventIds.add(String(req.headers['webhook-id']));
+      const video = (JSON.parse(Buffer.concat(chunks).toString('utf8')) as { data: { id: string } }).data.id;
+      if (!arrivals.has(video)) arrivals.set(video, at);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  const env = gatewayEnv(upstream.url, { ADMIN_TOKEN: BENCH_ADMIN_TOKEN, WEBHOOK_ALLOWED_HOSTS: new URL(hookUrl).host, UPSTREAM_STATUS_RPS: String(TRACK_STATUS_RPS) });
+  dataDirs.push(env.dataDir);
+  const gw = await startGatewayProcess({ name: `gateway-track-${jobs}`, env: env.env });
+  try {
+    const adminCall = async (method: 'POST' | 'PUT', path: string, body: unknown) => {
+      const r = await request(`${gw.url}/admin${path}`, { method, headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const text = await r.body.text();
+      if (r.statusCode >= 300) throw new Error(`admin ${path}: ${r.statusCode} ${text.slice(0, 300)}`);
+      return JSON.parse(text) as { key: string };
+    };
+    const keys: string[] = [];
+    for (let t = 0; t < TRACK_TEAMS; t++) {
+      await adminCall('POST', '/teams', { id: `track-${t}` });
+      keys.push((await adminCall('POST', `/teams/track-${t}/keys`, {})).key);
+      await adminCall('PUT', `/teams/track-${t}/webhook`, { url: `${hookUrl}/track-${t}` });
+    }
+    log(`9 ${jobs} jobs ending ${finishMs / 1000} s after their creates, gateway ${gw.url} (pid ${gw.pid})`);
+    const run = `r${jobs}`;
+    const videoOf = new Map<string, string>();
+    const cpu0 = cpuMs(gw.pid);
+    const background = new BackgroundLoad(CORES);
+    const t0 = performance.now();
+    let next = 0;
+    await Promise.all(
+      // Each connection keeps to one team's key: two creates in flight per key.
+      Array.from({ length: TRACK_CREATE_CONNECTIONS }, async (_, c) => {
+        for (let i = next++; i < jobs; i = next++) {
+          const tag = `${run}-${i}`;
+          const body = Buffer.from(JSON.stringify({ model: 'grok-imagine-video', prompt: `bench-finish-${finishMs}-${tag}` }));
+          const r = await send(`${gw.url}/v1/videos`, { method: 'POST', headers: { authorization: `Bearer ${keys[c % TRACK_TEAMS]}`, 'content-type': 'application/json' }, body });
+          if (r.status !== 200) throw new Error(`9: create ${i}: ${r.status} ${r.text.slice(0, 300)}`);
+          videoOf.set(tag, (JSON.parse(r.text) as { id: string }).id);
+        }
+      }),
+    );
+    const createS = (performance.now() - t0) / 1000;
+    log(`9 created ${jobs} jobs in ${createS.toFixed(1)} s (${(jobs / createS).toFixed(0)}/s); waiting for their events`);
+    const deadline = Date.now() + finishMs + 120_000;
+    while (arrivals.size < jobs && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    // Time for a repeat to show up, were one sent.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const tasks = (await upstream.rpc<Array<{ tag: string; finishAtMs: number; gets: number }>>('timed')).filter((t) => t.tag.startsWith(`${run}-`));
+    if (tasks.length !== jobs) throw new Error(`9: the upstream has ${tasks.length} of the ${jobs} tasks`);
+    const lags = tasks.flatMap((t) => {
+      const at = arrivals.get(videoOf.get(t.tag)!);
+      return at === undefined ? [] : [at - t.finishAtMs];
+    });
+    if (lags.length < jobs) log(`9 ! ${jobs - lags.length} of ${jobs} events never arrived`);
+    const stats = latencyStats(lags.length ? lags : [Number.NaN]);
+    const gets = tasks.map((t) => t.gets);
+    // From the first create to the last end: the window the calls were spread over.
+    const windowS = Math.max(1, (Math.max(...tasks.map((t) => t.finishAtMs)) - Math.min(...tasks.map((t) => t.finishAtMs - finishMs))) / 1000);
+    const out: TrackRun = {
+      jobs,
+      finishMs,
+      createS,
+      lag: { p50: stats.p50, p95: quantile(lags, 0.95), max: Math.max(...lags) },
+      callsPerJob: { mean: gets.reduce((a, b) => a + b, 0) / gets.length, max: Math.max(...gets) },
+      callsPerS: gets.reduce((a, b) => a + b, 0) / windowS,
+      events,
+      eventIds: eventIds.size,
+      gatewayCpuMsPerJob: (cpuMs(gw.pid) - cpu0) / jobs,
+      otherProcessesPct: background.pct(),
+    };
+    log(
+      `9 ${jobs} jobs: end → event p50 ${(out.lag.p50 / 1000).toFixed(2)} s, p95 ${(out.lag.p95 / 1000).toFixed(2)} s, max ${(out.lag.max / 1000).toFixed(2)} s; ` +
+        `${out.callsPerJob.mean.toFixed(2)} status calls per job (max ${out.callsPerJob.max}), ${out.callsPerS.toFixed(0)} calls/s; ${events} events, ${eventIds.size} distinct; ` +
+        `${out.gatewayCpuMsPerJob.toFixed(2)} ms gateway CPU per job; other processes ${out.otherProcessesPct.toFixed(0)}% of the machine`,
+    );
+    return out;
+  } finally {
+    await gw.stop();
+    receiver.closeAllConnections();
+    await new Promise<void>((resolve) => receiver.close(() => resolve()));
+  }
+}
+
+const quantile = (xs: readonly number[], q: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))] ?? Number.NaN;
+
+/** `--only=s9`: scenario 9 alone. Records nothing but bench/out/results-s9.json. */
+async function trackingScenarioOnly() {
+  mkdirSync(OUT, { recursive: true });
+  const upstream = await startUpstream();
+  const dataDirs: string[] = [];
+  try {
+    const s9 = await trackingScenario(upstream, dataDirs);
+    const lines = [
+      '| Jobs nobody polls | Each ends after | Creates/s | End → event p50 | p95 | max | Status calls per job (mean / max) | Status calls/s (mean) | Gateway CPU per job | Other processes |',
+      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...s9.map(
+        (r) =>
+          `| ${r.jobs.toLocaleString('en-US')} | ${r.finishMs / 1000} s | ${(r.jobs / r.createS).toFixed(0)} | ${(r.lag.p50 / 1000).toFixed(2)} s | ${(r.lag.p95 / 1000).toFixed(2)} s | ${(r.lag.max / 1000).toFixed(2)} s | ${r.callsPerJob.mean.toFixed(2)} / ${r.callsPerJob.max} | ${r.callsPerS.toFixed(0)} | ${r.gatewayCpuMsPerJob.toFixed(2)} ms | ${r.otherProcessesPct.toFixed(0)}% |`,
+      ),
+    ];
+    process.stdout.write(`\n${lines.join('\n')}\n\nSettings: ${TRACKING_SETTINGS}.\n`);
+    writeFileSync(join(OUT, 'results-s9.json'), `${JSON.stringify({ startedAt: new Date().toISOString(), quick: QUICK, settings: TRACKING_SETTINGS, s9 }, null, 2)}\n`);
+  } finally {
+    await upstream.stop();
+    for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
   }
 }
 

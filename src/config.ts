@@ -31,7 +31,10 @@ export const DEFAULTS = {
   upstreamIdleTimeoutMs: 30_000,
   shutdownTimeoutMs: 25_000,
   statusCacheMs: 1_000,
-  reconcileIntervalMs: 15_000,
+  /** The tracker's longest sleep between looks at the store (§11); it wakes sooner when a check is due. */
+  reconcileIntervalMs: 1_000,
+  /** Status calls a second to each upstream, per replica: room for thousands of jobs at a few calls each. */
+  upstreamStatusRps: 100,
   maxJobAgeMs: 6 * 60 * 60 * 1000,
   keyCacheMs: 30_000,
   upstreamBreakerFailures: 5,
@@ -108,6 +111,7 @@ const envSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(DEFAULTS.shutdownTimeoutMs, 0),
   STATUS_CACHE_MS: int(DEFAULTS.statusCacheMs, 0),
   RECONCILE_INTERVAL_MS: int(DEFAULTS.reconcileIntervalMs, 0),
+  UPSTREAM_STATUS_RPS: int(DEFAULTS.upstreamStatusRps, 1),
   MAX_JOB_AGE_MS: int(DEFAULTS.maxJobAgeMs, 1000),
   KEY_CACHE_MS: int(DEFAULTS.keyCacheMs, 0),
   DEFAULT_MODEL: optionalString,
@@ -181,7 +185,10 @@ export interface Config {
   };
   readonly shutdownTimeoutMs: number;
   readonly statusCacheMs: number;
+  /** The tracker's longest sleep; 0: this replica tracks no jobs (others sharing the store do). */
   readonly reconcileIntervalMs: number;
+  /** Status calls a second to each upstream from this replica, client polls and tracking together. */
+  readonly upstreamStatusRps: number;
   readonly maxJobAgeMs: number;
   readonly keyCacheMs: number;
   readonly defaultModel: string | undefined;
@@ -291,6 +298,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     statusCacheMs: e.STATUS_CACHE_MS,
     reconcileIntervalMs: e.RECONCILE_INTERVAL_MS,
+    upstreamStatusRps: e.UPSTREAM_STATUS_RPS,
     maxJobAgeMs: e.MAX_JOB_AGE_MS,
     keyCacheMs: e.KEY_CACHE_MS,
     defaultModel: e.DEFAULT_MODEL,

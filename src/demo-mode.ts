@@ -12,7 +12,7 @@ export const hasConfiguredUpstream = (config: Config) => config.upstreamBaseUrl 
 
 /**
  * Each replica would run simulators of its own, in memory: a job created on one is unknown to the other's,
- * whose reconciler claims it from the shared store and fails it `upstream_lost`. One upstream for all is the fix.
+ * whose tracker claims it from the shared store and fails it `upstream_lost`. One upstream for all is the fix.
  */
 export function refuseSharedStoreWithoutUpstream(config: Config): void {
   if (config.databaseUrl === undefined || hasConfiguredUpstream(config)) return;

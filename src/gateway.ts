@@ -11,14 +11,18 @@ import { Metrics } from './observability/metrics.js';
 import { listenForMetrics, metricsAccess } from './http/metrics-route.js';
 import { systemClock, type Clock } from './domain/quota-policy.js';
 import { openStore } from './store/open.js';
+import type { JobRecord } from './domain/job.js';
 import type { Store } from './store/types.js';
+import { DueWriter } from './tracking/due-writer.js';
+import { CheckRecorder } from './tracking/recorder.js';
+import { StatusBudget } from './tracking/status-budget.js';
+import { Tracker } from './tracking/tracker.js';
 import { DEFAULT_UPSTREAM_ID } from './upstream/client.js';
 import type { UpstreamKind } from './domain/upstream-kinds.js';
 import { UpstreamRouter, type UpstreamSpec } from './upstream/router.js';
 import { openStorage, type Storage } from './storage/open.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './domain/models.js';
-import { Reconciler } from './videos/reconciler.js';
 import { RequestCounter } from './quota/request-counter.js';
 import { DestinationPolicy, type ResolveHost } from './webhooks/destination.js';
 import { WebhookSender } from './webhooks/sender.js';
@@ -35,7 +39,15 @@ const CLOSE_RESERVE_MS = 1_000;
 /** The most of a short deadline that either reserve takes. */
 const CREATE_ANSWER_RESERVE_SHARE = 0.3;
 const CLOSE_RESERVE_SHARE = 0.1;
-const RECONCILE_LEASE_MIN_MS = 60_000;
+const TRACK_LEASE_MIN_MS = 60_000;
+/**
+ * Status calls in flight at once from the tracker to one upstream: a second's budget (so that answers within
+ * a second keep up with it), within these bounds.
+ */
+const TRACKER_CALLS_PER_UPSTREAM = { min: 16, max: 128 };
+/** Jobs the tracker holds at once: two seconds' worth of its upstreams' budgets, within these bounds. */
+const TRACKER_HELD = { min: 64, max: 1_000 };
+const clampTo = (n: number, bounds: { min: number; max: number }) => Math.min(bounds.max, Math.max(bounds.min, n));
 
 export interface GatewayOptions {
   readonly config: Config;
@@ -62,7 +74,7 @@ export interface Gateway {
   readonly server: Server;
   readonly store: Store;
   readonly jobs: VideoJobs;
-  readonly reconciler: Reconciler;
+  readonly tracker: Tracker;
   readonly webhooks: WebhookWorker;
   readonly auth: Authenticator;
   /** Stored results (§12); undefined with STORAGE_URL=none. */
@@ -141,15 +153,31 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const webhookSender = new WebhookSender(destinations, config.webhooks.timeoutMs);
   const webhooks = new WebhookWorker({ store, sender: webhookSender, clock, logger, metrics }, config.webhooks);
   const storage = openStorage(config.storage, { store, upstream, clock, logger, metrics });
-  const jobs = new VideoJobs({ store, upstream, catalog, logger, metrics, clock, statusCacheMs: config.statusCacheMs, results: storage?.results });
-  const reconciler = new Reconciler(
-    { store, jobs, logger, clock },
+  const budget = new StatusBudget(config.upstreamStatusRps, metrics);
+  const dueWriter = new DueWriter({ store, clock, logger });
+  const upstreamOf = (job: JobRecord) => upstream.upstreamIdOf(job);
+  const recorder = new CheckRecorder({
+    writer: dueWriter,
+    budget,
+    upstreamOf,
+    catalog,
+    clock,
+    metrics,
+    maxJobAgeMs: config.maxJobAgeMs,
+    // The event of a job that just ended is sent at once, not at the worker's next look.
+    onEnded: () => webhooks.wake(),
+  });
+  const jobs = new VideoJobs({ store, upstream, catalog, logger, metrics, clock, statusCacheMs: config.statusCacheMs, watch: recorder, results: storage?.results });
+  const tracker = new Tracker(
+    { store, jobs, recorder, writer: dueWriter, budget, upstreamOf, logger, clock },
     {
-      intervalMs: config.reconcileIntervalMs,
+      idleMs: config.reconcileIntervalMs,
       maxJobAgeMs: config.maxJobAgeMs,
       pendingGraceMs: config.upstream.timeoutMs * 2,
-      // A refresh takes at most an upstream timeout; a replica killed mid-pass holds its jobs this long at most.
-      leaseMs: Math.max(RECONCILE_LEASE_MIN_MS, config.upstream.timeoutMs * 2),
+      // A check takes at most an upstream timeout; a replica killed mid-check holds its jobs this long at most.
+      leaseMs: Math.max(TRACK_LEASE_MIN_MS, config.upstream.timeoutMs * 2),
+      maxHeld: clampTo(2 * config.upstreamStatusRps * specs.length, TRACKER_HELD),
+      callsPerUpstream: clampTo(config.upstreamStatusRps, TRACKER_CALLS_PER_UPSTREAM),
     },
   );
   let draining = false;
@@ -184,7 +212,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           await Promise.all([upstream.close(), store.close()]);
           throw err;
         });
-  reconciler.start();
+  tracker.start();
   requests.start();
   webhooks.start();
   storage?.start();
@@ -219,7 +247,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await until(cutAt, Promise.all([closed, jobs.createsSettled()]));
       clearInterval(sweeper);
       server.closeAllConnections();
-      const background = Promise.all([reconciler.stop(), webhooks.stop(), storage?.stop()]);
+      const background = Promise.all([tracker.stop(), webhooks.stop(), storage?.stop()]);
       // Cuts every upstream call still in flight: a create cut here is refunded as one whose answer never came.
       await until(deadlineMs, upstream.close());
       await until(deadlineMs, Promise.all([background, webhookSender.close(), jobs.close()]));
@@ -230,7 +258,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       metricsServer?.close();
     })());
 
-  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, reconciler, webhooks, auth, storage, shutdown };
+  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, tracker, webhooks, auth, storage, shutdown };
 }
 
 function urlOf(server: Server): string {

@@ -65,4 +65,12 @@ export interface JobRecord {
   readonly expiresAt: number | null;
   /** The video's stored copy (§12); null while none was ever scheduled. */
   readonly storage: StoredCopy | null;
+  /** Upstream status calls made for the job, as recorded with its next check (§11). */
+  readonly statusChecks: number;
+}
+
+/** The tracker's backlog: checks due and not taken, and how soon the next one not taken is due (negative: late). */
+export interface DueChecks {
+  readonly due: number;
+  readonly nextInMs: number | null;
 }

@@ -60,6 +60,11 @@ export interface ModelSpec {
   readonly defaultSeconds: number;
   readonly defaultResolution: Tier;
   readonly defaultAspectRatio: string;
+  /**
+   * How long the upstream usually takes to make one video of this model, from create to done: when the
+   * gateway expects a job's end, and so when it looks (src/tracking/schedule.ts). Absent: the family's.
+   */
+  readonly typicalSeconds?: number | undefined;
 }
 
 const tierSchema = z.union(TIERS.map((t) => z.literal(t)) as [z.ZodLiteral<480>, ...z.ZodLiteral<Tier>[]]);
@@ -94,6 +99,7 @@ export const modelSpecSchema = z
     defaultSeconds: z.number().int().min(1),
     defaultResolution: tierSchema,
     defaultAspectRatio: z.string(),
+    typicalSeconds: z.number().int().min(1).optional(),
   })
   .refine((m) => m.seconds.min <= m.seconds.max, { message: 'seconds.min must not exceed seconds.max' })
   .refine((m) => m.defaultSeconds >= m.seconds.min && m.defaultSeconds <= m.seconds.max, {
@@ -108,6 +114,15 @@ export const modelFileSchema = z.object({
   defaultModel: z.string().optional(),
 });
 export type ModelFile = z.infer<typeof modelFileSchema>;
+
+/**
+ * How long a video of each family usually takes upstream when the model's row does not say: xAI's imagine
+ * jobs take a minute or two; the resellers' grok-video clips are longer and take longer.
+ */
+export const FAMILY_TYPICAL_SECONDS: Readonly<Record<Family, number>> = { imagine: 90, 'grok-video': 120 };
+
+/** How long a video of the model usually takes upstream, in ms. */
+export const typicalMs = (model: Pick<ModelSpec, 'family' | 'typicalSeconds'>) => (model.typicalSeconds ?? FAMILY_TYPICAL_SECONDS[model.family]) * 1000;
 
 /**
  * xAI's own API: seven aspect ratios, and at most 7 reference images, then at most 10 seconds. Its edits

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Charge } from '../domain/job.js';
+import type { Charge, DueChecks } from '../domain/job.js';
 import type { Admission, Clock, Refusal } from '../domain/quota-policy.js';
 
 /**
@@ -14,7 +14,7 @@ export type UpstreamOutcome = 'ok' | 'http_4xx' | 'http_429' | 'http_5xx' | 'tim
 /** The label of every request that matched no route. */
 export const UNMATCHED_ROUTE = 'unmatched';
 
-/** Active-job gauges come from one store query, shared by scrapes this close together. */
+/** Gauges read from the store come from one query each, shared by scrapes this close together. */
 export const STORE_STATS_CACHE_MS = 5_000;
 
 const OPERATIONS: readonly UpstreamOperation[] = ['create', 'status', 'content', 'delete', 'probe'];
@@ -27,6 +27,9 @@ const LIMIT_OF: Record<Refusal['kind'], string> = {
   month: 'video_seconds_per_month',
 };
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Around the 5 s the contract allows (§11), and far past it. */
+const NOTICE_LAG_BUCKETS = [0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 30, 60, 120, 300, 900];
+const CHECKS_BUCKETS = [1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100];
 
 type CounterChild = { inc(value?: number): void };
 export type WebhookResult = 'delivered' | 'retrying' | 'failed';
@@ -54,8 +57,10 @@ class BatchedCount {
 }
 
 /** What the gauges read on scrape: the store, handed over at composition (this module imports none). */
-export interface ActiveJobStats {
-  activeJobStats(): Promise<Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>>;
+export interface StoreGauges {
+  activeJobStats(): Promise<Array<{ teamId: string; jobs: number }>>;
+  /** The tracker's backlog: checks due and not taken, and how soon the next one not taken is due (negative: late). */
+  dueChecks(nowMs: number): Promise<DueChecks>;
 }
 
 /** The pair recorded for one upstream call, bound once per (operation, outcome). */
@@ -82,9 +87,15 @@ export class Metrics {
   private readonly unrecorded: Counter;
   private readonly keyMissing: Counter<'upstream'>;
   private readonly webhooks: Record<WebhookResult, CounterChild>;
-  private store: { store: ActiveJobStats; clock: Clock } | undefined;
+  private readonly noticeLag: HistogramChild;
+  private readonly checksPerJob: HistogramChild;
+  private readonly budgetExhausted: Counter<'upstream'>;
+  private readonly budgetExhaustedBy = new Map<string, BatchedCount>();
+  private readonly batchedBudget: BatchedCount[] = [];
+  private store: { store: StoreGauges; clock: Clock } | undefined;
   private createBuffer: { usage(): number } | undefined;
-  private stats: { at: number; value: Promise<StoreStats | undefined> } | undefined;
+  private stats: { at: number; value: Promise<ActiveJobStats | undefined> } | undefined;
+  private due: { at: number; value: Promise<DueChecks | undefined> } | undefined;
 
   constructor() {
     const registers = [this.registry];
@@ -172,13 +183,41 @@ export class Metrics {
         if (this.createBuffer) buffered.set(this.createBuffer.usage());
       },
     });
-    const lag: Gauge = new Gauge({
-      name: 'gateway_reconciler_oldest_refresh_age_seconds',
-      help: 'How long ago the least recently refreshed active job was last looked at upstream (0 when none is active): the reconciler lag.',
+    this.noticeLag = new Histogram({
+      name: 'gateway_job_end_notice_lag_seconds',
+      help: "Time from a job's end upstream to the gateway noticing it, at most: from the later of the check before (which saw it running) and the end time the upstream reports.",
+      buckets: NOTICE_LAG_BUCKETS,
+      registers,
+    });
+    this.checksPerJob = new Histogram({
+      name: 'gateway_job_status_checks',
+      help: 'Upstream status calls made for a job (client polls and the tracker alike), observed when its end is noticed.',
+      buckets: CHECKS_BUCKETS,
+      registers,
+    });
+    this.budgetExhausted = new Counter({
+      name: 'gateway_upstream_status_budget_exhausted_total',
+      help: "Client requests answered with the last known status because the upstream's status calls (UPSTREAM_STATUS_RPS) were spent, by upstream.",
+      labelNames: ['upstream'],
+      registers,
+      collect: flushAll(this.batchedBudget),
+    });
+    const dueJobs: Gauge = new Gauge({
+      name: 'gateway_tracker_due_jobs',
+      help: 'Active jobs whose next status check is due and that no tracker has taken yet: the backlog.',
       registers,
       collect: async () => {
-        const stats = await this.storeStats();
-        if (stats) lag.set(stats.oldestRefreshAgeMs / 1000);
+        const due = await this.dueChecks();
+        if (due) dueJobs.set(due.due);
+      },
+    });
+    const overdue: Gauge = new Gauge({
+      name: 'gateway_tracker_overdue_seconds',
+      help: 'How late the most overdue status check not yet taken is (0 when none is late).',
+      registers,
+      collect: async () => {
+        const due = await this.dueChecks();
+        if (due) overdue.set(Math.max(0, -(due.nextInMs ?? 0)) / 1000);
       },
     });
   }
@@ -245,8 +284,23 @@ export class Metrics {
     this.webhooks[result].inc();
   }
 
-  /** Gauges read from the store on scrape (active jobs, reconciler lag). */
-  watchStore(store: ActiveJobStats, clock: Clock): void {
+  /** A job's end seen by a status check: how late at most (undefined: the upstream gave no answer, the job was lost), after how many calls. */
+  jobEndNoticed(lagMs: number | undefined, checks: number): void {
+    if (lagMs !== undefined) this.noticeLag.observe(lagMs / 1000);
+    this.checksPerJob.observe(checks);
+  }
+
+  statusBudgetExhausted(upstream: string): void {
+    let count = this.budgetExhaustedBy.get(upstream);
+    if (!count) {
+      this.budgetExhaustedBy.set(upstream, (count = new BatchedCount(this.budgetExhausted.labels(upstream))));
+      this.batchedBudget.push(count);
+    }
+    count.inc();
+  }
+
+  /** Gauges read from the store on scrape (active jobs, the tracker's backlog). */
+  watchStore(store: StoreGauges, clock: Clock): void {
     this.store = { store, clock };
   }
 
@@ -255,21 +309,27 @@ export class Metrics {
     this.createBuffer = buffer;
   }
 
-  private storeStats(): Promise<StoreStats | undefined> {
+  private storeStats(): Promise<ActiveJobStats | undefined> {
     if (!this.store) return Promise.resolve(undefined);
     const { store, clock } = this.store;
-    // On the gateway's clock, as job ages are.
     const now = clock.now();
     if (this.stats && now - this.stats.at < STORE_STATS_CACHE_MS) return this.stats.value;
     // A store that does not answer leaves the gauges out of this scrape rather than failing all of it.
     const value = store.activeJobStats().then(
-      (teams) => {
-        const oldest = Math.min(...teams.map((t) => t.oldestRefreshMs));
-        return { teams, oldestRefreshAgeMs: teams.length ? Math.max(0, now - oldest) : 0 };
-      },
+      (teams) => ({ teams }),
       () => undefined,
     );
     this.stats = { at: now, value };
+    return value;
+  }
+
+  private dueChecks(): Promise<DueChecks | undefined> {
+    if (!this.store) return Promise.resolve(undefined);
+    const { store, clock } = this.store;
+    const now = clock.now();
+    if (this.due && now - this.due.at < STORE_STATS_CACHE_MS) return this.due.value;
+    const value = store.dueChecks(now).catch(() => undefined);
+    this.due = { at: now, value };
     return value;
   }
 
@@ -278,7 +338,6 @@ export class Metrics {
   }
 }
 
-interface StoreStats {
-  readonly teams: ReadonlyArray<{ teamId: string; jobs: number; oldestRefreshMs: number }>;
-  readonly oldestRefreshAgeMs: number;
+interface ActiveJobStats {
+  readonly teams: ReadonlyArray<{ teamId: string; jobs: number }>;
 }

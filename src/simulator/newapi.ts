@@ -111,6 +111,7 @@ export class NewApiRoutes implements KindRoutes {
       return this.sim.json(res, { id: task.id, object: 'video', deleted: true });
     }
     if (req.method !== 'GET') return this.error(res, 405, 'method not allowed');
+    if (!m[2]) task.statusCalls = (task.statusCalls ?? 0) + 1;
     if (!m[2] && task.statusFailure) return this.error(res, task.statusFailure, 'simulated status failure');
     if (!m[2]) return this.sim.json(res, this.taskJson(task));
     if (this.sim.status(task).status !== 'completed') return this.error(res, 400, 'video is not ready');
@@ -127,7 +128,7 @@ export class NewApiRoutes implements KindRoutes {
       status,
       progress,
       created_at: Math.floor(t.createdAtMs / 1000),
-      completed_at: done ? Math.floor(Date.now() / 1000) : 0,
+      completed_at: done ? Math.floor((t.createdAtMs + t.completeAfterMs) / 1000) : 0,
       seconds: t.seconds,
       size: t.size,
       video_url: done ? `https://cdn.upstream.invalid/${t.id}.mp4` : '',

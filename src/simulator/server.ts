@@ -156,7 +156,7 @@ export class UpstreamSimulator implements SimCore {
     const t = this.tasks.get(id);
     if (!t) throw new Error(`no task ${id}`);
     t.outcome = outcome;
-    if (now) t.completeAfterMs = 0;
+    if (now) t.completeAfterMs = Math.min(t.completeAfterMs, Date.now() - t.createdAtMs);
   }
 
   creates(): RecordedRequest[] {

@@ -34,6 +34,8 @@ export interface SimTask {
   derivedFrom?: { task: string; operation: 'remix' | 'extension' | 'edit' };
   /** Status calls about the task answer this HTTP status (an upstream failing on one task) instead. */
   statusFailure?: number;
+  /** Status calls received about the task, answered or failed. */
+  statusCalls?: number;
   /** The create's prompt, for GET /_simulator/tasks (a soak tells its creates apart by it). */
   prompt?: string;
 }

@@ -80,6 +80,7 @@ export class XaiRoutes implements KindRoutes {
     const m = /^\/v1\/videos\/([^/]+)$/.exec(url.pathname);
     const task = m && req.method === 'GET' ? this.sim.tasks.get(decodeURIComponent(m[1]!)) : undefined;
     if (!task) return this.error(res, 404, 'not found');
+    task.statusCalls = (task.statusCalls ?? 0) + 1;
     if (task.statusFailure) return this.error(res, task.statusFailure, 'simulated status failure');
     const elapsed = Date.now() - task.createdAtMs;
     // Early on, xAI answers 202 with nothing but the request id.

@@ -54,6 +54,7 @@ export function rowMappers(c: ColumnDecoders) {
     chargeMonth: r.charge_month as string,
     expiresAt: opt(r.expires_at),
     storage: copyOfRow(r),
+    statusChecks: (r.status_checks as number | undefined) ?? 0,
   });
 
   const toTeam = (r: Row): Team => ({

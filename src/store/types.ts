@@ -1,4 +1,4 @@
-import type { Charge, JobRecord, VideoError, VideoStatus } from '../domain/job.js';
+import type { Charge, DueChecks, JobRecord, VideoError, VideoStatus } from '../domain/job.js';
 import type { Admission, QuotaPolicy } from '../domain/quota-policy.js';
 import type { WebhookEventType } from '../domain/webhook-event.js';
 import type { CopyLedger } from './copies.js';
@@ -70,6 +70,31 @@ export interface PeriodUsage {
 
 /** Why a team could not be created: its id is taken by a live team, or belonged to a deleted one. */
 export type CreateTeamResult = { readonly ok: true; readonly team: Team } | { readonly ok: false; readonly reason: 'exists' | 'deleted' };
+
+/**
+ * A job's next status check (§11), due `inMs` from now on the store's clock (null: the due time stays as it
+ * is), and the status calls made for it since the last such record.
+ */
+export interface CheckSchedule {
+  readonly id: string;
+  readonly inMs: number | null;
+  readonly checks: number;
+}
+
+/** What the tracker's worklist holds beyond the jobs due now (tests and operators sweep everything). */
+export interface DueJobsOptions {
+  /** Jobs due within this long from now count as due. */
+  readonly horizonMs: number;
+  /** A create still without an upstream id is handed out once it is this old (it may have died with its process). */
+  readonly pendingGraceMs: number;
+}
+
+/** How a webhook claim shares out among teams: at most `perTeam` of a team's deliveries in flight here. */
+export interface DeliveryShares {
+  readonly perTeam: number;
+  /** Deliveries of each team already in flight here. */
+  readonly busy: Readonly<Record<string, number>>;
+}
 
 /** What becomes of the reservation a deleted job still holds. */
 export type HeldReservation = 'settle' | 'refund';
@@ -264,7 +289,7 @@ export interface Store {
   admitJob(principal: Principal, job: NewJob, nowMs: number): Promise<Admission>;
   /**
    * The upstream accepted the create. A job abandoned meanwhile (its answer came later than another
-   * replica's reconciler would wait) is brought back as if it had never been: visible again, its seconds
+   * replica's tracker would wait) is brought back as if it had never been: visible again, its seconds
    * and its slot reserved again, whatever the limits now say, since the upstream runs and bills it anyway.
    * `upstreamName`: which configured upstream accepted it (with `upstreamKeyFp`, the job's placement).
    */
@@ -284,11 +309,6 @@ export interface Store {
   getJob(teamId: string, id: string): Promise<JobRecord | undefined>;
   listJobs(teamId: string, opts: ListOptions): Promise<{ jobs: JobRecord[]; hasMore: boolean }>;
   /**
-   * Records that the reconciler looked at the job (its refreshed-at time, which orders `activeJobs`) and
-   * nothing else: never its status, so that a stale read cannot undo what a poll recorded meanwhile.
-   */
-  touchJob(id: string, nowMs: number): Promise<void>;
-  /**
    * Marks the job deleted for its team (it vanishes from `getJob`, `listJobs` and `activeJobs`). A
    * reservation it still holds is settled (`'settle'`: the job was running) or refunded (`'refund'`: its
    * outcome could not be learned), once, in the same transaction; a job that had ended keeps its charge.
@@ -297,18 +317,25 @@ export interface Store {
   /** Jobs still running upstream, least recently refreshed first. */
   activeJobs(limit: number): Promise<JobRecord[]>;
   /**
-   * The reconciler's worklist: up to `limit` of the active jobs, least recently refreshed first, that no
-   * other claim holds; each is held until `releaseJobs` or until `leaseMs` have passed, whichever is first,
-   * so replicas never refresh the same job at once and a replica that dies mid-pass holds nothing for longer
-   * than its lease. The lease runs on the store's clock (the database's, for the shared store).
+   * The tracker's worklist (§11): up to `limit` active jobs whose next check is due (see DueJobsOptions) and
+   * that no other claim holds, taken in turns across teams (each team's most overdue first, then the next of
+   * each), so that one team's many jobs never starve another's few. Each is held until `scheduleChecks` ends
+   * the claim or `leaseMs` have passed, so replicas never check one job at once and a replica that dies holds
+   * nothing past its lease. Due times and leases run on the store's clock (the database's, when shared).
    */
-  claimActiveJobs(limit: number, leaseMs: number, nowMs: number): Promise<JobRecord[]>;
-  /** Ends claims made by `claimActiveJobs` (those already expired or taken over are left alone). */
-  releaseJobs(ids: readonly string[]): Promise<void>;
+  claimDueJobs(limit: number, leaseMs: number, nowMs: number, opts: DueJobsOptions): Promise<JobRecord[]>;
+  /**
+   * Records each job's next check and the status calls made for it, marks a job with calls as looked at
+   * (its refreshed-at time), and ends this process's claim on it; never its status, so that a stale read
+   * cannot undo what a poll recorded meanwhile.
+   */
+  scheduleChecks(items: readonly CheckSchedule[], nowMs: number): Promise<void>;
+  /** The tracker's backlog, for its sleep and the metrics. */
+  dueChecks(nowMs: number): Promise<DueChecks>;
   /** The same, for one team. */
   activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]>;
-  /** Per team with active jobs: how many, and the refresh time of the least recently refreshed (metrics). */
-  activeJobStats(): Promise<Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>>;
+  /** Per team with active jobs: how many (metrics). */
+  activeJobStats(): Promise<Array<{ teamId: string; jobs: number }>>;
 
   /** Refuses an id held by a live team and, for ever, the id of a deleted team (see `deleteTeam`). */
   createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<CreateTeamResult>;
@@ -342,10 +369,11 @@ export interface Store {
   rotateWebhookSecret(teamId: string, secret: string, overlapMs: number, maxPrevious: number, nowMs: number): Promise<SecretRotation>;
   /**
    * Hands out up to `limit` pending deliveries that are due and not leased, leasing each for `leaseMs`
-   * under a fresh token. Replicas claiming at once never get the same delivery; one whose holder died is
-   * handed out again once its lease has run out.
+   * under a fresh token, in turns across teams (each team's earliest first), and with `shares` no more of a
+   * team's than bring it to `perTeam` in flight here. Replicas claiming at once never get the same delivery;
+   * one whose holder died is handed out again once its lease has run out.
    */
-  claimDeliveries(limit: number, leaseMs: number, nowMs: number): Promise<ClaimedDelivery[]>;
+  claimDeliveries(limit: number, leaseMs: number, nowMs: number, shares?: DeliveryShares): Promise<ClaimedDelivery[]>;
   /** Records an attempt and ends the lease; false (nothing written) when the lease was lost meanwhile. */
   recordAttempt(id: string, leaseToken: string, result: AttemptResult, nowMs: number): Promise<boolean>;
   /** The team's most recent deliveries, newest first. */

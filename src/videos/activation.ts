@@ -31,7 +31,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * Records the creates the upstream accepted (`Store.activateJob`). The upstream runs and bills such a job
  * whatever the store says, so a failed write is tried again: a few times while the client waits, then in the
  * background for as long as the process lives, each failure logged with the upstream task id. Until it is
- * recorded, the job counts as one being created here (`has`), which this replica's reconciler leaves alone;
+ * recorded, the job counts as one being created here (`has`), which this replica's tracker leaves alone;
  * should another replica's abandon it meanwhile, its late activation brings it back (Store.activateJob).
  */
 export class Activations {

@@ -31,7 +31,25 @@ export interface JobsDeps {
   readonly statusCacheMs: number;
   /** Stored results (§12); undefined with STORAGE_URL=none. */
   readonly results?: StoredResults | undefined;
+  readonly watch: JobWatch;
 }
+
+/** What the tracker (src/tracking) hears of the status calls made here, and the say it has over them (§11). */
+export interface JobWatch {
+  /** Whether a client's request may make a status call about the job now (the upstream's status budget). */
+  mayCheck(job: JobRecord): boolean;
+  /** A status call about `before` ended with `after` (terminal, or still running); `task`: the upstream's answer, when it gave one. */
+  checked(before: JobRecord, after: JobRecord, task?: UpstreamTask): void;
+  /** The upstream accepted the job: its checks begin. */
+  placed(job: JobRecord): void;
+}
+
+/**
+ * Whether a refresh's status call must first be allowed by the upstream's status budget (`ask`: a client's
+ * request, answered with what is known when it is not) or may be made at once (`granted`: the tracker waited
+ * for its call; a delete, rare and deciding a bill, makes its own).
+ */
+export type StatusBudgetUse = 'ask' | 'granted';
 
 /** The errors of a job the gateway ends on its own authority; either way the reservation is refunded. */
 const EXPIRED = { code: 'expired', message: "The video did not finish within the gateway's time limit." };
@@ -61,7 +79,7 @@ export const DELETE_REFRESH_MS = 5_000;
 /** Upstream calls one refused create may make to find finished jobs. */
 const MAX_ON_DEMAND_REFRESH = 10;
 
-/** The context of work no client request started (admission look-ups, the reconciler): its own id for the logs. */
+/** The context of work no client request started (admission look-ups, the tracker): its own id for the logs. */
 export function backgroundContext(kind: string): RequestContext {
   return { requestId: `${kind}_${randomBytes(6).toString('hex')}`, timing: { status: undefined, durationMs: 0 } };
 }
@@ -101,7 +119,7 @@ export class VideoJobs {
    * what is really gone. Its time runs on the gateway's clock, as job ages do; `forget` sets it.
    */
   private readonly deleted: LRUCache<string, true>;
-  /** Creates admitted here whose upstream answer has not been handled yet: the reconciler leaves them be. */
+  /** Creates admitted here whose upstream answer has not been handled yet: the tracker leaves them be. */
   private readonly creating = new Set<string>();
   private readonly inFlight = new CreatesInFlight();
   private readonly activations: Activations;
@@ -231,13 +249,14 @@ export class VideoJobs {
     if (!active) throw createNotRecorded();
     this.remember(active, false);
     // An upstream may answer a create with a finished video.
+    if (!isTerminal(active.status)) this.deps.watch.placed(active);
     return this.withCopy(active);
   }
 
   /** Refunds a create that started no job here (refused, failed or never sent) and hides it. */
   private async abandon(id: string, where: ActivationSite): Promise<void> {
     await this.deps.store.abandonJob(id, this.deps.clock.now()).catch((err: unknown) => {
-      // The reservation stays held until the reconciler abandons the job: the answer to the client stands.
+      // The reservation stays held until the tracker abandons the job: the answer to the client stands.
       this.deps.logger.error({ ...where, err: { message: (err as Error).message } }, 'could not refund a failed create');
     });
   }
@@ -282,24 +301,25 @@ export class VideoJobs {
   }
 
   /**
-   * Brings a job up to date with the upstream, unless it is terminal or was refreshed moments ago. Only a
-   * change is written to the store; `touch` (the reconciler) records even an unchanged answer, so that its
-   * least-recently-refreshed worklist moves on.
+   * Brings a job up to date with the upstream, unless it is terminal or was refreshed moments ago, or the
+   * upstream's status budget has no call for a client now (`budget`): then it is what the gateway last knew.
+   * Only a change is written to the store; every call is told to the watch, which schedules the next check.
    */
-  refresh(job: JobRecord, ctx: RequestContext, touch = false): Promise<JobRecord> {
+  refresh(job: JobRecord, ctx: RequestContext, budget: StatusBudgetUse = 'ask'): Promise<JobRecord> {
     if (isTerminal(job.status) || !job.upstreamId || this.deleted.has(job.id)) return Promise.resolve(job);
     const cached = this.records.get(job.id);
     if (cached && cached.freshUntil > performance.now()) return Promise.resolve(cached.job);
     let pending = this.inflight.get(job.id);
     if (!pending) {
-      pending = this.fetch(job, ctx, touch).finally(() => this.inflight.delete(job.id));
+      if (budget === 'ask' && !this.deps.watch.mayCheck(job)) return Promise.resolve(cached?.job ?? job);
+      pending = this.fetch(job, ctx).finally(() => this.inflight.delete(job.id));
       this.inflight.set(job.id, pending);
     }
     return pending;
   }
 
-  private async fetch(job: JobRecord, ctx: RequestContext, touch: boolean): Promise<JobRecord> {
-    const { store, upstream, clock } = this.deps;
+  private async fetch(job: JobRecord, ctx: RequestContext): Promise<JobRecord> {
+    const { store, upstream, clock, watch } = this.deps;
     let task: UpstreamTask;
     try {
       // A shared fetch must not die with the first client that asked for it.
@@ -307,11 +327,14 @@ export class VideoJobs {
     } catch (err) {
       if (!failureOf(err)?.lost) throw err;
       this.deps.logger.warn({ requestId: ctx.requestId, videoId: job.id, teamId: job.teamId }, 'upstream no longer knows the job; failed and refunded');
-      return this.end(job, UPSTREAM_LOST);
+      const ended = await this.end(job, UPSTREAM_LOST);
+      watch.checked(job, ended);
+      return ended;
     }
     const unchanged = task.status === job.status && task.progress === job.progress;
-    const updated = unchanged && !touch ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
+    const updated = unchanged ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
     this.remember(updated, true);
+    watch.checked(job, updated, task);
     return this.withCopy(updated);
   }
 
@@ -362,7 +385,7 @@ export class VideoJobs {
   private async reservationOnDelete(job: JobRecord, ctx: RequestContext): Promise<HeldReservation> {
     // An ended job's charge is decided already; the store ignores the answer.
     if (job.charge !== 'reserved') return 'settle';
-    if (job.upstreamId && (await within(DELETE_REFRESH_MS, this.refresh(job, ctx)))) return 'settle';
+    if (job.upstreamId && (await within(DELETE_REFRESH_MS, this.refresh(job, ctx, 'granted')))) return 'settle';
     return 'refund';
   }
 

@@ -5,6 +5,7 @@ import type { ClaimedDelivery, Store, WebhookEndpoint } from '../store/types.js'
 import { eventBody } from './event.js';
 import { SendAbortedError, type Attempt, type WebhookSender } from './sender.js';
 import { activeSecrets, signatureHeader } from './signing.js';
+import { Wakeup } from '../domain/wakeup.js';
 
 const S = 1000;
 const M = 60 * S;
@@ -25,12 +26,21 @@ export function retryDelay(attempts: number, random: () => number = Math.random)
 }
 
 export interface WebhookWorkerOptions {
-  /** How often the outbox is looked at; 0 leaves delivery to other replicas. */
+  /** How often the outbox is looked at when nothing wakes the worker sooner; 0 leaves delivery to other replicas. */
   readonly pollIntervalMs: number;
   /** The longest a send takes; a claim is leased for longer (see leaseMs). */
   readonly timeoutMs: number;
-  readonly batch?: number;
 }
+
+/** Sends in flight at once in one process. */
+export const MAX_SENDS_IN_FLIGHT = 64;
+/** Sends of one team in flight at once in one process: a team whose endpoint hangs holds no more than these. */
+export const MAX_SENDS_PER_TEAM = 4;
+/**
+ * After a claim that found events, the next waits this long: a claim ranks every due event across teams,
+ * which under a backlog of thousands is worth doing for the sends that ended meanwhile, not for each one.
+ */
+const CLAIM_PAUSE_MS = 25;
 
 /** Why an event cannot be sent at all (the endpoint changed since it was queued); the operator may replay it. */
 const undeliverable = (endpoint: WebhookEndpoint | undefined) => (endpoint ? 'endpoint disabled' : 'endpoint deleted');
@@ -39,11 +49,20 @@ const undeliverable = (endpoint: WebhookEndpoint | undefined) => (endpoint ? 'en
  * Delivers the outbox, at least once per event: claims due deliveries under a lease, sends them, records each
  * attempt. A replica that dies mid-send recorded nothing; the lease runs out and a replica sends again, with
  * the same `webhook-id`, so a receiver may see an event twice and can tell.
+ *
+ * One team's slow or failing endpoint never delays another team's events (§11): the worker never waits for a
+ * batch, but claims again as soon as there is room; a claim takes the teams in turns and no more of a team's
+ * events than bring it to MAX_SENDS_PER_TEAM in flight here, so a hanging endpoint holds at most that many
+ * sends while every other team's go out.
  */
 export class WebhookWorker {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
   private readonly stopping = new AbortController();
+  private readonly wakeup = new Wakeup();
+  private loop: Promise<void> | undefined;
+  /** Sends in flight here, per team and in all. */
+  private readonly busy = new Map<string, number>();
+  private inFlight = 0;
+  private readonly sending = new Set<Promise<void>>();
 
   constructor(
     private readonly deps: { store: Store; sender: WebhookSender; clock: Clock; logger: Logger; metrics: Metrics },
@@ -61,47 +80,77 @@ export class WebhookWorker {
 
   start(): void {
     if (this.opts.pollIntervalMs <= 0) return;
-    const schedule = (delayMs: number) => {
-      this.timer = setTimeout(() => {
-        this.running = this.runOnce()
-          .catch((err: unknown) => {
-            this.deps.logger.error({ err: { message: (err as Error).message } }, 'webhook delivery pass failed');
-            return 0;
-          })
-          .then((claimed) => {
-            this.running = undefined;
-            // A full batch suggests more are due: go on at once.
-            if (!this.stopping.signal.aborted) schedule(claimed >= this.batch ? 0 : this.opts.pollIntervalMs);
-          });
-      }, delayMs);
-      this.timer.unref();
-    };
-    schedule(this.opts.pollIntervalMs);
+    this.loop = this.run();
   }
 
-  private get batch() {
-    return this.opts.batch ?? 16;
+  /** Looks at the outbox now: an event may have been queued here. */
+  wake(): void {
+    this.wakeup.wakeUp();
   }
 
   /** Sends in flight are cut short and left unrecorded: their leases run out and they are sent again. */
   async stop(): Promise<void> {
     this.stopping.abort();
-    clearTimeout(this.timer);
-    await this.running;
+    this.wakeup.wakeUp();
+    await this.loop;
+    await Promise.all(this.sending);
   }
 
-  /** One pass; returns how many deliveries it claimed. Public so that tests can drive it. */
+  /** One look, on demand (tests): claims what is due, waits for those sends, and returns how many it claimed. */
   async runOnce(): Promise<number> {
+    const sends = await this.claim();
+    await Promise.all(sends);
+    return sends.length;
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping.signal.aborted) {
+      let claimed = 0;
+      try {
+        claimed = (await this.claim()).length;
+      } catch (err) {
+        this.deps.logger.error({ err: { message: (err as Error).message } }, 'webhook delivery pass failed');
+      }
+      // Something was due, so more may be: look again shortly. Otherwise wait for the interval, a send that
+      // ends (room again) or an event queued here.
+      if (claimed > 0) await new Promise((resolve) => setTimeout(resolve, CLAIM_PAUSE_MS));
+      else await this.wakeup.sleep(this.opts.pollIntervalMs);
+    }
+  }
+
+  /** Claims what is due within this process's bounds and starts sending it; returns the sends. */
+  private async claim(): Promise<Array<Promise<void>>> {
     const { store, clock } = this.deps;
-    const claimed = await store.claimDeliveries(this.batch, this.leaseMs, clock.now());
+    const room = MAX_SENDS_IN_FLIGHT - this.inFlight;
+    if (room <= 0) return [];
+    const claimed = await store.claimDeliveries(room, this.leaseMs, clock.now(), { perTeam: MAX_SENDS_PER_TEAM, busy: Object.fromEntries(this.busy) });
     const endpoints = new Map<string, Promise<WebhookEndpoint | undefined>>();
     const endpointOf = (teamId: string) => {
       let e = endpoints.get(teamId);
       if (!e) endpoints.set(teamId, (e = store.getWebhook(teamId)));
       return e;
     };
-    await Promise.all(claimed.map(async (d) => this.deliver(d, await endpointOf(d.teamId))));
-    return claimed.length;
+    return claimed.map((d) => this.launch(d, endpointOf(d.teamId)));
+  }
+
+  private launch(d: ClaimedDelivery, endpoint: Promise<WebhookEndpoint | undefined>): Promise<void> {
+    this.busy.set(d.teamId, (this.busy.get(d.teamId) ?? 0) + 1);
+    this.inFlight++;
+    const send = endpoint
+      .then((e) => this.deliver(d, e))
+      .catch((err: unknown) => {
+        this.deps.logger.error({ deliveryId: d.id, teamId: d.teamId, err: { message: (err as Error).message } }, 'webhook delivery failed to run');
+      })
+      .finally(() => {
+        const left = this.busy.get(d.teamId)! - 1;
+        if (left === 0) this.busy.delete(d.teamId);
+        else this.busy.set(d.teamId, left);
+        this.inFlight--;
+        this.sending.delete(send);
+        this.wakeup.wakeUp();
+      });
+    this.sending.add(send);
+    return send;
   }
 
   private async deliver(d: ClaimedDelivery, endpoint: WebhookEndpoint | undefined): Promise<void> {

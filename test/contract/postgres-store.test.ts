@@ -4,7 +4,7 @@ import { migrate, MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { PostgresStore } from '../../src/store/postgres/store.js';
 import { LISTEN_HEARTBEAT_MS } from '../../src/store/postgres/listen.js';
 import { StoreUnavailableError, type Principal, type Store, type StoreChange } from '../../src/store/types.js';
-import type { Charge } from '../../src/domain/job.js';
+import type { Charge, JobRecord } from '../../src/domain/job.js';
 import type { QuotaPolicy } from '../../src/domain/quota-policy.js';
 import { freshDatabase, freshDatabaseBehindProxy, postgresUrl } from '../support/postgres.js';
 import { newJob } from '../support/store.js';
@@ -179,7 +179,7 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
     expect(heard[1]).toEqual([{ kind: 'key', keyId: 'notify-key' }, { kind: 'team', teamId: 'notify' }]);
   });
 
-  it('claims the worklist across replicas: parallel claims are disjoint, a lease that runs out frees its jobs', async () => {
+  it("claims the tracker's worklist across replicas: parallel claims are disjoint, a lease that runs out frees its jobs", async () => {
     const [a, b] = replicas as [PostgresStore, PostgresStore];
     const p: Principal = { teamId: 'claims', keyId: 'claims-key', teamPolicy: {}, keyPolicy: {} };
     const jobs = Array.from({ length: 24 }, () => newJob(p, 1));
@@ -187,22 +187,25 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
       await a.admitJob(p, j, 0);
       await b.activateJob(j.id, `up-${j.id}`, 'fp', queued, 0, 'upstream-a');
     }
-    const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => replicas[i % 2]!.claimActiveJobs(4, 60_000, 0)));
+    const due = { horizonMs: 0, pendingGraceMs: 60_000 };
+    const claims = await Promise.all(Array.from({ length: 8 }, (_, i) => replicas[i % 2]!.claimDueJobs(4, 60_000, 0, due)));
     const claimed = claims.flat().map((j) => j.id);
     expect(new Set(claimed).size).toBe(claimed.length);
     expect(claimed.sort()).toEqual(jobs.map((j) => j.id).sort());
 
-    await Promise.all([a.releaseJobs(claims[0]!.map((j) => j.id)), b.releaseJobs(claims[1]!.map((j) => j.id))]);
+    // Each ends its own claims by recording the next checks (due at once again).
+    const again = (js: readonly JobRecord[]) => js.map((j) => ({ id: j.id, inMs: 0, checks: 1 }));
+    await Promise.all([a.scheduleChecks(again(claims[0]!), 0), b.scheduleChecks(again(claims[1]!), 0)]);
     // A short lease, on the database's clock: b gets nothing while it lasts, everything once it has run out.
-    const held = await a.claimActiveJobs(100, 400, 0);
+    const held = await a.claimDueJobs(100, 400, 0, due);
     expect(held).toHaveLength(8);
-    expect(await b.claimActiveJobs(100, 60_000, 0)).toEqual([]);
+    expect(await b.claimDueJobs(100, 60_000, 0, due)).toEqual([]);
     await new Promise((r) => setTimeout(r, 600));
-    const taken = await b.claimActiveJobs(100, 60_000, 0);
+    const taken = await b.claimDueJobs(100, 60_000, 0, due);
     expect(taken.map((j) => j.id).sort()).toEqual(held.map((j) => j.id).sort());
-    // a, late, releases what it no longer holds: b's claims stand.
-    await a.releaseJobs(held.map((j) => j.id));
-    expect(await a.claimActiveJobs(100, 60_000, 0)).toEqual([]);
+    // a, late, records what it no longer holds: b's claims stand.
+    await a.scheduleChecks(again(held), 0);
+    expect(await a.claimDueJobs(100, 60_000, 0, due)).toEqual([]);
   });
 
   it('migrates once when replicas start together, and again is a no-op', async () => {

@@ -234,18 +234,26 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     expect(await store.createTeam({ id: 'reuse', name: 'New', quota: {} }, NOW)).toEqual({ ok: false, reason: 'deleted' });
   });
 
-  it("touching a job moves it to the back of the reconciler's worklist and changes nothing else", async () => {
+  it("recording a job's next check changes nothing but its due time, its calls and its refreshed-at time", async () => {
     const p = principal();
     const [a, b] = [newJob(p), newJob(p)];
     await store.admitJob(p, a, NOW);
     await store.admitJob(p, b, NOW);
     await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
     await store.activateJob(b.id, 'up-b', 'fp', { status: 'queued', progress: 0, error: null }, NOW + 1, 'upstream-a');
-    // A poll records progress after the reconciler read `a` as queued; the reconciler's refresh then fails.
+    // A poll records progress after the tracker read `a` as queued; the tracker's check then fails.
     await store.updateJob(a.id, { status: 'in_progress', progress: 40, error: null }, NOW + 2);
-    await store.touchJob(a.id, NOW + 3);
-    expect(await store.getJob('t1', a.id)).toMatchObject({ status: 'in_progress', progress: 40, updatedAtMs: NOW + 3 });
+    await store.scheduleChecks([{ id: a.id, inMs: 5_000, checks: 1 }], NOW + 3);
+    expect(await store.getJob('t1', a.id)).toMatchObject({ status: 'in_progress', progress: 40, updatedAtMs: NOW + 3, statusChecks: 1 });
     expect((await store.activeJobs(10)).map((j) => j.id)).toEqual([b.id, a.id]);
+    const due = { horizonMs: 0, pendingGraceMs: 60_000 };
+    // `b` never had a check recorded: due at once. `a` is due 5 s after its check.
+    expect((await store.claimDueJobs(10, 60_000, NOW + 5_002, due)).map((j) => j.id)).toEqual([b.id]);
+    expect((await store.claimDueJobs(10, 60_000, NOW + 5_003, due)).map((j) => j.id)).toEqual([a.id]);
+    // No due time and no calls: the claim ends, and nothing else moves.
+    await store.scheduleChecks([{ id: a.id, inMs: null, checks: 0 }], NOW + 5_004);
+    expect(await store.getJob('t1', a.id)).toMatchObject({ updatedAtMs: NOW + 3, statusChecks: 1 });
+    expect((await store.claimDueJobs(10, 60_000, NOW + 5_004, due)).map((j) => j.id)).toEqual([a.id]);
   });
 
   it.each<[string, 'settle' | 'refund', number]>([
@@ -293,7 +301,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: charged, video_seconds_reserved: 0 });
   });
 
-  it('reports the active jobs of each team and the least recently refreshed one', async () => {
+  it('reports the active jobs of each team', async () => {
     const p1 = principal();
     const p2 = principal({ teamId: 't2', keyId: 'k2' });
     const [a, b, c] = [newJob(p1), newJob(p1), newJob(p2)];
@@ -303,9 +311,25 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     await store.updateJob(b.id, { status: 'completed', progress: 100, error: null }, NOW + 9);
     const stats = await store.activeJobStats();
     expect([...stats].sort((x, y) => x.teamId.localeCompare(y.teamId))).toEqual([
-      { teamId: 't1', jobs: 1, oldestRefreshMs: NOW },
-      { teamId: 't2', jobs: 1, oldestRefreshMs: NOW + 7 },
+      { teamId: 't1', jobs: 1 },
+      { teamId: 't2', jobs: 1 },
     ]);
+  });
+
+  it("reports the tracker's backlog: checks due and not taken, and how soon the next is due", async () => {
+    const p = principal();
+    expect(await store.dueChecks(NOW)).toEqual({ due: 0, nextInMs: null });
+    const [a, b, pending] = [newJob(p), newJob(p), newJob(p)];
+    for (const j of [a, b, pending]) await store.admitJob(p, j, NOW);
+    await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
+    await store.activateJob(b.id, 'up-b', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
+    await store.scheduleChecks([{ id: a.id, inMs: 1_000, checks: 0 }, { id: b.id, inMs: 3_000, checks: 0 }], NOW);
+    // A create still waiting for its upstream id is nobody's check yet.
+    expect(await store.dueChecks(NOW)).toEqual({ due: 0, nextInMs: 1_000 });
+    expect(await store.dueChecks(NOW + 2_000)).toEqual({ due: 1, nextInMs: -1_000 });
+    // What a tracker holds is not waiting.
+    await store.claimDueJobs(10, 60_000, NOW + 2_000, { horizonMs: 0, pendingGraceMs: 60_000 });
+    expect(await store.dueChecks(NOW + 4_000)).toEqual({ due: 1, nextInMs: -1_000 });
   });
 
   describe('webhook outbox', () => {
@@ -373,7 +397,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
       await store.updateJob(done.id, completed, NOW + 1000);
       await store.updateJob(broken.id, failed, NOW + 2000);
       await store.updateJob(broken.id, failed, NOW + 3000);
-      // Every path that sees the end at once (polls, the reconciler, replicas): one event all the same.
+      // Every path that sees the end at once (polls, the tracker, replicas): one event all the same.
       await Promise.all(Array.from({ length: 6 }, () => store.updateJob(racing.id, failed, NOW + 4000)));
       await store.updateJob(otherTeams.id, completed, NOW);
 
@@ -442,6 +466,23 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
       const [c3] = await store.claimDeliveries(10, 60_000, NOW + 7_000);
       expect(c3).toMatchObject({ id: c1!.id, eventId: c1!.eventId });
     });
+
+    it("hands out due deliveries in turns across teams, and no more of a team's than bring it to its share", async () => {
+      const [p1, p2] = [principal(), principal({ teamId: 't2', keyId: 'k2' })];
+      await store.putWebhook('t1', endpoint, 'whsec_a', NOW);
+      await store.putWebhook('t2', endpoint, 'whsec_b', NOW);
+      const mine = [await running(p1), await running(p1), await running(p1), await running(p1)];
+      const theirs = await running(p2);
+      for (const [i, j] of mine.entries()) await store.updateJob(j.id, completed, NOW + i);
+      await store.updateJob(theirs.id, completed, NOW + 10);
+      const videos = (ds: ReadonlyArray<{ videoId: string }>) => ds.map((d) => d.videoId);
+      // Each team's earliest first, then the next of each.
+      expect(videos(await store.claimDeliveries(3, 1, NOW + 20))).toEqual([mine[0]!.id, theirs.id, mine[1]!.id]);
+      // `t1` has one in flight already: with a share of two, one more of its own, however many are due.
+      expect(videos(await store.claimDeliveries(10, 60_000, NOW + 30, { perTeam: 2, busy: { t1: 1 } }))).toEqual([theirs.id, mine[0]!.id]);
+      expect(videos(await store.claimDeliveries(10, 60_000, NOW + 40, { perTeam: 2, busy: { t1: 2 } }))).toEqual([]);
+      expect(videos(await store.claimDeliveries(10, 60_000, NOW + 50, { perTeam: 2, busy: {} }))).toEqual([mine[1]!.id, mine[2]!.id]);
+    });
   });
 
   it('tells its listeners of each revocation, policy change and delete once the call has returned, and of nothing that changed nothing', async () => {
@@ -480,28 +521,39 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     expect(heard).toEqual([]);
   });
 
-  it('claims the worklist: never one job twice while claimed, freed by a release or when the lease runs out', async () => {
-    const p = principal();
-    const jobs = [newJob(p), newJob(p), newJob(p), newJob(p), newJob(p)];
-    for (const [i, j] of jobs.entries()) {
-      await store.admitJob(p, j, NOW + i);
-      await store.activateJob(j.id, `up-${i}`, 'fp', { status: 'queued', progress: 0, error: null }, NOW + i, 'upstream-a');
+  it("hands out due jobs in turns across teams, never one twice while claimed, freed by its next check's record or when the lease runs out", async () => {
+    const [p1, p2] = [principal(), principal({ teamId: 't2', keyId: 'k2' })];
+    const mine = [newJob(p1), newJob(p1), newJob(p1), newJob(p1)];
+    const theirs = newJob(p2);
+    for (const [i, [p, j]] of [...mine.map((j) => [p1, j] as const), [p2, theirs] as const].entries()) {
+      await store.admitJob(p, j, NOW);
+      await store.activateJob(j.id, `up-${i}`, 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
     }
-    const ids = (js: Array<{ id: string }>) => js.map((j) => j.id);
-    const first = await store.claimActiveJobs(2, 60_000, NOW + 10);
-    // Least recently refreshed first, as activeJobs orders them.
-    expect(ids(first)).toEqual(ids(jobs.slice(0, 2)));
-    const second = await store.claimActiveJobs(10, 60_000, NOW + 20);
-    expect(ids(second)).toEqual(ids(jobs.slice(2)));
-    expect(await store.claimActiveJobs(10, 60_000, NOW + 25)).toEqual([]);
+    await store.scheduleChecks([...mine.map((j, i) => ({ id: j.id, inMs: 100 + i, checks: 0 })), { id: theirs.id, inMs: 200, checks: 0 }], NOW);
+    const ids = (js: ReadonlyArray<{ id: string }>) => js.map((j) => j.id);
+    const due = { horizonMs: 0, pendingGraceMs: 60_000 };
+    expect(await store.claimDueJobs(10, 60_000, NOW + 99, due)).toEqual([]);
+    // Within the horizon counts as due.
+    expect(ids(await store.claimDueJobs(1, 1, NOW + 99, { ...due, horizonMs: 1 }))).toEqual([mine[0]!.id]);
+    // Each team's most overdue first, then the next of each: one team's many never starve another's few.
+    expect(ids(await store.claimDueJobs(3, 60_000, NOW + 300, due))).toEqual(ids([mine[0]!, theirs, mine[1]!]));
+    expect(ids(await store.claimDueJobs(10, 60_000, NOW + 310, due))).toEqual(ids([mine[2]!, mine[3]!]));
+    expect(await store.claimDueJobs(10, 60_000, NOW + 320, due)).toEqual([]);
 
-    await store.releaseJobs([jobs[1]!.id]);
-    expect(ids(await store.claimActiveJobs(10, 60_000, NOW + 30))).toEqual([jobs[1]!.id]);
-    // The first claim's lease ran out; the others' did not.
-    expect(ids(await store.claimActiveJobs(10, 60_000, NOW + 60_010))).toEqual([jobs[0]!.id]);
+    await store.scheduleChecks([{ id: mine[1]!.id, inMs: 0, checks: 1 }], NOW + 330);
+    expect(ids(await store.claimDueJobs(10, 60_000, NOW + 330, due))).toEqual([mine[1]!.id]);
+    // The first claim's lease ran out; the later ones' did not.
+    expect(ids(await store.claimDueJobs(10, 60_000, NOW + 60_300, due))).toEqual(ids([mine[0]!, theirs]));
     // An ended job is not active, claimed or not.
-    await store.updateJob(jobs[2]!.id, { status: 'completed', progress: 100, error: null }, NOW + 60_020);
-    expect(ids(await store.claimActiveJobs(10, 60_000, NOW + 200_000))).toEqual(ids([jobs[0]!, jobs[1]!, jobs[3]!, jobs[4]!]));
+    await store.updateJob(mine[2]!.id, { status: 'completed', progress: 100, error: null }, NOW + 60_320);
+    expect(ids(await store.claimDueJobs(10, 60_000, NOW + 200_000, due))).toEqual(ids([mine[0]!, theirs, mine[3]!, mine[1]!]));
+
+    // A create still without its upstream id is handed out once it is older than the grace (its process may have died).
+    await store.scheduleChecks([...mine, theirs].map((j) => ({ id: j.id, inMs: 3_600_000, checks: 0 })), NOW + 200_000);
+    const pending = newJob(p1);
+    await store.admitJob(p1, pending, NOW + 300_000);
+    expect(await store.claimDueJobs(10, 60_000, NOW + 359_000, due)).toEqual([]);
+    expect(ids(await store.claimDueJobs(10, 60_000, NOW + 361_000, due))).toEqual([pending.id]);
   });
 
   describe('Idempotency-Key', () => {

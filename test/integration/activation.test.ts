@@ -35,7 +35,7 @@ describe('a store blip after the upstream accepted a create (embedded store, its
     expect(h.logs.join('')).toMatch(new RegExp(`"upstreamId":"${job!.upstreamId}".*"attempt":2.*could not record yet`));
   });
 
-  it('a longer one: 503 with x-should-retry: false, the reconciler leaves the job alone, the background records it, and it is billed once', async () => {
+  it('a longer one: 503 with x-should-retry: false, the tracker leaves the job alone, the background records it, and it is billed once', async () => {
     const { key } = await teamWithKey(h.url, 'blip-long');
     blip.failNext('activateJob', ATTEMPTS_WHILE_WAITING);
     const tasksBefore = h.sim.tasks.size;
@@ -49,7 +49,7 @@ describe('a store blip after the upstream accepted a create (embedded store, its
 
     // Long past the grace after which a create with no upstream id counts as dead: this replica knows better.
     clock.advance(3_600_000);
-    await h.gw.reconciler.pass();
+    await h.gw.tracker.pass({ all: true });
     expect(await h.gw.store.getJob('blip-long', pending!.id)).toMatchObject({ charge: 'reserved', upstreamId: null });
 
     await expect.poll(async () => (await h.gw.store.getJob('blip-long', pending!.id))?.upstreamId, { timeout: 15_000, interval: 100 }).toBe([...h.sim.tasks.keys()].at(-1));

@@ -70,12 +70,12 @@ describe('a create whose upstream answer comes late (issue 16 item 5)', () => {
     }
   };
 
-  it('the reconciler of the process still waiting for the answer leaves the create alone', async () => {
+  it('the tracker of the process still waiting for the answer leaves the create alone', async () => {
     const { key } = await teamWithKey(h.url, 'late-here', { video_seconds_per_day: 100 });
     const create = await stalledCreate(key);
     // Far past the pending grace (2 × UPSTREAM_TIMEOUT_MS): a create this old would be presumed dead.
     clock.advance(10 * 60_000);
-    await h.gw.reconciler.pass();
+    await h.gw.tracker.pass({ all: true });
     expect(create.isDone()).toBe(false);
     // Not abandoned meanwhile: the reservation is still held.
     expect(await usage('late-here')).toMatchObject({ active_jobs: 1, day: { video_seconds_reserved: 4 } });
@@ -87,14 +87,14 @@ describe('a create whose upstream answer comes late (issue 16 item 5)', () => {
     expect(await usage('late-here')).toMatchObject({ active_jobs: 1, day: { video_seconds: 4, video_seconds_reserved: 4 } });
   });
 
-  it("another replica's reconciler may abandon it: the late acceptance brings it back, billed once", async () => {
+  it("another replica's tracker may abandon it: the late acceptance brings it back, billed once", async () => {
     const { key } = await teamWithKey(h.url, 'late-elsewhere', { video_seconds_per_day: 100, max_concurrent_jobs: 1 });
     // A second gateway on the same store, as a replica would be: it knows nothing of this process's creates.
     const replica = await startHarness({ clock, dataDir: h.dataDir });
     try {
       const create = await stalledCreate(key);
       clock.advance(10 * 60_000);
-      await replica.gw.reconciler.pass();
+      await replica.gw.tracker.pass({ all: true });
       expect(await usage('late-elsewhere')).toMatchObject({ active_jobs: 0, day: { video_seconds: 0 } });
       expect(create.isDone()).toBe(false);
       const { video, error } = await create.result;

@@ -304,13 +304,13 @@ describe.each([
 });
 
 describe('keys are kept 24 hours', () => {
-  it('then swept by the reconciler, and the key is new again', async () => {
+  it('then swept by the tracker, and the key is new again', async () => {
     const key = newKey();
     const first = await create(key);
     clock.advance(IDEMPOTENCY_TTL_MS - 60_000);
     expect((await create(key, { ...BODY, prompt: 'another' })).res.status).toBe(409);
     clock.advance(60_000);
-    await h.gw.reconciler.pass();
+    await h.gw.tracker.pass();
     // Nothing left to sweep: the pass took the expired keys.
     expect(await h.gw.store.sweepIdempotencyKeys(clock.now(), 1000)).toBe(0);
     const reused = await create(key, { ...BODY, prompt: 'another' });

@@ -23,27 +23,29 @@ async function statusRequested(taskId: string): Promise<void> {
   for (let i = 0; i < 500 && !h.sim.requests.some((r) => r.method === 'GET' && r.path === path); i++) await new Promise((r) => setTimeout(r, 10));
 }
 
-describe('the reconciler (issue 16, 8)', () => {
-  it('does not write back the status it read when a refresh fails: progress a poll recorded meanwhile stays', async () => {
+describe('the tracker (issue 16, 8; issue 21)', () => {
+  it('writes back nothing it read when a check fails: progress a replica recorded meanwhile stays', async () => {
     const { key } = await teamWithKey(h.url, 'stale-pass');
-    // `first` heads the worklist (least recently refreshed); `later` comes after it.
-    await create(key);
-    const first = lastTask();
-    clock.advance(10);
-    const later = await create(key);
-    const laterTask = lastTask();
-
-    h.sim.slowAnswersMs = 3_000;
-    const pass = h.gw.reconciler.pass();
-    await statusRequested(first.id);
-    h.sim.slowAnswersMs = 0;
-    // While the pass waits on `first`, a client poll records progress on `later`...
-    laterTask.createdAtMs -= laterTask.completeAfterMs / 2;
-    expect(await (await poll(key, later.id)).json()).toMatchObject({ status: 'in_progress', progress: 50 });
-    // ...and then the pass's own refresh of `later` fails.
-    laterTask.statusFailure = 500;
-    await pass;
-    expect(await stored('stale-pass', later.id)).toMatchObject({ status: 'in_progress', progress: 50 });
+    const video = await create(key);
+    const task = lastTask();
+    // Another gateway on the same store, as a replica would be: it shares no status fetch with this one.
+    const replica = await startHarness({ clock, dataDir: h.dataDir, upstream: { sim: h.sim, url: h.upstreamUrl } });
+    try {
+      h.sim.stallMs = 2_000;
+      // The tracker reads the job (queued) and asks the upstream, which holds the call...
+      const pass = h.gw.tracker.pass({ all: true });
+      await statusRequested(task.id);
+      h.sim.stallMs = 0;
+      // ...while the replica records progress...
+      task.createdAtMs -= task.completeAfterMs / 2;
+      expect(await (await fetch(`${replica.url}/v1/videos/${video.id}`, { headers: auth(key) })).json()).toMatchObject({ status: 'in_progress', progress: 50 });
+      // ...and then the tracker's call fails.
+      task.statusFailure = 500;
+      expect(await pass).toBe(1);
+      expect(await stored('stale-pass', video.id)).toMatchObject({ status: 'in_progress', progress: 50, statusChecks: 2 });
+    } finally {
+      await replica.close();
+    }
   });
 });
 

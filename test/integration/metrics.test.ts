@@ -160,16 +160,30 @@ describe('METRICS_PORT and METRICS_TOKEN', () => {
     await scrape(h.gw.metricsUrl, TOKEN);
   });
 
-  it('reports active jobs per team and the age of the least recently refreshed one', async () => {
-    const { res } = await postJson(`${h.url}/v1/videos`, { prompt: 'a fox', seconds: 4 });
+  it("reports active jobs per team, the tracker's backlog, and each end noticed: how late at most, after how many calls", async () => {
+    const { res, body } = await postJson(`${h.url}/v1/videos`, { prompt: 'a fox', seconds: 4 });
     expect(res.status).toBe(200);
-    // Two minutes pass without anyone (the reconciler is off here) looking at the job.
+    // The first check is scheduled a few seconds out (written within milliseconds)...
+    await new Promise((r) => setTimeout(r, 200));
+    expect(value(await scrape(h.gw.metricsUrl, TOKEN), 'gateway_tracker_due_jobs')).toBe(0);
+    // ...and two minutes pass without anyone (the tracker is off here) looking at the job.
     clock.advance(120_000);
     const s = await scrape(h.gw.metricsUrl, TOKEN);
     expect(value(s, 'gateway_active_jobs', { team: 'default' })).toBe(1);
-    const lag = value(s, 'gateway_reconciler_oldest_refresh_age_seconds');
-    expect(lag).toBeGreaterThanOrEqual(120);
-    expect(lag).toBeLessThan(180);
+    expect(value(s, 'gateway_tracker_due_jobs')).toBe(1);
+    const overdue = value(s, 'gateway_tracker_overdue_seconds');
+    expect(overdue).toBeGreaterThanOrEqual(100);
+    expect(overdue).toBeLessThan(120);
+
+    // A poll notices the end: its one status call, and how late at most (since the last look, two minutes ago).
+    h.sim.settle([...h.sim.tasks.keys()].at(-1)!, 'completed');
+    expect(((await (await fetch(`${h.url}/v1/videos/${body.id}`, { headers: auth() })).json()) as any).status).toBe('completed');
+    const ended = await scrape(h.gw.metricsUrl, TOKEN);
+    expect(value(ended, 'gateway_job_status_checks_count') - value(s, 'gateway_job_status_checks_count')).toBe(1);
+    expect(value(ended, 'gateway_job_status_checks_sum') - value(s, 'gateway_job_status_checks_sum')).toBe(1);
+    expect(value(ended, 'gateway_job_end_notice_lag_seconds_count') - value(s, 'gateway_job_end_notice_lag_seconds_count')).toBe(1);
+    expect(value(ended, 'gateway_job_end_notice_lag_seconds_bucket', { le: '60' })).toBe(value(s, 'gateway_job_end_notice_lag_seconds_bucket', { le: '60' }));
+    expect(value(ended, 'gateway_job_end_notice_lag_seconds_bucket', { le: '300' }) - value(s, 'gateway_job_end_notice_lag_seconds_bucket', { le: '300' })).toBe(1);
   });
 });
 

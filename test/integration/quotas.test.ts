@@ -183,7 +183,7 @@ describe('refunds and freed slots (contract §4)', () => {
       const v = (await (await fetch(`${h.url}/v1/videos/${body.id}`, { headers: auth(key) })).json()) as { status: string };
       expect(v.status).toBe('failed');
     }
-    await h.gw.reconciler.pass();
+    await h.gw.tracker.pass({ all: true });
     await expectClean(team);
   });
 
@@ -196,12 +196,12 @@ describe('refunds and freed slots (contract §4)', () => {
     expect(u).toMatchObject({ active_jobs: 0, day: { video_seconds: 5, video_seconds_reserved: 0 } });
   });
 
-  it('the reconciler frees a slot when nobody polls', async () => {
+  it('the tracker frees a slot when nobody polls', async () => {
     const key = await fresh('unpolled');
     await create(key, { seconds: 4 });
     expect((await create(key)).res.status).toBe(429);
     h.sim.settle(upstreamIdOf(1)[0]!, 'completed');
-    await h.gw.reconciler.pass();
+    await h.gw.tracker.pass({ all: true });
     expect((await usage('unpolled')).active_jobs).toBe(0);
     expect((await create(key)).res.status).toBe(200);
   });
@@ -210,21 +210,21 @@ describe('refunds and freed slots (contract §4)', () => {
     const key = await fresh('finished-unpolled');
     await create(key, { seconds: 3 });
     h.sim.settle(upstreamIdOf(1)[0]!, 'completed');
-    // Nobody polled and the reconciler did not run: admission finds the finished job itself.
+    // Nobody polled and the tracker did not run: admission finds the finished job itself.
     expect((await create(key)).res.status).toBe(200);
     expect((await usage('finished-unpolled')).day.video_seconds).toBe(9);
     // A slot held by a job still running is still refused.
     expect((await create(key)).body.error.code).toBe('concurrency_limit_exceeded');
   });
 
-  it('the reconciler moves past jobs whose refresh fails', async () => {
+  it('the tracker moves past jobs whose check fails', async () => {
     const key = await fresh('unreachable-jobs');
     const { body } = await create(key, { seconds: 2 });
     const before = (await h.gw.store.getJob('unreachable-jobs', body.id))!.updatedAtMs;
     // The upstream fails on the task: every refresh fails.
     h.sim.tasks.get(upstreamIdOf(1)[0]!)!.statusFailure = 500;
     clock.advance(5);
-    await h.gw.reconciler.pass();
+    await h.gw.tracker.pass({ all: true });
     expect((await h.gw.store.getJob('unreachable-jobs', body.id))!.updatedAtMs).toBeGreaterThan(before);
   });
 
@@ -252,11 +252,11 @@ describe('refunds and freed slots (contract §4)', () => {
       expect((await create(key)).res.status).toBe(200);
     });
 
-    it('when the reconciler refreshes it', async () => {
+    it('when the tracker checks it', async () => {
       const key = await fresh('lost-unpolled');
       const { body } = await create(key, { seconds: 4 });
       h.sim.tasks.delete(upstreamIdOf(1)[0]!);
-      await h.gw.reconciler.pass();
+      await h.gw.tracker.pass({ all: true });
       await expectClean('lost-unpolled');
       await expectLost(key, body.id);
       expect((await create(key)).res.status).toBe(200);
@@ -274,16 +274,16 @@ describe('refunds and freed slots (contract §4)', () => {
       // The upstream's words go to the log only.
       expect(error.message).not.toMatch(/simulated/);
       expect(h.logs.join('')).toMatch(/"op":"status","upstreamSaid":"simulated status failure"/);
-      await h.gw.reconciler.pass();
+      await h.gw.tracker.pass({ all: true });
       expect((await usage(team)).active_jobs).toBe(1);
     });
   });
 
-  it('the reconciler fails and refunds a job older than MAX_JOB_AGE_MS', async () => {
+  it('the tracker fails and refunds a job older than MAX_JOB_AGE_MS', async () => {
     const key = await fresh('abandoned');
     const { body } = await create(key, { seconds: 4 });
     clock.advance(7 * 3600_000);
-    await h.gw.reconciler.pass();
+    await h.gw.tracker.pass({ all: true });
     await expectClean('abandoned');
     const v = (await (await fetch(`${h.url}/v1/videos/${body.id}`, { headers: auth(key) })).json()) as { status: string; error: { code: string } };
     expect(v).toMatchObject({ status: 'failed', error: { code: 'expired' } });

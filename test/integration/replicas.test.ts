@@ -149,13 +149,13 @@ describe.skipIf(postgresUrl === null)('two gateway processes on one PostgreSQL d
   });
 });
 
-describe.skipIf(postgresUrl === null)('two reconcilers on one PostgreSQL database', () => {
+describe.skipIf(postgresUrl === null)('two trackers on one PostgreSQL database', () => {
   let db: Awaited<ReturnType<typeof freshDatabase>>;
   let a: Harness;
   let b: Harness;
   beforeAll(async () => {
     db = await freshDatabase();
-    // Reconciler passes run on demand here (RECONCILE_INTERVAL_MS 0), against one simulator.
+    // Tracker passes run on demand here (RECONCILE_INTERVAL_MS 0), against one simulator.
     a = await startHarness({ env: { DATABASE_URL: db.url }, sim: { completeAfterMs: 600_000 } });
     b = await startHarness({ env: { DATABASE_URL: db.url }, upstream: { sim: a.sim, url: a.upstreamUrl } });
   });
@@ -167,13 +167,13 @@ describe.skipIf(postgresUrl === null)('two reconcilers on one PostgreSQL databas
 
   const statusCalls = () => a.sim.requests.filter((r) => r.method === 'GET' && /^\/v1\/videos\/[^/]+$/.test(r.path)).map((r) => r.path);
 
-  it('never refresh one job twice at once, and a replica killed mid-pass holds its jobs only until its lease runs out', async () => {
+  it('never check one job twice at once, and a replica killed mid-pass holds its jobs only until its lease runs out', async () => {
     const { key } = await teamWithKey(a.url, 'recon');
     for (let i = 0; i < 6; i++) expect((await postJson(`${a.url}/v1/videos`, { model: 'grok-video-3', prompt: 'x', seconds: 4 }, key)).res.status).toBe(200);
     a.sim.requests.length = 0;
     // Slow answers make both passes overlap for their whole length.
     a.sim.slowAnswersMs = 150;
-    const [na, nb] = await Promise.all([a.gw.reconciler.pass(), b.gw.reconciler.pass()]);
+    const [na, nb] = await Promise.all([a.gw.tracker.pass({ all: true }), b.gw.tracker.pass({ all: true })]);
     a.sim.slowAnswersMs = 0;
     expect(na + nb).toBe(6);
     const calls = statusCalls();
@@ -182,10 +182,10 @@ describe.skipIf(postgresUrl === null)('two reconcilers on one PostgreSQL databas
 
     // A replica claims everything and dies (never releases): the others find nothing until its lease ends.
     const dead = await PostgresStore.open({ url: db.url });
-    expect(await dead.claimActiveJobs(100, 1_500, 0)).toHaveLength(6);
+    expect(await dead.claimDueJobs(100, 1_500, 0, { horizonMs: 3_600_000, pendingGraceMs: 60_000 })).toHaveLength(6);
     await dead.close();
-    expect(await a.gw.reconciler.pass()).toBe(0);
+    expect(await a.gw.tracker.pass({ all: true })).toBe(0);
     await new Promise((r) => setTimeout(r, 1_800));
-    expect(await b.gw.reconciler.pass()).toBe(6);
+    expect(await b.gw.tracker.pass({ all: true })).toBe(6);
   });
 });

@@ -118,14 +118,14 @@ describe('webhooks: endpoints, signed events verified by the official SDKs, exac
     for (const [team, id, outcome] of [['hooks-a', done, 'completed'], ['hooks-a', broken, 'failed'], ['hooks-b', theirs, 'completed'], ['hooks-silent', unhooked, 'completed']] as const) {
       h.sim.settle((await h.gw.store.getJob(team, id))!.upstreamId!, outcome);
     }
-    // Many clients poll each video at once, and the reconciler runs meanwhile: one event per video all the same.
+    // Many clients poll each video at once, and the tracker runs meanwhile: one event per video all the same.
     await Promise.all([
       ...[done, broken].flatMap((id) => Array.from({ length: 8 }, () => poll(h.url, a.key, id))),
       poll(h.url, b.key, theirs),
       poll(h.url, silent.key, unhooked),
-      h.gw.reconciler.pass(),
+      h.gw.tracker.pass({ all: true }),
     ]);
-    await h.gw.reconciler.pass();
+    await h.gw.tracker.pass({ all: true });
     await receiver.waitFor(before + 2);
     await other.waitFor(1);
     await new Promise((r) => setTimeout(r, 300));

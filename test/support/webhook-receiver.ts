@@ -4,6 +4,8 @@ import type { AddressInfo } from 'node:net';
 export interface Received {
   readonly headers: IncomingHttpHeaders;
   readonly body: string;
+  /** When the request arrived whole (Date.now()). */
+  readonly at: number;
 }
 
 /** How the receiver answers the next request: a status, a dropped connection, a hang, a redirect, or a flood. */
@@ -30,7 +32,7 @@ export class WebhookReceiver {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
+        this.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), at: Date.now() });
         for (const w of this.waiters.splice(0)) w();
         this.respond(res);
       });

@@ -5,7 +5,7 @@ import { ABANDONED, heldOnDelete, isAbandoned, isDeletedPending } from '../lifec
 import type { ListOptions, ReservationOnDelete, TaskUpdate } from '../types.js';
 import { nowMs, PgPart, toJob, type ChargeMove } from './part.js';
 
-/** Jobs: their lifecycle (activation, updates with their settlement and webhook event, deletion), reads and the reconciler's claims. */
+/** Jobs: their lifecycle (activation, updates with their settlement and webhook event, deletion), and reads (the tracker's claims are in queues.ts). */
 export class PgJobs extends PgPart {
   /**
    * Writes a status under the job's row lock; a terminal one settles or refunds. Concurrent updates of one
@@ -73,7 +73,7 @@ export class PgJobs extends PgPart {
   async abandonJob(id: string, nowArg: number): Promise<void> {
     await this.tx(async (c, moves, told) => {
       const job = await this.lockJob(c, id);
-      // Activated meanwhile (the reconciler read its worklist before the upstream answered): not abandoned.
+      // Activated meanwhile (the tracker read its worklist before the upstream answered): not abandoned.
       if (!job || job.upstreamId !== null || job.charge !== 'reserved') return;
       await this.q(
         c,
@@ -115,10 +115,6 @@ export class PgJobs extends PgPart {
     return { jobs: rows.slice(0, opts.limit).map(toJob), hasMore: rows.length > opts.limit };
   }
 
-  async touchJob(id: string, nowArg: number): Promise<void> {
-    await this.q(this.pool, `UPDATE jobs SET updated_at_ms = ${nowMs(2)} WHERE id = $1`, [id, this.at(nowArg)]);
-  }
-
   deleteJob(teamId: string, id: string, nowArg: number, held: ReservationOnDelete): Promise<boolean> {
     return this.tx(async (c, moves, told) => {
       const [row] = await this.q(c, 'SELECT * FROM jobs WHERE id = $1 AND team_id = $2 AND deleted_at IS NULL FOR UPDATE', [id, teamId]);
@@ -136,42 +132,13 @@ export class PgJobs extends PgPart {
     return (await this.q(this.pool, "SELECT * FROM jobs WHERE charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT $1", [limit])).map(toJob);
   }
 
-  /**
-   * One statement: pick the free jobs and mark them held. SKIP LOCKED passes over rows another replica is
-   * claiming at this instant; a row it claimed and committed meanwhile is re-checked against the newest
-   * version (READ COMMITTED), finds itself held, and is left out. So two claims never share a job.
-   */
-  async claimActiveJobs(limit: number, leaseMs: number, nowArg: number): Promise<JobRecord[]> {
-    const rows = await this.q(
-      this.pool,
-      `UPDATE jobs j SET claimed_by = $3, claimed_until = ${nowMs(4)} + $2::bigint
-       FROM (SELECT seq FROM jobs WHERE charge = 'reserved' AND (claimed_until IS NULL OR claimed_until <= ${nowMs(4)})
-             ORDER BY updated_at_ms ASC LIMIT $1 FOR UPDATE SKIP LOCKED) free
-       WHERE j.seq = free.seq RETURNING j.*`,
-      [limit, leaseMs, this.instance, this.at(nowArg)],
-    );
-    return rows.map(toJob).sort((a, b) => a.updatedAtMs - b.updatedAtMs);
-  }
-
-  async releaseJobs(ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return;
-    // Only this instance's claims: one whose lease ran out may have been claimed by another replica since.
-    await this.q(this.pool, 'UPDATE jobs SET claimed_by = NULL, claimed_until = NULL WHERE id = ANY($1::text[]) AND claimed_by = $2', [
-      ids,
-      this.instance,
-    ]);
-  }
-
   async activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
     const rows = await this.q(this.pool, "SELECT * FROM jobs WHERE team_id = $1 AND charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT $2", [teamId, limit]);
     return rows.map(toJob);
   }
 
-  async activeJobStats(): Promise<Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>> {
-    const rows = await this.q(
-      this.pool,
-      `SELECT team_id AS "teamId", count(*) AS jobs, min(updated_at_ms) AS "oldestRefreshMs" FROM jobs WHERE charge = 'reserved' GROUP BY team_id`,
-    );
-    return rows as Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>;
+  async activeJobStats(): Promise<Array<{ teamId: string; jobs: number }>> {
+    const rows = await this.q(this.pool, `SELECT team_id AS "teamId", count(*) AS jobs FROM jobs WHERE charge = 'reserved' GROUP BY team_id`);
+    return rows as Array<{ teamId: string; jobs: number }>;
   }
 }

@@ -88,6 +88,13 @@ export const MIGRATIONS: readonly string[] = [
     ADD COLUMN storage_lease_until_ms bigint, ADD COLUMN storage_lease_token text;
   CREATE INDEX jobs_storage ON jobs (storage_state, storage_next_at_ms) WHERE storage_state IN ('pending', 'stored', 'failed');
   `,
+  // 9: tracking at fleet scale (§11): each job's next status check (ms on the database's clock; 0: due at once,
+  // which is what every job active before this step is), the status calls made for it, and the index of the
+  // tracker's worklist. Claims stay in claimed_by and claimed_until (step 2).
+  `
+  ALTER TABLE jobs ADD COLUMN next_check_at bigint NOT NULL DEFAULT 0, ADD COLUMN status_checks integer NOT NULL DEFAULT 0;
+  CREATE INDEX jobs_due ON jobs (next_check_at) WHERE charge = 'reserved';
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock every replica takes while it migrates. */

@@ -118,7 +118,7 @@ export abstract class PgPart {
         const out = await fn(c, moves, told);
         // A COMMIT whose answer is lost leaves the outcome unknown and surfaces as store_unavailable. For an
         // admission that errs on the safe side: a job counted but never created upstream has no upstream id,
-        // and the reconciler refunds such jobs after its grace period.
+        // and the tracker refunds such jobs after its grace period.
         await this.q(c, 'COMMIT');
         c.release();
         // Told only once committed: a transaction rolled back (or run again) moved nothing.

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { JobRecord } from '../../domain/job.js';
+import type { DueChecks, JobRecord } from '../../domain/job.js';
 import type { Admission, QuotaPolicy } from '../../domain/quota-policy.js';
 import { ChangeFeed } from '../changes.js';
 import type {
@@ -8,8 +8,11 @@ import type {
   AttemptResult,
   ChangeListener,
   ChargeListener,
+  CheckSchedule,
   ClaimedDelivery,
   CreateTeamResult,
+  DeliveryShares,
+  DueJobsOptions,
   IdempotencyClaim,
   IdempotencyClaimRequest,
   IdempotentAnswer,
@@ -36,6 +39,7 @@ import { PgCopies } from './copies.js';
 import { PgIdempotencyKeys } from './idempotency.js';
 import { PgImport } from './import-all.js';
 import { PgJobs } from './jobs.js';
+import { PgQueues } from './queues.js';
 import { PgListener } from './listen.js';
 import { migrate } from './migrations.js';
 import { CHANGES_CHANNEL, classify, ignore, PgPart, type PgShared, type PostgresClock } from './part.js';
@@ -85,6 +89,7 @@ export class PostgresStore extends PgPart implements Store {
   private readonly transfer: PgImport;
   private readonly idempotency: PgIdempotencyKeys;
   readonly copies: CopyLedger;
+  private readonly queues: PgQueues;
   private listener: PgListener | undefined;
 
   private constructor(
@@ -99,6 +104,7 @@ export class PostgresStore extends PgPart implements Store {
     this.transfer = new PgImport(shared);
     this.idempotency = new PgIdempotencyKeys(shared);
     this.copies = new PgCopies(shared);
+    this.queues = new PgQueues(shared);
   }
 
   /** Connects, migrates the schema to the current version, and returns the store. */
@@ -186,10 +192,6 @@ export class PostgresStore extends PgPart implements Store {
     return this.jobs.listJobs(teamId, opts);
   }
 
-  touchJob(id: string, nowArg: number): Promise<void> {
-    return this.jobs.touchJob(id, nowArg);
-  }
-
   deleteJob(teamId: string, id: string, nowArg: number, held: ReservationOnDelete): Promise<boolean> {
     return this.jobs.deleteJob(teamId, id, nowArg, held);
   }
@@ -198,19 +200,23 @@ export class PostgresStore extends PgPart implements Store {
     return this.jobs.activeJobs(limit);
   }
 
-  claimActiveJobs(limit: number, leaseMs: number, nowArg: number): Promise<JobRecord[]> {
-    return this.jobs.claimActiveJobs(limit, leaseMs, nowArg);
+  claimDueJobs(limit: number, leaseMs: number, nowArg: number, opts: DueJobsOptions): Promise<JobRecord[]> {
+    return this.queues.claimDueJobs(limit, leaseMs, nowArg, opts);
   }
 
-  releaseJobs(ids: readonly string[]): Promise<void> {
-    return this.jobs.releaseJobs(ids);
+  scheduleChecks(items: readonly CheckSchedule[], nowArg: number): Promise<void> {
+    return this.queues.scheduleChecks(items, nowArg);
+  }
+
+  dueChecks(nowArg: number): Promise<DueChecks> {
+    return this.queues.dueChecks(nowArg);
   }
 
   activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
     return this.jobs.activeJobsOfTeam(teamId, limit);
   }
 
-  activeJobStats(): Promise<Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>> {
+  activeJobStats(): Promise<Array<{ teamId: string; jobs: number }>> {
     return this.jobs.activeJobStats();
   }
 
@@ -270,8 +276,8 @@ export class PostgresStore extends PgPart implements Store {
     return this.webhooks.rotateWebhookSecret(teamId, secret, overlapMs, maxPrevious, nowArg);
   }
 
-  claimDeliveries(limit: number, leaseMs: number, nowArg: number): Promise<ClaimedDelivery[]> {
-    return this.webhooks.claimDeliveries(limit, leaseMs, nowArg);
+  claimDeliveries(limit: number, leaseMs: number, nowArg: number, shares?: DeliveryShares): Promise<ClaimedDelivery[]> {
+    return this.queues.claimDeliveries(limit, leaseMs, nowArg, shares);
   }
 
   recordAttempt(id: string, token: string, result: AttemptResult, nowArg: number): Promise<boolean> {

@@ -1,4 +1,4 @@
-import type { AttemptResult, ClaimedDelivery, SecretRotation, WebhookDelivery, WebhookEndpoint, WebhookEndpointInput } from '../types.js';
+import type { AttemptResult, SecretRotation, WebhookDelivery, WebhookEndpoint, WebhookEndpointInput } from '../types.js';
 import { nowMs, PgPart, toDelivery, toEndpoint } from './part.js';
 
 /** A team's webhook endpoint, and the outbox of deliveries (written by `PgJobs` with each terminal status). */
@@ -36,21 +36,6 @@ export class PgWebhooks extends PgPart {
       [teamId, secret, overlapMs, maxPrevious, this.at(nowArg)],
     );
     return row ? { ok: true, endpoint: toEndpoint(row) } : { ok: false, endpoint: await this.getWebhook(teamId) };
-  }
-
-  /** The outbox as a queue: due rows locked with SKIP LOCKED, so concurrent claimers take disjoint sets. */
-  async claimDeliveries(limit: number, leaseMs: number, nowArg: number): Promise<ClaimedDelivery[]> {
-    const rows = await this.q(
-      this.pool,
-      `WITH due AS (
-         SELECT id FROM webhook_deliveries
-         WHERE status = 'pending' AND next_attempt_at_ms <= ${nowMs(3)} AND (lease_until_ms IS NULL OR lease_until_ms <= ${nowMs(3)})
-         ORDER BY next_attempt_at_ms LIMIT $1 FOR UPDATE SKIP LOCKED)
-       UPDATE webhook_deliveries d SET lease_until_ms = ${nowMs(3)} + $2, lease_token = gen_random_uuid()::text
-       FROM due WHERE d.id = due.id RETURNING d.*`,
-      [limit, leaseMs, this.at(nowArg)],
-    );
-    return rows.map((r) => ({ ...toDelivery(r), leaseToken: r.lease_token as string }));
   }
 
   async recordAttempt(id: string, token: string, result: AttemptResult, nowArg: number): Promise<boolean> {

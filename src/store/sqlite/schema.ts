@@ -14,7 +14,7 @@ CREATE TABLE IF NOT EXISTS jobs (
   resolution INTEGER NOT NULL, aspect_ratio TEXT NOT NULL,
   status TEXT NOT NULL, progress INTEGER NOT NULL, error TEXT, created_at INTEGER NOT NULL, completed_at INTEGER,
   updated_at_ms INTEGER NOT NULL, charge TEXT NOT NULL, charge_day TEXT NOT NULL, charge_month TEXT NOT NULL,
-  deleted_at INTEGER);
+  deleted_at INTEGER, next_check_at INTEGER NOT NULL DEFAULT 0, status_checks INTEGER NOT NULL DEFAULT 0, claimed_until INTEGER);
 CREATE INDEX IF NOT EXISTS jobs_team ON jobs(team_id, seq);
 CREATE INDEX IF NOT EXISTS jobs_team_charge ON jobs(team_id, charge);
 CREATE INDEX IF NOT EXISTS jobs_key_charge ON jobs(key_id, charge);
@@ -53,6 +53,12 @@ ALTER TABLE webhook_endpoints DROP COLUMN previous_secret;
 ALTER TABLE webhook_endpoints DROP COLUMN previous_secret_expires_at_ms;
 `;
 
+const TRACKING_COLUMNS = `
+ALTER TABLE jobs ADD COLUMN next_check_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN status_checks INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN claimed_until INTEGER;
+`;
+
 /**
  * Brings data files of earlier builds up to date, in one write transaction so that a CLI and a gateway
  * opening the same file at once do not both try. Besides TOMBSTONE_TEAMS: `jobs.reference_count NOT NULL`,
@@ -69,5 +75,8 @@ export function upgradeEarlierSchema(db: Database.Database): void {
     if (!columns('jobs').includes('source_video_id')) db.exec('ALTER TABLE jobs ADD COLUMN source_video_id TEXT; ALTER TABLE jobs ADD COLUMN derivation TEXT');
     // Before every rotated secret kept its own expiry: only the last one was kept.
     if (!columns('webhook_endpoints').includes('previous_secrets')) db.exec(KEEP_EVERY_PREVIOUS_SECRET);
+    // Before each job had its own next check (§11): every active job is due at once.
+    if (!columns('jobs').includes('next_check_at')) db.exec(TRACKING_COLUMNS);
+    db.exec('CREATE INDEX IF NOT EXISTS jobs_due ON jobs(charge, next_check_at)');
   }).immediate();
 }

@@ -27,13 +27,12 @@ export function prepareStatements(db: Database.Database) {
     setStatus: db.prepare('UPDATE jobs SET status = ?, progress = ?, error = ?, completed_at = ?, media_url = COALESCE(?, media_url), updated_at_ms = ? WHERE id = ?'),
     setCharge: db.prepare("UPDATE jobs SET charge = ? WHERE id = ? AND charge = 'reserved'"),
     setChargeFrom: db.prepare('UPDATE jobs SET charge = ? WHERE id = ? AND charge = ?'),
-    touch: db.prepare('UPDATE jobs SET updated_at_ms = ? WHERE id = ?'),
     markDeleted: db.prepare('UPDATE jobs SET deleted_at = ? WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
     seqOf: db.prepare('SELECT seq FROM jobs WHERE id = ? AND team_id = ?'),
     listDesc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq < ? ORDER BY seq DESC LIMIT ?'),
     listAsc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq > ? ORDER BY seq ASC LIMIT ?'),
     reserved: db.prepare("SELECT * FROM jobs WHERE charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
-    activeStats: db.prepare("SELECT team_id AS teamId, COUNT(*) AS jobs, MIN(updated_at_ms) AS oldestRefreshMs FROM jobs WHERE charge = 'reserved' GROUP BY team_id"),
+    activeStats: db.prepare("SELECT team_id AS teamId, COUNT(*) AS jobs FROM jobs WHERE charge = 'reserved' GROUP BY team_id"),
     reservedOfTeam: db.prepare("SELECT * FROM jobs WHERE team_id = ? AND charge = 'reserved' ORDER BY updated_at_ms ASC LIMIT ?"),
     insertTeam: db.prepare('INSERT OR IGNORE INTO teams (id, name, quota, created_at) VALUES (?, ?, ?, ?)'),
     team: db.prepare('SELECT * FROM teams WHERE id = ? AND deleted_at IS NULL'),
@@ -65,11 +64,6 @@ export function prepareStatements(db: Database.Database) {
     updateEndpoint: db.prepare('UPDATE webhook_endpoints SET url = @url, events = @events, enabled = @enabled WHERE team_id = @teamId'),
     deleteEndpoint: db.prepare('DELETE FROM webhook_endpoints WHERE team_id = ?'),
     rotateSecret: db.prepare('UPDATE webhook_endpoints SET previous_secrets = ?, secret = ? WHERE team_id = ?'),
-    dueDeliveries: db.prepare(
-      `SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at_ms <= ?
-         AND (lease_until_ms IS NULL OR lease_until_ms <= ?) ORDER BY next_attempt_at_ms LIMIT ?`,
-    ),
-    lease: db.prepare('UPDATE webhook_deliveries SET lease_until_ms = ?, lease_token = ? WHERE id = ?'),
     recordAttempt: db.prepare(
       `UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = @lastStatus, last_error = @lastError,
          last_latency_ms = @latencyMs, last_attempt_at_ms = @nowMs, status = @status, next_attempt_at_ms = @next,

@@ -4,10 +4,11 @@ import Database from 'better-sqlite3';
 import { buckets, evaluateJob, evaluateRequest, rateInfo, type Admission, type QuotaPolicy, type Scope, type UsageSnapshot } from '../../domain/quota-policy.js';
 import { isTerminal } from '../../domain/job.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../../domain/webhook-event.js';
-import { ChangeFeed, LocalClaims } from '../changes.js';
-import { ABANDONED, chargeMove, heldOnDelete, isAbandoned, isDeletedPending, leaseToken } from '../lifecycle.js';
+import { ChangeFeed } from '../changes.js';
+import { ABANDONED, chargeMove, heldOnDelete, isAbandoned, isDeletedPending } from '../lifecycle.js';
 import { rowMappers, toStoredSecrets, type Row } from '../rows.js';
 import { SqliteIdempotency } from './idempotency.js';
+import { SqliteQueues } from './queues.js';
 import { SCHEMA, upgradeEarlierSchema } from './schema.js';
 import { prepareStatements, type Statements } from './statements.js';
 import type { CopyLedger } from '../copies.js';
@@ -17,9 +18,11 @@ import type {
   AttemptResult,
   ChangeListener,
   ChargeListener,
+  CheckSchedule,
   ClaimedDelivery,
   CreateTeamResult,
-  HeldReservation,
+  DeliveryShares,
+  DueJobsOptions,
   IdempotencyClaim,
   IdempotencyClaimRequest,
   IdempotentAnswer,
@@ -39,7 +42,7 @@ import type {
   WebhookEndpoint,
   WebhookEndpointInput,
 } from '../types.js';
-import type { JobRecord } from '../../domain/job.js';
+import type { DueChecks, JobRecord } from '../../domain/job.js';
 
 const json = (v: unknown) => JSON.stringify(v);
 const sec = (ms: number) => Math.floor(ms / 1000);
@@ -56,9 +59,9 @@ export class SqliteStore implements Store {
   private readonly s: Statements;
   /** One process writes this file (a CLI beside it changes it unheard): its changes are told in-process only. */
   private readonly changes = new ChangeFeed();
-  private readonly claims = new LocalClaims();
   private readonly idempotency: SqliteIdempotency;
   readonly copies: CopyLedger;
+  private readonly queues: SqliteQueues;
 
   /** `onCharge` hears of each move of video-seconds from inside the (synchronous) transaction that makes it. */
   constructor(path: string, private readonly onCharge?: ChargeListener) {
@@ -72,6 +75,7 @@ export class SqliteStore implements Store {
     this.s = prepareStatements(this.db);
     this.idempotency = new SqliteIdempotency(this.db);
     this.copies = new SqliteCopies(this.db, toJob);
+    this.queues = new SqliteQueues(this.db);
   }
 
   static inDataDir(dataDir: string, onCharge?: ChargeListener): SqliteStore {
@@ -183,7 +187,7 @@ export class SqliteStore implements Store {
     const abandoned = this.db
       .transaction(() => {
         const row = this.s.jobById.get(id) as Row | undefined;
-        // Activated meanwhile (the reconciler read its worklist before the upstream answered): not abandoned.
+        // Activated meanwhile (the tracker read its worklist before the upstream answered): not abandoned.
         if (!row || row.upstream_id !== null) return false;
         const job = toJob(row);
         if (this.s.setCharge.run('refunded', id).changes !== 1) return false;
@@ -243,10 +247,6 @@ export class SqliteStore implements Store {
     return { jobs: rows.slice(0, opts.limit).map(toJob), hasMore: rows.length > opts.limit };
   }
 
-  async touchJob(id: string, nowMs: number): Promise<void> {
-    this.s.touch.run(nowMs, id);
-  }
-
   async deleteJob(teamId: string, id: string, nowMs: number, held: ReservationOnDelete): Promise<boolean> {
     const deleted = this.db
       .transaction(() => {
@@ -265,24 +265,24 @@ export class SqliteStore implements Store {
     return (this.s.reserved.all(limit) as Row[]).map(toJob);
   }
 
-  async claimActiveJobs(limit: number, leaseMs: number, nowMs: number): Promise<JobRecord[]> {
-    // At most `claims.size` of the rows read are held by a claim, so this many always holds `limit` free ones.
-    const rows = this.s.reserved.all(limit + this.claims.size) as Row[];
-    const free = rows.map(toJob).filter((j) => !this.claims.held(j.id, nowMs)).slice(0, limit);
-    this.claims.take(free.map((j) => j.id), nowMs + leaseMs);
-    return free;
+  async claimDueJobs(limit: number, leaseMs: number, nowMs: number, opts: DueJobsOptions): Promise<JobRecord[]> {
+    return this.queues.claimDueJobs(limit, leaseMs, nowMs, opts).map(toJob);
   }
 
-  async releaseJobs(ids: readonly string[]): Promise<void> {
-    this.claims.release(ids);
+  async scheduleChecks(items: readonly CheckSchedule[], nowMs: number): Promise<void> {
+    this.queues.scheduleChecks(items, nowMs);
+  }
+
+  async dueChecks(nowMs: number): Promise<DueChecks> {
+    return this.queues.dueChecks(nowMs);
   }
 
   async activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
     return (this.s.reservedOfTeam.all(teamId, limit) as Row[]).map(toJob);
   }
 
-  async activeJobStats(): Promise<Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>> {
-    return this.s.activeStats.all() as Array<{ teamId: string; jobs: number; oldestRefreshMs: number }>;
+  async activeJobStats(): Promise<Array<{ teamId: string; jobs: number }>> {
+    return this.s.activeStats.all() as Array<{ teamId: string; jobs: number }>;
   }
 
   async createTeam(team: { id: string; name: string | null; quota: QuotaPolicy }, nowMs: number): Promise<CreateTeamResult> {
@@ -405,16 +405,8 @@ export class SqliteStore implements Store {
       .immediate();
   }
 
-  async claimDeliveries(limit: number, leaseMs: number, nowMs: number): Promise<ClaimedDelivery[]> {
-    return this.db
-      .transaction(() =>
-        (this.s.dueDeliveries.all(nowMs, nowMs, limit) as Row[]).map((r) => {
-          const token = leaseToken();
-          this.s.lease.run(nowMs + leaseMs, token, r.id);
-          return { ...toDelivery(r), leaseToken: token };
-        }),
-      )
-      .immediate();
+  async claimDeliveries(limit: number, leaseMs: number, nowMs: number, shares?: DeliveryShares): Promise<ClaimedDelivery[]> {
+    return this.queues.claimDeliveries(limit, leaseMs, nowMs, shares).map((r) => ({ ...toDelivery(r), leaseToken: r.leaseToken }));
   }
 
   async recordAttempt(id: string, token: string, result: AttemptResult, nowMs: number): Promise<boolean> {

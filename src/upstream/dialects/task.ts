@@ -1,4 +1,4 @@
-import type { VideoError, VideoStatus } from '../../domain/job.js';
+import { isTerminal, type VideoError, type VideoStatus } from '../../domain/job.js';
 import { clientSafeUpstreamText } from '../../observability/redact.js';
 
 /**
@@ -13,6 +13,8 @@ export interface UpstreamTask {
   readonly error: VideoError | null;
   /** Where the finished video lies, for kinds that name it (xAI's `video.url`); never shown to a client. */
   readonly mediaUrl?: string | undefined;
+  /** When the upstream says the task ended (new-api's `completed_at`), for the notice-lag metric only. */
+  readonly finishedAtMs?: number | undefined;
 }
 
 type Mapping = { status: VideoStatus; errorCode?: string; errorMessage?: string };
@@ -65,7 +67,16 @@ export function decodeTask(body: unknown, secrets: readonly string[] = []): Upst
   const t = body as Record<string, unknown>;
   const id = storable(t.id, MAX_UPSTREAM_ID_CHARS, 'task id') || storable(t.task_id, MAX_UPSTREAM_ID_CHARS, 'task id');
   if (!id) throw new GarbledTaskError('task has no id');
-  return taskFromWord(id, str(t.status), t.progress, t, secrets);
+  const task = taskFromWord(id, str(t.status), t.progress, t, secrets);
+  const finishedAtMs = isTerminal(task.status) ? epochMs(t.completed_at) : undefined;
+  return finishedAtMs === undefined ? task : { ...task, finishedAtMs };
+}
+
+/** Resellers give unix seconds or milliseconds (`0` or nothing while running). */
+function epochMs(v: unknown): number | undefined {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) return undefined;
+  return n < 1e11 ? n * 1000 : n;
 }
 
 /**
@@ -74,7 +85,7 @@ export function decodeTask(body: unknown, secrets: readonly string[] = []): Upst
  */
 export function taskFromWord(id: string, statusWord: string, rawProgress: unknown, t: Record<string, unknown>, secrets: readonly string[]): UpstreamTask {
   const word = statusWord.trim().toLowerCase();
-  // An unknown word is treated as still running: the reconciler's age limit ends it if it never settles.
+  // An unknown word is treated as still running: the tracker's age limit ends it if it never settles.
   const mapping = STATUS_WORDS[word] ?? { status: 'in_progress' };
   const error = mapping.status === 'failed' ? failure(t, mapping, secrets) : null;
   const n = Number(rawProgress);

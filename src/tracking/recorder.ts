@@ -1,0 +1,75 @@
+import type { Metrics } from '../observability/metrics.js';
+import type { Clock } from '../domain/quota-policy.js';
+import { isTerminal, type JobRecord } from '../domain/job.js';
+import type { UpstreamTask } from '../upstream/dialects/task.js';
+import type { JobWatch } from '../videos/jobs.js';
+import { FAMILY_TYPICAL_SECONDS, typicalMs, type ModelCatalog } from '../domain/models.js';
+import type { DueWriter } from './due-writer.js';
+import { nextCheckInMs } from './schedule.js';
+import type { StatusBudget } from './status-budget.js';
+
+/** A job of a model no longer in the table is expected to take as long as the slower family's. */
+const UNKNOWN_MODEL_TYPICAL_MS = Math.max(...Object.values(FAMILY_TYPICAL_SECONDS)) * 1000;
+
+/**
+ * How long after the upstream finished the gateway noticed, at most: the end lies after the check before
+ * (which saw the job running; its time is the job's refreshed-at time) and, when the upstream says when it
+ * finished (new-api's `completed_at`, whole seconds), after that.
+ */
+export function noticeLagMs(before: Pick<JobRecord, 'updatedAtMs'>, task: Pick<UpstreamTask, 'finishedAtMs'>, noticedAtMs: number): number {
+  return Math.max(0, noticedAtMs - Math.max(before.updatedAtMs, task.finishedAtMs ?? -Infinity));
+}
+
+export interface RecorderDeps {
+  readonly writer: DueWriter;
+  readonly budget: StatusBudget;
+  /** Which upstream a job's calls go to (its budget). */
+  readonly upstreamOf: (job: JobRecord) => string;
+  readonly catalog: ModelCatalog;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  /** A job still running this long after its creation is ended by the tracker: its last check is due then. */
+  readonly maxJobAgeMs: number;
+  /** Told when a check saw a job end (its event may be in the webhook outbox now). */
+  readonly onEnded: () => void;
+}
+
+/** What every status check of a job leads to, whoever made it (a client's poll or the tracker): its next check. */
+export class CheckRecorder implements JobWatch {
+  constructor(private readonly deps: RecorderDeps) {}
+
+  mayCheck(job: JobRecord): boolean {
+    return this.deps.budget.tryTake(this.deps.upstreamOf(job));
+  }
+
+  checked(before: JobRecord, after: JobRecord, task?: UpstreamTask): void {
+    if (!isTerminal(after.status)) return this.deps.writer.put(after.id, this.dueAt(after, before), 1);
+    const lagMs = task ? noticeLagMs(before, task, this.deps.clock.now()) : undefined;
+    this.deps.metrics.jobEndNoticed(lagMs, before.statusChecks + 1);
+    this.deps.writer.put(after.id, null, 1);
+    this.deps.onEnded();
+  }
+
+  placed(job: JobRecord): void {
+    this.deps.writer.put(job.id, this.dueAt(job), 0);
+  }
+
+  /**
+   * When a running job is next due, on the gateway's clock (see schedule.ts); `before`: the record the
+   * latest check was made from, whose progress and refreshed-at time give the pace since.
+   */
+  dueAt(job: JobRecord, before?: JobRecord): number {
+    const now = this.deps.clock.now();
+    const createdMs = job.createdAt * 1000;
+    const ageMs = now - createdMs;
+    const spec = this.deps.catalog.resolve(job.model);
+    const inMs = nextCheckInMs({
+      ageMs,
+      typicalMs: spec ? typicalMs(spec) : UNKNOWN_MODEL_TYPICAL_MS,
+      status: job.status === 'queued' ? 'queued' : 'in_progress',
+      progress: job.progress,
+      previous: before && { ageMs: before.updatedAtMs - createdMs, progress: before.progress },
+    });
+    return now + Math.min(inMs, Math.max(0, this.deps.maxJobAgeMs - ageMs));
+  }
+}
