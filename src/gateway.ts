@@ -9,6 +9,7 @@ import { TransportErrors } from './http/transport.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { listenForMetrics } from './observability/metrics-http.js';
+import { chargeListener } from './observability/spend.js';
 import { systemClock, type Clock } from './quota/policy.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/types.js';
@@ -17,6 +18,7 @@ import type { UpstreamKind } from './upstream/providers/types.js';
 import { UpstreamRouter, type UpstreamSpec } from './upstream/router.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './videos/models.js';
+import { Pricing, upstreamPrices } from './videos/pricing.js';
 import { Reconciler } from './videos/reconciler.js';
 import { RequestCounter } from './quota/request-counter.js';
 import { DestinationPolicy, type ResolveHost } from './webhooks/destination.js';
@@ -115,8 +117,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const clock = opts.clock ?? systemClock;
   const catalog = new ModelCatalog(config.models, config.defaultModel);
   const specs = upstreamSpecs(opts, catalog);
+  const pricing = new Pricing(catalog, upstreamPrices(config.upstreams, catalog));
   const metrics = new Metrics();
-  const store = opts.store ?? (await openStore(config, metrics.charge));
+  const store = opts.store ?? (await openStore(config, chargeListener(metrics, logger)));
   metrics.watchStore(store, clock);
   const upstream = new UpstreamRouter(specs, { metrics, logger, clock, policy: config.routing });
   const staticKeys = config.staticApiKeys.map((key, i) => ({ key, id: `static-${i + 1}` }));
@@ -127,7 +130,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const admin = new AdminService(store, clock, catalog, destinations, { beforeUsage: () => requests.flush() });
   const webhookSender = new WebhookSender(destinations, config.webhooks.timeoutMs);
   const webhooks = new WebhookWorker({ store, sender: webhookSender, clock, logger, metrics }, config.webhooks);
-  const jobs = new VideoJobs({ store, upstream, catalog, logger, metrics, clock, statusCacheMs: config.statusCacheMs });
+  const jobs = new VideoJobs({ store, upstream, catalog, pricing, logger, metrics, clock, statusCacheMs: config.statusCacheMs });
   const reconciler = new Reconciler(
     { store, jobs, logger, clock },
     {

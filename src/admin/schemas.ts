@@ -23,6 +23,7 @@ export const issueKeySchema = z
   .strict();
 export const usageQuerySchema = z.object({
   days: z.coerce.number().int().min(1).max(366).optional().meta({ description: 'Adds `daily`, one entry per UTC day, for the last N days.' }),
+  by: z.enum(['model']).optional().meta({ description: '`model` adds `by_model`: the day and the month per model, from the jobs charged to them.' }),
 });
 
 export const teamPathSchema = z.object({ team: z.string().min(1) });
@@ -54,7 +55,16 @@ const periodUsage = z.object({
   start: z.string(),
   video_seconds: z.number().meta({ description: 'What counts against the budget: settled and still reserved.' }),
   video_seconds_reserved: z.number().meta({ description: 'The part held by jobs not yet ended.' }),
+  usd: z.number().meta({ description: 'US dollars that count against a budget: actual costs settled and estimates still reserved.' }),
+  usd_reserved: z.number().meta({ description: 'The part held by the estimates of jobs not yet ended.' }),
   requests: z.number().int(),
+});
+const modelPeriodUsage = z.object({
+  video_seconds: z.number(),
+  video_seconds_reserved: z.number(),
+  usd: z.number(),
+  usd_reserved: z.number(),
+  jobs: z.number().int().meta({ description: 'Jobs charged to the period (refunded ones left out).' }),
 });
 export const usageSchema = z.object({
   team: z.string(),
@@ -63,7 +73,11 @@ export const usageSchema = z.object({
   active_jobs: z.number().int(),
   requests_this_minute: z.number().int(),
   quota: quotaPolicySchema,
-  daily: z.array(z.object({ date: z.string(), video_seconds: z.number(), requests: z.number().int() })).optional(),
+  daily: z.array(z.object({ date: z.string(), video_seconds: z.number(), usd: z.number(), requests: z.number().int() })).optional(),
+  by_model: z
+    .array(z.object({ model: z.string(), day: modelPeriodUsage, month: modelPeriodUsage }))
+    .optional()
+    .meta({ description: 'With `?by=model`: the models the month was spent on, each with its day and month; they add up to `day` and `month`.' }),
 });
 export type UsageObject = z.output<typeof usageSchema>;
 

@@ -168,11 +168,12 @@ export class AdminService {
   }
 
   async usage(teamId: string, query: unknown) {
-    const { days } = parseOrThrow(usageQuerySchema, query);
+    const { days, by } = parseOrThrow(usageQuerySchema, query);
     const team = await this.store.getTeam(teamId);
     if (!team) throw teamNotFound(teamId);
     await this.hooks.beforeUsage?.();
-    const u = await this.store.usage(teamId, this.clock.now(), days ?? 1);
+    const now = this.clock.now();
+    const [u, byModel] = await Promise.all([this.store.usage(teamId, now, days ?? 1), by === 'model' ? this.store.usageByModel(teamId, now) : undefined]);
     const usage: UsageObject = {
       team: teamId,
       day: u.day,
@@ -181,6 +182,7 @@ export class AdminService {
       requests_this_minute: u.requestsThisMinute,
       quota: team.quota,
       ...(days ? { daily: [...u.daily] } : {}),
+      ...(byModel ? { by_model: byModel } : {}),
     };
     return usage;
   }

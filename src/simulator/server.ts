@@ -81,6 +81,21 @@ export interface SimTask {
 type Fail = { status: number; body?: string; headers?: Record<string, string>; destroy?: boolean; delayMs?: number };
 
 const IMAGINE = /^grok-imagine-video(-[\w.-]+)?$/;
+/** The 1.5 generation: 1080p besides 480p and 720p, and on xAI no edit and no extension. */
+const IMAGINE_15 = /^grok-imagine-video-1\.5(-[\w.-]+)?$/;
+/**
+ * What xAI charges per second of output, in ticks (10⁻¹⁰ USD), by model generation and resolution: its list
+ * prices as of 2026, written out here on their own like every other rule of the simulator.
+ */
+const XAI_TICKS_PER_SECOND: Readonly<Record<'imagine' | 'imagine15', Readonly<Record<string, number>>>> = {
+  imagine: { '480P': 500_000_000, '720P': 700_000_000 },
+  imagine15: { '480P': 800_000_000, '720P': 1_400_000_000, '1080P': 2_500_000_000 },
+};
+/** A finished task's charge at those prices; undefined for a model or size they do not cover. */
+export function listPriceTicks(task: Pick<SimTask, 'model' | 'seconds' | 'size'>): number | undefined {
+  const perSecond = XAI_TICKS_PER_SECOND[IMAGINE_15.test(task.model) ? 'imagine15' : 'imagine'][task.size.toUpperCase()];
+  return perSecond === undefined ? undefined : perSecond * Number(task.seconds);
+}
 const GROK_VIDEO = /^grok-video-(1\.5|3)(-pro|-max)?$/;
 const PRESETS = ['1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3', '2:1', '1:2', '19.5:9', '9:19.5', '20:9', '9:20'];
 const V3_RATIOS = ['2:3', '3:2', '1:1', '16:9', '9:16'];
@@ -127,7 +142,8 @@ function validateImagine(body: Record<string, unknown>, extra: ExtraModel | unde
     if (body.seconds !== undefined && (!/^\d+$/.test(body.seconds as string) || +(body.seconds as string) < 1 || +(body.seconds as string) > 15)) {
       reject('seconds must be a string holding a whole number from 1 to 15', 'seconds');
     }
-    if (body.resolution !== undefined && !['480P', '720P'].includes(body.resolution as string)) reject('resolution must be 480P or 720P', 'resolution');
+    const resolutions = IMAGINE_15.test(String(body.model)) ? ['480P', '720P', '1080P'] : ['480P', '720P'];
+    if (body.resolution !== undefined && !resolutions.includes(body.resolution as string)) reject(`resolution must be one of ${resolutions.join(', ')}`, 'resolution');
     if (body.aspect_ratio !== undefined && !PRESETS.includes(body.aspect_ratio as string) && !/^\d+(\.\d+)?:\d+(\.\d+)?$/.test(String(body.aspect_ratio))) {
       reject('invalid aspect_ratio', 'aspect_ratio');
     }
@@ -188,7 +204,8 @@ function validateXai(body: Record<string, unknown>, extraOf: (model: string) => 
   if (d !== undefined && (typeof d !== 'number' || !Number.isInteger(d))) reject('duration must be an integer', 'duration');
   if (extra) checkExtra(extra, d === undefined ? undefined : String(d), body.resolution as string | undefined, undefined, 'resolution');
   else if (d !== undefined && ((d as number) < 1 || (d as number) > 15)) reject('duration must be an integer from 1 to 15', 'duration');
-  if (!extra && body.resolution !== undefined && !['480p', '720p'].includes(body.resolution as string)) reject('resolution must be 480p or 720p', 'resolution');
+  const resolutions = IMAGINE_15.test(model) ? ['480p', '720p', '1080p'] : ['480p', '720p'];
+  if (!extra && body.resolution !== undefined && !resolutions.includes(body.resolution as string)) reject(`resolution must be one of ${resolutions.join(', ')}`, 'resolution');
   if (body.aspect_ratio !== undefined && !XAI_RATIOS.includes(body.aspect_ratio as string)) reject('unsupported aspect_ratio', 'aspect_ratio');
   if (body.image !== undefined && body.reference_images !== undefined) reject('image and reference_images cannot be combined', 'reference_images');
   if (body.image !== undefined && !isImageUrl(body.image)) reject('image must be {url}', 'image');
@@ -276,6 +293,11 @@ export class UpstreamSimulator {
   /** How long tasks created from now on take. */
   completeAfterMs: number;
   videoBytes: number;
+  /**
+   * What the xai kind says it charged for a finished task (`usage.cost_in_usd_ticks`): xAI's list price by
+   * default; a test may make it differ from the gateway's estimate, or answer undefined to report no usage.
+   */
+  costTicks: (task: SimTask) => number | undefined = listPriceTicks;
   /** Stops upstream answers (headers) for this long, to exercise timeouts. */
   stallMs = 0;
   /** Holds each JSON answer this long after it is computed (a slow way back), to exercise races. */
@@ -528,6 +550,7 @@ export class UpstreamSimulator {
       const b = this.jsonBody(req, body);
       exactFields(b, operation === 'edit' ? ['model', 'prompt', 'video'] : ['model', 'prompt', 'duration', 'video']);
       if (!IMAGINE.test(String(b.model))) reject(`unknown model ${String(b.model)}`, 'model');
+      if (IMAGINE_15.test(String(b.model))) reject(`${String(b.model)} does not support ${operation}s`, 'model');
       checkCommon('', b.prompt);
       const found = this.mediaTask(videoUrlOf(b.video));
       if (typeof found === 'string') reject(`video.url: ${found}`, 'video');
@@ -588,7 +611,8 @@ export class UpstreamSimulator {
     if (word === 'processing') answer.progress = progress;
     if (word === 'done') {
       answer.video = { url: this.mediaUrl(task.id), duration: Number(task.seconds), respect_moderation: true };
-      answer.usage = { cost_in_usd_ticks: 5_000_000 * Number(task.seconds) };
+      const ticks = this.costTicks(task);
+      if (ticks !== undefined) answer.usage = { cost_in_usd_ticks: ticks };
     }
     if (word === 'failed') answer.error = { code: 'content_moderated', message: task.failMessage ?? 'content policy violation' };
     return this.json(res, answer);

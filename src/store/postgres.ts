@@ -5,10 +5,12 @@ import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type
 import { isTerminal } from '../videos/dialects/task.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
 import { ChangeFeed } from './changes.js';
-import { ABANDONED, chargeMove, isAbandoned, isDeletedPending } from './lifecycle.js';
+import { ABANDONED, isAbandoned, isDeletedPending } from './lifecycle.js';
 import { PgListener } from './postgres-listen.js';
 import { migrate } from './postgres-migrations.js';
 import { rowMappers, type Row } from './rows.js';
+import { admissionMove, chargeShift, NO_COST, settledCost, toModelUsage, usageByModelSql, type FinalCost } from './spend.js';
+import { microsToUsd } from '../videos/money.js';
 import {
   StoreUnavailableError,
   type Admission,
@@ -23,6 +25,8 @@ import {
   type ImportSummary,
   type JobRecord,
   type ListOptions,
+  type ModelUsage,
+  type MoneyMove,
   type NewJob,
   type PeriodUsage,
   type Principal,
@@ -107,11 +111,12 @@ const sec = (ms: number) => Math.floor(ms / 1000);
 const CHANGES_CHANNEL = 'grok_gateway_changes';
 const CHANGE_KINDS = new Set(['key', 'team', 'job']);
 
-type Bump = { scope: string; bucket: string; requests: number; reserved: number; settled: number };
+/** Additions to one counter row: requests, seconds, and micro-dollars (`usdReserved`, `usdSettled`). */
+type Bump = { scope: string; bucket: string; requests: number; reserved: number; settled: number; usdReserved: number; usdSettled: number };
 /** A request admission waiting for its team's turn (`PostgresStore.admitRequest`). */
 type PendingRequest = { readonly principal: Principal; readonly nowArg: number; resolve(a: Admission): void; reject(err: unknown): void };
-/** A move of a job's seconds made inside a transaction, told to the ChargeListener once it commits. */
-type ChargeMove = [teamId: string, charge: Charge, seconds: number];
+/** A move of a job's seconds (and money) made inside a transaction, told to the ChargeListener once it commits. */
+type ChargeMove = [teamId: string, charge: Charge, seconds: number, money: MoneyMove];
 
 /**
  * How each kind of exported record lands in its table: the columns written, and the record as a JSON object
@@ -135,19 +140,24 @@ const IMPORTS: { readonly [K in StoreRecord['kind']]: { table: string; columns: 
     table: 'jobs',
     columns:
       'id, team_id, key_id, upstream_id, upstream_key_fp, upstream_name, media_url, source_video_id, derivation, model, prompt, seconds, resolution, aspect_ratio, ' +
-      'status, progress, error, created_at, completed_at, updated_at_ms, charge, charge_day, charge_month, deleted_at',
+      'status, progress, error, created_at, completed_at, updated_at_ms, charge, charge_day, charge_month, deleted_at, ' +
+      'cost_estimate_micros, cost_price_micros, cost_micros, cost_source',
     row: ({ job: j, deletedAt }) => ({
       id: j.id, team_id: j.teamId, key_id: j.keyId, upstream_id: j.upstreamId, upstream_key_fp: j.upstreamKeyFp,
       upstream_name: j.upstreamName, media_url: j.mediaUrl, source_video_id: j.sourceVideoId, derivation: j.derivation, model: j.model,
       prompt: j.prompt, seconds: j.seconds, resolution: j.resolution, aspect_ratio: j.aspectRatio, status: j.status,
       progress: j.progress, error: j.error, created_at: j.createdAt, completed_at: j.completedAt, updated_at_ms: j.updatedAtMs,
       charge: j.charge, charge_day: j.chargeDay, charge_month: j.chargeMonth, deleted_at: deletedAt,
+      cost_estimate_micros: j.estimateMicros, cost_price_micros: j.priceMicros, cost_micros: j.costMicros, cost_source: j.costSource,
     }),
   },
   counter: {
     table: 'counters',
-    columns: 'scope, bucket, requests, seconds_reserved, seconds_settled',
-    row: ({ counter: c }) => ({ scope: c.scope, bucket: c.bucket, requests: c.requests, seconds_reserved: c.secondsReserved, seconds_settled: c.secondsSettled }),
+    columns: 'scope, bucket, requests, seconds_reserved, seconds_settled, usd_reserved_micros, usd_settled_micros',
+    row: ({ counter: c }) => ({
+      scope: c.scope, bucket: c.bucket, requests: c.requests, seconds_reserved: c.secondsReserved, seconds_settled: c.secondsSettled,
+      usd_reserved_micros: c.usdReservedMicros, usd_settled_micros: c.usdSettledMicros,
+    }),
   },
   webhook_endpoint: {
     table: 'webhook_endpoints',
@@ -275,7 +285,7 @@ export class PostgresStore implements Store {
         await this.q(c, 'COMMIT');
         c.release();
         // Told only once committed: a transaction rolled back (or run again) moved nothing.
-        for (const [teamId, charge, seconds] of moves) this.onCharge?.(teamId, charge, seconds);
+        for (const [teamId, charge, seconds, money] of moves) this.onCharge?.(teamId, charge, seconds, money);
         for (const change of told) this.changes.emit(change);
         return out;
       } catch (err) {
@@ -340,40 +350,63 @@ export class PostgresStore implements Store {
     for (const r of rows) {
       const id = `${r.scope}\0${r.bucket}`;
       const m = merged.get(id);
-      if (m) merged.set(id, { ...m, requests: m.requests + r.requests, reserved: m.reserved + r.reserved, settled: m.settled + r.settled });
+      if (m) {
+        merged.set(id, {
+          ...m,
+          requests: m.requests + r.requests,
+          reserved: m.reserved + r.reserved,
+          settled: m.settled + r.settled,
+          usdReserved: m.usdReserved + r.usdReserved,
+          usdSettled: m.usdSettled + r.usdSettled,
+        });
+      }
       else merged.set(id, r);
     }
     const sorted = [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
     if (sorted.length === 0) return [];
     return this.q(
       c,
-      `INSERT INTO counters AS c (scope, bucket, requests, seconds_reserved, seconds_settled)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
+      `INSERT INTO counters AS c (scope, bucket, requests, seconds_reserved, seconds_settled, usd_reserved_micros, usd_settled_micros)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
        ON CONFLICT (scope, bucket) DO UPDATE SET requests = c.requests + excluded.requests,
-         seconds_reserved = c.seconds_reserved + excluded.seconds_reserved, seconds_settled = c.seconds_settled + excluded.seconds_settled
+         seconds_reserved = c.seconds_reserved + excluded.seconds_reserved, seconds_settled = c.seconds_settled + excluded.seconds_settled,
+         usd_reserved_micros = c.usd_reserved_micros + excluded.usd_reserved_micros, usd_settled_micros = c.usd_settled_micros + excluded.usd_settled_micros
        RETURNING c.scope, c.bucket, c.requests`,
-      [sorted.map((r) => r.scope), sorted.map((r) => r.bucket), sorted.map((r) => r.requests), sorted.map((r) => r.reserved), sorted.map((r) => r.settled)],
+      [
+        sorted.map((r) => r.scope),
+        sorted.map((r) => r.bucket),
+        sorted.map((r) => r.requests),
+        sorted.map((r) => r.reserved),
+        sorted.map((r) => r.settled),
+        sorted.map((r) => r.usdReserved),
+        sorted.map((r) => r.usdSettled),
+      ],
     );
   }
 
-  /** Counts requests (and reserves seconds) in the minute, day and month buckets of both scopes. */
-  private requestBumps(teamId: string, keyId: string, atMs: number, requests: number, seconds: number): Bump[] {
+  /** Counts requests (and reserves seconds and micro-dollars) in the minute, day and month buckets of both scopes. */
+  private requestBumps(teamId: string, keyId: string, atMs: number, requests: number, seconds: number, micros = 0): Bump[] {
     const b = buckets(atMs);
     return [scopeKey('team', teamId), scopeKey('key', keyId)].flatMap((scope) => [
-      ...(requests ? [{ scope, bucket: `min:${b.minute}`, requests, reserved: 0, settled: 0 }] : []),
-      { scope, bucket: `day:${b.day}`, requests, reserved: seconds, settled: 0 },
-      { scope, bucket: `month:${b.month}`, requests, reserved: seconds, settled: 0 },
+      ...(requests ? [{ scope, bucket: `min:${b.minute}`, requests, reserved: 0, settled: 0, usdReserved: 0, usdSettled: 0 }] : []),
+      { scope, bucket: `day:${b.day}`, requests, reserved: seconds, settled: 0, usdReserved: micros, usdSettled: 0 },
+      { scope, bucket: `month:${b.month}`, requests, reserved: seconds, settled: 0, usdReserved: micros, usdSettled: 0 },
     ]);
   }
 
-  /** Moves seconds between reserved and settled (or out, for a refund) in the buckets the job was charged to. */
-  private async shift(c: Queryable, moves: ChargeMove[], job: JobRecord, reserved: number, settled: number): Promise<void> {
-    moves.push([job.teamId, ...chargeMove(reserved, settled)]);
+  /**
+   * Moves seconds between reserved and settled (or out, for a refund) in the buckets the job was charged to,
+   * and its money with them: the estimate in or out of reserved, `cost` into settled.
+   */
+  private async shift(c: Queryable, moves: ChargeMove[], job: JobRecord, reserved: number, settled: number, cost?: FinalCost): Promise<void> {
+    const m = chargeShift(job, reserved, settled, cost);
+    moves.push([job.teamId, m.charge, m.seconds, m.money]);
+    const add = { requests: 0, reserved, settled, usdReserved: m.reservedMicros, usdSettled: m.settledMicros };
     await this.bump(
       c,
       [scopeKey('team', job.teamId), scopeKey('key', job.keyId)].flatMap((scope) => [
-        { scope, bucket: `day:${job.chargeDay}`, requests: 0, reserved, settled },
-        { scope, bucket: `month:${job.chargeMonth}`, requests: 0, reserved, settled },
+        { scope, bucket: `day:${job.chargeDay}`, ...add },
+        { scope, bucket: `month:${job.chargeMonth}`, ...add },
       ]),
     );
   }
@@ -451,7 +484,7 @@ export class PostgresStore implements Store {
           const now = at(pending);
           const minute = `min:${buckets(now).minute}`;
           const rows = { key: `${scopeKey('key', p.keyId)}\0${minute}`, team: `${scopeKey('team', p.teamId)}\0${minute}` };
-          const usage = (row: string): UsageSnapshot => ({ requestsThisMinute: counts.get(row)!, activeJobs: 0, daySeconds: 0, monthSeconds: 0 });
+          const usage = (row: string): UsageSnapshot => ({ requestsThisMinute: counts.get(row)!, activeJobs: 0, daySeconds: 0, monthSeconds: 0, dayMicros: 0, monthMicros: 0 });
           const scopes = [
             { scope: 'key' as const, policy: p.keyPolicy, usage: usage(rows.key) },
             { scope: 'team' as const, policy: p.teamPolicy, usage: usage(rows.team) },
@@ -521,18 +554,20 @@ export class PostgresStore implements Store {
       const [read] = await this.q(
         c,
         `SELECT
-           (SELECT coalesce(json_agg(json_build_array(scope, bucket, seconds_reserved + seconds_settled)), '[]')
+           (SELECT coalesce(json_agg(json_build_array(scope, bucket, seconds_reserved + seconds_settled, usd_reserved_micros + usd_settled_micros)), '[]')
               FROM counters WHERE scope IN ($1, $2) AND bucket IN ($3, $4)) AS counters,
            (SELECT count(*) FROM jobs WHERE team_id = $5 AND charge = 'reserved') AS team_active,
            (SELECT count(*) FROM jobs WHERE key_id = $6 AND charge = 'reserved') AS key_active`,
         [team, key, `day:${b.day}`, `month:${b.month}`, principal.teamId, principal.keyId],
       );
-      const seconds = new Map((read!.counters as Array<[string, string, number]>).map(([s, bk, secs]) => [`${s}\0${bk}`, secs]));
+      const used = new Map((read!.counters as Array<[string, string, number, number]>).map(([s, bk, secs, micros]) => [`${s}\0${bk}`, { secs, micros }]));
       const snapshot = (scope: string, activeJobs: number): UsageSnapshot => ({
         requestsThisMinute: 0,
         activeJobs,
-        daySeconds: seconds.get(`${scope}\0day:${b.day}`) ?? 0,
-        monthSeconds: seconds.get(`${scope}\0month:${b.month}`) ?? 0,
+        daySeconds: used.get(`${scope}\0day:${b.day}`)?.secs ?? 0,
+        monthSeconds: used.get(`${scope}\0month:${b.month}`)?.secs ?? 0,
+        dayMicros: used.get(`${scope}\0day:${b.day}`)?.micros ?? 0,
+        monthMicros: used.get(`${scope}\0month:${b.month}`)?.micros ?? 0,
       });
       const scopes = [
         { scope: 'key' as const, policy: principal.keyPolicy, usage: snapshot(key, read!.key_active as number) },
@@ -540,15 +575,18 @@ export class PostgresStore implements Store {
       ];
       const refusal = evaluateJob(scopes, job);
       if (refusal) return { ok: false, refusal };
-      await this.bump(c, this.requestBumps(principal.teamId, principal.keyId, now, 0, job.seconds));
+      await this.bump(c, this.requestBumps(principal.teamId, principal.keyId, now, 0, job.seconds, job.estimateMicros ?? 0));
       await this.q(
         c,
         `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, status, progress,
-           created_at, updated_at_ms, charge, charge_day, charge_month, source_video_id, derivation)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9, $10, 'reserved', $11, $12, $13, $14)`,
-        [job.id, job.teamId, job.keyId, job.model, job.prompt, job.seconds, job.resolution, job.aspectRatio, sec(now), now, b.day, b.month, job.sourceVideoId ?? null, job.derivation ?? null],
+           created_at, updated_at_ms, charge, charge_day, charge_month, source_video_id, derivation, cost_estimate_micros)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9, $10, 'reserved', $11, $12, $13, $14, $15)`,
+        [
+          job.id, job.teamId, job.keyId, job.model, job.prompt, job.seconds, job.resolution, job.aspectRatio, sec(now), now, b.day, b.month,
+          job.sourceVideoId ?? null, job.derivation ?? null, job.estimateMicros ?? null,
+        ],
       );
-      moves.push([job.teamId, 'reserved', job.seconds]);
+      moves.push([job.teamId, 'reserved', job.seconds, admissionMove(job)]);
       return { ok: true, rate: null };
     });
   }
@@ -566,14 +604,19 @@ export class PostgresStore implements Store {
   private async apply(c: pg.PoolClient, moves: ChargeMove[], job: JobRecord, task: TaskUpdate, nowArg: number): Promise<JobRecord> {
     const terminal = isTerminal(task.status);
     const charge = terminal && job.charge === 'reserved' ? (task.status === 'completed' ? 'settled' : 'refunded') : job.charge;
+    const cost: FinalCost | undefined = charge === job.charge ? undefined : charge === 'settled' ? settledCost(job, task.costMicros) : NO_COST;
     const [row] = await this.q(
       c,
       `UPDATE jobs SET status = $2, progress = $3, error = $4::jsonb, completed_at = CASE WHEN $5::boolean THEN ${nowMs(6)} / 1000 END,
-         updated_at_ms = ${nowMs(6)}, charge = $7, media_url = COALESCE($8, media_url)
+         updated_at_ms = ${nowMs(6)}, charge = $7, media_url = COALESCE($8, media_url),
+         cost_micros = CASE WHEN $9::boolean THEN $10 ELSE cost_micros END, cost_source = CASE WHEN $9::boolean THEN $11 ELSE cost_source END
        WHERE id = $1 RETURNING *`,
-      [job.id, task.status, task.progress, task.error ? JSON.stringify(task.error) : null, terminal, this.at(nowArg), charge, task.mediaUrl ?? null],
+      [
+        job.id, task.status, task.progress, task.error ? JSON.stringify(task.error) : null, terminal, this.at(nowArg), charge, task.mediaUrl ?? null,
+        cost !== undefined, cost?.costMicros ?? null, cost?.costSource ?? null,
+      ],
     );
-    if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
+    if (cost) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0, cost);
     const type = eventTypeFor(task.status);
     // In the transaction that makes the job terminal, once per job (callers hold its row lock and skip terminal
     // jobs; the unique video id backs that up). Not for a video its team deleted: it can no longer see it.
@@ -595,12 +638,14 @@ export class PostgresStore implements Store {
     return row ? toJob(row) : undefined;
   }
 
-  activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowArg: number, upstreamName: string): Promise<JobRecord> {
+  activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowArg: number, upstreamName: string, priceMicros: number | null = null): Promise<JobRecord> {
     return this.tx(async (c, moves) => {
-      const job = await this.lockJob(c, id);
-      if (!job) throw new Error(`job ${id} is not in the store`);
+      const locked = await this.lockJob(c, id);
+      if (!locked) throw new Error(`job ${id} is not in the store`);
+      const job = { ...locked, priceMicros };
       const revive = isAbandoned(job);
       let charge = job.charge;
+      let cost: FinalCost | null = revive ? { costMicros: null, costSource: null } : null;
       if (revive) {
         // The upstream has the job after all: the team gets it and is charged for it, past a limit if need be,
         // in the buckets it was first admitted to.
@@ -610,15 +655,19 @@ export class PostgresStore implements Store {
         // The team deleted it before the upstream answered; the upstream runs and bills it all the same, so it
         // is charged as a finished job would be, and stays deleted.
         charge = 'settled';
-        await this.shift(c, moves, job, 0, job.seconds);
+        cost = settledCost(job, undefined);
+        await this.shift(c, moves, job, 0, job.seconds, cost);
       }
       await this.q(
         c,
-        'UPDATE jobs SET upstream_id = $2, upstream_key_fp = $3, upstream_name = $5, deleted_at = CASE WHEN $4::boolean THEN NULL ELSE deleted_at END WHERE id = $1',
-        [id, upstreamId, keyFp, revive, upstreamName],
+        `UPDATE jobs SET upstream_id = $2, upstream_key_fp = $3, upstream_name = $5, cost_price_micros = $6,
+           deleted_at = CASE WHEN $4::boolean THEN NULL ELSE deleted_at END,
+           cost_micros = CASE WHEN $7::boolean THEN $8 ELSE cost_micros END, cost_source = CASE WHEN $7::boolean THEN $9 ELSE cost_source END
+         WHERE id = $1`,
+        [id, upstreamId, keyFp, revive, upstreamName, priceMicros, cost !== null, cost?.costMicros ?? null, cost?.costSource ?? null],
       );
       // As in the embedded store: activation starts the job over as queued, then records the upstream's status.
-      return this.apply(c, moves, { ...job, status: 'queued', charge }, task, nowArg);
+      return this.apply(c, moves, { ...job, upstreamName, status: 'queued', charge, ...(cost ?? {}) }, task, nowArg);
     });
   }
 
@@ -629,7 +678,8 @@ export class PostgresStore implements Store {
       if (!job || job.upstreamId !== null || job.charge !== 'reserved') return;
       await this.q(
         c,
-        `UPDATE jobs SET charge = 'refunded', status = 'failed', error = $2::jsonb, deleted_at = ${nowMs(3)}, updated_at_ms = ${nowMs(3)} WHERE id = $1`,
+        `UPDATE jobs SET charge = 'refunded', status = 'failed', error = $2::jsonb, deleted_at = ${nowMs(3)}, updated_at_ms = ${nowMs(3)},
+           cost_micros = 0, cost_source = NULL WHERE id = $1`,
         [id, JSON.stringify(ABANDONED), this.at(nowArg)],
       );
       await this.shift(c, moves, job, -job.seconds, 0);
@@ -677,8 +727,15 @@ export class PostgresStore implements Store {
       if (!row) return false;
       const job = toJob(row);
       const charge = job.charge !== 'reserved' ? job.charge : held === 'settle' ? 'settled' : 'refunded';
-      await this.q(c, `UPDATE jobs SET deleted_at = ${nowMs(2)}, charge = $3 WHERE id = $1`, [id, this.at(nowArg), charge]);
-      if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
+      const cost = charge === job.charge ? undefined : charge === 'settled' ? settledCost(job, undefined) : NO_COST;
+      await this.q(
+        c,
+        `UPDATE jobs SET deleted_at = ${nowMs(2)}, charge = $3,
+           cost_micros = CASE WHEN $4::boolean THEN $5 ELSE cost_micros END, cost_source = CASE WHEN $4::boolean THEN $6 ELSE cost_source END
+         WHERE id = $1`,
+        [id, this.at(nowArg), charge, cost !== undefined, cost?.costMicros ?? null, cost?.costSource ?? null],
+      );
+      if (cost) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0, cost);
       await this.notify(c, told, { kind: 'job', jobId: id, deleted: true });
       return true;
     });
@@ -822,23 +879,36 @@ export class PostgresStore implements Store {
     const [rows, [active]] = await Promise.all([
       this.q(
         this.pool,
-        `SELECT bucket, requests, seconds_reserved, seconds_settled FROM counters
+        `SELECT bucket, requests, seconds_reserved, seconds_settled, usd_reserved_micros, usd_settled_micros FROM counters
          WHERE scope = $1 AND (bucket IN ($2, $3) OR (bucket >= $4 AND bucket LIKE 'day:%'))`,
         [sk, `min:${b.minute}`, `month:${b.month}`, `day:${since}`],
       ),
       this.q(this.pool, "SELECT count(*) AS n FROM jobs WHERE team_id = $1 AND charge = 'reserved'", [teamId]),
       this.q(this.pool, "DELETE FROM counters WHERE bucket LIKE 'min:%' AND bucket < $1", [`min:${new Date(now - 3_600_000).toISOString().slice(0, 16)}`]),
     ]);
-    const byBucket = new Map(rows.map((r) => [r.bucket as string, r as { requests: number; seconds_reserved: number; seconds_settled: number }]));
+    type Amounts = { requests: number; seconds_reserved: number; seconds_settled: number; usd_reserved_micros: number; usd_settled_micros: number };
+    const byBucket = new Map(rows.map((r) => [r.bucket as string, r as Amounts]));
     const period = (start: string, bucket: string): PeriodUsage => {
       const c = byBucket.get(bucket);
-      return { start, video_seconds: c ? c.seconds_reserved + c.seconds_settled : 0, video_seconds_reserved: c?.seconds_reserved ?? 0, requests: c?.requests ?? 0 };
+      return {
+        start,
+        video_seconds: c ? c.seconds_reserved + c.seconds_settled : 0,
+        video_seconds_reserved: c?.seconds_reserved ?? 0,
+        usd: c ? microsToUsd(c.usd_reserved_micros + c.usd_settled_micros) : 0,
+        usd_reserved: microsToUsd(c?.usd_reserved_micros ?? 0),
+        requests: c?.requests ?? 0,
+      };
     };
     const daily = [];
     for (let i = days - 1; i >= 0; i--) {
       const date = new Date(now - i * 86_400_000).toISOString().slice(0, 10);
       const r = byBucket.get(`day:${date}`);
-      daily.push({ date, video_seconds: r ? r.seconds_reserved + r.seconds_settled : 0, requests: r?.requests ?? 0 });
+      daily.push({
+        date,
+        video_seconds: r ? r.seconds_reserved + r.seconds_settled : 0,
+        usd: r ? microsToUsd(r.usd_reserved_micros + r.usd_settled_micros) : 0,
+        requests: r?.requests ?? 0,
+      });
     }
     return {
       day: period(b.day, `day:${b.day}`),
@@ -847,6 +917,12 @@ export class PostgresStore implements Store {
       requestsThisMinute: byBucket.get(`min:${b.minute}`)?.requests ?? 0,
       daily,
     };
+  }
+
+  async usageByModel(teamId: string, nowArg: number): Promise<ModelUsage[]> {
+    const [clock] = await this.q(this.pool, `SELECT ${nowMs(1)} AS now_ms`, [this.at(nowArg)]);
+    const b = buckets(clock!.now_ms as number);
+    return toModelUsage(await this.q(this.pool, usageByModelSql({ teamId: '$1', day: '$2', month: '$3' }), [teamId, b.day, b.month]));
   }
 
   async putWebhook(teamId: string, input: WebhookEndpointInput, secret: string, nowArg: number): Promise<{ endpoint: WebhookEndpoint; created: boolean }> {

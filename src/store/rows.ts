@@ -42,6 +42,10 @@ export function rowMappers(c: ColumnDecoders) {
     charge: r.charge as JobRecord['charge'],
     chargeDay: r.charge_day as string,
     chargeMonth: r.charge_month as string,
+    estimateMicros: opt(r.cost_estimate_micros),
+    priceMicros: opt(r.cost_price_micros),
+    costMicros: opt(r.cost_micros),
+    costSource: opt(r.cost_source),
   });
 
   const toTeam = (r: Row): Team => ({

@@ -5,8 +5,11 @@ import { buckets, evaluateJob, evaluateRequest, rateInfo, type QuotaPolicy, type
 import { isTerminal } from '../videos/dialects/task.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../webhooks/event.js';
 import { ChangeFeed, LocalClaims } from './changes.js';
-import { ABANDONED, chargeMove, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
+import { ABANDONED, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
+import { microsToUsd } from '../videos/money.js';
 import { rowMappers, type Row } from './rows.js';
+import { addSpendColumns } from './spend-sqlite.js';
+import { admissionMove, chargeShift, NO_COST, settledCost, toModelUsage, usageByModelSql, type FinalCost } from './spend.js';
 import type {
   Admission,
   ApiKeyRecord,
@@ -18,6 +21,7 @@ import type {
   HeldReservation,
   JobRecord,
   ListOptions,
+  ModelUsage,
   NewJob,
   PeriodUsage,
   Principal,
@@ -54,6 +58,7 @@ CREATE TABLE IF NOT EXISTS counters (
   scope TEXT NOT NULL, bucket TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0,
   seconds_reserved INTEGER NOT NULL DEFAULT 0, seconds_settled INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (scope, bucket)) WITHOUT ROWID;
+-- The money columns of jobs and counters are added by addSpendColumns (spend-sqlite.ts).
 CREATE TABLE IF NOT EXISTS webhook_endpoints (
   team_id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, enabled INTEGER NOT NULL, secret TEXT NOT NULL,
   previous_secret TEXT, previous_secret_expires_at_ms INTEGER, created_at INTEGER NOT NULL);
@@ -101,6 +106,9 @@ const { toJob, toTeam, toKey, toEndpoint, toDelivery } = rowMappers({ json: (v) 
 
 const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
 
+/** A counter row's amounts. */
+type CounterRow = { requests: number; seconds_reserved: number; seconds_settled: number; usd_reserved_micros: number; usd_settled_micros: number };
+
 /** The embedded store: one SQLite file in WAL mode; each quota operation is one immediate transaction. */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -118,6 +126,7 @@ export class SqliteStore implements Store {
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
     upgradeEarlierSchema(this.db);
+    addSpendColumns(this.db);
     this.s = this.prepare();
   }
 
@@ -129,30 +138,32 @@ export class SqliteStore implements Store {
   private prepare() {
     const db = this.db;
     return {
-      counter: db.prepare('SELECT requests, seconds_reserved, seconds_settled FROM counters WHERE scope = ? AND bucket = ?'),
+      counter: db.prepare('SELECT requests, seconds_reserved, seconds_settled, usd_reserved_micros, usd_settled_micros FROM counters WHERE scope = ? AND bucket = ?'),
       bump: db.prepare(
-        `INSERT INTO counters (scope, bucket, requests, seconds_reserved, seconds_settled) VALUES (?, ?, ?, ?, ?)
+        `INSERT INTO counters (scope, bucket, requests, seconds_reserved, seconds_settled, usd_reserved_micros, usd_settled_micros) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (scope, bucket) DO UPDATE SET requests = requests + excluded.requests,
-           seconds_reserved = seconds_reserved + excluded.seconds_reserved, seconds_settled = seconds_settled + excluded.seconds_settled`,
+           seconds_reserved = seconds_reserved + excluded.seconds_reserved, seconds_settled = seconds_settled + excluded.seconds_settled,
+           usd_reserved_micros = usd_reserved_micros + excluded.usd_reserved_micros, usd_settled_micros = usd_settled_micros + excluded.usd_settled_micros`,
       ),
       activeTeam: db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE team_id = ? AND charge = 'reserved'"),
       activeKey: db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE key_id = ? AND charge = 'reserved'"),
       insertJob: db.prepare(
         `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, source_video_id, derivation, status, progress,
-           created_at, updated_at_ms, charge, charge_day, charge_month)
+           created_at, updated_at_ms, charge, charge_day, charge_month, cost_estimate_micros)
          VALUES (@id, @teamId, @keyId, @model, @prompt, @seconds, @resolution, @aspectRatio, @sourceVideoId, @derivation, 'queued', 0,
-           @createdAt, @nowMs, 'reserved', @day, @month)`,
+           @createdAt, @nowMs, 'reserved', @day, @month, @estimateMicros)`,
       ),
       jobById: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       jobForTeam: db.prepare('SELECT * FROM jobs WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
       activate: db.prepare(
-        'UPDATE jobs SET upstream_id = ?, upstream_key_fp = ?, upstream_name = ?, status = ?, progress = ?, updated_at_ms = ? WHERE id = ?',
+        'UPDATE jobs SET upstream_id = ?, upstream_key_fp = ?, upstream_name = ?, cost_price_micros = ?, status = ?, progress = ?, updated_at_ms = ? WHERE id = ?',
       ),
       markAbandoned: db.prepare("UPDATE jobs SET status = 'failed', error = ?, deleted_at = ?, updated_at_ms = ? WHERE id = ?"),
-      revive: db.prepare("UPDATE jobs SET charge = 'reserved', error = NULL, deleted_at = NULL WHERE id = ?"),
+      revive: db.prepare("UPDATE jobs SET charge = 'reserved', error = NULL, deleted_at = NULL, cost_micros = NULL, cost_source = NULL WHERE id = ?"),
       setStatus: db.prepare('UPDATE jobs SET status = ?, progress = ?, error = ?, completed_at = ?, media_url = COALESCE(?, media_url), updated_at_ms = ? WHERE id = ?'),
       setCharge: db.prepare("UPDATE jobs SET charge = ? WHERE id = ? AND charge = 'reserved'"),
       setChargeFrom: db.prepare('UPDATE jobs SET charge = ? WHERE id = ? AND charge = ?'),
+      setCost: db.prepare('UPDATE jobs SET cost_micros = ?, cost_source = ? WHERE id = ?'),
       touch: db.prepare('UPDATE jobs SET updated_at_ms = ? WHERE id = ?'),
       markDeleted: db.prepare('UPDATE jobs SET deleted_at = ? WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
       seqOf: db.prepare('SELECT seq FROM jobs WHERE id = ? AND team_id = ?'),
@@ -176,7 +187,10 @@ export class SqliteStore implements Store {
       key: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
       revokeKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
       keyByHash: db.prepare('SELECT * FROM api_keys WHERE hash = ?'),
-      daily: db.prepare("SELECT bucket, requests, seconds_reserved, seconds_settled FROM counters WHERE scope = ? AND bucket >= ? AND bucket LIKE 'day:%' ORDER BY bucket"),
+      daily: db.prepare(
+        "SELECT bucket, requests, seconds_reserved, seconds_settled, usd_reserved_micros, usd_settled_micros FROM counters WHERE scope = ? AND bucket >= ? AND bucket LIKE 'day:%' ORDER BY bucket",
+      ),
+      usageByModel: db.prepare(usageByModelSql({ teamId: '@teamId', day: '@day', month: '@month' })),
       pruneMinutes: db.prepare("DELETE FROM counters WHERE bucket LIKE 'min:%' AND bucket < ?"),
       enqueueEvent: db.prepare(
         `INSERT OR IGNORE INTO webhook_deliveries (id, event_id, team_id, video_id, type, created_at, status, next_attempt_at_ms)
@@ -214,11 +228,7 @@ export class SqliteStore implements Store {
   }
 
   private counter(scope: string, bucket: string) {
-    return (this.s.counter.get(scope, bucket) as { requests: number; seconds_reserved: number; seconds_settled: number } | undefined) ?? {
-      requests: 0,
-      seconds_reserved: 0,
-      seconds_settled: 0,
-    };
+    return (this.s.counter.get(scope, bucket) as CounterRow | undefined) ?? { requests: 0, seconds_reserved: 0, seconds_settled: 0, usd_reserved_micros: 0, usd_settled_micros: 0 };
   }
 
   private snapshot(scope: Scope, id: string, nowMs: number, withJobs: boolean): UsageSnapshot {
@@ -231,16 +241,22 @@ export class SqliteStore implements Store {
       activeJobs: withJobs ? ((scope === 'team' ? this.s.activeTeam : this.s.activeKey).get(id) as { n: number }).n : 0,
       daySeconds: day.seconds_reserved + day.seconds_settled,
       monthSeconds: month.seconds_reserved + month.seconds_settled,
+      dayMicros: day.usd_reserved_micros + day.usd_settled_micros,
+      monthMicros: month.usd_reserved_micros + month.usd_settled_micros,
     };
   }
 
-  /** Moves seconds between reserved and settled (or out, for a refund) in the buckets the job was charged to. */
-  private shift(job: JobRecord, reserved: number, settled: number) {
+  /**
+   * Moves seconds between reserved and settled (or out, for a refund) in the buckets the job was charged to,
+   * and its money with them: the estimate in or out of reserved, `cost` into settled.
+   */
+  private shift(job: JobRecord, reserved: number, settled: number, cost?: FinalCost) {
+    const m = chargeShift(job, reserved, settled, cost);
     for (const sk of [scopeKey('team', job.teamId), scopeKey('key', job.keyId)]) {
-      this.s.bump.run(sk, `day:${job.chargeDay}`, 0, reserved, settled);
-      this.s.bump.run(sk, `month:${job.chargeMonth}`, 0, reserved, settled);
+      this.s.bump.run(sk, `day:${job.chargeDay}`, 0, reserved, settled, m.reservedMicros, m.settledMicros);
+      this.s.bump.run(sk, `month:${job.chargeMonth}`, 0, reserved, settled, m.reservedMicros, m.settledMicros);
     }
-    this.onCharge?.(job.teamId, ...chargeMove(reserved, settled));
+    this.onCharge?.(job.teamId, m.charge, m.seconds, m.money);
   }
 
   private admit(principal: Principal, job: NewJob | null, nowMs: number): Admission {
@@ -251,32 +267,41 @@ export class SqliteStore implements Store {
     if (!job) {
       const refusal = evaluateRequest(scopes, nowMs);
       if (refusal) return { ok: false, refusal };
-      this.bump(principal.teamId, principal.keyId, nowMs, 1, 0);
+      this.bump(principal.teamId, principal.keyId, nowMs, 1, 0, 0);
       return { ok: true, rate: rateInfo(scopes, nowMs) };
     }
     const refusal = evaluateJob(scopes, job);
     if (refusal) return { ok: false, refusal };
-    this.bump(principal.teamId, principal.keyId, nowMs, 0, job.seconds);
+    this.bump(principal.teamId, principal.keyId, nowMs, 0, job.seconds, job.estimateMicros ?? 0);
     const b = buckets(nowMs);
-    this.s.insertJob.run({ ...job, sourceVideoId: job.sourceVideoId ?? null, derivation: job.derivation ?? null, createdAt: sec(nowMs), nowMs, day: b.day, month: b.month });
-    this.onCharge?.(job.teamId, 'reserved', job.seconds);
+    this.s.insertJob.run({
+      ...job,
+      sourceVideoId: job.sourceVideoId ?? null,
+      derivation: job.derivation ?? null,
+      estimateMicros: job.estimateMicros ?? null,
+      createdAt: sec(nowMs),
+      nowMs,
+      day: b.day,
+      month: b.month,
+    });
+    this.onCharge?.(job.teamId, 'reserved', job.seconds, admissionMove(job));
     return { ok: true, rate: null };
   }
 
-  /** Counts requests (and reserves seconds) in the minute, day and month buckets of both scopes. */
-  private bump(teamId: string, keyId: string, nowMs: number, requests: number, seconds: number) {
+  /** Counts requests (and reserves seconds and micro-dollars) in the minute, day and month buckets of both scopes. */
+  private bump(teamId: string, keyId: string, nowMs: number, requests: number, seconds: number, micros: number) {
     const b = buckets(nowMs);
     for (const sk of [scopeKey('team', teamId), scopeKey('key', keyId)]) {
-      if (requests) this.s.bump.run(sk, `min:${b.minute}`, requests, 0, 0);
-      this.s.bump.run(sk, `day:${b.day}`, requests, seconds, 0);
-      this.s.bump.run(sk, `month:${b.month}`, requests, seconds, 0);
+      if (requests) this.s.bump.run(sk, `min:${b.minute}`, requests, 0, 0, 0, 0);
+      this.s.bump.run(sk, `day:${b.day}`, requests, seconds, 0, micros, 0);
+      this.s.bump.run(sk, `month:${b.month}`, requests, seconds, 0, micros, 0);
     }
   }
 
   async countRequests(counts: readonly RequestCount[]): Promise<void> {
     if (counts.length === 0) return;
     this.db.transaction(() => {
-      for (const c of counts) this.bump(c.teamId, c.keyId, c.atMs, c.count, 0);
+      for (const c of counts) this.bump(c.teamId, c.keyId, c.atMs, c.count, 0, 0);
     })();
   }
 
@@ -288,7 +313,7 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => this.admit(principal, job, nowMs)).immediate();
   }
 
-  async activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowMs: number, upstreamName: string): Promise<JobRecord> {
+  async activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowMs: number, upstreamName: string, priceMicros: number | null = null): Promise<JobRecord> {
     this.db
       .transaction(() => {
         const row = this.s.jobById.get(id) as Row | undefined;
@@ -303,9 +328,11 @@ export class SqliteStore implements Store {
           // The team deleted it before the upstream answered; the upstream runs and bills it all the same, so it
           // is charged as a finished job would be, and stays deleted.
           this.s.setChargeFrom.run('settled', id, 'refunded');
-          this.shift(job, 0, job.seconds);
+          const cost = settledCost({ ...job, priceMicros }, undefined);
+          this.s.setCost.run(cost.costMicros, cost.costSource, id);
+          this.shift(job, 0, job.seconds, cost);
         }
-        this.s.activate.run(upstreamId, keyFp, upstreamName, 'queued', 0, nowMs, id);
+        this.s.activate.run(upstreamId, keyFp, upstreamName, priceMicros, 'queued', 0, nowMs, id);
       })
       .immediate();
     const job = await this.updateJob(id, task, nowMs);
@@ -321,6 +348,7 @@ export class SqliteStore implements Store {
         if (!row || row.upstream_id !== null) return false;
         const job = toJob(row);
         if (this.s.setCharge.run('refunded', id).changes !== 1) return false;
+        this.s.setCost.run(NO_COST.costMicros, NO_COST.costSource, id);
         this.shift(job, -job.seconds, 0);
         this.s.markAbandoned.run(json(ABANDONED), nowMs, nowMs, id);
         return true;
@@ -339,7 +367,7 @@ export class SqliteStore implements Store {
         const terminal = isTerminal(task.status);
         this.s.setStatus.run(task.status, task.progress, task.error ? json(task.error) : null, terminal ? sec(nowMs) : null, task.mediaUrl ?? null, nowMs, id);
         if (terminal) {
-          this.settle(job, task.status === 'completed');
+          this.settle(job, task.status === 'completed', task.costMicros);
           // Not for a video its team deleted: the event would name a video the team can no longer see.
           if (row.deleted_at === null) this.enqueueEvent(job, task, nowMs);
         }
@@ -355,10 +383,12 @@ export class SqliteStore implements Store {
     this.s.enqueueEvent.run({ id: newDeliveryId(), eventId: newEventId(), videoId: job.id, type, createdAt: sec(nowMs), nowMs, teamId: job.teamId });
   }
 
-  /** Exactly once per job, guarded by the `charge = 'reserved'` condition. */
-  private settle(job: JobRecord, charged: boolean) {
+  /** Exactly once per job, guarded by the `charge = 'reserved'` condition; `upstreamMicros`: what the upstream charged. */
+  private settle(job: JobRecord, charged: boolean, upstreamMicros?: number) {
     if (this.s.setCharge.run(charged ? 'settled' : 'refunded', job.id).changes !== 1) return;
-    this.shift(job, -job.seconds, charged ? job.seconds : 0);
+    const cost = charged ? settledCost(job, upstreamMicros) : NO_COST;
+    this.s.setCost.run(cost.costMicros, cost.costSource, job.id);
+    this.shift(job, -job.seconds, charged ? job.seconds : 0, cost);
   }
 
   async getJob(teamId: string, id: string): Promise<JobRecord | undefined> {
@@ -482,17 +512,27 @@ export class SqliteStore implements Store {
     const sk = scopeKey('team', teamId);
     const period = (start: string, bucket: string): PeriodUsage => {
       const c = this.counter(sk, bucket);
-      return { start, video_seconds: c.seconds_reserved + c.seconds_settled, video_seconds_reserved: c.seconds_reserved, requests: c.requests };
+      return {
+        start,
+        video_seconds: c.seconds_reserved + c.seconds_settled,
+        video_seconds_reserved: c.seconds_reserved,
+        usd: microsToUsd(c.usd_reserved_micros + c.usd_settled_micros),
+        usd_reserved: microsToUsd(c.usd_reserved_micros),
+        requests: c.requests,
+      };
     };
     const since = new Date(nowMs - (days - 1) * 86_400_000).toISOString().slice(0, 10);
-    const byDay = new Map(
-      (this.s.daily.all(sk, `day:${since}`) as Array<{ bucket: string; requests: number; seconds_reserved: number; seconds_settled: number }>).map((r) => [r.bucket.slice(4), r]),
-    );
+    const byDay = new Map((this.s.daily.all(sk, `day:${since}`) as Array<CounterRow & { bucket: string }>).map((r) => [r.bucket.slice(4), r]));
     const daily = [];
     for (let i = days - 1; i >= 0; i--) {
       const date = new Date(nowMs - i * 86_400_000).toISOString().slice(0, 10);
       const r = byDay.get(date);
-      daily.push({ date, video_seconds: r ? r.seconds_reserved + r.seconds_settled : 0, requests: r?.requests ?? 0 });
+      daily.push({
+        date,
+        video_seconds: r ? r.seconds_reserved + r.seconds_settled : 0,
+        usd: r ? microsToUsd(r.usd_reserved_micros + r.usd_settled_micros) : 0,
+        requests: r?.requests ?? 0,
+      });
     }
     this.s.pruneMinutes.run(`min:${new Date(nowMs - 3_600_000).toISOString().slice(0, 16)}`);
     return {
@@ -502,6 +542,11 @@ export class SqliteStore implements Store {
       requestsThisMinute: this.counter(sk, `min:${b.minute}`).requests,
       daily,
     };
+  }
+
+  async usageByModel(teamId: string, nowMs: number): Promise<ModelUsage[]> {
+    const b = buckets(nowMs);
+    return toModelUsage(this.s.usageByModel.all({ teamId, day: b.day, month: b.month }) as Row[]);
   }
 
   async putWebhook(teamId: string, input: WebhookEndpointInput, secret: string, nowMs: number): Promise<{ endpoint: WebhookEndpoint; created: boolean }> {
@@ -582,7 +627,7 @@ export class SqliteStore implements Store {
       for (const r of this.db.prepare('SELECT * FROM jobs ORDER BY seq').iterate() as Iterable<Row>) {
         yield { kind: 'job', job: toJob(r), deletedAt: (r.deleted_at as number | null) ?? null };
       }
-      const counters = this.db.prepare('SELECT scope, bucket, requests, seconds_reserved, seconds_settled FROM counters ORDER BY scope, bucket');
+      const counters = this.db.prepare('SELECT * FROM counters ORDER BY scope, bucket');
       for (const r of counters.iterate() as Iterable<Row>) {
         const counter = {
           scope: r.scope as string,
@@ -590,6 +635,8 @@ export class SqliteStore implements Store {
           requests: r.requests as number,
           secondsReserved: r.seconds_reserved as number,
           secondsSettled: r.seconds_settled as number,
+          usdReservedMicros: r.usd_reserved_micros as number,
+          usdSettledMicros: r.usd_settled_micros as number,
         };
         yield { kind: 'counter', counter };
       }

@@ -42,8 +42,28 @@ export interface RequestCount {
 
 export type Charge = 'reserved' | 'settled' | 'refunded';
 
-/** Told of each move of a job's video-seconds (reserved, settled, refunded), once per move, for the metrics. */
-export type ChargeListener = (teamId: string, charge: Charge, seconds: number) => void;
+/** Where a job's actual cost came from: the upstream's own figure (xAI's `usage`), or the price (§10). */
+export type CostSource = 'upstream' | 'price';
+
+/**
+ * The money of one move of a job's charge: the micro-dollars reserved (its estimate), settled (its actual
+ * cost; 0 with `source` null when unknown) or refunded (its estimate).
+ */
+export interface MoneyMove {
+  readonly jobId: string;
+  readonly model: string;
+  /** The configured upstream that took the job; null before it was placed, and for jobs from before upstream ids. */
+  readonly upstream: string | null;
+  readonly micros: number;
+  readonly estimateMicros: number | null;
+  readonly source: CostSource | null;
+}
+
+/**
+ * Told of each move of a job's video-seconds (reserved, settled, refunded) and of the money that moved with
+ * them, once per move, for the metrics and the spend log.
+ */
+export type ChargeListener = (teamId: string, charge: Charge, seconds: number, money: MoneyMove) => void;
 
 export interface JobRecord {
   readonly id: string;
@@ -77,10 +97,20 @@ export interface JobRecord {
   readonly charge: Charge;
   readonly chargeDay: string;
   readonly chargeMonth: string;
+  /** Micro-dollars reserved at admission (§10); null: the cost was unknown, so nothing was reserved. */
+  readonly estimateMicros: number | null;
+  /**
+   * The cost at the price of the upstream that took the job, known once it took it: the actual cost when
+   * the upstream reports none. Null before, or when that upstream has no price for it.
+   */
+  readonly priceMicros: number | null;
+  /** What the job cost, once its charge moved for good: 0 when refunded; null while running, or when unknown. */
+  readonly costMicros: number | null;
+  readonly costSource: CostSource | null;
 }
 
 export type NewJob = Pick<JobRecord, 'id' | 'teamId' | 'keyId' | 'model' | 'prompt' | 'seconds' | 'resolution' | 'aspectRatio'> &
-  Partial<Pick<JobRecord, 'sourceVideoId' | 'derivation'>>;
+  Partial<Pick<JobRecord, 'sourceVideoId' | 'derivation' | 'estimateMicros'>>;
 
 export type Admission = { readonly ok: true; readonly rate: RateInfo | null } | { readonly ok: false; readonly refusal: Refusal };
 
@@ -90,6 +120,8 @@ export interface TaskUpdate {
   readonly error: VideoError | null;
   /** Recorded when given (a later update without it keeps the last one). */
   readonly mediaUrl?: string | undefined;
+  /** What the upstream says it charged (xAI's `usage.cost_in_usd_ticks`), in micro-dollars: a completed job's actual cost. */
+  readonly costMicros?: number | undefined;
 }
 
 export interface ListOptions {
@@ -102,7 +134,24 @@ export interface PeriodUsage {
   readonly start: string;
   readonly video_seconds: number;
   readonly video_seconds_reserved: number;
+  /** Dollars settled and still reserved (what counts against a budget), and the reserved part. */
+  readonly usd: number;
+  readonly usd_reserved: number;
   readonly requests: number;
+}
+
+/** One model's share of a period's usage, from the jobs charged to it. */
+export interface ModelPeriodUsage {
+  readonly video_seconds: number;
+  readonly video_seconds_reserved: number;
+  readonly usd: number;
+  readonly usd_reserved: number;
+  readonly jobs: number;
+}
+export interface ModelUsage {
+  readonly model: string;
+  readonly day: ModelPeriodUsage;
+  readonly month: ModelPeriodUsage;
 }
 
 /** Why a team could not be created: its id is taken by a live team, or belonged to a deleted one. */
@@ -116,7 +165,7 @@ export interface TeamUsage {
   readonly month: PeriodUsage;
   readonly activeJobs: number;
   readonly requestsThisMinute: number;
-  readonly daily: ReadonlyArray<{ date: string; video_seconds: number; requests: number }>;
+  readonly daily: ReadonlyArray<{ date: string; video_seconds: number; usd: number; requests: number }>;
 }
 
 /** A counter row: what a scope (`team:<id>`, `key:<id>`) used in one minute, day or month bucket. */
@@ -126,6 +175,8 @@ export interface CounterRecord {
   readonly requests: number;
   readonly secondsReserved: number;
   readonly secondsSettled: number;
+  readonly usdReservedMicros: number;
+  readonly usdSettledMicros: number;
 }
 
 /**
@@ -247,9 +298,10 @@ export interface Store {
    * The upstream accepted the create. A job abandoned meanwhile (its answer came later than another
    * replica's reconciler would wait) is brought back as if it had never been: visible again, its seconds
    * and its slot reserved again, whatever the limits now say, since the upstream runs and bills it anyway.
-   * `upstreamName`: which configured upstream accepted it (with `upstreamKeyFp`, the job's placement).
+   * `upstreamName`: which configured upstream accepted it (with `upstreamKeyFp`, the job's placement), and
+   * `priceMicros` the job's cost at that upstream's price (`JobRecord.priceMicros`).
    */
-  activateJob(id: string, upstreamId: string, upstreamKeyFp: string, task: TaskUpdate, nowMs: number, upstreamName: string): Promise<JobRecord>;
+  activateJob(id: string, upstreamId: string, upstreamKeyFp: string, task: TaskUpdate, nowMs: number, upstreamName: string, priceMicros?: number | null): Promise<JobRecord>;
   /**
    * The upstream refused the create or its answer never came: refund the job and hide it from its team
    * (the record stays, for the operator and for a late activation). Does nothing to a job that already
@@ -258,7 +310,8 @@ export interface Store {
   abandonJob(id: string, nowMs: number): Promise<void>;
   /**
    * Records the latest status; a terminal one settles (completed) or refunds (failed) the reservation once
-   * and, in the same transaction, puts the event in the webhook outbox when the team's enabled endpoint
+   * (a completed job at its actual cost: the upstream's `costMicros` where given, else its price) and, in the
+   * same transaction, puts the event in the webhook outbox when the team's enabled endpoint
    * subscribes to it: exactly one event per job, whichever caller saw the end first.
    */
   updateJob(id: string, task: TaskUpdate, nowMs: number): Promise<JobRecord | undefined>;
@@ -332,6 +385,8 @@ export interface Store {
   replayDelivery(teamId: string, id: string, nowMs: number): Promise<WebhookDelivery | undefined>;
 
   usage(teamId: string, nowMs: number, days: number): Promise<TeamUsage>;
+  /** The current day's and month's usage per model, from the jobs charged to them (refunded ones left out). */
+  usageByModel(teamId: string, nowMs: number): Promise<ModelUsage[]>;
   /**
    * Hears every change made through this store once it has committed, synchronously; on the shared store
    * also those made by any other replica or CLI on the same database, as they commit (LISTEN/NOTIFY), and a

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { ApiError, createOutcomeUnknown, invalidRequest, videoNotFound } from '../http/errors.js';
+import { ApiError, createOutcomeUnknown, invalidRequest, modelNotServed, videoNotFound } from '../http/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../quota/policy.js';
-import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
+import { checkPriceKnown, checkStaticLimits, refusalToError } from '../quota/refusals.js';
 import type { HeldReservation, JobRecord, NewJob, Principal, Store, StoreChange } from '../store/types.js';
 import { failureOf, type CallContext, type ContentStream, type UpstreamTiming } from '../upstream/client.js';
 import type { Placement, UpstreamRouter } from '../upstream/router.js';
@@ -12,12 +12,14 @@ import { derivationRefusal, derivedSeconds, SOURCE_PARAM, VERB, type DerivedRequ
 import { isTerminal, type UpstreamTask } from './dialects/task.js';
 import type { ModelCatalog } from './models.js';
 import type { NormalizedVideoRequest } from './normalize.js';
+import type { Pricing, Quote } from './pricing.js';
 
 
 export interface JobsDeps {
   readonly store: Store;
   readonly upstream: UpstreamRouter;
   readonly catalog: ModelCatalog;
+  readonly pricing: Pricing;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly clock: Clock;
@@ -120,7 +122,12 @@ export class VideoJobs {
 
   create(principal: Principal, req: NormalizedVideoRequest, ctx: RequestContext): Promise<JobRecord> {
     const job = { model: req.model.id, prompt: req.prompt, seconds: req.seconds, resolution: req.resolution, aspectRatio: req.aspectRatio };
-    return this.start(principal, job, req.requestedModel, ctx, () => this.deps.upstream.create(req, ctx, ctx.timing));
+    const work = { seconds: req.seconds, resolution: req.resolution, referenceImages: req.references.length, sourceSeconds: 0 };
+    const serving = this.deps.upstream.upstreamsServing(req.model.id);
+    // Before admission: a model nobody serves has no price to look for either.
+    if (serving.length === 0) throw modelNotServed(req.model.id);
+    const quote = this.deps.pricing.quote(req.model.id, serving, work);
+    return this.start(principal, job, req.requestedModel, quote, ctx, () => this.deps.upstream.create(req, ctx, ctx.timing));
   }
 
   /**
@@ -139,24 +146,29 @@ export class VideoJobs {
     const seconds = derivedSeconds(req, source);
     const job = { model: source.model, prompt: req.prompt, seconds, resolution: source.resolution, aspectRatio: source.aspectRatio, sourceVideoId: source.id, derivation: req.operation };
     const call = { operation: req.operation, prompt: req.prompt, seconds, sourceSeconds: source.seconds };
-    return this.start(principal, job, source.model, ctx, () => this.deps.upstream.derive(call, source, ctx, ctx.timing));
+    const work = { seconds, resolution: source.resolution, referenceImages: 0, sourceSeconds: source.seconds };
+    const quote = this.deps.pricing.quote(source.model, [this.deps.upstream.upstreamIdOf(source)], work);
+    return this.start(principal, job, source.model, quote, ctx, () => this.deps.upstream.derive(call, source, ctx, ctx.timing));
   }
 
   /**
-   * Every job's way in, created or derived: the static limits, atomic admission (looking for finished jobs
-   * before refusing on concurrency), then `place` (the upstream call) and what follows it.
+   * Every job's way in, created or derived: the static limits, atomic admission of its seconds and its
+   * estimate (looking for finished jobs before refusing on concurrency), then `place` (the upstream call) and
+   * what follows it.
    */
   private async start(
     principal: Principal,
-    fields: Omit<NewJob, 'id' | 'teamId' | 'keyId'>,
+    fields: Omit<NewJob, 'id' | 'teamId' | 'keyId' | 'estimateMicros'>,
     requestedModel: string,
+    quote: Quote,
     ctx: RequestContext,
     place: () => Promise<Placement>,
   ): Promise<JobRecord> {
     const { store, clock } = this.deps;
     checkStaticLimits(principal, fields.model, requestedModel, fields.seconds);
+    checkPriceKnown(principal, requestedModel, quote.estimateMicros);
     const id = newVideoId();
-    const job: NewJob = { id, teamId: principal.teamId, keyId: principal.keyId, ...fields };
+    const job: NewJob = { id, teamId: principal.teamId, keyId: principal.keyId, ...fields, estimateMicros: quote.estimateMicros };
     let admission = await store.admitJob(principal, job, clock.now());
     // A slot may be held by a job that has finished upstream but that nobody has polled since: look before refusing.
     if (!admission.ok && admission.refusal.kind === 'concurrency' && (await this.settleFinished(principal, admission.refusal))) {
@@ -166,7 +178,7 @@ export class VideoJobs {
     if (!admission.ok) throw refusalToError(admission.refusal);
     this.creating.add(id);
     try {
-      return await this.send(principal, id, ctx, place);
+      return await this.send(principal, id, ctx, place, quote);
     } finally {
       this.creating.delete(id);
     }
@@ -176,7 +188,7 @@ export class VideoJobs {
    * The upstream call of an admitted create and what follows it. From the moment the call begins the
    * upstream may have the job, so every failure whose outcome is unknown answers `x-should-retry: false`.
    */
-  private async send(principal: Principal, id: string, ctx: RequestContext, place: () => Promise<Placement>): Promise<JobRecord> {
+  private async send(principal: Principal, id: string, ctx: RequestContext, place: () => Promise<Placement>, quote: Quote): Promise<JobRecord> {
     const { store, clock, logger } = this.deps;
     const where = { requestId: ctx.requestId, videoId: id, teamId: principal.teamId };
     let created: Placement;
@@ -198,7 +210,7 @@ export class VideoJobs {
       throw known ? err : createOutcomeUnknown();
     }
     try {
-      const active = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now(), created.upstream);
+      const active = await store.activateJob(id, created.task.id, created.keyFingerprint, created.task, clock.now(), created.upstream, quote.at(created.upstream));
       this.remember(active, false);
       return active;
     } catch (err) {

@@ -1,4 +1,4 @@
-import { invalidRequest, modelNotFound, type ApiError } from '../http/errors.js';
+import { invalidRequest, modelNotFound, modelNotServed, type ApiError } from '../http/errors.js';
 import type { UpstreamKind } from '../upstream/providers/types.js';
 import { parseOrThrow } from '../http/validation.js';
 import { ImageRef } from './image-ref.js';
@@ -59,7 +59,7 @@ export function refuseUnknownFields(raw: RawRequest, known: ReadonlySet<string>)
 export function kindRefusal(req: NormalizedVideoRequest, kind: UpstreamKind): ApiError | undefined {
   const rules = req.model.kinds[kind];
   const id = req.model.id;
-  if (!rules) return invalidRequest(`Model '${id}' is not served by the configured upstreams.`, 'model', 'model_not_available');
+  if (!rules) return modelNotServed(id);
   if (rules.aspectRatios && !rules.aspectRatios.includes(req.aspectRatio)) {
     return invalidRequest(`Model '${id}' supports aspect ratios ${rules.aspectRatios.join(', ')} here; got '${req.aspectRatio}'.`, 'aspect_ratio', 'unsupported_value');
   }

@@ -98,11 +98,11 @@ describe.each(sdks)('$name against an xai upstream', ({ make, toFile }) => {
 describe('xai specifics', () => {
   it('lists only the models an xai upstream serves, in /v1/models and in the OpenAPI document', async () => {
     const imagine = new ModelCatalog().idsOfKind('xai');
-    expect(imagine).toEqual(['grok-imagine-video', 'grok-imagine-video-1.5-preview']);
+    expect(imagine).toEqual(['grok-imagine-video', 'grok-imagine-video-1.5']);
     const listed = ((await (await fetch(`${h.url}/v1/models`, { headers: auth() })).json()) as { data: Array<{ id: string }> }).data.map((m) => m.id);
-    expect(listed).toEqual(imagine);
+    expect(listed).toEqual([...imagine, 'grok-imagine-video-1.5-preview']);
     const doc = (await (await fetch(`${h.url}/openapi.json`)).json()) as any;
-    expect(doc.components.schemas.CreateVideoRequest.properties.model.anyOf[0].enum).toEqual(imagine);
+    expect(doc.components.schemas.CreateVideoRequest.properties.model.anyOf[0].enum).toEqual(listed);
   });
 
   it('several references go as reference_images', async () => {

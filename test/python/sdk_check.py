@@ -265,6 +265,30 @@ def check_bad_model(client: openai.OpenAI) -> None:
         fail(label, f"expected BadRequestError, got a video {v.id!r}")
 
 
+def check_budget_refusal(base_url: str, key: str) -> None:
+    """A key whose dollar budget covers one video and not two (§10): the second create is a RateLimitError with
+    code insufficient_quota and x-should-retry: false, which the SDK must not retry though it may (max_retries=3);
+    the caller counts the requests the gateway saw."""
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=3, timeout=30.0)
+    kwargs: dict[str, Any] = {"model": "grok-imagine-video", "prompt": "a budget", "seconds": "8", "size": "1280x720"}
+    label = "videos.create within a dollar budget"
+    call(label, lambda: client.videos.create(**kwargs))
+    ok(label)
+    label = "videos.create past a dollar budget"
+    try:
+        v = client.videos.create(**kwargs)
+    except openai.RateLimitError as e:
+        body = e.body if isinstance(e.body, dict) else {}
+        expect(body.get("code") == "insufficient_quota", label, f"code is {body.get('code')!r}; body={e.body!r}")
+        expect(e.response.headers.get("x-should-retry") == "false", label, f"x-should-retry is {e.response.headers.get('x-should-retry')!r}")
+        expect("estimated at $" in str(body.get("message")), label, f"the message names no estimate: {body.get('message')!r}")
+        ok(f"{label} raises RateLimitError insufficient_quota, x-should-retry: false")
+    except Exception as e:  # noqa: BLE001
+        fail(label, f"expected RateLimitError, got {describe_error(e)}")
+    else:
+        fail(label, f"expected RateLimitError, got a video {v.id!r}")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("base_url", nargs="?", default=os.environ.get("GATEWAY_URL") or os.environ.get("OPENAI_BASE_URL"))
@@ -278,6 +302,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--derive-model", default="grok-video-3")
     p.add_argument("--derive-ops", default="remix,extend")
     p.add_argument("--unsupported-ops", default="edit")
+    # A key whose team's dollar budget covers one 8 s grok-imagine-video at 720p and not two.
+    p.add_argument("--budget-key", default=None)
     a = p.parse_args(argv)
     if not a.base_url or not a.api_key:
         p.error("base URL and API key are required (arguments, or GATEWAY_URL and GATEWAY_API_KEY)")
@@ -324,6 +350,8 @@ def main(argv: list[str]) -> int:
             video_bytes=args.video_bytes,
         )
         check_bad_model(client)
+        if args.budget_key:
+            check_budget_refusal(base_url, args.budget_key)
     except CheckFailed as e:
         print(f"FAIL {e}", flush=True)
         return 1

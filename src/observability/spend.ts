@@ -1,0 +1,29 @@
+import type { ChargeListener } from '../store/types.js';
+import { microsToUsd } from '../videos/money.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+
+/**
+ * What the gateway's store tells of each move of a job's charge (§10): the metrics count it, and a job
+ * settled at a cost other than the estimate it reserved (the upstream charged its own figure, or another
+ * upstream's price applied) gets a log line saying by how much, for whoever reconciles the bills.
+ */
+export function chargeListener(metrics: Metrics, logger: Logger): ChargeListener {
+  return (teamId, charge, seconds, money) => {
+    metrics.charge(teamId, charge, seconds, money);
+    if (charge !== 'settled' || money.source === null || money.micros === (money.estimateMicros ?? 0)) return;
+    logger.info(
+      {
+        teamId,
+        videoId: money.jobId,
+        model: money.model,
+        upstream: money.upstream,
+        source: money.source,
+        estimateUsd: money.estimateMicros === null ? null : microsToUsd(money.estimateMicros),
+        actualUsd: microsToUsd(money.micros),
+        differenceUsd: microsToUsd(money.micros - (money.estimateMicros ?? 0)),
+      },
+      'job settled at a cost other than its estimate',
+    );
+  };
+}
