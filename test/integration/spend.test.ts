@@ -69,6 +69,39 @@ describe('an xai upstream, which reports what it charged', () => {
     expect(await h.gw.store.getJob('xai-failed', body.id)).toMatchObject({ costMicros: 0 });
   });
 
+  it('adds up to the micro-dollar between the videos, the usage (per team and per model) and /metrics', async () => {
+    const { key } = await teamWithKey(h.url, 'adds-up', { usd_per_month: 50 });
+    const ids: string[] = [];
+    const run = async (body: Record<string, unknown>, outcome: 'completed' | 'failed', ticks: number | undefined) => {
+      const { body: v } = await postJson(`${h.url}/v1/videos`, { prompt: 'x', ...body }, key);
+      h.sim.costTicks = () => ticks;
+      h.sim.settle(latestTask(h).id, outcome);
+      ids.push((await poll(h, key, v.id)).id);
+    };
+    await run({ model: 'grok-imagine-video', seconds: 3, size: '854x480' }, 'completed', 1_234_567_891);
+    await run({ model: 'grok-imagine-video-1.5', seconds: 5, size: '854x480' }, 'completed', undefined);
+    await run({ model: 'grok-imagine-video-1.5', seconds: 7, size: '1280x720' }, 'completed', 9_876_543_210);
+    await run({ model: 'grok-imagine-video', seconds: 9 }, 'failed', 5_000_000_000);
+    h.sim.costTicks = () => undefined;
+    const micros = (usd: number) => Math.round(usd * 1e6);
+    const videos = await Promise.all(ids.map(async (id) => (await (await fetch(`${h.url}/v1/videos/${id}`, { headers: auth(key) })).json()) as any));
+    const fromVideos = videos.reduce((sum, v) => sum + micros(v.cost?.usd ?? 0), 0);
+    // 0.1234568 + 5 × 0.08 + 0.987654321, each to the micro-dollar; the failed one nothing.
+    expect(fromVideos).toBe(123_457 + 400_000 + 987_654);
+    const u = await usage(h, 'adds-up', '?by=model');
+    expect(micros(u.month.usd)).toBe(fromVideos);
+    expect(u.month.usd_reserved).toBe(0);
+    expect(u.by_model.reduce((sum: number, m: any) => sum + micros(m.month.usd), 0)).toBe(fromVideos);
+    expect(u.by_model.map((m: any) => [m.model, micros(m.month.usd), m.month.jobs])).toEqual([
+      ['grok-imagine-video', 123_457, 1],
+      ['grok-imagine-video-1.5', 1_387_654, 2],
+    ]);
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    const series = metrics.split('\n').filter((l) => l.startsWith('gateway_spend_usd_total{') && l.includes('team="adds-up"'));
+    expect(series.every((l) => l.includes('upstream="default"'))).toBe(true);
+    expect(series.reduce((sum, l) => sum + micros(Number(l.split(' ').at(-1))), 0)).toBe(fromVideos);
+  });
+
   it('refuses a video its dollar budget cannot cover: 429 insufficient_quota, not retried, naming the budget, the amount used and the estimate', async () => {
     const { key } = await teamWithKey(h.url, 'xai-budget', { usd_per_day: 1 });
     const create = () => postJson(`${h.url}/v1/videos`, { model: 'grok-imagine-video', prompt: 'x', seconds: 8 }, key);
