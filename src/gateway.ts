@@ -24,6 +24,7 @@ import { RequestCounter } from './quota/request-counter.js';
 import { DestinationPolicy, type ResolveHost } from './webhooks/destination.js';
 import { WebhookSender } from './webhooks/sender.js';
 import { WebhookWorker } from './webhooks/worker.js';
+import { BudgetAlerts } from './webhooks/budget-alerts.js';
 
 const DRAIN_SWEEP_MS = 100;
 const RECONCILE_LEASE_MIN_MS = 60_000;
@@ -55,6 +56,7 @@ export interface Gateway {
   readonly jobs: VideoJobs;
   readonly reconciler: Reconciler;
   readonly webhooks: WebhookWorker;
+  readonly budgetAlerts: BudgetAlerts;
   readonly auth: Authenticator;
   /** Stops taking connections, lets in-flight requests and downloads finish until the deadline, then closes. */
   shutdown(deadlineMs?: number): Promise<void>;
@@ -119,7 +121,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const specs = upstreamSpecs(opts, catalog);
   const pricing = new Pricing(catalog, upstreamPrices(config.upstreams, catalog));
   const metrics = new Metrics();
-  const store = opts.store ?? (await openStore(config, chargeListener(metrics, logger)));
+  // The alerts need the store, which tells of spend through the listener it is opened with.
+  let alerts: BudgetAlerts | undefined;
+  const store = opts.store ?? (await openStore(config, chargeListener(metrics, logger, (teamId) => alerts?.check(teamId))));
+  alerts = new BudgetAlerts({ store, clock, logger });
   metrics.watchStore(store, clock);
   const upstream = new UpstreamRouter(specs, { metrics, logger, clock, policy: config.routing });
   const staticKeys = config.staticApiKeys.map((key, i) => ({ key, id: `static-${i + 1}` }));
@@ -193,6 +198,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       clearTimeout(timer);
       server.closeAllConnections();
       await reconciler.stop();
+      await alerts.idle();
       await webhooks.stop();
       await webhookSender.close();
       await requests.stop();
@@ -203,7 +209,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       metricsServer?.close();
     })());
 
-  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, reconciler, webhooks, auth, shutdown };
+  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, reconciler, webhooks, budgetAlerts: alerts, auth, shutdown };
 }
 
 function urlOf(server: Server): string {

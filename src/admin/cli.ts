@@ -92,7 +92,7 @@ const FLAGS = {
   'expires-at': { type: 'string', arg: 'WHEN', help: 'expiry: ISO-8601 date or Unix seconds' },
   days: { type: 'string', arg: 'N', help: 'add `daily` usage for the last N days (1-366)' },
   'by-model': { type: 'boolean', help: 'add `by_model`: the day and the month per model' },
-  events: { type: 'string', arg: 'a,b', help: 'event types: video.completed, video.failed (default both)' },
+  events: { type: 'string', arg: 'a,b', help: 'event types: video.completed, video.failed (the default), budget.threshold' },
   disabled: { type: 'boolean', help: 'keep the endpoint but send it nothing (events are not queued meanwhile)' },
   limit: { type: 'string', arg: 'N', help: 'how many of the most recent (1-100, default 20)' },
   to: { type: 'string', arg: 'URL', help: 'the PostgreSQL database to copy into (default: DATABASE_URL, which ps does not show)' },

@@ -113,7 +113,11 @@ export const webhookInputSchema = z
         description:
           'https (http too, for a host listed in WEBHOOK_ALLOWED_HOSTS), no credentials; refused when the host is not listed in a non-empty WEBHOOK_ALLOWED_HOSTS, or resolves to a private, loopback or link-local address that is not listed.',
       }),
-    events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional().meta({ description: 'Default: both.' }),
+    events: z
+      .array(z.enum(WEBHOOK_EVENT_TYPES))
+      .min(1)
+      .optional()
+      .meta({ description: 'Default: `video.completed` and `video.failed`; `budget.threshold` (80 % and 100 % of a dollar budget) when asked for.' }),
     enabled: z.boolean().optional().meta({ description: 'Default: true. Disabled, no event is queued or sent.' }),
   })
   .strict();
@@ -137,7 +141,7 @@ export const deliverySchema = z.object({
   object: z.literal('webhook.delivery'),
   event_id: z.string().meta({ description: 'The `webhook-id` of every attempt.' }),
   type: z.enum(WEBHOOK_EVENT_TYPES),
-  video_id: z.string(),
+  video_id: z.string().nullable().meta({ description: 'The video the event is about; null for a budget alert.' }),
   status: z.enum(['pending', 'delivered', 'failed']),
   attempts: z.number().int(),
   last_status: z.number().int().nullable(),

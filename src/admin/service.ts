@@ -3,7 +3,7 @@ import { generateKey, hashKey, STATIC_TEAM } from '../http/auth.js';
 import { ApiError, invalidRequest, notFound } from '../http/errors.js';
 import { parseOrThrow } from '../http/validation.js';
 import type { Clock, QuotaPolicy } from '../quota/policy.js';
-import { WEBHOOK_EVENT_TYPES, type ApiKeyRecord, type Store, type Team, type WebhookDelivery, type WebhookEndpoint } from '../store/types.js';
+import { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENT_TYPES, type ApiKeyRecord, type Store, type Team, type WebhookDelivery, type WebhookEndpoint } from '../store/types.js';
 import type { ModelCatalog } from '../videos/models.js';
 import { RefusedDestinationError, type DestinationPolicy } from '../webhooks/destination.js';
 import { newWebhookSecret, ROTATION_OVERLAP_MS } from '../webhooks/signing.js';
@@ -39,7 +39,8 @@ export const deliveryView = (d: WebhookDelivery): DeliveryObject => ({
   object: 'webhook.delivery',
   event_id: d.eventId,
   type: d.type,
-  video_id: d.videoId,
+  // A budget alert is about no video (its once-only key stays inside).
+  video_id: d.data === null ? d.videoId : null,
   status: d.status,
   attempts: d.attempts,
   last_status: d.lastStatus,
@@ -202,7 +203,7 @@ export class AdminService {
       if (err instanceof RefusedDestinationError) throw invalidRequest(`Invalid 'url': ${err.message}.`, 'url', 'webhook_url_refused');
       throw err;
     }
-    const events = WEBHOOK_EVENT_TYPES.filter((t) => (input.events ?? WEBHOOK_EVENT_TYPES).includes(t));
+    const events = WEBHOOK_EVENT_TYPES.filter((t) => (input.events ?? DEFAULT_WEBHOOK_EVENTS).includes(t));
     const secret = newWebhookSecret();
     const { endpoint, created } = await this.store.putWebhook(teamId, { url: url.href, events, enabled: input.enabled ?? true }, secret, this.clock.now());
     return webhookView(endpoint, created ? secret : undefined);

@@ -9,6 +9,7 @@ import { ABANDONED, isAbandoned, isDeletedPending } from './lifecycle.js';
 import { PgListener } from './postgres-listen.js';
 import { migrate } from './postgres-migrations.js';
 import { rowMappers, type Row } from './rows.js';
+import { enqueueBudgetAlert } from './spend-postgres.js';
 import { admissionMove, chargeShift, NO_COST, settledCost, toModelUsage, usageByModelSql, type FinalCost } from './spend.js';
 import { microsToUsd } from '../videos/money.js';
 import {
@@ -16,6 +17,7 @@ import {
   type Admission,
   type ApiKeyRecord,
   type AttemptResult,
+  type BudgetAlert,
   type Charge,
   type ClaimedDelivery,
   type ChargeListener,
@@ -172,11 +174,11 @@ const IMPORTS: { readonly [K in StoreRecord['kind']]: { table: string; columns: 
     table: 'webhook_deliveries',
     columns:
       'id, event_id, team_id, video_id, type, created_at, status, attempts, last_status, last_error, last_latency_ms, ' +
-      'last_attempt_at_ms, next_attempt_at_ms, delivered_at_ms',
+      'last_attempt_at_ms, next_attempt_at_ms, delivered_at_ms, data',
     row: ({ delivery: d }) => ({
       id: d.id, event_id: d.eventId, team_id: d.teamId, video_id: d.videoId, type: d.type, created_at: d.createdAt, status: d.status,
       attempts: d.attempts, last_status: d.lastStatus, last_error: d.lastError, last_latency_ms: d.lastLatencyMs,
-      last_attempt_at_ms: d.lastAttemptAtMs, next_attempt_at_ms: d.nextAttemptAtMs, delivered_at_ms: d.deliveredAtMs,
+      last_attempt_at_ms: d.lastAttemptAtMs, next_attempt_at_ms: d.nextAttemptAtMs, delivered_at_ms: d.deliveredAtMs, data: d.data,
     }),
   },
 };
@@ -999,6 +1001,14 @@ export class PostgresStore implements Store {
       [id, teamId, this.at(nowArg)],
     );
     return row ? toDelivery(row) : undefined;
+  }
+
+  async enqueueBudgetAlert(teamId: string, alert: BudgetAlert, nowArg: number): Promise<boolean> {
+    try {
+      return await enqueueBudgetAlert(this.pool, nowMs(6), teamId, alert, this.at(nowArg));
+    } catch (err) {
+      throw classify(err);
+    }
   }
 
   /**

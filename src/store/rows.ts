@@ -92,6 +92,7 @@ export function rowMappers(c: ColumnDecoders) {
     lastAttemptAtMs: opt(r.last_attempt_at_ms),
     nextAttemptAtMs: opt(r.next_attempt_at_ms),
     deliveredAtMs: opt(r.delivered_at_ms),
+    data: r.data == null ? null : (c.json(r.data) as WebhookDelivery['data']),
   });
 
   return { toJob, toTeam, toKey, toEndpoint, toDelivery };

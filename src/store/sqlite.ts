@@ -8,12 +8,13 @@ import { ChangeFeed, LocalClaims } from './changes.js';
 import { ABANDONED, isAbandoned, isDeletedPending, leaseToken } from './lifecycle.js';
 import { microsToUsd } from '../videos/money.js';
 import { rowMappers, type Row } from './rows.js';
-import { addSpendColumns } from './spend-sqlite.js';
+import { addSpendColumns, enqueueBudgetAlert } from './spend-sqlite.js';
 import { admissionMove, chargeShift, NO_COST, settledCost, toModelUsage, usageByModelSql, type FinalCost } from './spend.js';
 import type {
   Admission,
   ApiKeyRecord,
   AttemptResult,
+  BudgetAlert,
   ChangeListener,
   ChargeListener,
   ClaimedDelivery,
@@ -609,6 +610,10 @@ export class SqliteStore implements Store {
   async replayDelivery(teamId: string, id: string, nowMs: number): Promise<WebhookDelivery | undefined> {
     if (this.s.replay.run(nowMs, id, teamId).changes !== 1) return undefined;
     return toDelivery(this.s.delivery.get(id) as Row);
+  }
+
+  async enqueueBudgetAlert(teamId: string, alert: BudgetAlert, nowMs: number): Promise<boolean> {
+    return enqueueBudgetAlert(this.db, teamId, alert, nowMs);
   }
 
   /**

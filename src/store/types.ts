@@ -198,9 +198,20 @@ export type StoreRecord =
 /** Per kind of record: how many an import added, and how many were there already (and were left as they were). */
 export type ImportSummary = Record<StoreRecord['kind'], { copied: number; existing: number }>;
 
-/** The events a team's webhook endpoint may subscribe to (§6). */
-export const WEBHOOK_EVENT_TYPES = ['video.completed', 'video.failed'] as const;
+/** The events a team's webhook endpoint may subscribe to (§6), and `budget.threshold` (§10). */
+export const WEBHOOK_EVENT_TYPES = ['video.completed', 'video.failed', 'budget.threshold'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+/** What an endpoint gets when its events are not given: the video events (budget alerts are asked for). */
+export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEventType[] = ['video.completed', 'video.failed'];
+
+/**
+ * A budget alert (§10) for the outbox: `key` makes it once-only (one per team, period, period start and
+ * threshold, on any replica), `data` is the event's data.
+ */
+export interface BudgetAlert {
+  readonly key: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
 
 /** A team's webhook endpoint. The secrets are kept because every delivery is signed with them. */
 export interface WebhookEndpoint {
@@ -229,8 +240,11 @@ export interface WebhookDelivery {
   readonly id: string;
   readonly eventId: string;
   readonly teamId: string;
+  /** The video the event is about; for an event about no video (a budget alert), the key that makes it once-only. */
   readonly videoId: string;
   readonly type: WebhookEventType;
+  /** The event's `data` when it is about no video; null for a video event, whose data is `{id: videoId}`. */
+  readonly data: Readonly<Record<string, unknown>> | null;
   /** Unix seconds: the event's `created_at`. */
   readonly createdAt: number;
   readonly status: DeliveryStatus;
@@ -383,6 +397,11 @@ export interface Store {
   listDeliveries(teamId: string, limit: number): Promise<WebhookDelivery[]>;
   /** Makes a delivery due now with a fresh set of attempts, whatever its state. */
   replayDelivery(teamId: string, id: string, nowMs: number): Promise<WebhookDelivery | undefined>;
+  /**
+   * Puts a budget alert in the outbox when the team's enabled endpoint subscribes to `budget.threshold` and no
+   * alert with its key was ever queued; true if it was queued now.
+   */
+  enqueueBudgetAlert(teamId: string, alert: BudgetAlert, nowMs: number): Promise<boolean>;
 
   usage(teamId: string, nowMs: number, days: number): Promise<TeamUsage>;
   /** The current day's and month's usage per model, from the jobs charged to them (refunded ones left out). */

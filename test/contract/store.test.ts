@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { Principal, Store, StoreChange } from '../../src/store/types.js';
+import type { Principal, Store, StoreChange, WebhookEventType } from '../../src/store/types.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 import { newJob } from '../support/store.js';
 
@@ -525,6 +525,27 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
       expect(await store.usageByModel('t1', NOW)).toEqual([
         { model: 'grok-video-3', day: { video_seconds: 20, video_seconds_reserved: 0, usd: 1.07, usd_reserved: 0, jobs: 4 }, month: { video_seconds: 20, video_seconds_reserved: 0, usd: 1.07, usd_reserved: 0, jobs: 4 } },
       ]);
+    });
+
+    it('queues a budget alert once per key, and only for an enabled endpoint subscribed to budget.threshold', async () => {
+      const alert = { key: 'budget.threshold:t1:day:2026-11-26:80', data: { team: 't1', period: 'day', percent: 80 } };
+      const endpoint = (events: WebhookEventType[], enabled = true) => store.putWebhook('t1', { url: 'https://hooks.example/t1', events, enabled }, 'whsec_test', NOW);
+      expect(await store.enqueueBudgetAlert('t1', alert, NOW)).toBe(false);
+      await endpoint(['video.completed', 'video.failed']);
+      expect(await store.enqueueBudgetAlert('t1', alert, NOW)).toBe(false);
+      await endpoint(['budget.threshold'], false);
+      expect(await store.enqueueBudgetAlert('t1', alert, NOW)).toBe(false);
+      await endpoint(['budget.threshold']);
+      expect(await store.enqueueBudgetAlert('t1', alert, NOW)).toBe(true);
+      expect(await store.enqueueBudgetAlert('t1', alert, NOW)).toBe(false);
+      expect(await store.enqueueBudgetAlert('t1', { ...alert, key: 'budget.threshold:t1:day:2026-11-26:100' }, NOW)).toBe(true);
+      const listed = await store.listDeliveries('t1', 10);
+      expect(listed.map((d) => [d.type, d.data, d.status])).toEqual([
+        ['budget.threshold', alert.data, 'pending'],
+        ['budget.threshold', alert.data, 'pending'],
+      ]);
+      const [claimed] = await store.claimDeliveries(1, 60_000, NOW);
+      expect(claimed).toMatchObject({ type: 'budget.threshold', data: alert.data });
     });
 
     it('an abandon gives the estimate back and a late activation takes it again; a delete settles at the price or refunds', async () => {

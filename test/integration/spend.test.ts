@@ -1,4 +1,5 @@
 import OpenAI6 from 'openai';
+import { WebhookReceiver } from '../support/webhook-receiver.js';
 import OpenAI7 from 'openai7';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
@@ -159,5 +160,72 @@ describe('a reseller upstream, whose grok-video-* models have no published price
     const u = await usage(h, 'unpriced-free', '?by=model');
     expect(u.day).toMatchObject({ video_seconds: 4, usd: 0 });
     expect(u.by_model).toEqual([{ model: 'grok-video-3', day: expect.objectContaining({ video_seconds: 4, usd: 0, jobs: 1 }), month: expect.objectContaining({ jobs: 1 }) }]);
+  });
+});
+
+describe('budget.threshold webhook events', () => {
+  const receiver = new WebhookReceiver();
+  let h: Harness;
+  beforeAll(async () => {
+    await receiver.listen();
+    h = await startHarness({ sim: { kind: 'xai', completeAfterMs: 3_600_000 }, env: { WEBHOOK_ALLOWED_HOSTS: receiver.hostPort, WEBHOOK_POLL_INTERVAL_MS: '25' } });
+  });
+  afterAll(async () => {
+    await h?.close();
+    await receiver.close();
+  });
+
+  it('tell a subscribed team when a day budget reaches 80 % and 100 %, once per period and threshold, signed like every event', async () => {
+    const { key } = await teamWithKey(h.url, 'alerted', { usd_per_day: 1, usd_per_month: 10 });
+    const { secret } = (await admin(h.url, 'PUT', '/teams/alerted/webhook', { url: `${receiver.url}/alerts`, events: ['budget.threshold'] })).body;
+    // A team whose endpoint keeps the default events hears nothing of its budget.
+    const quiet = await teamWithKey(h.url, 'not-subscribed', { usd_per_day: 0.3 });
+    expect((await admin(h.url, 'PUT', '/teams/not-subscribed/webhook', { url: `${receiver.url}/quiet` })).body.events).toEqual(['video.completed', 'video.failed']);
+
+    const create = async (k: string, seconds: number) => {
+      const { res, body } = await postJson(`${h.url}/v1/videos`, { model: 'grok-imagine-video', prompt: 'x', seconds }, k);
+      expect(res.status).toBe(200);
+      await h.gw.budgetAlerts.idle();
+      return { id: body.id as string, task: latestTask(h).id };
+    };
+    const settle = async (job: { id: string; task: string }, ticks: number) => {
+      h.sim.costTicks = () => ticks;
+      h.sim.settle(job.task, 'completed');
+      await poll(h, key, job.id);
+      await h.gw.budgetAlerts.idle();
+    };
+    // $0.56 reserved: 56 %.
+    const first = await create(key, 8);
+    // $0.84: 80 % reached, by a reservation.
+    const second = await create(key, 4);
+    // 93 % of its budget.
+    await create(quiet.key, 4);
+    // The first settles above its estimate ($0.70): $0.98, still under 100 %.
+    await settle(first, 7_000_000_000);
+    // The second too ($0.30): $1.00, 100 % reached, by a settlement.
+    await settle(second, 3_000_000_000);
+    // Nothing fits any more, and nothing is told twice.
+    expect((await postJson(`${h.url}/v1/videos`, { model: 'grok-imagine-video', prompt: 'x', seconds: 1 }, key)).res.status).toBe(429);
+    await h.gw.budgetAlerts.idle();
+
+    await receiver.waitFor(2);
+    await new Promise((r) => setTimeout(r, 200));
+    const events = receiver.received.map((r) => JSON.parse(r.body));
+    expect(events).toHaveLength(2);
+    const today = new Date().toISOString().slice(0, 10);
+    expect(events.map((e) => [e.type, e.data])).toEqual([
+      ['budget.threshold', { team: 'alerted', period: 'day', start: today, limit_usd: 1, used_usd: 0.84, percent: 80 }],
+      ['budget.threshold', { team: 'alerted', period: 'day', start: today, limit_usd: 1, used_usd: 1, percent: 100 }],
+    ]);
+    const sdk = new OpenAI6({ apiKey: 'unused', webhookSecret: secret });
+    for (const r of receiver.received) {
+      const headers = Object.fromEntries(Object.entries(r.headers).map(([k, v]) => [k, String(v)]));
+      expect(await sdk.webhooks.unwrap(r.body, headers)).toMatchObject({ type: 'budget.threshold' });
+    }
+    const listed = (await admin(h.url, 'GET', '/teams/alerted/webhook/deliveries')).body.data;
+    expect(listed.map((d: any) => [d.type, d.video_id, d.status])).toEqual([
+      ['budget.threshold', null, 'delivered'],
+      ['budget.threshold', null, 'delivered'],
+    ]);
   });
 });

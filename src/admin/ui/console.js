@@ -393,7 +393,9 @@ async function copyKey() {
 
 // --- webhook ------------------------------------------------------------------------------------------
 
-const WEBHOOK_EVENTS = ['video.completed', 'video.failed'];
+const WEBHOOK_EVENTS = ['video.completed', 'video.failed', 'budget.threshold'];
+/** What a new endpoint is offered, as the API's default: the video events; budget alerts are asked for. */
+const DEFAULT_WEBHOOK_EVENTS = ['video.completed', 'video.failed'];
 
 async function loadWebhook(team) {
   const [endpoint, deliveries] = await Promise.all([
@@ -405,7 +407,7 @@ async function loadWebhook(team) {
   ]);
   const form = $('#webhook-form');
   form.elements.url.value = endpoint?.url ?? '';
-  for (const type of WEBHOOK_EVENTS) form.elements[type].checked = endpoint ? endpoint.events.includes(type) : true;
+  for (const type of WEBHOOK_EVENTS) form.elements[type].checked = (endpoint?.events ?? DEFAULT_WEBHOOK_EVENTS).includes(type);
   form.elements.enabled.checked = endpoint?.enabled ?? true;
   $('#webhook-state').textContent = endpoint ? (endpoint.enabled ? '(enabled)' : '(disabled)') : '(none)';
   $('#rotate-webhook-secret').hidden = !endpoint;
@@ -420,7 +422,7 @@ function renderDeliveries(team, deliveries) {
       { 'data-delivery': d.id },
       el('td', {}, el('code', {}, d.event_id)),
       el('td', {}, d.type),
-      el('td', {}, el('code', {}, d.video_id)),
+      el('td', {}, d.video_id === null ? '—' : el('code', {}, d.video_id)),
       el('td', {}, d.status),
       el('td', { class: 'num' }, String(d.attempts)),
       el('td', {}, d.last_error ?? (d.last_status === null ? '—' : String(d.last_status))),
