@@ -170,7 +170,7 @@ export const OPERATIONS: readonly Operation[] = [
     auth: 'teamKey',
     body: { required: true, media: { 'application/json': createVideoFieldsSchema, 'multipart/form-data': createVideoFormSchema } },
     answers: { 200: { description: 'The video, queued.', body: videoSchema, links: videoLinks } },
-    // 403: a model the key may not use; 413, 415: the body; 502-504: the upstream's create failed.
+    // 403: a model the key may not use, or one without a price under a dollar budget; 413, 415: the body; 502-504: the upstream's create failed.
     errors: [400, 403, 413, 415, 502, 503, 504],
   },
   {
