@@ -128,9 +128,11 @@ def listed_ids(client: openai.OpenAI, label: str) -> list[str]:
     fail(label, "more than 100 pages: has_more/last_id never end")
 
 
-def run_case(client: openai.OpenAI, *, model: str, reference: Any, ref_label: str, poll_helper: bool, video_bytes: int | None) -> None:
+def run_case(
+    client: openai.OpenAI, *, model: str, reference: Any, ref_label: str, poll_helper: bool, video_bytes: int | None, size: str = "1280x720"
+) -> None:
     tag = f"{model} [{ref_label}]"
-    seconds, size = "8", "1280x720"
+    seconds = "8"
     kwargs: dict[str, Any] = {"model": model, "prompt": "a lighthouse at dawn", "seconds": seconds, "size": size}
     if reference is not None:
         kwargs["input_reference"] = reference
@@ -298,6 +300,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     # used for the several-references case.
     p.add_argument("--models", default="grok-imagine-video,grok-video-3,sora-2")
     p.add_argument("--multi-reference-model", default="grok-video-3")
+    # A model with a 1080p tier that both upstream kinds serve.
+    p.add_argument("--hd-model", default="grok-imagine-video-1.5")
     # Derived videos (§9): the source model, the operations its upstream supports, and those it refuses.
     p.add_argument("--derive-model", default="grok-video-3")
     p.add_argument("--derive-ops", default="remix,extend")
@@ -333,6 +337,9 @@ def main(argv: list[str]) -> int:
         for model in args.models.split(","):
             run_case(client, model=model, reference=None, ref_label="no reference", poll_helper=False, video_bytes=args.video_bytes)
             run_case(client, model=model, reference=reference, ref_label="input_reference file", poll_helper=has_poll_helper, video_bytes=args.video_bytes)
+        # 1080p where the model has it (and the OpenAI size nearest to it).
+        if args.hd_model:
+            run_case(client, model=args.hd_model, reference=None, ref_label="1080p", poll_helper=False, video_bytes=args.video_bytes, size="1920x1080")
         # A list of files goes out as repeated `input_reference[]` parts (the SDK's array format).
         run_case(
             client,
