@@ -1,7 +1,7 @@
 /**
  * The import rules of src/ (`npm run lint:deps`, part of `npm test`). Imports run down only, floor by floor:
  *
- *   edge: app.ts, gateway.ts, main.ts, cli.ts, config.ts, http/, admin/, openapi/
+ *   edge: app.ts, gateway.ts, main.ts, cli.ts, config.ts, upstream-prices.ts, http/, admin/, openapi/
  *   videos/                      the job lifecycle: parse, normalize, derive, jobs, reconciler
  *   webhooks/ ─▶ upstream/       outbox worker ─▶ transport, providers, encoders, router
  *   quota/    ─▶ store/          admission answers ─▶ the Store and its two implementations

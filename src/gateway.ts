@@ -9,6 +9,7 @@ import { TransportErrors } from './http/transport.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { listenForMetrics, metricsAccess } from './http/metrics-route.js';
+import { chargeListener } from './observability/spend.js';
 import { systemClock, type Clock } from './domain/quota-policy.js';
 import { openStore } from './store/open.js';
 import type { Store } from './store/types.js';
@@ -17,11 +18,14 @@ import type { UpstreamKind } from './domain/upstream-kinds.js';
 import { UpstreamRouter, type UpstreamSpec } from './upstream/router.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './domain/models.js';
+import { Pricing } from './domain/pricing.js';
+import { upstreamPrices } from './upstream-prices.js';
 import { Reconciler } from './videos/reconciler.js';
 import { RequestCounter } from './quota/request-counter.js';
 import { DestinationPolicy, type ResolveHost } from './webhooks/destination.js';
 import { WebhookSender } from './webhooks/sender.js';
 import { WebhookWorker } from './webhooks/worker.js';
+import { BudgetAlerts } from './webhooks/budget-alerts.js';
 
 const DRAIN_SWEEP_MS = 100;
 /**
@@ -63,6 +67,7 @@ export interface Gateway {
   readonly jobs: VideoJobs;
   readonly reconciler: Reconciler;
   readonly webhooks: WebhookWorker;
+  readonly budgetAlerts: BudgetAlerts;
   readonly auth: Authenticator;
   /** Stops taking connections, lets in-flight requests and downloads finish until the deadline, then closes. */
   shutdown(deadlineMs?: number): Promise<void>;
@@ -125,8 +130,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const clock = opts.clock ?? systemClock;
   const catalog = new ModelCatalog(config.models, config.defaultModel);
   const specs = upstreamSpecs(opts, catalog);
+  const pricing = new Pricing(catalog, upstreamPrices(config.upstreams, catalog));
   const metrics = new Metrics();
-  const store = opts.store ?? (await openStore(config, metrics.charge));
+  // The alerts need the store, which tells of spend through the listener it is opened with.
+  let alerts: BudgetAlerts | undefined;
+  const store = opts.store ?? (await openStore(config, chargeListener(metrics, logger, (teamId) => alerts?.check(teamId))));
+  alerts = new BudgetAlerts({ store, clock, logger });
   metrics.watchStore(store, clock);
   const upstream = new UpstreamRouter(specs, { metrics, logger, clock, policy: config.routing });
   const staticKeys = config.staticApiKeys.map((key, i) => ({ key, id: `static-${i + 1}` }));
@@ -137,7 +146,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const admin = new AdminService(store, clock, catalog, destinations, { beforeUsage: () => requests.flush() });
   const webhookSender = new WebhookSender(destinations, config.webhooks.timeoutMs);
   const webhooks = new WebhookWorker({ store, sender: webhookSender, clock, logger, metrics }, config.webhooks);
-  const jobs = new VideoJobs({ store, upstream, catalog, logger, metrics, clock, statusCacheMs: config.statusCacheMs });
+  const jobs = new VideoJobs({ store, upstream, catalog, pricing, logger, metrics, clock, statusCacheMs: config.statusCacheMs });
   const reconciler = new Reconciler(
     { store, jobs, logger, clock },
     {
@@ -214,7 +223,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await until(cutAt, Promise.all([closed, jobs.createsSettled()]));
       clearInterval(sweeper);
       server.closeAllConnections();
-      const background = Promise.all([reconciler.stop(), webhooks.stop()]);
+      // Alerts still being checked are queued before the outbox worker stops.
+      const background = Promise.all([reconciler.stop(), alerts.idle().then(() => webhooks.stop())]);
       // Cuts every upstream call still in flight: a create cut here is refunded as one whose answer never came.
       await until(deadlineMs, upstream.close());
       await until(deadlineMs, Promise.all([background, webhookSender.close(), jobs.close()]));
@@ -225,7 +235,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       metricsServer?.close();
     })());
 
-  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, reconciler, webhooks, auth, shutdown };
+  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, reconciler, webhooks, budgetAlerts: alerts, auth, shutdown };
 }
 
 function urlOf(server: Server): string {

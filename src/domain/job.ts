@@ -28,6 +28,23 @@ export function isTerminal(status: VideoStatus): boolean {
 
 export type Charge = 'reserved' | 'settled' | 'refunded';
 
+/** Where a job's actual cost came from: the upstream's own figure (xAI's `usage`), or the price (§10). */
+export type CostSource = 'upstream' | 'price';
+
+/**
+ * The money of one move of a job's charge: the micro-dollars reserved (its estimate), settled (its actual
+ * cost; 0 with `source` null when unknown) or refunded (its estimate).
+ */
+export interface MoneyMove {
+  readonly jobId: string;
+  readonly model: string;
+  /** The configured upstream that took the job; null before it was placed, and for jobs from before upstream ids. */
+  readonly upstream: string | null;
+  readonly micros: number;
+  readonly estimateMicros: number | null;
+  readonly source: CostSource | null;
+}
+
 export interface JobRecord {
   readonly id: string;
   readonly teamId: string;
@@ -60,4 +77,14 @@ export interface JobRecord {
   readonly charge: Charge;
   readonly chargeDay: string;
   readonly chargeMonth: string;
+  /** Micro-dollars reserved at admission (§10); null: the cost was unknown, so nothing was reserved. */
+  readonly estimateMicros: number | null;
+  /**
+   * The cost at the price of the upstream that took the job, known once it took it: the actual cost when
+   * the upstream reports none. Null before, or when that upstream has no price for it.
+   */
+  readonly priceMicros: number | null;
+  /** What the job cost, once its charge moved for good: 0 when refunded; null while running, or when unknown. */
+  readonly costMicros: number | null;
+  readonly costSource: CostSource | null;
 }

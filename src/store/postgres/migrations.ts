@@ -78,6 +78,16 @@ export const MIGRATIONS: readonly string[] = [
     WHERE previous_secret IS NOT NULL AND previous_secret_expires_at_ms IS NOT NULL;
   ALTER TABLE webhook_endpoints DROP COLUMN previous_secret, DROP COLUMN previous_secret_expires_at_ms;
   `,
+  // 8 (spend in money, §10; the integrator may renumber it): each job's estimate reserved at
+  // admission, its cost at the price of the upstream that took it, its actual cost and where that came from;
+  // micro-dollars reserved and settled in the counters. Jobs from before have no cost: unknown, never $0. A
+  // webhook delivery about no video (a budget.threshold alert) keeps its event's data.
+  `
+  ALTER TABLE jobs ADD COLUMN cost_estimate_micros bigint, ADD COLUMN cost_price_micros bigint, ADD COLUMN cost_micros bigint,
+    ADD COLUMN cost_source text CHECK (cost_source IN ('upstream', 'price'));
+  ALTER TABLE counters ADD COLUMN usd_reserved_micros bigint NOT NULL DEFAULT 0, ADD COLUMN usd_settled_micros bigint NOT NULL DEFAULT 0;
+  ALTER TABLE webhook_deliveries ADD COLUMN data jsonb;
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock every replica takes while it migrates. */

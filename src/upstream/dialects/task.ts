@@ -13,6 +13,8 @@ export interface UpstreamTask {
   readonly error: VideoError | null;
   /** Where the finished video lies, for kinds that name it (xAI's `video.url`); never shown to a client. */
   readonly mediaUrl?: string | undefined;
+  /** What the upstream charged for the job, in micro-dollars, for kinds that say (xAI's `usage`). */
+  readonly costMicros?: number | undefined;
 }
 
 type Mapping = { status: VideoStatus; errorCode?: string; errorMessage?: string };
