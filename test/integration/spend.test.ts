@@ -2,7 +2,7 @@ import OpenAI6 from 'openai';
 import { WebhookReceiver } from '../support/webhook-receiver.js';
 import OpenAI7 from 'openai7';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
+import { ADMIN_TOKEN, admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
 
 /**
  * Spend in money (§10) through the whole gateway: the estimate reserved at admission, the actual cost the
@@ -97,7 +97,7 @@ describe('an xai upstream, which reports what it charged', () => {
       ['grok-imagine-video', 123_457, 1],
       ['grok-imagine-video-1.5', 1_387_654, 2],
     ]);
-    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    const metrics = await (await fetch(`${h.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
     const series = metrics.split('\n').filter((l) => l.startsWith('gateway_spend_usd_total{') && l.includes('team="adds-up"'));
     expect(series.every((l) => l.includes('upstream="default"'))).toBe(true);
     expect(series.reduce((sum, l) => sum + micros(Number(l.split(' ').at(-1))), 0)).toBe(fromVideos);
