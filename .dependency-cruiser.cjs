@@ -1,7 +1,7 @@
 /**
  * The import rules of src/ (`npm run lint:deps`, part of `npm test`). Imports run down only, floor by floor:
  *
- *   edge: app.ts, gateway.ts, main.ts, cli.ts, config.ts, http/, admin/, openapi/
+ *   edge: app.ts, gateway.ts, main.ts, cli.ts, config.ts, upstream-prices.ts, http/, admin/, openapi/
  *   tracking/ ─▶ videos/         the tracker drives VideoJobs' status checks and schedules the next (§11)
  *   videos/                      the job lifecycle: parse, normalize, derive, jobs
  *   storage/ ─▶ upstream/, store/ stored results: copier, sweeper, backends (file, S3), serving a copy

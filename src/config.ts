@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { modelFileSchema, type ModelFile } from './domain/models.js';
+import { modelFileSchema, priceSchema, type ModelFile, type PriceSpec } from './domain/models.js';
 import { UPSTREAM_KINDS, type UpstreamKind } from './domain/upstream-kinds.js';
 import type { RoutingPolicy } from './upstream/router.js';
 import { DEFAULT_MEDIA_HOSTS } from './upstream/providers/xai.js';
@@ -302,7 +302,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxJobAgeMs: e.MAX_JOB_AGE_MS,
     keyCacheMs: e.KEY_CACHE_MS,
     defaultModel: e.DEFAULT_MODEL,
-    models: file ? { models: file.models, aliases: file.aliases, ...(file.defaultModel !== undefined ? { defaultModel: file.defaultModel } : {}) } : undefined,
+    models: file ? { models: file.models, aliases: file.aliases, ...(file.defaultModel !== undefined ? { defaultModel: file.defaultModel } : {}), ...(file.prices ? { prices: file.prices } : {}) } : undefined,
     upstreams,
     routing: {
       breakerFailures: e.UPSTREAM_BREAKER_FAILURES,
@@ -340,6 +340,8 @@ const upstreamFileSchema = z.object({
   priority: z.number().int().default(0),
   weight: z.number().int().min(1).default(1),
   media_hosts: z.array(z.string().regex(/^[\w.-]+(:\d{1,5})?$/, 'must be host or host:port')).min(1).optional(),
+  /** What this upstream charges, by model: resellers set their own prices (§10). */
+  prices: z.record(z.string(), priceSchema).optional(),
 }).strict();
 
 const configFileSchema = modelFileSchema.extend({ upstreams: z.array(upstreamFileSchema).min(1).optional() });
@@ -355,6 +357,8 @@ export interface UpstreamConfig {
   readonly priority: number;
   readonly weight: number;
   readonly mediaHosts: readonly string[];
+  /** Gateway model names (aliases allowed) → the price this upstream charges, over the model table's. */
+  readonly prices: Readonly<Record<string, PriceSpec>>;
 }
 
 function resolveUpstreams(list: NonNullable<ConfigFile['upstreams']>, env: NodeJS.ProcessEnv, path: string): UpstreamConfig[] {
@@ -374,6 +378,7 @@ function resolveUpstreams(list: NonNullable<ConfigFile['upstreams']>, env: NodeJ
       priority: u.priority,
       weight: u.weight,
       mediaHosts: u.media_hosts ?? DEFAULT_MEDIA_HOSTS,
+      prices: u.prices ?? {},
     };
   });
 }

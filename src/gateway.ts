@@ -9,6 +9,7 @@ import { TransportErrors } from './http/transport.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { listenForMetrics, metricsAccess } from './http/metrics-route.js';
+import { chargeListener } from './observability/spend.js';
 import { systemClock, type Clock } from './domain/quota-policy.js';
 import { openStore } from './store/open.js';
 import type { JobRecord } from './domain/job.js';
@@ -23,10 +24,13 @@ import { UpstreamRouter, type UpstreamSpec } from './upstream/router.js';
 import { openStorage, type Storage } from './storage/open.js';
 import { VideoJobs } from './videos/jobs.js';
 import { ModelCatalog } from './domain/models.js';
+import { Pricing } from './domain/pricing.js';
+import { upstreamPrices } from './upstream-prices.js';
 import { RequestCounter } from './quota/request-counter.js';
 import { DestinationPolicy, type ResolveHost } from './webhooks/destination.js';
 import { WebhookSender } from './webhooks/sender.js';
 import { WebhookWorker } from './webhooks/worker.js';
+import { BudgetAlerts } from './webhooks/budget-alerts.js';
 
 const DRAIN_SWEEP_MS = 100;
 /**
@@ -76,6 +80,7 @@ export interface Gateway {
   readonly jobs: VideoJobs;
   readonly tracker: Tracker;
   readonly webhooks: WebhookWorker;
+  readonly budgetAlerts: BudgetAlerts;
   readonly auth: Authenticator;
   /** Stored results (§12); undefined with STORAGE_URL=none. */
   readonly storage: Storage | undefined;
@@ -140,8 +145,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const clock = opts.clock ?? systemClock;
   const catalog = new ModelCatalog(config.models, config.defaultModel);
   const specs = upstreamSpecs(opts, catalog);
+  const pricing = new Pricing(catalog, upstreamPrices(config.upstreams, catalog));
   const metrics = new Metrics();
-  const store = opts.store ?? (await openStore(config, metrics.charge));
+  // The alerts need the store, which tells of spend through the listener it is opened with.
+  let alerts: BudgetAlerts | undefined;
+  const store = opts.store ?? (await openStore(config, chargeListener(metrics, logger, (teamId) => alerts?.check(teamId))));
+  alerts = new BudgetAlerts({ store, clock, logger });
   metrics.watchStore(store, clock);
   const upstream = new UpstreamRouter(specs, { metrics, logger, clock, policy: config.routing });
   const staticKeys = config.staticApiKeys.map((key, i) => ({ key, id: `static-${i + 1}` }));
@@ -167,7 +176,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     // The event of a job that just ended is sent at once, not at the worker's next look.
     onEnded: () => webhooks.wake(),
   });
-  const jobs = new VideoJobs({ store, upstream, catalog, logger, metrics, clock, statusCacheMs: config.statusCacheMs, watch: recorder, results: storage?.results });
+  const jobs = new VideoJobs({ store, upstream, catalog, pricing, logger, metrics, clock, statusCacheMs: config.statusCacheMs, watch: recorder, results: storage?.results });
   const tracker = new Tracker(
     { store, jobs, recorder, writer: dueWriter, budget, upstreamOf, logger, clock },
     {
@@ -247,7 +256,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await until(cutAt, Promise.all([closed, jobs.createsSettled()]));
       clearInterval(sweeper);
       server.closeAllConnections();
-      const background = Promise.all([tracker.stop(), webhooks.stop(), storage?.stop()]);
+      // Alerts still being checked are queued before the outbox worker stops.
+      const background = Promise.all([tracker.stop(), alerts.idle().then(() => webhooks.stop()), storage?.stop()]);
       // Cuts every upstream call still in flight: a create cut here is refunded as one whose answer never came.
       await until(deadlineMs, upstream.close());
       await until(deadlineMs, Promise.all([background, webhookSender.close(), jobs.close()]));
@@ -258,7 +268,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       metricsServer?.close();
     })());
 
-  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, tracker, webhooks, auth, storage, shutdown };
+  return { url, metricsUrl: metricsServer ? urlOf(metricsServer) : url, app, server, store, jobs, tracker, webhooks, budgetAlerts: alerts, auth, storage, shutdown };
 }
 
 function urlOf(server: Server): string {

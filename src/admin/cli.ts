@@ -66,10 +66,20 @@ const QUOTA_FIELDS = {
   'max-seconds-per-video': 'max_seconds_per_video',
   'retention-days': 'video_retention_days',
 } as const satisfies Record<string, keyof QuotaPolicy>;
+/** Budgets in US dollars (§10): decimals, to the micro-dollar. */
+const MONEY_FIELDS = {
+  'usd-per-day': 'usd_per_day',
+  'usd-per-month': 'usd_per_month',
+} as const satisfies Record<string, keyof QuotaPolicy>;
+const USD = /^\d+(\.\d{1,6})?$/;
 
 const QUOTA_FLAGS = {
   ...(Object.fromEntries(Object.entries(QUOTA_FIELDS).map(([flag, field]) => [flag, { type: 'string', arg: 'N', help: field }])) as Record<
     keyof typeof QUOTA_FIELDS,
+    Flag
+  >),
+  ...(Object.fromEntries(Object.entries(MONEY_FIELDS).map(([flag, field]) => [flag, { type: 'string', arg: 'USD', help: field }])) as Record<
+    keyof typeof MONEY_FIELDS,
     Flag
   >),
   models: { type: 'string', arg: 'a,b', help: 'models (allow-list of model names or aliases)' },
@@ -82,7 +92,8 @@ const FLAGS = {
   name: { type: 'string', arg: 'NAME', help: 'a display name' },
   'expires-at': { type: 'string', arg: 'WHEN', help: 'expiry: ISO-8601 date or Unix seconds' },
   days: { type: 'string', arg: 'N', help: 'add `daily` usage for the last N days (1-366)' },
-  events: { type: 'string', arg: 'a,b', help: 'event types: video.completed, video.failed (default both)' },
+  'by-model': { type: 'boolean', help: 'add `by_model`: the day and the month per model' },
+  events: { type: 'string', arg: 'a,b', help: 'event types: video.completed, video.failed (the default), budget.threshold' },
   disabled: { type: 'boolean', help: 'keep the endpoint but send it nothing (events are not queued meanwhile)' },
   limit: { type: 'string', arg: 'N', help: 'how many of the most recent (1-100, default 20)' },
   to: { type: 'string', arg: 'URL', help: 'the PostgreSQL database to copy into (default: DATABASE_URL, which ps does not show)' },
@@ -129,6 +140,12 @@ function quotaFrom(v: Values): QuotaPolicy | undefined {
     const value = v[flag as FlagName];
     if (typeof value !== 'string') continue;
     if (!/^\d+$/.test(value)) throw new UsageError(`--${flag} takes a whole number, not '${value}'`);
+    (quota ??= {})[field] = Number(value);
+  }
+  for (const [flag, field] of Object.entries(MONEY_FIELDS)) {
+    const value = v[flag as FlagName];
+    if (typeof value !== 'string') continue;
+    if (!USD.test(value)) throw new UsageError(`--${flag} takes US dollars, e.g. 25 or 12.50, not '${value}'`);
     (quota ??= {})[field] = Number(value);
   }
   if (typeof v.models === 'string') (quota ??= {}).models = v.models.split(',').map((m) => m.trim()).filter(Boolean);
@@ -237,9 +254,9 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'usage',
     args: ['team'],
-    flags: ['days'],
-    summary: "a team's usage today and this month, active jobs, and its policy",
-    run: (ops, [team], v) => ops.usage(team!, typeof v.days === 'string' ? { days: v.days } : {}),
+    flags: ['days', 'by-model'],
+    summary: "a team's usage today and this month (video-seconds and US dollars), active jobs, and its policy",
+    run: (ops, [team], v) => ops.usage(team!, { ...(typeof v.days === 'string' ? { days: v.days } : {}), ...(v['by-model'] === true ? { by: 'model' } : {}) }),
   },
   {
     name: 'upstreams',

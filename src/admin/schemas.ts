@@ -24,6 +24,7 @@ export const issueKeySchema = z
   .strict();
 export const usageQuerySchema = z.object({
   days: z.coerce.number().int().min(1).max(366).optional().meta({ description: 'Adds `daily`, one entry per UTC day, for the last N days.' }),
+  by: z.enum(['model']).optional().meta({ description: '`model` adds `by_model`: the day and the month per model, from the jobs charged to them.' }),
 });
 
 export const teamPathSchema = z.object({ team: idText() });
@@ -55,7 +56,16 @@ const periodUsage = z.object({
   start: z.string(),
   video_seconds: z.number().meta({ description: 'What counts against the budget: settled and still reserved.' }),
   video_seconds_reserved: z.number().meta({ description: 'The part held by jobs not yet ended.' }),
+  usd: z.number().meta({ description: 'US dollars that count against a budget: actual costs settled and estimates still reserved.' }),
+  usd_reserved: z.number().meta({ description: 'The part held by the estimates of jobs not yet ended.' }),
   requests: z.number().int(),
+});
+const modelPeriodUsage = z.object({
+  video_seconds: z.number(),
+  video_seconds_reserved: z.number(),
+  usd: z.number(),
+  usd_reserved: z.number(),
+  jobs: z.number().int().meta({ description: 'Jobs charged to the period (refunded ones left out).' }),
 });
 export const usageSchema = z.object({
   team: z.string(),
@@ -64,7 +74,11 @@ export const usageSchema = z.object({
   active_jobs: z.number().int(),
   requests_this_minute: z.number().int(),
   quota: quotaPolicySchema,
-  daily: z.array(z.object({ date: z.string(), video_seconds: z.number(), requests: z.number().int() })).optional(),
+  daily: z.array(z.object({ date: z.string(), video_seconds: z.number(), usd: z.number(), requests: z.number().int() })).optional(),
+  by_model: z
+    .array(z.object({ model: z.string(), day: modelPeriodUsage, month: modelPeriodUsage }))
+    .optional()
+    .meta({ description: 'With `?by=model`: the models the month was spent on, each with its day and month; they add up to `day` and `month`.' }),
 });
 export type UsageObject = z.output<typeof usageSchema>;
 
@@ -98,7 +112,11 @@ export const webhookInputSchema = z
       description:
         'https (http too, for a host listed in WEBHOOK_ALLOWED_HOSTS), no credentials; refused when the host is not listed in a non-empty WEBHOOK_ALLOWED_HOSTS, or resolves to a private, loopback or link-local address that is not listed.',
     }),
-    events: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional().meta({ description: 'Default: both.' }),
+    events: z
+      .array(z.enum(WEBHOOK_EVENT_TYPES))
+      .min(1)
+      .optional()
+      .meta({ description: 'Default: `video.completed` and `video.failed`; `budget.threshold` (80 % and 100 % of a dollar budget) when asked for.' }),
     enabled: z.boolean().optional().meta({ description: 'Default: true. Disabled, no event is queued or sent.' }),
   })
   .strict();
@@ -126,7 +144,7 @@ export const deliverySchema = z.object({
   object: z.literal('webhook.delivery'),
   event_id: z.string().meta({ description: 'The `webhook-id` of every attempt.' }),
   type: z.enum(WEBHOOK_EVENT_TYPES),
-  video_id: z.string(),
+  video_id: z.string().nullable().meta({ description: 'The video the event is about; null for a budget alert.' }),
   status: z.enum(['pending', 'delivered', 'failed']),
   attempts: z.number().int(),
   last_status: z.number().int().nullable(),

@@ -4,7 +4,7 @@ import { ApiError, invalidRequest, notFound, rateLimited } from '../domain/error
 import { parseOrThrow } from '../domain/validation.js';
 import type { Clock, QuotaPolicy } from '../domain/quota-policy.js';
 import type { ApiKeyRecord, Store, Team, WebhookDelivery, WebhookEndpoint } from '../store/types.js';
-import { WEBHOOK_EVENT_TYPES } from '../domain/webhook-event.js';
+import { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENT_TYPES } from '../domain/webhook-event.js';
 import type { ModelCatalog } from '../domain/models.js';
 import { RefusedDestinationError, type DestinationPolicy } from '../webhooks/destination.js';
 import { MAX_PREVIOUS_SECRETS, newWebhookSecret, ROTATION_OVERLAP_MS, signingPreviousSecrets } from '../webhooks/signing.js';
@@ -40,7 +40,8 @@ export const deliveryView = (d: WebhookDelivery): DeliveryObject => ({
   object: 'webhook.delivery',
   event_id: d.eventId,
   type: d.type,
-  video_id: d.videoId,
+  // A budget alert is about no video (its once-only key stays inside).
+  video_id: d.data === null ? d.videoId : null,
   status: d.status,
   attempts: d.attempts,
   last_status: d.lastStatus,
@@ -169,11 +170,12 @@ export class AdminService {
   }
 
   async usage(teamId: string, query: unknown) {
-    const { days } = parseOrThrow(usageQuerySchema, query);
+    const { days, by } = parseOrThrow(usageQuerySchema, query);
     const team = await this.store.getTeam(teamId);
     if (!team) throw teamNotFound(teamId);
     await this.hooks.beforeUsage?.();
-    const u = await this.store.usage(teamId, this.clock.now(), days ?? 1);
+    const now = this.clock.now();
+    const [u, byModel] = await Promise.all([this.store.usage(teamId, now, days ?? 1), by === 'model' ? this.store.usageByModel(teamId, now) : undefined]);
     const usage: UsageObject = {
       team: teamId,
       day: u.day,
@@ -182,6 +184,7 @@ export class AdminService {
       requests_this_minute: u.requestsThisMinute,
       quota: team.quota,
       ...(days ? { daily: [...u.daily] } : {}),
+      ...(byModel ? { by_model: byModel } : {}),
     };
     return usage;
   }
@@ -201,7 +204,7 @@ export class AdminService {
       if (err instanceof RefusedDestinationError) throw invalidRequest(`Invalid 'url': ${err.message}.`, 'url', 'webhook_url_refused');
       throw err;
     }
-    const events = WEBHOOK_EVENT_TYPES.filter((t) => (input.events ?? WEBHOOK_EVENT_TYPES).includes(t));
+    const events = WEBHOOK_EVENT_TYPES.filter((t) => (input.events ?? DEFAULT_WEBHOOK_EVENTS).includes(t));
     const secret = newWebhookSecret();
     const { endpoint, created } = await this.store.putWebhook(teamId, { url: url.href, events, enabled: input.enabled ?? true }, secret, this.clock.now());
     return webhookView(endpoint, created ? secret : undefined);

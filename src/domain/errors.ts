@@ -95,6 +95,9 @@ export const videoNotFound = (id: string, param: 'video_id' | 'video' = 'video_i
 export const unsupportedOperation = (operation: string, message: string, param: string) =>
   invalidRequest(`${message} The '${operation}' operation is not supported for this video.`, param, 'unsupported_operation');
 
+/** A model of the table that no configured upstream (or none of a kind that knows it) serves. */
+export const modelNotServed = (model: string) => invalidRequest(`Model '${model}' is not served by the configured upstreams.`, 'model', 'model_not_available');
+
 export const modelNotFound = (model: string) =>
   invalidRequest(`The model '${model}' does not exist or is not a video model.`, 'model', 'model_not_found');
 

@@ -29,6 +29,23 @@ export function isTerminal(status: VideoStatus): boolean {
 
 export type Charge = 'reserved' | 'settled' | 'refunded';
 
+/** Where a job's actual cost came from: the upstream's own figure (xAI's `usage`), or the price (§10). */
+export type CostSource = 'upstream' | 'price';
+
+/**
+ * The money of one move of a job's charge: the micro-dollars reserved (its estimate), settled (its actual
+ * cost; 0 with `source` null when unknown) or refunded (its estimate).
+ */
+export interface MoneyMove {
+  readonly jobId: string;
+  readonly model: string;
+  /** The configured upstream that took the job; null before it was placed, and for jobs from before upstream ids. */
+  readonly upstream: string | null;
+  readonly micros: number;
+  readonly estimateMicros: number | null;
+  readonly source: CostSource | null;
+}
+
 export interface JobRecord {
   readonly id: string;
   readonly teamId: string;
@@ -67,6 +84,16 @@ export interface JobRecord {
   readonly storage: StoredCopy | null;
   /** Upstream status calls made for the job, as recorded with its next check (§11). */
   readonly statusChecks: number;
+  /** Micro-dollars reserved at admission (§10); null: the cost was unknown, so nothing was reserved. */
+  readonly estimateMicros: number | null;
+  /**
+   * The cost at the price of the upstream that took the job, known once it took it: the actual cost when
+   * the upstream reports none. Null before, or when that upstream has no price for it.
+   */
+  readonly priceMicros: number | null;
+  /** What the job cost, once its charge moved for good: 0 when refunded; null while running, or when unknown. */
+  readonly costMicros: number | null;
+  readonly costSource: CostSource | null;
 }
 
 /** The tracker's backlog: checks due and not taken, and how soon the next one not taken is due (negative: late). */

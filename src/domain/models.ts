@@ -13,6 +13,23 @@ export const TIERS = [480, 540, 720, 1080] as const;
 export type Tier = (typeof TIERS)[number];
 
 /**
+ * What a model costs, in US dollars: per second of output video, as one figure or one per resolution tier
+ * where they differ (a tier left out has no price), plus optional prices per input: a reference image, and a
+ * second of source video (the source of an edit, extension or remix). A model without a price has an unknown
+ * cost, never $0 (src/domain/pricing.ts).
+ */
+const usd = z.number().finite().min(0);
+const TIER_KEYS = TIERS.map(String) as ['480', '540', '720', '1080'];
+export const priceSchema = z
+  .object({
+    perSecond: z.union([usd, z.partialRecord(z.enum(TIER_KEYS), usd)]),
+    perReferenceImage: usd.optional(),
+    perSourceSecond: usd.optional(),
+  })
+  .strict();
+export type PriceSpec = z.infer<typeof priceSchema>;
+
+/**
  * A model id or alias as a request names it. Which names exist depends on the configuration, so the check
  * is the catalog's; the OpenAPI document lists this gateway's names for it (src/openapi/document.ts).
  */
@@ -65,6 +82,8 @@ export interface ModelSpec {
    * gateway expects a job's end, and so when it looks (src/tracking/schedule.ts). Absent: the family's.
    */
   readonly typicalSeconds?: number | undefined;
+  /** Absent: the model's cost is unknown (upstreams may still price it, `upstreams[].prices`). */
+  readonly price?: PriceSpec | undefined;
 }
 
 const tierSchema = z.union(TIERS.map((t) => z.literal(t)) as [z.ZodLiteral<480>, ...z.ZodLiteral<Tier>[]]);
@@ -100,6 +119,7 @@ export const modelSpecSchema = z
     defaultResolution: tierSchema,
     defaultAspectRatio: z.string(),
     typicalSeconds: z.number().int().min(1).optional(),
+    price: priceSchema.optional(),
   })
   .refine((m) => m.seconds.min <= m.seconds.max, { message: 'seconds.min must not exceed seconds.max' })
   .refine((m) => m.defaultSeconds >= m.seconds.min && m.defaultSeconds <= m.seconds.max, {
@@ -112,6 +132,8 @@ export const modelFileSchema = z.object({
   models: z.array(modelSpecSchema).default([]),
   aliases: z.record(z.string(), z.string()).default({}),
   defaultModel: z.string().optional(),
+  /** Prices by model id or alias, over the table's own (what the operator pays whichever upstream serves it). */
+  prices: z.record(z.string(), priceSchema).optional(),
 });
 export type ModelFile = z.infer<typeof modelFileSchema>;
 
@@ -138,17 +160,30 @@ const XAI_IMAGINE: KindRules = {
 /** new-api resellers remix and extend the grok-video-3 family (and nothing else); they have no edit. */
 const RESELLER_VIDEO_3: KindRules = { derive: { remix: {}, extension: { seconds: { min: 1, max: 15 } } } };
 
-const imagine = (id: string): ModelSpec => ({
+/**
+ * xAI's published list prices per second of output (its models and pricing page at docs.x.ai, as of 2026);
+ * docs/configuration.md (Prices) says how to override them. The reseller grok-video-* family publishes none: unpriced unless configured.
+ */
+const XAI_LIST_PRICES = {
+  imagine: { perSecond: { 480: 0.05, 720: 0.07 } },
+  imagine15: { perSecond: { 480: 0.08, 720: 0.14, 1080: 0.25 } },
+} as const satisfies Record<string, PriceSpec>;
+
+/** grok-imagine-video-1.5 on xAI: the same rules as the first model, but no edit and no extension (so no remix either). */
+const { derive: _noDerive, ...XAI_IMAGINE_15 } = XAI_IMAGINE;
+
+const imagine = (id: string, resolutions: readonly Tier[], price: PriceSpec, xai: KindRules): ModelSpec => ({
   id,
   family: 'imagine',
-  kinds: { newapi: {}, xai: XAI_IMAGINE },
-  resolutions: [480, 720],
+  kinds: { newapi: {}, xai },
+  resolutions,
   aspectRatios: ASPECT_PRESETS,
   customAspectRatio: true,
   seconds: { min: 1, max: 15 },
   defaultSeconds: 6,
   defaultResolution: 720,
   defaultAspectRatio: '16:9',
+  price,
 });
 
 const GROK_VIDEO_3_RATIOS = ['2:3', '3:2', '1:1', '16:9', '9:16'];
@@ -173,8 +208,8 @@ const V15 = [480, 540, 720, 1080] as const;
 const V3 = [720, 1080] as const;
 
 export const BUILT_IN_MODELS: readonly ModelSpec[] = [
-  imagine('grok-imagine-video'),
-  imagine('grok-imagine-video-1.5-preview'),
+  imagine('grok-imagine-video', [480, 720], XAI_LIST_PRICES.imagine, XAI_IMAGINE),
+  imagine('grok-imagine-video-1.5', [480, 720, 1080], XAI_LIST_PRICES.imagine15, XAI_IMAGINE_15),
   grokVideo('grok-video-1.5', V15, ASPECT_PRESETS, FREE),
   grokVideo('grok-video-1.5-pro', V15, ASPECT_PRESETS, PRO),
   grokVideo('grok-video-1.5-max', V15, ASPECT_PRESETS, MAX),
@@ -183,8 +218,12 @@ export const BUILT_IN_MODELS: readonly ModelSpec[] = [
   grokVideo('grok-video-3-max', V3, GROK_VIDEO_3_RATIOS, MAX, RESELLER_VIDEO_3),
 ];
 
-/** OpenAI model names map onto Grok models so that code written for Sora runs unchanged. */
+/**
+ * xAI's preview name stands for the model it became; OpenAI model names map onto Grok models so that code
+ * written for Sora runs unchanged.
+ */
 export const BUILT_IN_ALIASES: Readonly<Record<string, string>> = {
+  'grok-imagine-video-1.5-preview': 'grok-imagine-video-1.5',
   'sora-2': 'grok-video-3',
   'sora-2-pro': 'grok-video-3-pro',
 };
@@ -201,6 +240,11 @@ export class ModelCatalog {
     for (const [alias, target] of Object.entries({ ...BUILT_IN_ALIASES, ...(file?.aliases ?? {}) })) {
       if (!this.byId.has(target)) throw new Error(`model alias ${alias} points at unknown model ${target}`);
       this.aliases.set(alias, target);
+    }
+    for (const [name, price] of Object.entries(file?.prices ?? {})) {
+      const spec = this.resolve(name);
+      if (!spec) throw new Error(`prices names ${name}, which is not in the model table`);
+      this.byId.set(spec.id, { ...spec, price });
     }
     this.defaultModel = defaultModel ?? file?.defaultModel ?? BUILT_IN_DEFAULT_MODEL;
     if (!this.resolve(this.defaultModel)) throw new Error(`default model ${this.defaultModel} is not in the model table`);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { modelNameSchema } from './models.js';
+import { usdToMicros } from './money.js';
 
 /** All fields optional; an absent field is unlimited. */
 export const quotaPolicySchema = z
@@ -9,6 +10,9 @@ export const quotaPolicySchema = z
     video_seconds_per_day: z.number().int().min(0).optional(),
     video_seconds_per_month: z.number().int().min(0).optional(),
     max_seconds_per_video: z.number().int().min(1).optional(),
+    /** Budgets in US dollars (UTC day and month), counted in micro-dollars (§10). */
+    usd_per_day: z.number().finite().min(0).optional(),
+    usd_per_month: z.number().finite().min(0).optional(),
     models: z.array(modelNameSchema).optional(),
     /** Stored results (§12): days a completed video stays downloadable; read from the team's policy only. */
     video_retention_days: z.number().int().min(1).optional(),
@@ -24,12 +28,17 @@ export interface UsageSnapshot {
   readonly activeJobs: number;
   readonly daySeconds: number;
   readonly monthSeconds: number;
+  /** Micro-dollars settled and reserved. */
+  readonly dayMicros: number;
+  readonly monthMicros: number;
 }
 
 export type Refusal =
   | { readonly kind: 'rate'; readonly scope: Scope; readonly limit: number; readonly retryAfterMs: number }
   | { readonly kind: 'concurrency'; readonly scope: Scope; readonly limit: number }
-  | { readonly kind: 'day' | 'month'; readonly scope: Scope; readonly limit: number; readonly used: number; readonly requested: number };
+  | { readonly kind: 'day' | 'month'; readonly scope: Scope; readonly limit: number; readonly used: number; readonly requested: number }
+  /** A budget in dollars: every amount in micro-dollars, `requested` the video's estimate. */
+  | { readonly kind: 'usd_day' | 'usd_month'; readonly scope: Scope; readonly limit: number; readonly used: number; readonly requested: number };
 
 export interface RateInfo {
   readonly limit: number;
@@ -71,7 +80,14 @@ export function evaluateRequest(scopes: ReadonlyArray<{ scope: Scope; policy: Qu
   return null;
 }
 
-export function evaluateJob(scopes: ReadonlyArray<{ scope: Scope; policy: QuotaPolicy; usage: UsageSnapshot }>, job: { seconds: number }): Refusal | null {
+/** Whether a policy has a budget in dollars, which a job of unknown cost cannot be admitted against. */
+export const hasMoneyBudget = (policy: QuotaPolicy) => policy.usd_per_day !== undefined || policy.usd_per_month !== undefined;
+
+/** `estimateMicros`: what the job reserves in money (null: unknown, which only a policy without a money budget admits). */
+export function evaluateJob(
+  scopes: ReadonlyArray<{ scope: Scope; policy: QuotaPolicy; usage: UsageSnapshot }>,
+  job: { seconds: number; estimateMicros?: number | null | undefined },
+): Refusal | null {
   for (const { scope, policy, usage } of scopes) {
     const max = policy.max_concurrent_jobs;
     if (max !== undefined && usage.activeJobs + 1 > max) return { kind: 'concurrency', scope, limit: max };
@@ -81,6 +97,14 @@ export function evaluateJob(scopes: ReadonlyArray<{ scope: Scope; policy: QuotaP
     if (day !== undefined && usage.daySeconds + job.seconds > day) return { kind: 'day', scope, limit: day, used: usage.daySeconds, requested: job.seconds };
     const month = policy.video_seconds_per_month;
     if (month !== undefined && usage.monthSeconds + job.seconds > month) return { kind: 'month', scope, limit: month, used: usage.monthSeconds, requested: job.seconds };
+  }
+  const cost = job.estimateMicros ?? 0;
+  for (const { scope, policy, usage } of scopes) {
+    for (const [kind, budget, used] of [['usd_day', policy.usd_per_day, usage.dayMicros], ['usd_month', policy.usd_per_month, usage.monthMicros]] as const) {
+      if (budget === undefined) continue;
+      const limit = usdToMicros(budget);
+      if (used + cost > limit) return { kind, scope, limit, used, requested: cost };
+    }
   }
   return null;
 }

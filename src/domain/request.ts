@@ -1,4 +1,4 @@
-import { invalidRequest, type ApiError } from './errors.js';
+import { invalidRequest, modelNotServed, type ApiError } from './errors.js';
 import type { ImageRef } from './image-ref.js';
 import type { ModelSpec, Tier } from './models.js';
 import type { UpstreamKind } from './upstream-kinds.js';
@@ -24,7 +24,7 @@ export interface NormalizedVideoRequest {
 export function kindRefusal(req: NormalizedVideoRequest, kind: UpstreamKind): ApiError | undefined {
   const rules = req.model.kinds[kind];
   const id = req.model.id;
-  if (!rules) return invalidRequest(`Model '${id}' is not served by the configured upstreams.`, 'model', 'model_not_available');
+  if (!rules) return modelNotServed(id);
   if (rules.aspectRatios && !rules.aspectRatios.includes(req.aspectRatio)) {
     return invalidRequest(`Model '${id}' supports aspect ratios ${rules.aspectRatios.join(', ')} here; got '${req.aspectRatio}'.`, 'aspect_ratio', 'unsupported_value');
   }

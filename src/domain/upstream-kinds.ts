@@ -4,3 +4,6 @@
  */
 export const UPSTREAM_KINDS = ['newapi', 'xai'] as const;
 export type UpstreamKind = (typeof UPSTREAM_KINDS)[number];
+
+/** The id of the upstream that UPSTREAM_BASE_URL and UPSTREAM_API_KEY describe. */
+export const DEFAULT_UPSTREAM_ID = 'default';

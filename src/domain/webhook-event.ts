@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { VideoStatus } from './job.js';
 
-/** The events a team's webhook endpoint may subscribe to (§6). */
-export const WEBHOOK_EVENT_TYPES = ['video.completed', 'video.failed'] as const;
+/** The events a team's webhook endpoint may subscribe to (§6), and `budget.threshold` (§10). */
+export const WEBHOOK_EVENT_TYPES = ['video.completed', 'video.failed', 'budget.threshold'] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+/** What an endpoint gets when its events are not given: the video events (budget alerts are asked for). */
+export const DEFAULT_WEBHOOK_EVENTS: readonly WebhookEventType[] = ['video.completed', 'video.failed'];
 
 export const newEventId = () => `evt_${randomBytes(16).toString('hex')}`;
 export const newDeliveryId = () => `whd_${randomBytes(12).toString('hex')}`;

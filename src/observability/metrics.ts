@@ -1,6 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { Charge, DueChecks } from '../domain/job.js';
+import type { Charge, DueChecks, MoneyMove } from '../domain/job.js';
 import type { Admission, Clock, Refusal } from '../domain/quota-policy.js';
+import { microsToUsd } from '../domain/money.js';
+import { DEFAULT_UPSTREAM_ID } from '../domain/upstream-kinds.js';
 
 /**
  * The gateway's Prometheus metrics, on a registry of their own (several gateways may share a process, as in
@@ -25,6 +27,8 @@ const LIMIT_OF: Record<Refusal['kind'], string> = {
   concurrency: 'max_concurrent_jobs',
   day: 'video_seconds_per_day',
   month: 'video_seconds_per_month',
+  usd_day: 'usd_per_day',
+  usd_month: 'usd_per_month',
 };
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 /** Around the 5 s the contract allows (§11), and far past it. */
@@ -83,6 +87,9 @@ export class Metrics {
   private readonly admissions: Record<'request' | 'job', CounterChild>;
   private readonly refusals: Counter<'limit' | 'scope'>;
   private readonly seconds: Record<Charge, Counter<'team'>>;
+  private readonly spend: Counter<'team' | 'model' | 'upstream' | 'source'>;
+  private readonly settlementDifference: Counter<'direction'>;
+  private readonly unpriced: Counter<'model'>;
   private readonly uncertain: Counter;
   private readonly unrecorded: Counter;
   private readonly keyMissing: Counter<'upstream'>;
@@ -141,6 +148,24 @@ export class Metrics {
       settled: perTeam('settled', 'Video-seconds charged for good (the job completed or was deleted while running), by team.'),
       refunded: perTeam('refunded', 'Video-seconds given back (the create failed or its outcome stayed unknown, or the job failed), by team.'),
     };
+    this.spend = new Counter({
+      name: 'gateway_spend_usd_total',
+      help: 'US dollars settled for good (completed jobs, at their actual cost), by team, model, upstream and where the cost came from (upstream or price).',
+      labelNames: ['team', 'model', 'upstream', 'source'],
+      registers,
+    });
+    this.settlementDifference = new Counter({
+      name: 'gateway_spend_settlement_difference_usd_total',
+      help: 'How far actual costs settled from the estimates reserved for them, in US dollars: above (charged more) or below.',
+      labelNames: ['direction'],
+      registers,
+    });
+    this.unpriced = new Counter({
+      name: 'gateway_spend_unpriced_jobs_total',
+      help: 'Jobs settled with an unknown cost (no price and no upstream figure): counted here, never as $0.',
+      labelNames: ['model'],
+      registers,
+    });
     this.uncertain = new Counter({
       name: 'gateway_uncertain_creates_total',
       help: 'Creates whose upstream answer never arrived (timeout, reset, garbled): refunded, though the upstream may have started a job.',
@@ -263,10 +288,19 @@ export class Metrics {
     else this.refusals.labels(LIMIT_OF[admission.refusal.kind], admission.refusal.scope).inc();
   }
 
-  /** Where a store reports each move of a job's video-seconds, once per move. */
-  readonly charge = (teamId: string, charge: Charge, seconds: number): void => {
+  /** Each move of a job's video-seconds, once per move, and the money a settlement moves. */
+  charge(teamId: string, charge: Charge, seconds: number, money: MoneyMove): void {
     this.seconds[charge].labels(teamId).inc(seconds);
-  };
+    if (charge !== 'settled') return;
+    if (money.source === null) {
+      this.unpriced.labels(money.model).inc();
+      return;
+    }
+    // Jobs from before upstreams had ids were placed by the one upstream of the time.
+    this.spend.labels(teamId, money.model, money.upstream ?? DEFAULT_UPSTREAM_ID, money.source).inc(microsToUsd(money.micros));
+    const difference = money.micros - (money.estimateMicros ?? 0);
+    if (difference !== 0) this.settlementDifference.labels(difference > 0 ? 'above' : 'below').inc(microsToUsd(Math.abs(difference)));
+  }
 
   uncertainCreate(): void {
     this.uncertain.inc();

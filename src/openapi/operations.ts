@@ -175,8 +175,8 @@ export const OPERATIONS: readonly Operation[] = [
     headers: idempotencyHeadersSchema,
     body: { required: true, media: { 'application/json': createVideoFieldsSchema, 'multipart/form-data': createVideoFormSchema } },
     answers: { 200: { description: REPLAYED('The video, queued.'), body: videoSchema, links: videoLinks } },
-    // 403: a model the key may not use; 404, 409: the Idempotency-Key (its video deleted since; another request, or
-    // still in flight); 413, 415: the body; 502-504: the upstream's create failed.
+    // 403: a model the key may not use, or one without a price under a dollar budget; 404, 409: the Idempotency-Key
+    // (its video deleted since; another request, or still in flight); 413, 415: the body; 502-504: the upstream's create failed.
     errors: [400, 403, 404, 409, 413, 415, 502, 503, 504],
   },
   {

@@ -1,6 +1,7 @@
 import { forbidden, insufficientQuota, invalidRequest, rateLimited, type ApiError } from '../domain/errors.js';
 import type { Principal } from '../store/types.js';
-import type { QuotaPolicy, Refusal } from '../domain/quota-policy.js';
+import { formatUsd } from '../domain/money.js';
+import { hasMoneyBudget, type QuotaPolicy, type Refusal } from '../domain/quota-policy.js';
 
 /** How long a client refused for concurrency should wait: slots free only as jobs end. */
 export const CONCURRENCY_RETRY_MS = 5_000;
@@ -24,9 +25,33 @@ export function refusalToError(r: Refusal): ApiError {
           `${r.requested} seconds requested, ${Math.max(0, r.limit - r.used)} of ${r.limit} left. Ask your administrator to raise it.`,
         'seconds',
       );
+    case 'usd_day':
+    case 'usd_month':
+      return insufficientQuota(
+        `The ${r.kind === 'usd_day' ? 'daily (UTC)' : 'monthly (UTC)'} spend budget of ${who(r.scope)} does not cover this video: ` +
+          `the budget is ${formatUsd(r.limit)}, ${formatUsd(r.used)} is used or reserved, and this video is estimated at ${formatUsd(r.requested)}. ` +
+          'Ask your administrator to raise it.',
+      );
     default: {
       const unreachable: never = r;
       return unreachable;
+    }
+  }
+}
+
+/**
+ * A job whose cost is unknown (its model has no price where it may run) cannot be counted against a budget in
+ * dollars, so a key or team with one is refused it rather than charged $0 (§10).
+ */
+export function checkPriceKnown(principal: Principal, model: string, estimateMicros: number | null): void {
+  if (estimateMicros !== null) return;
+  for (const [scope, policy] of [['key', principal.keyPolicy], ['team', principal.teamPolicy]] as const) {
+    if (hasMoneyBudget(policy)) {
+      throw forbidden(
+        `The model '${model}' has no configured price, so its videos cannot be counted against the spend budget of ${who(scope)}. Ask your administrator to configure its price.`,
+        'model',
+        'price_unknown',
+      );
     }
   }
 }

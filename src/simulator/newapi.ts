@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import busboy from 'busboy';
-import { checkCommon, checkExtra, DATA_URI, exactFields, GROK_VIDEO, intIn, outcomeOf, PRESETS, reject, Rejection, videoUrlOf, type ExtraModel, type KindRoutes, type SimCore, type SimTask } from './shared.js';
+import { checkCommon, checkExtra, DATA_URI, exactFields, GROK_VIDEO, IMAGINE_15, intIn, outcomeOf, PRESETS, reject, Rejection, videoUrlOf, type ExtraModel, type KindRoutes, type SimCore, type SimTask } from './shared.js';
 
 const V3_RATIOS = ['2:3', '3:2', '1:1', '16:9', '9:16'];
 
@@ -16,7 +16,8 @@ function validateImagine(body: Record<string, unknown>, extra: ExtraModel | unde
     if (body.seconds !== undefined && (!/^\d+$/.test(body.seconds as string) || +(body.seconds as string) < 1 || +(body.seconds as string) > 15)) {
       reject('seconds must be a string holding a whole number from 1 to 15', 'seconds');
     }
-    if (body.resolution !== undefined && !['480P', '720P'].includes(body.resolution as string)) reject('resolution must be 480P or 720P', 'resolution');
+    const resolutions = IMAGINE_15.test(String(body.model)) ? ['480P', '720P', '1080P'] : ['480P', '720P'];
+    if (body.resolution !== undefined && !resolutions.includes(body.resolution as string)) reject(`resolution must be one of ${resolutions.join(', ')}`, 'resolution');
     if (body.aspect_ratio !== undefined && !PRESETS.includes(body.aspect_ratio as string) && !/^\d+(\.\d+)?:\d+(\.\d+)?$/.test(String(body.aspect_ratio))) {
       reject('invalid aspect_ratio', 'aspect_ratio');
     }

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { NewApiRoutes } from './newapi.js';
-import { bearerToken, GROK_VIDEO, IMAGINE, outcomeOf, Rejection, TASKS_PATH, type ExtraModel, type KindRoutes, type SimCore, type SimTask } from './shared.js';
+import { bearerToken, GROK_VIDEO, IMAGINE, listPriceTicks, outcomeOf, Rejection, TASKS_PATH, type ExtraModel, type KindRoutes, type SimCore, type SimTask } from './shared.js';
 import { XaiRoutes } from './xai.js';
 
 /**
@@ -86,6 +86,11 @@ export class UpstreamSimulator implements SimCore {
   videoBytes: number;
   /** See SimulatorOptions.createDelayMs. */
   createDelayMs: number;
+  /**
+   * What the xai kind says it charged for a finished task (`usage.cost_in_usd_ticks`): xAI's list price by
+   * default; a test may make it differ from the gateway's estimate, or answer undefined to report no usage.
+   */
+  costTicks: (task: SimTask) => number | undefined = listPriceTicks;
   /** Stops upstream answers (headers) for this long, to exercise timeouts. */
   stallMs = 0;
   /** Holds each JSON answer this long after it is computed (a slow way back), to exercise races. */

@@ -41,6 +41,21 @@ export interface SimTask {
 }
 
 export const IMAGINE = /^grok-imagine-video(-[\w.-]+)?$/;
+/** The 1.5 generation: 1080p besides 480p and 720p, and on xAI no edit and no extension. */
+export const IMAGINE_15 = /^grok-imagine-video-1\.5(-[\w.-]+)?$/;
+/**
+ * What xAI charges per second of output, in ticks (10⁻¹⁰ USD), by model generation and resolution: its list
+ * prices as of 2026, written out here on their own like every other rule of the simulator.
+ */
+const XAI_TICKS_PER_SECOND: Readonly<Record<'imagine' | 'imagine15', Readonly<Record<string, number>>>> = {
+  imagine: { '480P': 500_000_000, '720P': 700_000_000 },
+  imagine15: { '480P': 800_000_000, '720P': 1_400_000_000, '1080P': 2_500_000_000 },
+};
+/** A finished task's charge at those prices; undefined for a model or size they do not cover. */
+export function listPriceTicks(task: Pick<SimTask, 'model' | 'seconds' | 'size'>): number | undefined {
+  const perSecond = XAI_TICKS_PER_SECOND[IMAGINE_15.test(task.model) ? 'imagine15' : 'imagine'][task.size.toUpperCase()];
+  return perSecond === undefined ? undefined : perSecond * Number(task.seconds);
+}
 export const GROK_VIDEO = /^grok-video-(1\.5|3)(-pro|-max)?$/;
 export const PRESETS = ['1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3', '2:1', '1:2', '19.5:9', '9:19.5', '20:9', '9:20'];
 export const DATA_URI = /^data:image\/(png|jpeg|jpg|webp|gif);base64,[A-Za-z0-9+/]+={0,2}$/;
@@ -107,6 +122,8 @@ export interface SimCore {
   readonly mediaUrlTtlMs: number;
   /** The length of every task's video (its bytes follow from the task's seed, see videoByteOf). */
   readonly videoBytes: number;
+  /** See UpstreamSimulator.costTicks. */
+  costTicks(task: SimTask): number | undefined;
   /**
    * How a new-api simulator answers about a task it does not know: 400 `task_not_exist`, as new-api does
    * (for an unknown task and for another account's alike), or a plain 404 as other resellers do.

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { checkCommon, checkExtra, DATA_URI, exactFields, IMAGINE, intIn, outcomeOf, reject, Rejection, videoUrlOf, type ExtraModel, type KindRoutes, type SimCore, type SimTask } from './shared.js';
+import { checkCommon, checkExtra, DATA_URI, exactFields, IMAGINE, IMAGINE_15, intIn, outcomeOf, reject, Rejection, videoUrlOf, type ExtraModel, type KindRoutes, type SimCore, type SimTask } from './shared.js';
 
 const XAI_RATIOS = ['1:1', '16:9', '9:16', '4:3', '3:4', '3:2', '2:3'];
 const XAI_FIELDS = new Set(['model', 'prompt', 'duration', 'aspect_ratio', 'resolution', 'image', 'reference_images']);
@@ -19,7 +19,8 @@ function validateXai(body: Record<string, unknown>, extraOf: (model: string) => 
   if (d !== undefined && (typeof d !== 'number' || !Number.isInteger(d))) reject('duration must be an integer', 'duration');
   if (extra) checkExtra(extra, d === undefined ? undefined : String(d), body.resolution as string | undefined, undefined, 'resolution');
   else if (d !== undefined && ((d as number) < 1 || (d as number) > 15)) reject('duration must be an integer from 1 to 15', 'duration');
-  if (!extra && body.resolution !== undefined && !['480p', '720p'].includes(body.resolution as string)) reject('resolution must be 480p or 720p', 'resolution');
+  const resolutions = IMAGINE_15.test(model) ? ['480p', '720p', '1080p'] : ['480p', '720p'];
+  if (!extra && body.resolution !== undefined && !resolutions.includes(body.resolution as string)) reject(`resolution must be one of ${resolutions.join(', ')}`, 'resolution');
   if (body.aspect_ratio !== undefined && !XAI_RATIOS.includes(body.aspect_ratio as string)) reject('unsupported aspect_ratio', 'aspect_ratio');
   if (body.image !== undefined && body.reference_images !== undefined) reject('image and reference_images cannot be combined', 'reference_images');
   if (body.image !== undefined && !isImageUrl(body.image)) reject('image must be {url}', 'image');
@@ -91,7 +92,8 @@ export class XaiRoutes implements KindRoutes {
     if (word === 'processing') answer.progress = progress;
     if (word === 'done') {
       answer.video = { url: this.mediaUrl(task.id), duration: Number(task.seconds), respect_moderation: true };
-      answer.usage = { cost_in_usd_ticks: 5_000_000 * Number(task.seconds) };
+      const ticks = this.sim.costTicks(task);
+      if (ticks !== undefined) answer.usage = { cost_in_usd_ticks: ticks };
     }
     if (word === 'failed') answer.error = { code: 'content_moderated', message: task.failMessage ?? 'content policy violation' };
     return this.sim.json(res, answer);
@@ -111,6 +113,7 @@ export class XaiRoutes implements KindRoutes {
       const b = this.sim.jsonBody(req, body);
       exactFields(b, operation === 'edit' ? ['model', 'prompt', 'video'] : ['model', 'prompt', 'duration', 'video']);
       if (!IMAGINE.test(String(b.model))) reject(`unknown model ${String(b.model)}`, 'model');
+      if (IMAGINE_15.test(String(b.model))) reject(`${String(b.model)} does not support ${operation}s`, 'model');
       checkCommon('', b.prompt);
       const url = videoUrlOf(b.video);
       const found = url.startsWith(`${this.sim.origin}/`) ? this.mediaTask(url) : await this.taskByContent(url);

@@ -55,6 +55,10 @@ export function rowMappers(c: ColumnDecoders) {
     expiresAt: opt(r.expires_at),
     storage: copyOfRow(r),
     statusChecks: (r.status_checks as number | undefined) ?? 0,
+    estimateMicros: opt(r.cost_estimate_micros),
+    priceMicros: opt(r.cost_price_micros),
+    costMicros: opt(r.cost_micros),
+    costSource: opt(r.cost_source),
   });
 
   const toTeam = (r: Row): Team => ({
@@ -100,6 +104,7 @@ export function rowMappers(c: ColumnDecoders) {
     lastAttemptAtMs: opt(r.last_attempt_at_ms),
     nextAttemptAtMs: opt(r.next_attempt_at_ms),
     deliveredAtMs: opt(r.delivered_at_ms),
+    data: r.data == null ? null : (c.json(r.data) as WebhookDelivery['data']),
   });
 
   return { toJob, toTeam, toKey, toEndpoint, toDelivery };

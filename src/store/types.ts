@@ -1,4 +1,4 @@
-import type { Charge, DueChecks, JobRecord, VideoError, VideoStatus } from '../domain/job.js';
+import type { Charge, DueChecks, JobRecord, MoneyMove, VideoError, VideoStatus } from '../domain/job.js';
 import type { Admission, QuotaPolicy } from '../domain/quota-policy.js';
 import type { WebhookEventType } from '../domain/webhook-event.js';
 import type { CopyLedger } from './copies.js';
@@ -41,11 +41,14 @@ export interface RequestCount {
   readonly count: number;
 }
 
-/** Told of each move of a job's video-seconds (reserved, settled, refunded), once per move, for the metrics. */
-export type ChargeListener = (teamId: string, charge: Charge, seconds: number) => void;
+/**
+ * Told of each move of a job's video-seconds (reserved, settled, refunded) and of the money that moved with
+ * them, once per move, for the metrics and the spend log.
+ */
+export type ChargeListener = (teamId: string, charge: Charge, seconds: number, money: MoneyMove) => void;
 
 export type NewJob = Pick<JobRecord, 'id' | 'teamId' | 'keyId' | 'model' | 'prompt' | 'seconds' | 'resolution' | 'aspectRatio'> &
-  Partial<Pick<JobRecord, 'sourceVideoId' | 'derivation'>>;
+  Partial<Pick<JobRecord, 'sourceVideoId' | 'derivation' | 'estimateMicros'>>;
 
 export interface TaskUpdate {
   readonly status: VideoStatus;
@@ -53,6 +56,8 @@ export interface TaskUpdate {
   readonly error: VideoError | null;
   /** Recorded when given (a later update without it keeps the last one). */
   readonly mediaUrl?: string | undefined;
+  /** What the upstream says it charged (xAI's `usage.cost_in_usd_ticks`), in micro-dollars: a completed job's actual cost. */
+  readonly costMicros?: number | undefined;
 }
 
 export interface ListOptions {
@@ -65,7 +70,24 @@ export interface PeriodUsage {
   readonly start: string;
   readonly video_seconds: number;
   readonly video_seconds_reserved: number;
+  /** Dollars settled and still reserved (what counts against a budget), and the reserved part. */
+  readonly usd: number;
+  readonly usd_reserved: number;
   readonly requests: number;
+}
+
+/** One model's share of a period's usage, from the jobs charged to it. */
+export interface ModelPeriodUsage {
+  readonly video_seconds: number;
+  readonly video_seconds_reserved: number;
+  readonly usd: number;
+  readonly usd_reserved: number;
+  readonly jobs: number;
+}
+export interface ModelUsage {
+  readonly model: string;
+  readonly day: ModelPeriodUsage;
+  readonly month: ModelPeriodUsage;
 }
 
 /** Why a team could not be created: its id is taken by a live team, or belonged to a deleted one. */
@@ -109,7 +131,7 @@ export interface TeamUsage {
   readonly month: PeriodUsage;
   readonly activeJobs: number;
   readonly requestsThisMinute: number;
-  readonly daily: ReadonlyArray<{ date: string; video_seconds: number; requests: number }>;
+  readonly daily: ReadonlyArray<{ date: string; video_seconds: number; usd: number; requests: number }>;
 }
 
 /** A counter row: what a scope (`team:<id>`, `key:<id>`) used in one minute, day or month bucket. */
@@ -119,6 +141,8 @@ export interface CounterRecord {
   readonly requests: number;
   readonly secondsReserved: number;
   readonly secondsSettled: number;
+  readonly usdReservedMicros: number;
+  readonly usdSettledMicros: number;
 }
 
 /**
@@ -139,6 +163,15 @@ export type StoreRecord =
 
 /** Per kind of record: how many an import added, and how many were there already (and were left as they were). */
 export type ImportSummary = Record<StoreRecord['kind'], { copied: number; existing: number }>;
+
+/**
+ * A budget alert (§10) for the outbox: `key` makes it once-only (one per team, period, period start and
+ * threshold, on any replica), `data` is the event's data.
+ */
+export interface BudgetAlert {
+  readonly key: string;
+  readonly data: Readonly<Record<string, unknown>>;
+}
 
 /** A team's webhook endpoint. The secrets are kept because every delivery is signed with them. */
 export interface WebhookEndpoint {
@@ -174,8 +207,11 @@ export interface WebhookDelivery {
   readonly id: string;
   readonly eventId: string;
   readonly teamId: string;
+  /** The video the event is about; for an event about no video (a budget alert), the key that makes it once-only. */
   readonly videoId: string;
   readonly type: WebhookEventType;
+  /** The event's `data` when it is about no video; null for a video event, whose data is `{id: videoId}`. */
+  readonly data: Readonly<Record<string, unknown>> | null;
   /** Unix seconds: the event's `created_at`. */
   readonly createdAt: number;
   readonly status: DeliveryStatus;
@@ -291,9 +327,10 @@ export interface Store {
    * The upstream accepted the create. A job abandoned meanwhile (its answer came later than another
    * replica's tracker would wait) is brought back as if it had never been: visible again, its seconds
    * and its slot reserved again, whatever the limits now say, since the upstream runs and bills it anyway.
-   * `upstreamName`: which configured upstream accepted it (with `upstreamKeyFp`, the job's placement).
+   * `upstreamName`: which configured upstream accepted it (with `upstreamKeyFp`, the job's placement), and
+   * `priceMicros` the job's cost at that upstream's price (`JobRecord.priceMicros`).
    */
-  activateJob(id: string, upstreamId: string, upstreamKeyFp: string, task: TaskUpdate, nowMs: number, upstreamName: string): Promise<JobRecord>;
+  activateJob(id: string, upstreamId: string, upstreamKeyFp: string, task: TaskUpdate, nowMs: number, upstreamName: string, priceMicros?: number | null): Promise<JobRecord>;
   /**
    * The upstream refused the create or its answer never came: refund the job and hide it from its team
    * (the record stays, for the operator and for a late activation). Does nothing to a job that already
@@ -302,7 +339,8 @@ export interface Store {
   abandonJob(id: string, nowMs: number): Promise<void>;
   /**
    * Records the latest status; a terminal one settles (completed) or refunds (failed) the reservation once
-   * and, in the same transaction, puts the event in the webhook outbox when the team's enabled endpoint
+   * (a completed job at its actual cost: the upstream's `costMicros` where given, else its price) and, in the
+   * same transaction, puts the event in the webhook outbox when the team's enabled endpoint
    * subscribes to it: exactly one event per job, whichever caller saw the end first.
    */
   updateJob(id: string, task: TaskUpdate, nowMs: number): Promise<JobRecord | undefined>;
@@ -380,6 +418,11 @@ export interface Store {
   listDeliveries(teamId: string, limit: number): Promise<WebhookDelivery[]>;
   /** Makes a delivery due now with a fresh set of attempts, whatever its state. */
   replayDelivery(teamId: string, id: string, nowMs: number): Promise<WebhookDelivery | undefined>;
+  /**
+   * Puts a budget alert in the outbox when the team's enabled endpoint subscribes to `budget.threshold` and no
+   * alert with its key was ever queued; true if it was queued now.
+   */
+  enqueueBudgetAlert(teamId: string, alert: BudgetAlert, nowMs: number): Promise<boolean>;
 
 
   /**
@@ -399,6 +442,8 @@ export interface Store {
   sweepIdempotencyKeys(nowMs: number, limit: number): Promise<number>;
 
   usage(teamId: string, nowMs: number, days: number): Promise<TeamUsage>;
+  /** The current day's and month's usage per model, from the jobs charged to them (refunded ones left out). */
+  usageByModel(teamId: string, nowMs: number): Promise<ModelUsage[]>;
   /**
    * Hears every change made through this store once it has committed, synchronously; on the shared store
    * also those made by any other replica or CLI on the same database, as they commit (LISTEN/NOTIFY), and a

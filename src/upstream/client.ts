@@ -87,8 +87,7 @@ const classified = (err: ApiError, info: FailureInfo): ApiError => {
 export const USER_AGENT = 'grok-video-gateway/0.1';
 /** new-api's answer (with HTTP 400) about a task it does not know, or that another account made: its 404. */
 const TASK_NOT_EXIST = 'task_not_exist';
-/** The id of the upstream that UPSTREAM_BASE_URL and UPSTREAM_API_KEY describe. */
-export const DEFAULT_UPSTREAM_ID = 'default';
+export { DEFAULT_UPSTREAM_ID } from '../domain/upstream-kinds.js';
 const MAX_JSON_BYTES = 1024 * 1024;
 /**
  * Response headers a client may see on a content download; nothing else of the upstream's leaks (its

@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import { type ApiError, invalidRequest, upstreamBadGateway, upstreamUnavailable } from '../domain/errors.js';
+import { type ApiError, modelNotServed, upstreamBadGateway, upstreamUnavailable } from '../domain/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../domain/quota-policy.js';
@@ -229,9 +229,14 @@ export class UpstreamRouter {
     return this.upstreams.some((u) => u.serves(model));
   }
 
+  /** The ids of the upstreams a create of the model may go to: what its price is estimated over (§10). */
+  upstreamsServing(model: string): string[] {
+    return this.upstreams.filter((u) => u.serves(model)).map((u) => u.spec.id);
+  }
+
   async create(req: NormalizedVideoRequest, ctx: CallContext, timing?: UpstreamTiming): Promise<Placement> {
     const serving = this.upstreams.filter((u) => u.serves(req.model.id));
-    if (serving.length === 0) throw invalidRequest(`Model '${req.model.id}' is not served by the configured upstreams.`, 'model', 'model_not_available');
+    if (serving.length === 0) throw modelNotServed(req.model.id);
     const able = serving.filter((u) => !kindRefusal(req, u.spec.kind));
     // Nobody can take it as asked: the client learns why (from the table's rules for the first one), before any call.
     if (able.length === 0) throw kindRefusal(req, serving[0]!.spec.kind)!;

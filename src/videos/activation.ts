@@ -5,6 +5,9 @@ import type { JobRecord } from '../domain/job.js';
 import type { Store } from '../store/types.js';
 import type { Placement } from '../upstream/router.js';
 
+/** An accepted create and its cost at the price of the upstream that took it (§10; null: no price). */
+export type PricedPlacement = Placement & { readonly priceMicros: number | null };
+
 /** The waits between attempts to record an accepted create while its client waits: about 3 s in all. */
 export const ACTIVATION_RETRY_DELAYS_MS: readonly number[] = [100, 300, 800, 2_000];
 /** After the client was answered, each background attempt waits twice as long as the last, up to this. */
@@ -17,7 +20,7 @@ export interface ActivationSite {
 }
 
 interface Unrecorded {
-  readonly placement: Placement;
+  readonly placement: PricedPlacement;
   readonly site: ActivationSite;
   waitMs: number;
   timer: NodeJS.Timeout | undefined;
@@ -50,7 +53,7 @@ export class Activations {
   }
 
   /** The recorded job; undefined when every attempt made while the client waits failed (the background goes on). */
-  async record(id: string, placement: Placement, site: ActivationSite): Promise<JobRecord | undefined> {
+  async record(id: string, placement: PricedPlacement, site: ActivationSite): Promise<JobRecord | undefined> {
     for (let i = 0; ; i++) {
       try {
         return await this.activate(id, placement);
@@ -118,8 +121,8 @@ export class Activations {
     return entry.attempt;
   }
 
-  private activate(id: string, p: Placement): Promise<JobRecord> {
-    return this.deps.store.activateJob(id, p.task.id, p.keyFingerprint, p.task, this.deps.clock.now(), p.upstream);
+  private activate(id: string, p: PricedPlacement): Promise<JobRecord> {
+    return this.deps.store.activateJob(id, p.task.id, p.keyFingerprint, p.task, this.deps.clock.now(), p.upstream, p.priceMicros);
   }
 
   /** The task id goes to every such line: until the store has it, the log is where an operator finds it. */

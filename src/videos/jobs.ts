@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { ApiError, createNotRecorded, createOutcomeUnknown, invalidRequest, shuttingDown, videoNotFound } from '../domain/errors.js';
+import { ApiError, createNotRecorded, createOutcomeUnknown, invalidRequest, modelNotServed, shuttingDown, videoNotFound } from '../domain/errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Clock } from '../domain/quota-policy.js';
-import { checkStaticLimits, refusalToError } from '../quota/refusals.js';
+import { checkPriceKnown, checkStaticLimits, refusalToError } from '../quota/refusals.js';
 import type { HeldReservation, NewJob, Principal, Store, StoreChange } from '../store/types.js';
 import type { JobRecord } from '../domain/job.js';
 import { failureOf, type CallContext, type ContentStream, type UpstreamTiming } from '../upstream/client.js';
@@ -17,6 +17,7 @@ import { derivationRefusal, derivedSeconds, SOURCE_PARAM, VERB, type DerivedRequ
 import type { UpstreamTask } from '../upstream/dialects/task.js';
 import { isTerminal } from '../domain/job.js';
 import type { ModelCatalog } from '../domain/models.js';
+import type { Pricing, Quote } from '../domain/pricing.js';
 import type { NormalizedVideoRequest } from '../domain/request.js';
 
 
@@ -24,6 +25,7 @@ export interface JobsDeps {
   readonly store: Store;
   readonly upstream: UpstreamRouter;
   readonly catalog: ModelCatalog;
+  readonly pricing: Pricing;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly clock: Clock;
@@ -166,7 +168,12 @@ export class VideoJobs {
   /** `id`: the video id to admit the job under (an Idempotency-Key chooses it before the job exists). */
   create(principal: Principal, req: NormalizedVideoRequest, ctx: RequestContext, id = newVideoId()): Promise<JobRecord> {
     const job = { model: req.model.id, prompt: req.prompt, seconds: req.seconds, resolution: req.resolution, aspectRatio: req.aspectRatio };
-    return this.start(principal, id, job, req.requestedModel, ctx, () => this.deps.upstream.create(req, ctx, ctx.timing));
+    const work = { seconds: req.seconds, resolution: req.resolution, referenceImages: req.references.length, sourceSeconds: 0 };
+    const serving = this.deps.upstream.upstreamsServing(req.model.id);
+    // Before admission: a model nobody serves has no price to look for either.
+    if (serving.length === 0) throw modelNotServed(req.model.id);
+    const quote = this.deps.pricing.quote(req.model.id, serving, work);
+    return this.start(principal, id, job, req.requestedModel, quote, ctx, () => this.deps.upstream.create(req, ctx, ctx.timing));
   }
 
   /**
@@ -185,27 +192,32 @@ export class VideoJobs {
     const seconds = derivedSeconds(req, source);
     const job = { model: source.model, prompt: req.prompt, seconds, resolution: source.resolution, aspectRatio: source.aspectRatio, sourceVideoId: source.id, derivation: req.operation };
     const call = { operation: req.operation, prompt: req.prompt, seconds, sourceSeconds: source.seconds };
+    const work = { seconds, resolution: source.resolution, referenceImages: 0, sourceSeconds: source.seconds };
+    const quote = this.deps.pricing.quote(source.model, [this.deps.upstream.upstreamIdOf(source)], work);
     // A stored copy outlives the upstream's own URL of the source (xAI's expire).
     const storedUrl = await this.deps.results?.derivedSource(source, this.deps.upstream.kindOf(source));
     const sent = storedUrl ? { ...source, mediaUrl: storedUrl } : source;
-    return this.start(principal, id, job, source.model, ctx, () => this.deps.upstream.derive(call, sent, ctx, ctx.timing));
+    return this.start(principal, id, job, source.model, quote, ctx, () => this.deps.upstream.derive(call, sent, ctx, ctx.timing));
   }
 
   /**
-   * Every job's way in, created or derived: the static limits, atomic admission (looking for finished jobs
-   * before refusing on concurrency), then `place` (the upstream call) and what follows it.
+   * Every job's way in, created or derived: the static limits, atomic admission of its seconds and its
+   * estimate (looking for finished jobs before refusing on concurrency), then `place` (the upstream call) and
+   * what follows it.
    */
   private async start(
     principal: Principal,
     id: string,
-    fields: Omit<NewJob, 'id' | 'teamId' | 'keyId'>,
+    fields: Omit<NewJob, 'id' | 'teamId' | 'keyId' | 'estimateMicros'>,
     requestedModel: string,
+    quote: Quote,
     ctx: RequestContext,
     place: () => Promise<Placement>,
   ): Promise<JobRecord> {
     const { store, clock } = this.deps;
     checkStaticLimits(principal, fields.model, requestedModel, fields.seconds);
-    const job: NewJob = { id, teamId: principal.teamId, keyId: principal.keyId, ...fields };
+    checkPriceKnown(principal, requestedModel, quote.estimateMicros);
+    const job: NewJob = { id, teamId: principal.teamId, keyId: principal.keyId, ...fields, estimateMicros: quote.estimateMicros };
     let admission = await store.admitJob(principal, job, clock.now());
     // A slot may be held by a job that has finished upstream but that nobody has polled since: look before refusing.
     if (!admission.ok && admission.refusal.kind === 'concurrency' && (await this.settleFinished(principal, admission.refusal))) {
@@ -219,14 +231,14 @@ export class VideoJobs {
       throw shuttingDown(false);
     }
     this.creating.add(id);
-    return this.inFlight.run(this.send(principal, id, ctx, place).finally(() => this.creating.delete(id)));
+    return this.inFlight.run(this.send(principal, id, ctx, place, quote).finally(() => this.creating.delete(id)));
   }
 
   /**
    * The upstream call of an admitted create and what follows it. From the moment the call begins the
    * upstream may have the job, so every failure whose outcome is unknown answers `x-should-retry: false`.
    */
-  private async send(principal: Principal, id: string, ctx: RequestContext, place: () => Promise<Placement>): Promise<JobRecord> {
+  private async send(principal: Principal, id: string, ctx: RequestContext, place: () => Promise<Placement>, quote: Quote): Promise<JobRecord> {
     const { logger } = this.deps;
     const where = { requestId: ctx.requestId, videoId: id, teamId: principal.teamId };
     let created: Placement;
@@ -245,7 +257,7 @@ export class VideoJobs {
       throw known ? err : createOutcomeUnknown();
     }
     // The upstream runs (and bills) the job from here on: recorded before the client hears of it, or retried.
-    const active = await this.activations.record(id, created, where);
+    const active = await this.activations.record(id, { ...created, priceMicros: quote.at(created.upstream) }, where);
     if (!active) throw createNotRecorded();
     this.remember(active, false);
     // An upstream may answer a create with a finished video.

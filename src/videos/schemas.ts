@@ -112,7 +112,7 @@ export const videoPathSchema = z.object({ video_id: idText().meta({ description:
 
 export const videoStatusSchema = z.enum(['queued', 'in_progress', 'completed', 'failed']);
 
-/** The OpenAI Video object, with the gateway's extensions (`resolution`, `aspect_ratio`, `video_url`). */
+/** The OpenAI Video object, with the gateway's extensions (`resolution`, `aspect_ratio`, `video_url`, `cost`). */
 export const videoSchema = z.object({
   id: z.string(),
   object: z.literal('video'),
@@ -130,6 +130,14 @@ export const videoSchema = z.object({
   resolution: z.string(),
   aspect_ratio: z.string(),
   video_url: z.string().nullable().meta({ description: "The content route of a completed video: a path on this origin, or under PUBLIC_BASE_URL." }),
+  cost: z
+    .object({
+      usd: z.number().meta({ description: 'US dollars, to the micro-dollar.' }),
+      source: z.enum(['upstream', 'price']).meta({ description: "`upstream`: the upstream's own figure (xAI's usage); `price`: the configured price." }),
+    })
+    .nullable()
+    .optional()
+    .meta({ description: 'Completed videos only: what the video cost; null when its model has no price and the upstream said nothing.' }),
 });
 export type VideoObject = z.output<typeof videoSchema>;
 

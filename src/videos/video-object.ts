@@ -1,4 +1,5 @@
 import type { JobRecord } from '../domain/job.js';
+import { microsToUsd } from '../domain/money.js';
 import type { VideoObject } from './schemas.js';
 
 /** OpenAI's `size` is `WxH`: the tier is the short side, the long side follows the ratio, rounded to even. */
@@ -28,7 +29,13 @@ export function toVideoObject(job: JobRecord, baseUrl: string): VideoObject {
     resolution: `${job.resolution}P`,
     aspect_ratio: job.aspectRatio,
     video_url: job.status === 'completed' ? `${baseUrl}/v1/videos/${job.id}/content` : null,
+    ...(job.status === 'completed' ? { cost: costOf(job) } : {}),
   };
+}
+
+/** What a completed video cost (§10); null when nobody knows: no upstream figure and no price, never $0. */
+function costOf(job: JobRecord): VideoObject['cost'] {
+  return job.costMicros === null || job.costSource === null ? null : { usd: microsToUsd(job.costMicros), source: job.costSource };
 }
 
 /** Job records are immutable values, so each one's JSON is rendered once per base URL and reused by every poll. */

@@ -6,6 +6,8 @@ import { afterEach, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 
 let dir: string;
+const NOW = Date.UTC(2026, 10, 26, 12);
+const DAY = '2026-11-26';
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 it('opens a data file of an earlier build (jobs.reference_count NOT NULL): old jobs read, new jobs admitted', async () => {
@@ -22,18 +24,25 @@ it('opens a data file of an earlier build (jobs.reference_count NOT NULL): old j
   old.exec(`INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, reference_count, status, progress,
     created_at, updated_at_ms, charge, charge_day, charge_month)
     VALUES ('video_old', 't1', 'k1', 'grok-video-3', 'kept', 5, 720, '16:9', 2, 'completed', 100, 1, 1000, 'settled', '2026-11-26', '2026-11')`);
+  // Counters from before money was kept (§10): seconds only.
+  old.exec(`CREATE TABLE counters (scope TEXT NOT NULL, bucket TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0,
+    seconds_reserved INTEGER NOT NULL DEFAULT 0, seconds_settled INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (scope, bucket)) WITHOUT ROWID`);
+  old.exec(`INSERT INTO counters VALUES ('team:t1', 'day:${DAY}', 1, 0, 5)`);
   old.close();
 
   const store = SqliteStore.inDataDir(dir);
   try {
-    expect(await store.getJob('t1', 'video_old')).toMatchObject({ id: 'video_old', prompt: 'kept', status: 'completed' });
+    // A job from before money was kept has no cost: unknown, not $0.
+    expect(await store.getJob('t1', 'video_old')).toMatchObject({ id: 'video_old', prompt: 'kept', status: 'completed', estimateMicros: null, costMicros: null });
     const principal = { teamId: 't1', keyId: 'k1', teamPolicy: {}, keyPolicy: {} };
-    const admitted = await store.admitJob(principal, { id: 'video_new', teamId: 't1', keyId: 'k1', model: 'grok-video-3', prompt: 'x', seconds: 5, resolution: 720, aspectRatio: '16:9' }, Date.now());
+    const job = { id: 'video_new', teamId: 't1', keyId: 'k1', model: 'grok-video-3', prompt: 'x', seconds: 5, resolution: 720, aspectRatio: '16:9', estimateMicros: 250_000 };
+    const admitted = await store.admitJob(principal, job, NOW);
     expect(admitted.ok).toBe(true);
+    expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 10, video_seconds_reserved: 5, usd: 0.25, usd_reserved: 0.25, requests: 1 });
     expect(await store.getJob('t1', 'video_new')).toMatchObject({ id: 'video_new', status: 'queued' });
     // Columns of later builds are added: a derived video records its source.
     const derived = { id: 'video_remix', teamId: 't1', keyId: 'k1', model: 'grok-video-3', prompt: 'y', seconds: 5, resolution: 720, aspectRatio: '16:9', sourceVideoId: 'video_old', derivation: 'remix' as const };
-    expect((await store.admitJob(principal, derived, Date.now())).ok).toBe(true);
+    expect((await store.admitJob(principal, derived, NOW)).ok).toBe(true);
     expect(await store.getJob('t1', 'video_remix')).toMatchObject({ sourceVideoId: 'video_old', derivation: 'remix' });
     expect(await store.getJob('t1', 'video_old')).toMatchObject({ sourceVideoId: null, derivation: null });
     // Stored results (§12): an old completed video has no copy yet, and can be scheduled for one.

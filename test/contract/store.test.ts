@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres/store.js';
 import { SqliteStore } from '../../src/store/sqlite/store.js';
 import type { IdempotencyClaimRequest, Principal, Store, StoreChange } from '../../src/store/types.js';
+import type { WebhookEventType } from '../../src/domain/webhook-event.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 import { newJob } from '../support/store.js';
 
@@ -648,6 +649,115 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
       expect(await store.sweepIdempotencyKeys(NOW + TTL + 10, 2)).toBe(1);
       expect(await store.sweepIdempotencyKeys(NOW + TTL + 10, 2)).toBe(0);
       expect(await store.claimIdempotencyKey(claimOf({ key: 'young' }), NOW + TTL + 10)).toEqual({ kind: 'in_progress' });
+    });
+  });
+
+  describe('money (§10)', () => {
+    const priced = (p: Principal, seconds: number, estimateMicros: number | null) => ({ ...newJob(p, seconds), estimateMicros });
+    const queued = { status: 'queued' as const, progress: 0, error: null };
+    const done = (costMicros?: number) => ({ status: 'completed' as const, progress: 100, error: null, ...(costMicros !== undefined ? { costMicros } : {}) });
+    const failed = { status: 'failed' as const, progress: 5, error: { code: 'x', message: 'y' } };
+
+    it('reserves the estimate with the seconds and refuses past a dollar budget of key or team, reserving nothing', async () => {
+      const p = principal({ teamPolicy: { usd_per_day: 1 }, keyPolicy: { usd_per_month: 0.9 } });
+      expect((await store.admitJob(p, priced(p, 4, 400_000), NOW)).ok).toBe(true);
+      expect((await store.admitJob(p, priced(p, 4, 400_000), NOW)).ok).toBe(true);
+      expect(await store.admitJob(p, priced(p, 4, 400_000), NOW)).toEqual({
+        ok: false,
+        refusal: { kind: 'usd_month', scope: 'key', limit: 900_000, used: 800_000, requested: 400_000 },
+      });
+      const other = principal({ keyId: 'k2', teamPolicy: { usd_per_day: 1 } });
+      expect(await store.admitJob(other, priced(other, 4, 200_001), NOW)).toEqual({
+        ok: false,
+        refusal: { kind: 'usd_day', scope: 'team', limit: 1_000_000, used: 800_000, requested: 200_001 },
+      });
+      // Exactly what is left fits.
+      expect((await store.admitJob(other, priced(other, 4, 200_000), NOW)).ok).toBe(true);
+      expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 12, usd: 1, usd_reserved: 1 });
+      expect((await store.admitJob(other, priced(other, 1, 1), NOW)).ok).toBe(false);
+    });
+
+    it("settles at the upstream's own figure, else at the price of the upstream that took the job; refunds a failure; once each", async () => {
+      const p = principal();
+      const jobs = [priced(p, 5, 700_000), priced(p, 5, 700_000), priced(p, 5, 700_000), priced(p, 5, null), priced(p, 5, null)];
+      for (const j of jobs) {
+        await store.admitJob(p, j, NOW);
+        await store.activateJob(j.id, `up-${j.id}`, 'fp', queued, NOW, 'upstream-a', j.estimateMicros === null ? null : 300_000);
+      }
+      expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ usd: 2.1, usd_reserved: 2.1 });
+      const [a, b, c, d, e] = jobs.map((j) => j.id) as [string, string, string, string, string];
+      for (let i = 0; i < 2; i++) {
+        await store.updateJob(a, done(650_000), NOW);
+        await store.updateJob(b, done(), NOW);
+        await store.updateJob(c, failed, NOW);
+        await store.updateJob(d, done(120_000), NOW);
+        await store.updateJob(e, done(), NOW);
+      }
+      const cost = async (id: string) => {
+        const j = await store.getJob('t1', id);
+        return [j?.costMicros, j?.costSource];
+      };
+      expect(await cost(a)).toEqual([650_000, 'upstream']);
+      expect(await cost(b)).toEqual([300_000, 'price']);
+      expect(await cost(c)).toEqual([0, null]);
+      expect(await cost(d)).toEqual([120_000, 'upstream']);
+      // Unknown, never $0.
+      expect(await cost(e)).toEqual([null, null]);
+      const u = await store.usage('t1', NOW, 3);
+      expect(u.day).toMatchObject({ video_seconds: 20, usd: 1.07, usd_reserved: 0 });
+      expect(u.month).toMatchObject({ usd: 1.07, usd_reserved: 0 });
+      expect(u.daily.at(-1)).toMatchObject({ video_seconds: 20, usd: 1.07 });
+      expect(await store.usageByModel('t1', NOW)).toEqual([
+        { model: 'grok-video-3', day: { video_seconds: 20, video_seconds_reserved: 0, usd: 1.07, usd_reserved: 0, jobs: 4 }, month: { video_seconds: 20, video_seconds_reserved: 0, usd: 1.07, usd_reserved: 0, jobs: 4 } },
+      ]);
+    });
+
+    it('queues a budget alert once per key, and only for an enabled endpoint subscribed to budget.threshold', async () => {
+      const alert = { key: 'budget.threshold:t1:day:2026-11-26:80', data: { team: 't1', period: 'day', percent: 80 } };
+      const endpoint = (events: WebhookEventType[], enabled = true) => store.putWebhook('t1', { url: 'https://hooks.example/t1', events, enabled }, 'whsec_test', NOW);
+      expect(await store.enqueueBudgetAlert('t1', alert, NOW)).toBe(false);
+      await endpoint(['video.completed', 'video.failed']);
+      expect(await store.enqueueBudgetAlert('t1', alert, NOW)).toBe(false);
+      await endpoint(['budget.threshold'], false);
+      expect(await store.enqueueBudgetAlert('t1', alert, NOW)).toBe(false);
+      await endpoint(['budget.threshold']);
+      expect(await store.enqueueBudgetAlert('t1', alert, NOW)).toBe(true);
+      expect(await store.enqueueBudgetAlert('t1', alert, NOW)).toBe(false);
+      expect(await store.enqueueBudgetAlert('t1', { ...alert, key: 'budget.threshold:t1:day:2026-11-26:100' }, NOW)).toBe(true);
+      const listed = await store.listDeliveries('t1', 10);
+      expect(listed.map((d) => [d.type, d.data, d.status])).toEqual([
+        ['budget.threshold', alert.data, 'pending'],
+        ['budget.threshold', alert.data, 'pending'],
+      ]);
+      const [claimed] = await store.claimDeliveries(1, 60_000, NOW);
+      expect(claimed).toMatchObject({ type: 'budget.threshold', data: alert.data });
+    });
+
+    it('an abandon gives the estimate back and a late activation takes it again; a delete settles at the price or refunds', async () => {
+      const p = principal();
+      const late = priced(p, 3, 500_000);
+      await store.admitJob(p, late, NOW);
+      await store.abandonJob(late.id, NOW);
+      expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ usd: 0, usd_reserved: 0 });
+      await store.activateJob(late.id, 'up-late', 'fp', queued, NOW, 'upstream-a', 400_000);
+      expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ usd: 0.5, usd_reserved: 0.5 });
+      await store.updateJob(late.id, done(), NOW);
+      expect(await store.getJob('t1', late.id)).toMatchObject({ costMicros: 400_000, costSource: 'price' });
+
+      const running = priced(p, 3, 200_000);
+      await store.admitJob(p, running, NOW);
+      await store.activateJob(running.id, 'up-running', 'fp', queued, NOW, 'upstream-a', 150_000);
+      await store.deleteJob('t1', running.id, NOW, 'settle');
+
+      const pending = priced(p, 3, 300_000);
+      await store.admitJob(p, pending, NOW);
+      await store.deleteJob('t1', pending.id, NOW, 'refund');
+      expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ usd: 0.55, usd_reserved: 0 });
+      // The upstream took the deleted create after all: it is charged at that upstream's price.
+      await store.activateJob(pending.id, 'up-pending', 'fp', queued, NOW, 'upstream-a', 250_000);
+      expect((await store.usage('t1', NOW, 1)).day).toMatchObject({ video_seconds: 9, usd: 0.8, usd_reserved: 0 });
+      const byModel = await store.usageByModel('t1', NOW);
+      expect(byModel.map((m) => [m.day.usd, m.day.jobs])).toEqual([[0.8, 3]]);
     });
   });
 

@@ -109,22 +109,27 @@ describe('admin API (contract §5)', () => {
     expect((await fetch(`${h.url}/v1/videos`, { headers: auth(ADMIN_TOKEN) })).status).toBe(401);
   });
 
-  it('reports usage in the contract shape, with ?days', async () => {
+  it('reports usage in the contract shape, with ?days and ?by=model, money beside seconds', async () => {
     const { key } = await teamWithKey(h.url, 'usage-team', { video_seconds_per_day: 100 });
     await postJson(`${h.url}/v1/videos`, { prompt: 'x', seconds: 7 }, key);
     const u = await admin(h.url, 'GET', '/teams/usage-team/usage?days=3');
     const today = new Date(clock.now()).toISOString().slice(0, 10);
     expect(u.body).toMatchObject({
       team: 'usage-team',
-      day: { start: today, video_seconds: 7, video_seconds_reserved: 7, requests: 1 },
-      month: { start: today.slice(0, 7), video_seconds: 7, requests: 1 },
+      // 7 s of grok-imagine-video at 720p, estimated at $0.07 a second.
+      day: { start: today, video_seconds: 7, video_seconds_reserved: 7, usd: 0.49, usd_reserved: 0.49, requests: 1 },
+      month: { start: today.slice(0, 7), video_seconds: 7, usd: 0.49, usd_reserved: 0.49, requests: 1 },
       active_jobs: 1,
       requests_this_minute: 1,
       quota: { video_seconds_per_day: 100 },
     });
     expect(u.body.daily).toHaveLength(3);
-    expect(u.body.daily.at(-1)).toEqual({ date: today, video_seconds: 7, requests: 1 });
+    expect(u.body.daily.at(-1)).toEqual({ date: today, video_seconds: 7, usd: 0.49, requests: 1 });
+    expect(u.body.by_model).toBeUndefined();
     expect((await admin(h.url, 'GET', '/teams/usage-team/usage')).body.daily).toBeUndefined();
+    const period = { video_seconds: 7, video_seconds_reserved: 7, usd: 0.49, usd_reserved: 0.49, jobs: 1 };
+    expect((await admin(h.url, 'GET', '/teams/usage-team/usage?by=model')).body.by_model).toEqual([{ model: 'grok-imagine-video', day: period, month: period }]);
+    expect((await admin(h.url, 'GET', '/teams/usage-team/usage?by=team')).res.status).toBe(400);
     expect((await admin(h.url, 'GET', '/teams/nope/usage')).res.status).toBe(404);
   });
 });

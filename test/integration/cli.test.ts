@@ -65,13 +65,13 @@ function normalized(value: unknown): unknown {
 describe('grok-gateway CLI', { timeout: 120_000 }, () => {
   it('prints the admin API JSON for every command, the same through --url and directly on a store', async () => {
     const script = (teamCmd: (...a: string[]) => Promise<CliRun>) => ({
-      create: () => teamCmd('teams', 'create', 'cli-a', '--name', 'A', '--rpm', '5', '--models', 'grok-video-3', '--seconds-per-day', '600'),
+      create: () => teamCmd('teams', 'create', 'cli-a', '--name', 'A', '--rpm', '5', '--models', 'grok-video-3', '--seconds-per-day', '600', '--usd-per-month', '12.5'),
       get: () => teamCmd('teams', 'get', 'cli-a'),
       update: () => teamCmd('teams', 'update', 'cli-a', '--name', 'A2', '--quota', '{"max_concurrent_jobs":2,"requests_per_minute":9}', '--rpm', '7'),
       list: () => teamCmd('teams', 'list'),
       issue: () => teamCmd('keys', 'issue', 'cli-a', '--name', 'ci', '--max-concurrent', '1', '--max-seconds-per-video', '8', '--expires-at', '2099-01-01T00:00:00Z'),
       keys: () => teamCmd('keys', 'list', 'cli-a'),
-      usage: () => teamCmd('usage', 'cli-a', '--days', '2'),
+      usage: () => teamCmd('usage', 'cli-a', '--days', '2', '--by-model'),
       revoke: (id: string) => teamCmd('keys', 'revoke', id),
       delete: () => teamCmd('teams', 'delete', 'cli-a'),
     });
@@ -83,7 +83,7 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
       return a;
     };
 
-    expect(await both((s) => s.create())).toMatchObject({ id: 'cli-a', name: 'A', quota: { requests_per_minute: 5, models: ['grok-video-3'], video_seconds_per_day: 600 } });
+    expect(await both((s) => s.create())).toMatchObject({ id: 'cli-a', name: 'A', quota: { requests_per_minute: 5, models: ['grok-video-3'], video_seconds_per_day: 600, usd_per_month: 12.5 } });
     expect(await both((s) => s.get())).toEqual((await admin(h.url, 'GET', '/teams/cli-a')).body);
     // The flags override fields of --quota, and the whole policy is replaced.
     expect((await both((s) => s.update())).quota).toEqual({ max_concurrent_jobs: 2, requests_per_minute: 7 });
@@ -96,7 +96,9 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
     expect(issuedApi.key).toMatch(/^gvk_/);
     const listed = await both((s) => s.keys());
     expect(listed).toEqual((await admin(h.url, 'GET', '/teams/cli-a/keys')).body);
-    expect(await both((s) => s.usage())).toEqual((await admin(h.url, 'GET', '/teams/cli-a/usage?days=2')).body);
+    const usage = await both((s) => s.usage());
+    expect(usage).toEqual((await admin(h.url, 'GET', '/teams/cli-a/usage?days=2&by=model')).body);
+    expect(usage).toMatchObject({ day: { usd: 0, usd_reserved: 0 }, by_model: [] });
 
     const revokedApi = json(await api.revoke(issuedApi.id));
     expect(normalized(revokedApi)).toEqual(normalized(json(await store.revoke(issuedStore.id))));
@@ -144,6 +146,7 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
       { name: 'missing argument', run: () => onStore('keys', 'issue'), exit: 'usage', code: 'usage_error' },
       { name: 'flag of another command', run: () => onStore('teams', 'list', '--rpm', '5'), exit: 'usage', code: 'usage_error' },
       { name: 'not a number', run: () => viaApi('teams', 'create', 'x', '--rpm', 'lots'), exit: 'usage', code: 'usage_error' },
+      { name: 'not an amount', run: () => viaApi('teams', 'create', 'x', '--usd-per-day', '$5'), exit: 'usage', code: 'usage_error' },
       { name: 'value refused (API)', run: () => viaApi('teams', 'create', 'no spaces'), exit: 'usage', code: 'invalid_value' },
       { name: 'value refused (store)', run: () => onStore('teams', 'create', 'no spaces'), exit: 'usage', code: 'invalid_value' },
       { name: 'unknown model (API)', run: () => viaApi('teams', 'update', 'cli-taken', '--models', 'nope'), exit: 'usage', code: 'model_not_found' },

@@ -169,6 +169,11 @@ describe.skipIf(launch === null)('operator console (/admin/ui) in headless Chrom
     expect(await text('#usage [data-usage=day]')).toBe('8 s / 100 s');
     expect(await text('#usage [data-usage=day-reserved]')).toBe('0 s');
     expect(await text('#usage [data-usage=jobs]')).toBe('0 / 3');
+    // 8 s of grok-imagine-video at 720p, $0.07 a second (§10).
+    expect(await text('tr[data-team="studio"] [data-usage=usd-day]')).toBe('$0.56 / no limit');
+    expect(await text('#usage [data-usage=usd-month]')).toBe('$0.56 / no limit');
+    expect(await text('#usage [data-usage=usd-day-reserved]')).toBe('$0.00');
+    expect(await text('#by-model tr[data-model="grok-imagine-video"] td:nth-child(3)')).toBe('$0.56');
     const today = new Date().toISOString().slice(0, 10);
     const bars = page.locator('#chart rect.bar');
     expect(await bars.count()).toBe(30);

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -47,6 +47,7 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
     received: number;
   };
   let firstRun: any;
+  let priced: Record<string, string>;
 
   const poll = (h: Harness, key: string, id: string) => fetch(`${h.url}/v1/videos/${id}`, { headers: auth(key) });
   const deliveriesOf = async (url: string) => (await admin(url, 'GET', '/teams/acme/webhook/deliveries?limit=100')).body.data as any[];
@@ -61,13 +62,17 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
     u.password = PASSWORD;
     dbUrl = u.toString();
     dataDir = mkdtempSync(join(tmpdir(), 'gw-migrate-'));
+    // A price for the reseller's model, so that every job carries money to copy (§10): $0.10 a second.
+    const configFile = join(dataDir, 'prices.json');
+    writeFileSync(configFile, JSON.stringify({ prices: { 'grok-video-3': { perSecond: 0.1 } } }));
+    priced = { CONFIG_FILE: configFile };
     // One upstream for both gateways: it holds the tasks behind the migrated jobs, as a real provider would.
     sim = new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 3_600_000 });
     upstream = { sim, url: await sim.listen() };
 
     await receiver.listen();
     // The worker runs only when the test says (a poll interval of 0), so that an event can be left pending.
-    const a = await startHarness({ dataDir, upstream, env: { WEBHOOK_ALLOWED_HOSTS: receiver.hostPort, WEBHOOK_POLL_INTERVAL_MS: '0' } });
+    const a = await startHarness({ dataDir, upstream, env: { ...priced, WEBHOOK_ALLOWED_HOSTS: receiver.hostPort, WEBHOOK_POLL_INTERVAL_MS: '0' } });
     try {
       const acme = await teamWithKey(a.url, 'acme', { requests_per_minute: 1000, max_concurrent_jobs: 10 });
       const hook = `${receiver.url}/acme`;
@@ -132,7 +137,7 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
     }
 
     firstRun = await spawnCli(['migrate-sqlite', '--from', dataDir, '--to', dbUrl, '--json']);
-    b = await startHarness({ env: { DATABASE_URL: dbUrl, WEBHOOK_ALLOWED_HOSTS: receiver.hostPort, WEBHOOK_POLL_INTERVAL_MS: '25' }, upstream });
+    b = await startHarness({ env: { ...priced, DATABASE_URL: dbUrl, WEBHOOK_ALLOWED_HOSTS: receiver.hostPort, WEBHOOK_POLL_INTERVAL_MS: '25' }, upstream });
   });
 
   afterAll(async () => {
@@ -166,7 +171,10 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
     // Each job keeps its placement: the upstream that created it and the key (by fingerprint).
     expect(await b.gw.store.getJob('acme', before.ids.running)).toMatchObject({ upstreamName: 'default', upstreamKeyFp: fingerprint(UPSTREAM_KEY) });
     expect(await usageOf(b.url)).toEqual(before.usage);
-    expect(before.usage).toMatchObject({ day: { video_seconds: 4 + 6 + 3, video_seconds_reserved: 6 }, active_jobs: 1 });
+    expect(before.usage).toMatchObject({ day: { video_seconds: 4 + 6 + 3, video_seconds_reserved: 6, usd: 1.3, usd_reserved: 0.6 }, active_jobs: 1 });
+    // Each job keeps its money: the completed one's cost, the running one's estimate.
+    expect(await b.gw.store.getJob('acme', before.ids.completed)).toMatchObject({ estimateMicros: 400_000, costMicros: 400_000, costSource: 'price' });
+    expect(await b.gw.store.getJob('acme', before.ids.running)).toMatchObject({ estimateMicros: 600_000, costMicros: null });
     expect((await admin(b.url, 'GET', '/teams/acme/keys')).body).toEqual(before.keys);
 
     const list = ((await (await fetch(`${b.url}/v1/videos?limit=100`, { headers: auth(before.acmeKey) })).json()) as any).data;
@@ -182,7 +190,7 @@ describe.skipIf(postgresUrl === null)('migrate-sqlite: from the embedded store t
     // The running job is still followed upstream, and settles on the new store.
     sim.settle([...sim.tasks.values()].find((t) => t.seconds === '6')!.id, 'completed');
     expect(await (await poll(b, before.acmeKey, before.ids.running)).json()).toMatchObject({ status: 'completed' });
-    expect((await usageOf(b.url)).day).toMatchObject({ video_seconds: 13, video_seconds_reserved: 0 });
+    expect((await usageOf(b.url)).day).toMatchObject({ video_seconds: 13, video_seconds_reserved: 0, usd: 1.3, usd_reserved: 0 });
   });
 
   it("the PostgreSQL gateway keeps the team's webhook: its endpoint, its history, its pending event sent once, the same secrets signing", async () => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_KEY, startHarness, type Harness } from '../support/harness.js';
+import { CLIENT_KEY, admin, startHarness, teamWithKey, type Harness } from '../support/harness.js';
 import { probePython, runPython } from '../support/python.js';
 import { IN_CI } from '../support/setup/prerequisite.js';
 import { PYTHON_INSTALL, PYTHON_SDKS, type PythonSdk } from '../support/setup/python.js';
@@ -41,7 +41,10 @@ function suite(sdk: PythonSdk, { kind, args }: (typeof KINDS)[number]) {
       'creates (with and without input_reference), polls, downloads, lists, deletes, remixes, extends and edits, and surfaces errors for every model family',
       async () => {
         if (!probe.ok || !h) throw new Error(`python SDK suite (${sdk.line}) cannot run in CI: ${probe.ok ? 'harness did not start' : probe.reason}. The test setup creates ${sdk.venv} from ${sdk.requirements}.`);
-        const r = await runPython(sdk.python, [SCRIPT, h.url, CLIENT_KEY, '--video-bytes', String(VIDEO_BYTES), ...args], { cwd: ROOT, timeoutMs: RUN_TIMEOUT_MS });
+        // One 8 s grok-imagine-video at 720p ($0.56) fits this budget, a second does not (§10).
+        const budgetTeam = `py-budget-${kind}`;
+        const budget = await teamWithKey(h.url, budgetTeam, { usd_per_day: 1 });
+        const r = await runPython(sdk.python, [SCRIPT, h.url, CLIENT_KEY, '--video-bytes', String(VIDEO_BYTES), '--budget-key', budget.key, ...args], { cwd: ROOT, timeoutMs: RUN_TIMEOUT_MS });
         if (r.code !== 0) {
           // What the upstream actually received helps tell a gateway bug from an SDK difference.
           const creates = h.sim
@@ -61,6 +64,8 @@ function suite(sdk: PythonSdk, { kind, args }: (typeof KINDS)[number]) {
           );
         }
         expect(r.output).toMatch(/all checks passed\s*$/);
+        // Two creates reached the gateway: the refused one was not retried.
+        expect((await admin(h.url, 'GET', `/teams/${budgetTeam}/usage`)).body.day.requests).toBe(2);
       },
       RUN_TIMEOUT_MS + 20_000,
     );

@@ -150,12 +150,15 @@ describe('atomic admission (contract §4)', () => {
 });
 
 describe('refunds and freed slots (contract §4)', () => {
-  const fresh = async (id: string) => (await teamWithKey(h.url, id, { max_concurrent_jobs: 1, video_seconds_per_day: 100 })).key;
+  const fresh = async (id: string) => (await teamWithKey(h.url, id, { max_concurrent_jobs: 1, video_seconds_per_day: 100, usd_per_day: 100 })).key;
+  /** Nothing held or charged, in seconds or in money (§10: the estimate is refunded exactly where the seconds are). */
   const expectClean = async (team: string) => {
     const u = await usage(team);
     expect(u.active_jobs).toBe(0);
     expect(u.day.video_seconds).toBe(0);
     expect(u.day.video_seconds_reserved).toBe(0);
+    expect(u.day).toMatchObject({ usd: 0, usd_reserved: 0 });
+    expect(u.month).toMatchObject({ usd: 0, usd_reserved: 0 });
   };
 
   it.each<[string, Parameters<Harness['sim']['failNextCreate']>[0], number, string]>([
@@ -177,7 +180,8 @@ describe('refunds and freed slots (contract §4)', () => {
     const team = `ended-${outcome}`;
     const key = await fresh(team);
     const { body } = await create(key, { seconds: 5 });
-    expect((await usage(team)).day.video_seconds_reserved).toBe(5);
+    // grok-imagine-video at 720p: $0.07 a second.
+    expect((await usage(team)).day).toMatchObject({ video_seconds_reserved: 5, usd_reserved: 0.35 });
     h.sim.settle(upstreamIdOf(1)[0]!, outcome);
     for (let i = 0; i < 3; i++) {
       const v = (await (await fetch(`${h.url}/v1/videos/${body.id}`, { headers: auth(key) })).json()) as { status: string };
@@ -193,7 +197,7 @@ describe('refunds and freed slots (contract §4)', () => {
     h.sim.settle(upstreamIdOf(1)[0]!, 'completed');
     await fetch(`${h.url}/v1/videos/${body.id}`, { headers: auth(key) });
     const u = await usage('settled');
-    expect(u).toMatchObject({ active_jobs: 0, day: { video_seconds: 5, video_seconds_reserved: 0 } });
+    expect(u).toMatchObject({ active_jobs: 0, day: { video_seconds: 5, video_seconds_reserved: 0, usd: 0.35, usd_reserved: 0 } });
   });
 
   it('the tracker frees a slot when nobody polls', async () => {

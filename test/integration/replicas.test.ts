@@ -61,19 +61,21 @@ describe.skipIf(postgresUrl === null)('two gateway processes on one PostgreSQL d
     await db?.drop();
   });
 
-  const create = (i: number, key: string, seconds = 4) => postJson(`${url(i)}/v1/videos`, { model: 'grok-video-3', prompt: 'a fox', seconds }, key);
+  const create = (i: number, key: string, seconds = 4, model = 'grok-video-3') => postJson(`${url(i)}/v1/videos`, { model, prompt: 'a fox', seconds }, key);
 
   it.each([
     { name: 'requests_per_minute 12 (polls)', quota: { requests_per_minute: 12 }, creates: false, admitted: 12, code: 'rate_limit_exceeded' },
     { name: 'max_concurrent_jobs 4', quota: { max_concurrent_jobs: 4 }, creates: true, admitted: 4, code: 'concurrency_limit_exceeded' },
     { name: 'video_seconds_per_day 18 (4 s jobs)', quota: { video_seconds_per_day: 18 }, creates: true, admitted: 4, code: 'insufficient_quota' },
-  ])('30 parallel requests split over both replicas admit exactly as one would: $name', async ({ quota, creates, admitted, code }) => {
-    const team = `burst-${code}`;
+    // 4 s of grok-imagine-video at 720p is estimated at $0.28: five fit in $1.50 ($1.40), a sixth would not.
+    { name: 'usd_per_day 1.50 ($0.28 jobs)', quota: { usd_per_day: 1.5 }, creates: true, model: 'grok-imagine-video', microsEach: 280_000, admitted: 5, code: 'insufficient_quota' },
+  ])('30 parallel requests split over both replicas admit exactly as one would: $name', async ({ quota, creates, model, microsEach, admitted, code }) => {
+    const team = `burst-${Object.keys(quota)[0]}`;
     const { key } = await teamWithKey(url(0), team, quota);
     await awayFromMinuteEdge();
     const results = await Promise.all(
       Array.from({ length: 30 }, async (_, i) => {
-        const { res, body } = creates ? await create(i, key) : await fetch(`${url(i)}/v1/models`, { headers: auth(key) }).then(async (r) => ({ res: r, body: (await r.json()) as any }));
+        const { res, body } = creates ? await create(i, key, 4, model) : await fetch(`${url(i)}/v1/models`, { headers: auth(key) }).then(async (r) => ({ res: r, body: (await r.json()) as any }));
         return res.status === 200 ? 'admitted' : `${res.status} ${body.error.code}`;
       }),
     );
@@ -83,6 +85,8 @@ describe.skipIf(postgresUrl === null)('two gateway processes on one PostgreSQL d
     expect(usage).toMatchObject({ active_jobs: creates ? admitted : 0, day: { video_seconds: creates ? admitted * 4 : 0 } });
     // A refused request is not counted; an admitted one once, whichever replica admitted it.
     if (!creates) expect(usage.day.requests).toBe(admitted);
+    // Exactly the affordable number, each estimate reserved once.
+    if (microsEach) expect(usage.day).toMatchObject({ usd: (admitted * microsEach) / 1e6, usd_reserved: (admitted * microsEach) / 1e6 });
   });
 
   it('a key revoked, a policy changed or a team deleted on one replica holds on the other within 1 s', async () => {

@@ -21,6 +21,7 @@ const models = [
   { model: 'grok-imagine-video', size: '1280x720' as const, seconds: '8' as const, dialect: 'json', tier: '720P', ratio: '16:9', objectSize: '1280x720' },
   { model: 'grok-video-3', size: '720x1280' as const, seconds: '8' as const, dialect: 'multipart', tier: '720P', ratio: '9:16', objectSize: '720x1280' },
   { model: 'grok-video-1.5', size: '1792x1024' as const, seconds: '12' as const, dialect: 'multipart', tier: '1080P', ratio: '16:9', objectSize: '1920x1080' },
+  { model: 'grok-imagine-video-1.5', size: '1792x1024' as const, seconds: '8' as const, dialect: 'json', tier: '1080P', ratio: '16:9', objectSize: '1920x1080' },
 ] as const;
 
 describe.each(sdks)('$name', ({ make, toFile }) => {

@@ -127,7 +127,7 @@ describe('routing', () => {
     for (const k of Object.values(KEYS).flat()) expect(text).not.toContain(k);
     const body = JSON.parse(text);
     expect(body.map((u: { id: string }) => u.id)).toEqual(['A', 'B', 'X']);
-    expect(body[0]).toMatchObject({ kind: 'newapi', models: ['grok-imagine-video', 'grok-video-3', PREVIEW], state: 'closed', keys: KEYS.A.map((k) => ({ fingerprint: fingerprint(k), state: 'ready', cooling_until: null })) });
+    expect(body[0]).toMatchObject({ kind: 'newapi', models: ['grok-imagine-video', 'grok-video-3', 'grok-imagine-video-1.5'], state: 'closed', keys: KEYS.A.map((k) => ({ fingerprint: fingerprint(k), state: 'ready', cooling_until: null })) });
     expect(body[0].active_jobs).toBe(1);
     expect(body[0].recent.requests).toBeGreaterThan(0);
     expect(typeof body[0].recent.p50_ms).toBe('number');

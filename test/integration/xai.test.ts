@@ -93,16 +93,29 @@ describe.each(sdks)('$name against an xai upstream', ({ make, toFile }) => {
     expect(h.sim.received).toBe(before);
     await expect(client.videos.retrieve(video.id)).rejects.toMatchObject({ status: 404 });
   });
+
+  it('creates grok-imagine-video-1.5 at 1080p (and under its preview name), which completes', async () => {
+    const client = make(h.url);
+    for (const model of ['grok-imagine-video-1.5', 'grok-imagine-video-1.5-preview']) {
+      const video = await client.videos.create({ model, prompt: 'a lighthouse at dawn', seconds: '8', size: '1792x1024' });
+      expect(video).toMatchObject({ size: '1920x1080', seconds: '8' });
+      expect(lastCreate()).toMatchObject({ model: 'grok-imagine-video-1.5', resolution: '1080p', duration: 8, aspect_ratio: '16:9' });
+      expect(await untilCompleted(client, video.id)).toMatchObject({ status: 'completed', cost: { usd: 2, source: 'upstream' } });
+    }
+    // 1080p only where the model has it: grok-imagine-video's nearest tier is 720p.
+    await client.videos.create({ model: 'grok-imagine-video', prompt: 'x', seconds: '4', size: '1792x1024' });
+    expect(lastCreate()).toMatchObject({ resolution: '720p' });
+  });
 });
 
 describe('xai specifics', () => {
   it('lists only the models an xai upstream serves, in /v1/models and in the OpenAPI document', async () => {
     const imagine = new ModelCatalog().idsOfKind('xai');
-    expect(imagine).toEqual(['grok-imagine-video', 'grok-imagine-video-1.5-preview']);
+    expect(imagine).toEqual(['grok-imagine-video', 'grok-imagine-video-1.5']);
     const listed = ((await (await fetch(`${h.url}/v1/models`, { headers: auth() })).json()) as { data: Array<{ id: string }> }).data.map((m) => m.id);
-    expect(listed).toEqual(imagine);
+    expect(listed).toEqual([...imagine, 'grok-imagine-video-1.5-preview']);
     const doc = (await (await fetch(`${h.url}/openapi.json`)).json()) as any;
-    expect(doc.components.schemas.CreateVideoRequest.properties.model.anyOf[0].enum).toEqual(imagine);
+    expect(doc.components.schemas.CreateVideoRequest.properties.model.anyOf[0].enum).toEqual(listed);
   });
 
   it('several references go as reference_images', async () => {
@@ -117,6 +130,7 @@ describe('xai specifics', () => {
     ['several references past 10 seconds', { seconds: 12, images: [dataUri(PNG_1x1), dataUri(PNG_1x1)] }, 'seconds'],
     ['8 references', { seconds: 5, images: Array.from({ length: 8 }, () => dataUri(PNG_1x1)) }, 'images'],
     ['an aspect ratio xAI lacks', { aspect_ratio: '20:9' }, 'aspect_ratio'],
+    ['1080p on a model without it', { resolution: '1080p' }, 'resolution'],
   ])('%s → 400 naming the param, no upstream call', async (_n, fields, param) => {
     const before = h.sim.creates().length;
     const { res, body } = await postJson(`${h.url}/v1/videos`, { model: 'grok-imagine-video', prompt: 'x', ...fields });

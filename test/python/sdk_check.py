@@ -128,9 +128,11 @@ def listed_ids(client: openai.OpenAI, label: str) -> list[str]:
     fail(label, "more than 100 pages: has_more/last_id never end")
 
 
-def run_case(client: openai.OpenAI, *, model: str, reference: Any, ref_label: str, poll_helper: bool, video_bytes: int | None) -> None:
+def run_case(
+    client: openai.OpenAI, *, model: str, reference: Any, ref_label: str, poll_helper: bool, video_bytes: int | None, size: str = "1280x720"
+) -> None:
     tag = f"{model} [{ref_label}]"
-    seconds, size = "8", "1280x720"
+    seconds = "8"
     kwargs: dict[str, Any] = {"model": model, "prompt": "a lighthouse at dawn", "seconds": seconds, "size": size}
     if reference is not None:
         kwargs["input_reference"] = reference
@@ -289,6 +291,30 @@ def check_idempotency_key(client: openai.OpenAI, model: str, reference: Any) -> 
         fail(label, f"expected ConflictError, got a video {v.id!r}")
 
 
+def check_budget_refusal(base_url: str, key: str) -> None:
+    """A key whose dollar budget covers one video and not two (§10): the second create is a RateLimitError with
+    code insufficient_quota and x-should-retry: false, which the SDK must not retry though it may (max_retries=3);
+    the caller counts the requests the gateway saw."""
+    client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=3, timeout=30.0)
+    kwargs: dict[str, Any] = {"model": "grok-imagine-video", "prompt": "a budget", "seconds": "8", "size": "1280x720"}
+    label = "videos.create within a dollar budget"
+    call(label, lambda: client.videos.create(**kwargs))
+    ok(label)
+    label = "videos.create past a dollar budget"
+    try:
+        v = client.videos.create(**kwargs)
+    except openai.RateLimitError as e:
+        body = e.body if isinstance(e.body, dict) else {}
+        expect(body.get("code") == "insufficient_quota", label, f"code is {body.get('code')!r}; body={e.body!r}")
+        expect(e.response.headers.get("x-should-retry") == "false", label, f"x-should-retry is {e.response.headers.get('x-should-retry')!r}")
+        expect("estimated at $" in str(body.get("message")), label, f"the message names no estimate: {body.get('message')!r}")
+        ok(f"{label} raises RateLimitError insufficient_quota, x-should-retry: false")
+    except Exception as e:  # noqa: BLE001
+        fail(label, f"expected RateLimitError, got {describe_error(e)}")
+    else:
+        fail(label, f"expected RateLimitError, got a video {v.id!r}")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("base_url", nargs="?", default=os.environ.get("GATEWAY_URL") or os.environ.get("OPENAI_BASE_URL"))
@@ -298,10 +324,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     # used for the several-references case.
     p.add_argument("--models", default="grok-imagine-video,grok-video-3,sora-2")
     p.add_argument("--multi-reference-model", default="grok-video-3")
+    # A model with a 1080p tier that both upstream kinds serve.
+    p.add_argument("--hd-model", default="grok-imagine-video-1.5")
     # Derived videos (§9): the source model, the operations its upstream supports, and those it refuses.
     p.add_argument("--derive-model", default="grok-video-3")
     p.add_argument("--derive-ops", default="remix,extend")
     p.add_argument("--unsupported-ops", default="edit")
+    # A key whose team's dollar budget covers one 8 s grok-imagine-video at 720p and not two.
+    p.add_argument("--budget-key", default=None)
     a = p.parse_args(argv)
     if not a.base_url or not a.api_key:
         p.error("base URL and API key are required (arguments, or GATEWAY_URL and GATEWAY_API_KEY)")
@@ -331,6 +361,9 @@ def main(argv: list[str]) -> int:
         for model in args.models.split(","):
             run_case(client, model=model, reference=None, ref_label="no reference", poll_helper=False, video_bytes=args.video_bytes)
             run_case(client, model=model, reference=reference, ref_label="input_reference file", poll_helper=has_poll_helper, video_bytes=args.video_bytes)
+        # 1080p where the model has it (and the OpenAI size nearest to it).
+        if args.hd_model:
+            run_case(client, model=args.hd_model, reference=None, ref_label="1080p", poll_helper=False, video_bytes=args.video_bytes, size="1920x1080")
         # A list of files goes out as repeated `input_reference[]` parts (the SDK's array format).
         run_case(
             client,
@@ -349,6 +382,8 @@ def main(argv: list[str]) -> int:
         )
         check_bad_model(client)
         check_idempotency_key(client, args.multi_reference_model, reference)
+        if args.budget_key:
+            check_budget_refusal(base_url, args.budget_key)
     except CheckFailed as e:
         print(f"FAIL {e}", flush=True)
         return 1

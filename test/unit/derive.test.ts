@@ -58,6 +58,10 @@ describe('which kind can derive what from which model: the model table', () => {
     ['grok-video-3-max', 'newapi', req('extension', 15), 15, undefined],
     ['grok-video-3', 'newapi', req('edit'), 6, 'unsupported_operation'],
     ['grok-video-1.5', 'newapi', req('remix'), 6, 'unsupported_operation'],
+    ['grok-imagine-video-1.5', 'xai', req('remix'), 6, 'unsupported_operation'],
+    ['grok-imagine-video-1.5', 'xai', req('edit'), 6, 'unsupported_operation'],
+    ['grok-imagine-video-1.5', 'xai', req('extension', 4), 6, 'unsupported_operation'],
+    ['grok-imagine-video-1.5-preview', 'xai', req('edit'), 6, 'unsupported_operation'],
   ])('%s on %s: %j of a %i s source', (model, kind, r, seconds, code) => {
     const refusal = derivationRefusal(r, source(model, seconds), catalog.resolve(model), kind);
     expect(refusal?.code).toBe(code);

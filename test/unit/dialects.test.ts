@@ -19,7 +19,8 @@ const body = (e: EncodedCreate) => {
 describe('imagine encoder (JSON dialect)', () => {
   it.each<[string, Record<string, unknown>, Record<string, unknown>]>([
     ['text to video', { prompt: 'a city', seconds: 8, size: '1280x720' }, { model: 'grok-imagine-video', prompt: 'a city', seconds: '8', aspect_ratio: '16:9', resolution: '720P' }],
-    ['480 tier, custom ratio', { model: 'grok-imagine-video-1.5-preview', prompt: 'x', resolution: '480', aspect_ratio: '5:4' }, { model: 'grok-imagine-video-1.5-preview', seconds: '6', resolution: '480P', aspect_ratio: '5:4' }],
+    ['480 tier, custom ratio, the preview alias', { model: 'grok-imagine-video-1.5-preview', prompt: 'x', resolution: '480', aspect_ratio: '5:4' }, { model: 'grok-imagine-video-1.5', seconds: '6', resolution: '480P', aspect_ratio: '5:4' }],
+    ['1080 tier where the model has it', { model: 'grok-imagine-video-1.5', prompt: 'x', size: '1920x1080' }, { model: 'grok-imagine-video-1.5', resolution: '1080P', aspect_ratio: '16:9' }],
     ['one reference → image', { prompt: 'x', input_reference: dataUri(PNG_1x1) }, { image: dataUri(PNG_1x1) }],
     ['several references → images', { prompt: 'x', images: [dataUri(PNG_1x1), dataUri(JPEG_BYTES, 'image/jpeg')] }, { images: [dataUri(PNG_1x1), dataUri(JPEG_BYTES, 'image/jpeg')] }],
   ])('%s', (_n, fields, expected) => {

@@ -15,6 +15,8 @@ const POLICY_FIELDS = [
   { name: 'video_seconds_per_day', label: 'Video-seconds per day (UTC)', min: 0 },
   { name: 'video_seconds_per_month', label: 'Video-seconds per month (UTC)', min: 0 },
   { name: 'max_seconds_per_video', label: 'Seconds per video, at most', min: 1 },
+  { name: 'usd_per_day', label: 'US dollars per day (UTC)', min: 0, step: 'any' },
+  { name: 'usd_per_month', label: 'US dollars per month (UTC)', min: 0, step: 'any' },
   { name: 'video_retention_days', label: 'Days videos are kept', min: 1, placeholder: 'VIDEO_RETENTION_DAYS' },
 ];
 
@@ -80,6 +82,9 @@ const handle = (fn) => async (event) => {
 
 const formatTime = (unixSeconds) => (unixSeconds ? `${new Date(unixSeconds * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC` : '—');
 const againstLimit = (used, limit, unit = '') => `${used}${unit} / ${limit === undefined ? 'no limit' : `${limit}${unit}`}`;
+/** Dollars as the usage answer has them (to the micro-dollar): cents always, more decimals only where there are any. */
+const usd = (amount) => amount.toLocaleString('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 6 });
+const spentAgainst = (used, budget) => `${usd(used)} / ${budget === undefined ? 'no limit' : usd(budget)}`;
 
 /** A budget bar; nothing when the budget is unlimited. */
 function meter(used, limit) {
@@ -148,6 +153,8 @@ function renderTeams(teams) {
       el('td', {}, team.name ?? ''),
       el('td', { class: 'num', 'data-usage': 'day' }, '…'),
       el('td', { class: 'num', 'data-usage': 'month' }, '…'),
+      el('td', { class: 'num', 'data-usage': 'usd-day' }, '…'),
+      el('td', { class: 'num', 'data-usage': 'usd-month' }, '…'),
       el('td', { class: 'num', 'data-usage': 'jobs' }, '…'),
       el('td', { class: 'num', 'data-usage': 'minute' }, '…'),
     );
@@ -177,12 +184,14 @@ async function loadUsages(teams) {
 function fillUsageRow(row, usage) {
   const cell = (name) => row.querySelector(`[data-usage="${name}"]`);
   if (!usage) {
-    for (const name of ['day', 'month', 'jobs', 'minute']) cell(name).textContent = '—';
+    for (const name of ['day', 'month', 'usd-day', 'usd-month', 'jobs', 'minute']) cell(name).textContent = '—';
     return;
   }
   const q = usage.quota;
   cell('day').replaceChildren(...[meter(usage.day.video_seconds, q.video_seconds_per_day), againstLimit(usage.day.video_seconds, q.video_seconds_per_day, ' s')].filter(Boolean));
   cell('month').replaceChildren(...[meter(usage.month.video_seconds, q.video_seconds_per_month), againstLimit(usage.month.video_seconds, q.video_seconds_per_month, ' s')].filter(Boolean));
+  cell('usd-day').replaceChildren(...[meter(usage.day.usd, q.usd_per_day), spentAgainst(usage.day.usd, q.usd_per_day)].filter(Boolean));
+  cell('usd-month').replaceChildren(...[meter(usage.month.usd, q.usd_per_month), spentAgainst(usage.month.usd, q.usd_per_month)].filter(Boolean));
   cell('jobs').textContent = againstLimit(usage.active_jobs, q.max_concurrent_jobs);
   cell('minute').textContent = againstLimit(usage.requests_this_minute, q.requests_per_minute);
 }
@@ -209,7 +218,7 @@ function hideTeam() {
 async function loadTeam(id) {
   let team, keys, usage;
   try {
-    [team, keys, usage] = await Promise.all([api('GET', teamPath(id)), api('GET', teamPath(id, '/keys')), api('GET', teamPath(id, '/usage?days=30'))]);
+    [team, keys, usage] = await Promise.all([api('GET', teamPath(id)), api('GET', teamPath(id, '/keys')), api('GET', teamPath(id, '/usage?days=30&by=model'))]);
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) {
       hideTeam();
@@ -233,12 +242,34 @@ function renderUsage(u) {
     ['day-reserved', 'of which held by running jobs', `${u.day.video_seconds_reserved} s`],
     ['month', `This month (${u.month.start})`, [meter(u.month.video_seconds, q.video_seconds_per_month), againstLimit(u.month.video_seconds, q.video_seconds_per_month, ' s')]],
     ['month-reserved', 'of which held by running jobs', `${u.month.video_seconds_reserved} s`],
+    ['usd-day', 'Spent today', [meter(u.day.usd, q.usd_per_day), spentAgainst(u.day.usd, q.usd_per_day)]],
+    ['usd-day-reserved', 'of which estimates of running jobs', usd(u.day.usd_reserved)],
+    ['usd-month', 'Spent this month', [meter(u.month.usd, q.usd_per_month), spentAgainst(u.month.usd, q.usd_per_month)]],
+    ['usd-month-reserved', 'of which estimates of running jobs', usd(u.month.usd_reserved)],
     ['requests', 'Requests today / this month', `${u.day.requests} / ${u.month.requests}`],
     ['jobs', 'Active jobs', againstLimit(u.active_jobs, q.max_concurrent_jobs)],
     ['minute', 'Requests this minute', againstLimit(u.requests_this_minute, q.requests_per_minute)],
   ];
   $('#usage').replaceChildren(...entries.flatMap(([key, label, value]) => [el('dt', {}, label), el('dd', { 'data-usage': key }, value)]));
   $('#chart').replaceChildren(dailyChart(u.daily ?? [], q.video_seconds_per_day));
+  renderByModel(u.by_model ?? []);
+}
+
+/** This month's spend per model, as the usage answer breaks it down (`?by=model`). */
+function renderByModel(models) {
+  const rows = models.map((m) =>
+    el(
+      'tr',
+      { 'data-model': m.model },
+      el('td', {}, m.model),
+      el('td', { class: 'num' }, usd(m.day.usd)),
+      el('td', { class: 'num' }, usd(m.month.usd)),
+      el('td', { class: 'num' }, `${m.month.video_seconds} s`),
+      el('td', { class: 'num' }, String(m.month.jobs)),
+    ),
+  );
+  $('#by-model tbody').replaceChildren(...rows);
+  $('#by-model-empty').hidden = models.length > 0;
 }
 
 /** Bars of video-seconds per day, drawn as SVG elements (no library); the day budget as a dashed line. */
@@ -363,7 +394,9 @@ async function copyKey() {
 
 // --- webhook ------------------------------------------------------------------------------------------
 
-const WEBHOOK_EVENTS = ['video.completed', 'video.failed'];
+const WEBHOOK_EVENTS = ['video.completed', 'video.failed', 'budget.threshold'];
+/** What a new endpoint is offered, as the API's default: the video events; budget alerts are asked for. */
+const DEFAULT_WEBHOOK_EVENTS = ['video.completed', 'video.failed'];
 
 async function loadWebhook(team) {
   const [endpoint, deliveries] = await Promise.all([
@@ -375,7 +408,7 @@ async function loadWebhook(team) {
   ]);
   const form = $('#webhook-form');
   form.elements.url.value = endpoint?.url ?? '';
-  for (const type of WEBHOOK_EVENTS) form.elements[type].checked = endpoint ? endpoint.events.includes(type) : true;
+  for (const type of WEBHOOK_EVENTS) form.elements[type].checked = (endpoint?.events ?? DEFAULT_WEBHOOK_EVENTS).includes(type);
   form.elements.enabled.checked = endpoint?.enabled ?? true;
   $('#webhook-state').textContent = endpoint ? (endpoint.enabled ? '(enabled)' : '(disabled)') : '(none)';
   $('#rotate-webhook-secret').hidden = !endpoint;
@@ -390,7 +423,7 @@ function renderDeliveries(team, deliveries) {
       { 'data-delivery': d.id },
       el('td', {}, el('code', {}, d.event_id)),
       el('td', {}, d.type),
-      el('td', {}, el('code', {}, d.video_id)),
+      el('td', {}, d.video_id === null ? '—' : el('code', {}, d.video_id)),
       el('td', {}, d.status),
       el('td', { class: 'num' }, String(d.attempts)),
       el('td', {}, d.last_error ?? (d.last_status === null ? '—' : String(d.last_status))),
@@ -456,7 +489,7 @@ async function deleteWebhook(team) {
 
 function buildPolicyFields() {
   for (const fieldset of document.querySelectorAll('fieldset.policy')) {
-    for (const f of POLICY_FIELDS) fieldset.append(el('label', {}, f.label, el('input', { name: f.name, type: 'number', min: f.min, step: 1, placeholder: f.placeholder ?? 'no limit' })));
+    for (const f of POLICY_FIELDS) fieldset.append(el('label', {}, f.label, el('input', { name: f.name, type: 'number', min: f.min, step: f.step ?? 1, placeholder: f.placeholder ?? 'no limit' })));
     fieldset.append(el('label', {}, 'Models (comma-separated)', el('input', { name: 'models', placeholder: 'all models', spellcheck: 'false' })));
   }
 }

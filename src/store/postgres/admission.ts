@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { buckets, evaluateJob, evaluateRequest, rateInfo, type Admission, type UsageSnapshot } from '../../domain/quota-policy.js';
 import type { Row } from '../rows.js';
+import { admissionMove } from '../spend.js';
 import type { NewJob, Principal, RequestCount } from '../types.js';
 import { classify, DB_NOW_MS, nowMs, PgPart, scopeKey, sec, type Bump } from './part.js';
 
@@ -82,7 +83,7 @@ export class PgAdmission extends PgPart {
           const now = at(pending);
           const minute = `min:${buckets(now).minute}`;
           const rows = { key: `${scopeKey('key', p.keyId)}\0${minute}`, team: `${scopeKey('team', p.teamId)}\0${minute}` };
-          const usage = (row: string): UsageSnapshot => ({ requestsThisMinute: counts.get(row)!, activeJobs: 0, daySeconds: 0, monthSeconds: 0 });
+          const usage = (row: string): UsageSnapshot => ({ requestsThisMinute: counts.get(row)!, activeJobs: 0, daySeconds: 0, monthSeconds: 0, dayMicros: 0, monthMicros: 0 });
           const scopes = [
             { scope: 'key' as const, policy: p.keyPolicy, usage: usage(rows.key) },
             { scope: 'team' as const, policy: p.teamPolicy, usage: usage(rows.team) },
@@ -152,18 +153,20 @@ export class PgAdmission extends PgPart {
       const [read] = await this.q(
         c,
         `SELECT
-           (SELECT coalesce(json_agg(json_build_array(scope, bucket, seconds_reserved + seconds_settled)), '[]')
+           (SELECT coalesce(json_agg(json_build_array(scope, bucket, seconds_reserved + seconds_settled, usd_reserved_micros + usd_settled_micros)), '[]')
               FROM counters WHERE scope IN ($1, $2) AND bucket IN ($3, $4)) AS counters,
            (SELECT count(*) FROM jobs WHERE team_id = $5 AND charge = 'reserved') AS team_active,
            (SELECT count(*) FROM jobs WHERE key_id = $6 AND charge = 'reserved') AS key_active`,
         [team, key, `day:${b.day}`, `month:${b.month}`, principal.teamId, principal.keyId],
       );
-      const seconds = new Map((read!.counters as Array<[string, string, number]>).map(([s, bk, secs]) => [`${s}\0${bk}`, secs]));
+      const used = new Map((read!.counters as Array<[string, string, number, number]>).map(([s, bk, secs, micros]) => [`${s}\0${bk}`, { secs, micros }]));
       const snapshot = (scope: string, activeJobs: number): UsageSnapshot => ({
         requestsThisMinute: 0,
         activeJobs,
-        daySeconds: seconds.get(`${scope}\0day:${b.day}`) ?? 0,
-        monthSeconds: seconds.get(`${scope}\0month:${b.month}`) ?? 0,
+        daySeconds: used.get(`${scope}\0day:${b.day}`)?.secs ?? 0,
+        monthSeconds: used.get(`${scope}\0month:${b.month}`)?.secs ?? 0,
+        dayMicros: used.get(`${scope}\0day:${b.day}`)?.micros ?? 0,
+        monthMicros: used.get(`${scope}\0month:${b.month}`)?.micros ?? 0,
       });
       const scopes = [
         { scope: 'key' as const, policy: principal.keyPolicy, usage: snapshot(key, read!.key_active as number) },
@@ -171,15 +174,18 @@ export class PgAdmission extends PgPart {
       ];
       const refusal = evaluateJob(scopes, job);
       if (refusal) return { ok: false, refusal };
-      await this.bump(c, this.requestBumps(principal.teamId, principal.keyId, now, 0, job.seconds));
+      await this.bump(c, this.requestBumps(principal.teamId, principal.keyId, now, 0, job.seconds, job.estimateMicros ?? 0));
       await this.q(
         c,
         `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, status, progress,
-           created_at, updated_at_ms, charge, charge_day, charge_month, source_video_id, derivation)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9, $10, 'reserved', $11, $12, $13, $14)`,
-        [job.id, job.teamId, job.keyId, job.model, job.prompt, job.seconds, job.resolution, job.aspectRatio, sec(now), now, b.day, b.month, job.sourceVideoId ?? null, job.derivation ?? null],
+           created_at, updated_at_ms, charge, charge_day, charge_month, source_video_id, derivation, cost_estimate_micros)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, $9, $10, 'reserved', $11, $12, $13, $14, $15)`,
+        [
+          job.id, job.teamId, job.keyId, job.model, job.prompt, job.seconds, job.resolution, job.aspectRatio, sec(now), now, b.day, b.month,
+          job.sourceVideoId ?? null, job.derivation ?? null, job.estimateMicros ?? null,
+        ],
       );
-      moves.push([job.teamId, 'reserved', job.seconds]);
+      moves.push([job.teamId, 'reserved', job.seconds, admissionMove(job)]);
       return { ok: true, rate: null };
     });
   }

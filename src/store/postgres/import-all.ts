@@ -25,7 +25,8 @@ const IMPORTS: { readonly [K in StoreRecord['kind']]: { table: string; columns: 
     columns:
       'id, team_id, key_id, upstream_id, upstream_key_fp, upstream_name, media_url, source_video_id, derivation, model, prompt, seconds, resolution, aspect_ratio, ' +
       'status, progress, error, created_at, completed_at, updated_at_ms, charge, charge_day, charge_month, deleted_at, ' +
-      'expires_at, storage_state, storage_bytes, storage_type, storage_attempts, storage_next_at_ms, storage_error',
+      'expires_at, storage_state, storage_bytes, storage_type, storage_attempts, storage_next_at_ms, storage_error, ' +
+      'cost_estimate_micros, cost_price_micros, cost_micros, cost_source',
     row: ({ job: j, deletedAt }) => ({
       id: j.id, team_id: j.teamId, key_id: j.keyId, upstream_id: j.upstreamId, upstream_key_fp: j.upstreamKeyFp,
       upstream_name: j.upstreamName, media_url: j.mediaUrl, source_video_id: j.sourceVideoId, derivation: j.derivation, model: j.model,
@@ -36,12 +37,16 @@ const IMPORTS: { readonly [K in StoreRecord['kind']]: { table: string; columns: 
       expires_at: j.expiresAt, storage_state: j.storage?.state ?? null, storage_bytes: j.storage?.bytes ?? null,
       storage_type: j.storage?.contentType ?? null, storage_attempts: j.storage?.attempts ?? 0,
       storage_next_at_ms: j.storage?.nextAttemptAtMs ?? null, storage_error: j.storage?.error ?? null,
+      cost_estimate_micros: j.estimateMicros, cost_price_micros: j.priceMicros, cost_micros: j.costMicros, cost_source: j.costSource,
     }),
   },
   counter: {
     table: 'counters',
-    columns: 'scope, bucket, requests, seconds_reserved, seconds_settled',
-    row: ({ counter: c }) => ({ scope: c.scope, bucket: c.bucket, requests: c.requests, seconds_reserved: c.secondsReserved, seconds_settled: c.secondsSettled }),
+    columns: 'scope, bucket, requests, seconds_reserved, seconds_settled, usd_reserved_micros, usd_settled_micros',
+    row: ({ counter: c }) => ({
+      scope: c.scope, bucket: c.bucket, requests: c.requests, seconds_reserved: c.secondsReserved, seconds_settled: c.secondsSettled,
+      usd_reserved_micros: c.usdReservedMicros, usd_settled_micros: c.usdSettledMicros,
+    }),
   },
   webhook_endpoint: {
     table: 'webhook_endpoints',
@@ -56,11 +61,11 @@ const IMPORTS: { readonly [K in StoreRecord['kind']]: { table: string; columns: 
     table: 'webhook_deliveries',
     columns:
       'id, event_id, team_id, video_id, type, created_at, status, attempts, last_status, last_error, last_latency_ms, ' +
-      'last_attempt_at_ms, next_attempt_at_ms, delivered_at_ms',
+      'last_attempt_at_ms, next_attempt_at_ms, delivered_at_ms, data',
     row: ({ delivery: d }) => ({
       id: d.id, event_id: d.eventId, team_id: d.teamId, video_id: d.videoId, type: d.type, created_at: d.createdAt, status: d.status,
       attempts: d.attempts, last_status: d.lastStatus, last_error: d.lastError, last_latency_ms: d.lastLatencyMs,
-      last_attempt_at_ms: d.lastAttemptAtMs, next_attempt_at_ms: d.nextAttemptAtMs, delivered_at_ms: d.deliveredAtMs,
+      last_attempt_at_ms: d.lastAttemptAtMs, next_attempt_at_ms: d.nextAttemptAtMs, delivered_at_ms: d.deliveredAtMs, data: d.data,
     }),
   },
 };

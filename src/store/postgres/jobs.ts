@@ -3,6 +3,7 @@ import { isTerminal, type JobRecord } from '../../domain/job.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../../domain/webhook-event.js';
 import { ABANDONED, heldOnDelete, isAbandoned, isDeletedPending } from '../lifecycle.js';
 import type { ListOptions, ReservationOnDelete, TaskUpdate } from '../types.js';
+import { NO_COST, settledCost, type FinalCost } from '../spend.js';
 import { nowMs, PgPart, toJob, type ChargeMove } from './part.js';
 
 /** Jobs: their lifecycle (activation, updates with their settlement and webhook event, deletion), and reads (the tracker's claims are in queues.ts). */
@@ -14,14 +15,19 @@ export class PgJobs extends PgPart {
   private async apply(c: pg.PoolClient, moves: ChargeMove[], job: JobRecord, task: TaskUpdate, nowArg: number): Promise<JobRecord> {
     const terminal = isTerminal(task.status);
     const charge = terminal && job.charge === 'reserved' ? (task.status === 'completed' ? 'settled' : 'refunded') : job.charge;
+    const cost: FinalCost | undefined = charge === job.charge ? undefined : charge === 'settled' ? settledCost(job, task.costMicros) : NO_COST;
     const [row] = await this.q(
       c,
       `UPDATE jobs SET status = $2, progress = $3, error = $4::jsonb, completed_at = CASE WHEN $5::boolean THEN ${nowMs(6)} / 1000 END,
-         updated_at_ms = ${nowMs(6)}, charge = $7, media_url = COALESCE($8, media_url)
+         updated_at_ms = ${nowMs(6)}, charge = $7, media_url = COALESCE($8, media_url),
+         cost_micros = CASE WHEN $9::boolean THEN $10 ELSE cost_micros END, cost_source = CASE WHEN $9::boolean THEN $11 ELSE cost_source END
        WHERE id = $1 RETURNING *`,
-      [job.id, task.status, task.progress, task.error ? JSON.stringify(task.error) : null, terminal, this.at(nowArg), charge, task.mediaUrl ?? null],
+      [
+        job.id, task.status, task.progress, task.error ? JSON.stringify(task.error) : null, terminal, this.at(nowArg), charge, task.mediaUrl ?? null,
+        cost !== undefined, cost?.costMicros ?? null, cost?.costSource ?? null,
+      ],
     );
-    if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
+    if (cost) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0, cost);
     const type = eventTypeFor(task.status);
     // In the transaction that makes the job terminal, once per job (callers hold its row lock and skip terminal
     // jobs; the unique video id backs that up). Not for a video its team deleted: it can no longer see it.
@@ -43,12 +49,14 @@ export class PgJobs extends PgPart {
     return row ? toJob(row) : undefined;
   }
 
-  activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowArg: number, upstreamName: string): Promise<JobRecord> {
+  activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowArg: number, upstreamName: string, priceMicros: number | null = null): Promise<JobRecord> {
     return this.tx(async (c, moves) => {
-      const job = await this.lockJob(c, id);
-      if (!job) throw new Error(`job ${id} is not in the store`);
+      const locked = await this.lockJob(c, id);
+      if (!locked) throw new Error(`job ${id} is not in the store`);
+      const job = { ...locked, priceMicros };
       const revive = isAbandoned(job);
       let charge = job.charge;
+      let cost: FinalCost | null = revive ? { costMicros: null, costSource: null } : null;
       if (revive) {
         // The upstream has the job after all: the team gets it and is charged for it, past a limit if need be,
         // in the buckets it was first admitted to.
@@ -58,15 +66,19 @@ export class PgJobs extends PgPart {
         // The team deleted it before the upstream answered; the upstream runs and bills it all the same, so it
         // is charged as a finished job would be, and stays deleted.
         charge = 'settled';
-        await this.shift(c, moves, job, 0, job.seconds);
+        cost = settledCost(job, undefined);
+        await this.shift(c, moves, job, 0, job.seconds, cost);
       }
       await this.q(
         c,
-        'UPDATE jobs SET upstream_id = $2, upstream_key_fp = $3, upstream_name = $5, deleted_at = CASE WHEN $4::boolean THEN NULL ELSE deleted_at END WHERE id = $1',
-        [id, upstreamId, keyFp, revive, upstreamName],
+        `UPDATE jobs SET upstream_id = $2, upstream_key_fp = $3, upstream_name = $5, cost_price_micros = $6,
+           deleted_at = CASE WHEN $4::boolean THEN NULL ELSE deleted_at END,
+           cost_micros = CASE WHEN $7::boolean THEN $8 ELSE cost_micros END, cost_source = CASE WHEN $7::boolean THEN $9 ELSE cost_source END
+         WHERE id = $1`,
+        [id, upstreamId, keyFp, revive, upstreamName, priceMicros, cost !== null, cost?.costMicros ?? null, cost?.costSource ?? null],
       );
       // As in the embedded store: activation starts the job over as queued, then records the upstream's status.
-      return this.apply(c, moves, { ...job, status: 'queued', charge }, task, nowArg);
+      return this.apply(c, moves, { ...job, upstreamName, status: 'queued', charge, ...(cost ?? {}) }, task, nowArg);
     });
   }
 
@@ -77,7 +89,8 @@ export class PgJobs extends PgPart {
       if (!job || job.upstreamId !== null || job.charge !== 'reserved') return;
       await this.q(
         c,
-        `UPDATE jobs SET charge = 'refunded', status = 'failed', error = $2::jsonb, deleted_at = ${nowMs(3)}, updated_at_ms = ${nowMs(3)} WHERE id = $1`,
+        `UPDATE jobs SET charge = 'refunded', status = 'failed', error = $2::jsonb, deleted_at = ${nowMs(3)}, updated_at_ms = ${nowMs(3)},
+           cost_micros = 0, cost_source = NULL WHERE id = $1`,
         [id, JSON.stringify(ABANDONED), this.at(nowArg)],
       );
       await this.shift(c, moves, job, -job.seconds, 0);
@@ -121,8 +134,15 @@ export class PgJobs extends PgPart {
       if (!row) return false;
       const job = toJob(row);
       const charge = job.charge !== 'reserved' ? job.charge : heldOnDelete(held, job) === 'settle' ? 'settled' : 'refunded';
-      await this.q(c, `UPDATE jobs SET deleted_at = ${nowMs(2)}, charge = $3 WHERE id = $1`, [id, this.at(nowArg), charge]);
-      if (charge !== job.charge) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0);
+      const cost = charge === job.charge ? undefined : charge === 'settled' ? settledCost(job, undefined) : NO_COST;
+      await this.q(
+        c,
+        `UPDATE jobs SET deleted_at = ${nowMs(2)}, charge = $3,
+           cost_micros = CASE WHEN $4::boolean THEN $5 ELSE cost_micros END, cost_source = CASE WHEN $4::boolean THEN $6 ELSE cost_source END
+         WHERE id = $1`,
+        [id, this.at(nowArg), charge, cost !== undefined, cost?.costMicros ?? null, cost?.costSource ?? null],
+      );
+      if (cost) await this.shift(c, moves, job, -job.seconds, charge === 'settled' ? job.seconds : 0, cost);
       await this.notify(c, told, { kind: 'job', jobId: id, deleted: true });
       return true;
     });

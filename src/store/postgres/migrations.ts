@@ -95,6 +95,15 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE jobs ADD COLUMN next_check_at bigint NOT NULL DEFAULT 0, ADD COLUMN status_checks integer NOT NULL DEFAULT 0;
   CREATE INDEX jobs_due ON jobs (next_check_at) WHERE charge = 'reserved';
   `,
+  // 10: spend in money (§10): each job's estimate reserved at admission, its cost at the price of the upstream
+  // that took it, its actual cost and where that came from; micro-dollars reserved and settled in the counters. Jobs from before have no cost: unknown, never $0. A
+  // webhook delivery about no video (a budget.threshold alert) keeps its event's data.
+  `
+  ALTER TABLE jobs ADD COLUMN cost_estimate_micros bigint, ADD COLUMN cost_price_micros bigint, ADD COLUMN cost_micros bigint,
+    ADD COLUMN cost_source text CHECK (cost_source IN ('upstream', 'price'));
+  ALTER TABLE counters ADD COLUMN usd_reserved_micros bigint NOT NULL DEFAULT 0, ADD COLUMN usd_settled_micros bigint NOT NULL DEFAULT 0;
+  ALTER TABLE webhook_deliveries ADD COLUMN data jsonb;
+  `,
 ];
 
 /** An arbitrary constant: the advisory lock every replica takes while it migrates. */

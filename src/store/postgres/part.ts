@@ -1,9 +1,9 @@
 import pg from 'pg';
-import type { Charge, JobRecord } from '../../domain/job.js';
+import type { Charge, JobRecord, MoneyMove } from '../../domain/job.js';
 import { buckets, type Scope } from '../../domain/quota-policy.js';
 import type { ChangeFeed } from '../changes.js';
-import { chargeMove } from '../lifecycle.js';
 import { rowMappers, type Row } from '../rows.js';
+import { chargeShift, type FinalCost } from '../spend.js';
 import { StoreUnavailableError, type ChargeListener, type StoreChange } from '../types.js';
 
 /**
@@ -50,9 +50,10 @@ export const sec = (ms: number) => Math.floor(ms / 1000);
 /** The NOTIFY channel of `Store.onChange`; each payload is a StoreChange and the id of the instance that made it. */
 export const CHANGES_CHANNEL = 'grok_gateway_changes';
 
-export type Bump = { scope: string; bucket: string; requests: number; reserved: number; settled: number };
-/** A move of a job's seconds made inside a transaction, told to the ChargeListener once it commits. */
-export type ChargeMove = [teamId: string, charge: Charge, seconds: number];
+/** Additions to one counter row: requests, seconds, and micro-dollars (`usdReserved`, `usdSettled`). */
+export type Bump = { scope: string; bucket: string; requests: number; reserved: number; settled: number; usdReserved: number; usdSettled: number };
+/** A move of a job's seconds (and money) made inside a transaction, told to the ChargeListener once it commits. */
+export type ChargeMove = [teamId: string, charge: Charge, seconds: number, money: MoneyMove];
 
 /** What every part of one store shares: its pool and clock, who hears of charges and changes, and its name. */
 export interface PgShared {
@@ -122,7 +123,7 @@ export abstract class PgPart {
         await this.q(c, 'COMMIT');
         c.release();
         // Told only once committed: a transaction rolled back (or run again) moved nothing.
-        for (const [teamId, charge, seconds] of moves) this.onCharge?.(teamId, charge, seconds);
+        for (const [teamId, charge, seconds, money] of moves) this.onCharge?.(teamId, charge, seconds, money);
         for (const change of told) this.changes.emit(change);
         return out;
       } catch (err) {
@@ -173,40 +174,63 @@ export abstract class PgPart {
     for (const r of rows) {
       const id = `${r.scope}\0${r.bucket}`;
       const m = merged.get(id);
-      if (m) merged.set(id, { ...m, requests: m.requests + r.requests, reserved: m.reserved + r.reserved, settled: m.settled + r.settled });
+      if (m) {
+        merged.set(id, {
+          ...m,
+          requests: m.requests + r.requests,
+          reserved: m.reserved + r.reserved,
+          settled: m.settled + r.settled,
+          usdReserved: m.usdReserved + r.usdReserved,
+          usdSettled: m.usdSettled + r.usdSettled,
+        });
+      }
       else merged.set(id, r);
     }
     const sorted = [...merged.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, r]) => r);
     if (sorted.length === 0) return [];
     return this.q(
       c,
-      `INSERT INTO counters AS c (scope, bucket, requests, seconds_reserved, seconds_settled)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
+      `INSERT INTO counters AS c (scope, bucket, requests, seconds_reserved, seconds_settled, usd_reserved_micros, usd_settled_micros)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[])
        ON CONFLICT (scope, bucket) DO UPDATE SET requests = c.requests + excluded.requests,
-         seconds_reserved = c.seconds_reserved + excluded.seconds_reserved, seconds_settled = c.seconds_settled + excluded.seconds_settled
+         seconds_reserved = c.seconds_reserved + excluded.seconds_reserved, seconds_settled = c.seconds_settled + excluded.seconds_settled,
+         usd_reserved_micros = c.usd_reserved_micros + excluded.usd_reserved_micros, usd_settled_micros = c.usd_settled_micros + excluded.usd_settled_micros
        RETURNING c.scope, c.bucket, c.requests`,
-      [sorted.map((r) => r.scope), sorted.map((r) => r.bucket), sorted.map((r) => r.requests), sorted.map((r) => r.reserved), sorted.map((r) => r.settled)],
+      [
+        sorted.map((r) => r.scope),
+        sorted.map((r) => r.bucket),
+        sorted.map((r) => r.requests),
+        sorted.map((r) => r.reserved),
+        sorted.map((r) => r.settled),
+        sorted.map((r) => r.usdReserved),
+        sorted.map((r) => r.usdSettled),
+      ],
     );
   }
 
-  /** Counts requests (and reserves seconds) in the minute, day and month buckets of both scopes. */
-  protected requestBumps(teamId: string, keyId: string, atMs: number, requests: number, seconds: number): Bump[] {
+  /** Counts requests (and reserves seconds and micro-dollars) in the minute, day and month buckets of both scopes. */
+  protected requestBumps(teamId: string, keyId: string, atMs: number, requests: number, seconds: number, micros = 0): Bump[] {
     const b = buckets(atMs);
     return [scopeKey('team', teamId), scopeKey('key', keyId)].flatMap((scope) => [
-      ...(requests ? [{ scope, bucket: `min:${b.minute}`, requests, reserved: 0, settled: 0 }] : []),
-      { scope, bucket: `day:${b.day}`, requests, reserved: seconds, settled: 0 },
-      { scope, bucket: `month:${b.month}`, requests, reserved: seconds, settled: 0 },
+      ...(requests ? [{ scope, bucket: `min:${b.minute}`, requests, reserved: 0, settled: 0, usdReserved: 0, usdSettled: 0 }] : []),
+      { scope, bucket: `day:${b.day}`, requests, reserved: seconds, settled: 0, usdReserved: micros, usdSettled: 0 },
+      { scope, bucket: `month:${b.month}`, requests, reserved: seconds, settled: 0, usdReserved: micros, usdSettled: 0 },
     ]);
   }
 
-  /** Moves seconds between reserved and settled (or out, for a refund) in the buckets the job was charged to. */
-  protected async shift(c: Queryable, moves: ChargeMove[], job: JobRecord, reserved: number, settled: number): Promise<void> {
-    moves.push([job.teamId, ...chargeMove(reserved, settled)]);
+  /**
+   * Moves seconds between reserved and settled (or out, for a refund) in the buckets the job was charged to,
+   * and its money with them: the estimate in or out of reserved, `cost` into settled.
+   */
+  protected async shift(c: Queryable, moves: ChargeMove[], job: JobRecord, reserved: number, settled: number, cost?: FinalCost): Promise<void> {
+    const m = chargeShift(job, reserved, settled, cost);
+    moves.push([job.teamId, m.charge, m.seconds, m.money]);
+    const add = { requests: 0, reserved, settled, usdReserved: m.reservedMicros, usdSettled: m.settledMicros };
     await this.bump(
       c,
       [scopeKey('team', job.teamId), scopeKey('key', job.keyId)].flatMap((scope) => [
-        { scope, bucket: `day:${job.chargeDay}`, requests: 0, reserved, settled },
-        { scope, bucket: `month:${job.chargeMonth}`, requests: 0, reserved, settled },
+        { scope, bucket: `day:${job.chargeDay}`, ...add },
+        { scope, bucket: `month:${job.chargeMonth}`, ...add },
       ]),
     );
   }

@@ -29,6 +29,8 @@ import type {
   TaskUpdate,
   Team,
   TeamUsage,
+  ModelUsage,
+  BudgetAlert,
   WebhookDelivery,
   WebhookEndpoint,
   WebhookEndpointInput,
@@ -172,8 +174,8 @@ export class PostgresStore extends PgPart implements Store {
     return this.admission.countRequests(counts);
   }
 
-  activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowArg: number, upstreamName: string): Promise<JobRecord> {
-    return this.jobs.activateJob(id, upstreamId, keyFp, task, nowArg, upstreamName);
+  activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowArg: number, upstreamName: string, priceMicros: number | null = null): Promise<JobRecord> {
+    return this.jobs.activateJob(id, upstreamId, keyFp, task, nowArg, upstreamName, priceMicros);
   }
 
   abandonJob(id: string, nowArg: number): Promise<void> {
@@ -260,6 +262,10 @@ export class PostgresStore extends PgPart implements Store {
     return this.teams.usage(teamId, nowArg, days);
   }
 
+  usageByModel(teamId: string, nowArg: number): Promise<ModelUsage[]> {
+    return this.teams.usageByModel(teamId, nowArg);
+  }
+
   putWebhook(teamId: string, input: WebhookEndpointInput, secret: string, nowArg: number): Promise<{ endpoint: WebhookEndpoint; created: boolean }> {
     return this.webhooks.putWebhook(teamId, input, secret, nowArg);
   }
@@ -290,6 +296,10 @@ export class PostgresStore extends PgPart implements Store {
 
   replayDelivery(teamId: string, id: string, nowArg: number): Promise<WebhookDelivery | undefined> {
     return this.webhooks.replayDelivery(teamId, id, nowArg);
+  }
+
+  enqueueBudgetAlert(teamId: string, alert: BudgetAlert, nowArg: number): Promise<boolean> {
+    return this.webhooks.enqueueBudgetAlert(teamId, alert, nowArg);
   }
 
   claimIdempotencyKey(request: IdempotencyClaimRequest, nowArg: number): Promise<IdempotencyClaim> {

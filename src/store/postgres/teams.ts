@@ -1,5 +1,7 @@
 import { buckets, type QuotaPolicy } from '../../domain/quota-policy.js';
-import type { ApiKeyRecord, CreateTeamResult, PeriodUsage, Team, TeamUsage } from '../types.js';
+import { microsToUsd } from '../../domain/money.js';
+import { toModelUsage, usageByModelSql } from '../spend.js';
+import type { ApiKeyRecord, CreateTeamResult, ModelUsage, PeriodUsage, Team, TeamUsage } from '../types.js';
 import { nowMs, PgPart, scopeKey, toKey, toTeam } from './part.js';
 
 /** Teams and their keys, and a team's usage. */
@@ -99,23 +101,36 @@ export class PgTeams extends PgPart {
     const [rows, [active]] = await Promise.all([
       this.q(
         this.pool,
-        `SELECT bucket, requests, seconds_reserved, seconds_settled FROM counters
+        `SELECT bucket, requests, seconds_reserved, seconds_settled, usd_reserved_micros, usd_settled_micros FROM counters
          WHERE scope = $1 AND (bucket IN ($2, $3) OR (bucket >= $4 AND bucket LIKE 'day:%'))`,
         [sk, `min:${b.minute}`, `month:${b.month}`, `day:${since}`],
       ),
       this.q(this.pool, "SELECT count(*) AS n FROM jobs WHERE team_id = $1 AND charge = 'reserved'", [teamId]),
       this.q(this.pool, "DELETE FROM counters WHERE bucket LIKE 'min:%' AND bucket < $1", [`min:${new Date(now - 3_600_000).toISOString().slice(0, 16)}`]),
     ]);
-    const byBucket = new Map(rows.map((r) => [r.bucket as string, r as { requests: number; seconds_reserved: number; seconds_settled: number }]));
+    type Amounts = { requests: number; seconds_reserved: number; seconds_settled: number; usd_reserved_micros: number; usd_settled_micros: number };
+    const byBucket = new Map(rows.map((r) => [r.bucket as string, r as Amounts]));
     const period = (start: string, bucket: string): PeriodUsage => {
       const c = byBucket.get(bucket);
-      return { start, video_seconds: c ? c.seconds_reserved + c.seconds_settled : 0, video_seconds_reserved: c?.seconds_reserved ?? 0, requests: c?.requests ?? 0 };
+      return {
+        start,
+        video_seconds: c ? c.seconds_reserved + c.seconds_settled : 0,
+        video_seconds_reserved: c?.seconds_reserved ?? 0,
+        usd: c ? microsToUsd(c.usd_reserved_micros + c.usd_settled_micros) : 0,
+        usd_reserved: microsToUsd(c?.usd_reserved_micros ?? 0),
+        requests: c?.requests ?? 0,
+      };
     };
     const daily = [];
     for (let i = days - 1; i >= 0; i--) {
       const date = new Date(now - i * 86_400_000).toISOString().slice(0, 10);
       const r = byBucket.get(`day:${date}`);
-      daily.push({ date, video_seconds: r ? r.seconds_reserved + r.seconds_settled : 0, requests: r?.requests ?? 0 });
+      daily.push({
+        date,
+        video_seconds: r ? r.seconds_reserved + r.seconds_settled : 0,
+        usd: r ? microsToUsd(r.usd_reserved_micros + r.usd_settled_micros) : 0,
+        requests: r?.requests ?? 0,
+      });
     }
     return {
       day: period(b.day, `day:${b.day}`),
@@ -124,5 +139,11 @@ export class PgTeams extends PgPart {
       requestsThisMinute: byBucket.get(`min:${b.minute}`)?.requests ?? 0,
       daily,
     };
+  }
+
+  async usageByModel(teamId: string, nowArg: number): Promise<ModelUsage[]> {
+    const [clock] = await this.q(this.pool, `SELECT ${nowMs(1)} AS now_ms`, [this.at(nowArg)]);
+    const b = buckets(clock!.now_ms as number);
+    return toModelUsage(await this.q(this.pool, usageByModelSql({ teamId: '$1', day: '$2', month: '$3' }), [teamId, b.day, b.month]));
   }
 }

@@ -1,5 +1,6 @@
-import type { AttemptResult, SecretRotation, WebhookDelivery, WebhookEndpoint, WebhookEndpointInput } from '../types.js';
-import { nowMs, PgPart, toDelivery, toEndpoint } from './part.js';
+import type { AttemptResult, BudgetAlert, ClaimedDelivery, SecretRotation, WebhookDelivery, WebhookEndpoint, WebhookEndpointInput } from '../types.js';
+import { classify, nowMs, PgPart, toDelivery, toEndpoint } from './part.js';
+import { enqueueBudgetAlert } from './spend.js';
 
 /** A team's webhook endpoint, and the outbox of deliveries (written by `PgJobs` with each terminal status). */
 export class PgWebhooks extends PgPart {
@@ -65,5 +66,13 @@ export class PgWebhooks extends PgPart {
       [id, teamId, this.at(nowArg)],
     );
     return row ? toDelivery(row) : undefined;
+  }
+
+  async enqueueBudgetAlert(teamId: string, alert: BudgetAlert, nowArg: number): Promise<boolean> {
+    try {
+      return await enqueueBudgetAlert(this.pool, nowMs(6), teamId, alert, this.at(nowArg));
+    } catch (err) {
+      throw classify(err);
+    }
   }
 }

@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS counters (
   scope TEXT NOT NULL, bucket TEXT NOT NULL, requests INTEGER NOT NULL DEFAULT 0,
   seconds_reserved INTEGER NOT NULL DEFAULT 0, seconds_settled INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (scope, bucket)) WITHOUT ROWID;
+-- The money columns of jobs, counters and webhook_deliveries are added by addSpendColumns (spend.ts).
 CREATE TABLE IF NOT EXISTS webhook_endpoints (
   team_id TEXT PRIMARY KEY, url TEXT NOT NULL, events TEXT NOT NULL, enabled INTEGER NOT NULL, secret TEXT NOT NULL,
   previous_secrets TEXT NOT NULL DEFAULT '[]', created_at INTEGER NOT NULL);

@@ -1,32 +1,35 @@
 import type Database from 'better-sqlite3';
+import { usageByModelSql } from '../spend.js';
 
 /** Every statement of the embedded store, prepared once when it opens. */
 export function prepareStatements(db: Database.Database) {
   return {
-    counter: db.prepare('SELECT requests, seconds_reserved, seconds_settled FROM counters WHERE scope = ? AND bucket = ?'),
+    counter: db.prepare('SELECT requests, seconds_reserved, seconds_settled, usd_reserved_micros, usd_settled_micros FROM counters WHERE scope = ? AND bucket = ?'),
     bump: db.prepare(
-      `INSERT INTO counters (scope, bucket, requests, seconds_reserved, seconds_settled) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO counters (scope, bucket, requests, seconds_reserved, seconds_settled, usd_reserved_micros, usd_settled_micros) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (scope, bucket) DO UPDATE SET requests = requests + excluded.requests,
-         seconds_reserved = seconds_reserved + excluded.seconds_reserved, seconds_settled = seconds_settled + excluded.seconds_settled`,
+         seconds_reserved = seconds_reserved + excluded.seconds_reserved, seconds_settled = seconds_settled + excluded.seconds_settled,
+         usd_reserved_micros = usd_reserved_micros + excluded.usd_reserved_micros, usd_settled_micros = usd_settled_micros + excluded.usd_settled_micros`,
     ),
     activeTeam: db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE team_id = ? AND charge = 'reserved'"),
     activeKey: db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE key_id = ? AND charge = 'reserved'"),
     insertJob: db.prepare(
       `INSERT INTO jobs (id, team_id, key_id, model, prompt, seconds, resolution, aspect_ratio, source_video_id, derivation, status, progress,
-         created_at, updated_at_ms, charge, charge_day, charge_month)
+         created_at, updated_at_ms, charge, charge_day, charge_month, cost_estimate_micros)
        VALUES (@id, @teamId, @keyId, @model, @prompt, @seconds, @resolution, @aspectRatio, @sourceVideoId, @derivation, 'queued', 0,
-         @createdAt, @nowMs, 'reserved', @day, @month)`,
+         @createdAt, @nowMs, 'reserved', @day, @month, @estimateMicros)`,
     ),
     jobById: db.prepare('SELECT * FROM jobs WHERE id = ?'),
     jobForTeam: db.prepare('SELECT * FROM jobs WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
     activate: db.prepare(
-      'UPDATE jobs SET upstream_id = ?, upstream_key_fp = ?, upstream_name = ?, status = ?, progress = ?, updated_at_ms = ? WHERE id = ?',
+      'UPDATE jobs SET upstream_id = ?, upstream_key_fp = ?, upstream_name = ?, cost_price_micros = ?, status = ?, progress = ?, updated_at_ms = ? WHERE id = ?',
     ),
     markAbandoned: db.prepare("UPDATE jobs SET status = 'failed', error = ?, deleted_at = ?, updated_at_ms = ? WHERE id = ?"),
-    revive: db.prepare("UPDATE jobs SET charge = 'reserved', error = NULL, deleted_at = NULL WHERE id = ?"),
+    revive: db.prepare("UPDATE jobs SET charge = 'reserved', error = NULL, deleted_at = NULL, cost_micros = NULL, cost_source = NULL WHERE id = ?"),
     setStatus: db.prepare('UPDATE jobs SET status = ?, progress = ?, error = ?, completed_at = ?, media_url = COALESCE(?, media_url), updated_at_ms = ? WHERE id = ?'),
     setCharge: db.prepare("UPDATE jobs SET charge = ? WHERE id = ? AND charge = 'reserved'"),
     setChargeFrom: db.prepare('UPDATE jobs SET charge = ? WHERE id = ? AND charge = ?'),
+    setCost: db.prepare('UPDATE jobs SET cost_micros = ?, cost_source = ? WHERE id = ?'),
     markDeleted: db.prepare('UPDATE jobs SET deleted_at = ? WHERE id = ? AND team_id = ? AND deleted_at IS NULL'),
     seqOf: db.prepare('SELECT seq FROM jobs WHERE id = ? AND team_id = ?'),
     listDesc: db.prepare('SELECT * FROM jobs WHERE team_id = ? AND deleted_at IS NULL AND seq < ? ORDER BY seq DESC LIMIT ?'),
@@ -49,7 +52,10 @@ export function prepareStatements(db: Database.Database) {
     key: db.prepare('SELECT * FROM api_keys WHERE id = ?'),
     revokeKey: db.prepare('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
     keyByHash: db.prepare('SELECT * FROM api_keys WHERE hash = ?'),
-    daily: db.prepare("SELECT bucket, requests, seconds_reserved, seconds_settled FROM counters WHERE scope = ? AND bucket >= ? AND bucket LIKE 'day:%' ORDER BY bucket"),
+    daily: db.prepare(
+      "SELECT bucket, requests, seconds_reserved, seconds_settled, usd_reserved_micros, usd_settled_micros FROM counters WHERE scope = ? AND bucket >= ? AND bucket LIKE 'day:%' ORDER BY bucket",
+    ),
+    usageByModel: db.prepare(usageByModelSql({ teamId: '@teamId', day: '@day', month: '@month' })),
     pruneMinutes: db.prepare("DELETE FROM counters WHERE bucket LIKE 'min:%' AND bucket < ?"),
     enqueueEvent: db.prepare(
       `INSERT OR IGNORE INTO webhook_deliveries (id, event_id, team_id, video_id, type, created_at, status, next_attempt_at_ms)

@@ -3,19 +3,23 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { buckets, evaluateJob, evaluateRequest, rateInfo, type Admission, type QuotaPolicy, type Scope, type UsageSnapshot } from '../../domain/quota-policy.js';
 import { isTerminal } from '../../domain/job.js';
+import { microsToUsd } from '../../domain/money.js';
 import { eventTypeFor, newDeliveryId, newEventId } from '../../domain/webhook-event.js';
 import { ChangeFeed } from '../changes.js';
 import { ABANDONED, chargeMove, heldOnDelete, isAbandoned, isDeletedPending } from '../lifecycle.js';
 import { rowMappers, toStoredSecrets, type Row } from '../rows.js';
+import { admissionMove, chargeShift, NO_COST, settledCost, toModelUsage, usageByModelSql, type FinalCost } from '../spend.js';
 import { SqliteIdempotency } from './idempotency.js';
 import { SqliteQueues } from './queues.js';
 import { SCHEMA, upgradeEarlierSchema } from './schema.js';
+import { addSpendColumns, enqueueBudgetAlert } from './spend.js';
 import { prepareStatements, type Statements } from './statements.js';
 import type { CopyLedger } from '../copies.js';
 import { addCopyColumns, SqliteCopies } from './copies.js';
 import type {
   ApiKeyRecord,
   AttemptResult,
+  BudgetAlert,
   ChangeListener,
   ChargeListener,
   CheckSchedule,
@@ -28,6 +32,7 @@ import type {
   IdempotentAnswer,
   ReservationOnDelete,
   ListOptions,
+  ModelUsage,
   NewJob,
   PeriodUsage,
   Principal,
@@ -52,6 +57,9 @@ const { toJob, toTeam, toKey, toEndpoint, toDelivery } = rowMappers({ json: (v) 
 
 const scopeKey = (scope: Scope, id: string) => `${scope}:${id}`;
 
+/** A counter row's amounts. */
+type CounterRow = { requests: number; seconds_reserved: number; seconds_settled: number; usd_reserved_micros: number; usd_settled_micros: number };
+
 /** The embedded store: one SQLite file in WAL mode; each quota operation is one immediate transaction. */
 export class SqliteStore implements Store {
   readonly kind = 'sqlite';
@@ -72,6 +80,7 @@ export class SqliteStore implements Store {
     this.db.exec(SCHEMA);
     upgradeEarlierSchema(this.db);
     addCopyColumns(this.db);
+    addSpendColumns(this.db);
     this.s = prepareStatements(this.db);
     this.idempotency = new SqliteIdempotency(this.db);
     this.copies = new SqliteCopies(this.db, toJob);
@@ -84,11 +93,7 @@ export class SqliteStore implements Store {
   }
 
   private counter(scope: string, bucket: string) {
-    return (this.s.counter.get(scope, bucket) as { requests: number; seconds_reserved: number; seconds_settled: number } | undefined) ?? {
-      requests: 0,
-      seconds_reserved: 0,
-      seconds_settled: 0,
-    };
+    return (this.s.counter.get(scope, bucket) as CounterRow | undefined) ?? { requests: 0, seconds_reserved: 0, seconds_settled: 0, usd_reserved_micros: 0, usd_settled_micros: 0 };
   }
 
   private snapshot(scope: Scope, id: string, nowMs: number, withJobs: boolean): UsageSnapshot {
@@ -101,16 +106,22 @@ export class SqliteStore implements Store {
       activeJobs: withJobs ? ((scope === 'team' ? this.s.activeTeam : this.s.activeKey).get(id) as { n: number }).n : 0,
       daySeconds: day.seconds_reserved + day.seconds_settled,
       monthSeconds: month.seconds_reserved + month.seconds_settled,
+      dayMicros: day.usd_reserved_micros + day.usd_settled_micros,
+      monthMicros: month.usd_reserved_micros + month.usd_settled_micros,
     };
   }
 
-  /** Moves seconds between reserved and settled (or out, for a refund) in the buckets the job was charged to. */
-  private shift(job: JobRecord, reserved: number, settled: number) {
+  /**
+   * Moves seconds between reserved and settled (or out, for a refund) in the buckets the job was charged to,
+   * and its money with them: the estimate in or out of reserved, `cost` into settled.
+   */
+  private shift(job: JobRecord, reserved: number, settled: number, cost?: FinalCost) {
+    const m = chargeShift(job, reserved, settled, cost);
     for (const sk of [scopeKey('team', job.teamId), scopeKey('key', job.keyId)]) {
-      this.s.bump.run(sk, `day:${job.chargeDay}`, 0, reserved, settled);
-      this.s.bump.run(sk, `month:${job.chargeMonth}`, 0, reserved, settled);
+      this.s.bump.run(sk, `day:${job.chargeDay}`, 0, reserved, settled, m.reservedMicros, m.settledMicros);
+      this.s.bump.run(sk, `month:${job.chargeMonth}`, 0, reserved, settled, m.reservedMicros, m.settledMicros);
     }
-    this.onCharge?.(job.teamId, ...chargeMove(reserved, settled));
+    this.onCharge?.(job.teamId, m.charge, m.seconds, m.money);
   }
 
   private admit(principal: Principal, job: NewJob | null, nowMs: number): Admission {
@@ -121,32 +132,41 @@ export class SqliteStore implements Store {
     if (!job) {
       const refusal = evaluateRequest(scopes, nowMs);
       if (refusal) return { ok: false, refusal };
-      this.bump(principal.teamId, principal.keyId, nowMs, 1, 0);
+      this.bump(principal.teamId, principal.keyId, nowMs, 1, 0, 0);
       return { ok: true, rate: rateInfo(scopes, nowMs) };
     }
     const refusal = evaluateJob(scopes, job);
     if (refusal) return { ok: false, refusal };
-    this.bump(principal.teamId, principal.keyId, nowMs, 0, job.seconds);
+    this.bump(principal.teamId, principal.keyId, nowMs, 0, job.seconds, job.estimateMicros ?? 0);
     const b = buckets(nowMs);
-    this.s.insertJob.run({ ...job, sourceVideoId: job.sourceVideoId ?? null, derivation: job.derivation ?? null, createdAt: sec(nowMs), nowMs, day: b.day, month: b.month });
-    this.onCharge?.(job.teamId, 'reserved', job.seconds);
+    this.s.insertJob.run({
+      ...job,
+      sourceVideoId: job.sourceVideoId ?? null,
+      derivation: job.derivation ?? null,
+      estimateMicros: job.estimateMicros ?? null,
+      createdAt: sec(nowMs),
+      nowMs,
+      day: b.day,
+      month: b.month,
+    });
+    this.onCharge?.(job.teamId, 'reserved', job.seconds, admissionMove(job));
     return { ok: true, rate: null };
   }
 
-  /** Counts requests (and reserves seconds) in the minute, day and month buckets of both scopes. */
-  private bump(teamId: string, keyId: string, nowMs: number, requests: number, seconds: number) {
+  /** Counts requests (and reserves seconds and micro-dollars) in the minute, day and month buckets of both scopes. */
+  private bump(teamId: string, keyId: string, nowMs: number, requests: number, seconds: number, micros: number) {
     const b = buckets(nowMs);
     for (const sk of [scopeKey('team', teamId), scopeKey('key', keyId)]) {
-      if (requests) this.s.bump.run(sk, `min:${b.minute}`, requests, 0, 0);
-      this.s.bump.run(sk, `day:${b.day}`, requests, seconds, 0);
-      this.s.bump.run(sk, `month:${b.month}`, requests, seconds, 0);
+      if (requests) this.s.bump.run(sk, `min:${b.minute}`, requests, 0, 0, 0, 0);
+      this.s.bump.run(sk, `day:${b.day}`, requests, seconds, 0, micros, 0);
+      this.s.bump.run(sk, `month:${b.month}`, requests, seconds, 0, micros, 0);
     }
   }
 
   async countRequests(counts: readonly RequestCount[]): Promise<void> {
     if (counts.length === 0) return;
     this.db.transaction(() => {
-      for (const c of counts) this.bump(c.teamId, c.keyId, c.atMs, c.count, 0);
+      for (const c of counts) this.bump(c.teamId, c.keyId, c.atMs, c.count, 0, 0);
     })();
   }
 
@@ -158,7 +178,7 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => this.admit(principal, job, nowMs)).immediate();
   }
 
-  async activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowMs: number, upstreamName: string): Promise<JobRecord> {
+  async activateJob(id: string, upstreamId: string, keyFp: string, task: TaskUpdate, nowMs: number, upstreamName: string, priceMicros: number | null = null): Promise<JobRecord> {
     this.db
       .transaction(() => {
         const row = this.s.jobById.get(id) as Row | undefined;
@@ -173,9 +193,11 @@ export class SqliteStore implements Store {
           // The team deleted it before the upstream answered; the upstream runs and bills it all the same, so it
           // is charged as a finished job would be, and stays deleted.
           this.s.setChargeFrom.run('settled', id, 'refunded');
-          this.shift(job, 0, job.seconds);
+          const cost = settledCost({ ...job, priceMicros }, undefined);
+          this.s.setCost.run(cost.costMicros, cost.costSource, id);
+          this.shift(job, 0, job.seconds, cost);
         }
-        this.s.activate.run(upstreamId, keyFp, upstreamName, 'queued', 0, nowMs, id);
+        this.s.activate.run(upstreamId, keyFp, upstreamName, priceMicros, 'queued', 0, nowMs, id);
       })
       .immediate();
     const job = await this.updateJob(id, task, nowMs);
@@ -191,6 +213,7 @@ export class SqliteStore implements Store {
         if (!row || row.upstream_id !== null) return false;
         const job = toJob(row);
         if (this.s.setCharge.run('refunded', id).changes !== 1) return false;
+        this.s.setCost.run(NO_COST.costMicros, NO_COST.costSource, id);
         this.shift(job, -job.seconds, 0);
         this.s.markAbandoned.run(json(ABANDONED), nowMs, nowMs, id);
         return true;
@@ -209,7 +232,7 @@ export class SqliteStore implements Store {
         const terminal = isTerminal(task.status);
         this.s.setStatus.run(task.status, task.progress, task.error ? json(task.error) : null, terminal ? sec(nowMs) : null, task.mediaUrl ?? null, nowMs, id);
         if (terminal) {
-          this.settle(job, task.status === 'completed');
+          this.settle(job, task.status === 'completed', task.costMicros);
           // Not for a video its team deleted: the event would name a video the team can no longer see.
           if (row.deleted_at === null) this.enqueueEvent(job, task, nowMs);
         }
@@ -225,10 +248,12 @@ export class SqliteStore implements Store {
     this.s.enqueueEvent.run({ id: newDeliveryId(), eventId: newEventId(), videoId: job.id, type, createdAt: sec(nowMs), nowMs, teamId: job.teamId });
   }
 
-  /** Exactly once per job, guarded by the `charge = 'reserved'` condition. */
-  private settle(job: JobRecord, charged: boolean) {
+  /** Exactly once per job, guarded by the `charge = 'reserved'` condition; `upstreamMicros`: what the upstream charged. */
+  private settle(job: JobRecord, charged: boolean, upstreamMicros?: number) {
     if (this.s.setCharge.run(charged ? 'settled' : 'refunded', job.id).changes !== 1) return;
-    this.shift(job, -job.seconds, charged ? job.seconds : 0);
+    const cost = charged ? settledCost(job, upstreamMicros) : NO_COST;
+    this.s.setCost.run(cost.costMicros, cost.costSource, job.id);
+    this.shift(job, -job.seconds, charged ? job.seconds : 0, cost);
   }
 
   async getJob(teamId: string, id: string): Promise<JobRecord | undefined> {
@@ -349,17 +374,27 @@ export class SqliteStore implements Store {
     const sk = scopeKey('team', teamId);
     const period = (start: string, bucket: string): PeriodUsage => {
       const c = this.counter(sk, bucket);
-      return { start, video_seconds: c.seconds_reserved + c.seconds_settled, video_seconds_reserved: c.seconds_reserved, requests: c.requests };
+      return {
+        start,
+        video_seconds: c.seconds_reserved + c.seconds_settled,
+        video_seconds_reserved: c.seconds_reserved,
+        usd: microsToUsd(c.usd_reserved_micros + c.usd_settled_micros),
+        usd_reserved: microsToUsd(c.usd_reserved_micros),
+        requests: c.requests,
+      };
     };
     const since = new Date(nowMs - (days - 1) * 86_400_000).toISOString().slice(0, 10);
-    const byDay = new Map(
-      (this.s.daily.all(sk, `day:${since}`) as Array<{ bucket: string; requests: number; seconds_reserved: number; seconds_settled: number }>).map((r) => [r.bucket.slice(4), r]),
-    );
+    const byDay = new Map((this.s.daily.all(sk, `day:${since}`) as Array<CounterRow & { bucket: string }>).map((r) => [r.bucket.slice(4), r]));
     const daily = [];
     for (let i = days - 1; i >= 0; i--) {
       const date = new Date(nowMs - i * 86_400_000).toISOString().slice(0, 10);
       const r = byDay.get(date);
-      daily.push({ date, video_seconds: r ? r.seconds_reserved + r.seconds_settled : 0, requests: r?.requests ?? 0 });
+      daily.push({
+        date,
+        video_seconds: r ? r.seconds_reserved + r.seconds_settled : 0,
+        usd: r ? microsToUsd(r.usd_reserved_micros + r.usd_settled_micros) : 0,
+        requests: r?.requests ?? 0,
+      });
     }
     this.s.pruneMinutes.run(`min:${new Date(nowMs - 3_600_000).toISOString().slice(0, 16)}`);
     return {
@@ -369,6 +404,11 @@ export class SqliteStore implements Store {
       requestsThisMinute: this.counter(sk, `min:${b.minute}`).requests,
       daily,
     };
+  }
+
+  async usageByModel(teamId: string, nowMs: number): Promise<ModelUsage[]> {
+    const b = buckets(nowMs);
+    return toModelUsage(this.s.usageByModel.all({ teamId, day: b.day, month: b.month }) as Row[]);
   }
 
   async putWebhook(teamId: string, input: WebhookEndpointInput, secret: string, nowMs: number): Promise<{ endpoint: WebhookEndpoint; created: boolean }> {
@@ -454,6 +494,10 @@ export class SqliteStore implements Store {
     return this.idempotency.sweep(nowMs, limit);
   }
 
+  async enqueueBudgetAlert(teamId: string, alert: BudgetAlert, nowMs: number): Promise<boolean> {
+    return enqueueBudgetAlert(this.db, teamId, alert, nowMs);
+  }
+
   /**
    * Every record, read in one transaction, so that a gateway writing meanwhile cannot make the export
    * inconsistent (a job without its counters' share, a key without its team).
@@ -470,7 +514,7 @@ export class SqliteStore implements Store {
       for (const r of this.db.prepare('SELECT * FROM jobs ORDER BY seq').iterate() as Iterable<Row>) {
         yield { kind: 'job', job: toJob(r), deletedAt: (r.deleted_at as number | null) ?? null };
       }
-      const counters = this.db.prepare('SELECT scope, bucket, requests, seconds_reserved, seconds_settled FROM counters ORDER BY scope, bucket');
+      const counters = this.db.prepare('SELECT * FROM counters ORDER BY scope, bucket');
       for (const r of counters.iterate() as Iterable<Row>) {
         const counter = {
           scope: r.scope as string,
@@ -478,6 +522,8 @@ export class SqliteStore implements Store {
           requests: r.requests as number,
           secondsReserved: r.seconds_reserved as number,
           secondsSettled: r.seconds_settled as number,
+          usdReservedMicros: r.usd_reserved_micros as number,
+          usdSettledMicros: r.usd_settled_micros as number,
         };
         yield { kind: 'counter', counter };
       }

@@ -15,6 +15,8 @@ export interface UpstreamTask {
   readonly mediaUrl?: string | undefined;
   /** When the upstream says the task ended (new-api's `completed_at`), for the notice-lag metric only. */
   readonly finishedAtMs?: number | undefined;
+  /** What the upstream charged for the job, in micro-dollars, for kinds that say (xAI's `usage`). */
+  readonly costMicros?: number | undefined;
 }
 
 type Mapping = { status: VideoStatus; errorCode?: string; errorMessage?: string };

@@ -2,6 +2,7 @@ import { contentExpired, notFound, upstreamBadGateway } from '../../domain/error
 import { jsonWithReferences } from '../dialects/types.js';
 import { GarbledTaskError, MAX_MEDIA_URL_CHARS, MAX_UPSTREAM_ID_CHARS, storable, str, taskFromWord, type UpstreamTask } from '../dialects/task.js';
 import type { NormalizedVideoRequest } from '../../domain/request.js';
+import { ticksToMicros } from '../../domain/money.js';
 import { decodeAnswer, encodedPost, garbled, jsonPost, UpstreamTransport, type CallContext, type ContentStream, type TransportOptions, type UpstreamTiming } from '../client.js';
 import type { ContentOptions, DerivedCall, JobRef, Provider } from './types.js';
 
@@ -35,8 +36,9 @@ export function decodeXaiCreated(body: unknown): UpstreamTask {
 }
 
 /**
- * A status answer: `{status, progress?, video?: {url}, error?}`, or early on only `{request_id}` (still
- * queued). Its words go through the one status table; the video's URL is kept for the content route.
+ * A status answer: `{status, progress?, video?: {url}, usage?: {cost_in_usd_ticks}, error?}`, or early on only
+ * `{request_id}` (still queued). Its words go through the one status table; the video's URL is kept for the
+ * content route, and what xAI charged for a finished video becomes its actual cost (§10).
  */
 export function decodeXaiStatus(upstreamId: string, body: unknown, secrets: readonly string[]): UpstreamTask {
   if (typeof body !== 'object' || body === null) throw new GarbledTaskError('status answer is not a JSON object');
@@ -47,7 +49,14 @@ export function decodeXaiStatus(upstreamId: string, body: unknown, secrets: read
   const video = typeof t.video === 'object' && t.video !== null ? (t.video as Record<string, unknown>) : undefined;
   const url = storable(video?.url, MAX_MEDIA_URL_CHARS, 'video.url');
   if (task.status === 'completed' && !url) throw new GarbledTaskError('a done video has no url');
-  return url ? { ...task, mediaUrl: url } : task;
+  const costMicros = task.status === 'completed' ? chargedMicros(t.usage) : undefined;
+  return { ...task, ...(url ? { mediaUrl: url } : {}), ...(costMicros !== undefined ? { costMicros } : {}) };
+}
+
+/** `usage.cost_in_usd_ticks` in micro-dollars; absent or unreadable, the job's price stands in for it. */
+function chargedMicros(usage: unknown): number | undefined {
+  const ticks = typeof usage === 'object' && usage !== null ? (usage as Record<string, unknown>).cost_in_usd_ticks : undefined;
+  return typeof ticks === 'number' && Number.isFinite(ticks) && ticks >= 0 ? ticksToMicros(ticks) : undefined;
 }
 
 /** The media host may answer these for a URL past its expiry. */
