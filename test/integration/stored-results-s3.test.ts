@@ -178,6 +178,8 @@ describe.skipIf(!available && !IN_CI)('stored results on S3 (moto server)', () =
       h = await startHarness({ sim: { completeAfterMs: 0, videoBytes: VIDEO_BYTES }, env: { ...env(), CONTENT_REDIRECT: 'presigned' } });
       video = await completedVideo(h.url);
       await until('the uploaded object', () => head(video.id));
+      // The object exists a moment before the store records the copy as stored (static keys are team `default`).
+      await until('the copy recorded', async () => (await h.gw.store.getJob('default', video.id))?.storage?.state === 'stored' || undefined);
     });
     afterAll(() => h?.close());
 

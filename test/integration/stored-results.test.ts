@@ -128,7 +128,7 @@ describe('stored results on a directory (STORAGE_URL=file://…)', () => {
     const { body } = await postJson(`${h.url}/v1/videos`, { model: 'grok-video-3', prompt: 'nobody polls this', seconds: 6 }).finally(() => (h.sim.completeAfterMs = 0));
     expect(body.status).not.toBe('completed');
     await new Promise((r) => setTimeout(r, 250));
-    await h.gw.tracker.pass();
+    await h.gw.tracker.pass({ all: true });
     await until('the stored file', () => existsSync(fileOf(body.id)));
     const video = (await (await fetch(`${h.url}/v1/videos/${body.id}`, { headers: auth() })).json()) as any;
     expect(video.status).toBe('completed');
