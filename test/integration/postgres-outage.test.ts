@@ -114,8 +114,10 @@ describe.skipIf(postgresUrl === null)('PostgreSQL stopped and started again duri
 
     // No drift: once every job has ended (or been abandoned and refunded), the day's seconds are exactly those
     // of the completed jobs the team can see, and nothing stays reserved.
+    // A create the upstream took while the store was gone is recorded by background retries that back off up to
+    // ACTIVATION_BACKGROUND_MAX_MS (60 s): its slot is held until then, so wait past that.
     let usage: any;
-    for (let i = 0; i < 120; i++) {
+    for (let i = 0; i < 300; i++) {
       usage = (await admin(gw.url, 'GET', '/teams/outage/usage')).body;
       if (usage.active_jobs === 0) break;
       await sleep(250);
