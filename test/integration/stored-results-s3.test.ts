@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { until as waitFor } from '../support/until.js';
 import { fileURLToPath } from 'node:url';
 import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import OpenAI from 'openai';
@@ -26,15 +27,7 @@ const DAY_MS = 86_400_000;
 const available = motoAvailable();
 if (!available && !IN_CI) console.warn(`SKIPPED the S3 stored-results suite (${motoServer} is missing): the test setup creates it from test/python/requirements-moto.txt; check python3 and PyPI, then run npm test again.`);
 
-async function until<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = <T>(what: string, probe: () => T | Promise<T>, timeoutMs = 20_000) => waitFor(what, probe, timeoutMs, 50);
 
 const polledToCompletion = (url: string, id: string, key?: string) =>
   until('completion', async () => {

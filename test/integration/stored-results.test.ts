@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { until as waitFor } from '../support/until.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -16,15 +17,7 @@ const DAY_MS = 86_400_000;
 
 const expected = (start = 0, end = VIDEO_BYTES - 1) => Buffer.from(Array.from({ length: end - start + 1 }, (_, i) => videoByte(start + i)));
 
-async function until<T>(what: string, probe: () => T | Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = <T>(what: string, probe: () => T | Promise<T>, timeoutMs = 10_000) => waitFor(what, probe, timeoutMs, 20);
 
 /** Polls a video to completion, as a client would. */
 const polledToCompletion = (url: string, id: string, key?: string) =>
