@@ -233,12 +233,14 @@ export async function startGatewayProcess(opts: {
   name: string;
   env: Record<string, string>;
   nodeArgs?: string[];
+  /** Another build than GATEWAY_ENTRY (`--only=s2` runs two side by side). */
+  entry?: string;
 }): Promise<GatewayChild> {
   const port = await freePort();
   mkdirSync(OUT, { recursive: true });
   const logFile = join(OUT, `${opts.name}.log`);
   const fd = openSync(logFile, 'w');
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), GATEWAY_ENTRY], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.entry ?? GATEWAY_ENTRY], {
     cwd: ROOT,
     env: { ...cleanEnv(), ...opts.env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', fd, fd],

@@ -6,6 +6,8 @@
  *                                  with the previous one), refreshes the table in bench/README.md
  *   npm run bench -- --profile     scenario 2 only, gateway under `node --cpu-prof`; summary of the profile
  *   npm run bench -- --profile=s1  the same for scenario 1 (s4: creates, s5: downloads)
+ *   npm run bench -- --only=s2     scenario 2's closed-loop polls only; prints its ratios, writes bench/out/results-s2.json
+ *                                  (BENCH_COMPARE_ENTRY=<other dist/main.js> adds that build to the same run)
  *   npm run bench -- --only=s6     scenario 6 only (the stores); prints its ratios, writes bench/out/results-s6.json
  * BENCH_DURATION_S (default 5) sets the length of each measured load run; BENCH_GATEWAY_ENTRY runs another
  * build of the gateway than dist/main.js (for A/B experiments); BENCH_QUICK=1 is the smoke run CI makes.
@@ -251,10 +253,9 @@ async function main() {
     return profileRun(which as ProfileScenario);
   }
   const onlyArg = process.argv.slice(2).find((a) => a.startsWith('--only'));
-  if (onlyArg) {
-    if (onlyArg !== '--only=s6') throw new Error(`--only takes s6, not ${onlyArg.split('=')[1] ?? '(nothing)'}`);
-    return storeScenarioOnly();
-  }
+  if (onlyArg === '--only=s2') return pollScenarioOnly();
+  if (onlyArg === '--only=s6') return storeScenarioOnly();
+  if (onlyArg) throw new Error(`--only takes s2 or s6, not ${onlyArg.split('=')[1] ?? '(nothing)'}`);
 
   const machine = machineInfo();
   log(`machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}`);
@@ -666,6 +667,62 @@ async function main() {
   writeFileSync(join(OUT, 'results.md'), out);
   updateReadme(table);
   log(`wrote bench/results.json and bench/out/results.md; ${targets.filter((t) => t.met).length}/${targets.length} targets met`);
+}
+
+type PollTarget = Target | 'compared';
+
+/**
+ * `--only=s2`: scenario 2's closed-loop polls alone (about 30 s), for iterating on the poll path: every poll
+ * of the gateway an upstream round trip, direct, baseline and gateway in turns, as in the full run. With
+ * BENCH_COMPARE_ENTRY, a second build of the gateway takes its turn too, so that two builds and the bare
+ * proxy are compared in one run on a machine whose load drifts. Records nothing but bench/out/results-s2.json.
+ */
+async function pollScenarioOnly() {
+  mkdirSync(OUT, { recursive: true });
+  const compareEntry = process.env.BENCH_COMPARE_ENTRY;
+  const upstream = await startUpstream();
+  const baseline = await forkHelper('baseline-proxy', transpile('baseline-proxy.ts'), { BENCH_UPSTREAM_URL: upstream.url, BENCH_UPSTREAM_KEY: UPSTREAM_KEY });
+  const envs = [gatewayEnv(upstream.url, { STATUS_CACHE_MS: '0' }), gatewayEnv(upstream.url, { STATUS_CACHE_MS: '0' })];
+  try {
+    const gateways = {
+      gateway: await startGatewayProcess({ name: 'gateway-s2', env: envs[0]!.env }),
+      compared: compareEntry ? await startGatewayProcess({ name: 'gateway-s2-compared', env: envs[1]!.env, entry: compareEntry }) : undefined,
+    };
+    const servers: Partial<Record<PollTarget, Server>> = { direct: upstream, baseline, gateway: gateways.gateway };
+    if (gateways.compared) servers.compared = gateways.compared;
+    const targets = (['direct', 'baseline', 'gateway', 'compared'] as const).filter((t) => servers[t]);
+    const paths: Partial<Record<PollTarget, string[]>> = { direct: [], baseline: [] };
+    for (let i = 0; i < CONNECTIONS; i++) {
+      const id = await create(upstream.url, 'direct', smallJob(`bench poll ${i}`), 'application/json');
+      paths.direct!.push(`/v1/videos/${id}`);
+      paths.baseline!.push(`/v1/videos/${id}`);
+    }
+    for (const t of ['gateway', 'compared'] as const) {
+      const gw = servers[t];
+      if (gw) paths[t] = await Promise.all(Array.from({ length: CONNECTIONS }, async (_, i) => `/v1/videos/${(await gatewayJob(gw, upstream, `bench poll ${t} ${i}`)).id}`));
+    }
+    const headers = (t: PollTarget) => headersFor(t === 'compared' ? 'gateway' : t);
+    const loop = (durationS: number) => (t: PollTarget) => closedLoop({ url: servers[t]!.url, paths: paths[t]!, connections: CONNECTIONS, durationS, headers: headers(t) });
+    for (const t of targets) await loop(WARMUP_S)(t);
+    const s2 = await measureRounds(servers as Record<PollTarget, Server>, upstream, targets, ROUNDS, loop(DURATION_S / ROUNDS));
+    const name = (t: PollTarget) => (t === 'compared' ? `compared (${compareEntry})` : t === 'gateway' ? `gateway (${GATEWAY_ENTRY})` : t);
+    const lines = [
+      '| Target | req/s | p50 | p99 | server CPU per poll | req/s ÷ baseline | CPU ÷ baseline |',
+      '|---|---:|---:|---:|---:|---:|---:|',
+      ...targets.map(
+        (t) =>
+          `| ${name(t)} | ${s2[t].rps.toFixed(0)} | ${s2[t].p50.toFixed(2)} ms | ${s2[t].p99.toFixed(2)} ms | ${s2[t].cpuUsPerReq.toFixed(1)} µs | ` +
+          `${(s2[t].rps / s2.baseline.rps).toFixed(3)} | ${(s2[t].cpuUsPerReq / s2.baseline.cpuUsPerReq).toFixed(3)} |`,
+      ),
+    ];
+    process.stdout.write(`\n${lines.join('\n')}\n\nOther processes: ${backgroundNote()}\n`);
+    writeFileSync(join(OUT, 'results-s2.json'), `${JSON.stringify({ startedAt: new Date().toISOString(), quick: QUICK, durationS: DURATION_S, gateway: GATEWAY_ENTRY, compared: compareEntry ?? null, background: backgroundNote(), s2 }, null, 2)}\n`);
+    await Promise.all([gateways.gateway.stop(), gateways.compared?.stop()]);
+  } finally {
+    await baseline.stop();
+    await upstream.stop();
+    for (const e of envs) rmSync(e.dataDir, { recursive: true, force: true });
+  }
 }
 
 type StoreTarget = 'sqlite' | 'postgres';

@@ -5,6 +5,7 @@ import { adminRoutes } from './admin/routes.js';
 import { consoleRoutes } from './admin/console.js';
 import { bearer, type Authenticator } from './http/auth.js';
 import { READINESS_PROBE_INTERVAL_MS, SharedProbe } from './http/readiness.js';
+import { PerMethodRouter } from './http/router.js';
 import { type AppEnv, json, jsonText, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
 import { ApiError, notFound, serverError, storeUnavailable, toErrorBody, unauthorized } from './http/errors.js';
 import type { Logger } from './observability/logger.js';
@@ -50,7 +51,7 @@ function toApiError(err: unknown): ApiError | undefined {
 /** Builds the whole HTTP surface from injected parts; only main.ts listens. */
 export function createApp(deps: AppDeps) {
   const { store, upstream, auth, logger, clock } = deps;
-  const app = new Hono<AppEnv>();
+  const app = new Hono<AppEnv>({ router: new PerMethodRouter() });
 
   app.use('*', async (c, next) => {
     const started = performance.now();
