@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Clock, Refusal } from '../quota/policy.js';
 import type { Admission, Charge, Store } from '../store/types.js';
+import { boundHistogramChild, type HistogramChild } from './bound-histogram.js';
 
 /**
  * The gateway's Prometheus metrics, on a registry of their own (several gateways may share a process, as in
@@ -30,7 +31,6 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
 
 type CounterChild = { inc(value?: number): void };
 export type WebhookResult = 'delivered' | 'retrying' | 'failed';
-type HistogramChild = { observe(value: number): void };
 
 /**
  * A counter child whose increments add up here and reach prom-client when a scrape collects them: prom-client's
@@ -63,7 +63,7 @@ export class Metrics {
 
   private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   private readonly httpDuration: Histogram<'method' | 'route'>;
-  /** route → method → bound children: the hot path does map look-ups, no label hashing objects of its own. */
+  /** route → method → bound children: the hot path does map look-ups, no label hashing (see BatchedCount, boundHistogramChild). */
   private readonly httpChildren = new Map<string, Map<string, { duration: HistogramChild; byStatus: Map<number, BatchedCount> }>>();
   /** Every batched child of a counter, flushed when the counter is collected. */
   private readonly batchedHttp: BatchedCount[] = [];
@@ -183,7 +183,7 @@ export class Metrics {
     let byMethod = this.httpChildren.get(route);
     if (!byMethod) this.httpChildren.set(route, (byMethod = new Map()));
     let children = byMethod.get(method);
-    if (!children) byMethod.set(method, (children = { duration: this.httpDuration.labels(method, route), byStatus: new Map() }));
+    if (!children) byMethod.set(method, (children = { duration: boundHistogramChild(this.httpDuration, { method, route }, LATENCY_BUCKETS), byStatus: new Map() }));
     let count = children.byStatus.get(status);
     if (!count) {
       children.byStatus.set(status, (count = new BatchedCount(this.httpRequests.labels(method, route, String(status)))));
@@ -201,7 +201,7 @@ export class Metrics {
       for (const outcome of OUTCOMES) {
         const count = new BatchedCount(this.upstreamRequests.labels(upstream, op, outcome));
         this.batchedUpstream.push(count);
-        bound[op][outcome] = { count, duration: this.upstreamDuration.labels(upstream, op, outcome) };
+        bound[op][outcome] = { count, duration: boundHistogramChild(this.upstreamDuration, { upstream, operation: op, outcome }, LATENCY_BUCKETS) };
       }
     }
     return {
