@@ -113,9 +113,9 @@ export class VideoJobs {
     this.records.set(job.id, { job, storedAt: now, freshUntil: fresh && !isTerminal(job.status) ? now + this.deps.statusCacheMs : 0 });
   }
 
-  private recall(id: string): CachedRecord | undefined {
+  private recall(id: string, now = performance.now()): CachedRecord | undefined {
     const hit = this.records.get(id);
-    return hit && performance.now() - hit.storedAt < this.recordTtlMs ? hit : undefined;
+    return hit && now - hit.storedAt < this.recordTtlMs ? hit : undefined;
   }
 
   /** Whether this process is still waiting for the job's create to be answered (it may yet be accepted) or recorded. */
@@ -246,11 +246,19 @@ export class VideoJobs {
   }
 
   /** `param`: where the request named the video, for the 404. */
-  async get(principal: Principal, id: string, ctx: RequestContext, param: 'video_id' | 'video' = 'video_id'): Promise<JobRecord> {
-    const known = this.recall(id)?.job;
-    const job = known?.teamId === principal.teamId ? known : await this.deps.store.getJob(principal.teamId, id);
+  get(principal: Principal, id: string, ctx: RequestContext, param: 'video_id' | 'video' = 'video_id'): Promise<JobRecord> {
+    // Every poll comes here: a job this process knows goes straight to its refresh, with one clock reading and
+    // no promise of this method's own (an async method returning the refresh's promise cost two more turns).
+    const now = performance.now();
+    const known = this.recall(id, now)?.job;
+    if (known?.teamId === principal.teamId) return this.refresh(known, ctx, false, now);
+    return this.load(principal, id, ctx, param);
+  }
+
+  private async load(principal: Principal, id: string, ctx: RequestContext, param: 'video_id' | 'video'): Promise<JobRecord> {
+    const job = await this.deps.store.getJob(principal.teamId, id);
     if (!job) throw videoNotFound(id, param);
-    if (job !== known) this.remember(job, false);
+    this.remember(job, false);
     return this.refresh(job, ctx);
   }
 
@@ -259,33 +267,42 @@ export class VideoJobs {
    * change is written to the store; `touch` (the reconciler) records even an unchanged answer, so that its
    * least-recently-refreshed worklist moves on.
    */
-  refresh(job: JobRecord, ctx: RequestContext, touch = false): Promise<JobRecord> {
+  refresh(job: JobRecord, ctx: RequestContext, touch = false, now = performance.now()): Promise<JobRecord> {
     if (isTerminal(job.status) || !job.upstreamId || this.deleted.has(job.id)) return Promise.resolve(job);
     const cached = this.records.get(job.id);
-    if (cached && cached.freshUntil > performance.now()) return Promise.resolve(cached.job);
+    if (cached && cached.freshUntil > now) return Promise.resolve(cached.job);
     let pending = this.inflight.get(job.id);
     if (!pending) {
-      pending = this.fetch(job, ctx, touch).finally(() => this.inflight.delete(job.id));
+      pending = this.fetch(job, ctx, touch);
       this.inflight.set(job.id, pending);
     }
     return pending;
   }
 
+  /**
+   * One status fetch, which `refresh` shares through `inflight` and which drops itself from there when it
+   * settles. Nothing before its first `await` can throw, so `refresh` has put the entry in place by the time
+   * this `finally` runs (a `.finally()` on the returned promise cost another promise and two more turns).
+   */
   private async fetch(job: JobRecord, ctx: RequestContext, touch: boolean): Promise<JobRecord> {
     const { store, upstream, clock } = this.deps;
-    let task: UpstreamTask;
     try {
-      // A shared fetch must not die with the first client that asked for it.
-      task = await upstream.status(job, { requestId: ctx.requestId }, ctx.timing);
-    } catch (err) {
-      if (!failureOf(err)?.lost) throw err;
-      this.deps.logger.warn({ requestId: ctx.requestId, videoId: job.id, teamId: job.teamId }, 'upstream no longer knows the job; failed and refunded');
-      return this.end(job, UPSTREAM_LOST);
+      let task: UpstreamTask;
+      try {
+        // A shared fetch must not die with the first client that asked for it.
+        task = await upstream.status(job, { requestId: ctx.requestId }, ctx.timing);
+      } catch (err) {
+        if (!failureOf(err)?.lost) throw err;
+        this.deps.logger.warn({ requestId: ctx.requestId, videoId: job.id, teamId: job.teamId }, 'upstream no longer knows the job; failed and refunded');
+        return await this.end(job, UPSTREAM_LOST);
+      }
+      const unchanged = task.status === job.status && task.progress === job.progress;
+      const updated = unchanged && !touch ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
+      this.remember(updated, true);
+      return updated;
+    } finally {
+      this.inflight.delete(job.id);
     }
-    const unchanged = task.status === job.status && task.progress === job.progress;
-    const updated = unchanged && !touch ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
-    this.remember(updated, true);
-    return updated;
   }
 
   /** Ends a job that outlived the gateway's time limit: its upstream task is presumed lost. */
