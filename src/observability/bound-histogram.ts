@@ -13,7 +13,7 @@ export interface BoundHistogramChild extends HistogramChild {
 interface Series {
   sum: number;
   count: number;
-  readonly bucketValues: Record<number, number>;
+  readonly bucketValues: Record<string, number>;
   readonly labels: unknown;
 }
 
@@ -30,6 +30,8 @@ interface Series {
  */
 export function boundHistogramChild<T extends string>(histogram: Histogram<T>, labels: Record<T, string>, buckets: readonly number[]): BoundHistogramChild {
   const child = histogram.labels(labels);
+  // prom-client keys its buckets by the bounds as property names: converted once here, not on every observation.
+  const keys = buckets.map(String);
   /** undefined until the first observation; null if prom-client's record was not found. */
   let series: Series | null | undefined;
   return {
@@ -44,9 +46,9 @@ export function boundHistogramChild<T extends string>(histogram: Histogram<T>, l
       }
       series.sum += value;
       series.count += 1;
-      for (const bound of buckets) {
-        if (value <= bound) {
-          series.bucketValues[bound]! += 1;
+      for (let i = 0; i < buckets.length; i++) {
+        if (value <= buckets[i]!) {
+          series.bucketValues[keys[i]!]! += 1;
           return;
         }
       }
