@@ -239,13 +239,15 @@ export async function startGatewayProcess(opts: {
   nodeArgs?: string[];
   port?: number;
   outDir?: string;
+  /** Another build than GATEWAY_ENTRY (`--only=s2` runs two side by side). */
+  entry?: string;
 }): Promise<GatewayChild> {
   const port = opts.port ?? (await freePort());
   const outDir = opts.outDir ?? OUT;
   mkdirSync(outDir, { recursive: true });
   const logFile = join(outDir, `${opts.name}.log`);
   const fd = openSync(logFile, 'w');
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), GATEWAY_ENTRY], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.entry ?? GATEWAY_ENTRY], {
     cwd: ROOT,
     env: { ...cleanEnv(), ...opts.env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', fd, fd],

@@ -6,6 +6,8 @@
  *                                  with the previous one), refreshes the table in bench/README.md
  *   npm run bench -- --profile     scenario 2 only, gateway under `node --cpu-prof`; summary of the profile
  *   npm run bench -- --profile=s1  the same for scenario 1 (s4: creates, s5: downloads)
+ *   npm run bench -- --only=s2     scenario 2's closed-loop polls only; prints its ratios, writes bench/out/results-s2.json
+ *                                  (BENCH_COMPARE_ENTRY=<other dist/main.js> adds that build to the same run)
  *   npm run bench -- --only=s6     scenario 6 only (the stores); prints its ratios, writes bench/out/results-s6.json
  *   npm run bench -- --only=s8     scenario 8 only (downloads of a stored video); writes bench/out/results-s8.json
  *   npm run bench -- --only=s9     scenario 9 only (tracking jobs nobody polls); prints its figures, writes
@@ -260,10 +262,15 @@ async function main() {
   }
   const onlyArg = process.argv.slice(2).find((a) => a.startsWith('--only'));
   if (onlyArg) {
-    if (onlyArg === '--only=s8') return storedScenarioOnly();
-    if (onlyArg === '--only=s9') return trackingScenarioOnly();
-    if (onlyArg !== '--only=s6') throw new Error(`--only takes s6, s8 or s9, not ${onlyArg.split('=')[1] ?? '(nothing)'}`);
-    return storeScenarioOnly();
+    const only: Record<string, () => Promise<void>> = {
+      '--only=s2': pollScenarioOnly,
+      '--only=s6': storeScenarioOnly,
+      '--only=s8': storedScenarioOnly,
+      '--only=s9': trackingScenarioOnly,
+    };
+    const run = only[onlyArg];
+    if (!run) throw new Error(`--only takes s2, s6, s8 or s9, not ${onlyArg.split('=')[1] ?? '(nothing)'}`);
+    return run();
   }
 
   const machine = machineInfo();
@@ -702,6 +709,77 @@ async function main() {
   writeFileSync(join(OUT, 'results.md'), out);
   updateReadme(table);
   log(`wrote bench/results.json and bench/out/results.md; ${targets.filter((t) => t.met).length}/${targets.length} targets met`);
+}
+
+type PollTarget = Target | 'compared';
+
+/**
+ * `--only=s2`: scenario 2's closed-loop polls alone (about 30 s), for iterating on the poll path: every poll
+ * of the gateway an upstream round trip, direct, baseline and gateway in turns, as in the full run. With
+ * BENCH_COMPARE_ENTRY, a second build of the gateway takes its turn too, so that two builds and the bare
+ * proxy are compared in one run on a machine whose load drifts. Records nothing but bench/out/results-s2.json.
+ */
+async function pollScenarioOnly() {
+  mkdirSync(OUT, { recursive: true });
+  const compareEntry = process.env.BENCH_COMPARE_ENTRY;
+  const upstream = await startUpstream();
+  const baseline = await forkHelper('baseline-proxy', transpile('baseline-proxy.ts'), { BENCH_UPSTREAM_URL: upstream.url, BENCH_UPSTREAM_KEY: UPSTREAM_KEY });
+  const envs = [gatewayEnv(upstream.url, { STATUS_CACHE_MS: '0' }), gatewayEnv(upstream.url, { STATUS_CACHE_MS: '0' })];
+  try {
+    const gateways = {
+      gateway: await startGatewayProcess({ name: 'gateway-s2', env: envs[0]!.env }),
+      compared: compareEntry ? await startGatewayProcess({ name: 'gateway-s2-compared', env: envs[1]!.env, entry: compareEntry }) : undefined,
+    };
+    const servers: Partial<Record<PollTarget, Server>> = { direct: upstream, baseline, gateway: gateways.gateway };
+    if (gateways.compared) servers.compared = gateways.compared;
+    const targets = (['direct', 'baseline', 'gateway', 'compared'] as const).filter((t) => servers[t]);
+    const paths: Partial<Record<PollTarget, string[]>> = { direct: [], baseline: [] };
+    for (let i = 0; i < CONNECTIONS; i++) {
+      const id = await create(upstream.url, 'direct', smallJob(`bench poll ${i}`), 'application/json');
+      paths.direct!.push(`/v1/videos/${id}`);
+      paths.baseline!.push(`/v1/videos/${id}`);
+    }
+    for (const t of ['gateway', 'compared'] as const) {
+      const gw = servers[t];
+      if (gw) paths[t] = await Promise.all(Array.from({ length: CONNECTIONS }, async (_, i) => `/v1/videos/${(await gatewayJob(gw, upstream, `bench poll ${t} ${i}`)).id}`));
+    }
+    const headers = (t: PollTarget) => headersFor(t === 'compared' ? 'gateway' : t);
+    const loop = (durationS: number) => (t: PollTarget) => closedLoop({ url: servers[t]!.url, paths: paths[t]!, connections: CONNECTIONS, durationS, headers: headers(t) });
+    for (const t of targets) await loop(WARMUP_S)(t);
+    // Round by round, the targets taking turns: the median of each round's ratios shrugs off a round that other
+    // processes spoiled, which a sum over the rounds would carry.
+    const rounds: Array<Record<PollTarget, Measured>> = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      const order = i % 2 ? [...targets].reverse() : targets;
+      rounds.push(await measureRounds(servers as Record<PollTarget, Server>, upstream, order, 1, loop(DURATION_S / ROUNDS)));
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const total = (t: PollTarget) => {
+      const n = rounds.reduce((sum, r) => sum + r[t].count, 0);
+      return { rps: n / rounds.reduce((sum, r) => sum + r[t].durationS, 0), cpuUsPerReq: rounds.reduce((sum, r) => sum + r[t].cpuUsPerReq * r[t].count, 0) / n };
+    };
+    const perRound = (t: PollTarget, f: (r: Record<PollTarget, Measured>) => number) => median(rounds.map(f));
+    const name = (t: PollTarget) => (t === 'compared' ? `compared (${compareEntry})` : t === 'gateway' ? `gateway (${GATEWAY_ENTRY})` : t);
+    const lines = [
+      '| Target | req/s | server CPU per poll | req/s ÷ baseline | CPU ÷ baseline | per round: p50 | req/s ÷ baseline | CPU ÷ baseline |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
+      ...targets.map((t) => {
+        const all = total(t);
+        const base = total('baseline');
+        return (
+          `| ${name(t)} | ${all.rps.toFixed(0)} | ${all.cpuUsPerReq.toFixed(1)} µs | ${(all.rps / base.rps).toFixed(3)} | ${(all.cpuUsPerReq / base.cpuUsPerReq).toFixed(3)} | ` +
+          `${perRound(t, (r) => r[t].p50).toFixed(2)} ms | ${perRound(t, (r) => r[t].rps / r.baseline.rps).toFixed(3)} | ${perRound(t, (r) => r[t].cpuUsPerReq / r.baseline.cpuUsPerReq).toFixed(3)} |`
+        );
+      }),
+    ];
+    process.stdout.write(`\n${lines.join('\n')}\n\n${ROUNDS} rounds of ${(DURATION_S / ROUNDS).toFixed(1)} s. Other processes: ${backgroundNote()}\n`);
+    writeFileSync(join(OUT, 'results-s2.json'), `${JSON.stringify({ startedAt: new Date().toISOString(), quick: QUICK, durationS: DURATION_S, gateway: GATEWAY_ENTRY, compared: compareEntry ?? null, background: backgroundNote(), rounds }, null, 2)}\n`);
+    await Promise.all([gateways.gateway.stop(), gateways.compared?.stop()]);
+  } finally {
+    await baseline.stop();
+    await upstream.stop();
+    for (const e of envs) rmSync(e.dataDir, { recursive: true, force: true });
+  }
 }
 
 type StoreTarget = 'sqlite' | 'postgres';

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import type { RateInfo } from '../domain/quota-policy.js';
@@ -22,8 +22,23 @@ export type AppEnv = {
 
 export type AppContext = Context<AppEnv>;
 
-/** The id of a request that brought no usable one of its own. */
-export const newRequestId = () => `req_${randomUUID().replaceAll('-', '')}`;
+/** Random bytes for request ids, drawn 16 at a time and refilled when used up. */
+const idPool = Buffer.alloc(4096);
+let idOffset = idPool.length;
+
+/**
+ * The id of a request that brought no usable one of its own: 128 random bits in hex. Cut from a pool of random
+ * bytes: `randomUUID()` with its dashes removed cost about 1 µs a request, this about a quarter of that.
+ */
+export function newRequestId(): string {
+  if (idOffset === idPool.length) {
+    randomFillSync(idPool);
+    idOffset = 0;
+  }
+  const id = `req_${idPool.toString('hex', idOffset, idOffset + 16)}`;
+  idOffset += 16;
+  return id;
+}
 
 export function principalOf(c: AppContext): Principal {
   return c.get('principal');

@@ -3,6 +3,7 @@ import type { Charge, DueChecks, MoneyMove } from '../domain/job.js';
 import type { Admission, Clock, Refusal } from '../domain/quota-policy.js';
 import { microsToUsd } from '../domain/money.js';
 import { DEFAULT_UPSTREAM_ID } from '../domain/upstream-kinds.js';
+import { boundHistogramChild, type HistogramChild } from './bound-histogram.js';
 
 /**
  * The gateway's Prometheus metrics, on a registry of their own (several gateways may share a process, as in
@@ -37,7 +38,6 @@ const CHECKS_BUCKETS = [1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 100];
 
 type CounterChild = { inc(value?: number): void };
 export type WebhookResult = 'delivered' | 'retrying' | 'failed';
-type HistogramChild = { observe(value: number): void };
 
 /**
  * A counter child whose increments add up here and reach prom-client when a scrape collects them: prom-client's
@@ -77,7 +77,7 @@ export class Metrics {
 
   private readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   private readonly httpDuration: Histogram<'method' | 'route'>;
-  /** route → method → bound children: the hot path does map look-ups, no label hashing objects of its own. */
+  /** route → method → bound children: the hot path does map look-ups, no label hashing (see BatchedCount, boundHistogramChild). */
   private readonly httpChildren = new Map<string, Map<string, { duration: HistogramChild; byStatus: Map<number, BatchedCount> }>>();
   /** Every batched child of a counter, flushed when the counter is collected. */
   private readonly batchedHttp: BatchedCount[] = [];
@@ -252,7 +252,7 @@ export class Metrics {
     let byMethod = this.httpChildren.get(route);
     if (!byMethod) this.httpChildren.set(route, (byMethod = new Map()));
     let children = byMethod.get(method);
-    if (!children) byMethod.set(method, (children = { duration: this.httpDuration.labels(method, route), byStatus: new Map() }));
+    if (!children) byMethod.set(method, (children = { duration: boundHistogramChild(this.httpDuration, { method, route }, LATENCY_BUCKETS), byStatus: new Map() }));
     let count = children.byStatus.get(status);
     if (!count) {
       children.byStatus.set(status, (count = new BatchedCount(this.httpRequests.labels(method, route, String(status)))));
@@ -270,7 +270,7 @@ export class Metrics {
       for (const outcome of OUTCOMES) {
         const count = new BatchedCount(this.upstreamRequests.labels(upstream, op, outcome));
         this.batchedUpstream.push(count);
-        bound[op][outcome] = { count, duration: this.upstreamDuration.labels(upstream, op, outcome) };
+        bound[op][outcome] = { count, duration: boundHistogramChild(this.upstreamDuration, { upstream, operation: op, outcome }, LATENCY_BUCKETS) };
       }
     }
     return {

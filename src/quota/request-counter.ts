@@ -10,8 +10,15 @@ export const REQUEST_FLUSH_MS = 1_000;
  * the store refuses (it is down) is kept and written with the next one; a crash loses what is unwritten,
  * at least a second of these counts. No budget depends on them.
  */
+type Count = { teamId: string; keyId: string; atMs: number; count: number };
+
 export class RequestCounter {
-  private pending = new Map<string, { teamId: string; keyId: string; atMs: number; count: number }>();
+  private pending = new Map<string, Count>();
+  /**
+   * The count each principal added to last, with its minute and batch: its next request in that minute and batch
+   * adds one there, with no key string built and hashed (every request of an unlimited key comes here).
+   */
+  private readonly last = new WeakMap<Principal, { minute: number; batch: Map<string, Count>; entry: Count }>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -23,10 +30,16 @@ export class RequestCounter {
   add(principal: Principal): void {
     const now = this.clock.now();
     const minute = Math.floor(now / 60_000);
+    const last = this.last.get(principal);
+    if (last && last.minute === minute && last.batch === this.pending) {
+      last.entry.count++;
+      return;
+    }
     const id = `${principal.teamId}\0${principal.keyId}\0${minute}`;
-    const entry = this.pending.get(id);
+    let entry = this.pending.get(id);
     if (entry) entry.count++;
-    else this.pending.set(id, { teamId: principal.teamId, keyId: principal.keyId, atMs: now, count: 1 });
+    else this.pending.set(id, (entry = { teamId: principal.teamId, keyId: principal.keyId, atMs: now, count: 1 }));
+    this.last.set(principal, { minute, batch: this.pending, entry });
   }
 
   async flush(): Promise<void> {

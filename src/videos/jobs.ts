@@ -139,9 +139,9 @@ export class VideoJobs {
     this.records.set(job.id, { job, storedAt: now, freshUntil: fresh && !isTerminal(job.status) ? now + this.deps.statusCacheMs : 0 });
   }
 
-  private recall(id: string): CachedRecord | undefined {
+  private recall(id: string, now = performance.now()): CachedRecord | undefined {
     const hit = this.records.get(id);
-    return hit && performance.now() - hit.storedAt < this.recordTtlMs ? hit : undefined;
+    return hit && now - hit.storedAt < this.recordTtlMs ? hit : undefined;
   }
 
   /** Whether this process is still waiting for the job's create to be answered (it may yet be accepted) or recorded. */
@@ -287,12 +287,24 @@ export class VideoJobs {
   }
 
   /** `param`: where the request named the video, for the 404. */
-  async get(principal: Principal, id: string, ctx: RequestContext, param: 'video_id' | 'video' = 'video_id'): Promise<JobRecord> {
-    const known = this.recall(id)?.job;
-    const job = known?.teamId === principal.teamId ? known : await this.deps.store.getJob(principal.teamId, id);
+  get(principal: Principal, id: string, ctx: RequestContext, param: 'video_id' | 'video' = 'video_id'): Promise<JobRecord> {
+    // Every poll comes here: a job this process knows goes straight to its refresh, with one clock reading and
+    // no promise of this method's own (an async method returning the refresh's promise cost two more turns).
+    const now = performance.now();
+    const known = this.recall(id, now)?.job;
+    if (known?.teamId === principal.teamId) return this.wantsCopy(known) ? this.withCopy(known) : this.refresh(known, ctx, 'ask', now);
+    return this.load(principal, id, ctx, param);
+  }
+
+  private async load(principal: Principal, id: string, ctx: RequestContext, param: 'video_id' | 'video'): Promise<JobRecord> {
+    const job = await this.deps.store.getJob(principal.teamId, id);
     if (!job) throw videoNotFound(id, param);
-    if (job !== known) this.remember(job, false);
+    this.remember(job, false);
     return this.withCopy(await this.refresh(job, ctx));
+  }
+
+  private wantsCopy(job: JobRecord): boolean {
+    return this.deps.results !== undefined && job.status === 'completed' && !job.storage;
   }
 
   /**
@@ -301,7 +313,7 @@ export class VideoJobs {
    */
   private async withCopy(job: JobRecord): Promise<JobRecord> {
     const results = this.deps.results;
-    if (!results || job.status !== 'completed' || job.storage) return job;
+    if (!results || !this.wantsCopy(job)) return job;
     try {
       const scheduled = await results.schedule(job);
       this.remember(scheduled, false);
@@ -317,37 +329,46 @@ export class VideoJobs {
    * upstream's status budget has no call for a client now (`budget`): then it is what the gateway last knew.
    * Only a change is written to the store; every call is told to the watch, which schedules the next check.
    */
-  refresh(job: JobRecord, ctx: RequestContext, budget: StatusBudgetUse = 'ask'): Promise<JobRecord> {
+  refresh(job: JobRecord, ctx: RequestContext, budget: StatusBudgetUse = 'ask', now = performance.now()): Promise<JobRecord> {
     if (isTerminal(job.status) || !job.upstreamId || this.deleted.has(job.id)) return Promise.resolve(job);
     const cached = this.records.get(job.id);
-    if (cached && cached.freshUntil > performance.now()) return Promise.resolve(cached.job);
+    if (cached && cached.freshUntil > now) return Promise.resolve(cached.job);
     let pending = this.inflight.get(job.id);
     if (!pending) {
       if (budget === 'ask' && !this.deps.watch.mayCheck(job)) return Promise.resolve(cached?.job ?? job);
-      pending = this.fetch(job, ctx).finally(() => this.inflight.delete(job.id));
+      pending = this.fetch(job, ctx);
       this.inflight.set(job.id, pending);
     }
     return pending;
   }
 
+  /**
+   * One status fetch, which `refresh` shares through `inflight` and which drops itself from there when it
+   * settles. Nothing before its first `await` can throw, so `refresh` has put the entry in place by the time
+   * this `finally` runs (a `.finally()` on the returned promise cost another promise and two more turns).
+   */
   private async fetch(job: JobRecord, ctx: RequestContext): Promise<JobRecord> {
     const { store, upstream, clock, watch } = this.deps;
-    let task: UpstreamTask;
     try {
-      // A shared fetch must not die with the first client that asked for it.
-      task = await upstream.status(job, { requestId: ctx.requestId }, ctx.timing);
-    } catch (err) {
-      if (!failureOf(err)?.lost) throw err;
-      this.deps.logger.warn({ requestId: ctx.requestId, videoId: job.id, teamId: job.teamId }, 'upstream no longer knows the job; failed and refunded');
-      const ended = await this.end(job, UPSTREAM_LOST);
-      watch.checked(job, ended);
-      return ended;
+      let task: UpstreamTask;
+      try {
+        // A shared fetch must not die with the first client that asked for it.
+        task = await upstream.status(job, { requestId: ctx.requestId }, ctx.timing);
+      } catch (err) {
+        if (!failureOf(err)?.lost) throw err;
+        this.deps.logger.warn({ requestId: ctx.requestId, videoId: job.id, teamId: job.teamId }, 'upstream no longer knows the job; failed and refunded');
+        const ended = await this.end(job, UPSTREAM_LOST);
+        watch.checked(job, ended);
+        return ended;
+      }
+      const unchanged = task.status === job.status && task.progress === job.progress;
+      const updated = unchanged ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
+      this.remember(updated, true);
+      watch.checked(job, updated, task);
+      return await this.withCopy(updated);
+    } finally {
+      this.inflight.delete(job.id);
     }
-    const unchanged = task.status === job.status && task.progress === job.progress;
-    const updated = unchanged ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
-    this.remember(updated, true);
-    watch.checked(job, updated, task);
-    return this.withCopy(updated);
   }
 
   /** Ends a job that outlived the gateway's time limit: its upstream task is presumed lost. */

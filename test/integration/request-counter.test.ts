@@ -38,3 +38,25 @@ it('a batch the store refuses is kept and written with the next one, beside the 
   await counter.flush();
   expect((await real.usage('unlimited', clock.now(), 1)).day.requests).toBe(5);
 });
+
+it('counts each minute apart, and a request made while a batch is being written goes into the next batch', async () => {
+  const clock = new TestClock();
+  // A second into a fresh minute, so that only the test moves the clock across a minute.
+  clock.advance(60_000 - (clock.now() % 60_000) + 1_000);
+  const counter = new RequestCounter(store.store, clock, createLogger('silent'));
+  const other: Principal = { ...principal, keyId: 'k2' };
+  for (let i = 0; i < 3; i++) counter.add(principal);
+  counter.add(other);
+  const writing = counter.flush();
+  for (let i = 0; i < 2; i++) counter.add(principal);
+  await writing;
+  const firstMinute = clock.now();
+  clock.advance(60_000);
+  for (let i = 0; i < 4; i++) counter.add(principal);
+  await counter.flush();
+  expect((await real.usage('unlimited', firstMinute, 1)).requestsThisMinute).toBe(6);
+  expect(await real.usage('unlimited', clock.now(), 1)).toMatchObject({ requestsThisMinute: 4, day: { requests: 10 } });
+  // Nothing was counted twice or left behind.
+  await counter.flush();
+  expect((await real.usage('unlimited', clock.now(), 1)).day.requests).toBe(10);
+});
