@@ -2,8 +2,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamSimulator } from '../../src/simulator/server.js';
 import { IN_PROGRESS_WAIT_MS } from '../../src/videos/idempotency.js';
-import { spawnGateway, type ChildGateway } from '../support/child-gateway.js';
-import { ADMIN_TOKEN, UPSTREAM_KEY, admin, auth, teamWithKey } from '../support/harness.js';
+import { replicaEnv, spawnGateway, type ChildGateway } from '../support/child-gateway.js';
+import { UPSTREAM_KEY, admin, auth, teamWithKey } from '../support/harness.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 
 /**
@@ -26,17 +26,7 @@ describe.skipIf(postgresUrl === null)('Idempotency-Key on two gateway processes 
     sql = new pg.Client({ connectionString: db.url });
     await sql.connect();
     sim = new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 600_000 });
-    const env = {
-      DATABASE_URL: db.url,
-      UPSTREAM_BASE_URL: await sim.listen(),
-      UPSTREAM_API_KEY: UPSTREAM_KEY,
-      ADMIN_TOKEN,
-      STATUS_CACHE_MS: '0',
-      RECONCILE_INTERVAL_MS: '0',
-      IDEMPOTENCY_LEASE_MS: String(LEASE_MS),
-      MAX_CONCURRENT_CREATES_PER_KEY: '100',
-      MAX_CONCURRENT_CREATES_PER_TEAM: '100',
-    };
+    const env = replicaEnv(db.url, await sim.listen(), { IDEMPOTENCY_LEASE_MS: String(LEASE_MS) });
     gateways.push(await spawnGateway(env));
     gateways.push(await spawnGateway(env));
   });

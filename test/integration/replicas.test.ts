@@ -3,8 +3,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UpstreamSimulator } from '../../src/simulator/server.js';
 import { PostgresStore } from '../../src/store/postgres/store.js';
-import { spawnGateway, type ChildGateway } from '../support/child-gateway.js';
-import { ADMIN_TOKEN, UPSTREAM_KEY, admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
+import { replicaEnv, spawnGateway, type ChildGateway } from '../support/child-gateway.js';
+import { UPSTREAM_KEY, admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 
 /**
@@ -41,15 +41,7 @@ describe.skipIf(postgresUrl === null)('two gateway processes on one PostgreSQL d
     db = await freshDatabase();
     // Jobs run until a test lets them finish, so that concurrency slots stay held.
     sim = new UpstreamSimulator({ apiKeys: [UPSTREAM_KEY], completeAfterMs: 600_000 });
-    env = {
-      DATABASE_URL: db.url,
-      UPSTREAM_BASE_URL: await sim.listen(),
-      UPSTREAM_API_KEY: UPSTREAM_KEY,
-      ADMIN_TOKEN,
-      STATUS_CACHE_MS: '0',
-      RECONCILE_INTERVAL_MS: '0',
-      LOG_LEVEL: 'info',
-    };
+    env = replicaEnv(db.url, await sim.listen());
     // One after the other: the second finds the schema migrated (starting together is tested in the store contract).
     gateways.push(await spawnGateway(env));
     gateways.push(await spawnGateway(env));

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { ADMIN_TOKEN, UPSTREAM_KEY } from './harness.js';
 
 export interface ChildGateway {
   readonly url: string;
@@ -55,3 +56,17 @@ export function spawnGateway(env: Record<string, string>): Promise<ChildGateway>
     void exited.then((code) => reject(new Error(`gateway exited with ${code}:\n${out}`)));
   });
 }
+
+/**
+ * A replica of the replica suites: on the shared database and the suite's simulator, every poll an upstream
+ * call (no status cache) and no tracker of its own, so that what a test sees comes from its own requests.
+ */
+export const replicaEnv = (databaseUrl: string, upstreamUrl: string, extra: Record<string, string> = {}): Record<string, string> => ({
+  DATABASE_URL: databaseUrl,
+  UPSTREAM_BASE_URL: upstreamUrl,
+  UPSTREAM_API_KEY: UPSTREAM_KEY,
+  ADMIN_TOKEN,
+  STATUS_CACHE_MS: '0',
+  RECONCILE_INTERVAL_MS: '0',
+  ...extra,
+});
