@@ -215,8 +215,20 @@ export interface Config {
    */
   readonly idempotencyLeaseMs: number;
   readonly storage: StorageConfig;
+  /** Retired variables that are set (RETIRED_VARIABLES), each with what replaced it. */
+  readonly retired: ReadonlyArray<{ readonly variable: string; readonly instead: string }>;
 }
 
+
+/**
+ * Variables earlier versions read and this one does not, with what took their place: an operator who upgrades
+ * is told at start (a warning naming each one set) rather than finding the setting silently without effect.
+ */
+export const RETIRED_VARIABLES: Readonly<Record<string, string>> = {
+  MAX_CONCURRENT_CREATES: 'creates in flight are bounded by their bytes: CREATE_BUFFER_BYTES',
+  MAX_CONCURRENT_CREATES_PER_KEY: "creates in flight are bounded by their bytes: CREATE_BUFFER_BYTES, a team's share CREATE_BUFFER_TEAM_SHARE",
+  MAX_CONCURRENT_CREATES_PER_TEAM: "creates in flight are bounded by their bytes: CREATE_BUFFER_BYTES, a team's share CREATE_BUFFER_TEAM_SHARE",
+};
 
 /** A configuration the process cannot start with: a headline, then one line per zod issue. */
 export class ConfigError extends Error {
@@ -327,6 +339,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sweepIntervalMs: e.STORAGE_SWEEP_INTERVAL_MS,
       dataUriMaxBytes: e.STORAGE_DATA_URI_MAX_BYTES,
     },
+    retired: Object.entries(RETIRED_VARIABLES)
+      .filter(([variable]) => blankIsUnset(env[variable]) !== undefined)
+      .map(([variable, instead]) => ({ variable, instead })),
   });
 }
 

@@ -78,6 +78,7 @@ async function main() {
   }
 
   const catalog = new ModelCatalog(config.models, config.defaultModel);
+  for (const { variable, instead } of config.retired) logger.warn({ variable, instead }, `${variable} is no longer read`);
   const fileDefault = config.models?.defaultModel;
   if (config.defaultModel && fileDefault && catalog.resolve(config.defaultModel)?.id !== catalog.resolve(fileDefault)?.id) {
     logger.warn({ defaultModel: config.defaultModel, configFileDefaultModel: fileDefault }, "DEFAULT_MODEL overrides CONFIG_FILE's defaultModel");

@@ -68,3 +68,19 @@ describe("DEFAULT_MODEL beside CONFIG_FILE's defaultModel", () => {
     }
   }, 30_000);
 });
+
+describe('variables earlier versions read', () => {
+  it('each one set is named in a warning with what replaced it; a blank one is not', async () => {
+    const child = await spawnGateway({ DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-retired-')), MAX_CONCURRENT_CREATES_PER_KEY: '4', MAX_CONCURRENT_CREATES_PER_TEAM: ' ' });
+    try {
+      const warnings = child
+        .output()
+        .split('\n')
+        .filter((l) => l.includes('is no longer read'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(warnings).toEqual([expect.objectContaining({ level: 40, variable: 'MAX_CONCURRENT_CREATES_PER_KEY', instead: expect.stringContaining('CREATE_BUFFER_BYTES') })]);
+    } finally {
+      expect(await child.stop()).toBe(0);
+    }
+  }, 30_000);
+});
