@@ -29,7 +29,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 # Created and chowned before VOLUME, so a fresh named volume starts out writable by `node` (videos/: stored
 # results, the default STORAGE_URL, which replicas may share as a volume of its own).
-RUN mkdir -p /data/videos && chown -R node:node /data
+RUN mkdir -p /data/videos && chown -R node:node /data && chmod 700 /data
 VOLUME /data
 USER node
 EXPOSE 8080

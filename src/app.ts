@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import type { Config } from './config.js';
+import { DEMO_API_KEY, type Config } from './config.js';
 import { adminRoutes } from './admin/routes.js';
 import { consoleRoutes } from './admin/console.js';
-import { bearer, type Authenticator } from './http/auth.js';
+import { bearer, refusedKeyMessage, type Authenticator } from './http/auth.js';
 import { READINESS_PROBE_INTERVAL_MS, SharedProbe } from './http/readiness.js';
 import { PerMethodRouter } from './http/router.js';
 import { type AppEnv, json, jsonText, newRequestId, requestHeader, setRateHeaders } from './http/context.js';
@@ -116,7 +116,7 @@ export function createApp(deps: AppDeps) {
   app.use('/v1/*', async (c, next) => {
     const key = bearer(requestHeader(c, 'authorization'));
     const principal = auth.known(key) ?? (await auth.authenticate(key));
-    if (!principal) throw unauthorized();
+    if (!principal) throw unauthorized(refusedKeyMessage(key, deps.config.adminToken, DEMO_API_KEY));
     c.set('principal', principal);
     // Every request counts, a create too and before its body is read: a create refused here, or later as
     // invalid, has cost the gateway no upload (and its concurrency and seconds are admitted separately).

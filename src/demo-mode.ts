@@ -35,7 +35,7 @@ export const DEMO_ADMIN_TOKEN_FILE = 'demo-admin-token';
  */
 export function demoAdminToken(dataDir: string): string {
   const path = join(dataDir, DEMO_ADMIN_TOKEN_FILE);
-  mkdirSync(dataDir, { recursive: true });
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   try {
     writeFileSync(path, `demo-admin-${randomBytes(24).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
   } catch (err) {

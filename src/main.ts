@@ -27,7 +27,8 @@ async function startSimulators(catalog: ModelCatalog): Promise<{ upstreams: Loca
 }
 
 /** Loud on purpose: nobody should mistake fake test-pattern videos for a real provider. */
-function simulatorBanner(url: string, upstreams: readonly LocalUpstream[], catalog: ModelCatalog, adminToken: string | undefined): string {
+/** `stored`: completed videos are copied to storage (STORAGE_URL), so they outlive the simulators' memory. */
+function simulatorBanner(url: string, upstreams: readonly LocalUpstream[], catalog: ModelCatalog, adminToken: string | undefined, stored: boolean): string {
   return [
     '',
     '  ==== SIMULATED UPSTREAMS ===================================================',
@@ -36,9 +37,10 @@ function simulatorBanner(url: string, upstreams: readonly LocalUpstream[], catal
     ...upstreams.map((u) => `    ${u.id} (simulated, ${KIND_LABELS[u.kind]}): ${catalog.idsOfKind(u.kind).join(', ')}`),
     '  A model several of them serve is spread over them: GET /admin/upstreams (or',
     '  grok-gateway upstreams) shows where the jobs went.',
-    '  The simulators keep their jobs in memory: a restart forgets them (finished',
-    '  videos then answer 404 on content, running ones fail), though the gateway',
-    '  remembers its records in DATA_DIR.',
+    '  The simulators keep their jobs in memory: a restart forgets them (running',
+    ...(stored
+      ? ['  videos then fail; finished ones are still served from their stored copies),', '  though the gateway remembers its records in DATA_DIR.']
+      : ['  videos then fail; finished ones answer 404 on content: STORAGE_URL=none', '  keeps no copies), though the gateway remembers its records in DATA_DIR.']),
     '  For real upstreams set UPSTREAM_BASE_URL and UPSTREAM_API_KEY (UPSTREAM_KIND=xai',
     '  for an xAI key), or upstreams in CONFIG_FILE.',
     '  ============================================================================',
@@ -73,6 +75,9 @@ async function main() {
   const early = () => process.exit(0);
   process.once('SIGTERM', early);
   process.once('SIGINT', early);
+  if (!config.adminToken) {
+    logger.warn('ADMIN_TOKEN is unset: the admin API and console are disabled (teams and keys can still be managed with the grok-gateway CLI on the same store)');
+  }
   if (config.redisUrl) {
     logger.warn('REDIS_URL is not used: set DATABASE_URL (postgres://…) for a store shared by several replicas');
   }
@@ -91,7 +96,7 @@ async function main() {
     ...(simulators ? { localUpstreams: simulators.upstreams } : {}),
     acceptDemoKey: simulators !== undefined,
   });
-  if (simulators) process.stderr.write(simulatorBanner(gateway.url, simulators.upstreams, catalog, generatedAdminToken));
+  if (simulators) process.stderr.write(simulatorBanner(gateway.url, simulators.upstreams, catalog, generatedAdminToken, config.storage.target !== undefined));
 
   let stopping = false;
   const stop = (signal: string) => {

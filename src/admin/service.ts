@@ -99,7 +99,7 @@ export class AdminService {
     if (input.id === STATIC_TEAM) throw invalidRequest(`Team id '${STATIC_TEAM}' is reserved for static keys.`, 'id');
     const created = await this.store.createTeam({ id: input.id, name: input.name ?? null, quota: input.quota }, this.clock.now());
     if (created.ok) return teamView(created.team);
-    if (created.reason === 'exists') throw teamConflict(`Team '${input.id}' already exists.`, 'team_exists');
+    if (created.reason === 'exists') throw teamConflict(`Team '${input.id}' already exists; change its name or quota with PATCH /admin/teams/${input.id}.`, 'team_exists');
     // A deleted team's id stays retired rather than its jobs and counters being wiped or re-keyed: its videos,
     // usage and slots are the record of what that team did (billing, audit, jobs still settling upstream), and
     // an operator re-creating the id for someone else must not hand them that team's videos or spent budget.

@@ -28,6 +28,17 @@ export function safeEqual(a: string, b: string): boolean {
 export const STATIC_TEAM = 'default';
 
 /**
+ * Why /v1 refused a key, where the refusal can help without telling a guesser anything: the two
+ * credentials an operator holds that are not team keys (neither is a secret to whoever sends it).
+ */
+export function refusedKeyMessage(key: string | undefined, adminToken: string | undefined, demoKey: string): string | undefined {
+  if (!key) return undefined;
+  if (key === demoKey) return `The demo key works only in demo mode (no upstream configured); this gateway has an upstream: use a team API key (POST /admin/teams/{team}/keys issues one).`;
+  if (adminToken && safeEqual(key, adminToken)) return 'This is the admin token; /v1 takes a team API key (POST /admin/teams/{team}/keys issues one).';
+  return undefined;
+}
+
+/**
  * Key → principal. Static keys (GATEWAY_API_KEYS, the simulator's demo key) belong to team `default` with
  * no limits; issued keys come from the store, cached briefly (KEY_CACHE_MS), and dropped from the cache as
  * soon as the store tells of a change to them (`changed`).

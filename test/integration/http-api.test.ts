@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, CLIENT_KEY, UPSTREAM_KEY, auth, postJson, startHarness, type Harness } from '../support/harness.js';
 import { ModelCatalog } from '../../src/domain/models.js';
+import { DEMO_API_KEY } from '../../src/config.js';
 import { JPEG_BYTES, PNG_1x1, bigPng, dataUri } from '../support/images.js';
 import { parseMultipart } from '../support/multipart.js';
 
@@ -120,6 +121,16 @@ describe('errors: OpenAI-shaped, with param, never reaching the upstream', () =>
     const before = h.sim.creates().length;
     await expectError(await call(), status, param);
     expect(h.sim.creates().length).toBe(before);
+  });
+
+  it.each([
+    ['the admin token', ADMIN_TOKEN, /This is the admin token; \/v1 takes a team API key/],
+    ['the demo key, on a gateway with an upstream', DEMO_API_KEY, /The demo key works only in demo mode/],
+    ['an unknown key', 'gvk_nope', /^Incorrect or missing API key/],
+  ])('%s on /v1 → 401 saying why', async (_n, key, message) => {
+    const res = await fetch(`${h.url}/v1/videos`, { headers: auth(key) });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(message);
   });
 
   it('a declared body over MAX_BODY_BYTES → 413 before reading any of it, and the connection closed', async () => {

@@ -25,6 +25,19 @@ describe('start-up log', () => {
     }
   }, 30_000);
 
+  it('an upstream and no ADMIN_TOKEN: a warning says the admin API is disabled; with one, no warning', async () => {
+    const upstream = { UPSTREAM_BASE_URL: 'http://127.0.0.1:9', UPSTREAM_API_KEY: 'sk-unused' };
+    const without = await spawnGateway({ DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-no-admin-')), ...upstream });
+    const withToken = await spawnGateway({ DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-admin-')), ...upstream, ADMIN_TOKEN: 'admin-token-0123456789abcdef' });
+    try {
+      expect(without.output()).toMatch(/"level":40.*ADMIN_TOKEN is unset: the admin API and console are disabled/);
+      expect(withToken.output()).not.toMatch(/ADMIN_TOKEN is unset/);
+    } finally {
+      expect(await without.stop()).toBe(0);
+      expect(await withToken.stop()).toBe(0);
+    }
+  }, 30_000);
+
   it('without METRICS_PORT the line has no metricsUrl (/metrics is on the main listener)', async () => {
     const child = await spawnGateway({ DATA_DIR: mkdtempSync(join(tmpdir(), 'gw-metrics-main-')) });
     try {

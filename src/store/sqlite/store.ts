@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { buckets, evaluateJob, evaluateRequest, rateInfo, type Admission, type QuotaPolicy, type Scope, type UsageSnapshot } from '../../domain/quota-policy.js';
@@ -87,9 +87,24 @@ export class SqliteStore implements Store {
     this.queues = new SqliteQueues(this.db);
   }
 
+  /**
+   * The store holds webhook secrets and key hashes: a DATA_DIR it creates is its owner's alone, and so is the
+   * database file (SQLite gives its -wal and -shm files the database's mode). A directory that exists keeps
+   * the mode its operator gave it.
+   */
   static inDataDir(dataDir: string, onCharge?: ChargeListener): SqliteStore {
-    mkdirSync(dataDir, { recursive: true });
-    return new SqliteStore(join(dataDir, 'gateway.db'), onCharge);
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const file = join(dataDir, 'gateway.db');
+    // Made (or narrowed, when an earlier version left them wider) before SQLite opens the database.
+    closeSync(openSync(file, 'a', 0o600));
+    for (const path of [file, `${file}-wal`, `${file}-shm`]) {
+      try {
+        chmodSync(path, 0o600);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+    return new SqliteStore(file, onCharge);
   }
 
   private counter(scope: string, bucket: string) {
