@@ -2,7 +2,7 @@ import { invalidRequest, unsupportedOperation, type ApiError } from '../domain/e
 import { parseOrThrow } from '../domain/validation.js';
 import type { JobRecord } from '../domain/job.js';
 import type { UpstreamKind } from '../domain/upstream-kinds.js';
-import type { DerivedOperation, ModelSpec } from '../domain/models.js';
+import { DERIVED_OPERATIONS, type DerivedOperation, type ModelSpec } from '../domain/models.js';
 import { refuseUnknownFields, wholeNumber } from './normalize.js';
 import type { FileRules, RawRequest } from './parse.js';
 import { editVideoSchema, extendVideoSchema, remixVideoSchema } from './schemas.js';
@@ -66,9 +66,16 @@ export const VERB: Readonly<Record<DerivedOperation, string>> = { remix: 'remixe
  * when it can. Checked before admission and before any upstream call.
  */
 export function derivationRefusal(req: DerivedRequest, source: JobRecord, model: ModelSpec | undefined, kind: UpstreamKind): ApiError | undefined {
-  const rules = model?.kinds[kind]?.derive?.[req.operation];
+  const derive = model?.kinds[kind]?.derive;
+  const rules = derive?.[req.operation];
   if (!rules) {
-    return unsupportedOperation(req.operation, `Videos of model '${source.model}' cannot be ${VERB[req.operation]} through the upstream that made them.`, SOURCE_PARAM);
+    const possible = DERIVED_OPERATIONS.filter((op) => derive?.[op]).map((op) => VERB[op]);
+    const instead = possible.length > 0 ? `there they can only be ${possible.join(' or ')}` : 'there they cannot be remixed, extended or edited';
+    return unsupportedOperation(
+      req.operation,
+      `Videos of model '${source.model}' cannot be ${VERB[req.operation]} through the upstream that made them (a ${kind} upstream): ${instead}.`,
+      SOURCE_PARAM,
+    );
   }
   if (rules.maxSourceSeconds !== undefined && source.seconds > rules.maxSourceSeconds) {
     return invalidRequest(

@@ -67,4 +67,11 @@ describe('which kind can derive what from which model: the model table', () => {
     expect(refusal?.code).toBe(code);
     if (refusal) expect(refusal.status).toBe(400);
   });
+
+  it.each([
+    ['grok-video-3', 'newapi', req('edit'), /cannot be edited through the upstream that made them \(a newapi upstream\): there they can only be remixed or extended\./],
+    ['grok-imagine-video', 'newapi', req('remix'), /\(a newapi upstream\): there they cannot be remixed, extended or edited\./],
+  ] as const)('an unsupported operation names the kind and what it can do instead: %s on %s', (model, kind, r, message) => {
+    expect(derivationRefusal(r, source(model), catalog.resolve(model), kind)?.message).toMatch(message);
+  });
 });
