@@ -43,7 +43,7 @@ export class CheckRecorder implements JobWatch {
   }
 
   checked(before: JobRecord, after: JobRecord, task?: UpstreamTask): void {
-    if (!isTerminal(after.status)) return this.deps.writer.put(after.id, this.dueAt(after, before), 1);
+    if (!isTerminal(after.status)) return this.deps.writer.put(after.id, this.dueAt(after, before), 1, { status: after.status, progress: after.progress });
     const lagMs = task ? noticeLagMs(before, task, this.deps.clock.now()) : undefined;
     this.deps.metrics.jobEndNoticed(lagMs, before.statusChecks + 1);
     this.deps.writer.put(after.id, null, 1);

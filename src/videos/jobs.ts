@@ -40,7 +40,10 @@ export interface JobsDeps {
 export interface JobWatch {
   /** Whether a client's request may make a status call about the job now (the upstream's status budget). */
   mayCheck(job: JobRecord): boolean;
-  /** A status call about `before` ended with `after` (terminal, or still running); `task`: the upstream's answer, when it gave one. */
+  /**
+   * A status call about `before` ended with `after`: terminal (in the store already), or still running, which
+   * the watch writes to the store with the job's next check; `task`: the upstream's answer, when it gave one.
+   */
   checked(before: JobRecord, after: JobRecord, task?: UpstreamTask): void;
   /** The upstream accepted the job: its checks begin. */
   placed(job: JobRecord): void;
@@ -315,7 +318,8 @@ export class VideoJobs {
   /**
    * Brings a job up to date with the upstream, unless it is terminal or was refreshed moments ago, or the
    * upstream's status budget has no call for a client now (`budget`): then it is what the gateway last knew.
-   * Only a change is written to the store; every call is told to the watch, which schedules the next check.
+   * An end is written to the store here; every call is told to the watch, which schedules the next check and
+   * writes what it saw of a job still running.
    */
   refresh(job: JobRecord, ctx: RequestContext, budget: StatusBudgetUse = 'ask'): Promise<JobRecord> {
     if (isTerminal(job.status) || !job.upstreamId || this.deleted.has(job.id)) return Promise.resolve(job);
@@ -343,8 +347,9 @@ export class VideoJobs {
       watch.checked(job, ended);
       return ended;
     }
-    const unchanged = task.status === job.status && task.progress === job.progress;
-    const updated = unchanged ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
+    const updated = isTerminal(task.status)
+      ? ((await store.updateJob(job.id, task, clock.now())) ?? job)
+      : { ...job, status: task.status, progress: task.progress, updatedAtMs: clock.now() };
     this.remember(updated, true);
     watch.checked(job, updated, task);
     return this.withCopy(updated);
