@@ -11,7 +11,7 @@
  *   npm run bench -- --only=s8     scenario 8 only (downloads of a stored video); writes bench/out/results-s8.json
  *   npm run bench -- --only=s9     scenario 9 only (tracking jobs nobody polls); prints its figures, writes
  *                                  bench/out/results-s9.json; BENCH_S9_JOBS=1000 and BENCH_S9_STORES=postgres
- *                                  pick some of its runs
+ *                                  pick some of its runs; BENCH_S9_STATUS_RPS sets UPSTREAM_STATUS_RPS
  * BENCH_DURATION_S (default 5) sets the length of each measured load run; BENCH_GATEWAY_ENTRY runs another
  * build of the gateway than dist/main.js (for A/B experiments); BENCH_QUICK=1 is the smoke run CI makes.
  */
@@ -1018,8 +1018,9 @@ const TRACK_CREATE_CONNECTIONS = 2 * TRACK_TEAMS;
 /**
  * The fake upstream has no rate limit of its own; the gateway's (UPSTREAM_STATUS_RPS) is set above what the
  * runs need, so that what is measured is the tracking, and "status calls per second" what it takes.
+ * BENCH_S9_STATUS_RPS sets another (the default, 100, to see what the bound does to a fleet).
  */
-const TRACK_STATUS_RPS = 5_000;
+const TRACK_STATUS_RPS = Number(process.env.BENCH_S9_STATUS_RPS ?? 5_000);
 const TRACKING_SETTINGS = `SQLite (one gateway) and PostgreSQL (two replicas, creates spread over both), ${TRACK_TEAMS} teams each with a webhook endpoint on a receiver in the bench process, ${TRACK_CREATE_CONNECTIONS} create connections, nobody polling, UPSTREAM_STATUS_RPS=${TRACK_STATUS_RPS}, other settings at their defaults`;
 
 interface TrackRun {
