@@ -377,8 +377,10 @@ export interface Store {
    * write that comes late (another replica's, or this one's after an end) cannot undo a newer one.
    */
   scheduleChecks(items: readonly CheckSchedule[], nowMs: number): Promise<void>;
-  /** The tracker's backlog, for its sleep and the metrics. */
+  /** The tracker's backlog, for the metrics and the admin view. */
   dueChecks(nowMs: number): Promise<DueChecks>;
+  /** Its `nextInMs` alone, for the tracker's sleep: no count of a backlog of thousands at each look. */
+  nextCheckInMs(nowMs: number): Promise<number | null>;
   /** The same, for one team. */
   activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]>;
   /** Per team with active jobs: how many (metrics). */

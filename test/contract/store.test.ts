@@ -349,6 +349,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     // What a tracker holds is not waiting.
     await store.claimDueJobs(10, 60_000, NOW + 2_000, { horizonMs: 0, pendingGraceMs: 60_000 });
     expect(await store.dueChecks(NOW + 4_000)).toEqual({ due: 1, nextInMs: -1_000 });
+    expect(await store.nextCheckInMs(NOW + 4_000)).toBe(-1_000);
   });
 
   describe('webhook outbox', () => {

@@ -47,9 +47,9 @@ const scheduleChecksSql = (now: string) => `
   WHERE j.id = s.id`;
 
 /** `now` reads $1. */
+const nextCheckSql = (now: string) => `(SELECT next_check_at FROM jobs WHERE ${unclaimed(now)} AND upstream_id IS NOT NULL ORDER BY next_check_at LIMIT 1) - ${now}`;
 const dueChecksSql = (now: string) => `
-  SELECT (SELECT count(*) FROM jobs WHERE ${unclaimed(now)} AND upstream_id IS NOT NULL AND next_check_at <= ${now}) AS due,
-         (SELECT next_check_at FROM jobs WHERE ${unclaimed(now)} AND upstream_id IS NOT NULL ORDER BY next_check_at LIMIT 1) - ${now} AS next_in_ms`;
+  SELECT (SELECT count(*) FROM jobs WHERE ${unclaimed(now)} AND upstream_id IS NOT NULL AND next_check_at <= ${now}) AS due, ${nextCheckSql(now)} AS next_in_ms`;
 
 /**
  * $1 limit, $2 lease ms, $4 deliveries in flight here per team (a JSON object), $5 the most per team; `now`
@@ -92,6 +92,11 @@ export class PgQueues extends PgPart {
   async dueChecks(nowArg: number): Promise<DueChecks> {
     const [row] = await this.q(this.pool, dueChecksSql(nowMs(1)), [this.at(nowArg)]);
     return { due: row!.due as number, nextInMs: (row!.next_in_ms as number | null) ?? null };
+  }
+
+  async nextCheckInMs(nowArg: number): Promise<number | null> {
+    const [row] = await this.q(this.pool, `SELECT ${nextCheckSql(nowMs(1))} AS next_in_ms`, [this.at(nowArg)]);
+    return (row!.next_in_ms as number | null) ?? null;
   }
 
   /** One statement; the rows come back in their turns. */

@@ -72,8 +72,12 @@ export class SqliteQueues {
   }
 
   dueChecks(now: number): DueChecks {
+    return { due: (this.s.dueCount.get({ now }) as { n: number }).n, nextInMs: this.nextCheckInMs(now) };
+  }
+
+  nextCheckInMs(now: number): number | null {
     const next = this.s.nextDue.get({ now }) as { at: number } | undefined;
-    return { due: (this.s.dueCount.get({ now }) as { n: number }).n, nextInMs: next ? next.at - now : null };
+    return next ? next.at - now : null;
   }
 
   claimDeliveries(limit: number, leaseMs: number, now: number, shares: DeliveryShares = UNSHARED): Array<Row & { leaseToken: string }> {
