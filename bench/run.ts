@@ -5,13 +5,15 @@
  *   npm run bench                  all scenarios; prints the table, writes bench/results.json (and compares
  *                                  with the previous one), refreshes the table in bench/README.md
  *   npm run bench -- --profile     scenario 2 only, gateway under `node --cpu-prof`; summary of the profile
- *   npm run bench -- --profile=s1  the same for scenario 1 (s4: creates, s5: downloads)
+ *   npm run bench -- --profile=s1  the same for scenario 1 (s4: creates, s5: downloads; s9: the first of scenario
+ *                                  9's runs, each of its gateways under the profiler)
  *   npm run bench -- --only=s2     scenario 2's closed-loop polls only; prints its ratios, writes bench/out/results-s2.json
  *                                  (BENCH_COMPARE_ENTRY=<other dist/main.js> adds that build to the same run)
  *   npm run bench -- --only=s6     scenario 6 only (the stores); prints its ratios, writes bench/out/results-s6.json
  *   npm run bench -- --only=s8     scenario 8 only (downloads of a stored video); writes bench/out/results-s8.json
  *   npm run bench -- --only=s9     scenario 9 only (tracking jobs nobody polls); prints its figures, writes
- *                                  bench/out/results-s9.json
+ *                                  bench/out/results-s9.json; BENCH_S9_JOBS=1000 and BENCH_S9_STORES=postgres
+ *                                  pick some of its runs; BENCH_S9_STATUS_RPS sets UPSTREAM_STATUS_RPS
  * BENCH_DURATION_S (default 5) sets the length of each measured load run; BENCH_GATEWAY_ENTRY runs another
  * build of the gateway than dist/main.js (for A/B experiments); BENCH_QUICK=1 is the smoke run CI makes.
  */
@@ -20,7 +22,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from '../src/config.js';
 import { closedLoop, download, fixedRate, latencyStats, send, summarise, type LatencyStats, type LoadResult, type RawRun } from './load.js';
@@ -260,7 +262,8 @@ async function main() {
   const profileArg = process.argv.slice(2).find((a) => a.startsWith('--profile'));
   if (profileArg) {
     const which = profileArg.split('=')[1] ?? 's2';
-    if (!['s1', 's2', 's4', 's5'].includes(which)) throw new Error(`--profile takes s1, s2, s4 or s5, not ${which}`);
+    if (which === 's9') return trackingProfileRun();
+    if (!['s1', 's2', 's4', 's5'].includes(which)) throw new Error(`--profile takes s1, s2, s4, s5 or s9, not ${which}`);
     return profileRun(which as ProfileScenario);
   }
   const onlyArg = process.argv.slice(2).find((a) => a.startsWith('--only'));
@@ -583,7 +586,7 @@ async function main() {
   }
   for (const r of s9) {
     // Gateway column only: the bare proxy and the upstream track nothing.
-    const S9 = `9 Tracking ${r.jobs.toLocaleString('en-US')} jobs nobody polls (each ends ${r.finishMs / 1000} s after its create)`;
+    const S9 = `9 Tracking ${r.jobs.toLocaleString('en-US')} jobs nobody polls (each ends ${r.finishMs / 1000} s after its create), ${trackRunName(r)}`;
     row(S9, 'end → event received, p50', 'ms', 'lower', { gateway: r.lag.p50 });
     row(S9, 'end → event received, p95', 'ms', 'lower', { gateway: r.lag.p95 });
     row(S9, 'end → event received, max', 'ms', 'lower', { gateway: r.lag.max });
@@ -647,7 +650,7 @@ async function main() {
   for (const r of s9) {
     check(
       '9',
-      `${r.jobs.toLocaleString('en-US')} jobs nobody polls: each end's event received within 5 s (p95), 15 s at most, of the upstream finishing`,
+      `${r.jobs.toLocaleString('en-US')} jobs nobody polls (${trackRunName(r)}): each end's event received within 5 s (p95), 15 s at most, of the upstream finishing`,
       `p50 ${(r.lag.p50 / 1000).toFixed(2)} s, p95 ${(r.lag.p95 / 1000).toFixed(2)} s, max ${(r.lag.max / 1000).toFixed(2)} s; ${r.callsPerJob.mean.toFixed(1)} status calls per job (max ${r.callsPerJob.max}); ${r.events} events for ${r.jobs} jobs`,
       r.lag.p95 <= 5_000 && r.lag.max <= 15_000 && r.events === r.jobs,
     );
@@ -1075,25 +1078,35 @@ async function storedScenarioOnly() {
 /**
  * Scenario 9's runs: jobs nobody polls, each ended by the fake upstream `finishMs` after its create (queued for
  * the first quarter, then progressing linearly, as the simulator does), long enough that all of a run's jobs
- * are active at once.
+ * are active at once. Each size runs on SQLite (one gateway) and on PostgreSQL (two replicas on one database).
+ * BENCH_S9_JOBS and BENCH_S9_STORES (comma-separated) pick some of them.
  */
-const TRACK_RUNS: ReadonlyArray<{ jobs: number; finishMs: number }> = QUICK
+const TRACK_SIZES: ReadonlyArray<{ jobs: number; finishMs: number }> = QUICK
   ? [{ jobs: 1_000, finishMs: 10_000 }]
   : [
       { jobs: 1_000, finishMs: 10_000 },
       { jobs: 10_000, finishMs: 60_000 },
     ];
+const picked = (name: string) => process.env[name]?.split(',').map((v) => v.trim());
+const TRACK_RUNS = STORES.filter((store) => picked('BENCH_S9_STORES')?.includes(store) ?? true).flatMap((store) =>
+  TRACK_SIZES.filter((s) => picked('BENCH_S9_JOBS')?.includes(String(s.jobs)) ?? true).map((s) => ({ ...s, store })),
+);
+/** Gateways sharing the store: the embedded one is one process's; the shared one is run as two replicas. */
+const TRACK_REPLICAS: Record<StoreTarget, number> = { sqlite: 1, postgres: 2 };
 const TRACK_TEAMS = 8;
 /** Two creates in flight per team's key: MAX_CONCURRENT_CREATES_PER_KEY allows four. */
 const TRACK_CREATE_CONNECTIONS = 2 * TRACK_TEAMS;
 /**
  * The fake upstream has no rate limit of its own; the gateway's (UPSTREAM_STATUS_RPS) is set above what the
  * runs need, so that what is measured is the tracking, and "status calls per second" what it takes.
+ * BENCH_S9_STATUS_RPS sets another (the default, 100, to see what the bound does to a fleet).
  */
-const TRACK_STATUS_RPS = 5_000;
-const TRACKING_SETTINGS = `SQLite, ${TRACK_TEAMS} teams each with a webhook endpoint on a receiver in the bench process, ${TRACK_CREATE_CONNECTIONS} create connections, nobody polling, UPSTREAM_STATUS_RPS=${TRACK_STATUS_RPS}, other settings at their defaults`;
+const TRACK_STATUS_RPS = Number(process.env.BENCH_S9_STATUS_RPS ?? 5_000);
+const TRACKING_SETTINGS = `SQLite (one gateway) and PostgreSQL (two replicas, creates spread over both), ${TRACK_TEAMS} teams each with a webhook endpoint on a receiver in the bench process, ${TRACK_CREATE_CONNECTIONS} create connections, nobody polling, UPSTREAM_STATUS_RPS=${TRACK_STATUS_RPS}, other settings at their defaults`;
 
 interface TrackRun {
+  readonly store: StoreTarget;
+  readonly replicas: number;
   readonly jobs: number;
   readonly finishMs: number;
   /** How long the creates took (all jobs active by then). */
@@ -1106,20 +1119,56 @@ interface TrackRun {
   /** Events received (deliveries, a repeat counted again) and distinct event ids. */
   readonly events: number;
   readonly eventIds: number;
-  /** The gateway's CPU time for everything a job cost: its create, its checks, its event. */
+  /** The gateways' CPU time for everything a job cost: its create, its checks, its event. */
   readonly gatewayCpuMsPerJob: number;
   /** Share of the machine that processes other than the bench's used meanwhile. */
   readonly otherProcessesPct: number;
+  /** The 1-minute load average (as `uptime` prints it) at the start and at the end of the run. */
+  readonly loadAvg: { readonly start: number; readonly end: number };
 }
 
-async function trackingScenario(upstream: Upstream, dataDirs: string[]): Promise<TrackRun[]> {
-  const runs: TrackRun[] = [];
-  for (const { jobs, finishMs } of TRACK_RUNS) runs.push(await trackingRun(upstream, dataDirs, jobs, finishMs));
-  return runs;
+const trackRunName = (r: Pick<TrackRun, 'store' | 'replicas'>) => (r.store === 'sqlite' ? 'SQLite' : `PostgreSQL, ${r.replicas} replicas`);
+
+/** `nodeArgs`: for the gateways' processes (a profiler). */
+async function trackingScenario(upstream: Upstream, dataDirs: string[], nodeArgs: string[] = [], runs = TRACK_RUNS): Promise<TrackRun[]> {
+  const out: TrackRun[] = [];
+  for (const run of runs) {
+    if (run.store === 'sqlite') {
+      out.push(await trackingRun(upstream, dataDirs, { ...run, nodeArgs }));
+      continue;
+    }
+    let bin: string;
+    try {
+      bin = await postgresBinDir();
+    } catch (err) {
+      if (process.env.CI === 'true') throw err;
+      log(`9 on PostgreSQL SKIPPED: ${(err as Error).message}`);
+      continue;
+    }
+    // A fresh cluster for each run: the run before leaves nothing behind to claim or count.
+    const cluster = await startCluster(bin);
+    process.on('exit', cluster.stop);
+    try {
+      out.push(await trackingRun(upstream, dataDirs, { ...run, nodeArgs, databaseUrl: cluster.url }));
+    } finally {
+      cluster.stop();
+    }
+  }
+  return out;
 }
 
-/** One gateway, `jobs` creates over TRACK_TEAMS teams as fast as it takes them, then every event awaited. */
-async function trackingRun(upstream: Upstream, dataDirs: string[], jobs: number, finishMs: number): Promise<TrackRun> {
+/**
+ * The store's gateways (two replicas on `databaseUrl`, else one on SQLite), `jobs` creates over TRACK_TEAMS
+ * teams as fast as they take them (spread over the replicas), then every event awaited.
+ */
+async function trackingRun(
+  upstream: Upstream,
+  dataDirs: string[],
+  opts: { store: StoreTarget; jobs: number; finishMs: number; nodeArgs: string[]; databaseUrl?: string },
+): Promise<TrackRun> {
+  const { store, jobs, finishMs } = opts;
+  const replicas = TRACK_REPLICAS[store];
+  const loadStart = loadavg()[0]!;
   const arrivals = new Map<string, number>();
   const eventIds = new Set<string>();
   let events = 0;
@@ -1137,12 +1186,20 @@ async function trackingRun(upstream: Upstream, dataDirs: string[], jobs: number,
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-  const env = gatewayEnv(upstream.url, { ADMIN_TOKEN: BENCH_ADMIN_TOKEN, WEBHOOK_ALLOWED_HOSTS: new URL(hookUrl).host, UPSTREAM_STATUS_RPS: String(TRACK_STATUS_RPS) });
-  dataDirs.push(env.dataDir);
-  const gw = await startGatewayProcess({ name: `gateway-track-${jobs}`, env: env.env });
+  const gws: GatewayChild[] = [];
   try {
+    for (let i = 0; i < replicas; i++) {
+      const env = gatewayEnv(upstream.url, {
+        ADMIN_TOKEN: BENCH_ADMIN_TOKEN,
+        WEBHOOK_ALLOWED_HOSTS: new URL(hookUrl).host,
+        UPSTREAM_STATUS_RPS: String(TRACK_STATUS_RPS),
+        ...(opts.databaseUrl ? { DATABASE_URL: opts.databaseUrl } : {}),
+      });
+      dataDirs.push(env.dataDir);
+      gws.push(await startGatewayProcess({ name: `gateway-track-${store}-${jobs}-${i}`, env: env.env, nodeArgs: opts.nodeArgs }));
+    }
     const adminCall = async (method: 'POST' | 'PUT', path: string, body: unknown) => {
-      const r = await request(`${gw.url}/admin${path}`, { method, headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const r = await request(`${gws[0]!.url}/admin${path}`, { method, headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
       const text = await r.body.text();
       if (r.statusCode >= 300) throw new Error(`admin ${path}: ${r.statusCode} ${text.slice(0, 300)}`);
       return JSON.parse(text) as { key: string };
@@ -1153,16 +1210,17 @@ async function trackingRun(upstream: Upstream, dataDirs: string[], jobs: number,
       keys.push((await adminCall('POST', `/teams/track-${t}/keys`, {})).key);
       await adminCall('PUT', `/teams/track-${t}/webhook`, { url: `${hookUrl}/track-${t}` });
     }
-    log(`9 ${jobs} jobs ending ${finishMs / 1000} s after their creates, gateway ${gw.url} (pid ${gw.pid})`);
-    const run = `r${jobs}`;
+    log(`9 ${jobs} jobs ending ${finishMs / 1000} s after their creates, ${trackRunName({ store, replicas })}: ${gws.map((g) => `${g.url} (pid ${g.pid})`).join(', ')}`);
+    const run = `${store}${jobs}`;
     const videoOf = new Map<string, string>();
-    const cpu0 = cpuMs(gw.pid);
+    const cpu0 = gws.map((g) => cpuMs(g.pid));
     const background = new BackgroundLoad(CORES);
     const t0 = performance.now();
     let next = 0;
     await Promise.all(
-      // Each connection keeps to one team's key: two creates in flight per key.
+      // Each connection keeps to one team's key (two creates in flight per key) and to one replica.
       Array.from({ length: TRACK_CREATE_CONNECTIONS }, async (_, c) => {
+        const gw = gws[Math.floor(c / TRACK_TEAMS) % replicas]!;
         for (let i = next++; i < jobs; i = next++) {
           const tag = `${run}-${i}`;
           const body = Buffer.from(JSON.stringify({ model: 'grok-imagine-video', prompt: `bench-finish-${finishMs}-${tag}` }));
@@ -1190,6 +1248,8 @@ async function trackingRun(upstream: Upstream, dataDirs: string[], jobs: number,
     // From the first create to the last end: the window the calls were spread over.
     const windowS = Math.max(1, (Math.max(...tasks.map((t) => t.finishAtMs)) - Math.min(...tasks.map((t) => t.finishAtMs - finishMs))) / 1000);
     const out: TrackRun = {
+      store,
+      replicas,
       jobs,
       finishMs,
       createS,
@@ -1198,17 +1258,18 @@ async function trackingRun(upstream: Upstream, dataDirs: string[], jobs: number,
       callsPerS: gets.reduce((a, b) => a + b, 0) / windowS,
       events,
       eventIds: eventIds.size,
-      gatewayCpuMsPerJob: (cpuMs(gw.pid) - cpu0) / jobs,
+      gatewayCpuMsPerJob: gws.reduce((sum, g, i) => sum + cpuMs(g.pid) - cpu0[i]!, 0) / jobs,
       otherProcessesPct: background.pct(),
+      loadAvg: { start: loadStart, end: loadavg()[0]! },
     };
     log(
-      `9 ${jobs} jobs: end → event p50 ${(out.lag.p50 / 1000).toFixed(2)} s, p95 ${(out.lag.p95 / 1000).toFixed(2)} s, max ${(out.lag.max / 1000).toFixed(2)} s; ` +
+      `9 ${jobs} jobs on ${trackRunName(out)}: end → event p50 ${(out.lag.p50 / 1000).toFixed(2)} s, p95 ${(out.lag.p95 / 1000).toFixed(2)} s, max ${(out.lag.max / 1000).toFixed(2)} s; ` +
         `${out.callsPerJob.mean.toFixed(2)} status calls per job (max ${out.callsPerJob.max}), ${out.callsPerS.toFixed(0)} calls/s; ${events} events, ${eventIds.size} distinct; ` +
-        `${out.gatewayCpuMsPerJob.toFixed(2)} ms gateway CPU per job; other processes ${out.otherProcessesPct.toFixed(0)}% of the machine`,
+        `${out.gatewayCpuMsPerJob.toFixed(2)} ms gateway CPU per job; other processes ${out.otherProcessesPct.toFixed(0)}% of the machine; load ${out.loadAvg.start.toFixed(2)} → ${out.loadAvg.end.toFixed(2)}`,
     );
     return out;
   } finally {
-    await gw.stop();
+    await Promise.all(gws.map((g) => g.stop()));
     receiver.closeAllConnections();
     await new Promise<void>((resolve) => receiver.close(() => resolve()));
   }
@@ -1224,11 +1285,11 @@ async function trackingScenarioOnly() {
   try {
     const s9 = await trackingScenario(upstream, dataDirs);
     const lines = [
-      '| Jobs nobody polls | Each ends after | Creates/s | End → event p50 | p95 | max | Status calls per job (mean / max) | Status calls/s (mean) | Gateway CPU per job | Other processes |',
-      '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| Store | Jobs nobody polls | Each ends after | Creates/s | End → event p50 | p95 | max | Status calls per job (mean / max) | Status calls/s (mean) | Gateway CPU per job | Other processes | Load (1 min, start → end) |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...s9.map(
         (r) =>
-          `| ${r.jobs.toLocaleString('en-US')} | ${r.finishMs / 1000} s | ${(r.jobs / r.createS).toFixed(0)} | ${(r.lag.p50 / 1000).toFixed(2)} s | ${(r.lag.p95 / 1000).toFixed(2)} s | ${(r.lag.max / 1000).toFixed(2)} s | ${r.callsPerJob.mean.toFixed(2)} / ${r.callsPerJob.max} | ${r.callsPerS.toFixed(0)} | ${r.gatewayCpuMsPerJob.toFixed(2)} ms | ${r.otherProcessesPct.toFixed(0)}% |`,
+          `| ${trackRunName(r)} | ${r.jobs.toLocaleString('en-US')} | ${r.finishMs / 1000} s | ${(r.jobs / r.createS).toFixed(0)} | ${(r.lag.p50 / 1000).toFixed(2)} s | ${(r.lag.p95 / 1000).toFixed(2)} s | ${(r.lag.max / 1000).toFixed(2)} s | ${r.callsPerJob.mean.toFixed(2)} / ${r.callsPerJob.max} | ${r.callsPerS.toFixed(0)} | ${r.gatewayCpuMsPerJob.toFixed(2)} ms | ${r.otherProcessesPct.toFixed(0)}% | ${r.loadAvg.start.toFixed(2)} → ${r.loadAvg.end.toFixed(2)} |`,
       ),
     ];
     process.stdout.write(`\n${lines.join('\n')}\n\nSettings: ${TRACKING_SETTINGS}.\n`);
@@ -1321,6 +1382,31 @@ async function profileRun(which: ProfileScenario) {
   process.stdout.write(`\n${md}\n`);
   writeFileSync(join(OUT, `profile-${which}.md`), md);
   log(`profile: ${file}; summary: bench/out/profile-${which}.md`);
+}
+
+/** `--profile=s9`: the first of scenario 9's runs (see BENCH_S9_*), each of its gateways under the profiler. */
+async function trackingProfileRun() {
+  const dir = join(OUT, 'profiles');
+  mkdirSync(dir, { recursive: true });
+  const before = new Set(readdirSync(dir));
+  const upstream = await startUpstream();
+  const dataDirs: string[] = [];
+  let runs: TrackRun[];
+  try {
+    runs = await trackingScenario(upstream, dataDirs, ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'], TRACK_RUNS.slice(0, 1));
+  } finally {
+    await upstream.stop();
+    for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
+  }
+  const r = runs[0];
+  if (!r) throw new Error('scenario 9 did not run');
+  const summary = `${r.jobs} jobs of ${r.finishMs / 1000} s on ${trackRunName(r)}, p95 ${(r.lag.p95 / 1000).toFixed(2)} s, ${r.callsPerJob.mean.toFixed(2)} calls and ${r.gatewayCpuMsPerJob.toFixed(2)} ms gateway CPU per job`;
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
+  if (files.length === 0) throw new Error(`no new profile in ${dir}`);
+  const md = files.map((f) => `## CPU profile, scenario 9, ${f} (${summary}, under the profiler)\n\n${profileMarkdown(summariseProfile(join(dir, f)))}\n`).join('\n');
+  process.stdout.write(`\n${md}\n`);
+  writeFileSync(join(OUT, 'profile-s9.md'), md);
+  log(`profiles: ${files.join(', ')} in ${dir}; summary: bench/out/profile-s9.md`);
 }
 
 main().then(

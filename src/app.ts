@@ -19,6 +19,7 @@ import { StoreUnavailableError, type Store } from './store/types.js';
 import type { UpstreamRouter } from './upstream/router.js';
 import type { VideoJobs } from './videos/jobs.js';
 import type { AdminService } from './admin/service.js';
+import type { RecentEnds } from './tracking/recent-ends.js';
 import type { ModelCatalog } from './domain/models.js';
 import { videoRoutes } from './http/video-routes.js';
 
@@ -34,6 +35,8 @@ export interface AppDeps {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly clock: Clock;
+  /** The latest job ends this process noticed (GET /admin/tracking). */
+  readonly recentEnds: RecentEnds;
   /** Set while draining: /readyz turns 503 so that load balancers stop sending traffic. */
   readonly isDraining: () => boolean;
 }

@@ -16,6 +16,7 @@ import type { JobRecord } from './domain/job.js';
 import type { Store } from './store/types.js';
 import { DueWriter } from './tracking/due-writer.js';
 import { CheckRecorder } from './tracking/recorder.js';
+import { RecentEnds } from './tracking/recent-ends.js';
 import { StatusBudget } from './tracking/status-budget.js';
 import { Tracker } from './tracking/tracker.js';
 import { DEFAULT_UPSTREAM_ID } from './upstream/client.js';
@@ -165,6 +166,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const budget = new StatusBudget(config.upstreamStatusRps, metrics);
   const dueWriter = new DueWriter({ store, clock, logger });
   const upstreamOf = (job: JobRecord) => upstream.upstreamIdOf(job);
+  const recentEnds = new RecentEnds();
   const recorder = new CheckRecorder({
     writer: dueWriter,
     budget,
@@ -172,6 +174,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     catalog,
     clock,
     metrics,
+    recent: recentEnds,
     maxJobAgeMs: config.maxJobAgeMs,
     // The event of a job that just ended is sent at once, not at the worker's next look.
     onEnded: () => webhooks.wake(),
@@ -190,7 +193,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
   );
   let draining = false;
-  const app = createApp({ config, store, upstream, jobs, auth, admin, requests, catalog, logger, metrics, clock, isDraining: () => draining });
+  const app = createApp({ config, store, upstream, jobs, auth, admin, requests, catalog, logger, metrics, clock, recentEnds, isDraining: () => draining });
 
   const transport = new TransportErrors(logger);
   // HTTP/1.0 requests without a Host are still served (health probes send those), as if sent to config.host.

@@ -9,6 +9,8 @@ import { mediaType, readAll } from '../videos/parse.js';
 import type { Store } from '../store/types.js';
 import type { UpstreamRouter } from '../upstream/router.js';
 import type { AdminService } from './service.js';
+import type { Clock } from '../domain/quota-policy.js';
+import type { RecentEnds } from '../tracking/recent-ends.js';
 import { deliveryPathSchema, keyPathSchema, teamPathSchema } from './schemas.js';
 
 /** Admin bodies are small JSON documents; anything larger is refused while it is read. */
@@ -36,8 +38,8 @@ const delivery = (c: Context<AppEnv>) => {
 };
 
 /** The operator API: only ADMIN_TOKEN opens it; a team key is recognised and refused with 403. */
-export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: AdminService; upstream: UpstreamRouter; store: Store }) {
-  const { config, auth, admin, upstream, store } = deps;
+export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: AdminService; upstream: UpstreamRouter; store: Store; clock: Clock; recentEnds: RecentEnds }) {
+  const { config, auth, admin, upstream, store, clock, recentEnds } = deps;
   const app = new Hono<AppEnv>();
 
   app.use('*', async (c, next) => {
@@ -66,6 +68,10 @@ export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: 
       active.set(id, (active.get(id) ?? 0) + 1);
     }
     return json(c, upstream.views().map((u) => ({ ...u, active_jobs: active.get(u.id) ?? 0 })));
+  });
+  app.get('/tracking', async (c) => {
+    const due = await store.dueChecks(clock.now());
+    return json(c, { object: 'tracking', due_jobs: due.due, overdue_seconds: Math.max(0, -(due.nextInMs ?? 0)) / 1000, recent_ends: recentEnds.view() });
   });
   app.get('/teams/:team/usage', async (c) => json(c, await admin.usage(team(c), c.req.query())));
   app.put('/teams/:team/webhook', async (c) => json(c, await admin.setWebhook(team(c), await jsonBody(c.req.raw))));

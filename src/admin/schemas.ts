@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { idText, lineText, MAX_NAME_CHARS } from '../domain/text.js';
 import { UPSTREAM_KINDS } from '../domain/upstream-kinds.js';
 import { quotaPolicySchema } from '../domain/quota-policy.js';
+import { RECENT_ENDS } from '../tracking/recent-ends.js';
 import { WEBHOOK_EVENT_TYPES } from '../domain/webhook-event.js';
 
 /**
@@ -101,6 +102,22 @@ export const upstreamListSchema = z.array(
     active_jobs: z.number().int(),
   }),
 );
+
+export const trackingSchema = z.object({
+  object: z.literal('tracking'),
+  due_jobs: z.number().int().meta({ description: 'Active jobs whose next status check is due and that no replica has taken yet: the backlog (the whole store).' }),
+  overdue_seconds: z.number().meta({ description: 'How late the most overdue of those checks is (0 when none is late).' }),
+  recent_ends: z
+    .object({
+      jobs: z.number().int(),
+      notice_lag_seconds: z
+        .object({ p50: z.number(), p95: z.number(), max: z.number() })
+        .nullable()
+        .meta({ description: 'From the upstream finishing to this process noticing, at most; the contract wants 5 s (p95).' }),
+      status_checks_per_job: z.number().nullable().meta({ description: 'Upstream status calls per job (client polls and the tracker alike), mean.' }),
+    })
+    .meta({ description: `The last ${RECENT_ENDS.toLocaleString('en-US')} job ends this process noticed.` }),
+});
 
 const MAX_WEBHOOK_URL_CHARS = 2048;
 export const webhookInputSchema = z

@@ -12,7 +12,7 @@ export interface VideoError {
   readonly message: string;
 }
 
-export function isTerminal(status: VideoStatus): boolean {
+export function isTerminal(status: VideoStatus): status is 'completed' | 'failed' {
   switch (status) {
     case 'completed':
     case 'failed':

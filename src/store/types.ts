@@ -95,12 +95,20 @@ export type CreateTeamResult = { readonly ok: true; readonly team: Team } | { re
 
 /**
  * A job's next status check (§11), due `inMs` from now on the store's clock (null: the due time stays as it
- * is), and the status calls made for it since the last such record.
+ * is), the status calls made for it since the last such record, and what the latest of them saw of a job
+ * still running (`seen`).
  */
 export interface CheckSchedule {
   readonly id: string;
   readonly inMs: number | null;
   readonly checks: number;
+  readonly seen?: ActiveStatus | undefined;
+}
+
+/** What a status call saw of a job still running: its progress is written with its next check (scheduleChecks). */
+export interface ActiveStatus {
+  readonly status: 'queued' | 'in_progress';
+  readonly progress: number;
 }
 
 /** What the tracker's worklist holds beyond the jobs due now (tests and operators sweep everything). */
@@ -364,12 +372,15 @@ export interface Store {
   claimDueJobs(limit: number, leaseMs: number, nowMs: number, opts: DueJobsOptions): Promise<JobRecord[]>;
   /**
    * Records each job's next check and the status calls made for it, marks a job with calls as looked at
-   * (its refreshed-at time), and ends this process's claim on it; never its status, so that a stale read
-   * cannot undo what a poll recorded meanwhile.
+   * (its refreshed-at time), and ends this process's claim on it. What a call saw of a running job (`seen`)
+   * only moves it forward (queued to in_progress, progress up) and never touches an ended job, so that a
+   * write that comes late (another replica's, or this one's after an end) cannot undo a newer one.
    */
   scheduleChecks(items: readonly CheckSchedule[], nowMs: number): Promise<void>;
-  /** The tracker's backlog, for its sleep and the metrics. */
+  /** The tracker's backlog, for the metrics and the admin view. */
   dueChecks(nowMs: number): Promise<DueChecks>;
+  /** Its `nextInMs` alone, for the tracker's sleep: no count of a backlog of thousands at each look. */
+  nextCheckInMs(nowMs: number): Promise<number | null>;
   /** The same, for one team. */
   activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]>;
   /** Per team with active jobs: how many (metrics). */

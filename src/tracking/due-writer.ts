@@ -1,6 +1,6 @@
 import type { Logger } from '../observability/logger.js';
 import type { Clock } from '../domain/quota-policy.js';
-import type { CheckSchedule, Store } from '../store/types.js';
+import type { ActiveStatus, CheckSchedule, Store } from '../store/types.js';
 
 /** Writes wait this long for company: one statement carries every check that ended meanwhile. */
 export const DUE_FLUSH_DELAY_MS = 20;
@@ -11,12 +11,16 @@ interface Pending {
   /** On the gateway's clock; null: the due time stays as it is. */
   dueAtMs: number | null;
   checks: number;
+  seen: ActiveStatus | undefined;
 }
 
 /**
- * Each job's next check and its status calls on their way to the store (Store.scheduleChecks), a few
- * milliseconds at a time in one statement, and in order: two records of one job merge (the latest due time
- * given stands, their calls add up). Whoever plans to wake at a due time hears of earlier ones (`onDue`).
+ * Each job's next check, its status calls and the progress they saw on their way to the store
+ * (Store.scheduleChecks), a few milliseconds at a time in one statement, and in order: two records of one
+ * job merge (the latest due time and progress given stand, their calls add up). A running job's progress
+ * goes this way rather than in a transaction of its own: it costs the store next to nothing in the batch,
+ * and a check that is late by DUE_FLUSH_DELAY_MS to show it changes nothing. Whoever plans to wake at a due
+ * time hears of earlier ones (`onDue`).
  */
 export class DueWriter {
   private pending = new Map<string, Pending>();
@@ -32,10 +36,13 @@ export class DueWriter {
     this.listener = listener;
   }
 
-  /** Records that the job is next due at `dueAtMs` (null: unchanged) after `checks` more status calls, and ends this process's claim on it. */
-  put(id: string, dueAtMs: number | null, checks: number): void {
+  /**
+   * Records that the job is next due at `dueAtMs` (null: unchanged) after `checks` more status calls, the
+   * latest of which saw it running as `seen`, and ends this process's claim on it.
+   */
+  put(id: string, dueAtMs: number | null, checks: number, seen?: ActiveStatus): void {
     const before = this.pending.get(id);
-    this.pending.set(id, { dueAtMs: dueAtMs ?? before?.dueAtMs ?? null, checks: checks + (before?.checks ?? 0) });
+    this.pending.set(id, { dueAtMs: dueAtMs ?? before?.dueAtMs ?? null, checks: checks + (before?.checks ?? 0), seen: seen ?? before?.seen });
     if (dueAtMs !== null) this.listener?.(dueAtMs);
     if (this.pending.size >= DUE_BATCH) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), DUE_FLUSH_DELAY_MS);
@@ -68,7 +75,7 @@ export class DueWriter {
 
   private async write(batch: ReadonlyMap<string, Pending>): Promise<void> {
     const now = this.deps.clock.now();
-    const items: CheckSchedule[] = [...batch].map(([id, p]) => ({ id, inMs: p.dueAtMs === null ? null : Math.max(0, Math.round(p.dueAtMs - now)), checks: p.checks }));
+    const items: CheckSchedule[] = [...batch].map(([id, p]) => ({ id, inMs: p.dueAtMs === null ? null : Math.max(0, Math.round(p.dueAtMs - now)), checks: p.checks, seen: p.seen }));
     try {
       await this.deps.store.scheduleChecks(items, now);
     } catch (err) {

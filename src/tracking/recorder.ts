@@ -5,6 +5,7 @@ import type { UpstreamTask } from '../upstream/dialects/task.js';
 import type { JobWatch } from '../videos/jobs.js';
 import { FAMILY_TYPICAL_SECONDS, typicalMs, type ModelCatalog } from '../domain/models.js';
 import type { DueWriter } from './due-writer.js';
+import type { RecentEnds } from './recent-ends.js';
 import { nextCheckInMs } from './schedule.js';
 import type { StatusBudget } from './status-budget.js';
 
@@ -28,6 +29,8 @@ export interface RecorderDeps {
   readonly catalog: ModelCatalog;
   readonly clock: Clock;
   readonly metrics: Metrics;
+  /** The latest ends, for the admin view. */
+  readonly recent: RecentEnds;
   /** A job still running this long after its creation is ended by the tracker: its last check is due then. */
   readonly maxJobAgeMs: number;
   /** Told when a check saw a job end (its event may be in the webhook outbox now). */
@@ -43,9 +46,10 @@ export class CheckRecorder implements JobWatch {
   }
 
   checked(before: JobRecord, after: JobRecord, task?: UpstreamTask): void {
-    if (!isTerminal(after.status)) return this.deps.writer.put(after.id, this.dueAt(after, before), 1);
+    if (!isTerminal(after.status)) return this.deps.writer.put(after.id, this.dueAt(after, before), 1, { status: after.status, progress: after.progress });
     const lagMs = task ? noticeLagMs(before, task, this.deps.clock.now()) : undefined;
     this.deps.metrics.jobEndNoticed(lagMs, before.statusChecks + 1);
+    this.deps.recent.record(lagMs, before.statusChecks + 1);
     this.deps.writer.put(after.id, null, 1);
     this.deps.onEnded();
   }

@@ -124,7 +124,7 @@ export class Tracker {
           const claimed = await this.claim(room, 0);
           for (const job of claimed) this.track(this.handle(job));
           if (claimed.length < room) {
-            const { nextInMs } = await store.dueChecks(clock.now());
+            const nextInMs = await store.nextCheckInMs(clock.now());
             // Due yet not claimed: another replica is claiming it at this instant; look again shortly. A due time
             // on its way to the store is not there yet: it counts all the same.
             const unwrittenInMs = this.deps.writer.earliestUnwritten() - clock.now();

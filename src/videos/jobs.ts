@@ -10,6 +10,7 @@ import type { JobRecord } from '../domain/job.js';
 import { failureOf, type CallContext, type ContentStream, type UpstreamTiming } from '../upstream/client.js';
 import type { Placement, UpstreamRouter } from '../upstream/router.js';
 import { Activations, type ActivationSite } from './activation.js';
+import { reuseRendering } from './video-object.js';
 import { CreatesInFlight } from './creates-in-flight.js';
 import type { StoredResults } from '../storage/results.js';
 import type { ContentRequest } from '../storage/serve.js';
@@ -40,7 +41,10 @@ export interface JobsDeps {
 export interface JobWatch {
   /** Whether a client's request may make a status call about the job now (the upstream's status budget). */
   mayCheck(job: JobRecord): boolean;
-  /** A status call about `before` ended with `after` (terminal, or still running); `task`: the upstream's answer, when it gave one. */
+  /**
+   * A status call about `before` ended with `after`: terminal (in the store already), or still running, which
+   * the watch writes to the store with the job's next check; `task`: the upstream's answer, when it gave one.
+   */
   checked(before: JobRecord, after: JobRecord, task?: UpstreamTask): void;
   /** The upstream accepted the job: its checks begin. */
   placed(job: JobRecord): void;
@@ -327,7 +331,8 @@ export class VideoJobs {
   /**
    * Brings a job up to date with the upstream, unless it is terminal or was refreshed moments ago, or the
    * upstream's status budget has no call for a client now (`budget`): then it is what the gateway last knew.
-   * Only a change is written to the store; every call is told to the watch, which schedules the next check.
+   * An end is written to the store here; every call is told to the watch, which schedules the next check and
+   * writes what it saw of a job still running.
    */
   refresh(job: JobRecord, ctx: RequestContext, budget: StatusBudgetUse = 'ask', now = performance.now()): Promise<JobRecord> {
     if (isTerminal(job.status) || !job.upstreamId || this.deleted.has(job.id)) return Promise.resolve(job);
@@ -361,8 +366,13 @@ export class VideoJobs {
         watch.checked(job, ended);
         return ended;
       }
-      const unchanged = task.status === job.status && task.progress === job.progress;
-      const updated = unchanged ? job : ((await store.updateJob(job.id, task, clock.now())) ?? job);
+      let updated: JobRecord;
+      if (isTerminal(task.status)) updated = (await store.updateJob(job.id, task, clock.now())) ?? job;
+      else {
+        updated = { ...job, status: task.status, progress: task.progress, updatedAtMs: clock.now() };
+        // Most polls of a running job find it as it was: its JSON is not rendered again for a new check time.
+        if (task.status === job.status && task.progress === job.progress) reuseRendering(job, updated);
+      }
       this.remember(updated, true);
       watch.checked(job, updated, task);
       return await this.withCopy(updated);

@@ -257,6 +257,24 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     expect((await store.claimDueJobs(10, 60_000, NOW + 5_004, due)).map((j) => j.id)).toEqual([a.id]);
   });
 
+  it('what a check saw of a running job moves it forward only, and never touches an ended job', async () => {
+    const p = principal();
+    const [a, b] = [newJob(p), newJob(p)];
+    await store.admitJob(p, a, NOW);
+    await store.admitJob(p, b, NOW);
+    await store.activateJob(a.id, 'up-a', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
+    await store.activateJob(b.id, 'up-b', 'fp', { status: 'queued', progress: 0, error: null }, NOW, 'upstream-a');
+    await store.scheduleChecks([{ id: a.id, inMs: 1_000, checks: 1, seen: { status: 'in_progress', progress: 40 } }], NOW + 1);
+    expect(await store.getJob('t1', a.id)).toMatchObject({ status: 'in_progress', progress: 40, updatedAtMs: NOW + 1, statusChecks: 1 });
+    // A write that comes late (another replica's older answer) undoes nothing.
+    await store.scheduleChecks([{ id: a.id, inMs: 1_000, checks: 1, seen: { status: 'queued', progress: 10 } }], NOW + 2);
+    expect(await store.getJob('t1', a.id)).toMatchObject({ status: 'in_progress', progress: 40, statusChecks: 2 });
+    // Ended meanwhile: it stays as its end left it.
+    await store.updateJob(b.id, { status: 'completed', progress: 100, error: null }, NOW + 3);
+    await store.scheduleChecks([{ id: b.id, inMs: 1_000, checks: 1, seen: { status: 'in_progress', progress: 90 } }], NOW + 4);
+    expect(await store.getJob('t1', b.id)).toMatchObject({ status: 'completed', progress: 100, charge: 'settled' });
+  });
+
   it.each<[string, 'settle' | 'refund', number]>([
     ['settles', 'settle', 5],
     ['refunds', 'refund', 0],
@@ -331,6 +349,7 @@ for (const { name, available, place } of stores) describe.skipIf(!available)(`st
     // What a tracker holds is not waiting.
     await store.claimDueJobs(10, 60_000, NOW + 2_000, { horizonMs: 0, pendingGraceMs: 60_000 });
     expect(await store.dueChecks(NOW + 4_000)).toEqual({ due: 1, nextInMs: -1_000 });
+    expect(await store.nextCheckInMs(NOW + 4_000)).toBe(-1_000);
   });
 
   describe('webhook outbox', () => {

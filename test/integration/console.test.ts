@@ -114,6 +114,10 @@ describe.skipIf(launch === null)('operator console (/admin/ui) in headless Chrom
     await page.click('#sign-in-form button[type=submit]');
     await page.locator('#console-view').waitFor({ state: 'visible' });
     await expect.poll(() => text('#status'), WAIT).toBe('Signed in.');
+    // Nothing tracked yet: an empty backlog, no end noticed.
+    expect(await text('#tracking-due')).toBe('0');
+    expect(await text('#tracking-ends')).toBe('0');
+    expect(await text('#tracking-lag')).toBe('—');
     expect(await page.evaluate<string[]>('Object.values(sessionStorage)')).toEqual([ADMIN_TOKEN]);
     expect(page.url()).not.toContain(ADMIN_TOKEN);
     expect(await page.inputValue('#token')).toBe('');
@@ -160,7 +164,10 @@ describe.skipIf(launch === null)('operator console (/admin/ui) in headless Chrom
 
   it('shows the usage move after the key is used with the Node SDK, in the table, the figures and the daily chart', async () => {
     const client = sdk(secret);
+    // Running for a moment, so that a poll notices its end (the tracking panel counts it).
+    h.sim.completeAfterMs = 300;
     const video = await client.videos.create({ model: 'grok-imagine-video', prompt: 'a lighthouse at dawn', seconds: '8', size: '1280x720' });
+    h.sim.completeAfterMs = 0;
     await expect.poll(async () => (await client.videos.retrieve(video.id)).status, WAIT).toBe('completed');
 
     await page.click('#refresh');
@@ -169,6 +176,11 @@ describe.skipIf(launch === null)('operator console (/admin/ui) in headless Chrom
     expect(await text('#usage [data-usage=day]')).toBe('8 s / 100 s');
     expect(await text('#usage [data-usage=day-reserved]')).toBe('0 s');
     expect(await text('#usage [data-usage=jobs]')).toBe('0 / 3');
+    // The SDK's polls noticed the job's end: the tracking panel counts it, with its lag and its status calls.
+    expect(await text('#tracking-ends')).toBe('1');
+    expect(await text('#tracking-lag')).toMatch(/^\d+\.\d s \/ \d+\.\d s \/ \d+\.\d s$/);
+    expect(await text('#tracking-checks')).toMatch(/^\d+\.\d$/);
+    expect(await text('#tracking-overdue')).toBe('none late');
     // 8 s of grok-imagine-video at 720p, $0.07 a second (§10).
     expect(await text('tr[data-team="studio"] [data-usage=usd-day]')).toBe('$0.56 / no limit');
     expect(await text('#usage [data-usage=usd-month]')).toBe('$0.56 / no limit');

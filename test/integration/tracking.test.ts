@@ -98,8 +98,16 @@ describe('jobs nobody polls, on SQLite: every end noticed and sent within the bo
     await receiver.close();
   });
 
-  it(`${JOBS} jobs over ${TEAMS} teams`, { timeout: 90_000 }, async () => {
-    expectPrompt(await runFleet([h], h.sim, receiver, 'fleet'));
+  it(`${JOBS} jobs over ${TEAMS} teams; the admin view shows the ends it noticed and an empty backlog`, { timeout: 90_000 }, async () => {
+    const run = await runFleet([h], h.sim, receiver, 'fleet');
+    expectPrompt(run);
+    const { res, body } = await admin(h.url, 'GET', '/tracking');
+    expect(res.status).toBe(200);
+    expect(body).toMatchObject({ object: 'tracking', due_jobs: 0, overdue_seconds: 0, recent_ends: { jobs: JOBS } });
+    const recent = body.recent_ends as { notice_lag_seconds: { p50: number; p95: number; max: number }; status_checks_per_job: number };
+    // An upper bound of the lag to the notice (the upstream's end time is in whole seconds), the event comes after.
+    expect(recent.notice_lag_seconds.p95 * 1000).toBeLessThanOrEqual(quantile(run.lags, 0.95) + 1_000);
+    expect(recent.status_checks_per_job).toBeCloseTo(run.calls.reduce((a, b) => a + b, 0) / JOBS, 1);
   });
 });
 

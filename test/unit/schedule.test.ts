@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expectedDurationMs, MAX_GAP_MS, MIN_GAP_MS, nextCheckInMs, type JobProgress } from '../../src/tracking/schedule.js';
+import { expectedEnd, MAX_GAP_MS, MIN_GAP_MS, nextCheckInMs, type JobProgress } from '../../src/tracking/schedule.js';
 import { noticeLagMs } from '../../src/tracking/recorder.js';
 import { BUILT_IN_MODELS, typicalMs } from '../../src/domain/models.js';
 
@@ -16,7 +16,7 @@ describe('a job is expected to end where its progress heads, else after its mode
     ['queued at the check before (0 %), 50 % at 40 s after it at 30 s: 10 s more', { ageMs: 40 * S, status: 'in_progress', progress: 50, previous: { ageMs: 30 * S, progress: 0 } }, 50 * S],
     ['no progress since the check before: from its creation', { ageMs: 30 * S, status: 'in_progress', progress: 50, previous: { ageMs: 20 * S, progress: 50 } }, 60 * S],
   ])('%s', (_name, over, expected) => {
-    expect(expectedDurationMs(job(over))).toBeCloseTo(expected, 6);
+    expect(expectedEnd(job(over)).ms).toBeCloseTo(expected, 6);
   });
 });
 
@@ -31,7 +31,8 @@ describe('when the next check is due', () => {
     ['a little late: the gap near its end', { ageMs: 100 * S }, near],
     ['running long: a quarter of its overtime', { ageMs: 200 * S }, 27.5 * S],
     ['running for hours: at most MAX_GAP_MS apart', { ageMs: 3 * 3600 * S }, MAX_GAP_MS],
-    ['its pace says 10 s to go: a third of the way there', { ageMs: 30 * S, status: 'in_progress', progress: 60, previous: { ageMs: 20 * S, progress: 20 } }, 3 * S],
+    ['its pace says 10 s to go: half the way there (a surer aim than a usual duration)', { ageMs: 30 * S, status: 'in_progress', progress: 60, previous: { ageMs: 20 * S, progress: 20 } }, 5 * S],
+    ['its progress alone says 20 s to go, with no pace measured: a third of the way there', { ageMs: 30 * S, status: 'in_progress', progress: 60 }, 6 * S],
     ['never sooner than MIN_GAP_MS', { ageMs: 3 * S, status: 'in_progress', progress: 99, previous: { ageMs: 2 * S, progress: 66 } }, MIN_GAP_MS],
   ])('%s', (_name, over, expected) => {
     expect(nextCheckInMs(job(over))).toBe(Math.round(expected));
@@ -61,10 +62,10 @@ describe('what tracking costs, and how late it notices (nobody polling)', () => 
   it.each<[string, number, boolean, number, number]>([
     // name, duration, progress reported, at most this many calls, noticed at most this late
     ['the simulator’s 3 s job', 3 * S, true, 5, 5 * S],
-    ['a 10 s job', 10 * S, true, 7, 2 * S],
-    ['a usual xAI job (90 s), with progress', 90 * S, true, 14, 2 * S],
+    ['a 10 s job', 10 * S, true, 5, 2 * S],
+    ['a usual xAI job (90 s), with progress', 90 * S, true, 11, 2 * S],
     ['a usual xAI job (90 s), without progress', 90 * S, false, 14, 4 * S],
-    ['a slow xAI job (2 min), with progress', 120 * S, true, 15, 2 * S],
+    ['a slow xAI job (2 min), with progress', 120 * S, true, 12, 2 * S],
     ['a slow xAI job (2 min), without progress: dense around the usual end, sparser past it', 120 * S, false, 22, 7 * S],
     ['a job stuck for an hour: calls grow with the log of its length', 3600 * S, false, 45, 10 * 60 * S],
     ['a job stuck for six hours', 6 * 3600 * S, false, 75, MAX_GAP_MS],

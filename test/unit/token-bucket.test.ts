@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { TokenBucket, TokenWaitAbortedError } from '../../src/tracking/token-bucket.js';
 
@@ -30,5 +31,40 @@ describe('the status budget of one upstream: a token bucket', () => {
     await expect(waiting).rejects.toBeInstanceOf(TokenWaitAbortedError);
     now += 1_000;
     expect(bucket.tryTake()).toBe(true);
+  });
+});
+
+describe('many waiters on one signal (the tracker holding hundreds of jobs)', () => {
+  it('add one abort listener to it, so that Node sees no leak, and all of them give up when it aborts', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      let now = 0;
+      const bucket = new TokenBucket(1, () => now);
+      expect(bucket.tryTake()).toBe(true);
+      const stop = new AbortController();
+      const waits = Array.from({ length: 50 }, () => bucket.take(stop.signal));
+      // Warnings are emitted on the next tick.
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.map((w) => w.name)).not.toContain('MaxListenersExceededWarning');
+      expect(getEventListeners(stop.signal, 'abort')).toHaveLength(1);
+      stop.abort();
+      const settled = await Promise.allSettled(waits);
+      expect(settled.every((s) => s.status === 'rejected' && s.reason instanceof TokenWaitAbortedError)).toBe(true);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('drop the listener once the last of them is served', async () => {
+    let now = 0;
+    const bucket = new TokenBucket(1000, () => now);
+    while (bucket.tryTake());
+    const stop = new AbortController();
+    const waits = Array.from({ length: 3 }, () => bucket.take(stop.signal));
+    now += 1_000;
+    await Promise.all(waits);
+    expect(getEventListeners(stop.signal, 'abort')).toHaveLength(0);
   });
 });

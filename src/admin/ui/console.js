@@ -138,7 +138,7 @@ async function refresh() {
   const teams = (await api('GET', 'teams')).data;
   renderTeams(teams);
   const selected = selectedTeam();
-  await Promise.all([loadUsages(teams), selected && teams.some((t) => t.id === selected) ? loadTeam(selected) : hideTeam(), loadUpstreams()]);
+  await Promise.all([loadUsages(teams), selected && teams.some((t) => t.id === selected) ? loadTeam(selected) : hideTeam(), loadTracking(), loadUpstreams()]);
 }
 
 function renderTeams(teams) {
@@ -519,6 +519,19 @@ async function savePolicy(event) {
   await api('PATCH', teamPath(team), { name: name || null, quota: readPolicy(form) });
   say(`Policy of team ${team} saved.`);
   await refresh();
+}
+
+// --- tracking: the backlog of due checks and the latest ends (GET /admin/tracking) ---------------------------
+
+async function loadTracking() {
+  const t = await api('GET', 'tracking');
+  const seconds = (s) => `${s.toFixed(1)} s`;
+  const lag = t.recent_ends.notice_lag_seconds;
+  $('#tracking-due').textContent = String(t.due_jobs);
+  $('#tracking-overdue').textContent = t.overdue_seconds > 0 ? `${seconds(t.overdue_seconds)} late` : 'none late';
+  $('#tracking-ends').textContent = String(t.recent_ends.jobs);
+  $('#tracking-lag').textContent = lag ? `${seconds(lag.p50)} / ${seconds(lag.p95)} / ${seconds(lag.max)}` : '—';
+  $('#tracking-checks').textContent = t.recent_ends.status_checks_per_job === null ? '—' : t.recent_ends.status_checks_per_job.toFixed(1);
 }
 
 // --- upstreams (shown only when the gateway has GET /admin/upstreams) -------------------------------------

@@ -32,21 +32,24 @@ const claimDueJobsSql = (now: string) => `
   WHERE j.seq = free.seq RETURNING j.*, free.turn`;
 
 /**
- * $1 ids, $2 due in ms (null: unchanged), $3 status calls made, $5 claimant; `now` reads $4. Only this
- * claimant's claims end: one whose lease ran out may have been claimed by another replica since.
+ * $1 ids, $2 due in ms (null: unchanged), $3 status calls made, $6 and $7 the status and progress seen (null:
+ * none), $5 claimant; `now` reads $4. Only this claimant's claims end: one whose lease ran out may have been
+ * claimed by another replica since. What a call saw moves a running job forward only (Store.scheduleChecks).
  */
 const scheduleChecksSql = (now: string) => `
   UPDATE jobs j SET next_check_at = coalesce(${now} + s.in_ms, j.next_check_at), status_checks = j.status_checks + s.checks,
     updated_at_ms = CASE WHEN s.checks > 0 THEN ${now} ELSE j.updated_at_ms END,
     claimed_by = CASE WHEN j.claimed_by = $5 THEN NULL ELSE j.claimed_by END,
-    claimed_until = CASE WHEN j.claimed_by = $5 THEN NULL ELSE j.claimed_until END
-  FROM unnest($1::text[], $2::bigint[], $3::int[]) AS s(id, in_ms, checks)
+    claimed_until = CASE WHEN j.claimed_by = $5 THEN NULL ELSE j.claimed_until END,
+    status = CASE WHEN j.status = 'queued' AND s.status IS NOT NULL THEN s.status ELSE j.status END,
+    progress = CASE WHEN j.status IN ('queued', 'in_progress') THEN greatest(j.progress, coalesce(s.progress, 0)) ELSE j.progress END
+  FROM unnest($1::text[], $2::bigint[], $3::int[], $6::text[], $7::int[]) AS s(id, in_ms, checks, status, progress)
   WHERE j.id = s.id`;
 
 /** `now` reads $1. */
+const nextCheckSql = (now: string) => `(SELECT next_check_at FROM jobs WHERE ${unclaimed(now)} AND upstream_id IS NOT NULL ORDER BY next_check_at LIMIT 1) - ${now}`;
 const dueChecksSql = (now: string) => `
-  SELECT (SELECT count(*) FROM jobs WHERE ${unclaimed(now)} AND upstream_id IS NOT NULL AND next_check_at <= ${now}) AS due,
-         (SELECT next_check_at FROM jobs WHERE ${unclaimed(now)} AND upstream_id IS NOT NULL ORDER BY next_check_at LIMIT 1) - ${now} AS next_in_ms`;
+  SELECT (SELECT count(*) FROM jobs WHERE ${unclaimed(now)} AND upstream_id IS NOT NULL AND next_check_at <= ${now}) AS due, ${nextCheckSql(now)} AS next_in_ms`;
 
 /**
  * $1 limit, $2 lease ms, $4 deliveries in flight here per team (a JSON object), $5 the most per team; `now`
@@ -75,12 +78,25 @@ export class PgQueues extends PgPart {
 
   async scheduleChecks(items: readonly CheckSchedule[], nowArg: number): Promise<void> {
     if (items.length === 0) return;
-    await this.q(this.pool, scheduleChecksSql(nowMs(4)), [items.map((i) => i.id), items.map((i) => i.inMs), items.map((i) => i.checks), this.at(nowArg), this.instance]);
+    await this.q(this.pool, scheduleChecksSql(nowMs(4)), [
+      items.map((i) => i.id),
+      items.map((i) => i.inMs),
+      items.map((i) => i.checks),
+      this.at(nowArg),
+      this.instance,
+      items.map((i) => i.seen?.status ?? null),
+      items.map((i) => i.seen?.progress ?? null),
+    ]);
   }
 
   async dueChecks(nowArg: number): Promise<DueChecks> {
     const [row] = await this.q(this.pool, dueChecksSql(nowMs(1)), [this.at(nowArg)]);
     return { due: row!.due as number, nextInMs: (row!.next_in_ms as number | null) ?? null };
+  }
+
+  async nextCheckInMs(nowArg: number): Promise<number | null> {
+    const [row] = await this.q(this.pool, `SELECT ${nextCheckSql(nowMs(1))} AS next_in_ms`, [this.at(nowArg)]);
+    return (row!.next_in_ms as number | null) ?? null;
   }
 
   /** One statement; the rows come back in their turns. */

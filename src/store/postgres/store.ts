@@ -214,6 +214,10 @@ export class PostgresStore extends PgPart implements Store {
     return this.queues.dueChecks(nowArg);
   }
 
+  nextCheckInMs(nowArg: number): Promise<number | null> {
+    return this.queues.nextCheckInMs(nowArg);
+  }
+
   activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
     return this.jobs.activeJobsOfTeam(teamId, limit);
   }

@@ -31,9 +31,12 @@ export class SqliteQueues {
          JOIN jobs j ON j.seq = d.seq ORDER BY d.turn, d.due`,
       ),
       claimJob: db.prepare('UPDATE jobs SET claimed_until = ? WHERE id = ?'),
+      // What a call saw moves a running job forward only (see Store.scheduleChecks).
       schedule: db.prepare(
         `UPDATE jobs SET next_check_at = coalesce(@now + @inMs, next_check_at), status_checks = status_checks + @checks,
-           updated_at_ms = CASE WHEN @checks > 0 THEN @now ELSE updated_at_ms END, claimed_until = NULL
+           updated_at_ms = CASE WHEN @checks > 0 THEN @now ELSE updated_at_ms END, claimed_until = NULL,
+           status = CASE WHEN status = 'queued' AND @status IS NOT NULL THEN @status ELSE status END,
+           progress = CASE WHEN status IN ('queued', 'in_progress') THEN max(progress, coalesce(@progress, 0)) ELSE progress END
          WHERE id = @id`,
       ),
       dueCount: db.prepare(`SELECT count(*) AS n FROM jobs WHERE ${UNCLAIMED} AND upstream_id IS NOT NULL AND next_check_at <= @now`),
@@ -64,13 +67,17 @@ export class SqliteQueues {
 
   scheduleChecks(items: readonly CheckSchedule[], now: number): void {
     this.db.transaction(() => {
-      for (const item of items) this.s.schedule.run({ id: item.id, inMs: item.inMs, checks: item.checks, now });
+      for (const item of items) this.s.schedule.run({ id: item.id, inMs: item.inMs, checks: item.checks, now, status: item.seen?.status ?? null, progress: item.seen?.progress ?? null });
     })();
   }
 
   dueChecks(now: number): DueChecks {
+    return { due: (this.s.dueCount.get({ now }) as { n: number }).n, nextInMs: this.nextCheckInMs(now) };
+  }
+
+  nextCheckInMs(now: number): number | null {
     const next = this.s.nextDue.get({ now }) as { at: number } | undefined;
-    return { due: (this.s.dueCount.get({ now }) as { n: number }).n, nextInMs: next ? next.at - now : null };
+    return next ? next.at - now : null;
   }
 
   claimDeliveries(limit: number, leaseMs: number, now: number, shares: DeliveryShares = UNSHARED): Array<Row & { leaseToken: string }> {

@@ -317,6 +317,10 @@ export class SqliteStore implements Store {
     return this.queues.dueChecks(nowMs);
   }
 
+  async nextCheckInMs(nowMs: number): Promise<number | null> {
+    return this.queues.nextCheckInMs(nowMs);
+  }
+
   async activeJobsOfTeam(teamId: string, limit: number): Promise<JobRecord[]> {
     return (this.s.reservedOfTeam.all(teamId, limit) as Row[]).map(toJob);
   }
