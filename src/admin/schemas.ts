@@ -4,6 +4,8 @@ import { UPSTREAM_KINDS } from '../domain/upstream-kinds.js';
 import { quotaPolicySchema } from '../domain/quota-policy.js';
 import { RECENT_ENDS } from '../tracking/recent-ends.js';
 import { WEBHOOK_EVENT_TYPES } from '../domain/webhook-event.js';
+import { COPY_STATES } from '../domain/stored-copy.js';
+import { videoStatusSchema } from '../videos/schemas.js';
 
 /**
  * The wire shapes of the admin API. The service validates with these and the OpenAPI document is
@@ -174,3 +176,36 @@ export const deliverySchema = z.object({
 });
 export type DeliveryObject = z.output<typeof deliverySchema>;
 export const deliveryListSchema = z.object({ object: z.literal('list'), data: z.array(deliverySchema) });
+
+export const storageStateSchema = z.object({
+  object: z.literal('storage'),
+  backend: z.enum(['file', 's3']).nullable().meta({ description: 'Where completed videos are copied (`STORAGE_URL`); null when it is `none`.' }),
+  stored_videos: z.number().int().meta({ description: 'Videos with a stored copy, on every replica (read from the store).' }),
+  stored_bytes: z.number().int().meta({ description: 'What those copies take up in the directory or the bucket.' }),
+  pending_copies: z.number().int().meta({ description: 'Completed videos waiting for their copy (new, or retrying after a failure).' }),
+  failed_copies: z.number().int().meta({ description: 'Copies given up for good (the upstream no longer had the video).' }),
+});
+export type StorageStateObject = z.output<typeof storageStateSchema>;
+
+export const videosQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(100).optional().meta({ description: 'Default 20.' }) });
+export const adminVideoSchema = z.object({
+  id: z.string(),
+  object: z.literal('video'),
+  model: z.string(),
+  status: videoStatusSchema,
+  created_at: z.number().int(),
+  completed_at: z.number().int().nullable(),
+  expires_at: z.number().int().nullable().meta({ description: 'When its content goes (the retention); null until its copy is scheduled.' }),
+  storage: z
+    .object({
+      state: z.enum(COPY_STATES),
+      bytes: z.number().int().nullable(),
+      attempts: z.number().int().meta({ description: 'Failed attempts so far.' }),
+      error: z.string().nullable().meta({ description: 'Why the last attempt failed.' }),
+      next_attempt_at: z.number().int().nullable().meta({ description: 'When a pending copy is tried (again).' }),
+    })
+    .nullable()
+    .meta({ description: 'Its stored copy; null while none was scheduled (not completed, or storage off).' }),
+});
+export type AdminVideoObject = z.output<typeof adminVideoSchema>;
+export const adminVideoListSchema = z.object({ object: z.literal('list'), data: z.array(adminVideoSchema) });

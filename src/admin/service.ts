@@ -4,6 +4,7 @@ import { ApiError, invalidRequest, notFound, rateLimited } from '../domain/error
 import { parseOrThrow } from '../domain/validation.js';
 import type { Clock, QuotaPolicy } from '../domain/quota-policy.js';
 import type { ApiKeyRecord, Store, Team, WebhookDelivery, WebhookEndpoint } from '../store/types.js';
+import type { JobRecord } from '../domain/job.js';
 import { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENT_TYPES } from '../domain/webhook-event.js';
 import type { ModelCatalog } from '../domain/models.js';
 import { RefusedDestinationError, type DestinationPolicy } from '../webhooks/destination.js';
@@ -14,9 +15,12 @@ import {
   issueKeySchema,
   patchTeamSchema,
   usageQuerySchema,
+  videosQuerySchema,
   webhookInputSchema,
+  type AdminVideoObject,
   type ApiKeyObject,
   type DeliveryObject,
+  type StorageStateObject,
   type TeamObject,
   type UsageObject,
   type WebhookEndpointObject,
@@ -51,6 +55,24 @@ export const deliveryView = (d: WebhookDelivery): DeliveryObject => ({
   next_attempt_at: unixS(d.nextAttemptAtMs),
   delivered_at: unixS(d.deliveredAtMs),
   created_at: d.createdAt,
+});
+
+/** A video as the operator sees it: its state and its stored copy, never its prompt or upstream details. */
+export const adminVideoView = (j: JobRecord): AdminVideoObject => ({
+  id: j.id,
+  object: 'video',
+  model: j.model,
+  status: j.status,
+  created_at: j.createdAt,
+  completed_at: j.completedAt,
+  expires_at: j.expiresAt,
+  storage: j.storage && {
+    state: j.storage.state,
+    bytes: j.storage.bytes,
+    attempts: j.storage.attempts,
+    error: j.storage.error,
+    next_attempt_at: j.storage.state === 'pending' ? unixS(j.storage.nextAttemptAtMs) : null,
+  },
 });
 
 export const teamView = (t: Team): TeamObject => ({ id: t.id, object: 'team', name: t.name, quota: t.quota, created_at: t.createdAt });
@@ -156,6 +178,20 @@ export class AdminService {
   async listKeys(teamId: string) {
     if (!(await this.store.getTeam(teamId))) throw teamNotFound(teamId);
     return { object: 'list', data: (await this.store.listKeys(teamId)).map(keyView) };
+  }
+
+  /** A team's videos, newest first. */
+  async listVideos(teamId: string, query: unknown) {
+    const { limit } = parseOrThrow(videosQuerySchema, query);
+    await this.requireTeam(teamId);
+    const { jobs } = await this.store.listJobs(teamId, { limit: limit ?? 20, order: 'desc' });
+    return { object: 'list', data: jobs.map(adminVideoView) };
+  }
+
+  /** Stored results (§12) across replicas; `backend` is what this gateway copies to (null: none). */
+  async storage(backend: 'file' | 's3' | null): Promise<StorageStateObject> {
+    const s = await this.store.copies.stats();
+    return { object: 'storage', backend, stored_videos: s.stored, stored_bytes: s.storedBytes, pending_copies: s.pending, failed_copies: s.failed };
   }
 
   async revokeKey(id: string) {

@@ -7,7 +7,8 @@
  * - `failed`: given up for good (the upstream no longer has the video); content streams from the upstream.
  * - `removed`: the copy was deleted (the video expired or its team deleted it), or never made before then.
  */
-export type CopyState = 'pending' | 'stored' | 'failed' | 'removed';
+export const COPY_STATES = ['pending', 'stored', 'failed', 'removed'] as const;
+export type CopyState = (typeof COPY_STATES)[number];
 
 export interface StoredCopy {
   readonly state: CopyState;

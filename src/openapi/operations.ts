@@ -23,6 +23,9 @@ import {
   deliveryListSchema,
   deliveryPathSchema,
   deliverySchema,
+  adminVideoListSchema,
+  storageStateSchema,
+  videosQuerySchema,
 } from '../admin/schemas.js';
 import { ASSETS } from '../admin/console.js';
 import { errorBodySchema } from '../domain/errors.js';
@@ -482,6 +485,28 @@ export const OPERATIONS: readonly Operation[] = [
     pathParams: deliveryPathSchema,
     answers: { 200: { description: 'The delivery, due now.', body: deliverySchema } },
     errors: [400, 404],
+  },
+  {
+    method: 'get',
+    path: '/admin/teams/{team}/videos',
+    operationId: 'listTeamVideos',
+    summary: "A team's videos, newest first, with their stored copies and when they expire",
+    tag: 'Admin',
+    auth: 'adminToken',
+    pathParams: teamPathSchema,
+    query: videosQuerySchema,
+    answers: { 200: { description: 'The videos (deleted ones left out).', body: adminVideoListSchema } },
+    errors: [400, 404],
+  },
+  {
+    method: 'get',
+    path: '/admin/storage',
+    operationId: 'getStorage',
+    summary: 'Stored results: the stored copies and their bytes, copies pending and failed',
+    tag: 'Admin',
+    auth: 'adminToken',
+    answers: { 200: { description: 'Totals across replicas.', body: storageStateSchema } },
+    errors: [],
   },
   {
     method: 'get',

@@ -24,6 +24,12 @@ export interface StorageBackend {
   remove(key: string): Promise<void>;
   /** A URL that reads the object without credentials for `ttlS` seconds; backends without URLs have none. */
   presign?(key: string, ttlS: number): Promise<string>;
+  /**
+   * Removes what writes cut short by a crash left behind (a partial file, a multipart upload neither completed
+   * nor aborted) that were last written before `beforeMs`; returns how many. Only the caller knows how old is
+   * old enough for no live write, of this process or another sharing the storage, to still own one.
+   */
+  removeAbandoned(beforeMs: number): Promise<number>;
   close(): void;
 }
 

@@ -1,5 +1,14 @@
 import type { Readable } from 'node:stream';
-import { DeleteObjectCommand, GetObjectCommand, NoSuchKey, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  NoSuchKey,
+  NoSuchUpload,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { CopyMissingError, type ByteRange, type StorageBackend } from './backend.js';
@@ -72,6 +81,32 @@ export class S3Backend implements StorageBackend {
 
   async remove(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.opts.bucket, Key: this.key(key) }));
+  }
+
+  /**
+   * Multipart uploads under the prefix begun before `beforeMs` and never completed: lib-storage aborts its
+   * own on failure, but a process killed mid-upload leaves its parts, which the bucket keeps (and bills) until
+   * aborted. Only the start of an upload is listed, so `beforeMs` must leave room for the longest copy.
+   */
+  async removeAbandoned(beforeMs: number): Promise<number> {
+    const { bucket, prefix } = this.opts;
+    let removed = 0;
+    let marker: { KeyMarker?: string | undefined; UploadIdMarker?: string | undefined } = {};
+    for (;;) {
+      const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, ...marker }));
+      for (const upload of page.Uploads ?? []) {
+        if (!upload.Key || !upload.UploadId || !upload.Initiated || upload.Initiated.getTime() >= beforeMs) continue;
+        try {
+          await this.client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: upload.Key, UploadId: upload.UploadId }));
+          removed++;
+        } catch (err) {
+          // Aborted meanwhile by another replica, or by the bucket's lifecycle rule.
+          if (!(err instanceof NoSuchUpload)) throw err;
+        }
+      }
+      if (!page.IsTruncated) return removed;
+      marker = { KeyMarker: page.NextKeyMarker, UploadIdMarker: page.NextUploadIdMarker };
+    }
   }
 
   presign(key: string, ttlS: number): Promise<string> {

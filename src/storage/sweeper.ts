@@ -9,6 +9,14 @@ import { Periodic } from './periodic.js';
 const BATCH = 32;
 /** A removal is one small request; a replica that died holding some leaves them this long. */
 const REMOVAL_LEASE_MS = 5 * 60_000;
+/**
+ * Writes left by a crash are removed once this old. No live copy runs this long (its lease is 15 min, and a
+ * copy that outlives it is claimed again), so none of this replica or another sharing the storage is cut
+ * short, even with clocks a little apart.
+ */
+export const ABANDONED_AFTER_MS = 24 * 60 * 60_000;
+/** How often the storage is looked over for them: at start (a crash is usually followed by one), then hourly. */
+const ABANDONED_SCAN_MS = 60 * 60_000;
 
 /**
  * Deletes the copies of videos past their `expires_at` and of videos their team deleted, claimed across
@@ -16,6 +24,7 @@ const REMOVAL_LEASE_MS = 5 * 60_000;
  */
 export class Sweeper {
   private readonly loop: Periodic;
+  private nextAbandonedScanMs = 0;
 
   constructor(
     private readonly deps: { ledger: CopyLedger; backend: StorageBackend; clock: Clock; logger: Logger; metrics: StorageMetrics },
@@ -39,6 +48,7 @@ export class Sweeper {
   }
 
   private async pass(): Promise<boolean> {
+    await this.removeAbandoned();
     const { ledger, backend, clock, logger, metrics } = this.deps;
     const claimed = await ledger.claimRemovals(BATCH, REMOVAL_LEASE_MS, clock.now());
     for (const { job, token } of claimed) {
@@ -56,5 +66,19 @@ export class Sweeper {
       }
     }
     return claimed.length === BATCH;
+  }
+
+  private async removeAbandoned(): Promise<void> {
+    const { backend, clock, logger } = this.deps;
+    const now = clock.now();
+    if (now < this.nextAbandonedScanMs) return;
+    this.nextAbandonedScanMs = now + ABANDONED_SCAN_MS;
+    try {
+      const removed = await backend.removeAbandoned(now - ABANDONED_AFTER_MS);
+      if (removed > 0) logger.info({ backend: backend.kind, removed }, 'removed writes left unfinished by a crash');
+    } catch (err) {
+      // The removals of expired and deleted copies go on; the next scan tries again.
+      logger.warn({ backend: backend.kind, err: { message: (err as Error).message } }, 'could not look for unfinished writes');
+    }
   }
 }

@@ -36,7 +36,8 @@ describe.skipIf(launch === null)('operator console (/admin/ui) in headless Chrom
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     await receiver.listen();
-    h = await startHarness({ env: { WEBHOOK_ALLOWED_HOSTS: receiver.hostPort, WEBHOOK_POLL_INTERVAL_MS: '50' } });
+    // Stored results on, as by default: DATA_DIR/videos.
+    h = await startHarness({ env: { WEBHOOK_ALLOWED_HOSTS: receiver.hostPort, WEBHOOK_POLL_INTERVAL_MS: '50', STORAGE_URL: '', STORAGE_POLL_INTERVAL_MS: '50' } });
     browser = await chromium.launch({
       executablePath: launch!.executablePath,
       env: { ...process.env, ...launch!.env },
@@ -194,6 +195,36 @@ describe.skipIf(launch === null)('operator console (/admin/ui) in headless Chrom
     expect(Number(await bars.last().getAttribute('height'))).toBeGreaterThan(0);
     expect(Number(await bars.first().getAttribute('height'))).toBe(0);
     await screenshot('usage-after-sdk');
+  });
+
+  it("shows stored results: the video's stored copy and expiry, and the totals across the gateway", async () => {
+    const { body } = await admin(h.url, 'GET', '/teams/studio/videos');
+    expect(body.data).toHaveLength(1);
+    const id = body.data[0].id;
+    // The copy is made in the background after completion: refresh until the page shows it.
+    await expect
+      .poll(async () => {
+        await page.click('#refresh');
+        return page.locator(`#videos tr[data-video="${id}"]`).getAttribute('data-storage');
+      }, WAIT)
+      .toBe('stored');
+    const video = (await admin(h.url, 'GET', '/teams/studio/videos')).body.data[0];
+    expect(video.storage).toMatchObject({ state: 'stored', attempts: 0, error: null, next_attempt_at: null });
+    const row = `#videos tr[data-video="${id}"]`;
+    // The simulator's video is 1 MiB.
+    expect(video.storage.bytes).toBe(1024 * 1024);
+    expect(await text(`${row} [data-cell=storage]`)).toBe('stored, 1.0 MiB');
+    // Seven days (VIDEO_RETENTION_DAYS) after completion, to the minute.
+    expect(video.expires_at).toBe(video.completed_at + 7 * 86_400);
+    expect(await text(`${row} [data-cell=expires]`)).toBe(`${new Date(video.expires_at * 1000).toISOString().slice(0, 16).replace('T', ' ')} UTC`);
+
+    const storage = (await admin(h.url, 'GET', '/storage')).body;
+    expect(storage).toMatchObject({ object: 'storage', backend: 'file', stored_videos: 1, stored_bytes: video.storage.bytes, pending_copies: 0, failed_copies: 0 });
+    expect(await text('#storage [data-storage=backend]')).toBe('a directory');
+    expect(await text('#storage [data-storage=stored]')).toBe('1 (1.0 MiB)');
+    expect(await text('#storage [data-storage=pending]')).toBe('0');
+    expect(await text('#storage [data-storage=failed]')).toBe('0');
+    await screenshot('stored-results');
   });
 
   it('edits the policy', async () => {

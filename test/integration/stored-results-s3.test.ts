@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { until as waitFor } from '../support/until.js';
 import { fileURLToPath } from 'node:url';
-import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, CreateMultipartUploadCommand, HeadObjectCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectKey } from '../../src/storage/backend.js';
@@ -140,6 +140,23 @@ describe.skipIf(!available && !IN_CI)('stored results on S3 (moto server)', () =
         expect(res.status).toBe(404);
         expect(((await res.json()) as any).error.code).toBe('video_expired');
         await until('the removal', async () => !(await head(expiring.id)));
+      } finally {
+        clock.offsetMs = 0;
+      }
+    });
+
+    it('aborts multipart uploads a crash left unfinished under its prefix once a day old, and no others', async () => {
+      const begin = async (Key: string) => (await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key }))).UploadId!;
+      const ours = await begin(`${PREFIX}/ab/video_ab1`);
+      const notOurs = await begin('elsewhere/ab/video_ab1');
+      const open = async () => ((await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? []).map((u) => u.UploadId);
+      // Begun now: a copy of this replica or another may be writing it, so the hourly look leaves it.
+      expect(await open()).toEqual(expect.arrayContaining([ours, notOurs]));
+      // Two days on: past a day's age and past the next hourly look, wherever the tests before left it.
+      clock.advance(2 * DAY_MS);
+      try {
+        await until('the abandoned upload to be aborted', async () => !(await open()).includes(ours));
+        expect(await open()).toContain(notOurs);
       } finally {
         clock.offsetMs = 0;
       }

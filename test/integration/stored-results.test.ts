@@ -1,9 +1,10 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { until as waitFor } from '../support/until.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { objectKey } from '../../src/storage/backend.js';
+import { ABANDONED_AFTER_MS } from '../../src/storage/sweeper.js';
 import { videoByte } from '../../src/simulator/server.js';
 import { ADMIN_TOKEN, admin, auth, postJson, startHarness, teamWithKey, TestClock, type Harness } from '../support/harness.js';
 
@@ -276,6 +277,39 @@ describe('copies are bounded', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+it('removes the partial files a crash left behind once no live copy can own them, at start and hourly after', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-videos-'));
+  const clock = new TestClock();
+  mkdirSync(join(dir, 'ab'));
+  const file = (name: string, ageMs: number) => {
+    const path = join(dir, 'ab', name);
+    writeFileSync(path, 'bytes');
+    const at = new Date(Date.now() - ageMs);
+    utimesSync(path, at, at);
+    return path;
+  };
+  // A copy killed mid-write two days ago; one another replica sharing the directory is writing now; a stored
+  // copy as old as the first (never touched: only partial files are).
+  const crashed = file('video_ab1.0a1b2c3d4e5f.part', 2 * DAY_MS);
+  const live = file('video_ab2.1a2b3c4d5e6f.part', 0);
+  const stored = file('video_ab3', 2 * DAY_MS);
+  const h = await startHarness({ clock, sim: { completeAfterMs: 0, videoBytes: 1000 }, env: { STORAGE_URL: `file://${dir}`, STORAGE_POLL_INTERVAL_MS: '50', STORAGE_SWEEP_INTERVAL_MS: '50' } });
+  try {
+    await until('the crashed copy to be removed at start', () => !existsSync(crashed));
+    expect(existsSync(live)).toBe(true);
+    expect(existsSync(stored)).toBe(true);
+
+    const later = file('video_ab4.2a3b4c5d6e7f.part', ABANDONED_AFTER_MS + 60_000);
+    clock.advance(60 * 60_000 + 1000);
+    await until('the next hourly look to remove it', () => !existsSync(later));
+    expect(existsSync(live)).toBe(true);
+    expect(existsSync(stored)).toBe(true);
+  } finally {
+    await h.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 it('gives a copy up for good when the upstream no longer has the video (an expired xAI URL)', async () => {

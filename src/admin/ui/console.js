@@ -6,6 +6,8 @@ const TOKEN_KEY = 'grok-gateway.admin-token';
 // The page is /admin/ui, so './' is /admin/: relative, so that the console also works behind a path prefix.
 const API_BASE = new URL('./', location.href);
 const CONCURRENT_USAGE_CALLS = 4;
+/** The team view's list of videos: the newest, as many as a glance takes in. */
+const RECENT_VIDEOS = 20;
 const REVOKE_CONFIRM_MS = 5000;
 
 /** The quota policy's numeric fields (gateway.md §4); `models` is the comma-separated allow-list beside them. */
@@ -84,6 +86,7 @@ const formatTime = (unixSeconds) => (unixSeconds ? `${new Date(unixSeconds * 100
 const againstLimit = (used, limit, unit = '') => `${used}${unit} / ${limit === undefined ? 'no limit' : `${limit}${unit}`}`;
 /** Dollars as the usage answer has them (to the micro-dollar): cents always, more decimals only where there are any. */
 const usd = (amount) => amount.toLocaleString('en-US', { style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 6 });
+const bytes = (n) => (n < 1024 * 1024 ? `${(n / 1024).toFixed(1)} KiB` : n < 1024 ** 3 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${(n / 1024 ** 3).toFixed(2)} GiB`);
 const spentAgainst = (used, budget) => `${usd(used)} / ${budget === undefined ? 'no limit' : usd(budget)}`;
 
 /** A budget bar; nothing when the budget is unlimited. */
@@ -106,6 +109,7 @@ function signOut(message) {
   $('#teams tbody').replaceChildren();
   hideTeam();
   $('#upstreams-view').hidden = true;
+  $('#storage').replaceChildren();
   $('#console-view').hidden = true;
   $('#session').hidden = true;
   $('#sign-in-view').hidden = false;
@@ -138,7 +142,7 @@ async function refresh() {
   const teams = (await api('GET', 'teams')).data;
   renderTeams(teams);
   const selected = selectedTeam();
-  await Promise.all([loadUsages(teams), selected && teams.some((t) => t.id === selected) ? loadTeam(selected) : hideTeam(), loadTracking(), loadUpstreams()]);
+  await Promise.all([loadUsages(teams), selected && teams.some((t) => t.id === selected) ? loadTeam(selected) : hideTeam(), loadTracking(), loadUpstreams(), loadStorage()]);
 }
 
 function renderTeams(teams) {
@@ -216,9 +220,14 @@ function hideTeam() {
 }
 
 async function loadTeam(id) {
-  let team, keys, usage;
+  let team, keys, usage, videos;
   try {
-    [team, keys, usage] = await Promise.all([api('GET', teamPath(id)), api('GET', teamPath(id, '/keys')), api('GET', teamPath(id, '/usage?days=30&by=model'))]);
+    [team, keys, usage, videos] = await Promise.all([
+      api('GET', teamPath(id)),
+      api('GET', teamPath(id, '/keys')),
+      api('GET', teamPath(id, '/usage?days=30&by=model')),
+      api('GET', teamPath(id, `/videos?limit=${RECENT_VIDEOS}`)),
+    ]);
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) {
       hideTeam();
@@ -229,6 +238,7 @@ async function loadTeam(id) {
   $('#team-title').textContent = team.id;
   $('#team-name').textContent = team.name ?? '';
   renderUsage(usage);
+  renderVideos(videos.data);
   renderKeys(keys.data);
   fillPolicy($('#policy-form'), team);
   await loadWebhook(id);
@@ -306,6 +316,33 @@ function dailyChart(daily, dayBudget) {
     svg.append(line);
   }
   return svg;
+}
+
+/** A stored copy's state in a few words: where the video's content comes from now. */
+function copyState(storage) {
+  if (!storage) return '—';
+  if (storage.state === 'stored') return `stored, ${bytes(storage.bytes ?? 0)}`;
+  if (storage.state === 'pending') return storage.attempts ? `retrying (${storage.attempts} failed: ${storage.error ?? 'unknown'}), next ${formatTime(storage.next_attempt_at)}` : 'copy pending';
+  if (storage.state === 'failed') return `copy failed: ${storage.error ?? 'unknown'}`;
+  return 'removed';
+}
+
+function renderVideos(videos) {
+  const now = Date.now() / 1000;
+  const rows = videos.map((v) =>
+    el(
+      'tr',
+      { 'data-video': v.id, 'data-storage': v.storage?.state ?? 'none' },
+      el('td', {}, el('code', {}, v.id)),
+      el('td', {}, v.model),
+      el('td', {}, v.status),
+      el('td', {}, formatTime(v.created_at)),
+      el('td', { 'data-cell': 'storage' }, copyState(v.storage)),
+      el('td', { 'data-cell': 'expires' }, v.expires_at === null ? '—' : `${formatTime(v.expires_at)}${v.expires_at <= now ? ' (expired)' : ''}`),
+    ),
+  );
+  $('#videos tbody').replaceChildren(...rows);
+  $('#videos-empty').hidden = videos.length > 0;
 }
 
 function renderKeys(keys) {
@@ -554,6 +591,19 @@ async function loadUpstreams() {
   $('#upstreams thead').replaceChildren(el('tr', {}, columns.map((c) => el('th', {}, c))));
   $('#upstreams tbody').replaceChildren(...rows.map((r) => el('tr', {}, columns.map((c) => el('td', {}, show(r[c]))))));
   $('#upstreams-view').hidden = false;
+}
+
+// --- stored results ----------------------------------------------------------------------------------
+
+async function loadStorage() {
+  const s = await api('GET', 'storage');
+  const entries = [
+    ['backend', 'Copies go to', s.backend === null ? 'nowhere (STORAGE_URL=none): content streams from the upstream' : s.backend === 'file' ? 'a directory' : 'an S3 bucket'],
+    ['stored', 'Stored videos', `${s.stored_videos} (${bytes(s.stored_bytes)})`],
+    ['pending', 'Copies pending', String(s.pending_copies)],
+    ['failed', 'Copies failed for good', String(s.failed_copies)],
+  ];
+  $('#storage').replaceChildren(...entries.flatMap(([key, label, value]) => [el('dt', {}, label), el('dd', { 'data-storage': key }, value)]));
 }
 
 // --- start ---------------------------------------------------------------------------------------------
