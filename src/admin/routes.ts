@@ -68,7 +68,7 @@ export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: 
     return json(c, upstream.views().map((u) => ({ ...u, active_jobs: active.get(u.id) ?? 0 })));
   });
   app.get('/teams/:team/videos', async (c) => json(c, await admin.listVideos(team(c), c.req.query())));
-  app.get('/storage', async (c) => json(c, await admin.storage(config.storage.target?.kind ?? null)));
+  app.get('/storage', async (c) => json(c, await admin.storage()));
   app.get('/teams/:team/usage', async (c) => json(c, await admin.usage(team(c), c.req.query())));
   app.put('/teams/:team/webhook', async (c) => json(c, await admin.setWebhook(team(c), await jsonBody(c.req.raw))));
   app.get('/teams/:team/webhook', async (c) => json(c, await admin.getWebhook(team(c))));
