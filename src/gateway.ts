@@ -159,7 +159,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const auth = new Authenticator(store, clock, staticKeys, config.keyCacheMs);
   const requests = new RequestCounter(store, clock, logger);
   const destinations = new DestinationPolicy(config.webhooks.allowedHosts, opts.resolveHost);
-  const admin = new AdminService(store, clock, catalog, destinations, { beforeUsage: () => requests.flush() });
+  const admin = new AdminService(store, clock, catalog, destinations, config.storage.target?.kind ?? null, { beforeUsage: () => requests.flush() });
   const webhookSender = new WebhookSender(destinations, config.webhooks.timeoutMs);
   const webhooks = new WebhookWorker({ store, sender: webhookSender, clock, logger, metrics }, config.webhooks);
   const storage = openStorage(config.storage, { store, upstream, clock, logger, metrics });

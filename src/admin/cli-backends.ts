@@ -30,6 +30,8 @@ export interface AdminOps {
   replayWebhookDelivery(teamId: string, id: string): Promise<unknown>;
   /** The upstreams' live state (breakers, cool-downs, recent calls): only a running gateway has it. */
   upstreams(): Promise<unknown>;
+  listVideos(teamId: string, query: Record<string, string>): Promise<unknown>;
+  storage(): Promise<unknown>;
 }
 
 export interface AdminBackend {
@@ -47,7 +49,7 @@ export async function directBackend(config: Config): Promise<AdminBackend> {
   }
   // No key cache lives in this process, so there is nothing to drop on change: a running gateway notices a
   // revocation made here when its own cache entry expires (KEY_CACHE_MS).
-  const ops = new AdminService(store, systemClock, new ModelCatalog(config.models, config.defaultModel), new DestinationPolicy(config.webhooks.allowedHosts));
+  const ops = new AdminService(store, systemClock, new ModelCatalog(config.models, config.defaultModel), new DestinationPolicy(config.webhooks.allowedHosts), config.storage.target?.kind ?? null);
   return { ops, close: () => store.close() };
 }
 
@@ -149,6 +151,13 @@ export class AdminHttpClient implements AdminOps {
   }
   replayWebhookDelivery(teamId: string, id: string) {
     return this.call('POST', `/teams/${seg(teamId)}/webhook/deliveries/${seg(id)}/replay`);
+  }
+  listVideos(teamId: string, query: Record<string, string>) {
+    const qs = new URLSearchParams(query).toString();
+    return this.call('GET', `/teams/${seg(teamId)}/videos${qs ? `?${qs}` : ''}`);
+  }
+  storage() {
+    return this.call('GET', '/storage');
   }
   async upstreams() {
     // A bare array on the wire (§8); a list here, so that it prints as a table.

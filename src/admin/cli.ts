@@ -259,6 +259,20 @@ export const COMMANDS: readonly Command[] = [
     run: (ops, [team], v) => ops.usage(team!, { ...(typeof v.days === 'string' ? { days: v.days } : {}), ...(v['by-model'] === true ? { by: 'model' } : {}) }),
   },
   {
+    name: 'videos',
+    args: ['team'],
+    flags: ['limit'],
+    summary: "a team's newest videos with their stored copies (stored, pending, retrying, failed, removed) and when they expire",
+    run: (ops, [team], v) => ops.listVideos(team!, typeof v.limit === 'string' ? { limit: v.limit } : {}),
+  },
+  {
+    name: 'storage',
+    args: [],
+    flags: [],
+    summary: 'stored results: where copies go, stored videos and bytes, copies pending and failed (all replicas)',
+    run: (ops) => ops.storage(),
+  },
+  {
     name: 'upstreams',
     args: [],
     flags: [],

@@ -74,7 +74,7 @@ export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: 
     return json(c, { object: 'tracking', due_jobs: due.due, overdue_seconds: Math.max(0, -(due.nextInMs ?? 0)) / 1000, recent_ends: recentEnds.view() });
   });
   app.get('/teams/:team/videos', async (c) => json(c, await admin.listVideos(team(c), c.req.query())));
-  app.get('/storage', async (c) => json(c, await admin.storage(config.storage.target?.kind ?? null)));
+  app.get('/storage', async (c) => json(c, await admin.storage()));
   app.get('/teams/:team/usage', async (c) => json(c, await admin.usage(team(c), c.req.query())));
   app.put('/teams/:team/webhook', async (c) => json(c, await admin.setWebhook(team(c), await jsonBody(c.req.raw))));
   app.get('/teams/:team/webhook', async (c) => json(c, await admin.getWebhook(team(c))));

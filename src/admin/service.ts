@@ -101,6 +101,8 @@ export class AdminService {
     private readonly catalog: ModelCatalog,
     /** Where webhook endpoints may point (WEBHOOK_ALLOWED_HOSTS), checked when one is set. */
     private readonly destinations: DestinationPolicy,
+    /** Where completed videos are copied (STORAGE_URL): `file`, `s3`, or null for `none`. */
+    private readonly storageKind: 'file' | 's3' | null,
     /** Revocations and policy changes need no hook: the store tells every replica (Store.onChange). */
     private readonly hooks: {
       /** Writes request counts still held in memory, so usage is exact on this replica. */
@@ -188,10 +190,10 @@ export class AdminService {
     return { object: 'list', data: jobs.map(adminVideoView) };
   }
 
-  /** Stored results (§12) across replicas; `backend` is what this gateway copies to (null: none). */
-  async storage(backend: 'file' | 's3' | null): Promise<StorageStateObject> {
+  /** Stored results (§12) across replicas, and where this gateway copies to. */
+  async storage(): Promise<StorageStateObject> {
     const s = await this.store.copies.stats();
-    return { object: 'storage', backend, stored_videos: s.stored, stored_bytes: s.storedBytes, pending_copies: s.pending, failed_copies: s.failed };
+    return { object: 'storage', backend: this.storageKind, stored_videos: s.stored, stored_bytes: s.storedBytes, pending_copies: s.pending, failed_copies: s.failed };
   }
 
   async revokeKey(id: string) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS, EXIT, runCli } from '../../src/admin/cli.js';
 import { spawnCli, type CliRun } from '../support/cli.js';
-import { ADMIN_TOKEN, admin, auth, startHarness, teamWithKey, type Harness } from '../support/harness.js';
+import { ADMIN_TOKEN, admin, auth, postJson, startHarness, teamWithKey, type Harness } from '../support/harness.js';
 import { freshDatabase, postgresUrl } from '../support/postgres.js';
 
 /** Every byte the CLI printed in this file, to check that no secret leaks into any of it. */
@@ -216,6 +216,25 @@ describe('grok-gateway CLI', { timeout: 120_000 }, () => {
     const direct = await onStore('upstreams');
     expect(direct.code).toBe(EXIT.usage.code);
     expect(direct.stdout + direct.stderr).toMatch(/--url/);
+  });
+
+  it("videos and storage: a team's videos with their stored copies, and the stored results, through --url and directly on a store", async () => {
+    const key = await teamWithKey(h.url, 'cli-v');
+    const created = await postJson(`${h.url}/v1/videos`, { model: 'grok-video-3', prompt: 'a cli test', seconds: 6 }, key.key);
+    expect(created.res.status).toBe(200);
+    const videos = json(await viaApi('videos', 'cli-v', '--limit', '5'));
+    expect(videos).toEqual((await admin(h.url, 'GET', '/teams/cli-v/videos?limit=5')).body);
+    // This gateway runs with STORAGE_URL=none: no copy is ever scheduled, so none expires.
+    expect(videos.data).toEqual([expect.objectContaining({ id: created.body.id, object: 'video', model: 'grok-video-3', storage: null, expires_at: null })]);
+    expect(json(await viaApi('storage'))).toEqual({ object: 'storage', backend: null, stored_videos: 0, stored_bytes: 0, pending_copies: 0, failed_copies: 0 });
+    const table = await cli(['videos', 'cli-v', '--url', h.url, '--token', ADMIN_TOKEN], {});
+    expect(table.stdout).toMatch(/^id\s+model\s+status\s+created_at\s+completed_at\s+expires_at\s+storage/);
+
+    // Directly on a store: the backend STORAGE_URL names there (unset: DATA_DIR/videos, a directory).
+    json(await onStore('teams', 'create', 'cli-v'));
+    expect(json(await onStore('videos', 'cli-v'))).toEqual({ object: 'list', data: [] });
+    expect(json(await onStore('storage'))).toEqual({ object: 'storage', backend: 'file', stored_videos: 0, stored_bytes: 0, pending_copies: 0, failed_copies: 0 });
+    expect((await onStore('videos', 'no-such-team')).code).toBe(EXIT.notFound.code);
   });
 
   it('documents in docs/admin.md exactly the exit statuses it uses', () => {
