@@ -208,6 +208,22 @@ describe.skipIf(postgresUrl === null)('postgres store: several replicas on one d
     expect(await a.claimDueJobs(100, 60_000, 0, due)).toEqual([]);
   });
 
+  it("records two replicas' batches of next checks at once, whatever their order, without a deadlock", async () => {
+    const [a, b] = replicas as [PostgresStore, PostgresStore];
+    const p: Principal = { teamId: 'batches', keyId: 'batches-key', teamPolicy: {}, keyPolicy: {} };
+    const jobs = Array.from({ length: 200 }, () => newJob(p, 1));
+    for (const j of jobs) {
+      await a.admitJob(p, j, 0);
+      await a.activateJob(j.id, `up-${j.id}`, 'fp', queued, 0, 'upstream-a');
+    }
+    // One job in both batches is enough for two row-by-row lockers in opposite orders to wait on each other
+    // (a lapsed lease, a poll on one replica while the other checks): each batch must lock in one order.
+    const batch = jobs.map((j) => ({ id: j.id, inMs: 1_000, checks: 1, seen: { status: 'in_progress' as const, progress: 10 } }));
+    const reversed = [...batch].reverse();
+    for (let round = 0; round < 10; round++) await Promise.all([a.scheduleChecks(batch, 0), b.scheduleChecks(reversed, 0)]);
+    expect((await a.getJob('batches', jobs[0]!.id))?.statusChecks).toBe(20);
+  });
+
   it('migrates once when replicas start together, and again is a no-op', async () => {
     const fresh = await freshDatabase();
     try {

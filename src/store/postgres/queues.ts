@@ -35,15 +35,19 @@ const claimDueJobsSql = (now: string) => `
  * $1 ids, $2 due in ms (null: unchanged), $3 status calls made, $6 and $7 the status and progress seen (null:
  * none), $5 claimant; `now` reads $4. Only this claimant's claims end: one whose lease ran out may have been
  * claimed by another replica since. What a call saw moves a running job forward only (Store.scheduleChecks).
+ * The rows are locked in id order first: two replicas' batches that share a job (a lapsed lease, a poll here
+ * while the other checks) would otherwise lock row by row in their own orders and could deadlock.
  */
 const scheduleChecksSql = (now: string) => `
+  WITH s AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $6::text[], $7::int[]) AS s(id, in_ms, checks, status, progress)),
+  locked AS (SELECT j.id FROM jobs j WHERE j.id IN (SELECT id FROM s) ORDER BY j.id FOR UPDATE OF j)
   UPDATE jobs j SET next_check_at = coalesce(${now} + s.in_ms, j.next_check_at), status_checks = j.status_checks + s.checks,
     updated_at_ms = CASE WHEN s.checks > 0 THEN ${now} ELSE j.updated_at_ms END,
     claimed_by = CASE WHEN j.claimed_by = $5 THEN NULL ELSE j.claimed_by END,
     claimed_until = CASE WHEN j.claimed_by = $5 THEN NULL ELSE j.claimed_until END,
     status = CASE WHEN j.status = 'queued' AND s.status IS NOT NULL THEN s.status ELSE j.status END,
     progress = CASE WHEN j.status IN ('queued', 'in_progress') THEN greatest(j.progress, coalesce(s.progress, 0)) ELSE j.progress END
-  FROM unnest($1::text[], $2::bigint[], $3::int[], $6::text[], $7::int[]) AS s(id, in_ms, checks, status, progress)
+  FROM s JOIN locked USING (id)
   WHERE j.id = s.id`;
 
 /** `now` reads $1. */
