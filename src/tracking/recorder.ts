@@ -17,8 +17,8 @@ const UNKNOWN_MODEL_TYPICAL_MS = Math.max(...Object.values(FAMILY_TYPICAL_SECOND
  * (which saw the job running; its time is the job's refreshed-at time) and, when the upstream says when it
  * finished (new-api's `completed_at`, whole seconds), after that.
  */
-export function noticeLagMs(before: Pick<JobRecord, 'updatedAtMs'>, task: Pick<UpstreamTask, 'finishedAtMs'>, noticedAtMs: number): number {
-  return Math.max(0, noticedAtMs - Math.max(before.updatedAtMs, task.finishedAtMs ?? -Infinity));
+export function noticeLagMs(lastCheckMs: number, task: Pick<UpstreamTask, 'finishedAtMs'>, noticedAtMs: number): number {
+  return Math.max(0, noticedAtMs - Math.max(lastCheckMs, task.finishedAtMs ?? -Infinity));
 }
 
 export interface RecorderDeps {
@@ -45,9 +45,11 @@ export class CheckRecorder implements JobWatch {
     return this.deps.budget.tryTake(this.deps.upstreamOf(job));
   }
 
-  checked(before: JobRecord, after: JobRecord, task?: UpstreamTask): void {
-    if (!isTerminal(after.status)) return this.deps.writer.put(after.id, this.dueAt(after, before), 1, { status: after.status, progress: after.progress });
-    const lagMs = task ? noticeLagMs(before, task, this.deps.clock.now()) : undefined;
+  checked(before: JobRecord, after: JobRecord, task: UpstreamTask | undefined, lastCheckMs: number): void {
+    if (!isTerminal(after.status)) {
+      return this.deps.writer.put(after.id, this.dueAt(after, { atMs: lastCheckMs, progress: before.progress }), 1, { status: after.status, progress: after.progress });
+    }
+    const lagMs = task ? noticeLagMs(lastCheckMs, task, this.deps.clock.now()) : undefined;
     this.deps.metrics.jobEndNoticed(lagMs, before.statusChecks + 1);
     this.deps.recent.record(lagMs, before.statusChecks + 1);
     this.deps.writer.put(after.id, null, 1);
@@ -59,10 +61,10 @@ export class CheckRecorder implements JobWatch {
   }
 
   /**
-   * When a running job is next due, on the gateway's clock (see schedule.ts); `before`: the record the
-   * latest check was made from, whose progress and refreshed-at time give the pace since.
+   * When a running job is next due, on the gateway's clock (see schedule.ts); `previous`: the check before
+   * this one (when, and the progress it saw), which gives the pace since.
    */
-  dueAt(job: JobRecord, before?: JobRecord): number {
+  dueAt(job: JobRecord, previous?: { readonly atMs: number; readonly progress: number }): number {
     const now = this.deps.clock.now();
     const createdMs = job.createdAt * 1000;
     const ageMs = now - createdMs;
@@ -72,7 +74,7 @@ export class CheckRecorder implements JobWatch {
       typicalMs: spec ? typicalMs(spec) : UNKNOWN_MODEL_TYPICAL_MS,
       status: job.status === 'queued' ? 'queued' : 'in_progress',
       progress: job.progress,
-      previous: before && { ageMs: before.updatedAtMs - createdMs, progress: before.progress },
+      previous: previous && { ageMs: previous.atMs - createdMs, progress: previous.progress },
     });
     return now + Math.min(inMs, Math.max(0, this.deps.maxJobAgeMs - ageMs));
   }

@@ -10,7 +10,6 @@ import type { JobRecord } from '../domain/job.js';
 import { failureOf, type CallContext, type ContentStream, type UpstreamTiming } from '../upstream/client.js';
 import type { Placement, UpstreamRouter } from '../upstream/router.js';
 import { Activations, type ActivationSite } from './activation.js';
-import { reuseRendering } from './video-object.js';
 import { CreatesInFlight } from './creates-in-flight.js';
 import type { StoredResults } from '../storage/results.js';
 import type { ContentRequest } from '../storage/serve.js';
@@ -43,9 +42,10 @@ export interface JobWatch {
   mayCheck(job: JobRecord): boolean;
   /**
    * A status call about `before` ended with `after`: terminal (in the store already), or still running, which
-   * the watch writes to the store with the job's next check; `task`: the upstream's answer, when it gave one.
+   * the watch writes to the store with the job's next check; `task`: the upstream's answer, when it gave one;
+   * `lastCheckMs`: when the check before it was made (gateway clock), which saw `before`.
    */
-  checked(before: JobRecord, after: JobRecord, task?: UpstreamTask): void;
+  checked(before: JobRecord, after: JobRecord, task: UpstreamTask | undefined, lastCheckMs: number): void;
   /** The upstream accepted the job: its checks begin. */
   placed(job: JobRecord): void;
 }
@@ -66,6 +66,8 @@ interface CachedRecord {
   /** performance.now() when stored, and until when the job's status needs no upstream call. */
   readonly storedAt: number;
   readonly freshUntil: number;
+  /** When the upstream last said what `job` holds (gateway clock): polls that find it unchanged move this alone. */
+  readonly checkedAtMs: number;
 }
 
 export interface RequestContext extends CallContext {
@@ -137,10 +139,17 @@ export class VideoJobs {
     deps.store.onChange((change) => this.changed(change));
   }
 
-  private remember(job: JobRecord, fresh: boolean): void {
+  /** `checkedAtMs`: when the upstream last said what the record holds (gateway clock). */
+  private remember(job: JobRecord, fresh: boolean, checkedAtMs = job.updatedAtMs): void {
     if (this.deleted.has(job.id)) return;
     const now = performance.now();
-    this.records.set(job.id, { job, storedAt: now, freshUntil: fresh && !isTerminal(job.status) ? now + this.deps.statusCacheMs : 0 });
+    this.records.set(job.id, { job, storedAt: now, freshUntil: fresh && !isTerminal(job.status) ? now + this.deps.statusCacheMs : 0, checkedAtMs });
+  }
+
+  /** When the upstream was last asked about the job, as far as this process knows (the store's record says at its last write). */
+  private lastCheckOf(job: JobRecord): number {
+    const hit = this.records.get(job.id);
+    return hit?.job === job ? hit.checkedAtMs : job.updatedAtMs;
   }
 
   private recall(id: string, now = performance.now()): CachedRecord | undefined {
@@ -354,6 +363,7 @@ export class VideoJobs {
    */
   private async fetch(job: JobRecord, ctx: RequestContext): Promise<JobRecord> {
     const { store, upstream, clock, watch } = this.deps;
+    const lastCheckMs = this.lastCheckOf(job);
     try {
       let task: UpstreamTask;
       try {
@@ -363,18 +373,18 @@ export class VideoJobs {
         if (!failureOf(err)?.lost) throw err;
         this.deps.logger.warn({ requestId: ctx.requestId, videoId: job.id, teamId: job.teamId }, 'upstream no longer knows the job; failed and refunded');
         const ended = await this.end(job, UPSTREAM_LOST);
-        watch.checked(job, ended);
+        watch.checked(job, ended, undefined, lastCheckMs);
         return ended;
       }
+      const now = clock.now();
       let updated: JobRecord;
-      if (isTerminal(task.status)) updated = (await store.updateJob(job.id, task, clock.now())) ?? job;
-      else {
-        updated = { ...job, status: task.status, progress: task.progress, updatedAtMs: clock.now() };
-        // Most polls of a running job find it as it was: its JSON is not rendered again for a new check time.
-        if (task.status === job.status && task.progress === job.progress) reuseRendering(job, updated);
-      }
-      this.remember(updated, true);
-      watch.checked(job, updated, task);
+      if (isTerminal(task.status)) updated = (await store.updateJob(job.id, task, now)) ?? job;
+      // Most polls of a running job find it as it was: the same record (and its rendered JSON) serves on, and
+      // only the cache notes the time of the check (a copy per poll cost more than the rest of the poll's work here).
+      else if (task.status === job.status && task.progress === job.progress) updated = job;
+      else updated = { ...job, status: task.status, progress: task.progress, updatedAtMs: now };
+      this.remember(updated, true, now);
+      watch.checked(job, updated, task, lastCheckMs);
       return await this.withCopy(updated);
     } finally {
       this.inflight.delete(job.id);

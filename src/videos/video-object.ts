@@ -48,9 +48,3 @@ export function videoJson(job: JobRecord, baseUrl: string): string {
   rendered.set(job, { baseUrl, json });
   return json;
 }
-
-/** `to` differs from `from` only where the Video object does not look (the time of its last check): the same JSON serves it. */
-export function reuseRendering(from: JobRecord, to: JobRecord): void {
-  const hit = rendered.get(from);
-  if (hit) rendered.set(to, hit);
-}

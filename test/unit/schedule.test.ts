@@ -82,6 +82,6 @@ describe('the notice lag the metrics report', () => {
     ['it ended after the check before: since its end', 10_000, 12_000, 2_000],
     ['its whole-second end precedes the check before: since the check before', 10_000, 9_000, 4_000],
   ])('%s', (_name, checkedBefore, finishedAtMs, lag) => {
-    expect(noticeLagMs({ updatedAtMs: checkedBefore }, { finishedAtMs }, 14_000)).toBe(lag);
+    expect(noticeLagMs(checkedBefore, { finishedAtMs }, 14_000)).toBe(lag);
   });
 });
