@@ -385,7 +385,8 @@ export class VideoJobs {
       else updated = { ...job, status: task.status, progress: task.progress, updatedAtMs: now };
       this.remember(updated, true, now);
       watch.checked(job, updated, task, lastCheckMs);
-      return await this.withCopy(updated);
+      // Awaited only when there is a copy to schedule: a running job's poll takes no extra turns for it.
+      return this.wantsCopy(updated) ? await this.withCopy(updated) : updated;
     } finally {
       this.inflight.delete(job.id);
     }
