@@ -17,6 +17,8 @@ const REMOVAL_LEASE_MS = 5 * 60_000;
 export const ABANDONED_AFTER_MS = 24 * 60 * 60_000;
 /** How often the storage is looked over for them: at start (a crash is usually followed by one), then hourly. */
 const ABANDONED_SCAN_MS = 60 * 60_000;
+/** A look that failed (the bucket not there yet at start, the storage down) is tried again this soon. */
+export const ABANDONED_RETRY_MS = 5 * 60_000;
 
 /**
  * Deletes the copies of videos past their `expires_at` and of videos their team deleted, claimed across
@@ -77,7 +79,8 @@ export class Sweeper {
       const removed = await backend.removeAbandoned(now - ABANDONED_AFTER_MS);
       if (removed > 0) logger.info({ backend: backend.kind, removed }, 'removed writes left unfinished by a crash');
     } catch (err) {
-      // The removals of expired and deleted copies go on; the next scan tries again.
+      // The removals of expired and deleted copies go on; the scan is tried again soon, not an hour later.
+      this.nextAbandonedScanMs = now + ABANDONED_RETRY_MS;
       logger.warn({ backend: backend.kind, err: { message: (err as Error).message } }, 'could not look for unfinished writes');
     }
   }

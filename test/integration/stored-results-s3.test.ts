@@ -5,6 +5,7 @@ import { CreateBucketCommand, CreateMultipartUploadCommand, HeadObjectCommand, L
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { objectKey } from '../../src/storage/backend.js';
+import { ABANDONED_RETRY_MS } from '../../src/storage/sweeper.js';
 import { videoByte } from '../../src/simulator/server.js';
 import { ADMIN_TOKEN, auth, CLIENT_KEY, postJson, startHarness, teamWithKey, TestClock, type Harness } from '../support/harness.js';
 import { motoAvailable, motoServer, recordingProxy, startMoto, type Moto } from '../support/moto.js';
@@ -74,6 +75,25 @@ describe.skipIf(!available && !IN_CI)('stored results on S3 (moto server)', () =
     STORAGE_POLL_INTERVAL_MS: '50',
     STORAGE_SWEEP_INTERVAL_MS: '50',
     STORAGE_COPY_RETRY_MS: '100',
+  });
+
+  it('looks for unfinished uploads again soon when the first look failed (the bucket not there yet at start)', async () => {
+    const bucket = 'gw-videos-late';
+    // A day and an hour ahead of the wall clock: an upload begun now is old enough to abort, and the hourly look
+    // after the one at start is still an hour away.
+    const clock = new TestClock();
+    clock.offsetMs = DAY_MS + 60 * 60_000;
+    const h = await startHarness({ clock, env: { ...env(), STORAGE_URL: `s3://${bucket}/${PREFIX}` } });
+    try {
+      await until('the look at start to fail', () => h.logs.some((l) => l.includes('could not look for unfinished writes')));
+      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      const upload = (await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: `${PREFIX}/ab/video_ab9` }))).UploadId!;
+      const open = async () => ((await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).map((u) => u.UploadId);
+      clock.advance(ABANDONED_RETRY_MS + 1000);
+      await until('the abandoned upload to be aborted', async () => !(await open()).includes(upload));
+    } finally {
+      await h.close();
+    }
   });
 
   describe('bytes through the gateway', () => {
