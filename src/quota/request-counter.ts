@@ -4,14 +4,14 @@ import type { Clock } from '../domain/quota-policy.js';
 
 export const REQUEST_FLUSH_MS = 1_000;
 
+type Count = { teamId: string; keyId: string; atMs: number; count: number };
+
 /**
  * Requests of keys and teams without a per-minute limit need counting (for usage) but no admission, so
  * they are summed in memory and written once a second instead of costing a store transaction each. A batch
  * the store refuses (it is down) is kept and written with the next one; a crash loses what is unwritten,
  * at least a second of these counts. No budget depends on them.
  */
-type Count = { teamId: string; keyId: string; atMs: number; count: number };
-
 export class RequestCounter {
   private pending = new Map<string, Count>();
   /**

@@ -14,8 +14,8 @@ const UNKNOWN_MODEL_TYPICAL_MS = Math.max(...Object.values(FAMILY_TYPICAL_SECOND
 
 /**
  * How long after the upstream finished the gateway noticed, at most: the end lies after the check before
- * (which saw the job running; its time is the job's refreshed-at time) and, when the upstream says when it
- * finished (new-api's `completed_at`, whole seconds), after that.
+ * (made at `lastCheckMs`, which saw the job running) and, when the upstream says when it finished (new-api's
+ * `completed_at`, whole seconds), after that.
  */
 export function noticeLagMs(lastCheckMs: number, task: Pick<UpstreamTask, 'finishedAtMs'>, noticedAtMs: number): number {
   return Math.max(0, noticedAtMs - Math.max(lastCheckMs, task.finishedAtMs ?? -Infinity));
