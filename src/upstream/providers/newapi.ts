@@ -4,6 +4,7 @@ import { decodeTask, type UpstreamTask } from '../dialects/task.js';
 import type { NormalizedVideoRequest } from '../../domain/request.js';
 import type { BufferedResponse } from '../buffered-exchange.js';
 import { decodeAnswer, encodedPost, jsonPost, type CallContext, type ContentStream, type UpstreamTiming, type UpstreamTransport } from '../client.js';
+import { StatusAnswers } from './status-answers.js';
 import type { ContentOptions, DerivedCall, JobRef, Provider } from './types.js';
 
 const path = (upstreamId: string) => `/v1/videos/${encodeURIComponent(upstreamId)}`;
@@ -15,6 +16,8 @@ const path = (upstreamId: string) => `/v1/videos/${encodeURIComponent(upstreamId
  * family: a remix at the source task's own path, an extension naming the source task by id; no edit.
  */
 export class NewApiProvider implements Provider {
+  private readonly answers = new StatusAnswers();
+
   constructor(
     private readonly transport: UpstreamTransport,
     private readonly secrets: readonly string[],
@@ -23,13 +26,13 @@ export class NewApiProvider implements Provider {
   async create(req: NormalizedVideoRequest, model: string, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
     const body = ENCODERS[req.model.family](req, model);
     const res = await this.transport.exchange(encodedPost('/v1/videos', body), key, ctx, timing, 'create');
-    return this.readTask(res, true);
+    return this.readCreated(res);
   }
 
   async derive(call: DerivedCall, source: JobRef, model: string, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
     const [target, body] = this.derivedRequest(call, source, model);
     const res = await this.transport.exchange(jsonPost(target, body), key, ctx, timing, 'create');
-    return this.readTask(res, true);
+    return this.readCreated(res);
   }
 
   private derivedRequest(call: DerivedCall, source: JobRef, model: string): [string, Record<string, unknown>] {
@@ -46,7 +49,7 @@ export class NewApiProvider implements Provider {
 
   async status(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
     const res = await this.transport.exchange({ method: 'GET', path: path(job.upstreamId), headers: { accept: 'application/json' } }, key, ctx, timing, 'status');
-    return this.readTask(res, false);
+    return this.answers.decode(job.upstreamId, res, (body) => decodeTask(body, this.secrets));
   }
 
   async delete(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<void> {
@@ -68,7 +71,7 @@ export class NewApiProvider implements Provider {
     return this.transport.close();
   }
 
-  private readTask(res: BufferedResponse, isCreate: boolean): UpstreamTask {
-    return decodeAnswer(res, isCreate, (body) => decodeTask(body, this.secrets));
+  private readCreated(res: BufferedResponse): UpstreamTask {
+    return decodeAnswer(res, true, (body) => decodeTask(body, this.secrets));
   }
 }

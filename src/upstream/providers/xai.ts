@@ -4,6 +4,7 @@ import { GarbledTaskError, MAX_MEDIA_URL_CHARS, MAX_UPSTREAM_ID_CHARS, storable,
 import type { NormalizedVideoRequest } from '../../domain/request.js';
 import { ticksToMicros } from '../../domain/money.js';
 import { decodeAnswer, encodedPost, garbled, jsonPost, UpstreamTransport, type CallContext, type ContentStream, type TransportOptions, type UpstreamTiming } from '../client.js';
+import { StatusAnswers } from './status-answers.js';
 import type { ContentOptions, DerivedCall, JobRef, Provider } from './types.js';
 
 export const DEFAULT_MEDIA_HOSTS = ['vidgen.x.ai'] as const;
@@ -68,6 +69,7 @@ const EXPIRED_STATUSES = [403, 404, 410];
  * operator lists; there is no list and no delete upstream.
  */
 export class XaiProvider implements Provider {
+  private readonly answers = new StatusAnswers();
   /** One transport per media origin, made on first use; origins come only from the operator's list. */
   private readonly media = new Map<string, UpstreamTransport>();
   private readonly mediaHosts: ReadonlySet<string>;
@@ -103,7 +105,7 @@ export class XaiProvider implements Provider {
 
   async status(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
     const res = await this.api.exchange({ method: 'GET', path: `/v1/videos/${encodeURIComponent(job.upstreamId)}`, headers: { accept: 'application/json' } }, key, ctx, timing, 'status');
-    return decodeAnswer(res, false, (body) => decodeXaiStatus(job.upstreamId, body, this.mediaOptions.secrets));
+    return this.answers.decode(job.upstreamId, res, (body) => decodeXaiStatus(job.upstreamId, body, this.mediaOptions.secrets));
   }
 
   async content(job: JobRef, key: string, opts: ContentOptions, ctx: CallContext, timing?: UpstreamTiming): Promise<ContentStream> {
