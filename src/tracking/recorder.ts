@@ -52,7 +52,7 @@ export class CheckRecorder implements JobWatch {
     const lagMs = task ? noticeLagMs(lastCheckMs, task, this.deps.clock.now()) : undefined;
     this.deps.metrics.jobEndNoticed(lagMs, before.statusChecks + 1);
     this.deps.recent.record(lagMs, before.statusChecks + 1);
-    this.deps.writer.put(after.id, null, 1);
+    this.deps.writer.ended(after.id, 1);
     this.deps.onEnded();
   }
 
