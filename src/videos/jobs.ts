@@ -146,12 +146,6 @@ export class VideoJobs {
     this.records.set(job.id, { job, storedAt: now, freshUntil: fresh && !isTerminal(job.status) ? now + this.deps.statusCacheMs : 0, checkedAtMs });
   }
 
-  /** When the upstream was last asked about the job, as far as this process knows (the store's record says at its last write). */
-  private lastCheckOf(job: JobRecord): number {
-    const hit = this.records.get(job.id);
-    return hit?.job === job ? hit.checkedAtMs : job.updatedAtMs;
-  }
-
   private recall(id: string, now = performance.now()): CachedRecord | undefined {
     const hit = this.records.get(id);
     return hit && now - hit.storedAt < this.recordTtlMs ? hit : undefined;
@@ -304,8 +298,9 @@ export class VideoJobs {
     // Every poll comes here: a job this process knows goes straight to its refresh, with one clock reading and
     // no promise of this method's own (an async method returning the refresh's promise cost two more turns).
     const now = performance.now();
-    const known = this.recall(id, now)?.job;
-    if (known?.teamId === principal.teamId) return this.wantsCopy(known) ? this.withCopy(known) : this.refresh(known, ctx, 'ask', now);
+    const hit = this.recall(id, now);
+    const known = hit?.job;
+    if (known?.teamId === principal.teamId) return this.wantsCopy(known) ? this.withCopy(known) : this.refreshWith(known, hit, ctx, 'ask', now);
     return this.load(principal, id, ctx, param);
   }
 
@@ -343,14 +338,19 @@ export class VideoJobs {
    * An end is written to the store here; every call is told to the watch, which schedules the next check and
    * writes what it saw of a job still running.
    */
-  refresh(job: JobRecord, ctx: RequestContext, budget: StatusBudgetUse = 'ask', now = performance.now()): Promise<JobRecord> {
+  refresh(job: JobRecord, ctx: RequestContext, budget: StatusBudgetUse = 'ask'): Promise<JobRecord> {
+    return this.refreshWith(job, this.records.get(job.id), ctx, budget, performance.now());
+  }
+
+  /** `refresh`, given what the record cache holds for the job (a poll has just looked it up). */
+  private refreshWith(job: JobRecord, cached: CachedRecord | undefined, ctx: RequestContext, budget: StatusBudgetUse, now: number): Promise<JobRecord> {
     if (isTerminal(job.status) || !job.upstreamId || this.deleted.has(job.id)) return Promise.resolve(job);
-    const cached = this.records.get(job.id);
     if (cached && cached.freshUntil > now) return Promise.resolve(cached.job);
     let pending = this.inflight.get(job.id);
     if (!pending) {
       if (budget === 'ask' && !this.deps.watch.mayCheck(job)) return Promise.resolve(cached?.job ?? job);
-      pending = this.fetch(job, ctx);
+      // When the upstream was last asked, as far as this process knows (the store's record says at its last write).
+      pending = this.fetch(job, ctx, cached?.job === job ? cached.checkedAtMs : job.updatedAtMs);
       this.inflight.set(job.id, pending);
     }
     return pending;
@@ -361,9 +361,8 @@ export class VideoJobs {
    * settles. Nothing before its first `await` can throw, so `refresh` has put the entry in place by the time
    * this `finally` runs (a `.finally()` on the returned promise cost another promise and two more turns).
    */
-  private async fetch(job: JobRecord, ctx: RequestContext): Promise<JobRecord> {
+  private async fetch(job: JobRecord, ctx: RequestContext, lastCheckMs: number): Promise<JobRecord> {
     const { store, upstream, clock, watch } = this.deps;
-    const lastCheckMs = this.lastCheckOf(job);
     try {
       let task: UpstreamTask;
       try {
