@@ -51,12 +51,15 @@ const label = (a: Answer) => (a.status === 0 ? `no answer (${a.code})` : a.code 
  */
 const FINAL_LOOKING_RETRIES = 3;
 
+/** A 429 of a rate or concurrency limit that says when to come back (not a spent budget): a client waits and asks again. */
+const rateLimited = (a: Answer) => a.status === 429 && a.code !== 'insufficient_quota' && a.headers.has('retry-after');
+
 /** Whether a careful client holding an Idempotency-Key asks again after this answer. */
 function retryable(a: Answer, finalLooking: number): boolean {
   if (a.status === 0) return true;
   if (a.status >= 500) return a.headers.get('x-should-retry') !== 'false' || finalLooking <= FINAL_LOOKING_RETRIES;
   if (a.status === 409) return a.code === 'request_in_progress';
-  return a.status === 429 && a.code !== 'insufficient_quota' && a.headers.has('retry-after');
+  return rateLimited(a);
 }
 
 export class Client {
@@ -187,12 +190,16 @@ export class Client {
     if (rec.followed === 'completed') rec.downloaded = await this.download(rec, id);
   }
 
-  /** The video's bytes, checked against the simulator's pattern; a few attempts, as a downloader would make. */
+  /**
+   * The video's bytes, checked against the simulator's pattern; a few attempts, as a downloader would make. A
+   * key's per-minute limit may refuse a download as it refuses any request: that says nothing of the video, so
+   * the client waits as told and it is not counted a refusal.
+   */
   private async download(rec: KeyRecord, id: string): Promise<boolean> {
     for (let attempt = 1; attempt <= 5; attempt++) {
       const a = await this.traffic.call('download', `/v1/videos/${id}/content`, { headers: this.auth });
       if (a.status === 200) return a.body.length === this.plan.videoBytes && a.body.every((b, i) => b === videoByte(i));
-      if (a.status >= 400 && a.status < 500) rec.downloadRefusals.push(label(a));
+      if (a.status >= 400 && a.status < 500 && !rateLimited(a)) rec.downloadRefusals.push(label(a));
       await sleep(retryDelayMs(a, 1_000));
     }
     return false;
