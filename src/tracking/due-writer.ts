@@ -11,7 +11,7 @@ const DUE_BATCH = 500;
  * A running job's check whose write may wait (see `put`) leaves the due time already given in place when that
  * lies at least this share of the new wait away (and no later than the new plan).
  */
-export const HOLD_SHARE = 0.5;
+const HOLD_SHARE = 0.5;
 /** Running jobs whose last write this process remembers; past it, the least recent is forgotten (its held calls written). */
 const GIVEN_MAX = 100_000;
 
