@@ -4,7 +4,7 @@ import { json, requestHeader, type AppEnv } from '../http/context.js';
 import { ApiError, forbidden, invalidRequest, unauthorized, unsupportedMediaType } from '../domain/errors.js';
 import type { Config } from '../config.js';
 import { quoted } from '../domain/text.js';
-import { pathParams } from '../domain/validation.js';
+import { pathParam, pathParams } from '../domain/validation.js';
 import { mediaType, readAll } from '../videos/parse.js';
 import type { Store } from '../store/types.js';
 import type { UpstreamRouter } from '../upstream/router.js';
@@ -31,7 +31,7 @@ async function jsonBody(req: Request): Promise<unknown> {
 /** Jobs counted per upstream for the admin view: at most this many active jobs are looked at. */
 const ACTIVE_JOBS_SCAN = 100_000;
 
-const team = (c: Context<AppEnv>) => pathParams(c, teamPathSchema).team;
+const team = (c: Context<AppEnv>) => pathParam(c, teamPathSchema, 'team');
 const delivery = (c: Context<AppEnv>) => {
   const p = pathParams(c, deliveryPathSchema);
   return [p.team, p.id] as const;
@@ -59,7 +59,7 @@ export function adminRoutes(deps: { config: Config; auth: Authenticator; admin: 
   app.delete('/teams/:team', async (c) => json(c, await admin.deleteTeam(team(c))));
   app.post('/teams/:team/keys', async (c) => json(c, await admin.issueKey(team(c), await jsonBody(c.req.raw)), 201));
   app.get('/teams/:team/keys', async (c) => json(c, await admin.listKeys(team(c))));
-  app.delete('/keys/:id', async (c) => json(c, await admin.revokeKey(pathParams(c, keyPathSchema).id)));
+  app.delete('/keys/:id', async (c) => json(c, await admin.revokeKey(pathParam(c, keyPathSchema, 'id'))));
   app.get('/upstreams', async (c) => {
     const active = new Map<string, number>();
     for (const job of await store.activeJobs(ACTIVE_JOBS_SCAN)) {

@@ -8,7 +8,7 @@ import type { JobRecord } from '../domain/job.js';
 import type { Store } from '../store/types.js';
 import { ApiError, toErrorBody, tooLarge } from '../domain/errors.js';
 import { callContext, json, jsonText, principalOf, requestHeader, responseHeaders, setResponseHeader, type AppEnv } from './context.js';
-import { parseOrThrow, pathParams } from '../domain/validation.js';
+import { parseOrThrow, pathParam } from '../domain/validation.js';
 import { modelAllowed } from '../quota/refusals.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { UpstreamRouter } from '../upstream/router.js';
@@ -42,7 +42,7 @@ interface PreparedCreate {
   start(ctx: RequestContext, videoId?: string): Promise<JobRecord>;
 }
 
-const videoIdOf = (c: Context<AppEnv>) => pathParams(c, videoPathSchema).video_id;
+const videoIdOf = (c: Context<AppEnv>) => pathParam(c, videoPathSchema, 'video_id');
 
 /** Thin handlers: parse, normalize, hand over to the job lifecycle, render the OpenAI shape. */
 export function videoRoutes({ config, catalog, jobs, upstream, metrics, store, clock, logger }: VideoRouteDeps) {
