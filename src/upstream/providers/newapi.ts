@@ -17,6 +17,8 @@ const path = (upstreamId: string) => `/v1/videos/${encodeURIComponent(upstreamId
  */
 export class NewApiProvider implements Provider {
   private readonly answers = new StatusAnswers();
+  /** A task answer in our terms, the upstream's keys kept out of its failure reasons: creates and status alike. */
+  private readonly decode = (body: unknown) => decodeTask(body, this.secrets);
 
   constructor(
     private readonly transport: UpstreamTransport,
@@ -49,7 +51,7 @@ export class NewApiProvider implements Provider {
 
   async status(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<UpstreamTask> {
     const res = await this.transport.exchange({ method: 'GET', path: path(job.upstreamId), headers: { accept: 'application/json' } }, key, ctx, timing, 'status');
-    return this.answers.decode(job.upstreamId, res, (body) => decodeTask(body, this.secrets));
+    return this.answers.decode(job.upstreamId, res, this.decode);
   }
 
   async delete(job: JobRef, key: string, ctx: CallContext, timing?: UpstreamTiming): Promise<void> {
@@ -72,6 +74,6 @@ export class NewApiProvider implements Provider {
   }
 
   private readCreated(res: BufferedResponse): UpstreamTask {
-    return decodeAnswer(res, true, (body) => decodeTask(body, this.secrets));
+    return decodeAnswer(res, true, this.decode);
   }
 }
